@@ -1,0 +1,65 @@
+# Beacon: the two commands are `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE := cad.settings
+
+.PHONY: run test venv install migrate demo serve lint format bench clean
+
+run: install migrate demo serve
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+venv: $(VENV)/bin/activate
+
+$(VENV)/bin/activate:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Beacon needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+		echo "python3 -m venv failed: installing Debian's python3-venv"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-venv && \
+		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: $(VENV)/bin/activate pyproject.toml
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $@
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+demo: install
+	$(PY) manage.py seed_demo
+
+# With REDIS_URL set, real Celery workers (default, recommend and radio queues) and beat run
+# beside daphne; without it, tasks run in-process and daphne is the only process.
+serve: install
+	$(PY) manage.py collectstatic --noinput -v 0
+	@trap 'kill 0' EXIT INT TERM; \
+	if [ -n "$$REDIS_URL" ]; then \
+		$(VENV)/bin/celery -A cad worker -Q default,recommend,radio -l info & \
+		$(VENV)/bin/celery -A cad beat -l info & \
+	fi; \
+	echo "Beacon control room: http://$(HOST):$(PORT)/"; \
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) cad.asgi:application
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --small || exit 1; done
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache

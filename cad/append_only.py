@@ -1,0 +1,73 @@
+"""Append-only models: rows can be added, never changed or removed through the ORM.
+
+The incident log and the audit trail are records a court may read (DPA 2018 s.62), so edits are
+refused twice: here, for every ORM path (instance save/delete, queryset update/delete), and on
+PostgreSQL by a trigger installed in the migration, for anything that bypasses the ORM.
+"""
+
+from django.db import models
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or delete an append-only row."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+
+
+def append_only_trigger_sql(table: str) -> tuple[str, str]:
+    """(forward, reverse) SQL for a PostgreSQL trigger refusing UPDATE and DELETE on `table`."""
+    function = f"{table}_append_only"
+    forward = f"""
+        CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
+        BEGIN
+            RAISE EXCEPTION '% is append-only', TG_TABLE_NAME
+                USING ERRCODE = 'integrity_constraint_violation';
+        END;
+        $$ LANGUAGE plpgsql;
+        CREATE TRIGGER {function} BEFORE UPDATE OR DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION {function}();
+    """
+    reverse = f"DROP TRIGGER IF EXISTS {function} ON {table}; DROP FUNCTION IF EXISTS {function}();"
+    return forward, reverse
+
+
+def append_only_operation(table: str):
+    """A migration operation that installs the trigger on PostgreSQL and does nothing elsewhere."""
+    from django.db import migrations
+
+    forward, reverse = append_only_trigger_sql(table)
+
+    def install(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(forward, params=None)
+
+    def remove(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(reverse, params=None)
+
+    return migrations.RunPython(install, remove)

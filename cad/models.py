@@ -1,0 +1,149 @@
+"""Geography (BCUs, boroughs, stations), user scope, the audit trail and the live event log."""
+
+from django.conf import settings
+from django.db import models
+
+from cad.append_only import AppendOnlyModel
+
+
+class BCU(models.Model):
+    """A Basic Command Unit: the MPS merged 32 boroughs into 12 of them in 2018."""
+
+    code = models.CharField(max_length=8, unique=True)
+    name = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "BCU"
+        verbose_name_plural = "BCUs"
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+class Borough(models.Model):
+    """A London borough with its boundary.
+
+    The boundary is a GeoJSON geometry (Polygon or MultiPolygon, WGS84) in a JSON column and the
+    bounding box in plain columns, so point-in-borough needs no GIS extension: the box filters in
+    SQL, the polygon test runs in Python (cad/geo.py).
+    See docs/decisions/0002-positions-and-boundaries.md.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    gss_code = models.CharField(max_length=9, blank=True, help_text="ONS code, e.g. E09000007")
+    bcu = models.ForeignKey(BCU, on_delete=models.PROTECT, related_name="boroughs")
+    boundary = models.JSONField(help_text="GeoJSON geometry, WGS84 lon/lat")
+    boundary_source = models.CharField(max_length=100, blank=True)
+    min_lat = models.FloatField()
+    max_lat = models.FloatField()
+    min_lon = models.FloatField()
+    max_lon = models.FloatField()
+    centre_lat = models.FloatField()
+    centre_lon = models.FloatField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Station(models.Model):
+    code = models.CharField(max_length=8, unique=True)
+    name = models.CharField(max_length=100)
+    bcu = models.ForeignKey(BCU, on_delete=models.PROTECT, related_name="stations")
+    borough = models.ForeignKey(
+        Borough, on_delete=models.PROTECT, related_name="stations", null=True, blank=True
+    )
+    lat = models.FloatField()
+    lon = models.FloatField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+class UserScope(models.Model):
+    """A user's BCU scope. No row, or no BCU, means all London (central desks)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scope"
+    )
+    bcu = models.ForeignKey(BCU, on_delete=models.PROTECT, null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.user} → {self.bcu.code if self.bcu else 'all London'}"
+
+
+class AuditEvent(AppendOnlyModel):
+    """Who did or saw what, when and from where (DPA 2018 Part 3, s.62). Append-only."""
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        DELETE = "delete"
+        READ_PERSONAL = "read_personal", "read personal data"
+        LOGIN = "login"
+        OVERRIDE = "override"
+        ACKNOWLEDGE = "acknowledge"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # PROTECT, not SET_NULL: nulling the user would be an UPDATE, which the trail refuses.
+    # Users who acted are deactivated, never deleted.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    username = models.CharField(max_length=150, blank=True, help_text="as it was at the time")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=100, blank=True, help_text="IP address or process")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            # "who touched this object": the audit view of one incident or user
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            models.Index(fields=["user", "at"], name="audit_user_at_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.object_type}"
+
+
+class EventCounter(models.Model):
+    """The single row holding the last issued event sequence number.
+
+    Incrementing it under a row lock inside the writer's transaction makes `seq` gapless: a
+    rolled-back transaction rolls its number back too.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_seq = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"last seq {self.last_seq}"
+
+
+class Event(AppendOnlyModel):
+    """The live-board event log. `seq` rises by one per event across the whole system."""
+
+    seq = models.BigIntegerField(unique=True)
+    at = models.DateTimeField(auto_now_add=True)
+    type = models.CharField(max_length=50)
+    bcu = models.CharField(max_length=8, blank=True, help_text="BCU group it belongs to")
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self):
+        return f"#{self.seq} {self.type}"
+
+    def as_message(self) -> dict:
+        return {"seq": self.seq, "type": self.type, "data": self.data}

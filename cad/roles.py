@@ -1,0 +1,155 @@
+"""Roles are Django groups with these exact names (api.md). Scope is a BCU, or all London."""
+
+from django.contrib.auth.models import AnonymousUser, User
+
+CALL_HANDLER = "call_handler"
+DESPATCHER = "despatcher"
+SUPERVISOR = "supervisor"
+ADMIN = "admin"
+RADIO_GATEWAY = "radio_gateway"
+ROLES = [CALL_HANDLER, DESPATCHER, SUPERVISOR, ADMIN, RADIO_GATEWAY]
+
+# Model permissions per role, as (app_label, model, actions). The data migration and
+# `cad_user` both apply this table, so it is the one place to read who may do what.
+_REFERENCE = [
+    ("cad", "bcu"), ("cad", "borough"), ("cad", "station"),
+    ("incidents", "incidenttype"), ("incidents", "responseplanitem"),
+    ("incidents", "closingcode"), ("incidents", "qualifier"),
+    ("resources", "unittype"), ("resources", "skill"), ("resources", "unit"),
+    ("duties", "team"), ("duties", "officer"), ("duties", "officerskill"),
+    ("radio", "statuscodemapping"),
+]  # fmt: skip
+
+ROLE_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
+    CALL_HANDLER: [
+        ("incidents", "incident", ("view", "add")),
+        ("incidents", "call", ("view", "add")),
+        ("incidents", "incidentlogentry", ("view", "add")),
+        ("incidents", "warningmarker", ("view", "add")),
+        ("incidents", "incidenttype", ("view",)),
+        ("incidents", "qualifier", ("view",)),
+        ("resources", "unit", ("view",)),
+    ],
+    DESPATCHER: [
+        ("incidents", "incident", ("view", "add", "change")),
+        ("incidents", "call", ("view", "add")),
+        ("incidents", "incidentlogentry", ("view", "add")),
+        ("incidents", "gradechange", ("view", "add")),
+        ("incidents", "warningmarker", ("view", "add", "change")),
+        ("incidents", "incidenttype", ("view",)),
+        ("incidents", "closingcode", ("view",)),
+        ("incidents", "qualifier", ("view",)),
+        ("resources", "unit", ("view", "change")),
+        ("resources", "assignment", ("view", "add", "change")),
+        ("resources", "unitstatuschange", ("view", "add")),
+        ("duties", "officer", ("view",)),
+        ("duties", "shift", ("view",)),
+        ("duties", "crewing", ("view",)),
+        ("radio", "radiomessage", ("view", "add")),
+    ],
+    SUPERVISOR: [
+        ("incidents", "incident", ("view", "add", "change")),
+        ("incidents", "call", ("view", "add")),
+        ("incidents", "incidentlogentry", ("view", "add")),
+        ("incidents", "gradechange", ("view", "add")),
+        ("incidents", "warningmarker", ("view", "add", "change")),
+        ("incidents", "incidenttype", ("view",)),
+        ("incidents", "closingcode", ("view",)),
+        ("incidents", "qualifier", ("view",)),
+        ("resources", "unit", ("view", "change")),
+        ("resources", "assignment", ("view", "add", "change")),
+        ("resources", "unitstatuschange", ("view", "add")),
+        ("duties", "team", ("view",)),
+        ("duties", "officer", ("view", "change")),
+        ("duties", "officerskill", ("view",)),
+        ("duties", "shift", ("view", "add", "change")),
+        ("duties", "shiftassignment", ("view", "add", "change", "delete")),
+        ("duties", "shiftskillrequirement", ("view", "add", "change", "delete")),
+        ("duties", "crewing", ("view", "add", "change")),
+        ("radio", "radiomessage", ("view",)),
+        ("cad", "auditevent", ("view",)),
+    ],
+    ADMIN: [(app, model, ("view", "add", "change", "delete")) for app, model in _REFERENCE]
+    + [
+        ("auth", "user", ("view", "add", "change")),
+        ("cad", "userscope", ("view", "add", "change", "delete")),
+        ("cad", "auditevent", ("view",)),
+        ("cad", "event", ("view",)),
+        ("incidents", "warningmarker", ("view", "add", "change", "delete")),
+        ("incidents", "incident", ("view",)),
+        ("resources", "assignment", ("view",)),
+        ("duties", "shift", ("view", "add", "change")),
+        ("radio", "radiomessage", ("view",)),
+    ],
+    RADIO_GATEWAY: [
+        ("radio", "radiomessage", ("add",)),
+        ("resources", "unit", ("view",)),
+    ],
+}
+
+# Where each role lands after login (the home page sends them there).
+ROLE_HOME = {
+    CALL_HANDLER: "incidents:call_taker",
+    DESPATCHER: "resources:board",
+    SUPERVISOR: "duties:roster",
+    ADMIN: "admin:index",
+    RADIO_GATEWAY: "api-docs",
+}
+
+
+def user_roles(user: User | AnonymousUser) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    cached = getattr(user, "_cad_roles", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._cad_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def user_bcu_code(user) -> str | None:
+    """The BCU a user is scoped to, or None for all London."""
+    if not user.is_authenticated:
+        return None
+    scope = getattr(user, "scope", None)
+    try:
+        return scope.bcu.code if scope and scope.bcu_id else None
+    except Exception:  # noqa: BLE001  (a missing related row reads as no scope)
+        return None
+
+
+def in_scope(user, bcu_code: str | None) -> bool:
+    """May this user act on something in `bcu_code`? Central users may act anywhere."""
+    mine = user_bcu_code(user)
+    return mine is None or bcu_code == mine
+
+
+def apply_role_permissions(apps=None) -> None:
+    """Create the role groups and set exactly the permissions in ROLE_PERMISSIONS.
+
+    Permissions are normally created after migrations run; create them first so a fresh
+    database gets complete groups from the data migration.
+    """
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    registry = apps or global_apps
+    for app_config in global_apps.get_app_configs():
+        create_permissions(app_config, apps=registry, verbosity=0)
+    Group = registry.get_model("auth", "Group")
+    Permission = registry.get_model("auth", "Permission")
+    for role, grants in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for app_label, model, actions in grants:
+            for action in actions:
+                wanted.append(
+                    Permission.objects.get(
+                        content_type__app_label=app_label, codename=f"{action}_{model}"
+                    )
+                )
+        group.permissions.set(wanted)

@@ -1,0 +1,8 @@
+"""WSGI entry point, for serving the REST API from a WSGI server beside daphne if wanted."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
+application = get_wsgi_application()

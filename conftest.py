@@ -1,0 +1,68 @@
+"""Shared test fixtures: real services when configured, a small cast of users, small factories.
+
+A test that needs PostgreSQL, Redis or Chromium skips (with the reason) only outside CI; in CI
+(CI=true) a missing service fails the test instead, so nothing is silently skipped there.
+"""
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _missing(reason: str):
+    if IN_CI:
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres(db):
+    """Use in tests that need PostgreSQL (row locks, triggers, real concurrency)."""
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        _missing("needs PostgreSQL: set DATABASE_URL")
+
+
+@pytest.fixture
+def redis_url():
+    """The Redis URL for tests that need a real channel layer or broker."""
+    if not settings.REDIS_URL:
+        _missing("needs Redis: set REDIS_URL")
+    return settings.REDIS_URL
+
+
+@pytest.fixture
+def chromium_path():
+    if not os.path.exists(CHROMIUM):
+        _missing("needs Debian's chromium package (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user("despatcher", bcu="CN") → a user with that role and scope."""
+    from cad.services import user_provision
+
+    counter = {"n": 0}
+
+    def factory(role: str, *, bcu: str | None = None, username: str | None = None, **kwargs):
+        counter["n"] += 1
+        name = username or f"{role}{counter['n']}"
+        user, _ = user_provision(
+            username=name, role=role, bcu_code=bcu, password="a-Strong-pass-42", source="test"
+        )
+        return user
+
+    return factory
+
+
+@pytest.fixture
+def geography(db):
+    """Two BCUs with a square borough each and a station: CN (north) and AS (south)."""
+    from tests.factories import make_geography
+
+    return make_geography()

@@ -1,0 +1,161 @@
+"""The Duty Management System: officers, teams, shifts, who works them and who crews what."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Team(models.Model):
+    bcu = models.ForeignKey("cad.BCU", on_delete=models.PROTECT, related_name="teams")
+    name = models.CharField(max_length=50)
+
+    class Meta:
+        ordering = ["bcu__code", "name"]
+        constraints = [models.UniqueConstraint(fields=["bcu", "name"], name="team_name_per_bcu")]
+
+    def __str__(self):
+        return f"{self.bcu.code} {self.name}"
+
+
+class Rank(models.TextChoices):
+    PC = "PC", "Police Constable"
+    SGT = "PS", "Police Sergeant"
+    INSP = "INSP", "Inspector"
+    CI = "CI", "Chief Inspector"
+    SUPT = "SUPT", "Superintendent"
+
+
+class Officer(models.Model):
+    collar_number = models.CharField(max_length=10, unique=True)
+    first_name = models.CharField(max_length=60)
+    last_name = models.CharField(max_length=60)
+    rank = models.CharField(max_length=5, choices=Rank.choices, default=Rank.PC)
+    bcu = models.ForeignKey("cad.BCU", on_delete=models.PROTECT, related_name="officers")
+    team = models.ForeignKey(
+        Team, on_delete=models.PROTECT, related_name="officers", null=True, blank=True
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="officer",
+    )
+    skills = models.ManyToManyField(
+        "resources.Skill", through="OfficerSkill", blank=True, related_name="officers"
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        indexes = [models.Index(fields=["bcu", "team"], name="officer_bcu_team_idx")]
+
+    def __str__(self):
+        return f"{self.rank} {self.collar_number} {self.first_name} {self.last_name}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class OfficerSkill(models.Model):
+    """A skill an officer holds, until it expires (Taser and firearms need requalifying)."""
+
+    officer = models.ForeignKey(Officer, on_delete=models.CASCADE, related_name="officer_skills")
+    skill = models.ForeignKey("resources.Skill", on_delete=models.PROTECT)
+    expires_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["officer", "skill"], name="one_skill_row_per_officer")
+        ]
+
+    def __str__(self):
+        return f"{self.officer.collar_number} {self.skill.code}"
+
+
+class Shift(models.Model):
+    class Kind(models.TextChoices):
+        EARLY = "early"
+        LATE = "late"
+        NIGHT = "night"
+        OTHER = "other"
+
+    bcu = models.ForeignKey("cad.BCU", on_delete=models.PROTECT, related_name="shifts")
+    team = models.ForeignKey(
+        Team, on_delete=models.PROTECT, related_name="shifts", null=True, blank=True
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.OTHER)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    minimum_strength = models.PositiveSmallIntegerField(default=0)
+    officers = models.ManyToManyField(
+        Officer, through="ShiftAssignment", blank=True, related_name="shifts"
+    )
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start"
+            ),
+        ]
+        indexes = [models.Index(fields=["bcu", "starts_at"], name="shift_bcu_start_idx")]
+
+    def __str__(self):
+        return f"{self.bcu.code} {self.kind} {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class ShiftSkillRequirement(models.Model):
+    shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="required_skills")
+    skill = models.ForeignKey("resources.Skill", on_delete=models.PROTECT)
+    count = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shift", "skill"], name="one_requirement_per_skill")
+        ]
+
+    def __str__(self):
+        return f"{self.count} × {self.skill}"
+
+
+class ShiftAssignment(models.Model):
+    shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="assignments")
+    officer = models.ForeignKey(Officer, on_delete=models.PROTECT, related_name="assignments")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    override_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shift", "officer"], name="officer_once_per_shift")
+        ]
+
+    def __str__(self):
+        return f"{self.officer.collar_number} on {self.shift}"
+
+
+class Crewing(models.Model):
+    """An officer in a unit for a shift, from booking on until booking off."""
+
+    shift = models.ForeignKey(Shift, on_delete=models.PROTECT, related_name="crewings")
+    unit = models.ForeignKey("resources.Unit", on_delete=models.PROTECT, related_name="crewings")
+    officer = models.ForeignKey(Officer, on_delete=models.PROTECT, related_name="crewings")
+    booked_on_at = models.DateTimeField()
+    booked_off_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # An officer is in one unit at a time.
+            models.UniqueConstraint(
+                fields=["officer"],
+                condition=Q(booked_off_at__isnull=True),
+                name="officer_in_one_unit",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.officer.collar_number} in {self.unit}"

@@ -1,0 +1,98 @@
+from django.contrib import admin
+
+from cad.admin_base import AuditedAdmin, ReadOnlyAdmin
+from incidents.models import (
+    Call,
+    ClosingCode,
+    GradeChange,
+    Incident,
+    IncidentLogEntry,
+    IncidentType,
+    Qualifier,
+    ResponsePlanItem,
+    WarningMarker,
+)
+
+
+class ResponsePlanInline(admin.TabularInline):
+    model = ResponsePlanItem
+    extra = 1
+
+
+@admin.register(IncidentType)
+class IncidentTypeAdmin(AuditedAdmin):
+    list_display = ["code", "name", "category", "default_grade", "active"]
+    list_filter = ["category", "default_grade", "active"]
+    search_fields = ["code", "name"]
+    inlines = [ResponsePlanInline]
+
+
+@admin.register(ClosingCode)
+class ClosingCodeAdmin(AuditedAdmin):
+    list_display = ["code", "name", "active"]
+    list_filter = ["active"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Qualifier)
+class QualifierAdmin(AuditedAdmin):
+    list_display = ["code", "name", "active"]
+    list_filter = ["active"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(WarningMarker)
+class WarningMarkerAdmin(AuditedAdmin):
+    list_display = ["address", "text", "expires_at", "created_by", "created_at"]
+    list_filter = ["expires_at"]
+    search_fields = ["address", "text"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class LogInline(admin.TabularInline):
+    model = IncidentLogEntry
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "by", "kind", "text"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdmin):
+    """Incidents change only through the call-handling and despatch services."""
+
+    list_display = ["reference", "type", "grade", "status", "bcu", "created_at", "due_at"]
+    list_filter = ["status", "grade", "bcu", "type"]
+    search_fields = ["reference", "address", "summary"]
+    date_hierarchy = "created_at"
+    inlines = [LogInline]
+
+
+@admin.register(Call)
+class CallAdmin(ReadOnlyAdmin):
+    # Caller details are personal data: list only what identifies the call, not the caller.
+    list_display = ["incident", "channel", "received_at", "taken_by"]
+    list_filter = ["channel"]
+    search_fields = ["incident__reference"]
+    exclude = ["caller_name", "caller_phone"]
+
+
+@admin.register(IncidentLogEntry)
+class IncidentLogEntryAdmin(ReadOnlyAdmin):
+    list_display = ["incident", "at", "by", "kind", "text"]
+    list_filter = ["kind"]
+    search_fields = ["incident__reference", "text"]
+
+
+@admin.register(GradeChange)
+class GradeChangeAdmin(ReadOnlyAdmin):
+    list_display = ["incident", "at", "by", "from_grade", "to_grade", "reason"]
+    list_filter = ["to_grade"]
+    search_fields = ["incident__reference"]

@@ -1,0 +1,258 @@
+"""Incidents and everything a call handler and despatcher record about them."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
+from django.db import models
+
+from cad.append_only import AppendOnlyModel
+
+
+class Grade(models.TextChoices):
+    IMMEDIATE = "I", "Immediate"
+    SIGNIFICANT = "S", "Significant"
+    EXTENDED = "E", "Extended"
+    REFERRED = "R", "Referred"
+
+
+# National call handling standard attendance targets; E is by appointment, R never attended.
+GRADE_TARGETS: dict[str, timedelta | None] = {
+    Grade.IMMEDIATE: timedelta(minutes=15),
+    Grade.SIGNIFICANT: timedelta(minutes=60),
+    Grade.EXTENDED: None,
+    Grade.REFERRED: None,
+}
+
+
+class IncidentType(models.Model):
+    """An opening code from the National Standard for Incident Recording."""
+
+    class Category(models.TextChoices):
+        PUBLIC_SAFETY = "public_safety", "Public safety and welfare"
+        CRIME = "crime", "Crime"
+        ASB = "asb", "Anti-social behaviour"
+        TRANSPORT = "transport", "Transport"
+        ADMIN = "admin", "Administration"
+
+    code = models.CharField(max_length=10, unique=True)
+    name = models.CharField(max_length=100)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    default_grade = models.CharField(max_length=1, choices=Grade.choices)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+
+class ResponsePlanItem(models.Model):
+    """One line of an incident type's response plan: a unit type and/or a crew skill it needs.
+
+    `grades` limits the line to some grades ("I" for "I-grade violence needs a Taser crew");
+    empty means every grade.
+    """
+
+    incident_type = models.ForeignKey(
+        IncidentType, on_delete=models.CASCADE, related_name="response_plan"
+    )
+    unit_type = models.ForeignKey(
+        "resources.UnitType", on_delete=models.PROTECT, null=True, blank=True
+    )
+    skill = models.ForeignKey("resources.Skill", on_delete=models.PROTECT, null=True, blank=True)
+    grades = models.CharField(max_length=4, blank=True, help_text="e.g. 'I' or 'IS'; empty = all")
+    count = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(unit_type__isnull=False) | models.Q(skill__isnull=False),
+                name="plan_item_names_something",
+            )
+        ]
+
+    def __str__(self):
+        what = " + ".join(str(x) for x in (self.unit_type, self.skill) if x)
+        return f"{self.count} × {what}" + (f" (grade {self.grades})" if self.grades else "")
+
+    def applies_to(self, grade: str) -> bool:
+        return not self.grades or grade in self.grades
+
+
+class ClosingCode(models.Model):
+    code = models.CharField(max_length=10, unique=True)
+    name = models.CharField(max_length=100)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+
+class Qualifier(models.Model):
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=100)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "open"
+    ASSIGNED = "assigned"
+    AT_SCENE = "at_scene", "at scene"
+    CLOSED = "closed"
+
+
+class Incident(models.Model):
+    reference = models.CharField(max_length=20, unique=True, help_text="CAD nnnn/ddMonyy")
+    reference_date = models.DateField(help_text="London date the sequence belongs to")
+    reference_number = models.PositiveIntegerField()
+    # The opening code is fixed at creation; the closing code records what it turned out to be.
+    type = models.ForeignKey(IncidentType, on_delete=models.PROTECT, related_name="incidents")
+    grade = models.CharField(max_length=1, choices=Grade.choices)
+    status = models.CharField(
+        max_length=10, choices=IncidentStatus.choices, default=IncidentStatus.OPEN
+    )
+    summary = models.TextField(blank=True, validators=[MaxLengthValidator(4000)])
+    address = models.CharField(
+        max_length=300, blank=True, help_text="as the caller gave it; never overwritten"
+    )
+    resolved_address = models.CharField(max_length=300, blank=True, help_text="gazetteer match")
+    lat = models.FloatField()
+    lon = models.FloatField()
+    bcu = models.ForeignKey("cad.BCU", on_delete=models.PROTECT, null=True, blank=True)
+    thrive = models.JSONField(default=dict, blank=True)
+    qualifiers = models.ManyToManyField(Qualifier, blank=True, related_name="incidents")
+    linked = models.ManyToManyField("self", blank=True, symmetrical=True)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    closing_code = models.ForeignKey(ClosingCode, on_delete=models.PROTECT, null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reference_date", "reference_number"], name="one_reference_per_day"
+            ),
+        ]
+        indexes = [
+            # the board queue: open incidents by BCU
+            models.Index(fields=["status", "bcu", "created_at"], name="incident_queue_idx"),
+            # duplicate check and location history: a lat band, then lon, then recency
+            models.Index(fields=["lat", "lon", "created_at"], name="incident_position_idx"),
+            models.Index(fields=["created_at"], name="incident_created_idx"),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+
+class Call(models.Model):
+    class Channel(models.TextChoices):
+        EMERGENCY = "999", "999"
+        NON_EMERGENCY = "101", "101"
+        ONLINE = "online", "Online"
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="calls")
+    caller_name = models.CharField(max_length=200, blank=True)
+    caller_phone = models.CharField(max_length=40, blank=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMERGENCY)
+    received_at = models.DateTimeField()
+    taken_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+
+    class Meta:
+        ordering = ["received_at"]
+
+    def __str__(self):
+        return f"{self.channel} call to {self.incident}"
+
+
+class IncidentLogEntry(AppendOnlyModel):
+    """The incident's narrative. Never edited or deleted: corrections are new entries."""
+
+    class Kind(models.TextChoices):
+        CALL = "call"
+        NOTE = "note"
+        GRADE = "grade"
+        ASSIGNMENT = "assignment"
+        STATUS = "status"
+        MESSAGE = "message"
+        LINK = "link"
+        CLOSE = "close"
+        SYSTEM = "system"
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="log")
+    at = models.DateTimeField(auto_now_add=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.NOTE)
+    text = models.TextField(validators=[MaxLengthValidator(4000)])
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name_plural = "incident log entries"
+
+    def __str__(self):
+        return f"{self.incident} {self.at:%H:%M:%S} {self.kind}"
+
+
+class GradeChange(AppendOnlyModel):
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="grade_changes")
+    at = models.DateTimeField(auto_now_add=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    from_grade = models.CharField(max_length=1, choices=Grade.choices)
+    to_grade = models.CharField(max_length=1, choices=Grade.choices)
+    reason = models.TextField(validators=[MaxLengthValidator(1000)])
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.incident} {self.from_grade}→{self.to_grade}"
+
+
+class WarningMarker(models.Model):
+    """A warning at an address: 'dog on premises', 'violent occupant', each with an expiry."""
+
+    address = models.CharField(max_length=300)
+    lat = models.FloatField()
+    lon = models.FloatField()
+    text = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["lat", "lon"], name="warning_position_idx")]
+
+    def __str__(self):
+        return f"{self.address}: {self.text}"
+
+
+class DailySequence(models.Model):
+    """Last CAD number issued for a London date; locked while the next one is taken."""
+
+    date = models.DateField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.date}: {self.last_number}"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RadioConfig(AppConfig):
+    name = "radio"
+    verbose_name = "Radio gateway"

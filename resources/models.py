@@ -1,0 +1,148 @@
+"""Units, their types and skills, status, position and assignments to incidents."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from cad.append_only import AppendOnlyModel
+
+
+class UnitType(models.Model):
+    code = models.CharField(max_length=10, unique=True)
+    name = models.CharField(max_length=100)
+    # Used by the default travel-time router; see docs/decisions on recommendation.
+    urban_speed_kmh = models.FloatField(default=30.0, help_text="typical speed, no blue lights")
+    blue_light_speed_kmh = models.FloatField(default=45.0, help_text="speed on an I-grade run")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+
+class Skill(models.Model):
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+
+class UnitStatus(models.TextChoices):
+    AVAILABLE = "available"
+    ASSIGNED = "assigned"
+    EN_ROUTE = "en_route", "en route"
+    AT_SCENE = "at_scene", "at scene"
+    UNAVAILABLE = "unavailable"
+    OFF_DUTY = "off_duty", "off duty"
+
+
+class Unit(models.Model):
+    callsign = models.CharField(max_length=20, unique=True)
+    type = models.ForeignKey(UnitType, on_delete=models.PROTECT, related_name="units")
+    station = models.ForeignKey("cad.Station", on_delete=models.PROTECT, related_name="units")
+    bcu = models.ForeignKey("cad.BCU", on_delete=models.PROTECT, related_name="units")
+    issi = models.CharField(
+        "ISSI", max_length=16, unique=True, help_text="radio identity of the unit's terminal"
+    )
+    status = models.CharField(
+        max_length=20, choices=UnitStatus.choices, default=UnitStatus.OFF_DUTY
+    )
+    # Time of the last applied status update: anything older changes nothing.
+    status_at = models.DateTimeField(null=True, blank=True)
+    deployable = models.BooleanField(
+        default=False, help_text="committed but deployable (national status code 7)"
+    )
+    lat = models.FloatField(null=True, blank=True)
+    lon = models.FloatField(null=True, blank=True)
+    position_at = models.DateTimeField(null=True, blank=True)
+    emergency = models.BooleanField(default=False)
+    emergency_at = models.DateTimeField(null=True, blank=True)
+    # Skills of the crew currently booked on (filled from the duty roster when crews book on).
+    skills = models.ManyToManyField(Skill, blank=True, related_name="units")
+    last_cleared_at = models.DateTimeField(
+        null=True, blank=True, help_text="end of its last job; ties go to the longest idle"
+    )
+    active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["callsign"]
+        indexes = [
+            # the board's unit list and recommendation candidates: "available units in BCU X"
+            models.Index(fields=["status", "bcu"], name="unit_status_bcu_idx"),
+        ]
+
+    def __str__(self):
+        return self.callsign
+
+
+class Assignment(models.Model):
+    """A unit sent to an incident. Active until cleared."""
+
+    class MessageState(models.TextChoices):
+        NONE = "", "not sent"
+        QUEUED = "queued"
+        SENT = "sent"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.PROTECT, related_name="assignments"
+    )
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="assignments")
+    assigned_at = models.DateTimeField()
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    en_route_at = models.DateTimeField(null=True, blank=True)
+    at_scene_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    message_state = models.CharField(
+        max_length=10, choices=MessageState.choices, default=MessageState.NONE, blank=True
+    )
+
+    class Meta:
+        ordering = ["-assigned_at"]
+        constraints = [
+            # The invariant of the whole system: a unit is never on two active jobs at once,
+            # however many despatchers press the button together.
+            models.UniqueConstraint(
+                fields=["unit"],
+                condition=Q(cleared_at__isnull=True),
+                name="one_active_assignment_per_unit",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["incident", "cleared_at"], name="assignment_incident_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.unit} → {self.incident}"
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+
+class UnitStatusChange(AppendOnlyModel):
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="status_changes")
+    at = models.DateTimeField(help_text="when it happened (as reported)")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    from_status = models.CharField(max_length=20, choices=UnitStatus.choices)
+    to_status = models.CharField(max_length=20, choices=UnitStatus.choices)
+    source = models.CharField(max_length=20, help_text="api, radio, board, roster, system")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["unit", "at"], name="unit_status_change_idx")]
+
+    def __str__(self):
+        return f"{self.unit} {self.from_status}→{self.to_status}"
