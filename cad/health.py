@@ -38,11 +38,11 @@ def check_channel_layer() -> None:
 def check_broker() -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # tasks run in-process: nothing to reach
-    from cad.celery import app
+    from kombu import Connection
 
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=settings.HEALTHZ_TIMEOUT_S)
-        conn.default_channel.client.ping()
+    timeout = settings.HEALTHZ_TIMEOUT_S
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=timeout) as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
 
 
 CHECKS = {"database": check_database, "channel_layer": check_channel_layer, "broker": check_broker}

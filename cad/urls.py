@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("cad.api_urls")),
     path("", include("incidents.api_urls")),
     path("", include("resources.api_urls")),
+    path("", include("resources.recommend.urls")),
     path("", include("duties.api_urls")),
     path("", include("radio.api_urls")),
 ]

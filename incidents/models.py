@@ -174,6 +174,9 @@ class Call(models.Model):
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMERGENCY)
     received_at = models.DateTimeField()
     taken_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    # Each caller's own words about where they are, kept even when attached to another incident.
+    address = models.CharField(max_length=300, blank=True)
+    notes = models.TextField(blank=True, validators=[MaxLengthValidator(4000)])
 
     class Meta:
         ordering = ["received_at"]
@@ -242,7 +245,10 @@ class WarningMarker(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["lat", "lon"], name="warning_position_idx")]
+        indexes = [
+            # warnings_near: a lat/lon box around the address, then the exact distance in Python
+            models.Index(fields=["lat", "lon"], name="warning_position_idx")
+        ]
 
     def __str__(self):
         return f"{self.address}: {self.text}"
@@ -256,3 +262,65 @@ class DailySequence(models.Model):
 
     def __str__(self):
         return f"{self.date}: {self.last_number}"
+
+
+class GazetteerEntry(models.Model):
+    """A place the call handler can search for: an address (UPRN), a street, a place or a postcode.
+
+    `key` makes imports idempotent: `uprn:<UPRN>` for an imported address, `demo:...` for the
+    generated London demo gazetteer. `search` is the upper-cased, punctuation-free form of
+    address + postcode that autocomplete matches against.
+    """
+
+    class Kind(models.TextChoices):
+        ADDRESS = "address"
+        STREET = "street"
+        PLACE = "place"
+        POSTCODE = "postcode"
+
+    key = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ADDRESS)
+    uprn = models.CharField("UPRN", max_length=12, blank=True)
+    address = models.CharField(max_length=300)
+    postcode = models.CharField(max_length=10, blank=True)
+    lat = models.FloatField()
+    lon = models.FloatField()
+    search = models.CharField(max_length=320)
+    source = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        ordering = ["address"]
+        verbose_name_plural = "gazetteer entries"
+        indexes = [
+            # autocomplete: `search LIKE 'WORDS%'` (gazetteer_search); pattern_ops lets PostgreSQL
+            # use the btree for a prefix LIKE whatever the database collation (ignored on SQLite)
+            models.Index(
+                fields=["search"], name="gazetteer_search_idx", opclasses=["varchar_pattern_ops"]
+            ),
+        ]
+
+    def __str__(self):
+        return self.address
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a creating request, replayed when the client repeats its key.
+
+    One row per (user, key). The row is inserted in the same transaction as the change, so a
+    concurrent repeat waits on the unique index and then reads the committed answer.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and body")
+    status_code = models.PositiveSmallIntegerField(default=0)
+    body = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="one_idempotency_key_per_user")
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.key}"

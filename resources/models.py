@@ -146,3 +146,26 @@ class UnitStatusChange(AppendOnlyModel):
 
     def __str__(self):
         return f"{self.unit} {self.from_status}→{self.to_status}"
+
+
+class Recommendation(models.Model):
+    """The latest recommendation computed for an incident (resources/recommend/).
+
+    One row per incident, replaced on each run, so running the job twice leaves one row.
+    `inputs` fingerprints what it was computed from (grade, type, position) so a reader can
+    tell a result that no longer matches the incident.
+    """
+
+    incident = models.OneToOneField(
+        "incidents.Incident", on_delete=models.CASCADE, related_name="recommendation"
+    )
+    computed_at = models.DateTimeField()
+    inputs = models.CharField(max_length=200, help_text="grade|type|lat|lon it was computed for")
+    trigger = models.CharField(max_length=30, blank=True)
+    router = models.CharField(max_length=20, blank=True)
+    results = models.JSONField(default=list)
+    warnings = models.JSONField(default=list, blank=True)
+    plan = models.JSONField(default=list, blank=True)
+
+    def __str__(self):
+        return f"recommendation for {self.incident_id} at {self.computed_at:%H:%M:%S}"

@@ -2,6 +2,7 @@
 
 import getpass
 import os
+import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -24,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args, username, role, bcu, no_password, **options):
         password = None if no_password else os.environ.get("CAD_USER_PASSWORD")
         if password is None and not no_password:
-            if not os.isatty(0):
+            if not sys.stdin.isatty():
                 raise CommandError("set CAD_USER_PASSWORD or run interactively for a prompt")
             password = getpass.getpass(f"Password for {username}: ")
             if password != getpass.getpass("Again: "):

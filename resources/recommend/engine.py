@@ -1,0 +1,443 @@
+"""The nearest and most suitable unit: shortlist by straight line, rank by travel time.
+
+Rules (docs/decisions/0005-recommendation.md):
+
+1. Candidates are units that could go now, from any BCU (PCD 72: "irrespective of geographic
+   boundaries"): available, then "committed but deployable" (code 7), said so. Units on an
+   emergency are never suggested.
+2. A unit's place is its last GPS position; older than STALE_POSITION_S it is still used, with
+   a penalty and a reason. With no position at all, its home station stands in (same penalty).
+3. The incident type's response plan (lines for this grade) names unit types and crew skills.
+   A unit meeting at least one line is suitable; the others are ranked after every suitable
+   unit (or left out, UNSUITABLE="exclude"), with what they lack as the reason.
+4. Shortlist: the SHORTLIST_K nearest by straight line plus the PLAN_SHORTLIST_K nearest for each
+   plan line; only those go to the router. If the router fails, straight-line estimates rank.
+5. Order: suitable before not; available before committed; then score (seconds: ETA plus
+   penalties) in TIE_WINDOW_S windows; inside a window the unit idle longest goes first, so the
+   same unit is not always sent.
+
+`rank()` is pure (no database); `recommend_incident()` loads the world and calls it.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from resources.recommend.conf import conf
+from resources.recommend.geo import box_around, haversine_m
+from resources.recommend.routers import EstimateRouter, Origin, Router, RouterError
+
+NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One applicable response-plan line."""
+
+    count: int
+    unit_type: str | None = None  # code
+    unit_type_name: str = ""
+    skill: str | None = None  # code
+    skill_name: str = ""
+
+    def met_by(self, c: "Candidate") -> bool:
+        if self.unit_type and c.type_code != self.unit_type:
+            return False
+        return not (self.skill and self.skill not in c.skills)
+
+    def label(self) -> str:
+        if self.unit_type and self.skill:
+            return f"{self.unit_type_name} with {self.skill_name} crew"
+        if self.unit_type:
+            return self.unit_type_name
+        return f"{self.skill_name} crew"
+
+    def lack(self, c: "Candidate") -> str:
+        """What a unit lacks for this line, as a despatcher would say it."""
+        parts = []
+        if self.unit_type and c.type_code != self.unit_type:
+            parts.append(f"not {_article(self.unit_type_name)} {self.unit_type_name}")
+        if self.skill and self.skill not in c.skills:
+            parts.append(f"no {self.skill_name}")
+        return " and ".join(parts)
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[:1].lower() in "aeiou" else "a"
+
+
+@dataclass
+class Candidate:
+    id: int
+    callsign: str
+    type_code: str
+    bcu: str
+    lat: float
+    lon: float
+    position_at: datetime | None
+    at_station: bool = False  # no position: placed at its home station
+    committed: bool = False  # unavailable but deployable (code 7)
+    skills: frozenset[str] = frozenset()
+    skill_names: dict[str, str] = field(default_factory=dict)
+    last_cleared_at: datetime | None = None
+    urban_speed_kmh: float = 0.0
+    blue_light_speed_kmh: float = 0.0
+    type_name: str = ""
+    status: str = "available"
+
+
+@dataclass
+class Target:
+    lat: float
+    lon: float
+    grade: str
+    bcu: str | None = None
+    requirements: list[Requirement] = field(default_factory=list)
+
+
+@dataclass
+class Ranked:
+    candidate: Candidate
+    distance_m: float
+    eta_s: float
+    by_road: bool
+    score: float
+    suitable: bool
+    meets: list[Requirement]
+    lacks: list[str]
+    stale_s: float | None
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        c = self.candidate
+        return {
+            "unit": c.callsign,
+            "eta_seconds": round(self.eta_s),
+            "distance_m": round(self.distance_m),
+            "score": round(self.score, 1),
+            "reasons": self.reasons,
+            "suggested": self.suitable,
+            "type": c.type_code,
+            "bcu": c.bcu,
+            "status": c.status,
+            "deployable": c.committed,
+            "position": {
+                "lat": c.lat,
+                "lon": c.lon,
+                "at": c.position_at.isoformat() if c.position_at else None,
+                "source": "station" if c.at_station else "gps",
+            },
+        }
+
+
+@dataclass
+class Outcome:
+    results: list[Ranked]
+    router: str
+    fallback: str = ""  # why straight line was used, if it was
+    warnings: list[str] = field(default_factory=list)
+    considered: int = 0
+    plan: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "results": [r.as_dict() for r in self.results],
+            "router": self.router,
+            "fallback": self.fallback,
+            "warnings": self.warnings,
+            "considered": self.considered,
+            "plan": self.plan,
+        }
+
+
+# --- the pure part ------------------------------------------------------------------------------
+
+
+def shortlist(target: Target, candidates: list[Candidate]) -> list[tuple[float, Candidate]]:
+    """The K nearest by straight line, plus the nearest few meeting each plan line."""
+    by_distance = sorted(
+        ((haversine_m(c.lat, c.lon, target.lat, target.lon), c) for c in candidates),
+        key=lambda dc: (dc[0], dc[1].callsign),
+    )
+    k = int(conf("SHORTLIST_K"))
+    chosen = {c.id: (d, c) for d, c in by_distance[:k]}
+    for req in target.requirements:
+        wanted = max(req.count, int(conf("PLAN_SHORTLIST_K")))
+        for d, c in by_distance:
+            if wanted <= 0:
+                break
+            if req.met_by(c):
+                chosen.setdefault(c.id, (d, c))
+                wanted -= 1
+    return sorted(chosen.values(), key=lambda dc: (dc[0], dc[1].callsign))
+
+
+def rank(
+    target: Target,
+    candidates: list[Candidate],
+    *,
+    router: Router | None = None,
+    now: datetime | None = None,
+    limit: int | None = None,
+) -> Outcome:
+    now = now or timezone.now()
+    router = router or EstimateRouter()
+    limit = int(conf("RESULTS") if limit is None else limit)
+    blue = target.grade in str(conf("BLUE_LIGHT_GRADES"))
+    short = shortlist(target, candidates)
+    origins = [
+        Origin(c.lat, c.lon, c.urban_speed_kmh, c.blue_light_speed_kmh) for _, c in short
+    ]
+
+    fallback = ""
+    router_name = router.name
+    legs: list = []
+    try:
+        legs = router.travel(origins, target.lat, target.lon, blue_lights=blue) if short else []
+        if len(legs) != len(short):
+            raise RouterError(f"router answered {len(legs)} of {len(short)} units")
+    except RouterError as exc:
+        fallback = f"{router.name} router failed ({exc}); ranked by straight line"
+        router_name = "straight-line"
+        legs = [None] * len(short)
+    # Straight-line estimate for any unit the router could not answer for.
+    estimator = EstimateRouter()
+    missing = [i for i, leg in enumerate(legs) if leg is None]
+    if missing:
+        estimates = estimator.travel(
+            [origins[i] for i in missing], target.lat, target.lon, blue_lights=blue
+        )
+        for i, leg in zip(missing, estimates, strict=True):
+            legs[i] = leg
+
+    stale_after = float(conf("STALE_POSITION_S"))
+    stale_penalty = float(conf("STALE_PENALTY_S"))
+    ranked: list[Ranked] = []
+    for i, ((distance, c), leg) in enumerate(zip(short, legs, strict=True)):
+        by_road = router.by_road and not fallback and i not in missing
+        stale_s = None
+        score = leg.seconds
+        if c.at_station or c.position_at is None:
+            score += stale_penalty
+        else:
+            age = (now - c.position_at).total_seconds()
+            if age > stale_after:
+                stale_s = age
+                score += stale_penalty
+        meets = [r for r in target.requirements if r.met_by(c)]
+        suitable = not target.requirements or bool(meets)
+        lacks = [] if suitable else [r.lack(c) for r in target.requirements]
+        ranked.append(
+            Ranked(
+                candidate=c, distance_m=distance, eta_s=leg.seconds, by_road=by_road,
+                score=score, suitable=suitable, meets=meets, lacks=lacks, stale_s=stale_s,
+            )
+        )  # fmt: skip
+
+    if conf("UNSUITABLE") == "exclude":
+        ranked = [r for r in ranked if r.suitable]
+    window = max(float(conf("TIE_WINDOW_S")), 1.0)
+    ranked.sort(
+        key=lambda r: (
+            not r.suitable,
+            r.candidate.committed,
+            int(r.score // window),
+            r.candidate.last_cleared_at or NEVER,  # longest idle (or never used) first
+            r.score,
+            r.candidate.callsign,
+        )
+    )
+    ranked = ranked[:limit]
+    for r in ranked:
+        r.reasons = explain(r, target, now=now, estimated=not r.by_road)
+
+    warnings = []
+    if fallback:
+        warnings.append(fallback)
+    target_s = float(conf("I_GRADE_TARGET_S"))
+    if target.grade == "I":
+        best = min((r.eta_s for r in ranked if not r.candidate.committed), default=None)
+        if best is None or best > target_s:
+            warnings.append(
+                f"no available unit can reach this I-grade incident within "
+                f"{round(target_s / 60)} min"
+                + (f" (fastest about {_minutes(best)} min)" if best is not None else "")
+            )
+    if target.requirements and ranked and not any(r.suitable for r in ranked):
+        warnings.append("no unit meeting the response plan is free nearby")
+    plan = [
+        {
+            "need": req.label(),
+            "count": req.count,
+            "units": [r.candidate.callsign for r in ranked if req in r.meets][: req.count],
+        }
+        for req in target.requirements
+    ]
+    return Outcome(
+        results=ranked, router=router_name, fallback=fallback, warnings=warnings,
+        considered=len(candidates), plan=plan,
+    )  # fmt: skip
+
+
+def _minutes(seconds: float) -> int:
+    return max(1, round(seconds / 60))
+
+
+def _age(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 120 else f"{round(minutes / 60)} h"
+
+
+def explain(r: Ranked, target: Target, *, now: datetime, estimated: bool) -> list[str]:
+    """Reasons a despatcher can read: '4 min by road, 2.1 km, Taser crew, same BCU'."""
+    c = r.candidate
+    how = "by road (estimated)" if estimated else "by road"
+    reasons = [f"{_minutes(r.eta_s)} min {how}", f"{r.distance_m / 1000:.1f} km"]
+    if not r.suitable:
+        reasons.append("not suggested: " + "; ".join(dict.fromkeys(x for x in r.lacks if x)))
+    for req in r.meets:
+        reasons.append(req.label())
+    if target.bcu:
+        reasons.append("same BCU" if c.bcu == target.bcu else f"from {c.bcu} BCU")
+    if c.committed:
+        reasons.append("committed but deployable (would leave its current task)")
+    if c.at_station:
+        reasons.append("no position: placed at its home station")
+    elif r.stale_s is not None:
+        reasons.append(f"last position {_age(r.stale_s)} old")
+    if c.last_cleared_at is None:
+        reasons.append("no job yet this shift")
+    else:
+        idle = (now - c.last_cleared_at).total_seconds()
+        reasons.append(f"free for {_age(max(idle, 0))}")
+    return reasons
+
+
+# --- loading the world ---------------------------------------------------------------------------
+
+
+def requirements_for(incident_type_id: int, grade: str) -> list[Requirement]:
+    from incidents.models import ResponsePlanItem
+
+    rows = ResponsePlanItem.objects.filter(incident_type_id=incident_type_id).values(
+        "count", "grades", "unit_type__code", "unit_type__name", "skill__code", "skill__name"
+    )
+    return [
+        Requirement(
+            count=row["count"] or 1,
+            unit_type=row["unit_type__code"],
+            unit_type_name=(row["unit_type__name"] or "").lower() if row["unit_type__code"] else "",
+            skill=row["skill__code"],
+            skill_name=row["skill__name"] or "",
+        )
+        for row in rows.order_by("id")
+        if not row["grades"] or grade in row["grades"]
+    ]
+
+
+FIELDS = (
+    "id", "callsign", "type__code", "type__name", "type__urban_speed_kmh",
+    "type__blue_light_speed_kmh", "bcu__code", "lat", "lon", "position_at", "status",
+    "deployable", "last_cleared_at", "plat", "plon",
+)  # fmt: skip
+
+
+def free_units_query():
+    """Units that could be sent now: available, or committed but deployable; never in emergency."""
+    from resources.models import Unit, UnitStatus
+
+    return (
+        Unit.objects.filter(active=True, emergency=False)
+        .filter(
+            Q(status=UnitStatus.AVAILABLE) | Q(status=UnitStatus.UNAVAILABLE, deployable=True)
+        )
+        .annotate(plat=Coalesce(F("lat"), F("station__lat")), plon=Coalesce(F("lon"), F("station__lon")))
+    )
+
+
+def load_candidates(lat: float, lon: float, radius_m: float | None) -> list[Candidate]:
+    """Free units in a box around (lat, lon) (radius None: all of them), with their skills."""
+    from resources.models import Unit
+
+    qs = free_units_query()
+    if radius_m is not None:
+        min_lat, max_lat, min_lon, max_lon = box_around(lat, lon, radius_m)
+        qs = qs.filter(
+            plat__gte=min_lat, plat__lte=max_lat, plon__gte=min_lon, plon__lte=max_lon
+        )
+    rows = list(qs.values(*FIELDS))
+    skills: dict[int, set[str]] = {}
+    if rows:
+        through = Unit.skills.through.objects.filter(unit_id__in=[r["id"] for r in rows])
+        for unit_id, code in through.values_list("unit_id", "skill__code"):
+            skills.setdefault(unit_id, set()).add(code)
+    return [
+        Candidate(
+            id=r["id"], callsign=r["callsign"], type_code=r["type__code"],
+            type_name=r["type__name"], bcu=r["bcu__code"], lat=r["plat"], lon=r["plon"],
+            position_at=r["position_at"] if r["lat"] is not None else None,
+            at_station=r["lat"] is None, committed=r["status"] != "available",
+            skills=frozenset(skills.get(r["id"], ())), last_cleared_at=r["last_cleared_at"],
+            urban_speed_kmh=r["type__urban_speed_kmh"],
+            blue_light_speed_kmh=r["type__blue_light_speed_kmh"], status=r["status"],
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+# Beyond this the box covers all of London and more: query without it.
+MAX_RADIUS_M = 60_000
+
+
+def gather(target: Target) -> list[Candidate]:
+    """Widen the search box until the shortlist it feeds would be the same as with every unit.
+
+    Complete when the K nearest and, for each plan line, enough matching units lie inside the
+    circle of the current radius (a unit outside the box is further than all of those).
+    """
+    radius = float(conf("SEARCH_RADIUS_M"))
+    k = int(conf("SHORTLIST_K"))
+    per_line = int(conf("PLAN_SHORTLIST_K"))
+    while True:
+        unbounded = radius >= MAX_RADIUS_M
+        found = load_candidates(target.lat, target.lon, None if unbounded else radius)
+        if unbounded:
+            return found
+        inside = [c for c in found if haversine_m(c.lat, c.lon, target.lat, target.lon) <= radius]
+        complete = len(inside) >= k and all(
+            sum(1 for c in inside if req.met_by(c)) >= max(req.count, per_line)
+            for req in target.requirements
+        )
+        if complete:
+            return found
+        radius *= 2.5
+
+
+def target_for(incident) -> Target:
+    return Target(
+        lat=incident.lat,
+        lon=incident.lon,
+        grade=incident.grade,
+        bcu=incident.bcu.code if incident.bcu_id else None,
+        requirements=requirements_for(incident.type_id, incident.grade),
+    )
+
+
+def recommend_incident(
+    incident, *, router: Router | None = None, now: datetime | None = None
+) -> Outcome:
+    """Rank the units that could go to this incident now."""
+    from resources.recommend.routers import default_router
+
+    target = target_for(incident)
+    candidates = gather(target)
+    try:
+        router = router or default_router()
+    except RouterError as exc:  # misconfigured OSRM: still answer, and say why
+        outcome = rank(target, candidates, router=EstimateRouter(), now=now)
+        outcome.warnings.insert(0, f"router not available ({exc}); estimated")
+        return outcome
+    return rank(target, candidates, router=router, now=now)

@@ -1,0 +1,90 @@
+"""The invariants the database itself holds, whatever code path tries to break them."""
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from cad.append_only import AppendOnlyError
+from cad.audit import audit_record
+from cad.models import AuditEvent
+from incidents.models import GradeChange, Incident, IncidentLogEntry, IncidentType
+from resources.models import Assignment
+from tests.factories import make_unit
+
+
+def _incident(user, n: int = 1) -> Incident:
+    kind, _ = IncidentType.objects.get_or_create(
+        code="ASB1", defaults={"name": "Rowdy behaviour", "category": "asb", "default_grade": "S"}
+    )
+    now = timezone.now()
+    return Incident.objects.create(
+        reference=f"CAD {n:04d}/01Jan26", reference_date=now.date(), reference_number=n,
+        type=kind, grade="S", lat=51.545, lon=-0.16, created_at=now, created_by=user,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def world(geography, make_user):
+    user = make_user("despatcher")
+    return {"user": user, "unit": make_unit(geography["kentish"]), "a": _incident(user, 1),
+            "b": _incident(user, 2)}  # fmt: skip
+
+
+def test_database_refuses_second_active_assignment(world):
+    now = timezone.now()
+    Assignment.objects.create(incident=world["a"], unit=world["unit"], assigned_at=now)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Assignment.objects.create(incident=world["b"], unit=world["unit"], assigned_at=now)
+    assert Assignment.objects.filter(unit=world["unit"], cleared_at__isnull=True).count() == 1
+
+
+def test_cleared_assignment_frees_the_unit_for_another(world):
+    now = timezone.now()
+    first = Assignment.objects.create(incident=world["a"], unit=world["unit"], assigned_at=now)
+    first.cleared_at = now
+    first.save()
+    Assignment.objects.create(incident=world["b"], unit=world["unit"], assigned_at=now)
+    assert Assignment.objects.filter(unit=world["unit"]).count() == 2
+
+
+@pytest.fixture
+def log_entry(world):
+    return IncidentLogEntry.objects.create(incident=world["a"], by=world["user"], text="first")
+
+
+@pytest.fixture
+def audit_row(world):
+    return audit_record(user=world["user"], action="update", obj=world["unit"], source="test")
+
+
+@pytest.mark.parametrize("row", ["log_entry", "audit_row"])
+def test_orm_cannot_change_or_delete_append_only_rows(request, row):
+    obj = request.getfixturevalue(row)
+    model = type(obj)
+    with pytest.raises(AppendOnlyError):
+        obj.save()
+    with pytest.raises(AppendOnlyError):
+        obj.delete()
+    with pytest.raises(AppendOnlyError):
+        model.objects.filter(pk=obj.pk).update(pk=obj.pk)
+    with pytest.raises(AppendOnlyError):
+        model.objects.filter(pk=obj.pk).delete()
+    assert model.objects.filter(pk=obj.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "table", ["incidents_incidentlogentry", "cad_auditevent", "incidents_gradechange"]
+)
+def test_postgres_trigger_refuses_raw_update_and_delete(
+    postgres, world, log_entry, audit_row, table
+):
+    """Code that bypasses the ORM is stopped by the database itself."""
+    GradeChange.objects.create(
+        incident=world["a"], by=world["user"], from_grade="S", to_grade="I", reason="weapon seen"
+    )
+    for statement in (f"UPDATE {table} SET id = id", f"DELETE FROM {table}"):
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement)
+    assert IncidentLogEntry.objects.filter(pk=log_entry.pk).exists()
+    assert AuditEvent.objects.filter(pk=audit_row.pk).exists()
+    assert GradeChange.objects.filter(incident=world["a"]).count() == 1

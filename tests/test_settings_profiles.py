@@ -1,0 +1,72 @@
+"""The one settings file switches between the embedded default and real services."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = (
+    "import json, django; from django.conf import settings; django.setup();"
+    "print(json.dumps({'db': settings.DATABASES['default']['ENGINE'],"
+    "'layer': settings.CHANNEL_LAYERS['default']['BACKEND'],"
+    "'group_expiry': settings.CHANNEL_LAYERS['default'].get('CONFIG', {}).get('group_expiry'),"
+    "'broker': settings.CELERY_BROKER_URL, 'eager': settings.CELERY_TASK_ALWAYS_EAGER,"
+    "'debug': settings.DEBUG}))"
+)
+
+
+def _settings_with(env: dict[str, str]) -> dict:
+    clean = {k: v for k, v in os.environ.items()
+             if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV", "SECRET_KEY", "DEBUG"}}  # fmt: skip
+    clean.update(env, DJANGO_SETTINGS_MODULE="cad.settings")
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_embedded_default():
+    s = _settings_with({})
+    assert s["db"] == "django.db.backends.sqlite3"
+    assert s["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert s["eager"] is True and s["broker"] == "memory://"
+    assert s["debug"] is True
+
+
+def test_postgres_and_redis_from_environment():
+    s = _settings_with(
+        {"DATABASE_URL": "postgres://u:p@db:5432/beacon", "REDIS_URL": "redis://cache:6379/0"}
+    )
+    assert s["db"] == "django.db.backends.postgresql"
+    assert s["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert s["group_expiry"] >= 7 * 24 * 3600  # not the one-day default
+    assert s["eager"] is False and s["broker"] == "redis://cache:6379/0"
+
+
+def test_production_profile_passes_check_deploy():
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG"}}
+    env.update(
+        DJANGO_ENV="production",
+        SECRET_KEY="x7#kQ2!vL9@pR4$wZ8^mN1&bT6*yH3(cF5)jD0-gS2+eU7=aV4%iO9",
+        ALLOWED_HOSTS="cad.example.org",
+        DJANGO_SETTINGS_MODULE="cad.settings",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_secret_key():
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env.update(DJANGO_ENV="production", DJANGO_SETTINGS_MODULE="cad.settings")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
