@@ -7,11 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := cad.settings
 
-.PHONY: run test venv install migrate demo serve lint format bench clean
+
+.PHONY: run test venv install install-dev migrate demo serve lint format bench clean
 
 run: install migrate demo serve
 
-test: install
+test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 venv: $(VENV)/bin/activate
@@ -29,6 +30,13 @@ $(VENV)/bin/activate:
 install: $(VENV)/.installed
 
 $(VENV)/.installed: $(VENV)/bin/activate pyproject.toml
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+# Test tools (pytest, Playwright's driver, ruff) only where tests run.
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
@@ -50,11 +58,11 @@ serve: install
 	echo "Beacon control room: http://$(HOST):$(PORT)/"; \
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) cad.asgi:application
 
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: install
+format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 

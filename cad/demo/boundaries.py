@@ -5,8 +5,9 @@ usable map with no download. The sites are each borough's centre, its police sta
 landmarks (all labelled with their borough), plus the City of London, whose cell is left out as
 a gap. A borough is the MultiPolygon of its sites' cells, so every station lies in its own
 borough. Each cell is the part of a convex London outline nearer to its site than to any other,
-computed by clipping the outline with one half-plane per other site (Sutherland-Hodgman). Work is done in a local plane where a degree of longitude is scaled
-by cos(51.5°), so the bisectors are true perpendiculars on the ground. Pure Python, deterministic.
+computed by clipping the outline with one half-plane per other site (Sutherland-Hodgman). The
+work is done in a local plane where a degree of longitude is scaled by cos(51.5°), so bisectors
+are true perpendiculars on the ground. Pure Python, deterministic: same input, same output.
 """
 
 import math
@@ -72,7 +73,9 @@ def generated_boundaries() -> dict[str, dict]:
     sites += [(s.borough, (s.lon * _K, s.lat)) for s in STATIONS]
     sites += [(borough, (lon * _K, lat)) for borough, lat, lon in LANDMARKS]
     sites.append((CITY_OF_LONDON.name, (CITY_OF_LONDON.lon * _K, CITY_OF_LONDON.lat)))
-    result: dict[str, dict] = {b.name: {"type": "MultiPolygon", "coordinates": []} for b in BOROUGHS}
+    result: dict[str, dict] = {
+        b.name: {"type": "MultiPolygon", "coordinates": []} for b in BOROUGHS
+    }
     for i, (name, site) in enumerate(sites):
         if name not in result:
             continue
