@@ -66,3 +66,34 @@ def geography(db):
     from tests.factories import make_geography
 
     return make_geography()
+
+
+@pytest.fixture(autouse=True)
+def _rows_from_data_migrations(request):
+    """Put back what data migrations create (role groups, radio status codes, event counter).
+
+    Transactional tests end by flushing every table, which also removes rows that migrations
+    made; later tests would then run in a world no deployment ever has.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    wants_db = marker is not None or {"db", "transactional_db"} & set(request.fixturenames)
+    if not wants_db:
+        return
+    transactional = "transactional_db" in request.fixturenames or (
+        marker is not None and marker.kwargs.get("transaction")
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from django.contrib.auth.models import Group
+
+    from cad.models import EventCounter
+    from cad.roles import ROLES, apply_role_permissions
+    from radio.models import NATIONAL_STATUS_CODES, StatusCodeMapping
+
+    if Group.objects.filter(name__in=ROLES).count() < len(ROLES):
+        apply_role_permissions()
+    if not StatusCodeMapping.objects.exists():
+        StatusCodeMapping.objects.bulk_create(
+            StatusCodeMapping(code=c, description=d, status=s, deployable=dep, emergency=e)
+            for c, d, s, dep, e in NATIONAL_STATUS_CODES
+        )
+    EventCounter.objects.get_or_create(id=1)

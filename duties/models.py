@@ -99,6 +99,11 @@ class Shift(models.Model):
             models.CheckConstraint(
                 condition=Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start"
             ),
+            # One team has one early (late, night) shift starting at a given moment: lets the
+            # roster find or create "Team 2's early on 3 Dec" without racing into duplicates.
+            models.UniqueConstraint(
+                fields=["bcu", "team", "kind", "starts_at"], name="one_team_shift_per_start"
+            ),
         ]
         indexes = [models.Index(fields=["bcu", "starts_at"], name="shift_bcu_start_idx")]
 
@@ -159,3 +164,66 @@ class Crewing(models.Model):
 
     def __str__(self):
         return f"{self.officer.collar_number} in {self.unit}"
+
+
+class DayKind(models.TextChoices):
+    """What an officer's roster day holds when it is not a shift (a shift is a ShiftAssignment)."""
+
+    REST = "rest", "rest day"
+    LEAVE = "leave"
+    TRAINING = "training"
+    COURT = "court"
+    SICK = "sick"
+
+
+# Abstractions take an officer away from duty: they never count towards a shift's strength.
+ABSTRACTIONS = (DayKind.LEAVE, DayKind.TRAINING, DayKind.COURT, DayKind.SICK)
+
+
+class RosterDay(models.Model):
+    """A roster cell that is not a shift: a rest day or an abstraction, for one London date.
+
+    A cell holds either this or a ShiftAssignment for a shift starting that (local) day, never
+    both: the roster services keep it so.
+    """
+
+    officer = models.ForeignKey(Officer, on_delete=models.CASCADE, related_name="roster_days")
+    date = models.DateField(help_text="London calendar date")
+    kind = models.CharField(max_length=10, choices=DayKind.choices)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [
+            # Also the index for the roster grid's "days of these officers between d1 and d2".
+            models.UniqueConstraint(fields=["officer", "date"], name="one_roster_day_per_officer")
+        ]
+
+    def __str__(self):
+        return f"{self.officer.collar_number} {self.date} {self.kind}"
+
+
+class RestDayCancellation(models.Model):
+    """A rest day taken back from an officer, with the notice given (Police Regulations:
+    under 15 days' notice earns compensation; under 8 days needs a recorded reason)."""
+
+    officer = models.ForeignKey(Officer, on_delete=models.PROTECT, related_name="cancelled_rest")
+    date = models.DateField(help_text="the rest day that was cancelled (London date)")
+    cancelled_at = models.DateTimeField()
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    notice_days = models.IntegerField()
+    compensation_owed = models.BooleanField()
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-cancelled_at"]
+        indexes = [models.Index(fields=["officer", "date"], name="restcancel_officer_date_idx")]
+
+    def __str__(self):
+        return f"{self.officer.collar_number} rest day {self.date} cancelled"

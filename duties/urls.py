@@ -1,9 +1,11 @@
 from django.urls import path
 
-from cad.placeholder import placeholder
+from duties import views
 
 app_name = "duties"
 urlpatterns = [
-    path("roster/", placeholder("Roster", "duty management (issue 6)"), name="roster"),
-    path("my-shifts/", placeholder("My shifts", "duty management (issue 6)"), name="my_shifts"),
+    path("roster/", views.roster, name="roster"),
+    path("roster/print/", views.roster_print, name="roster_print"),
+    path("roster/book-on/", views.book_on, name="book_on"),
+    path("my-shifts/", views.my_shifts, name="my_shifts"),
 ]

@@ -1,0 +1,377 @@
+"""Duties API: officers, shifts, roster cells and patterns, booking on and off, CSV export.
+
+Reading needs a supervisor or despatcher role (any BCU: despatch crosses borders); changing
+needs a supervisor in scope of the BCU concerned. Rule conflicts answer 409 with the documented
+`{"detail", "code"}` plus `overridable` and the full list of `breaches`.
+"""
+
+import csv
+from datetime import timedelta
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cad.audit import source_of
+from cad.roles import ADMIN, DESPATCHER, SUPERVISOR, has_role, in_scope, user_bcu_code
+from duties.models import Officer, Shift, Team
+from duties.selectors import (
+    CELL_CODES,
+    CELL_KINDS,
+    officers_list,
+    roster_grid,
+    shift_detail,
+    shift_facts,
+    shifts_between,
+    shifts_list,
+    strength_summary,
+    summary_payload,
+)
+from duties.services import (
+    RosterConflict,
+    crew_book_off,
+    crew_book_on,
+    parse_pattern,
+    roster_cell_set,
+    roster_pattern_apply,
+    shift_officer_add,
+    shift_officer_remove,
+)
+from resources.models import Unit
+
+MAX_RANGE_DAYS = 62
+
+
+def require_reader(request) -> None:
+    if not has_role(request.user, SUPERVISOR, DESPATCHER, ADMIN):
+        raise PermissionDenied("Duty rosters are for supervisors and despatchers.")
+
+
+def require_supervisor_of(request, bcu_code: str) -> None:
+    """Supervisors change only their own BCU (central supervisors: any)."""
+    if not has_role(request.user, SUPERVISOR):
+        raise PermissionDenied("Only a supervisor may change rosters.")
+    if not in_scope(request.user, bcu_code):
+        raise PermissionDenied(f"You may change rosters in {user_bcu_code(request.user)} only.")
+
+
+class DutiesApi(APIView):
+    def handle_exception(self, exc):
+        if isinstance(exc, RosterConflict):
+            return Response(
+                {
+                    "detail": exc.detail,
+                    "code": exc.code,
+                    "overridable": exc.overridable,
+                    "breaches": [b.as_dict() for b in exc.breaches[:50]],
+                    "breach_count": len(exc.breaches),
+                },
+                status=409,
+            )
+        return super().handle_exception(exc)
+
+
+class RangeInput(serializers.Serializer):
+    bcu = serializers.CharField(required=False, allow_blank=True)
+    team = serializers.IntegerField(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        lo, hi = attrs.get("from"), attrs.get("to")
+        if lo and hi and hi < lo:
+            raise serializers.ValidationError({"to": ["must not be before from"]})
+        if lo and hi and (hi - lo).days >= MAX_RANGE_DAYS:
+            raise serializers.ValidationError({"to": [f"at most {MAX_RANGE_DAYS} days at once"]})
+        return attrs
+
+
+# `from` is a Python keyword, so the date fields are declared this way.
+RangeInput._declared_fields["from"] = serializers.DateField(required=False)
+RangeInput._declared_fields["to"] = serializers.DateField(required=False)
+
+
+def _range(request) -> dict:
+    data = RangeInput(data=request.query_params)
+    data.is_valid(raise_exception=True)
+    attrs = dict(data.validated_data)
+    today = timezone.localdate()
+    attrs.setdefault("from", today - timedelta(days=today.weekday()))
+    attrs.setdefault("to", attrs["from"] + timedelta(days=6))
+    return attrs
+
+
+class OfficerListApi(DutiesApi):
+    """`GET /api/v1/officers/?bcu=CN`: officers with their unexpired skills."""
+
+    def get(self, request):
+        require_reader(request)
+        bcu = request.query_params.get("bcu") or None
+        return Response(
+            [
+                {k: v for k, v in o.items() if k != "team_id"}
+                for o in officers_list(bcu=bcu.upper() if bcu else None)
+            ]
+        )
+
+
+class ShiftListApi(DutiesApi):
+    """`GET /api/v1/shifts/?bcu=CN&from=2026-11-23&to=2026-11-29` (London dates, inclusive)."""
+
+    def get(self, request):
+        require_reader(request)
+        attrs = _range(request)
+        bcu = (attrs.get("bcu") or "").upper() or None
+        return Response(shifts_list(bcu=bcu, date_from=attrs["from"], date_to=attrs["to"]))
+
+
+class ShiftDetailApi(DutiesApi):
+    def get(self, request, shift_id: int):
+        require_reader(request)
+        get_object_or_404(Shift, pk=shift_id)
+        return Response(shift_detail(shift_id))
+
+
+class ShiftOfficerAddApi(DutiesApi):
+    """`POST /api/v1/shifts/{id}/officers/`: a `reason` overrides a rule that allows it."""
+
+    class InputSerializer(serializers.Serializer):
+        officer = serializers.IntegerField()
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    def post(self, request, shift_id: int):
+        shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=shift_id)
+        require_supervisor_of(request, shift.bcu.code)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        officer = Officer.objects.filter(pk=data.validated_data["officer"]).first()
+        if officer is None:
+            raise serializers.ValidationError({"officer": ["No such officer."]})
+        require_supervisor_of(request, officer.bcu.code)
+        reason = data.validated_data.get("reason", "")
+        shift_officer_add(shift=shift, officer=officer, by=request.user, reason=reason,
+                          override=bool(reason.strip()), source=source_of(request))  # fmt: skip
+        return Response(shift_detail(shift.pk))
+
+
+class ShiftOfficerRemoveApi(DutiesApi):
+    """`DELETE /api/v1/shifts/{id}/officers/{officer_id}/`."""
+
+    def delete(self, request, shift_id: int, officer_id: int):
+        shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=shift_id)
+        require_supervisor_of(request, shift.bcu.code)
+        officer = get_object_or_404(Officer, pk=officer_id)
+        shift_officer_remove(shift=shift, officer=officer, by=request.user,
+                             reason=request.query_params.get("reason", ""),
+                             source=source_of(request))  # fmt: skip
+        return Response(shift_detail(shift.pk))
+
+
+class RosterCellApi(DutiesApi):
+    """`POST /api/v1/roster/cells/` `{"officer", "date", "kind", "reason"?, "override"?}`.
+
+    Unlike the shifts endpoint, a reason alone does not override: the supervisor gives a reason
+    for every change they like, and overrides only after seeing the rule's message.
+    """
+
+    class InputSerializer(serializers.Serializer):
+        officer = serializers.IntegerField()
+        date = serializers.DateField()
+        kind = serializers.ChoiceField(choices=[k for k in CELL_KINDS if k != "other"] + [""])
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+        override = serializers.BooleanField(required=False, default=False)
+
+        def validate(self, attrs):
+            if attrs.get("override") and not attrs.get("reason", "").strip():
+                raise serializers.ValidationError({"reason": ["An override needs a reason."]})
+            return attrs
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        officer = Officer.objects.select_related("bcu").filter(pk=v["officer"]).first()
+        if officer is None:
+            raise serializers.ValidationError({"officer": ["No such officer."]})
+        require_supervisor_of(request, officer.bcu.code)
+        result = roster_cell_set(officer=officer, day=v["date"], kind=v["kind"], by=request.user,
+                                 reason=v.get("reason", ""), override=v["override"],
+                                 source=source_of(request))  # fmt: skip
+        body = result.as_dict()
+        body["code"] = CELL_CODES[result.kind]
+        return Response(body)
+
+
+class RosterPatternApi(DutiesApi):
+    """`POST /api/v1/roster/patterns/` apply a repeating pattern to a team, all or nothing."""
+
+    class InputSerializer(serializers.Serializer):
+        team = serializers.IntegerField()
+        start = serializers.DateField()
+        days = serializers.IntegerField(min_value=1, max_value=MAX_RANGE_DAYS, default=28)
+        pattern = serializers.CharField(max_length=200)
+        offset = serializers.IntegerField(min_value=0, max_value=365, default=0)
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+        override = serializers.BooleanField(required=False, default=False)
+
+        def validate_pattern(self, value):
+            try:
+                return parse_pattern(value)
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from exc
+
+        def validate(self, attrs):
+            if attrs.get("override") and not attrs.get("reason", "").strip():
+                raise serializers.ValidationError({"reason": ["An override needs a reason."]})
+            return attrs
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        team = Team.objects.select_related("bcu").filter(pk=v["team"]).first()
+        if team is None:
+            raise serializers.ValidationError({"team": ["No such team."]})
+        require_supervisor_of(request, team.bcu.code)
+        result = roster_pattern_apply(
+            team=team, start=v["start"], days=v["days"], pattern=v["pattern"], by=request.user,
+            offset=v["offset"], reason=v.get("reason", ""), override=v["override"],
+            source=source_of(request),
+        )  # fmt: skip
+        return Response(result.as_dict())
+
+
+class RosterSummaryApi(DutiesApi):
+    """`GET /api/v1/roster/summary/?bcu=CN&team=3&from=&to=`: strength per day and shift kind."""
+
+    def get(self, request):
+        require_reader(request)
+        attrs = _range(request)
+        bcu = (attrs.get("bcu") or "").upper() or None
+        facts = shift_facts(shifts_between(bcu=bcu, date_from=attrs["from"], date_to=attrs["to"],
+                                           team_id=attrs.get("team")))  # fmt: skip
+        days = [attrs["from"] + timedelta(days=i) for i in range((attrs["to"] - attrs["from"]).days
+                                                                 + 1)]  # fmt: skip
+        return Response(summary_payload(strength_summary(facts, days)))
+
+
+class RosterCsvApi(DutiesApi):
+    """`GET /api/v1/roster/csv/?bcu=CN&team=3&from=2026-11-23&days=28`: one row per officer."""
+
+    class InputSerializer(serializers.Serializer):
+        bcu = serializers.CharField()
+        team = serializers.IntegerField(required=False, allow_null=True)
+        days = serializers.IntegerField(min_value=1, max_value=MAX_RANGE_DAYS, default=28)
+
+    def get(self, request):
+        require_reader(request)
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        start = _range(request)["from"]
+        v = data.validated_data
+        grid = roster_grid(bcu=v["bcu"].upper(), team_id=v.get("team"), start=start,
+                           days=v["days"])  # fmt: skip
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        name = f"roster-{grid['bcu']}-{start.isoformat()}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        writer = csv.writer(response)
+        writer.writerow(["collar_number", "name", "rank", "team", "skills",
+                         *(d.isoformat() for d in grid["dates"])])  # fmt: skip
+        for o in grid["officers"]:
+            who = [_safe(o["collar_number"]), _safe(o["name"]), o["rank"], _safe(o["team"] or "")]
+            writer.writerow([*who, " ".join(o["skills"]), *o["cells"]])
+        return response
+
+
+def _safe(text: str) -> str:
+    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class CrewBookOnApi(DutiesApi):
+    """`POST /api/v1/crewing/book-on/` `{"unit": callsign, "shift": id, "officers": [ids]}`.
+
+    A supervisor of the BCU books anyone on the shift; an officer may book only themselves.
+    """
+
+    class InputSerializer(serializers.Serializer):
+        unit = serializers.CharField()
+        shift = serializers.IntegerField()
+        officers = serializers.ListField(child=serializers.IntegerField(), min_length=1,
+                                         max_length=12)  # fmt: skip
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        unit = Unit.objects.select_related("bcu").filter(callsign=v["unit"]).first()
+        shift = Shift.objects.select_related("bcu").filter(pk=v["shift"]).first()
+        errors = {}
+        if unit is None:
+            errors["unit"] = ["No such unit."]
+        if shift is None:
+            errors["shift"] = ["No such shift."]
+        officers = list(Officer.objects.filter(pk__in=v["officers"]))
+        if len(officers) != len(set(v["officers"])):
+            errors["officers"] = ["No such officer."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        require_crew_permission(request, shift.bcu.code, officers)
+        crew_book_on(unit=unit, shift=shift, officers=officers, by=request.user,
+                     source=source_of(request))  # fmt: skip
+        return Response(unit_crew_payload(unit))
+
+
+def require_crew_permission(request, bcu_code: str, officers: list[Officer]) -> None:
+    me = getattr(request.user, "officer", None)
+    if me is not None and [o.pk for o in officers] == [me.pk]:
+        return
+    require_supervisor_of(request, bcu_code)
+
+
+class CrewBookOffApi(DutiesApi):
+    """`POST /api/v1/crewing/book-off/` `{"unit": callsign, "officers"?: [ids]}`."""
+
+    class InputSerializer(serializers.Serializer):
+        unit = serializers.CharField()
+        officers = serializers.ListField(child=serializers.IntegerField(), required=False)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        unit = Unit.objects.select_related("bcu").filter(callsign=v["unit"]).first()
+        if unit is None:
+            raise serializers.ValidationError({"unit": ["No such unit."]})
+        officers = None
+        if "officers" in v:
+            officers = list(Officer.objects.filter(pk__in=v["officers"]))
+        require_crew_permission(request, unit.bcu.code, officers or [])
+        crew_book_off(unit=unit, by=request.user, officers=officers, source=source_of(request))
+        return Response(unit_crew_payload(unit))
+
+
+def unit_crew_payload(unit: Unit) -> dict:
+    unit.refresh_from_db()
+    crew = list(
+        unit.crewings.filter(booked_off_at__isnull=True)
+        .select_related("officer")
+        .order_by("officer__collar_number")
+    )
+    return {
+        "unit": unit.callsign,
+        "status": unit.status,
+        "skills": sorted(unit.skills.values_list("code", flat=True)),
+        "crew": [
+            {
+                "id": c.officer_id,
+                "collar_number": c.officer.collar_number,
+                "name": c.officer.name,
+                "shift": c.shift_id,
+            }
+            for c in crew
+        ],  # fmt: skip
+    }
