@@ -46,13 +46,15 @@ migrate: install
 demo: install
 	$(PY) manage.py seed_demo
 
-# With REDIS_URL set, real Celery workers (default, recommend and radio queues) and beat run
-# beside daphne; without it, tasks run in-process and daphne is the only process.
+# With REDIS_URL set, real Celery workers and beat run beside daphne: one worker for the
+# default and radio queues, and one of its own for recommendations, so radio bursts cannot
+# delay them. Without REDIS_URL, tasks run in-process and daphne is the only process.
 serve: install
 	$(PY) manage.py collectstatic --noinput -v 0
 	@trap 'kill 0' EXIT INT TERM; \
 	if [ -n "$$REDIS_URL" ]; then \
-		$(VENV)/bin/celery -A cad worker -Q default,recommend,radio -l info & \
+		$(VENV)/bin/celery -A cad worker -Q default,radio -n main@%h -l info & \
+		$(VENV)/bin/celery -A cad worker -Q recommend -c 2 -n recommend@%h -l info & \
 		$(VENV)/bin/celery -A cad beat -l info & \
 	fi; \
 	echo "Beacon control room: http://$(HOST):$(PORT)/"; \

@@ -45,7 +45,7 @@ def polygons_of(geometry: dict) -> list[list]:
 
 def point_in_geometry(lat: float, lon: float, geometry: dict) -> bool:
     for rings in polygons_of(geometry):
-        if rings and point_in_ring(lat, lon, rings[0]):
-            if not any(point_in_ring(lat, lon, hole) for hole in rings[1:]):
-                return True
+        inside = rings and point_in_ring(lat, lon, rings[0])
+        if inside and not any(point_in_ring(lat, lon, hole) for hole in rings[1:]):
+            return True
     return False

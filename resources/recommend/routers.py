@@ -81,7 +81,8 @@ class EstimateRouter:
 class OsrmRouter:
     """Road times from an OSRM server's table service (one request for all candidates).
 
-    `GET /table/v1/{profile}/{lon,lat;...}?sources=1;2;..&destinations=0&annotations=duration,distance`
+    `GET /table/v1/{profile}/{lon,lat;...}?sources=1;2;..&destinations=0`
+    `&annotations=duration,distance`.
     The destination is coordinate 0, the units 1..n. OSRM's car profile has no blue lights, so
     durations are scaled by OSRM_BLUE_LIGHT_FACTOR on blue-light grades.
     """
@@ -135,7 +136,9 @@ class OsrmRouter:
 
     def parse(self, body: dict, n: int, *, blue_lights: bool) -> list[Leg | None]:
         if not isinstance(body, dict) or body.get("code") != "Ok":
-            raise RouterError(f"OSRM answered {body.get('code') if isinstance(body, dict) else body!r}")
+            raise RouterError(
+                f"OSRM answered {body.get('code') if isinstance(body, dict) else body!r}"
+            )
         durations = body.get("durations")
         distances = body.get("distances") or [[None]] * n
         if not isinstance(durations, list) or len(durations) != n:

@@ -42,9 +42,11 @@ from cad.roles import ADMIN, CALL_HANDLER, DESPATCHER, RADIO_GATEWAY, SUPERVISOR
 from cad.services import user_provision
 from duties.models import (
     Crewing,
+    DayKind,
     Officer,
     OfficerSkill,
     Rank,
+    RosterDay,
     Shift,
     ShiftAssignment,
     ShiftSkillRequirement,
@@ -450,6 +452,50 @@ def seed_shifts(seed: Seed) -> None:
     _create_missing(ShiftAssignment, rows, "shift assignments", seed)
 
 
+def seed_rest_days(seed: Seed) -> None:
+    """An explicit rest day for every team officer on each day their team has no shift.
+
+    Rest days are roster cells of their own (duties.RosterDay), so cancelling one is a change the
+    rules can see. A day that already holds anything for the officer (a shift a supervisor put
+    them on, leave, an earlier rest day) is left as it is.
+    """
+    first = seed.today - timedelta(days=DAYS_BACK)
+    days = [first + timedelta(days=i) for i in range(DAYS_BACK + DAYS_AHEAD + 1)]
+    window_start, _ = _shift_window(first, time(0), time(23, 59))
+    team_days: dict[int, set[date]] = defaultdict(set)
+    busy: set[tuple[int, date]] = set()
+    for team_id, starts in Shift.objects.filter(
+        starts_at__gte=window_start, team__isnull=False
+    ).values_list("team_id", "starts_at"):
+        team_days[team_id].add(starts.astimezone(LONDON).date())
+    for officer_id, starts in ShiftAssignment.objects.filter(
+        shift__starts_at__gte=window_start
+    ).values_list("officer_id", "shift__starts_at"):
+        busy.add((officer_id, starts.astimezone(LONDON).date()))
+    busy |= set(RosterDay.objects.filter(date__gte=first).values_list("officer_id", "date"))
+    rows = [
+        RosterDay(officer_id=officer_id, date=day, kind=DayKind.REST)
+        for officer_id, team_id in Officer.objects.filter(
+            active=True, team__isnull=False
+        ).values_list("id", "team_id")
+        for day in days
+        if day not in team_days[team_id] and (officer_id, day) not in busy
+    ]
+    _create_missing(RosterDay, rows, "rest days", seed)
+
+
+def seed_gazetteer(seed: Seed) -> None:
+    """The demo gazetteer of streets, places and postcodes for call takers' address search."""
+    from incidents.demo_gazetteer import seed_gazetteer as load
+    from incidents.models import GazetteerEntry
+
+    before = GazetteerEntry.objects.count()
+    load()  # upserts by key, so a re-run refreshes and adds nothing
+    created = GazetteerEntry.objects.count() - before
+    if created:
+        seed.created["gazetteer entries"] += created
+
+
 def _current_shifts(now: datetime) -> dict[int, Shift]:
     """{bcu id: the shift on duty now}. Where early and late overlap, the later start wins."""
     current: dict[int, Shift] = {}
@@ -679,14 +725,16 @@ PARTS: tuple[Callable[[Seed], None], ...] = (
     seed_units,
     seed_officers,
     seed_shifts,
+    seed_rest_days,
     seed_booking,
     seed_users,
+    seed_gazetteer,
 )
 
 COUNTED = (
     BCU, Borough, Station, UnitType, Skill, Unit, IncidentType, ResponsePlanItem, ClosingCode,
     Qualifier, WarningMarker, Team, Officer, OfficerSkill, Shift, ShiftAssignment,
-    ShiftSkillRequirement, Crewing, User,
+    ShiftSkillRequirement, Crewing, RosterDay, User,
 )  # fmt: skip
 
 

@@ -1,0 +1,349 @@
+"""Recommendation speed: compute time per recommendation, and incident → board end to end.
+
+1. Compute: 5,000 units and 1,000 incidents spread over London (--small: 1,000 and 200), each
+   incident's recommendation computed as the API and the task do (load candidates, rank with the
+   default router); p50/p99 per recommendation. Target p99 < 20 ms.
+2. End to end (needs PostgreSQL and Redis: DATABASE_URL, REDIS_URL): a real Celery worker on
+   the `recommend` queue; incidents created through incidents.services.incident_create; a board
+   client listening on the Channels layer group `board.all`; time from the create call to the
+   `recommendations.ready` event for that incident. Target p99 < 500 ms.
+
+Runs in a throw-away database (bench_<name>), created and dropped here.
+
+    .venv/bin/python bench/recommend.py [--small] [--no-e2e]
+"""
+
+import argparse
+import asyncio
+import inspect
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+BOX = {"min_lat": 51.35, "max_lat": 51.65, "min_lon": -0.45, "max_lon": 0.20}
+BCUS = ["AW", "SW", "SN", "SE", "EA", "WA", "AS", "NA", "CE", "CN", "NW", "NE"]
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def rand_point(rng: random.Random) -> tuple[float, float]:
+    return (
+        rng.uniform(BOX["min_lat"], BOX["max_lat"]),
+        rng.uniform(BOX["min_lon"], BOX["max_lon"]),
+    )
+
+
+def build_world(n_units: int, n_incidents: int, rng: random.Random):
+    """Reference data, units and incidents, bulk-created."""
+    from django.contrib.auth.models import User
+
+    from cad.models import BCU, Borough, Station
+    from incidents.models import Incident, IncidentType, ResponsePlanItem
+    from resources.models import Skill, Unit, UnitType
+
+    bcus = [BCU.objects.get_or_create(code=c, defaults={"name": f"BCU {c}"})[0] for c in BCUS]
+    # One square borough per BCU on a 4×3 grid over the box, so bcu_at() can place incidents.
+    dlat = (BOX["max_lat"] - BOX["min_lat"]) / 3
+    dlon = (BOX["max_lon"] - BOX["min_lon"]) / 4
+    for i, bcu in enumerate(bcus):
+        lat0 = BOX["min_lat"] + (i // 4) * dlat
+        lon0 = BOX["min_lon"] + (i % 4) * dlon
+        ring = [[lon0, lat0], [lon0 + dlon, lat0], [lon0 + dlon, lat0 + dlat],
+                [lon0, lat0 + dlat], [lon0, lat0]]  # fmt: skip
+        Borough.objects.get_or_create(
+            name=f"Borough {bcu.code}",
+            defaults={"bcu": bcu, "boundary": {"type": "Polygon", "coordinates": [ring]},
+                      "min_lat": lat0, "max_lat": lat0 + dlat, "min_lon": lon0,
+                      "max_lon": lon0 + dlon, "centre_lat": lat0 + dlat / 2,
+                      "centre_lon": lon0 + dlon / 2},
+        )  # fmt: skip
+    stations = []
+    for i in range(60):
+        lat, lon = rand_point(rng)
+        stations.append(
+            Station.objects.get_or_create(
+                code=f"S{i:02d}",
+                defaults={"name": f"Station {i}", "bcu": bcus[i % 12], "lat": lat, "lon": lon},
+            )[0]
+        )
+    types = {
+        code: UnitType.objects.get_or_create(code=code, defaults={"name": name, **speeds})[0]
+        for code, name, speeds in [
+            ("IRV", "Incident response vehicle", {}),
+            ("AC", "Area car", {"blue_light_speed_kmh": 55.0}),
+            ("ARV", "Armed response vehicle", {"blue_light_speed_kmh": 55.0}),
+            ("DOG", "Dog unit", {}),
+            ("VAN", "Van", {"blue_light_speed_kmh": 40.0}),
+        ]
+    }
+    skills = {
+        c: Skill.objects.get_or_create(code=c, defaults={"name": n})[0]
+        for c, n in [("TASER", "Taser"), ("AFO", "firearms (AFO)"), ("DOG", "dog handler")]
+    }
+    plans = {
+        "VIOL": [(None, skills["TASER"], "I")],
+        "FIRE": [(types["ARV"], skills["AFO"], "")],
+        "DOGS": [(types["DOG"], skills["DOG"], "")],
+        "ASB": [],
+    }
+    itypes = {}
+    for code, plan in plans.items():
+        itype, created = IncidentType.objects.get_or_create(
+            code=code, defaults={"name": code.title(), "category": "crime", "default_grade": "I"}
+        )
+        if created:
+            for unit_type, skill, grades in plan:
+                ResponsePlanItem.objects.create(
+                    incident_type=itype, unit_type=unit_type, skill=skill, grades=grades
+                )
+        itypes[code] = itype
+
+    now = timezone.now()
+    kinds = ["IRV"] * 70 + ["AC"] * 12 + ["VAN"] * 10 + ["ARV"] * 5 + ["DOG"] * 3
+    statuses = ["available"] * 55 + ["unavailable"] * 15 + ["assigned"] * 15 + ["at_scene"] * 15
+    units, unit_skills = [], []
+    for i in range(n_units):
+        station = stations[i % len(stations)]
+        kind = rng.choice(kinds)
+        lat, lon = rand_point(rng)
+        status = rng.choice(statuses)
+        units.append(
+            Unit(
+                callsign=f"B{i:05d}", type=types[kind], station=station, bcu=station.bcu,
+                issi=f"8{i:06d}", status=status, status_at=now,
+                deployable=status == "unavailable" and rng.random() < 0.5,
+                lat=lat, lon=lon, position_at=now - timedelta(seconds=rng.uniform(0, 1200)),
+                last_cleared_at=now - timedelta(seconds=rng.uniform(0, 7200)),
+            )
+        )  # fmt: skip
+    Unit.objects.bulk_create(units, batch_size=1000)
+    through = Unit.skills.through
+    for unit in Unit.objects.filter(callsign__startswith="B").select_related("type"):
+        wanted = []
+        if rng.random() < 0.3:
+            wanted.append(skills["TASER"])
+        if unit.type.code == "ARV":
+            wanted.append(skills["AFO"])
+        if unit.type.code == "DOG":
+            wanted.append(skills["DOG"])
+        unit_skills.extend(through(unit_id=unit.pk, skill_id=s.pk) for s in wanted)
+    through.objects.bulk_create(unit_skills, batch_size=2000)
+
+    user = User.objects.get_or_create(username="bench")[0]
+    type_mix = ["ASB"] * 50 + ["VIOL"] * 35 + ["FIRE"] * 10 + ["DOGS"] * 5
+    incidents = []
+    for i in range(n_incidents):
+        lat, lon = rand_point(rng)
+        incidents.append(
+            Incident(
+                reference=f"CAD {i:04d}/01Jan00", reference_date=(now - timedelta(days=400)).date(),
+                reference_number=i + 1, type=itypes[rng.choice(type_mix)],
+                grade=rng.choice("IIISSE"), lat=lat, lon=lon, bcu=bcus[i % 12],
+                created_at=now, created_by=user,
+            )
+        )  # fmt: skip
+    Incident.objects.bulk_create(incidents, batch_size=1000)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # what autovacuum would have done on a live system
+    return user
+
+
+def bench_compute(n_incidents: int) -> dict:
+    from incidents.models import Incident
+    from resources.recommend.engine import recommend_incident
+    from resources.recommend.services import recommendation_refresh
+
+    incidents = list(Incident.objects.select_related("bcu").order_by("id")[:n_incidents])
+    for inc in incidents[:20]:  # warm up connections and caches
+        recommend_incident(inc)
+    compute, stored = [], []
+    results = 0
+    for inc in incidents:
+        t0 = time.perf_counter()
+        out = recommend_incident(inc)
+        compute.append((time.perf_counter() - t0) * 1000)
+        results += len(out.results)
+    for inc in incidents[: max(50, n_incidents // 5)]:
+        t0 = time.perf_counter()
+        recommendation_refresh(incident_id=inc.pk, trigger="bench")
+        stored.append((time.perf_counter() - t0) * 1000)
+    return {
+        "compute_p50": statistics.median(compute), "compute_p99": pct(compute, 0.99),
+        "compute_max": max(compute), "stored_p50": statistics.median(stored),
+        "stored_p99": pct(stored, 0.99), "n": len(compute), "n_stored": len(stored),
+        "mean_results": results / len(incidents),
+    }  # fmt: skip
+
+
+def start_worker(db_url: str) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=db_url)
+    return subprocess.Popen(  # noqa: S603
+        [str(ROOT / ".venv/bin/celery"), "-A", "cad", "worker", "-Q", "recommend",
+         "-c", "2", "-l", "warning", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "-n", f"bench-recommend-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def wire_note() -> str:
+    from incidents import services
+
+    source = inspect.getsource(services.incident_create)
+    if "recommend_for_incident" in source:
+        return "incident_create queues recommend_for_incident itself"
+    return (
+        "incident_create does not queue the job yet; the bench queues "
+        "recommend_for_incident.delay() on commit, as the lead will wire it"
+    )
+
+
+async def bench_e2e(user, n: int) -> dict:
+    from asgiref.sync import sync_to_async
+    from channels.layers import get_channel_layer
+
+    from cad.celery import app as celery_app
+    from incidents.services import incident_create
+    from resources.tasks import recommend_for_incident
+
+    self_queues = "recommend_for_incident" in inspect.getsource(incident_create)
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("board.all", channel)
+
+    def ping() -> bool:
+        return bool(celery_app.control.ping(timeout=1.0))
+
+    for _ in range(60):
+        if await sync_to_async(ping)():
+            break
+        await asyncio.sleep(0.5)
+    else:
+        raise RuntimeError("the Celery worker did not answer")
+
+    rng = random.Random(7)
+
+    def create(i: int) -> int:
+        lat, lon = rand_point(rng)
+        with transaction.atomic():
+            incident = incident_create(
+                by=user, type_code=rng.choice(["ASB", "VIOL", "FIRE"]), lat=lat, lon=lon,
+                grade=rng.choice("IS"), summary=f"bench {i}", source="bench",
+            )  # fmt: skip
+            if not self_queues:
+                pk = incident.pk
+                transaction.on_commit(lambda: recommend_for_incident.delay(pk, "incident_created"))
+        return incident.pk
+
+    async def wait_for(pk: int, deadline: float) -> None:
+        while True:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise TimeoutError(pk)
+            message = await asyncio.wait_for(layer.receive(channel), timeout=left)
+            event = message.get("event", {})
+            if event.get("type") == "recommendations.ready" and event["data"]["incident"] == pk:
+                return
+
+    latencies, lost = [], 0
+    for i in range(n + 5):
+        t0 = time.perf_counter()
+        pk = await sync_to_async(create)(i)
+        try:
+            await wait_for(pk, t0 + 10)
+        except TimeoutError:
+            lost += 1
+            continue
+        if i >= 5:  # the first few warm the worker's connections
+            latencies.append((time.perf_counter() - t0) * 1000)
+        await asyncio.sleep(0.02)
+    await layer.group_discard("board.all", channel)
+    # sync_to_async ran the creates on a worker thread with its own connection: close it, or
+    # the throw-away database cannot be dropped.
+    await sync_to_async(lambda: connections.close_all())()
+    return {"p50": statistics.median(latencies), "p99": pct(latencies, 0.99),
+            "max": max(latencies), "n": len(latencies), "lost": lost}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="recommendation benchmark")
+    parser.add_argument("--small", action="store_true", help="CI size: 1,000 units, 200 incidents")
+    parser.add_argument("--no-e2e", action="store_true", help="skip the worker + Redis part")
+    args = parser.parse_args()
+    n_units, n_incidents = (1000, 200) if args.small else (5000, 1000)
+    n_e2e = 50 if args.small else 200
+    db = settings.DATABASES["default"]
+    postgres = db["ENGINE"] == "django.db.backends.postgresql"
+    if postgres:
+        db.setdefault("TEST", {})["NAME"] = f"bench_{db['NAME']}"
+    print(f"database: {'PostgreSQL' if postgres else 'SQLite'}; units {n_units}, "
+          f"incidents {n_incidents}; machine: {os.cpu_count()} cores")  # fmt: skip
+    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    worker = None
+    try:
+        t0 = time.perf_counter()
+        user = build_world(n_units, n_incidents, random.Random(42))
+        print(f"world built in {time.perf_counter() - t0:.1f} s")
+        r = bench_compute(n_incidents)
+        print(
+            f"compute per recommendation ({r['n']}, mean {r['mean_results']:.1f} results): "
+            f"p50 {r['compute_p50']:.2f} ms, p99 {r['compute_p99']:.2f} ms, "
+            f"max {r['compute_max']:.2f} ms (target p99 < 20 ms)"
+        )
+        print(
+            f"compute + store + event ({r['n_stored']}): p50 {r['stored_p50']:.2f} ms, "
+            f"p99 {r['stored_p99']:.2f} ms"
+        )
+        if args.no_e2e:
+            return
+        if not (postgres and settings.REDIS_URL):
+            print("end to end skipped: needs DATABASE_URL (PostgreSQL) and REDIS_URL")
+            return
+        base = os.environ["DATABASE_URL"].split("?")[0].rsplit("/", 1)[0]
+        worker = start_worker(f"{base}/{test_name}")
+        print(f"end to end: {wire_note()}")
+        e = asyncio.run(bench_e2e(user, n_e2e))
+        print(
+            f"incident created → recommendations.ready on board.all ({e['n']}, lost "
+            f"{e['lost']}): p50 {e['p50']:.0f} ms, p99 {e['p99']:.0f} ms, max {e['max']:.0f} ms "
+            f"(target p99 < 500 ms)"
+        )
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        for attempt in range(5):
+            try:
+                connection.creation.destroy_test_db(test_name, verbosity=0)
+                break
+            except Exception:  # noqa: BLE001  (worker connections take a moment to go)
+                if attempt == 4:
+                    raise
+                time.sleep(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""Recommendation vs reality on London Fire Brigade data (2023 incident sample).
+
+The 102 LFB stations (../shared/data/lfb_stations_callsigns_latlon.csv) become units parked at
+their stations; every incident of the 10,000-row 2023 sample that records the station whose pump
+arrived first is replayed through the engine's ranking (resources.recommend.engine.rank) with
+the default router. We print how often our top recommendation is that station, where it ranks,
+and the straight-line-nearest baseline beside it.
+
+Incident positions come from the British National Grid columns (Easting_m/Northing_m, else the
+50 m rounded ones), converted to WGS84 here: inverse transverse Mercator on the Airy 1830
+ellipsoid, then the OSGB36→WGS84 7-parameter Helmert transformation (Ordnance Survey, "A guide
+to coordinate systems in Great Britain", 2020; Helmert accurate to ~5 m, no OSTN15 grid). The
+conversion is checked against the rows that carry LFB's own Latitude/Longitude.
+
+Calibration (global constants only): the estimate router's mobilisation time and effective
+straight-line speed are fitted to the attendance times of half the incidents and reported on
+the other half. They change ETAs, not the order: for units of one type the estimate is a
+monotone function of distance, so its ranking is the straight-line ranking.
+
+    .venv/bin/python bench/recommend_lfb.py [--small]
+"""
+
+import argparse
+import csv
+import os
+import statistics
+import sys
+from collections import Counter
+from math import atan2, cos, degrees, radians, sin, sqrt, tan
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+
+from resources.recommend.engine import Candidate, Target, rank  # noqa: E402
+from resources.recommend.geo import haversine_m  # noqa: E402
+from resources.recommend.routers import EstimateRouter, Origin  # noqa: E402
+
+DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
+
+# --- British National Grid → WGS84 ---------------------------------------------------------------
+AIRY_A, AIRY_B = 6377563.396, 6356256.909
+WGS_A, WGS_B = 6378137.000, 6356752.3142
+F0, LAT0, LON0, E0, N0 = 0.9996012717, radians(49.0), radians(-2.0), 400000.0, -100000.0
+# OSGB36 → WGS84. The OS guide gives WGS84→OSGB36 as tx −446.448, ty +125.157, tz −542.060 m,
+# scale +20.4894 ppm, rx −0.1502″, ry −0.2470″, rz −0.8421″; this is its reverse (signs flipped).
+TX, TY, TZ = 446.448, -125.157, 542.060
+S_PPM = -20.4894
+RX, RY, RZ = (radians(v / 3600) for v in (0.1502, 0.2470, 0.8421))
+
+
+def _meridional_arc(lat: float) -> float:
+    n = (AIRY_A - AIRY_B) / (AIRY_A + AIRY_B)
+    dl, sl = lat - LAT0, lat + LAT0
+    return (
+        AIRY_B
+        * F0
+        * (
+            (1 + n + 1.25 * n**2 + 1.25 * n**3) * dl
+            - (3 * n + 3 * n**2 + 21 / 8 * n**3) * sin(dl) * cos(sl)
+            + (15 / 8 * n**2 + 15 / 8 * n**3) * sin(2 * dl) * cos(2 * sl)
+            - 35 / 24 * n**3 * sin(3 * dl) * cos(3 * sl)
+        )
+    )
+
+
+def bng_to_osgb36(easting: float, northing: float) -> tuple[float, float]:
+    """Inverse transverse Mercator (OS guide, annex C): radians on the Airy 1830 ellipsoid."""
+    e2 = 1 - AIRY_B**2 / AIRY_A**2
+    lat, m = LAT0, 0.0
+    while True:
+        lat = (northing - N0 - m) / (AIRY_A * F0) + lat
+        m = _meridional_arc(lat)
+        if abs(northing - N0 - m) < 0.00001:
+            break
+    s, t = sin(lat), tan(lat)
+    nu = AIRY_A * F0 / sqrt(1 - e2 * s * s)
+    rho = AIRY_A * F0 * (1 - e2) / (1 - e2 * s * s) ** 1.5
+    eta2 = nu / rho - 1
+    sec = 1 / cos(lat)
+    vii = t / (2 * rho * nu)
+    viii = t / (24 * rho * nu**3) * (5 + 3 * t**2 + eta2 - 9 * t**2 * eta2)
+    ix = t / (720 * rho * nu**5) * (61 + 90 * t**2 + 45 * t**4)
+    x = sec / nu
+    xi = sec / (6 * nu**3) * (nu / rho + 2 * t**2)
+    xii = sec / (120 * nu**5) * (5 + 28 * t**2 + 24 * t**4)
+    xiia = sec / (5040 * nu**7) * (61 + 662 * t**2 + 1320 * t**4 + 720 * t**6)
+    de = easting - E0
+    lat_out = lat - vii * de**2 + viii * de**4 - ix * de**6
+    lon_out = LON0 + x * de - xi * de**3 + xii * de**5 - xiia * de**7
+    return lat_out, lon_out
+
+
+def _to_cartesian(lat, lon, a, b):
+    e2 = 1 - b * b / (a * a)
+    nu = a / sqrt(1 - e2 * sin(lat) ** 2)
+    return nu * cos(lat) * cos(lon), nu * cos(lat) * sin(lon), (1 - e2) * nu * sin(lat)
+
+
+def _from_cartesian(x, y, z, a, b):
+    e2 = 1 - b * b / (a * a)
+    p = sqrt(x * x + y * y)
+    lat = atan2(z, p * (1 - e2))
+    for _ in range(10):
+        nu = a / sqrt(1 - e2 * sin(lat) ** 2)
+        lat = atan2(z + e2 * nu * sin(lat), p)
+    return lat, atan2(y, x)
+
+
+def bng_to_wgs84(easting: float, northing: float) -> tuple[float, float]:
+    lat, lon = bng_to_osgb36(easting, northing)
+    x, y, z = _to_cartesian(lat, lon, AIRY_A, AIRY_B)
+    s = S_PPM * 1e-6
+    x2 = TX + (1 + s) * x - RZ * y + RY * z
+    y2 = TY + RZ * x + (1 + s) * y - RX * z
+    z2 = TZ - RY * x + RX * y + (1 + s) * z
+    lat_w, lon_w = _from_cartesian(x2, y2, z2, WGS_A, WGS_B)
+    return degrees(lat_w), degrees(lon_w)
+
+
+# --- the data ---------------------------------------------------------------------------------
+# Typos in the stations file (its README lists them), mapped to the incident file's spelling.
+NAME_FIXES = {"west hampstad": "west hampstead", "mitchem": "mitcham"}
+
+
+def norm(name: str) -> str:
+    key = " ".join(name.strip().lower().split())
+    return NAME_FIXES.get(key, key)
+
+
+def load_stations() -> list[Candidate]:
+    seen: dict[str, Candidate] = {}
+    with open(DATA / "lfb_stations_callsigns_latlon.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            key = norm(row["stat"])
+            if key in seen:
+                continue  # the file lists one station twice
+            seen[key] = Candidate(
+                id=len(seen) + 1, callsign=key, type_code="PUMP", bcu=row["borough"],
+                lat=float(row["lat"]), lon=float(row["long"]), position_at=None,
+                urban_speed_kmh=30.0, blue_light_speed_kmh=45.0, type_name="pump",
+            )  # fmt: skip
+    return list(seen.values())
+
+
+def _float(value: str) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def load_incidents(limit: int | None) -> tuple[list[dict], list[float]]:
+    rows, errors = [], []
+    with open(DATA / "lfb_incidents_2023_sample10k.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            e = _float(row["Easting_m"]) or _float(row["Easting_rounded"])
+            n = _float(row["Northing_m"]) or _float(row["Northing_rounded"])
+            if e is None or n is None:
+                continue
+            lat, lon = bng_to_wgs84(e, n)
+            ref_lat, ref_lon = _float(row["Latitude"]), _float(row["Longitude"])
+            if ref_lat and ref_lon and _float(row["Easting_m"]):
+                errors.append(haversine_m(lat, lon, ref_lat, ref_lon))
+            rows.append(
+                {
+                    "lat": lat,
+                    "lon": lon,
+                    "first": norm(row["FirstPumpArriving_DeployedFromStation"] or ""),
+                    "ground": norm(row["IncidentStationGround"] or ""),
+                    "attendance_s": _float(row["FirstPumpArriving_AttendanceTime"]),
+                }
+            )
+            if limit and len(rows) >= limit:
+                break
+    return rows, errors
+
+
+def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least squares y = a + b·x."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+    return my - b * mx, b
+
+
+def origin_of(c: Candidate) -> Origin:
+    return Origin(c.lat, c.lon, c.urban_speed_kmh, c.blue_light_speed_kmh)
+
+
+def pct(n: int, d: int) -> str:
+    return f"{100 * n / d:.1f} %" if d else "n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--small", action="store_true", help="first 1,000 incidents only")
+    args = parser.parse_args()
+    if not (DATA / "lfb_incidents_2023_sample10k.csv").exists():
+        print(f"skipped: {DATA} has no LFB data")
+        return
+    stations = load_stations()
+    by_name = {c.callsign: c for c in stations}
+    incidents, errors = load_incidents(1000 if args.small else None)
+    print(f"stations: {len(stations)}; incidents read: {len(incidents)}")
+    errors.sort()
+    if errors:
+        print(
+            f"BNG→WGS84 check on {len(errors)} rows with LFB's own lat/lon: median "
+            f"{statistics.median(errors):.1f} m, p95 {errors[int(0.95 * len(errors))]:.1f} m, "
+            f"max {errors[-1]:.1f} m"
+        )
+    usable = [i for i in incidents if i["first"] in by_name]
+    unknown = Counter(i["first"] for i in incidents if i["first"] and i["first"] not in by_name)
+    print(
+        f"with a first pump from a known station: {len(usable)}"
+        + (f" (unmatched station names: {dict(unknown.most_common(5))})" if unknown else "")
+    )
+
+    # Calibrate the estimate router's global constants on the odd rows (attendance time =
+    # call to arrival, so the intercept holds call handling and turnout).
+    train = [i for k, i in enumerate(usable) if k % 2 and i["attendance_s"]]
+
+    def dist(i):
+        c = by_name[i["first"]]
+        return haversine_m(c.lat, c.lon, i["lat"], i["lon"])
+
+    a, b = fit_line([dist(i) for i in train], [i["attendance_s"] for i in train])
+    detour = float(settings.__dict__.get("RECOMMEND_DETOUR_FACTOR", 1.4))
+    speed_kmh = detour / b * 3.6  # b = detour / speed (s per straight-line metre)
+    print(
+        f"calibration on {len(train)} incidents: attendance ≈ {a:.0f} s + "
+        f"{b * 1000:.1f} s per straight-line km  → with detour {detour}: "
+        f"blue-light speed {speed_kmh:.1f} km/h, mobilisation {a:.0f} s"
+    )
+
+    router = EstimateRouter(detour=detour, mobilise_s=a)
+    for s in stations:
+        s.blue_light_speed_kmh = speed_kmh
+    top = base_top = ground_top = 0
+    ranks: Counter = Counter()
+    abs_err = []
+    for k, inc in enumerate(usable):
+        target = Target(lat=inc["lat"], lon=inc["lon"], grade="I", bcu=None)
+        out = rank(target, stations, router=router, limit=len(stations))
+        order = [r.candidate.callsign for r in out.results]
+        position = order.index(inc["first"]) + 1 if inc["first"] in order else None
+        ranks[position if position is not None and position <= 5 else "6+"] += 1
+        top += position == 1
+        nearest = min(stations, key=lambda c: haversine_m(c.lat, c.lon, inc["lat"], inc["lon"]))
+        base_top += nearest.callsign == inc["first"]
+        ground_top += inc["ground"] == inc["first"]
+        if not k % 2 and inc["attendance_s"]:
+            home = by_name[inc["first"]]
+            eta = router.travel([origin_of(home)], inc["lat"], inc["lon"], blue_lights=True)[0]
+            abs_err.append(abs(eta.seconds - inc["attendance_s"]))
+    n = len(usable)
+    print(f"top recommendation = station whose pump arrived first: {top}/{n} = {pct(top, n)}")
+    print(f"straight-line nearest (baseline): {base_top}/{n} = {pct(base_top, n)}")
+    print(
+        "where the actual station ranks: "
+        + ", ".join(f"{key}: {pct(ranks[key], n)}" for key in (1, 2, 3, 4, 5, "6+"))
+    )
+    print(
+        f"for reference only (not used: it is LFB's own answer key): the incident's station "
+        f"ground sent the first pump in {pct(ground_top, n)}"
+    )
+    if abs_err:
+        abs_err.sort()
+        print(
+            f"ETA of the actual station vs its real attendance time on {len(abs_err)} held-out "
+            f"incidents: median error {statistics.median(abs_err):.0f} s, "
+            f"p90 {abs_err[int(0.9 * len(abs_err))]:.0f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
