@@ -1,9 +1,12 @@
 from django.contrib import admin
 
 from cad.admin_base import AuditedAdmin, ReadOnlyAdmin
+from cad.audit import source_of
+from cad.errors import DomainError
 from incidents.models import (
     Call,
     ClosingCode,
+    GazetteerEntry,
     GradeChange,
     Incident,
     IncidentLogEntry,
@@ -47,10 +50,39 @@ class WarningMarkerAdmin(AuditedAdmin):
     list_filter = ["expires_at"]
     search_fields = ["address", "text"]
     readonly_fields = ["created_by", "created_at"]
+    actions = ["expire_now"]
 
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Expire the selected warnings now")
+    def expire_now(self, request, queryset):
+        from incidents.services import warning_marker_expire
+
+        expired = 0
+        for marker in queryset:
+            try:
+                warning_marker_expire(marker=marker, by=request.user, source=source_of(request))
+                expired += 1
+            except DomainError:
+                pass  # already expired: nothing to do
+        self.message_user(request, f"{expired} warning(s) expired.")
+
+
+@admin.register(GazetteerEntry)
+class GazetteerEntryAdmin(AuditedAdmin):
+    list_display = ["address", "postcode", "kind", "uprn", "lat", "lon", "source"]
+    list_filter = ["kind", "source"]
+    search_fields = ["search", "uprn", "postcode"]
+    readonly_fields = ["search"]
+
+    def save_model(self, request, obj, form, change):
+        from incidents.selectors import gazetteer_normalise
+
+        # Keep the autocomplete key in step with what the admin typed.
+        obj.search = gazetteer_normalise(f"{obj.address} {obj.postcode}")[:320]
         super().save_model(request, obj, form, change)
 
 

@@ -1,9 +1,34 @@
 """Reads of incidents, shaped for the screens and the API."""
 
-from django.db.models import Q
+from __future__ import annotations
 
+import math
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from cad.geo import bcu_at, haversine_m, in_force_area
 from incidents.events import BOARD_FIELDS, board_incident
-from incidents.models import Incident, IncidentStatus
+from incidents.models import (
+    GRADE_TARGETS,
+    Call,
+    ClosingCode,
+    GazetteerEntry,
+    GradeChange,
+    Incident,
+    IncidentLogEntry,
+    IncidentStatus,
+    IncidentType,
+    Qualifier,
+    WarningMarker,
+)
+from incidents.permissions import can_read_personal
+
+METRES_PER_DEGREE_LAT = 111_320.0
 
 
 def incidents_for_board(*, bcu: str | None) -> list[dict]:
@@ -16,3 +41,388 @@ def incidents_for_board(*, bcu: str | None) -> list[dict]:
             | Q(assignments__cleared_at__isnull=True, assignments__unit__bcu__code=bcu)
         ).distinct()
     return [board_incident(r) for r in rows.values(*BOARD_FIELDS).order_by("created_at")]
+
+
+# --- reference data --------------------------------------------------------------------------
+
+
+def grade_targets() -> dict[str, int | None]:
+    """Attendance target in minutes per grade (None: by appointment or not attended)."""
+    return {g: int(t.total_seconds() // 60) if t else None for g, t in GRADE_TARGETS.items()}
+
+
+def incident_types_active() -> QuerySet[IncidentType]:
+    return IncidentType.objects.filter(active=True).order_by("code")
+
+
+def closing_codes_active() -> QuerySet[ClosingCode]:
+    return ClosingCode.objects.filter(active=True).order_by("code")
+
+
+def qualifiers_active() -> QuerySet[Qualifier]:
+    return Qualifier.objects.filter(active=True).order_by("name")
+
+
+# --- near a point: duplicates, history, warnings ---------------------------------------------
+
+
+def _box(lat: float, lon: float, radius_m: float) -> dict[str, float]:
+    """A lat/lon box that contains the circle (with a small margin for rounding)."""
+    dlat = radius_m * 1.01 / METRES_PER_DEGREE_LAT
+    dlon = radius_m * 1.01 / (METRES_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
+    return {
+        "lat__gte": lat - dlat,
+        "lat__lte": lat + dlat,
+        "lon__gte": lon - dlon,
+        "lon__lte": lon + dlon,
+    }
+
+
+def possible_duplicates(
+    *,
+    lat: float,
+    lon: float,
+    at: datetime | None = None,
+    radius_m: float | None = None,
+    window_minutes: int | None = None,
+    exclude_id: int | None = None,
+    limit: int = 10,
+) -> list[dict[str, Any]]:
+    """Open incidents within `radius_m` of the point created in the last window, nearest first.
+
+    The box and recency filters run on the (lat, lon, created_at) index `incident_position_idx`:
+    PostgreSQL range-scans the latitude band and checks lon and created_at inside the index, so
+    the cost follows the incidents in a ~400 m band, not the table (bench/incident_create.py
+    prints the plan). The exact circle is then drawn in Python on the few rows left.
+    """
+    at = at or timezone.now()
+    radius_m = settings.DUPLICATE_RADIUS_M if radius_m is None else radius_m
+    window = settings.DUPLICATE_WINDOW_MINUTES if window_minutes is None else window_minutes
+    rows = (
+        Incident.objects.filter(**_box(lat, lon, radius_m))
+        .filter(created_at__gte=at - timedelta(minutes=window), created_at__lte=at)
+        .exclude(status=IncidentStatus.CLOSED)
+    )
+    if exclude_id:
+        rows = rows.exclude(pk=exclude_id)
+    found = []
+    for row in rows.values(
+        "id", "reference", "lat", "lon", "created_at", "type__code", "type__name", "grade",
+        "status", "address", "summary",
+    ):  # fmt: skip
+        distance = haversine_m(lat, lon, row["lat"], row["lon"])
+        if distance <= radius_m:
+            found.append(
+                {
+                    "id": row["id"],
+                    "reference": row["reference"],
+                    "distance_m": round(distance),
+                    "created_at": row["created_at"].isoformat(),
+                    "type": row["type__code"],
+                    "type_name": row["type__name"],
+                    "grade": row["grade"],
+                    "status": row["status"],
+                    "address": row["address"],
+                    "summary": row["summary"][:200],
+                }
+            )
+    found.sort(key=lambda d: (d["distance_m"], d["created_at"]))
+    return found[:limit]
+
+
+def location_history(
+    *,
+    lat: float,
+    lon: float,
+    at: datetime | None = None,
+    radius_m: float | None = None,
+    days: int | None = None,
+    exclude_id: int | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """Earlier incidents at or near the address (default 50 m, last 12 months), newest first."""
+    at = at or timezone.now()
+    radius_m = getattr(settings, "LOCATION_HISTORY_RADIUS_M", 50) if radius_m is None else radius_m
+    days = getattr(settings, "LOCATION_HISTORY_DAYS", 365) if days is None else days
+    rows = Incident.objects.filter(**_box(lat, lon, radius_m)).filter(
+        created_at__gte=at - timedelta(days=days), created_at__lte=at
+    )
+    if exclude_id:
+        rows = rows.exclude(pk=exclude_id)
+    found = []
+    for row in rows.values(
+        "id", "reference", "lat", "lon", "created_at", "type__code", "type__name", "grade",
+        "status", "closing_code__name",
+    ).order_by("-created_at"):  # fmt: skip
+        distance = haversine_m(lat, lon, row["lat"], row["lon"])
+        if distance <= radius_m:
+            found.append(
+                {
+                    "id": row["id"],
+                    "reference": row["reference"],
+                    "type": row["type__code"],
+                    "type_name": row["type__name"],
+                    "grade": row["grade"],
+                    "status": row["status"],
+                    "closing": row["closing_code__name"],
+                    "created_at": row["created_at"].isoformat(),
+                    "distance_m": round(distance),
+                }
+            )
+            if len(found) >= limit:
+                break
+    return found
+
+
+def warnings_near(
+    *, lat: float, lon: float, radius_m: float | None = None, at: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Warning markers in force at or near the point (default within 50 m), nearest first."""
+    at = at or timezone.now()
+    radius_m = getattr(settings, "WARNING_RADIUS_M", 50) if radius_m is None else radius_m
+    rows = WarningMarker.objects.filter(**_box(lat, lon, radius_m)).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=at)
+    )
+    found = []
+    for m in rows.values("id", "address", "text", "lat", "lon", "expires_at", "created_at"):
+        distance = haversine_m(lat, lon, m["lat"], m["lon"])
+        if distance <= radius_m:
+            found.append(_marker_payload(m, distance))
+    found.sort(key=lambda d: d["distance_m"])
+    return found
+
+
+def _marker_payload(m: dict, distance: float | None = None) -> dict[str, Any]:
+    payload = {
+        "id": m["id"],
+        "address": m["address"],
+        "text": m["text"],
+        "lat": m["lat"],
+        "lon": m["lon"],
+        "created_at": m["created_at"].isoformat(),
+        "expires_at": m["expires_at"].isoformat() if m["expires_at"] else None,
+    }
+    if distance is not None:
+        payload["distance_m"] = round(distance)
+    return payload
+
+
+def location_check(
+    *, lat: float, lon: float, exclude_id: int | None = None, at: datetime | None = None
+) -> dict[str, Any]:
+    """Everything a call handler must see once a location is known, before saving."""
+    bcu = bcu_at(lat, lon)
+    return {
+        "lat": lat,
+        "lon": lon,
+        "in_force_area": in_force_area(lat, lon),
+        "bcu": bcu.code if bcu else None,
+        "possible_duplicates": possible_duplicates(lat=lat, lon=lon, at=at, exclude_id=exclude_id),
+        "location_history": location_history(lat=lat, lon=lon, at=at, exclude_id=exclude_id),
+        "warnings": warnings_near(lat=lat, lon=lon, at=at),
+        "radius_m": settings.DUPLICATE_RADIUS_M,
+        "window_minutes": settings.DUPLICATE_WINDOW_MINUTES,
+    }
+
+
+# --- gazetteer -------------------------------------------------------------------------------
+
+_NOT_WORD = re.compile(r"[^0-9A-Z]+")
+
+
+def gazetteer_normalise(text: str) -> str:
+    """Upper case, punctuation to single spaces: '12, King's Rd.' → '12 KINGS RD'."""
+    # Apostrophes vanish rather than split a word: callers say "Kings Cross", not "King s".
+    text = text.upper().replace("'", "").replace("\u2019", "")
+    return _NOT_WORD.sub(" ", text).strip()
+
+
+def gazetteer_search(*, q: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Autocomplete: entries starting with the words typed, then entries containing every word.
+
+    The prefix query uses `gazetteer_search_idx`; the all-words query is the fallback for
+    '12 high st camden' style input and scans, so it runs only when prefixes found too few.
+    """
+    norm = gazetteer_normalise(q)
+    if len(norm) < 2:
+        return []
+    fields = ("id", "kind", "uprn", "address", "postcode", "lat", "lon")
+    results = list(
+        GazetteerEntry.objects.filter(search__startswith=norm)
+        .order_by("search")
+        .values(*fields)[:limit]
+    )
+    if len(results) < limit:
+        words = norm.split()[:6]
+        more = GazetteerEntry.objects.exclude(pk__in=[r["id"] for r in results])
+        for word in words:
+            # Whole words when several are typed; the last may still be being typed.
+            more = more.filter(Q(search__startswith=word) | Q(search__contains=f" {word}"))
+        results += list(more.order_by("kind", "search").values(*fields)[: limit - len(results)])
+    return results
+
+
+def gazetteer_resolve(address: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """(the one entry an address means, or None; the candidates when it is ambiguous)."""
+    norm = gazetteer_normalise(address)
+    exact = list(GazetteerEntry.objects.filter(search=norm).values(
+        "id", "address", "postcode", "lat", "lon")[:2])  # fmt: skip
+    if len(exact) == 1:
+        return exact[0], []
+    candidates = gazetteer_search(q=address, limit=5)
+    if len(candidates) == 1:
+        return candidates[0], []
+    return None, candidates
+
+
+# --- incidents ---------------------------------------------------------------------------
+
+
+def incident_list(
+    *, status: list[str] | None = None, bcu: str | None = None, grade: list[str] | None = None
+) -> QuerySet:
+    """`.values()` rows in BOARD_FIELDS shape, newest first (the API paginates)."""
+    rows = Incident.objects.all()
+    if status:
+        rows = rows.filter(status__in=status)
+    if bcu:
+        rows = rows.filter(bcu__code=bcu)
+    if grade:
+        rows = rows.filter(grade__in=grade)
+    return rows.values(*BOARD_FIELDS).order_by("-created_at", "-id")
+
+
+def _assignment_status(a: dict) -> str:
+    if a["cleared_at"]:
+        return "cleared"
+    if a["at_scene_at"]:
+        return "at_scene"
+    if a["en_route_at"]:
+        return "en_route"
+    return "assigned"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def incident_detail(*, incident: Incident, user, personal: bool = False) -> dict[str, Any]:
+    """The full incident for the API and the incident page, in a fixed number of queries.
+
+    Caller names and numbers are included only when `personal` is asked for and the user's role
+    may see them; whoever asks for them must record the read (services.personal_data_read_record).
+    `detail["caller_details_included"]` says whether they are in.
+    """
+    from resources.models import Assignment
+
+    row = Incident.objects.filter(pk=incident.pk).values(
+        *BOARD_FIELDS, "resolved_address", "thrive", "closed_at", "closing_code__code",
+        "closing_code__name", "created_by__username", "bcu__name",
+    ).get()  # fmt: skip
+    detail = board_incident(row)
+    detail["location"]["resolved_address"] = row["resolved_address"]
+    detail.update(
+        {
+            "bcu_name": row["bcu__name"],
+            "target_minutes": grade_targets().get(row["grade"]),
+            "created_by": row["created_by__username"],
+            "thrive": row["thrive"],
+            "closed_at": _iso(row["closed_at"]),
+            "closing_code": {"code": row["closing_code__code"], "name": row["closing_code__name"]}
+            if row["closing_code__code"]
+            else None,
+            "qualifiers": [
+                {"code": c, "name": n}
+                for c, n in incident.qualifiers.order_by("name").values_list("code", "name")
+            ],
+            "linked": [
+                {"id": i, "reference": r, "status": s}
+                for i, r, s in incident.linked.order_by("id").values_list(
+                    "id", "reference", "status"
+                )
+            ],
+            "grade_changes": [
+                {
+                    "at": _iso(g["at"]),
+                    "by": g["by__username"],
+                    "from": g["from_grade"],
+                    "to": g["to_grade"],
+                    "reason": g["reason"],
+                }
+                for g in GradeChange.objects.filter(incident=incident).values(
+                    "at", "by__username", "from_grade", "to_grade", "reason"
+                )
+            ],  # fmt: skip
+            "log": [
+                {"at": _iso(e["at"]), "by": e["by__username"], "text": e["text"], "kind": e["kind"]}
+                for e in IncidentLogEntry.objects.filter(incident=incident)
+                .order_by("at", "id")
+                .values("at", "by__username", "text", "kind")
+            ],  # fmt: skip
+            "assignments": [
+                {
+                    "unit": a["unit__callsign"],
+                    "status": _assignment_status(a),
+                    "assigned_at": _iso(a["assigned_at"]),
+                    "cleared_at": _iso(a["cleared_at"]),
+                    "message_state": a["message_state"],
+                }
+                for a in Assignment.objects.filter(incident=incident)
+                .order_by("assigned_at")
+                .values(
+                    "unit__callsign",
+                    "assigned_at",
+                    "cleared_at",
+                    "en_route_at",
+                    "at_scene_at",
+                    "message_state",
+                )
+            ],  # fmt: skip
+        }
+    )
+    include = personal and can_read_personal(user)
+    detail["calls"] = incident_calls(incident=incident, personal=include)
+    detail["caller_details_included"] = include
+    return detail
+
+
+def incident_calls(*, incident: Incident, personal: bool) -> list[dict[str, Any]]:
+    calls = []
+    for c in Call.objects.filter(incident=incident).order_by("received_at", "id").values(
+        "id", "channel", "received_at", "taken_by__username", "address", "notes",
+        "caller_name", "caller_phone",
+    ):  # fmt: skip
+        item = {
+            "id": c["id"],
+            "channel": c["channel"],
+            "received_at": _iso(c["received_at"]),
+            "taken_by": c["taken_by__username"],
+            "address": c["address"],
+            "notes": c["notes"],
+        }
+        if personal:
+            item["caller"] = {"name": c["caller_name"], "phone": c["caller_phone"]}
+        calls.append(item)
+    return calls
+
+
+def warning_markers_list(*, active_only: bool = True, at: datetime | None = None) -> QuerySet:
+    at = at or timezone.now()
+    rows = WarningMarker.objects.all()
+    if active_only:
+        rows = rows.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+    return rows.order_by("-created_at")
+
+
+def warning_marker_payload(marker: WarningMarker) -> dict[str, Any]:
+    return _marker_payload(
+        {
+            "id": marker.id,
+            "address": marker.address,
+            "text": marker.text,
+            "lat": marker.lat,
+            "lon": marker.lon,
+            "created_at": marker.created_at,
+            "expires_at": marker.expires_at,
+        }
+    )

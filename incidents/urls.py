@@ -1,8 +1,9 @@
 from django.urls import path
 
-from cad.placeholder import placeholder
+from incidents import views
 
 app_name = "incidents"
 urlpatterns = [
-    path("calls/", placeholder("Call taking", "call handling (issue 3)"), name="call_taker"),
+    path("calls/", views.call_taker, name="call_taker"),
+    path("incidents/<int:pk>/", views.incident_detail, name="detail"),
 ]

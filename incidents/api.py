@@ -1,0 +1,673 @@
+"""The incident endpoints of the public API (../shared/docs/api.md) and their extensions.
+
+One view per operation; serializers check shapes and JSON types (strictly: a number is not a
+string, a string is not a number), services check meaning. Every write goes through
+incidents/services.py, inside one transaction with its idempotency record.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cad.audit import source_of
+from incidents import permissions as perms
+from incidents import selectors, services
+from incidents.models import Call, Grade, Incident, IncidentStatus, WarningMarker
+from incidents.services import CallDetails, control_characters
+
+# --- strict fields ----------------------------------------------------------------------------
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, nothing else (DRF would turn 123 into "123"), without control characters."""
+
+    def __init__(self, *, multiline: bool = False, **kwargs):
+        self.multiline = multiline
+        kwargs.setdefault("trim_whitespace", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if control_characters(data, multiline=self.multiline):
+            raise ValidationError("Contains control characters.")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number, not a string or a boolean, and finite."""
+
+    default_error_messages = {"invalid": "A number is required."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        value = float(data)
+        if not math.isfinite(value):
+            self.fail("invalid")
+        return super().to_internal_value(value)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=str(data)[:20])
+        return super().to_internal_value(data)
+
+
+class PositionSerializer(serializers.Serializer):
+    lat = StrictFloatField(min_value=-90, max_value=90)
+    lon = StrictFloatField(min_value=-180, max_value=180)
+
+
+class CallerSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
+    phone = StrictCharField(max_length=40, required=False, allow_blank=True, default="")
+
+
+class ThriveSerializer(serializers.Serializer):
+    threat = StrictCharField(max_length=1000, required=False, allow_blank=True, multiline=True)
+    harm = StrictCharField(max_length=1000, required=False, allow_blank=True, multiline=True)
+    risk = StrictCharField(max_length=1000, required=False, allow_blank=True, multiline=True)
+    investigation = StrictCharField(
+        max_length=1000, required=False, allow_blank=True, multiline=True
+    )
+    vulnerability = StrictCharField(
+        max_length=1000, required=False, allow_blank=True, multiline=True
+    )
+    engagement = StrictCharField(max_length=1000, required=False, allow_blank=True, multiline=True)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise ValidationError(f"Unknown THRIVE field(s): {', '.join(unknown)[:100]}.")
+        return super().to_internal_value(data)
+
+
+def _source(request) -> str:
+    return source_of(request) or "api"
+
+
+def _incident_for_change(request, pk: int, check) -> Incident:
+    incident = get_object_or_404(Incident.objects.select_related("bcu"), pk=pk)
+    if not check(request.user, incident):
+        raise PermissionDenied("Your role or BCU does not allow this change to this incident.")
+    return incident
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied("Your role does not allow this.")
+
+
+# --- idempotency --------------------------------------------------------------------------
+
+
+def idempotent(request, produce) -> Response:
+    """Run `produce()` (which returns a Response) at most once per (user, Idempotency-Key).
+
+    The key row, the change and the stored answer commit together; a repeat gets the stored
+    answer. Errors (4xx) roll back the key with everything else, so a corrected request may
+    reuse it.
+    """
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return produce()
+    if not key or len(key) > 200 or control_characters(key, multiline=False):
+        raise ValidationError({"Idempotency-Key": ["1 to 200 printable characters."]})
+    fingerprint = services.request_fingerprint(request.method, request.path, request.data)
+    with transaction.atomic():
+        stored = services.idempotency_claim(user=request.user, key=key, fingerprint=fingerprint)
+        if stored is not None:
+            response = Response(stored.body, status=stored.status_code)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        response = produce()
+        services.idempotency_store(
+            user=request.user, key=key, status_code=response.status_code, body=response.data
+        )
+    return response
+
+
+# --- reference data ---------------------------------------------------------------------------
+
+
+class IncidentTypeListApi(APIView):
+    """`GET /api/v1/incident-types/`: active opening codes with their default grade."""
+
+    class OutputSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        name = serializers.CharField()
+        default_grade = serializers.CharField()
+        category = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request):
+        rows = selectors.incident_types_active()
+        return Response(self.OutputSerializer(rows, many=True).data)
+
+
+class ClosingCodeListApi(APIView):
+    """`GET /api/v1/closing-codes/`."""
+
+    class OutputSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        name = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request):
+        return Response(self.OutputSerializer(selectors.closing_codes_active(), many=True).data)
+
+
+class QualifierListApi(APIView):
+    """`GET /api/v1/qualifiers/` (extension)."""
+
+    class OutputSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        name = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request):
+        return Response(self.OutputSerializer(selectors.qualifiers_active(), many=True).data)
+
+
+class GazetteerSearchApi(APIView):
+    """`GET /api/v1/gazetteer/?q=` (extension): autocomplete over addresses, streets, postcodes."""
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        kind = serializers.CharField()
+        uprn = serializers.CharField()
+        address = serializers.CharField()
+        postcode = serializers.CharField()
+        lat = serializers.FloatField()
+        lon = serializers.FloatField()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, required=True)],
+        responses=OutputSerializer(many=True),
+    )
+    def get(self, request):
+        q = request.query_params.get("q", "")
+        if len(q) > 200 or control_characters(q, multiline=False):
+            raise ValidationError({"q": ["At most 200 printable characters."]})
+        return Response(self.OutputSerializer(selectors.gazetteer_search(q=q), many=True).data)
+
+
+# --- incidents --------------------------------------------------------------------------------
+
+
+class LocationInputSerializer(serializers.Serializer):
+    lat = StrictFloatField(required=False, min_value=-90, max_value=90)
+    lon = StrictFloatField(required=False, min_value=-180, max_value=180)
+    address = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
+    resolved_address = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        has_lat, has_lon = "lat" in attrs, "lon" in attrs
+        if has_lat != has_lon:
+            raise ValidationError(
+                "Give both lat and lon, or neither (the address is then looked up)."
+            )
+        if not has_lat and not attrs.get("address"):
+            raise ValidationError("Give a position (lat and lon) or an address.")
+        return attrs
+
+
+class CallInputSerializer(serializers.Serializer):
+    caller = CallerSerializer(required=False)
+    channel = StrictChoiceField(choices=Call.Channel.values, required=False, default="999")
+    notes = StrictCharField(
+        max_length=4000, required=False, allow_blank=True, default="", multiline=True
+    )
+
+
+class IncidentCreateInput(CallInputSerializer):
+    type = StrictCharField(max_length=10)
+    grade = StrictChoiceField(choices=Grade.values, required=False, allow_null=True)
+    summary = StrictCharField(
+        max_length=4000, required=False, allow_blank=True, default="", multiline=True
+    )
+    location = LocationInputSerializer()
+    thrive = ThriveSerializer(required=False)
+    qualifiers = serializers.ListField(
+        child=StrictCharField(max_length=20), required=False, default=list, max_length=30
+    )
+
+
+def _resolve_location(location: dict[str, Any]) -> tuple[float, float, str]:
+    """(lat, lon, resolved address) from a position, or from the address via the gazetteer."""
+    if "lat" in location:
+        return location["lat"], location["lon"], location.get("resolved_address", "")
+    entry, candidates = selectors.gazetteer_resolve(location["address"])
+    if entry is None:
+        if candidates:
+            names = "; ".join(c["address"] for c in candidates)
+            message = f"The address matches several places ({names}); give lat and lon."
+        else:
+            message = "The address was not found in the gazetteer; give lat and lon."
+        raise ValidationError({"location": {"address": [message]}})
+    resolved = entry["address"] + (f", {entry['postcode']}" if entry["postcode"] else "")
+    return entry["lat"], entry["lon"], location.get("resolved_address") or resolved
+
+
+def location_findings(*, lat: float, lon: float, at=None) -> dict[str, Any]:
+    """Duplicates, history and warnings for a position about to become an incident.
+
+    Read before the incident is created, so the new one is naturally not among them and the
+    reads happen before the day's sequence row is locked (see services.reference_next).
+    """
+    return {
+        "possible_duplicates": selectors.possible_duplicates(lat=lat, lon=lon, at=at),
+        "location_history": selectors.location_history(lat=lat, lon=lon, at=at),
+        "warnings": selectors.warnings_near(lat=lat, lon=lon, at=at),
+    }
+
+
+def created_payload(incident: Incident, findings: dict[str, Any]) -> dict[str, Any]:
+    """The 201 body of api.md: the incident, its possible duplicates and location history.
+
+    Built from the incident in hand rather than re-read: creation is the hot path.
+    """
+    lat, lon, at = incident.lat, incident.lon, incident.created_at
+    return {
+        "id": incident.id,
+        "reference": incident.reference,
+        "status": incident.status,
+        "type": incident.type.code,
+        "type_name": incident.type.name,
+        "grade": incident.grade,
+        "target_minutes": selectors.grade_targets().get(incident.grade),
+        "summary": incident.summary,
+        "location": {
+            "lat": lat,
+            "lon": lon,
+            "address": incident.address,
+            "bcu": incident.bcu.code if incident.bcu_id else None,
+            "resolved_address": incident.resolved_address,
+        },
+        "created_at": at.isoformat(),
+        "due_at": incident.due_at.isoformat() if incident.due_at else None,
+        "version": incident.version,
+        **findings,
+    }
+
+
+class IncidentListCreateApi(APIView):
+    """`GET /api/v1/incidents/` (newest first, paginated) and `POST` (create from a call)."""
+
+    class ListFilter(serializers.Serializer):
+        status = serializers.CharField(required=False)
+        bcu = serializers.CharField(required=False, max_length=8)
+        grade = serializers.CharField(required=False)
+
+        def _many(self, value: str, allowed: list[str], field: str) -> list[str]:
+            items = [v.strip() for v in value.split(",") if v.strip()]
+            bad = [v for v in items if v not in allowed]
+            if bad:
+                raise ValidationError(f"Unknown {field}: {', '.join(bad)[:50]}.")
+            return items
+
+        def validate_status(self, value):
+            return self._many(value, IncidentStatus.values, "status")
+
+        def validate_grade(self, value):
+            return self._many(value, Grade.values, "grade")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, description="open,assigned,at_scene,closed"),
+            OpenApiParameter("bcu", str),
+            OpenApiParameter("grade", str, description="I, S, E, R; comma list"),
+        ],
+        responses=inline_serializer("IncidentPage", {"count": serializers.IntegerField(),
+                                                     "results": serializers.ListField()}),
+    )  # fmt: skip
+    def get(self, request):
+        _require(perms.can_read(request.user))
+        filters = self.ListFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        rows = selectors.incident_list(**filters.validated_data)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        from incidents.events import board_incident
+
+        return paginator.get_paginated_response([board_incident(r) for r in page])
+
+    @extend_schema(request=IncidentCreateInput, responses={201: dict})
+    def post(self, request):
+        _require(perms.can_create(request.user))
+
+        def produce():
+            data = IncidentCreateInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            v = data.validated_data
+            lat, lon, resolved = _resolve_location(v["location"])
+            caller = v.get("caller") or {}
+            at = timezone.now()
+            findings = location_findings(lat=lat, lon=lon, at=at)
+            incident = services.incident_create(
+                by=request.user,
+                type_code=v["type"],
+                grade=v.get("grade"),
+                summary=v["summary"],
+                lat=lat,
+                lon=lon,
+                address=v["location"].get("address", ""),
+                resolved_address=resolved,
+                call=CallDetails(
+                    caller_name=caller.get("name", ""),
+                    caller_phone=caller.get("phone", ""),
+                    channel=v["channel"],
+                    address=v["location"].get("address", ""),
+                    notes=v["notes"],
+                ),
+                thrive=v.get("thrive"),
+                qualifier_codes=v["qualifiers"],
+                source=_source(request),
+                at=at,
+            )
+            return Response(created_payload(incident, findings), status=status.HTTP_201_CREATED)
+
+        return idempotent(request, produce)
+
+
+class IncidentCheckApi(APIView):
+    """`GET /api/v1/incidents/check/?lat=&lon=`: duplicates, history and warnings before saving."""
+
+    class InputSerializer(serializers.Serializer):
+        lat = serializers.FloatField(min_value=-90, max_value=90)
+        lon = serializers.FloatField(min_value=-180, max_value=180)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("lat", float, required=True),
+                    OpenApiParameter("lon", float, required=True)],
+        responses=dict,
+    )  # fmt: skip
+    def get(self, request):
+        _require(perms.can_read(request.user))
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        lat, lon = data.validated_data["lat"], data.validated_data["lon"]
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            raise ValidationError({"lat": ["A number is required."]})
+        return Response(selectors.location_check(lat=lat, lon=lon))
+
+
+class IncidentDetailApi(APIView):
+    """`GET /api/v1/incidents/{id}/`: the incident with its log, calls and assignments.
+
+    Caller names and numbers are in `calls[].caller` for roles that may see them, and each such
+    read is written to the audit trail.
+    """
+
+    @extend_schema(responses=dict)
+    def get(self, request, pk: int):
+        _require(perms.can_read(request.user))
+        incident = get_object_or_404(Incident, pk=pk)
+        detail = selectors.incident_detail(incident=incident, user=request.user, personal=True)
+        if detail["caller_details_included"]:
+            services.personal_data_read_record(
+                incident=incident, by=request.user, source=_source(request), what="api detail"
+            )
+        return Response(detail)
+
+
+class IncidentCallsApi(APIView):
+    """`GET /api/v1/incidents/{id}/calls/` (audited) and `POST`: attach a further call."""
+
+    class InputSerializer(CallInputSerializer):
+        address = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
+
+    @extend_schema(responses=dict)
+    def get(self, request, pk: int):
+        _require(perms.can_read_personal(request.user))
+        incident = get_object_or_404(Incident, pk=pk)
+        services.personal_data_read_record(
+            incident=incident, by=request.user, source=_source(request), what="calls"
+        )
+        return Response(selectors.incident_calls(incident=incident, personal=True))
+
+    @extend_schema(request=InputSerializer, responses={201: dict})
+    def post(self, request, pk: int):
+        incident = _incident_for_change(request, pk, perms.can_add_call_or_log)
+
+        def produce():
+            data = self.InputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            v = data.validated_data
+            caller = v.get("caller") or {}
+            call = services.incident_attach_call(
+                incident=incident,
+                by=request.user,
+                call=CallDetails(
+                    caller_name=caller.get("name", ""),
+                    caller_phone=caller.get("phone", ""),
+                    channel=v["channel"],
+                    address=v["address"],
+                    notes=v["notes"],
+                ),
+                source=_source(request),
+            )
+            incident.refresh_from_db()
+            return Response(
+                {"id": call.id, "incident": incident.id, "reference": incident.reference,
+                 "received_at": call.received_at.isoformat()},
+                status=status.HTTP_201_CREATED,
+            )  # fmt: skip
+
+        return idempotent(request, produce)
+
+
+class IncidentLogApi(APIView):
+    """`POST /api/v1/incidents/{id}/log/` `{"text"}` → 201."""
+
+    class InputSerializer(serializers.Serializer):
+        text = StrictCharField(max_length=4000, multiline=True)
+
+    @extend_schema(request=InputSerializer, responses={201: dict})
+    def post(self, request, pk: int):
+        incident = _incident_for_change(request, pk, perms.can_add_call_or_log)
+
+        def produce():
+            data = self.InputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            entry = services.incident_log_add(
+                incident=incident, by=request.user, text=data.validated_data["text"],
+                source=_source(request),
+            )  # fmt: skip
+            return Response(
+                {"at": entry.at.isoformat(), "by": request.user.username, "text": entry.text,
+                 "kind": entry.kind},
+                status=status.HTTP_201_CREATED,
+            )  # fmt: skip
+
+        return idempotent(request, produce)
+
+
+def _detail_response(request, incident: Incident) -> Response:
+    incident.refresh_from_db()
+    return Response(selectors.incident_detail(incident=incident, user=request.user))
+
+
+class IncidentGradeApi(APIView):
+    """`POST /api/v1/incidents/{id}/grade/` `{"grade", "reason"}` → 200 with the incident."""
+
+    class InputSerializer(serializers.Serializer):
+        grade = StrictChoiceField(choices=Grade.values)
+        reason = StrictCharField(max_length=1000, multiline=True)
+
+    @extend_schema(request=InputSerializer, responses=dict)
+    def post(self, request, pk: int):
+        incident = _incident_for_change(request, pk, perms.can_manage)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.incident_regrade(incident=incident, by=request.user, source=_source(request),
+                                  **data.validated_data)  # fmt: skip
+        return _detail_response(request, incident)
+
+
+class IncidentCloseApi(APIView):
+    """`POST /api/v1/incidents/{id}/close/` `{"closing_code", "note"?}` → 200; units freed."""
+
+    class InputSerializer(serializers.Serializer):
+        closing_code = StrictCharField(max_length=10)
+        note = StrictCharField(
+            max_length=4000, required=False, allow_blank=True, default="", multiline=True
+        )
+
+    @extend_schema(request=InputSerializer, responses=dict)
+    def post(self, request, pk: int):
+        incident = _incident_for_change(request, pk, perms.can_manage)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.incident_close(incident=incident, by=request.user, source=_source(request),
+                                **data.validated_data)  # fmt: skip
+        return _detail_response(request, incident)
+
+
+class IncidentReopenApi(APIView):
+    """`POST /api/v1/incidents/{id}/reopen/` `{"reason"}` (supervisors) → 200."""
+
+    class InputSerializer(serializers.Serializer):
+        reason = StrictCharField(max_length=1000, multiline=True)
+
+    @extend_schema(request=InputSerializer, responses=dict)
+    def post(self, request, pk: int):
+        incident = _incident_for_change(request, pk, perms.can_reopen)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.incident_reopen(incident=incident, by=request.user, source=_source(request),
+                                 **data.validated_data)  # fmt: skip
+        return _detail_response(request, incident)
+
+
+class IncidentQualifiersApi(APIView):
+    """`POST /api/v1/incidents/{id}/qualifiers/` `{"qualifiers": [codes]}`: replaces the set."""
+
+    class InputSerializer(serializers.Serializer):
+        qualifiers = serializers.ListField(
+            child=StrictCharField(max_length=20), allow_empty=True, max_length=30
+        )
+
+    @extend_schema(request=InputSerializer, responses=dict)
+    def post(self, request, pk: int):
+        incident = _incident_for_change(request, pk, perms.can_manage)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.incident_set_qualifiers(
+            incident=incident, by=request.user, codes=data.validated_data["qualifiers"],
+            source=_source(request),
+        )  # fmt: skip
+        return _detail_response(request, incident)
+
+
+class IncidentThriveApi(APIView):
+    """`POST /api/v1/incidents/{id}/thrive/`: a repeated THRIVE assessment."""
+
+    @extend_schema(request=ThriveSerializer, responses=dict)
+    def post(self, request, pk: int):
+        incident = _incident_for_change(request, pk, perms.can_add_call_or_log)
+        data = ThriveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.incident_set_thrive(
+            incident=incident, by=request.user, thrive=dict(data.validated_data),
+            source=_source(request),
+        )  # fmt: skip
+        return _detail_response(request, incident)
+
+
+class IncidentLinkApi(APIView):
+    """`POST /api/v1/incidents/{id}/links/` `{"incident": id or "CAD nnnn/ddMonyy", "reason"?}`."""
+
+    class InputSerializer(serializers.Serializer):
+        incident = serializers.JSONField()
+        reason = StrictCharField(max_length=1000, required=False, allow_blank=True, default="")
+
+        def validate_incident(self, value):
+            if isinstance(value, int) and not isinstance(value, bool):
+                other = Incident.objects.filter(pk=value).first()
+            elif isinstance(value, str) and len(value) <= 30:
+                other = Incident.objects.filter(reference__iexact=value.strip()).first()
+            else:
+                raise ValidationError("Give an incident id or its CAD reference.")
+            if other is None:
+                raise ValidationError("No such incident.")
+            return other
+
+    @extend_schema(request=InputSerializer, responses=dict)
+    def post(self, request, pk: int):
+        incident = _incident_for_change(request, pk, perms.can_manage)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.incident_link(
+            incident=incident, other=data.validated_data["incident"], by=request.user,
+            reason=data.validated_data["reason"], source=_source(request),
+        )  # fmt: skip
+        return _detail_response(request, incident)
+
+
+# --- warning markers ---------------------------------------------------------------------------
+
+
+class WarningMarkerListCreateApi(APIView):
+    """`GET /api/v1/warning-markers/?lat=&lon=` (in force near a point) and `POST` (add one)."""
+
+    class InputSerializer(serializers.Serializer):
+        address = StrictCharField(max_length=300)
+        lat = StrictFloatField(min_value=-90, max_value=90)
+        lon = StrictFloatField(min_value=-180, max_value=180)
+        text = StrictCharField(max_length=500)
+        expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    class NearSerializer(serializers.Serializer):
+        lat = serializers.FloatField(min_value=-90, max_value=90)
+        lon = serializers.FloatField(min_value=-180, max_value=180)
+
+    @extend_schema(responses=dict)
+    def get(self, request):
+        _require(perms.can_read(request.user))
+        near = self.NearSerializer(data=request.query_params)
+        near.is_valid(raise_exception=True)
+        return Response(selectors.warnings_near(**near.validated_data))
+
+    @extend_schema(request=InputSerializer, responses={201: dict})
+    def post(self, request):
+        _require(perms.can_manage_warnings(request.user))
+
+        def produce():
+            data = self.InputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            marker = services.warning_marker_create(
+                by=request.user, source=_source(request), **data.validated_data
+            )
+            return Response(
+                selectors.warning_marker_payload(marker), status=status.HTTP_201_CREATED
+            )
+
+        return idempotent(request, produce)
+
+
+class WarningMarkerExpireApi(APIView):
+    """`POST /api/v1/warning-markers/{id}/expire/`: the warning ends now."""
+
+    @extend_schema(request=None, responses=dict)
+    def post(self, request, pk: int):
+        _require(perms.can_expire_warnings(request.user))
+        marker = get_object_or_404(WarningMarker, pk=pk)
+        marker = services.warning_marker_expire(
+            marker=marker, by=request.user, source=_source(request)
+        )
+        return Response(selectors.warning_marker_payload(marker))

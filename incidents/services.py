@@ -1,0 +1,634 @@
+"""The only write path for incidents: creation, calls, log, grade, qualifiers, links, closing.
+
+Locking rule (style guide): lock the incident first (then units, in resources.services). Two
+incidents are locked in id order. Every service writes its audit row and its board event inside
+its own transaction, so nothing is heard of a change that rolled back.
+
+Bad input raises django.core.exceptions.ValidationError with a field dict (the API answers 400);
+a valid request the state forbids raises cad.errors.Conflict (409).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from cad.audit import audit_record
+from cad.errors import Conflict
+from cad.geo import bcu_at, in_force_area
+from incidents.events import incident_event
+from incidents.models import (
+    GRADE_TARGETS,
+    Call,
+    ClosingCode,
+    DailySequence,
+    Grade,
+    GradeChange,
+    IdempotencyKey,
+    Incident,
+    IncidentLogEntry,
+    IncidentStatus,
+    IncidentType,
+    Qualifier,
+    WarningMarker,
+)
+
+LONDON = ZoneInfo("Europe/London")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+THRIVE_KEYS = ("threat", "harm", "risk", "investigation", "vulnerability", "engagement")
+Kind = IncidentLogEntry.Kind
+
+
+# --- text hygiene (shared with the API serializers) ------------------------------------------
+
+
+def control_characters(text: str, *, multiline: bool) -> bool:
+    """Does the text hold control characters? Newlines and tabs are fine in multi-line text."""
+    allowed = {"\n", "\r", "\t"} if multiline else set()
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in allowed for ch in text)
+
+
+def _clean_text(errors: dict, field: str, value: str, *, max_length: int, multiline: bool) -> str:
+    if not isinstance(value, str):
+        errors.setdefault(field, []).append("Must be text.")
+        return ""
+    value = value.strip()
+    if len(value) > max_length:
+        errors.setdefault(field, []).append(f"At most {max_length} characters.")
+    if control_characters(value, multiline=multiline):
+        errors.setdefault(field, []).append("Contains control characters.")
+    return value
+
+
+def position_errors(lat: Any, lon: Any) -> list[str]:
+    """Why a position cannot be used, in words a call handler understands (empty if fine)."""
+    for value in (lat, lon):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return ["Latitude and longitude must be numbers."]
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return ["Latitude must be between -90 and 90 and longitude between -180 and 180."]
+    if not in_force_area(lat, lon):
+        return [
+            f"({lat:.5f}, {lon:.5f}) is outside the Metropolitan Police area; check the "
+            "location or pass the call to the force that covers it."
+        ]
+    return []
+
+
+# --- references ----------------------------------------------------------------------------
+
+
+def london_date(at: datetime) -> date:
+    return at.astimezone(LONDON).date()
+
+
+def reference_format(day: date, number: int) -> str:
+    """`CAD 0017/22Nov26`: four digits at least, more on a day with over 9,999 incidents."""
+    return f"CAD {number:04d}/{day.day:02d}{MONTHS[day.month - 1]}{day.year % 100:02d}"
+
+
+def reference_next(*, day: date) -> int:
+    """Take the next CAD number for a London date.
+
+    One upsert both creates the day's row and increments it; the row stays locked until the
+    caller's transaction ends, so concurrent creations queue here and a rollback gives the
+    number back. Call it as late as possible in the transaction to keep that queue short.
+    """
+    table = DailySequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (date, last_number) VALUES (%s, 1) "  # noqa: S608 (our table name)
+            f"ON CONFLICT (date) DO UPDATE SET last_number = {table}.last_number + 1 "
+            "RETURNING last_number",
+            [day.isoformat()],
+        )
+        return cursor.fetchone()[0]
+
+
+def due_at_for(grade: str, created_at: datetime) -> datetime | None:
+    target = GRADE_TARGETS.get(grade)
+    return created_at + target if target else None
+
+
+# --- creation ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallDetails:
+    caller_name: str = ""
+    caller_phone: str = ""
+    channel: str = Call.Channel.EMERGENCY
+    address: str = ""
+    notes: str = ""
+
+
+def _validated_call(errors: dict, call: CallDetails) -> CallDetails:
+    name = _clean_text(errors, "caller_name", call.caller_name, max_length=200, multiline=False)
+    phone = _clean_text(errors, "caller_phone", call.caller_phone, max_length=40, multiline=False)
+    address = _clean_text(errors, "address", call.address, max_length=300, multiline=False)
+    notes = _clean_text(errors, "notes", call.notes, max_length=4000, multiline=True)
+    if call.channel not in Call.Channel.values:
+        errors.setdefault("channel", []).append(
+            f"Unknown channel; one of {', '.join(Call.Channel.values)}."
+        )
+    return CallDetails(name, phone, call.channel, address, notes)
+
+
+def _log(incident: Incident, text: str, *, kind: str, by) -> IncidentLogEntry:
+    return IncidentLogEntry.objects.create(incident=incident, by=by, kind=kind, text=text[:4000])
+
+
+def _bump(incident: Incident, *fields: str) -> None:
+    incident.version = F("version") + 1
+    incident.save(update_fields=[*fields, "version", "updated_at"])
+    incident.refresh_from_db(fields=["version"])
+
+
+def incident_create(
+    *,
+    by,
+    type_code: str,
+    lat: float,
+    lon: float,
+    address: str = "",
+    resolved_address: str = "",
+    grade: str | None = None,
+    summary: str = "",
+    call: CallDetails | None = None,
+    thrive: dict[str, str] | None = None,
+    qualifier_codes: list[str] | None = None,
+    source: str = "",
+    at: datetime | None = None,
+) -> Incident:
+    """Record a new incident from a call: reference, due time, log, audit and board event.
+
+    `address` is the caller's own words and is stored untouched; `resolved_address` is what the
+    gazetteer or the map pin made of it.
+    """
+    at = at or timezone.now()
+    errors: dict[str, list[str]] = {}
+    incident_type = IncidentType.objects.filter(code=type_code).first()
+    if incident_type is None:
+        errors["type"] = [f"Unknown incident type {str(type_code)[:20]!r}."]
+    elif not incident_type.active:
+        errors["type"] = [f"Incident type {incident_type.code} is no longer in use."]
+    if grade in (None, "") and incident_type is not None:
+        grade = incident_type.default_grade
+    if grade not in Grade.values:
+        errors["grade"] = [f"Grade must be one of {', '.join(Grade.values)}."]
+    if problems := position_errors(lat, lon):
+        errors["location"] = problems
+    address = _clean_text(errors, "address", address, max_length=300, multiline=False)
+    resolved_address = _clean_text(
+        errors, "resolved_address", resolved_address, max_length=300, multiline=False
+    )
+    summary = _clean_text(errors, "summary", summary, max_length=4000, multiline=True)
+    call = _validated_call(errors, CallDetails(address=address) if call is None else call)
+    thrive = _validated_thrive(errors, thrive or {})
+    qualifiers = _validated_qualifiers(errors, qualifier_codes or [])
+    if errors:
+        raise ValidationError(errors)
+
+    bcu = bcu_at(lat, lon)
+    with transaction.atomic():
+        day = london_date(at)
+        number = reference_next(day=day)
+        incident = Incident.objects.create(
+            reference=reference_format(day, number),
+            reference_date=day,
+            reference_number=number,
+            type=incident_type,
+            grade=grade,
+            summary=summary,
+            address=address,
+            resolved_address=resolved_address,
+            lat=lat,
+            lon=lon,
+            bcu=bcu,
+            thrive=thrive,
+            created_at=at,
+            created_by=by,
+            due_at=due_at_for(grade, at),
+        )
+        if qualifiers:
+            incident.qualifiers.set(qualifiers)
+        Call.objects.create(
+            incident=incident,
+            caller_name=call.caller_name,
+            caller_phone=call.caller_phone,
+            channel=call.channel,
+            address=call.address or address,
+            notes=call.notes,
+            received_at=at,
+            taken_by=by,
+        )
+        _log(incident, _opening_text(incident, call, qualifiers), kind=Kind.CALL, by=by)
+        audit_record(
+            user=by, action="create", obj=incident, source=source,
+            # Caller details are personal data: the trail says they were taken, not what they are.
+            changes={"type": incident_type.code, "grade": grade, "lat": lat, "lon": lon,
+                     "bcu": bcu.code if bcu else None, "channel": call.channel,
+                     "caller_details": bool(call.caller_name or call.caller_phone)},
+        )  # fmt: skip
+        incident_event(incident, type="incident.created")
+    return incident
+
+
+def _opening_text(incident: Incident, call: CallDetails, qualifiers: list[Qualifier]) -> str:
+    # Names and numbers stay out of the log: it is read by every desk and every officer sent.
+    lines = [
+        f"{call.channel} call. Opening code {incident.type.code} {incident.type.name}, "
+        f"grade {incident.grade}.",
+        f"Location given: {incident.address or '(none)'}"
+        + (f" | located at: {incident.resolved_address}" if incident.resolved_address else "")
+        + f" ({incident.lat:.5f}, {incident.lon:.5f}).",
+    ]
+    if incident.summary:
+        lines.append(f"Summary: {incident.summary}")
+    if qualifiers:
+        lines.append("Qualifiers: " + ", ".join(q.name for q in qualifiers))
+    thrive = {k: v for k, v in incident.thrive.items() if v}
+    if thrive:
+        lines.append("THRIVE: " + "; ".join(f"{k.title()}: {v}" for k, v in thrive.items()))
+    if call.notes:
+        lines.append(f"Call notes: {call.notes}")
+    if call.caller_name or call.caller_phone:
+        lines.append("Caller details recorded (restricted).")
+    return "\n".join(lines)
+
+
+def _validated_thrive(errors: dict, thrive: Any) -> dict[str, str]:
+    if not isinstance(thrive, dict):
+        errors["thrive"] = ["Must be an object with THRIVE answers."]
+        return {}
+    unknown = sorted(set(thrive) - set(THRIVE_KEYS))
+    if unknown:
+        errors["thrive"] = [f"Unknown THRIVE field(s): {', '.join(map(str, unknown))[:100]}."]
+        return {}
+    clean: dict[str, str] = {}
+    for key in THRIVE_KEYS:
+        if key in thrive:
+            clean[key] = _clean_text(errors, "thrive", thrive[key], max_length=1000, multiline=True)
+    return clean
+
+
+def _validated_qualifiers(errors: dict, codes: Any) -> list[Qualifier]:
+    if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+        errors["qualifiers"] = ["Must be a list of qualifier codes."]
+        return []
+    found = list(Qualifier.objects.filter(code__in=codes, active=True))
+    missing = sorted(set(codes) - {q.code for q in found})
+    if missing:
+        errors["qualifiers"] = [f"Unknown qualifier(s): {', '.join(missing)[:200]}."]
+    return found
+
+
+# --- changes to an incident ----------------------------------------------------------------
+
+
+def _lock(incident: Incident) -> Incident:
+    return (
+        Incident.objects.select_for_update(of=("self",))
+        .select_related("type", "bcu")
+        .get(pk=incident.pk)
+    )
+
+
+def _require_open(incident: Incident) -> None:
+    if incident.status == IncidentStatus.CLOSED:
+        raise Conflict(f"{incident.reference} is closed", code="incident_closed")
+
+
+def incident_attach_call(
+    *, incident: Incident, by, call: CallDetails, source: str = "", at: datetime | None = None
+) -> Call:
+    """A further call about an incident already recorded (a duplicate attached, not created)."""
+    at = at or timezone.now()
+    errors: dict[str, list[str]] = {}
+    call = _validated_call(errors, call)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        incident = _lock(incident)
+        _require_open(incident)
+        record = Call.objects.create(
+            incident=incident,
+            caller_name=call.caller_name,
+            caller_phone=call.caller_phone,
+            channel=call.channel,
+            address=call.address,
+            notes=call.notes,
+            received_at=at,
+            taken_by=by,
+        )
+        count = incident.calls.count()
+        text = f"Further {call.channel} call attached (call {count})."
+        if call.address:
+            text += f" Location given: {call.address}."
+        if call.notes:
+            text += f"\nCall notes: {call.notes}"
+        _log(incident, text, kind=Kind.CALL, by=by)
+        _bump(incident)
+        audit_record(user=by, action="create", obj=record, source=source,
+                     changes={"incident": incident.reference, "channel": call.channel})  # fmt: skip
+        incident_event(incident, type="incident.updated")
+    return record
+
+
+def incident_log_add(*, incident: Incident, by, text: str, source: str = "") -> IncidentLogEntry:
+    """Add to the narrative. Closed incidents take notes too: results arrive after closing."""
+    errors: dict[str, list[str]] = {}
+    text = _clean_text(errors, "text", text, max_length=4000, multiline=True)
+    if not text and "text" not in errors:
+        errors["text"] = ["Write something to add to the log."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        incident = _lock(incident)
+        entry = _log(incident, text, kind=Kind.NOTE, by=by)
+        audit_record(user=by, action="create", obj=entry, source=source,
+                     changes={"incident": incident.reference})  # fmt: skip
+        incident_event(incident, type="incident.updated")
+    return entry
+
+
+def incident_regrade(
+    *, incident: Incident, by, grade: str, reason: str, source: str = ""
+) -> Incident:
+    """Change the grade, keeping who and why. The attendance target runs from the first call."""
+    errors: dict[str, list[str]] = {}
+    if grade not in Grade.values:
+        errors["grade"] = [f"Grade must be one of {', '.join(Grade.values)}."]
+    reason = _clean_text(errors, "reason", reason, max_length=1000, multiline=True)
+    if not reason and "reason" not in errors:
+        errors["reason"] = ["Give the reason for the new grade."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        incident = _lock(incident)
+        _require_open(incident)
+        if incident.grade == grade:
+            raise Conflict(f"{incident.reference} is already grade {grade}", code="same_grade")
+        before = incident.grade
+        GradeChange.objects.create(
+            incident=incident, by=by, from_grade=before, to_grade=grade, reason=reason
+        )
+        incident.grade = grade
+        incident.due_at = due_at_for(grade, incident.created_at)
+        _bump(incident, "grade", "due_at")
+        _log(incident, f"Re-graded {before} → {grade}: {reason}", kind=Kind.GRADE, by=by)
+        audit_record(user=by, action="update", obj=incident, source=source,
+                     changes={"grade": [before, grade], "reason": reason})  # fmt: skip
+        incident_event(incident, type="incident.updated")
+    return incident
+
+
+def incident_set_qualifiers(
+    *, incident: Incident, by, codes: list[str], source: str = ""
+) -> Incident:
+    """Replace the incident's qualifiers (domestic abuse, mental health, ...)."""
+    errors: dict[str, list[str]] = {}
+    qualifiers = _validated_qualifiers(errors, codes)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        incident = _lock(incident)
+        before = sorted(incident.qualifiers.values_list("code", flat=True))
+        after = sorted(q.code for q in qualifiers)
+        if before == after:
+            return incident
+        incident.qualifiers.set(qualifiers)
+        _bump(incident)
+        names = ", ".join(q.name for q in qualifiers) or "none"
+        _log(incident, f"Qualifiers now: {names}", kind=Kind.SYSTEM, by=by)
+        audit_record(user=by, action="update", obj=incident, source=source,
+                     changes={"qualifiers": [before, after]})  # fmt: skip
+        incident_event(incident, type="incident.updated")
+    return incident
+
+
+def incident_set_thrive(
+    *, incident: Incident, by, thrive: dict[str, str], source: str = ""
+) -> Incident:
+    """Record a repeated THRIVE assessment; the log keeps every earlier one."""
+    errors: dict[str, list[str]] = {}
+    clean = _validated_thrive(errors, thrive)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        incident = _lock(incident)
+        before = incident.thrive
+        incident.thrive = clean
+        _bump(incident, "thrive")
+        text = "; ".join(f"{k.title()}: {v}" for k, v in clean.items() if v) or "(cleared)"
+        _log(incident, f"THRIVE reassessed: {text}", kind=Kind.SYSTEM, by=by)
+        audit_record(user=by, action="update", obj=incident, source=source,
+                     changes={"thrive": [before, clean]})  # fmt: skip
+        incident_event(incident, type="incident.updated")
+    return incident
+
+
+def incident_link(
+    *, incident: Incident, other: Incident, by, reason: str = "", source: str = ""
+) -> Incident:
+    """Link two incidents (the same event, or related ones). Nothing is merged or lost."""
+    errors: dict[str, list[str]] = {}
+    reason = _clean_text(errors, "reason", reason, max_length=1000, multiline=False)
+    if incident.pk == other.pk:
+        errors["incident"] = ["An incident cannot be linked to itself."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        first, second = sorted([incident, other], key=lambda i: i.pk)
+        locked = {i.pk: _lock(i) for i in (first, second)}
+        incident, other = locked[incident.pk], locked[other.pk]
+        if incident.linked.filter(pk=other.pk).exists():
+            raise Conflict(
+                f"{incident.reference} is already linked to {other.reference}",
+                code="already_linked",
+            )
+        incident.linked.add(other)
+        why = f": {reason}" if reason else ""
+        for a, b in ((incident, other), (other, incident)):
+            _log(a, f"Linked to {b.reference}{why}", kind=Kind.LINK, by=by)
+            _bump(a)
+            incident_event(a, type="incident.updated")
+        audit_record(user=by, action="update", obj=incident, source=source,
+                     changes={"linked": other.reference, "reason": reason})  # fmt: skip
+    return incident
+
+
+def incident_close(
+    *, incident: Incident, by, closing_code: str, note: str = "", source: str = ""
+) -> Incident:
+    """Result and close: the closing code, and every unit still on it is freed."""
+    from resources.services import assignments_clear_for_incident
+
+    errors: dict[str, list[str]] = {}
+    code = ClosingCode.objects.filter(code=closing_code, active=True).first()
+    if code is None:
+        errors["closing_code"] = [f"Unknown closing code {str(closing_code)[:20]!r}."]
+    note = _clean_text(errors, "note", note, max_length=4000, multiline=True)
+    if errors:
+        raise ValidationError(errors)
+    at = timezone.now()
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.status == IncidentStatus.CLOSED:
+            raise Conflict(f"{incident.reference} is already closed", code="already_closed")
+        cleared = assignments_clear_for_incident(incident=incident, by=by, source=source, at=at)
+        before = incident.status
+        incident.status = IncidentStatus.CLOSED
+        incident.closing_code = code
+        incident.closed_at = at
+        _bump(incident, "status", "closing_code", "closed_at")
+        text = f"Closed: {code.code} {code.name}."
+        if cleared:
+            text += " Units cleared: " + ", ".join(a.unit.callsign for a in cleared) + "."
+        if note:
+            text += f"\n{note}"
+        _log(incident, text, kind=Kind.CLOSE, by=by)
+        audit_record(user=by, action="update", obj=incident, source=source,
+                     changes={"status": [before, "closed"], "closing_code": code.code})  # fmt: skip
+        incident_event(incident, type="incident.closed")
+    return incident
+
+
+def incident_reopen(*, incident: Incident, by, reason: str, source: str = "") -> Incident:
+    """Reopen a closed incident (a supervisor's decision; the API checks the role)."""
+    errors: dict[str, list[str]] = {}
+    reason = _clean_text(errors, "reason", reason, max_length=1000, multiline=True)
+    if not reason and "reason" not in errors:
+        errors["reason"] = ["Give the reason for reopening."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.status != IncidentStatus.CLOSED:
+            raise Conflict(f"{incident.reference} is not closed", code="not_closed")
+        before_code = incident.closing_code.code if incident.closing_code_id else None
+        # Its units were freed at closing, so it goes back to the queue unresourced.
+        incident.status = IncidentStatus.OPEN
+        incident.closing_code = None
+        incident.closed_at = None
+        _bump(incident, "status", "closing_code", "closed_at")
+        _log(incident, f"Reopened: {reason}", kind=Kind.STATUS, by=by)
+        audit_record(user=by, action="update", obj=incident, source=source,
+                     changes={"status": ["closed", "open"], "closing_code": [before_code, None],
+                              "reason": reason})  # fmt: skip
+        incident_event(incident, type="incident.updated")
+    return incident
+
+
+# --- warning markers -----------------------------------------------------------------------
+
+
+def warning_marker_create(
+    *,
+    by,
+    address: str,
+    lat: float,
+    lon: float,
+    text: str,
+    expires_at: datetime | None = None,
+    source: str = "",
+) -> WarningMarker:
+    """A warning at an address ('dog on premises'), shown to call handlers and officers."""
+    errors: dict[str, list[str]] = {}
+    address = _clean_text(errors, "address", address, max_length=300, multiline=False)
+    text = _clean_text(errors, "text", text, max_length=500, multiline=False)
+    if not address and "address" not in errors:
+        errors["address"] = ["Give the address the warning applies to."]
+    if not text and "text" not in errors:
+        errors["text"] = ["Write the warning."]
+    if problems := position_errors(lat, lon):
+        errors["location"] = problems
+    if expires_at is not None and expires_at <= timezone.now():
+        errors["expires_at"] = ["The expiry must be in the future."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        marker = WarningMarker.objects.create(
+            address=address, lat=lat, lon=lon, text=text, expires_at=expires_at, created_by=by
+        )
+        expiry = expires_at.isoformat() if expires_at else None
+        audit_record(user=by, action="create", obj=marker, source=source,
+                     changes={"text": text, "address": address, "expires_at": expiry})  # fmt: skip
+    return marker
+
+
+def warning_marker_expire(*, marker: WarningMarker, by, source: str = "") -> WarningMarker:
+    """End a warning now. It stays on record (and in location history) with its expiry."""
+    now = timezone.now()
+    with transaction.atomic():
+        marker = WarningMarker.objects.select_for_update().get(pk=marker.pk)
+        if marker.expires_at is not None and marker.expires_at <= now:
+            raise Conflict("this warning has already expired", code="already_expired")
+        before = marker.expires_at
+        marker.expires_at = now
+        marker.save(update_fields=["expires_at"])
+        audit_record(user=by, action="update", obj=marker, source=source,
+                     changes={"expires_at": [before.isoformat() if before else None,
+                                             now.isoformat()]})  # fmt: skip
+    return marker
+
+
+# --- audited reads of personal data ------------------------------------------------------------
+
+
+def personal_data_read_record(*, incident: Incident, by, source: str, what: str) -> None:
+    """Record that someone was shown a caller's name or phone (DPA 2018 s.62: consultation)."""
+    audit_record(user=by, action="read_personal", obj=incident, source=source,
+                 changes={"fields": ["caller_name", "caller_phone"], "via": what})  # fmt: skip
+
+
+# --- idempotency ---------------------------------------------------------------------------
+
+
+def request_fingerprint(method: str, path: str, body: Any) -> str:
+    raw = json.dumps([method, path, body], sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def idempotency_claim(*, user, key: str, fingerprint: str) -> IdempotencyKey | None:
+    """Claim `key` for this request inside the caller's transaction.
+
+    Returns None when the key is new (the caller goes on and later stores its answer with
+    idempotency_store), or the stored row when it was used before. A concurrent repeat blocks
+    on the unique index until the first request commits, then reads its answer. The same key
+    with a different request is a client bug: 409.
+    """
+    existing = IdempotencyKey.objects.filter(user=user, key=key).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                IdempotencyKey.objects.create(user=user, key=key, fingerprint=fingerprint)
+            return None
+        except IntegrityError:
+            existing = IdempotencyKey.objects.filter(user=user, key=key).first()
+            if existing is None:  # the other request rolled back in the meantime
+                raise Conflict(
+                    "a request with this Idempotency-Key is in progress; try again",
+                    code="idempotency_in_progress",
+                ) from None
+    if existing.fingerprint != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was used for a different request", code="idempotency_key_reused"
+        )
+    return existing
+
+
+def idempotency_store(*, user, key: str, status_code: int, body: Any) -> None:
+    IdempotencyKey.objects.filter(user=user, key=key).update(
+        status_code=status_code, body=json.loads(json.dumps(body, default=str))
+    )
