@@ -144,6 +144,18 @@ def _validated_call(errors: dict, call: CallDetails) -> CallDetails:
     return CallDetails(name, phone, call.channel, address, notes)
 
 
+def _recommend_after_commit(incident: Incident, trigger: str) -> None:
+    """Ask for fresh unit recommendations once the change is committed.
+
+    `robust`: a broker that is down must not turn a saved incident into an error; the
+    recommendations endpoint computes on demand when no fresh result exists.
+    """
+    from resources.tasks import recommend_for_incident
+
+    incident_id = incident.pk
+    transaction.on_commit(lambda: recommend_for_incident.delay(incident_id, trigger), robust=True)
+
+
 def _log(incident: Incident, text: str, *, kind: str, by) -> IncidentLogEntry:
     return IncidentLogEntry.objects.create(incident=incident, by=by, kind=kind, text=text[:4000])
 
@@ -241,6 +253,7 @@ def incident_create(
                      "caller_details": bool(call.caller_name or call.caller_phone)},
         )  # fmt: skip
         incident_event(incident, type="incident.created")
+        _recommend_after_commit(incident, "incident_created")
     return incident
 
 
@@ -390,6 +403,7 @@ def incident_regrade(
         audit_record(user=by, action="update", obj=incident, source=source,
                      changes={"grade": [before, grade], "reason": reason})  # fmt: skip
         incident_event(incident, type="incident.updated")
+        _recommend_after_commit(incident, "regraded")
     return incident
 
 
@@ -527,6 +541,7 @@ def incident_reopen(*, incident: Incident, by, reason: str, source: str = "") ->
                      changes={"status": ["closed", "open"], "closing_code": [before_code, None],
                               "reason": reason})  # fmt: skip
         incident_event(incident, type="incident.updated")
+        _recommend_after_commit(incident, "reopened")
     return incident
 
 

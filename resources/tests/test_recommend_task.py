@@ -111,8 +111,7 @@ def test_event_is_published_only_after_commit(scene, published, django_capture_o
     assert sorted(groups) == ["board.all", "board.bcu.CN"]
 
 
-# serialized_rollback: restore the role groups the flush would otherwise take from later tests.
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_rolled_back_result_is_neither_stored_nor_pushed(published):
     from tests.factories import make_geography
 
@@ -126,8 +125,7 @@ def test_rolled_back_result_is_neither_stored_nor_pushed(published):
     assert published == []
 
 
-# serialized_rollback: restore the role groups the flush would otherwise take from later tests.
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_pushed_through_redis_to_the_board_group_after_commit(redis_url):
     from tests.factories import make_geography
 
