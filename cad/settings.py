@@ -157,6 +157,17 @@ CELERY_TASK_ROUTES = {
     "resources.tasks.*": {"queue": "recommend"},
     "radio.tasks.*": {"queue": "radio"},
 }
+CELERY_BEAT_SCHEDULE = {
+    # Applies any radio message whose task was lost (broker restart, worker killed), so a status
+    # stored for the gateway is never silently dropped.
+    "radio-sweep": {
+        "task": "radio.tasks.apply_pending_radio_messages",
+        "schedule": 30.0,
+        "options": {"queue": "radio", "expires": 25},
+    },
+}
+RADIO_GATEWAY_ADAPTER = os.environ.get("RADIO_GATEWAY_ADAPTER", "radio.adapters.LoggingAdapter")
+RADIO_SWEEP_AFTER_SECONDS = int(os.environ.get("RADIO_SWEEP_AFTER_SECONDS", "30"))
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"

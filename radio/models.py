@@ -1,5 +1,6 @@
 """Messages to and from the radio gateway, and how radio status codes map to unit statuses."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -54,6 +55,14 @@ class RadioMessage(models.Model):
     state = models.CharField(max_length=10, choices=State.choices)
     state_at = models.DateTimeField(null=True, blank=True)
     note = models.CharField(max_length=200, blank=True)
+    # Who it is attributable to (DPA s.62): the gateway account that posted it, or the
+    # despatcher whose assignment queued it. Applying a message acts as this user.
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The inbound request that stored it. Rows inserted by one request carry its token, so the
+    # request can tell its own new rows from duplicates another request stored a moment before.
+    batch = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -1,0 +1,511 @@
+"""The only write path for radio messages: receiving, applying, despatching and receipts.
+
+Inbound (docs/decisions/0006): a gateway's batch is validated as a whole and stored in one
+transaction before we answer, so a `202` means the messages are safe in the database. Each new
+message is then applied by a Celery task; a periodic sweeper applies any message whose task was
+lost. Applying claims the message with a conditional UPDATE (received → applied) and checks the
+row count, so running it twice, or from the task and the sweeper at once, applies it once.
+Ordering is the unit's business: `unit_set_status` and `unit_set_position` ignore anything
+timed before what they hold, so a late or repeated message never moves a unit backwards.
+
+Outbound: a despatch message is stored `queued` with the assignment, handed to the configured
+gateway adapter by a task (`sent`, `delivered` or `failed`), and later moved on by the
+gateway's delivery receipts. The assignment's `message_state` follows its latest message.
+
+Locking: applying holds the message row (from the claim) and then takes incident and unit locks
+through the resources and incidents services, in their order. Sending holds the outbound message
+row, then the assignment row. Nobody takes a message row while holding those, so no cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+from cad.audit import audit_record
+from cad.errors import Conflict
+from incidents.events import incident_event
+from incidents.services import incident_log_add
+from radio.adapters import SEND_STATES, GatewayUnavailable, SendResult, get_adapter
+from radio.models import RadioMessage, StatusCodeMapping
+from radio.validation import MAX_BATCH, InboundBatchInput
+from resources.models import Assignment, Unit
+from resources.services import unit_raise_emergency, unit_set_position, unit_set_status
+
+logger = logging.getLogger(__name__)
+
+Direction = RadioMessage.Direction
+Kind = RadioMessage.Kind
+State = RadioMessage.State
+SOURCE = "radio"
+
+
+class Outcome(NamedTuple):
+    state: str
+    note: str = ""
+
+
+# --- inbound: receive -----------------------------------------------------------------------
+
+
+def radio_messages_receive(*, messages: Any, by, source: str = SOURCE) -> tuple[int, int]:
+    """Store a gateway's batch; return (accepted, duplicates).
+
+    All or nothing: any malformed message raises a DRF ValidationError carrying each message's
+    field errors under its index (`{"messages": {"1": {"code": [...]}}}`; Django's
+    ValidationError cannot nest), and nothing is stored. A message whose `id` was seen before,
+    in this batch or any earlier one, is a duplicate. New messages are applied after commit.
+    """
+    batch = InboundBatchInput(data={"messages": messages})
+    if not batch.is_valid():
+        raise ValidationError(batch.errors)
+    cleaned = batch.validated_data["messages"]
+    raw_by_index = messages  # validated above: a list of dicts, same order
+
+    now = timezone.now()
+    token = uuid.uuid4()
+    rows: list[RadioMessage] = []
+    seen: set[str] = set()
+    for index, item in enumerate(cleaned):
+        if item["id"] in seen:
+            continue  # repeated inside the batch: the first copy wins
+        seen.add(item["id"])
+        rows.append(
+            RadioMessage(
+                direction=Direction.INBOUND,
+                gateway_id=item["id"],
+                issi=item["issi"],
+                kind=item["kind"],
+                code=item.get("code"),
+                lat=item.get("lat"),
+                lon=item.get("lon"),
+                text=item.get("text") or "",
+                sent_at=item["sent_at"],
+                raw=raw_by_index[index],
+                state=State.RECEIVED,
+                state_at=now,
+                by=by if getattr(by, "is_authenticated", False) else None,
+                batch=token,
+            )
+        )
+
+    with transaction.atomic():
+        # ON CONFLICT DO NOTHING on both PostgreSQL and SQLite: an id stored before (or by a
+        # concurrent request that commits first) is skipped by the unique index, never an error.
+        # The rows this request inserted are exactly those carrying its token.
+        RadioMessage.objects.bulk_create(rows, ignore_conflicts=True, batch_size=MAX_BATCH)
+        new_rows = list(
+            RadioMessage.objects.filter(gateway_id__in=seen, batch=token).values_list(
+                "id", "kind", "code", "sent_at"
+            )
+        )
+        # Emergencies jump the queue: a gateway flushing a backlog of GPS fixes must not hold
+        # up code 0. The rest go oldest first (the outcome does not depend on it).
+        alarms = set(
+            StatusCodeMapping.objects.filter(emergency=True).values_list("code", flat=True)
+        )
+        new_rows.sort(key=lambda r: (not (r[1] == Kind.STATUS and r[2] in alarms), r[3], r[0]))
+        new_ids = [r[0] for r in new_rows]
+        accepted, duplicates = len(new_ids), len(cleaned) - len(new_ids)
+        audit_record(
+            user=by, action="create", object_type="radio.radiomessage", source=source,
+            changes={"batch": str(token), "accepted": accepted, "duplicates": duplicates},
+        )  # fmt: skip
+        transaction.on_commit(lambda: _enqueue_apply(new_ids))
+    return accepted, duplicates
+
+
+def _enqueue_apply(message_ids: list[int]) -> None:
+    """Queue each message's task. Never raise: the messages are committed, and whatever is not
+    queued now (broker down) the sweeper applies a little later."""
+    from radio.tasks import apply_radio_message
+
+    for message_id in message_ids:
+        try:
+            apply_radio_message.delay(message_id)
+        except Exception:  # noqa: BLE001  (broker down, or an eager task failing in-process)
+            logger.exception(
+                "could not queue radio message %s; the sweeper will apply it", message_id
+            )
+
+
+# --- inbound: apply -------------------------------------------------------------------------
+
+
+def radio_message_apply(*, message_id: int) -> str | None:
+    """Apply one received message to its unit. Returns its new state, or None if it was not
+    waiting (already applied or ignored, or claimed by a concurrent run): safe to run twice.
+
+    A refusal by the CAD (a transition the unit's state forbids, an unknown ISSI or code) marks
+    the message `ignored` with the reason; it is never raised, because a retry would meet the
+    same refusal for ever. Anything else (the database failing) rolls the claim back, so the
+    message stays `received` for the task's retry or the sweeper.
+    """
+    with transaction.atomic():
+        claimed = RadioMessage.objects.filter(
+            pk=message_id, direction=Direction.INBOUND, state=State.RECEIVED
+        ).update(state=State.APPLIED, state_at=timezone.now())
+        if not claimed:
+            return None
+        message = RadioMessage.objects.get(pk=message_id)
+        unit = Unit.objects.filter(issi=message.issi).first()
+        assignment = None
+        if unit is None:
+            outcome = Outcome(State.IGNORED, f"no unit has ISSI {message.issi}")
+        elif not unit.active:
+            outcome = Outcome(State.IGNORED, f"{unit.callsign} is not an active unit")
+        else:
+            assignment = Assignment.objects.filter(unit=unit, cleared_at__isnull=True).first()
+            outcome = _apply_to_unit(message, unit, assignment)
+        RadioMessage.objects.filter(pk=message_id).update(
+            state=outcome.state,
+            note=outcome.note[:200],
+            unit=unit,
+            assignment=assignment,
+            state_at=timezone.now(),
+        )
+    return outcome.state
+
+
+def _effective_time(message: RadioMessage) -> datetime:
+    # A radio whose clock runs ahead must not freeze its unit (every later, correctly timed
+    # update would look stale), so a message never counts as newer than its arrival.
+    return min(message.sent_at, message.received_at)
+
+
+def _apply_to_unit(message: RadioMessage, unit: Unit, assignment: Assignment | None) -> Outcome:
+    at = _effective_time(message)
+    by = message.by
+    if message.kind == Kind.STATUS:
+        outcome = _apply_status(message, unit, assignment, at=at, by=by)
+    elif message.kind == Kind.TEXT:
+        outcome = _apply_text(message, unit, assignment, by=by)
+    else:
+        outcome = Outcome(State.APPLIED)
+    if message.lat is not None and message.lon is not None:
+        moved = unit_set_position(
+            unit=unit, lat=message.lat, lon=message.lon, at=at, source=SOURCE, by=by
+        )
+        position_note = "position applied" if moved else "position older than the one held"
+        if message.kind == Kind.POSITION:
+            return Outcome(State.APPLIED if moved else State.IGNORED, position_note)
+        outcome = Outcome(outcome.state, "; ".join(n for n in (outcome.note, position_note) if n))
+    return outcome
+
+
+def _apply_status(
+    message: RadioMessage, unit: Unit, assignment: Assignment | None, *, at: datetime, by
+) -> Outcome:
+    mapping = StatusCodeMapping.objects.filter(code=message.code).first()
+    if mapping is None:
+        return Outcome(State.IGNORED, f"no status mapping for code {message.code}")
+    notes = []
+    if mapping.emergency:
+        # An emergency older than the last one raised is that one (or one already handled);
+        # anything else rings, however late it arrives: a late alarm beats a lost one.
+        if unit.emergency:
+            notes.append("emergency already active")
+        elif unit.emergency_at and at <= unit.emergency_at:
+            notes.append("emergency already raised and acknowledged")
+        else:
+            unit_raise_emergency(unit=unit, at=at, source=SOURCE, by=by)
+            notes.append("emergency raised")
+    if mapping.status:
+        try:
+            updated = unit_set_status(
+                unit=unit, status=mapping.status, at=at, source=SOURCE, by=by,
+                deployable=mapping.deployable, note=f"radio code {mapping.code}",
+            )  # fmt: skip
+        except Conflict as exc:
+            return Outcome(State.IGNORED, "; ".join([*notes, f"refused: {exc.detail}"]))
+        if updated.status_at and updated.status_at > at:
+            return Outcome(State.IGNORED, "; ".join([*notes, "stale: the unit has a newer status"]))
+        notes.append(f"code {mapping.code}: {mapping.description}")
+    elif not mapping.emergency:
+        # Messaging codes (request to speak, message received...) change no status; the
+        # despatcher reads them in the incident's log when the unit is on a job.
+        notes.append(f"code {mapping.code}: {mapping.description}")
+        if assignment is not None:
+            _log_on_incident(assignment, f"Radio from {unit.callsign}: {mapping.description}", by)
+            notes.append(f"logged on {assignment.incident.reference}")
+    return Outcome(State.APPLIED, "; ".join(notes))
+
+
+def _apply_text(message: RadioMessage, unit: Unit, assignment: Assignment | None, *, by) -> Outcome:
+    if assignment is None:
+        return Outcome(State.APPLIED, "stored; the unit has no active incident")
+    _log_on_incident(assignment, f"Radio text from {unit.callsign}: {message.text}", by)
+    return Outcome(State.APPLIED, f"logged on {assignment.incident.reference}")
+
+
+def _log_on_incident(assignment: Assignment, text: str, by) -> None:
+    try:
+        incident_log_add(incident=assignment.incident, by=by, text=text, source=SOURCE)
+    except DjangoValidationError:
+        # Validated on receipt; should the log's own rules be stricter, keep the message and
+        # the status rather than fail the whole apply.
+        logger.warning("radio text not logged on incident %s", assignment.incident_id)
+
+
+def radio_messages_apply_pending(*, older_than: timedelta, limit: int = 200) -> int:
+    """Apply messages still `received` after `older_than` (their task was lost or failed).
+
+    Returns how many this run applied or ignored. A message that fails again is logged and left
+    for the next sweep, so a lost broker message never loses a status.
+    """
+    cutoff = timezone.now() - older_than
+    # radio_state_idx (state, received_at) serves this query.
+    ids = list(
+        RadioMessage.objects.filter(state=State.RECEIVED, received_at__lt=cutoff)
+        .order_by("received_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    done = 0
+    for message_id in ids:
+        try:
+            if radio_message_apply(message_id=message_id) is not None:
+                done += 1
+        except Exception:  # noqa: BLE001  (one bad message must not hold up the rest)
+            logger.exception("radio message %s could not be applied; will retry", message_id)
+    return done
+
+
+# --- outbound -------------------------------------------------------------------------------
+
+
+def _despatch_text(assignment: Assignment) -> tuple[str, dict[str, Any]]:
+    incident = assignment.incident
+    where = incident.address or incident.resolved_address or ""
+    text = (
+        f"{incident.reference} grade {incident.grade} {incident.type.name}: {where} "
+        f"({incident.lat:.5f},{incident.lon:.5f}). {incident.summary}"
+    ).strip()
+    payload = {
+        "assignment": assignment.pk,
+        "incident": incident.pk,
+        "reference": incident.reference,
+        "grade": incident.grade,
+        "type": incident.type.code,
+        "type_name": incident.type.name,
+        "address": where,
+        "lat": incident.lat,
+        "lon": incident.lon,
+        "summary": incident.summary,
+        "callsign": assignment.unit.callsign,
+    }
+    return text[:500], payload
+
+
+def despatch_message_queue(*, assignment: Assignment, by) -> RadioMessage | None:
+    """Queue the despatch message for an assignment's unit terminal; send it after commit.
+
+    Safe to call twice: while a message for the assignment is queued, sent or delivered, that
+    one is returned and nothing new is queued (after a failure a new one is). Returns None for
+    an assignment already cleared.
+    """
+    with transaction.atomic():
+        # The assignment row lock serialises two callers for the same assignment.
+        assignment = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("unit", "incident__type", "incident__bcu")
+            .get(pk=assignment.pk)
+        )
+        if assignment.cleared_at is not None:
+            return None
+        live = (
+            RadioMessage.objects.filter(
+                assignment=assignment,
+                direction=Direction.OUTBOUND,
+                state__in=[State.QUEUED, State.SENT, State.DELIVERED],
+            )
+            .order_by("-id")
+            .first()
+        )
+        if live is not None:
+            return live
+        text, payload = _despatch_text(assignment)
+        now = timezone.now()
+        message = RadioMessage.objects.create(
+            direction=Direction.OUTBOUND,
+            issi=assignment.unit.issi,
+            unit=assignment.unit,
+            assignment=assignment,
+            kind=Kind.DESPATCH,
+            lat=assignment.incident.lat,
+            lon=assignment.incident.lon,
+            text=text,
+            sent_at=None,
+            raw=payload,
+            state=State.QUEUED,
+            state_at=now,
+            by=by if getattr(by, "is_authenticated", False) else None,
+        )
+        _assignment_follow(message, State.QUEUED, by=by, source=SOURCE)
+        message_id = message.pk
+        transaction.on_commit(lambda: _enqueue_send(message_id))
+    return message
+
+
+def _enqueue_send(message_id: int) -> None:
+    from radio.tasks import send_outbound
+
+    try:
+        send_outbound.delay(message_id)
+    except Exception:  # noqa: BLE001  (the sweeper sends what could not be queued)
+        logger.exception("could not queue outbound radio message %s", message_id)
+
+
+def _assignment_follow(message: RadioMessage, state: str, *, by, source: str) -> None:
+    """Show the latest message's state on its assignment and tell the incident's desks."""
+    if message.assignment_id is None:
+        return
+    latest = (
+        RadioMessage.objects.filter(
+            assignment_id=message.assignment_id, direction=Direction.OUTBOUND
+        )
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if latest != message.pk:
+        return  # an older message's receipt must not overwrite a newer message's state
+    Assignment.objects.filter(pk=message.assignment_id).update(message_state=state)
+    audit_record(
+        user=by, action="update", object_type="resources.assignment",
+        object_id=str(message.assignment_id), source=source,
+        changes={"message_state": state, "radio_message": message.pk},
+    )  # fmt: skip
+    assignment = Assignment.objects.select_related("incident__bcu", "unit__bcu").get(
+        pk=message.assignment_id
+    )
+    incident_event(
+        assignment.incident, type="incident.updated", extra_bcus=[assignment.unit.bcu.code]
+    )
+
+
+def _set_outbound_state(
+    message: RadioMessage, state: str, *, note: str = "", gateway_id: str = "", by=None,
+    source: str = SOURCE,
+) -> None:  # fmt: skip
+    before = message.state
+    message.state = state
+    message.state_at = timezone.now()
+    if note:
+        message.note = note[:200]
+    fields = ["state", "state_at", "note"]
+    if gateway_id and not message.gateway_id:
+        # Stored namespaced: the gateway's outbound references and its inbound message ids
+        # share one unique column and may overlap.
+        message.gateway_id = f"out:{gateway_id}"[:100]
+        fields.append("gateway_id")
+    if state in (State.SENT, State.DELIVERED) and message.sent_at is None:
+        message.sent_at = message.state_at
+        fields.append("sent_at")
+    message.save(update_fields=fields)
+    audit_record(
+        user=by, action="update", obj=message, source=source,
+        changes={"state": [before, state], "note": message.note},
+    )  # fmt: skip
+    _assignment_follow(message, state, by=by, source=source)
+
+
+def radio_message_send(*, message_id: int, give_up: bool = False) -> str | None:
+    """Hand one queued outbound message to the gateway adapter; return its new state.
+
+    The row stays locked while the adapter sends, so two runs never send it twice at once; a
+    crash before commit leaves it queued to be sent again (at least once: a repeated despatch
+    message beats a lost one). `GatewayUnavailable` propagates for the task to retry, unless
+    `give_up`, when the message is marked failed so the despatcher knows to use voice.
+    """
+    with transaction.atomic():
+        message = (
+            RadioMessage.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, direction=Direction.OUTBOUND, state=State.QUEUED)
+            .first()
+        )
+        if message is None:
+            return None  # already sent, or being sent by another worker
+        try:
+            result = get_adapter().send(message)
+        except GatewayUnavailable as exc:
+            if not give_up:
+                raise
+            result = SendResult(State.FAILED, note=f"gateway unavailable: {exc}")
+        if result.state not in SEND_STATES:
+            logger.error("radio adapter returned %r for message %s", result.state, message_id)
+            result = SendResult(State.FAILED, note=f"adapter returned {result.state!r}")
+        _set_outbound_state(
+            message, result.state, note=result.note, gateway_id=result.gateway_id, by=None
+        )
+    return result.state
+
+
+def radio_messages_send_pending(*, older_than: timedelta, limit: int = 100) -> int:
+    """Send outbound messages still queued after `older_than` (their task was lost)."""
+    cutoff = timezone.now() - older_than
+    ids = list(
+        RadioMessage.objects.filter(
+            state=State.QUEUED, direction=Direction.OUTBOUND, received_at__lt=cutoff
+        )
+        .order_by("received_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    sent = 0
+    for message_id in ids:
+        try:
+            if radio_message_send(message_id=message_id) is not None:
+                sent += 1
+        except GatewayUnavailable:
+            logger.warning("radio gateway unavailable; %s outbound messages wait", len(ids))
+            break  # no point trying the rest this sweep
+        except Exception:  # noqa: BLE001
+            logger.exception("outbound radio message %s could not be sent", message_id)
+    return sent
+
+
+# Which receipt may move which state: a late `delivered` outranks an earlier failure (the
+# terminal has the job); nothing moves a delivered message back.
+RECEIPT_FROM = {
+    State.DELIVERED: {State.QUEUED, State.SENT, State.FAILED},
+    State.FAILED: {State.QUEUED, State.SENT},
+}
+
+
+def radio_message_delivery_record(
+    *, ref: int | str, state: str, by, note: str = "", source: str = SOURCE
+) -> RadioMessage:
+    """A gateway's delivery receipt for an outbound message, by our id (int) or its id (str).
+
+    Repeated or out-of-date receipts change nothing. Raises RadioMessage.DoesNotExist for an
+    unknown message.
+    """
+    if state not in RECEIPT_FROM:
+        raise Conflict(f"a receipt cannot set {state!r}", code="invalid_state")
+    outbound = RadioMessage.objects.select_for_update().filter(direction=Direction.OUTBOUND)
+    with transaction.atomic():
+        if isinstance(ref, int):
+            message = outbound.get(pk=ref)
+        else:
+            message = outbound.filter(gateway_id=f"out:{ref}").first()
+            if message is None and ref.isdigit() and len(ref) < 19:
+                message = outbound.get(pk=int(ref))  # our id, sent as text
+            elif message is None:
+                raise RadioMessage.DoesNotExist(ref)
+        if message.state in RECEIPT_FROM[state]:
+            _set_outbound_state(
+                message, state, note=note or f"receipt: {state}", by=by, source=source
+            )
+    return message
+
+
+def sweep_after() -> timedelta:
+    """How long a message may wait for its task before the sweeper takes it."""
+    return timedelta(seconds=int(getattr(settings, "RADIO_SWEEP_AFTER_SECONDS", 30)))

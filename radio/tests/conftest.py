@@ -1,0 +1,69 @@
+"""Radio test world: a gateway account, a despatcher, a unit, and a way to catch queued tasks."""
+
+from datetime import datetime, timedelta
+from itertools import count
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from incidents.models import IncidentType
+from incidents.services import incident_create
+from radio import tasks
+from resources.models import Unit
+from tests.factories import make_unit
+
+_ids = count(1)
+
+
+@pytest.fixture
+def world(geography, make_user):
+    unit = make_unit(geography["kentish"], callsign="CN01")
+    # Its last status and fix were two hours ago, so messages from the last hour are newer.
+    long_ago = timezone.now() - timedelta(hours=2)
+    Unit.objects.filter(pk=unit.pk).update(status_at=long_ago, position_at=long_ago)
+    unit.refresh_from_db()
+    return {
+        "gateway": make_user("radio_gateway", username="gw"),
+        "desk": make_user("despatcher", username="dora"),
+        "unit": unit,
+        "geo": geography,
+    }
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Record the tasks queued after commit instead of sending them to a broker."""
+    calls: dict[str, list[int]] = {"apply": [], "send": []}
+    monkeypatch.setattr(tasks.apply_radio_message, "delay", calls["apply"].append)
+    monkeypatch.setattr(tasks.send_outbound, "delay", calls["send"].append)
+    return calls
+
+
+def api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def msg(issi: str, kind: str = "status", *, ago: float = 60, **fields) -> dict:
+    """One inbound message as a gateway sends it, sent `ago` seconds before now."""
+    body = {"id": f"gw-{next(_ids)}", "issi": issi, "kind": kind,
+            "sent_at": iso(timezone.now() - timedelta(seconds=ago))}  # fmt: skip
+    body.update(fields)
+    return body
+
+
+def new_incident(user, *, lat: float = 51.545, lon: float = -0.16):
+    """An incident in Camden (BCU CN of the geography fixture), made by the real service."""
+    itype = IncidentType.objects.get_or_create(
+        code="ASB1", defaults={"name": "Rowdy behaviour", "category": "asb", "default_grade": "S"}
+    )[0]
+    return incident_create(
+        by=user, type_code=itype.code, lat=lat, lon=lon, grade="I", summary="fight outside pub",
+        address="1 High Street, Camden", source="test",
+    )  # fmt: skip

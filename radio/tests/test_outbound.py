@@ -1,0 +1,202 @@
+"""Outbound despatch messages: queue, adapter, retries, receipts, the assignment's state."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from cad.models import Event
+from radio import services, tasks
+from radio.adapters import GatewayUnavailable, SendResult
+from radio.models import RadioMessage
+from radio.tests.conftest import api, new_incident
+from resources.models import Assignment
+from resources.services import assignment_create
+
+State = RadioMessage.State
+URL = "/api/v1/radio/delivery/"
+
+
+class DownAdapter:
+    def send(self, message):
+        raise GatewayUnavailable("connection refused")
+
+
+class RefusingAdapter:
+    def send(self, message):
+        return SendResult("failed", note="unknown terminal")
+
+
+@pytest.fixture
+def job(world):
+    incident = new_incident(world["desk"])
+    assignment = assignment_create(
+        incident=incident, unit=world["unit"], by=world["desk"], source="test"
+    )
+    return {**world, "incident": incident, "assignment": assignment}
+
+
+def _state(assignment) -> str:
+    return Assignment.objects.get(pk=assignment.pk).message_state
+
+
+def test_queue_stores_the_message_and_shows_it_on_the_assignment(
+    job, queued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        message = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    assert message.state == State.QUEUED and message.direction == RadioMessage.Direction.OUTBOUND
+    assert message.issi == job["unit"].issi and message.kind == RadioMessage.Kind.DESPATCH
+    assert job["incident"].reference in message.text and "1 High Street" in message.text
+    assert message.raw["reference"] == job["incident"].reference
+    assert _state(job["assignment"]) == "queued"
+    assert queued["send"] == [message.pk]
+    assert Event.objects.filter(type="incident.updated").exists()
+
+
+def test_queue_twice_queues_one_message(job, queued):
+    first = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    again = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    assert first.pk == again.pk
+    assert RadioMessage.objects.filter(direction=RadioMessage.Direction.OUTBOUND).count() == 1
+
+
+def test_default_adapter_marks_it_sent_never_delivered(job, queued):
+    message = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    tasks.send_outbound(message.pk)
+    message.refresh_from_db()
+    assert message.state == State.SENT and message.sent_at is not None
+    assert _state(job["assignment"]) == "sent"
+    # Running the task again (a redelivered broker message) sends nothing more.
+    assert services.radio_message_send(message_id=message.pk) is None
+
+
+def test_gateway_down_keeps_it_queued_then_fails_it(job, queued, settings):
+    settings.RADIO_GATEWAY_ADAPTER = "radio.tests.test_outbound.DownAdapter"
+    message = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    with pytest.raises(GatewayUnavailable):
+        services.radio_message_send(message_id=message.pk)
+    message.refresh_from_db()
+    assert message.state == State.QUEUED
+    assert services.radio_message_send(message_id=message.pk, give_up=True) == State.FAILED
+    message.refresh_from_db()
+    assert message.state == State.FAILED and "unavailable" in message.note
+    assert _state(job["assignment"]) == "failed"
+
+
+def test_the_task_retries_then_gives_up(job, queued, settings, monkeypatch):
+    settings.RADIO_GATEWAY_ADAPTER = "radio.tests.test_outbound.DownAdapter"
+    message = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    attempts = []
+    real_send = services.radio_message_send
+
+    def counting_send(**kwargs):
+        attempts.append(kwargs["give_up"])
+        return real_send(**kwargs)
+
+    monkeypatch.setattr(services, "radio_message_send", counting_send)
+    # Eager apply() runs each retry at once (it re-raises them unless told not to propagate).
+    monkeypatch.setitem(tasks.send_outbound.app.conf, "task_eager_propagates", False)
+    tasks.send_outbound.apply(args=[message.pk])
+    message.refresh_from_db()
+    # Every attempt but the last leaves it queued; the last gives up, so the despatcher sees
+    # `failed` and passes the job by voice.
+    assert attempts == [False] * tasks.SEND_RETRIES + [True]
+    assert message.state == State.FAILED
+
+
+def test_after_a_failure_a_new_message_can_be_queued(job, queued, settings):
+    settings.RADIO_GATEWAY_ADAPTER = "radio.tests.test_outbound.RefusingAdapter"
+    first = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    services.radio_message_send(message_id=first.pk)
+    first.refresh_from_db()
+    assert first.state == State.FAILED and first.note == "unknown terminal"
+    second = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    assert second.pk != first.pk and _state(job["assignment"]) == "queued"
+    # A late receipt for the old message must not overwrite the new message's state.
+    services.radio_message_delivery_record(ref=first.pk, state="delivered", by=job["gateway"])
+    assert _state(job["assignment"]) == "queued"
+
+
+def test_delivery_receipt_by_our_id(job, queued):
+    message = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    services.radio_message_send(message_id=message.pk)
+    response = api(job["gateway"]).post(
+        URL, {"id": message.pk, "state": "delivered"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "id": message.pk,
+        "state": "delivered",
+        "assignment": job["assignment"].pk,
+    }
+    assert _state(job["assignment"]) == "delivered"
+    # A late failure receipt does not undo a delivery; a repeat changes nothing.
+    api(job["gateway"]).post(URL, {"id": message.pk, "state": "failed"}, format="json")
+    again = api(job["gateway"]).post(URL, {"id": message.pk, "state": "delivered"}, format="json")
+    assert again.json()["state"] == "delivered" and _state(job["assignment"]) == "delivered"
+
+
+def test_delivery_receipt_by_gateway_id(job, queued, settings):
+    settings.RADIO_GATEWAY_ADAPTER = "radio.tests.test_outbound.GatewayRefAdapter"
+    message = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    services.radio_message_send(message_id=message.pk)
+    response = api(job["gateway"]).post(
+        URL, {"id": f"lifex-{message.pk}", "state": "failed", "note": "terminal off"},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 200, response.content
+    message.refresh_from_db()
+    assert message.state == State.FAILED and message.note == "terminal off"
+    assert _state(job["assignment"]) == "failed"
+
+
+class GatewayRefAdapter:
+    def send(self, message):
+        return SendResult("sent", gateway_id=f"lifex-{message.pk}")
+
+
+def test_delivery_endpoint_checks_role_input_and_existence(job, queued):
+    message = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    desk = api(job["desk"]).post(URL, {"id": message.pk, "state": "delivered"}, format="json")
+    assert desk.status_code == 403
+    gateway = api(job["gateway"])
+    bad_state = gateway.post(URL, {"id": message.pk, "state": "sent"}, format="json")
+    assert bad_state.status_code == 400 and "state" in bad_state.json()
+    bad_id = gateway.post(URL, {"id": True, "state": "delivered"}, format="json")
+    assert bad_id.status_code == 400 and "id" in bad_id.json()
+    missing = gateway.post(URL, {"id": message.pk + 999, "state": "delivered"}, format="json")
+    assert missing.status_code == 404
+    assert _state(job["assignment"]) == "queued"
+
+
+def test_inbound_messages_are_not_outbound_receipt_targets(job, queued):
+    services.radio_messages_receive(
+        messages=[{"id": "in-1", "issi": job["unit"].issi, "kind": "status", "code": 2,
+                   "sent_at": timezone.now().isoformat()}],
+        by=job["gateway"],
+    )  # fmt: skip
+    inbound = RadioMessage.objects.get(gateway_id="in-1")
+    response = api(job["gateway"]).post(
+        URL, {"id": inbound.pk, "state": "delivered"}, format="json"
+    )
+    assert response.status_code == 404
+
+
+def test_the_sweeper_sends_a_message_whose_task_was_lost(job, queued, settings):
+    settings.RADIO_SWEEP_AFTER_SECONDS = 30
+    message = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    RadioMessage.objects.filter(pk=message.pk).update(
+        received_at=timezone.now() - timedelta(minutes=2)
+    )
+    tasks.apply_pending_radio_messages()
+    message.refresh_from_db()
+    assert message.state == State.SENT and _state(job["assignment"]) == "sent"
+
+
+def test_a_cleared_assignment_gets_no_message(job, queued):
+    from resources.services import assignment_clear
+
+    assignment_clear(incident=job["incident"], unit=job["unit"], by=job["desk"], source="test")
+    assert services.despatch_message_queue(assignment=job["assignment"], by=job["desk"]) is None
+    assert not RadioMessage.objects.exists()

@@ -1,0 +1,147 @@
+"""The shape of what a radio gateway may send us (../shared/docs/api.md, "Radio gateway").
+
+These serializers are the one definition of a valid inbound message: the service validates with
+them (so every caller gets the same checks) and the API names them in its schema. They live
+apart from `api.py` because `services.py` uses them, and a service must not import views.
+
+A batch is all or nothing: one malformed message refuses the whole request, with the errors of
+each message at its index, so a gateway can log exactly what it got wrong and nothing is
+half-stored.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+
+from radio.models import RadioMessage
+
+# One request holds at most this many messages. A gateway buffers during an outage and flushes
+# when we come back; bounding the batch keeps one request (and its transaction) short.
+MAX_BATCH = 500
+
+INBOUND_KINDS = [RadioMessage.Kind.STATUS, RadioMessage.Kind.POSITION, RadioMessage.Kind.TEXT]
+
+
+def _has_control_characters(text: str, *, multiline: bool) -> bool:
+    allowed = {"\n", "\r", "\t"} if multiline else set()
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in allowed for ch in text)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number, not a string or a boolean, and finite."""
+
+    default_error_messages = {"invalid": "A number is required."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if not math.isfinite(float(data)):
+            self.fail("invalid")
+        return super().to_internal_value(float(data))
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an offset. A time without one is refused rather than guessed: a radio
+    message read in the wrong zone would be an hour out and could undo a newer status."""
+
+    default_error_messages = {
+        "invalid": "An ISO 8601 time with an offset is required, e.g. 2026-11-22T14:03:00Z.",
+    }
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("invalid")
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
+            self.fail("invalid")
+        return super().to_internal_value(parsed)
+
+
+class PrintableCharField(serializers.CharField):
+    def __init__(self, *, multiline: bool = False, **kwargs):
+        self.multiline = multiline
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int):
+            self.fail("invalid")
+        value = super().to_internal_value(data)
+        if _has_control_characters(value, multiline=self.multiline):
+            raise serializers.ValidationError("Contains control characters.")
+        return value
+
+
+class InboundMessageInput(serializers.Serializer):
+    """One message from a radio: a status code, a GPS fix or a short text."""
+
+    id = PrintableCharField(max_length=100, help_text="the gateway's unique id for the message")
+    issi = serializers.RegexField(
+        r"^[0-9A-Za-z]{1,16}$",
+        max_length=16,
+        error_messages={"invalid": "1 to 16 letters or digits."},
+        help_text="radio identity of the sending terminal",
+    )
+    kind = serializers.ChoiceField(choices=INBOUND_KINDS)
+    code = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=9999, help_text="status code"
+    )
+    lat = StrictFloatField(required=False, allow_null=True, min_value=-90, max_value=90)
+    lon = StrictFloatField(required=False, allow_null=True, min_value=-180, max_value=180)
+    text = PrintableCharField(
+        required=False, allow_blank=True, max_length=500, multiline=True, trim_whitespace=True
+    )
+    sent_at = AwareDateTimeField(help_text="when the radio sent it (ISO 8601 with offset)")
+
+    def validate(self, attrs):
+        errors: dict[str, list[str]] = {}
+        kind = attrs["kind"]
+        lat, lon = attrs.get("lat"), attrs.get("lon")
+        if (lat is None) != (lon is None):
+            errors["lat" if lat is None else "lon"] = ["Send lat and lon together."]
+        if kind == RadioMessage.Kind.STATUS and attrs.get("code") is None:
+            errors["code"] = ["A status message needs a code."]
+        if kind == RadioMessage.Kind.POSITION and lat is None and lon is None:
+            errors["lat"] = ["A position message needs lat and lon."]
+        if kind == RadioMessage.Kind.TEXT and not attrs.get("text"):
+            errors["text"] = ["A text message needs text."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class InboundBatchInput(serializers.Serializer):
+    messages = InboundMessageInput(
+        many=True,
+        max_length=MAX_BATCH,
+        error_messages={
+            "max_length": f"At most {MAX_BATCH} messages per request; split the batch.",
+        },
+    )
+
+
+class DeliveryReceiptInput(serializers.Serializer):
+    """A delivery receipt for an outbound message: our id (a number) or the gateway's (text)."""
+
+    id = serializers.JSONField(help_text="our outbound message id (number) or the gateway's id")
+    state = serializers.ChoiceField(
+        choices=[RadioMessage.State.DELIVERED, RadioMessage.State.FAILED]
+    )
+    note = PrintableCharField(required=False, allow_blank=True, max_length=200)
+
+    def validate_id(self, value):
+        if isinstance(value, bool):
+            raise serializers.ValidationError("A message id (number) or gateway id (text).")
+        if isinstance(value, int) and value > 0:
+            return value
+        if isinstance(value, str) and 0 < len(value.strip()) <= 100:
+            if _has_control_characters(value, multiline=False):
+                raise serializers.ValidationError("Contains control characters.")
+            return value.strip()
+        raise serializers.ValidationError("A message id (number) or gateway id (text).")
