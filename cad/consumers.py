@@ -1,5 +1,18 @@
-"""The live board socket at ws/board/: push only; commands go through the REST API."""
+"""The live board socket at ws/board/: push only; commands go through the REST API.
 
+Delivery through the channel layer is at-most-once (a full channel or a Redis outage drops
+messages), so the consumer keeps a cursor on its desk's stream and checks every event's `prev`
+against it: a gap is filled from the Event table before the event itself goes out. The browser
+therefore sees its stream in order and complete while the socket is up, and after a reconnect it
+sends `resync` with the last seq it holds.
+
+Client messages: `{"type": "resync", "since": n}`, `{"type": "snapshot"}` (a fresh board asks
+for the whole picture), `{"type": "ping"}` (heartbeat; also re-joins the groups).
+Server messages: `hello`, events `{"seq", "type", "data"}`, `snapshot`, `resynced`, `pong`,
+`error`.
+"""
+
+import asyncio
 import logging
 
 from channels.db import database_sync_to_async
@@ -12,10 +25,12 @@ logger = logging.getLogger(__name__)
 
 BOARD_ROLES = {DESPATCHER, SUPERVISOR}
 RESYNC_LIMIT = 500
+# Positions are held this long and only the newest per unit is sent (issue 4: "every 1-2 s").
+COALESCE_SECONDS = 1.0
 
 
 class BoardConsumer(AsyncJsonWebsocketConsumer):
-    """Sends `hello`, then every event for this desk; answers `resync` and `ping`."""
+    """Sends `hello`, then every event for this desk in order; answers resync/snapshot/ping."""
 
     async def connect(self):
         user = self.scope.get("user")
@@ -28,50 +43,139 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             return
         self.bcu = bcu
         self.groups_joined = [events.bcu_group(bcu)] if bcu else [events.ALL_GROUP]
+        self.pending: dict[str, dict] = {}  # coalesce key -> newest held layer message
+        self.flusher: asyncio.Task | None = None
+        self.lock = asyncio.Lock()
+        # Join before reading the cursor: anything committed after the read arrives live.
         await self._join()
         await self.accept()
-        seq = await database_sync_to_async(events.latest_seq)()
-        await self.send_json({"type": "hello", "seq": seq, "bcu": bcu})
+        self.cursor, seq = await database_sync_to_async(self._cursors)()
+        await self.send_json({"type": "hello", "seq": seq, "stream_seq": self.cursor, "bcu": bcu})
 
     @staticmethod
     def _identity(user):
         return user_roles(user), user_bcu_code(user)
+
+    def _cursors(self) -> tuple[int, int]:
+        latest = events.latest_seq()
+        return (events.latest_seq(bcu=self.bcu) if self.bcu else latest), latest
 
     async def _join(self):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code):
+        if getattr(self, "flusher", None):
+            self.flusher.cancel()
         for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:  # noqa: BLE001  (Redis may be the reason we are disconnecting)
+                logger.info("could not leave %s on disconnect", group)
+
+    # --- from the browser ------------------------------------------------------------------
 
     async def receive_json(self, content, **kwargs):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
             # Re-joining refreshes group membership, which channels-redis would otherwise
-            # expire: a board may stay open for weeks.
+            # expire: a board may stay open for weeks. Comparing the stream's head with the
+            # cursor also catches a lost *last* event, which no later `prev` would reveal.
             await self._join()
-            await self.send_json({"type": "pong"})
+            head = await database_sync_to_async(events.latest_seq)(bcu=self.bcu)
+            async with self.lock:
+                if head > self.cursor:
+                    await self._fill_gap(upto=head + 1)
+            await self.send_json({"type": "pong", "seq": head})
         elif kind == "resync":
             since = content.get("since")
-            if not isinstance(since, int) or since < 0:
+            if isinstance(since, bool) or not isinstance(since, int) or since < 0:
                 await self.send_json({"type": "error", "detail": "resync needs integer 'since'"})
                 return
-            missed = await database_sync_to_async(events.events_since)(
-                since, bcu=self.bcu, limit=RESYNC_LIMIT
-            )
-            if missed is None:
-                await self.send_json(await self._snapshot())
-            else:
-                for message in missed:
-                    await self.send_json(message)
+            async with self.lock:
+                await self._flush()
+                await self._resync(since)
+        elif kind == "snapshot":
+            async with self.lock:
+                await self._flush()
+                await self._send_snapshot()
         else:
             await self.send_json({"type": "error", "detail": "unknown message type"})
 
-    async def _snapshot(self):
+    async def _resync(self, since: int):
+        missed = await database_sync_to_async(events.events_since)(
+            since, bcu=self.bcu, limit=RESYNC_LIMIT
+        )
+        if missed is None:
+            await self._send_snapshot()
+            return
+        for message in missed:
+            await self.send_json(message)
+        head = missed[-1]["seq"] if missed else since
+        self.cursor = max(self.cursor, head)
+        await self.send_json({"type": "resynced", "seq": max(self.cursor, head)})
+
+    async def _send_snapshot(self):
         from cad.snapshot import board_snapshot
 
-        return await database_sync_to_async(board_snapshot)(bcu=self.bcu)
+        snapshot = await database_sync_to_async(board_snapshot)(bcu=self.bcu)
+        self.cursor = max(self.cursor, snapshot["seq"])
+        await self.send_json(snapshot)
+
+    async def _fill_gap(self, *, upto: int):
+        """Send, from the Event table, what this stream lost between the cursor and `upto`."""
+        missed = await database_sync_to_async(events.events_since)(
+            self.cursor, bcu=self.bcu, limit=RESYNC_LIMIT
+        )
+        if missed is None:
+            await self._send_snapshot()
+            return
+        logger.info("board %s: filling gap after seq %s", self.channel_name, self.cursor)
+        for message in missed:
+            if message["seq"] >= upto:
+                break
+            await self.send_json(message)
+            self.cursor = message["seq"]
+
+    # --- from the channel layer --------------------------------------------------------------
 
     async def board_event(self, message):
-        await self.send_json(message["event"])
+        event = message["event"]
+        async with self.lock:
+            if event["seq"] <= self.cursor:
+                return  # already sent (by a resync, a gap fill or a snapshot)
+            if message.get("prev", 0) > self.cursor:
+                await self._flush()
+                await self._fill_gap(upto=event["seq"])
+                if event["seq"] <= self.cursor:
+                    return
+            self.cursor = event["seq"]
+            key = message.get("coalesce")
+            if key:
+                self.pending.pop(key, None)
+                self.pending[key] = message
+                if self.flusher is None or self.flusher.done():
+                    self.flusher = asyncio.ensure_future(self._flush_later())
+                return
+            # Held positions are older than this event: send them first to keep seq order.
+            await self._flush()
+            await self._send_published(message)
+
+    async def _send_published(self, message):
+        if "text" in message:
+            await self.send(text_data=message["text"])
+        else:
+            await self.send_json(message["event"])
+
+    async def _flush_later(self):
+        await asyncio.sleep(COALESCE_SECONDS)
+        async with self.lock:
+            await self._flush()
+
+    async def _flush(self):
+        if not self.pending:
+            return
+        held = sorted(self.pending.values(), key=lambda m: m["event"]["seq"])
+        self.pending = {}
+        for message in held:
+            await self._send_published(message)

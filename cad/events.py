@@ -3,21 +3,30 @@
 The Event row is written in the writer's transaction, so it exists exactly when the change does.
 Publishing to the channel layer happens on commit and may fail (Redis down): the record is safe
 and browsers catch up with `resync`, which reads this table.
+
+Each desk hears a *stream*: central desks every event (group `board.all`), a BCU desk the events
+of its BCU (group `board.bcu.<code>`). A BCU stream is a subsequence of `seq`, so a BCU desk
+cannot tell a gap from "not mine" by `seq` alone. Each published message therefore carries
+`prev`, the seq of the previous event *on that stream*: the last seq per BCU is kept in an
+EventCounter row (id = BCU_STREAM_BASE + BCU id), updated under the same lock as the global
+counter, so a consumer that receives an event whose `prev` it has not seen knows it lost one.
 """
 
+import json
 import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
-from django.db.models import F
 
-from cad.models import Event, EventCounter
+from cad.models import BCU, Event, EventCounter
 
 logger = logging.getLogger(__name__)
 
 ALL_GROUP = "board.all"
+GLOBAL_COUNTER = 1
+BCU_STREAM_BASE = 1000
 
 
 def bcu_group(bcu_code: str) -> str:
@@ -29,42 +38,89 @@ def groups_for(bcu_codes: list[str]) -> list[str]:
     return [ALL_GROUP, *(bcu_group(code) for code in sorted(set(bcu_codes)) if code)]
 
 
-def event_emit(*, type: str, data: dict[str, Any], bcus: list[str] | None = None) -> Event:
+def event_emit(
+    *,
+    type: str,
+    data: dict[str, Any],
+    bcus: list[str] | None = None,
+    coalesce: str = "",
+) -> Event:
     """Store an event and publish it once the surrounding transaction commits.
 
     `bcus` names every BCU whose desks must hear of it (an incident's BCU, and for a unit sent
-    across a border, the unit's own BCU too).
+    across a border, the unit's own BCU too). `coalesce` marks an event that a later event with
+    the same key makes obsolete (a unit's position): a consumer may hold such events for a
+    moment and send only the newest, so a busy night does not flood browsers.
+
+    Call it as late as possible in a transaction: the counter row stays locked until commit, and
+    every writer queues on it.
     """
-    bcus = [b for b in (bcus or []) if b]
+    codes = sorted({b for b in (bcus or []) if b})
     with transaction.atomic():
         # The counter row is the serialisation point: numbers are handed out in commit order
         # and never skipped (a rollback returns the number with the change).
-        counter, _ = EventCounter.objects.select_for_update().get_or_create(id=1)
-        EventCounter.objects.filter(id=1).update(last_seq=F("last_seq") + 1)
+        counter, _ = EventCounter.objects.select_for_update().get_or_create(id=GLOBAL_COUNTER)
         seq = counter.last_seq + 1
-        event = Event.objects.create(seq=seq, type=type, bcu=",".join(sorted(set(bcus))), data=data)
+        EventCounter.objects.filter(id=GLOBAL_COUNTER).update(last_seq=seq)
+        prev = {ALL_GROUP: seq - 1}
+        if codes:
+            prev.update(_advance_bcu_streams(codes, seq))
+        event = Event.objects.create(seq=seq, type=type, bcu=",".join(codes), data=data)
     message = event.as_message()
-    groups = groups_for(bcus)
-    transaction.on_commit(lambda: publish(message, groups))
+    transaction.on_commit(lambda: publish(message, prev, coalesce=coalesce))
     return event
 
 
-def publish(message: dict[str, Any], groups: list[str]) -> None:
+def _advance_bcu_streams(codes: list[str], seq: int) -> dict[str, int]:
+    """Move each named BCU's stream on to `seq`; return {group: previous seq on that stream}.
+
+    Safe without further locks: every writer holds the global counter row first.
+    """
+    ids = dict(BCU.objects.filter(code__in=codes).values_list("code", "id"))
+    rows = {
+        row.id: row
+        for row in EventCounter.objects.filter(id__in=[BCU_STREAM_BASE + i for i in ids.values()])
+    }
+    prev = {}
+    for code, bcu_id in ids.items():
+        row = rows.get(BCU_STREAM_BASE + bcu_id)
+        if row is None:
+            EventCounter.objects.create(id=BCU_STREAM_BASE + bcu_id, last_seq=seq)
+            prev[bcu_group(code)] = 0
+        else:
+            EventCounter.objects.filter(id=row.id).update(last_seq=seq)
+            prev[bcu_group(code)] = row.last_seq
+    return prev
+
+
+def publish(message: dict[str, Any], prev: dict[str, int], *, coalesce: str = "") -> None:
     """Send to the channel layer; never raise, because the change is already committed."""
     layer = get_channel_layer()
     if layer is None:
         return
-    payload = {"type": "board.event", "event": message}
+    # Encoded once here rather than once per connected board in every consumer.
+    text = json.dumps(message, separators=(",", ":"))
     try:
-        for group in groups:
+        for group, before in prev.items():
+            payload = {"type": "board.event", "event": message, "text": text, "prev": before}
+            if coalesce:
+                payload["coalesce"] = coalesce
             async_to_sync(layer.group_send)(group, payload)
     except Exception:  # noqa: BLE001  (Redis down must not fail a committed change)
         logger.warning("live publish failed for seq %s; clients will resync", message["seq"])
 
 
-def latest_seq() -> int:
-    counter = EventCounter.objects.filter(id=1).values_list("last_seq", flat=True).first()
-    return counter or 0
+def latest_seq(*, bcu: str | None = None) -> int:
+    """The last seq issued overall, or on one BCU's stream."""
+    if bcu:
+        bcu_id = BCU.objects.filter(code=bcu).values_list("id", flat=True).first()
+        if bcu_id is None:
+            return 0
+        counter_id = BCU_STREAM_BASE + bcu_id
+    else:
+        counter_id = GLOBAL_COUNTER
+    last = EventCounter.objects.filter(id=counter_id).values_list("last_seq", flat=True).first()
+    return last or 0
 
 
 def events_since(seq: int, *, bcu: str | None, limit: int) -> list[dict[str, Any]] | None:

@@ -1,1 +1,27 @@
-urlpatterns: list = []
+from django.urls import path
+
+from resources import api
+
+urlpatterns = [
+    path("units/", api.UnitListApi.as_view(), name="api-units"),
+    path("units/<str:callsign>/", api.UnitDetailApi.as_view(), name="api-unit"),
+    path("units/<str:callsign>/status/", api.UnitStatusApi.as_view(), name="api-unit-status"),
+    path("units/<str:callsign>/position/", api.UnitPositionApi.as_view(), name="api-unit-position"),
+    path(
+        "units/<str:callsign>/emergency/",
+        api.UnitEmergencyApi.as_view(),
+        name="api-unit-emergency",
+    ),
+    path(
+        "units/<str:callsign>/emergency/acknowledge/",
+        api.UnitEmergencyAcknowledgeApi.as_view(),
+        name="api-unit-emergency-acknowledge",
+    ),
+    path("incidents/<int:pk>/assign/", api.IncidentAssignApi.as_view(), name="api-incident-assign"),
+    path(
+        "incidents/<int:pk>/unassign/",
+        api.IncidentUnassignApi.as_view(),
+        name="api-incident-unassign",
+    ),
+    path("board/timers/", api.TimerFlagsApi.as_view(), name="api-board-timers"),
+]

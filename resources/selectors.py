@@ -1,53 +1,95 @@
 """Reads of units, shaped for the board and the API."""
 
 from collections import defaultdict
+from typing import Any
+
+from django.db.models import Q, QuerySet
 
 from resources.models import Assignment, Unit
 
+UNIT_FIELDS = (
+    "id", "callsign", "type__code", "status", "lat", "lon", "position_at",
+    "bcu__code", "issi", "emergency", "emergency_at", "status_at", "deployable",
+)  # fmt: skip
+JOB_FIELDS = (
+    "unit_id", "incident_id", "incident__bcu__code", "incident__grade",
+    "assigned_at", "en_route_at", "at_scene_at",
+)  # fmt: skip
 
-def units_for_board(*, bcu: str | None) -> list[dict]:
-    """Active units with skills and current incident, in a fixed number of queries."""
+
+def units_visible(*, bcu: str | None) -> QuerySet[Unit]:
+    """Active units a desk sees: its BCU's own, plus any unit working one of its incidents."""
     units = Unit.objects.filter(active=True)
     if bcu:
-        units = units.filter(bcu__code=bcu)
-    rows = list(
-        units.values(
-            "id", "callsign", "type__code", "status", "lat", "lon", "position_at",
-            "bcu__code", "issi", "emergency", "status_at", "deployable",
-        ).order_by("callsign")
-    )  # fmt: skip
+        units = units.filter(
+            Q(bcu__code=bcu)
+            | Q(assignments__cleared_at__isnull=True, assignments__incident__bcu__code=bcu)
+        ).distinct()
+    return units
+
+
+def units_for_board(*, bcu: str | None, status: str | None = None) -> list[dict]:
+    """Units with skills and current job, in three queries however many there are."""
+    units = units_visible(bcu=bcu)
+    if status:
+        units = units.filter(status=status)
+    rows = list(units.values(*UNIT_FIELDS).order_by("callsign"))
+    return _payloads(rows)
+
+
+def unit_detail(*, unit: Unit) -> dict:
+    row = Unit.objects.filter(pk=unit.pk).values(*UNIT_FIELDS).get()
+    return _payloads([row])[0]
+
+
+def _payloads(rows: list[dict]) -> list[dict]:
     ids = [r["id"] for r in rows]
     skills: dict[int, list[str]] = defaultdict(list)
     for unit_id, code in Unit.skills.through.objects.filter(unit_id__in=ids).values_list(
         "unit_id", "skill__code"
     ):
         skills[unit_id].append(code)
-    active = dict(
-        Assignment.objects.filter(unit_id__in=ids, cleared_at__isnull=True).values_list(
-            "unit_id", "incident_id"
+    jobs = {
+        job["unit_id"]: job
+        for job in Assignment.objects.filter(unit_id__in=ids, cleared_at__isnull=True).values(
+            *JOB_FIELDS
         )
-    )
-    return [unit_payload(r, skills.get(r["id"], []), active.get(r["id"])) for r in rows]
+    }
+    return [unit_payload(r, skills.get(r["id"], []), jobs.get(r["id"])) for r in rows]
 
 
-def unit_payload(row: dict, skills: list[str], incident_id: int | None) -> dict:
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def unit_payload(row: dict, skills: list[str], job: dict[str, Any] | None) -> dict:
+    """The one shape of a unit: API list/detail, board snapshot and `unit.updated` events."""
     position = None
     if row["lat"] is not None:
-        position = {
-            "lat": row["lat"],
-            "lon": row["lon"],
-            "at": row["position_at"].isoformat() if row["position_at"] else None,
-        }
+        position = {"lat": row["lat"], "lon": row["lon"], "at": _iso(row["position_at"])}
     return {
         "callsign": row["callsign"],
         "type": row["type__code"],
         "status": row["status"],
-        "status_at": row["status_at"].isoformat() if row["status_at"] else None,
+        "status_at": _iso(row["status_at"]),
         "deployable": row["deployable"],
         "position": position,
         "bcu": row["bcu__code"],
         "issi": row["issi"],
         "emergency": row["emergency"],
+        "emergency_at": _iso(row["emergency_at"]) if row["emergency"] else None,
         "skills": sorted(skills),
-        "incident": incident_id,
+        "incident": job["incident_id"] if job else None,
+        # The job's clock, so the board can flag a unit slow to go or long at scene
+        # (resources/timers.py) without another request.
+        "job": {
+            "incident": job["incident_id"],
+            "incident_bcu": job["incident__bcu__code"],
+            "grade": job["incident__grade"],
+            "assigned_at": _iso(job["assigned_at"]),
+            "en_route_at": _iso(job["en_route_at"]),
+            "at_scene_at": _iso(job["at_scene_at"]),
+        }
+        if job
+        else None,
     }

@@ -16,7 +16,7 @@ from cad.audit import audit_record
 from cad.errors import Conflict
 from incidents.events import incident_event
 from incidents.models import Incident, IncidentLogEntry, IncidentStatus
-from resources.events import unit_emergency_event, unit_event
+from resources.events import unit_emergency_event, unit_event, unit_position_event
 from resources.models import Assignment, Unit, UnitStatus, UnitStatusChange
 
 S = UnitStatus
@@ -200,7 +200,7 @@ def unit_set_position(
         ).update(lat=lat, lon=lon, position_at=at)
         if moved:
             unit.refresh_from_db(fields=["lat", "lon", "position_at"])
-            unit_event(unit)
+            unit_position_event(unit)
     return bool(moved)
 
 
@@ -213,7 +213,10 @@ def unit_book_on(
     """The crew is in: the unit carries their skills and becomes available."""
     at = at or timezone.now()
     with transaction.atomic():
-        unit = _lock_unit(unit)
+        # Lock as unit_set_status will (incident, then unit), never the unit alone first: a
+        # committed-but-deployable unit may be on a job, and a despatcher clearing it takes the
+        # incident first.
+        _incident, unit, _assignment = _lock_incident_of(unit)
         before = sorted(unit.skills.values_list("id", flat=True))
         unit.skills.set(skill_ids)
         audit_record(
@@ -275,6 +278,11 @@ def unit_acknowledge_emergency(*, unit: Unit, by, source: str = "board") -> Unit
             changes={"emergency": [True, False], "raised_at": raised_at.isoformat()
                      if raised_at else None},
         )  # fmt: skip
+        active = Assignment.objects.filter(unit=unit, cleared_at__isnull=True).first()
+        if active:
+            who = getattr(by, "username", "") or "a despatcher"
+            _log(active.incident, f"EMERGENCY from {unit.callsign} acknowledged by {who}",
+                 kind=IncidentLogEntry.Kind.STATUS, by=by)  # fmt: skip
         unit_emergency_event(unit)
     return unit
 
@@ -292,12 +300,14 @@ def assignment_create(
         unit = _lock_unit(unit)
         if incident.status == IncidentStatus.CLOSED:
             raise Conflict(f"{incident.reference} is closed", code="incident_closed")
+        current = (
+            Assignment.objects.filter(unit=unit, cleared_at__isnull=True)
+            .select_related("incident")
+            .first()
+        )
+        if current is not None and current.incident_id == incident.pk:
+            return current  # a repeated press (or a retried request): nothing more to do
         if not unit_is_free(unit):
-            current = (
-                Assignment.objects.filter(unit=unit, cleared_at__isnull=True)
-                .select_related("incident")
-                .first()
-            )
             where = f" on {current.incident.reference}" if current else ""
             raise Conflict(
                 f"{unit.callsign} is not free to go: {unit.get_status_display()}{where}",
@@ -376,13 +386,18 @@ def assignments_clear_for_incident(
     cleared = []
     with transaction.atomic():
         active = list(
-            Assignment.objects.select_for_update()
+            # of=self: the incident's BCU is an outer join, which PostgreSQL cannot lock.
+            Assignment.objects.select_for_update(of=("self",))
             .filter(incident=incident, cleared_at__isnull=True)
-            .select_related("incident__bcu")
+            .select_related("incident__bcu", "unit")
             .order_by("unit_id")
         )
+        # Every unit is locked before any event is emitted: event_emit holds the event counter
+        # until commit, and a GPS update holding a unit row waits for that counter.
+        units = {u.pk: u for u in Unit.objects.select_for_update().filter(
+            pk__in=[a.unit_id for a in active]).order_by("pk")}  # fmt: skip
         for assignment in active:
-            unit = _lock_unit(assignment.unit)
+            unit = units[assignment.unit_id]
             _clear(assignment=assignment, unit=unit, at=at, by=by, source=source)
             cleared.append(assignment)
     return cleared

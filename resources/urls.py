@@ -1,10 +1,10 @@
 from django.urls import path
 
-from cad.placeholder import placeholder
+from resources import views
 
 app_name = "resources"
 urlpatterns = [
-    path(
-        "board/", placeholder("Despatch board", "the live despatch board (issue 4)"), name="board"
-    ),
+    path("board/", views.board, name="board"),
+    path("board/snapshot/", views.board_snapshot_json, name="board_snapshot"),
+    path("board/boundaries/", views.boundaries, name="board_boundaries"),
 ]

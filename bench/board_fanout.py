@@ -1,0 +1,355 @@
+"""Benchmark: live-board fan-out, from an API status change to its receipt by every client.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1/beacon_dev REDIS_URL=redis://127.0.0.1:6379/9 \
+        .venv/bin/python bench/board_fanout.py
+    ... --small            (CI size: 50 clients, 5 s)
+
+Starts daphne (cad.asgi, channels-redis layer) on a free port against a throw-away database
+(bench_board_fanout_<name>), connects N WebSocket clients as a logged-in despatcher, and drives
+`POST /api/v1/units/{callsign}/status/` at R changes per second from one thread. For each change
+the latency is the time from just before the request is sent to its event's arrival at the
+*last* of the N clients (so p99 is over "every desk has it"). Lost events are counted by seq per
+client. In the same run, a bare `websockets` server broadcasts R messages/s to N clients from
+another process: the floor for this machine and client. Clock: time.monotonic() (system-wide
+on Linux, so comparable across processes).
+
+Targets (issue 4, 2 cores): p99 < 250 ms at 20 changes/s with 200 clients, at most 5x the
+floor's p99, 0 lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import logging  # noqa: E402
+
+import websockets  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from tests.servers import free_port, wait_for_port  # noqa: E402
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def summary(label: str, latencies: list[float]) -> dict:
+    ms = [x * 1000 for x in latencies]
+    out = {
+        "p50": percentile(ms, 50),
+        "p99": percentile(ms, 99),
+        "max": max(ms),
+        "mean": statistics.mean(ms),
+    }
+    print(f"{label}: p50 {out['p50']:.1f} ms, p99 {out['p99']:.1f} ms, max {out['max']:.1f} ms "
+          f"(n={len(ms)})")  # fmt: skip
+    return out
+
+
+# --- clients ----------------------------------------------------------------------------------
+
+
+async def run_clients(url: str, n: int, headers: dict, expect: int, timeout: float,
+                      ready: asyncio.Event, started: asyncio.Event):  # fmt: skip
+    """Connect n clients; each records {seq: arrival time} until it has `expect` events."""
+    received: list[dict[int, float]] = [{} for _ in range(n)]
+    base_seq: list[int] = [0] * n
+    connected = 0
+
+    async def client(k: int):
+        nonlocal connected
+        async with websockets.connect(url, additional_headers=headers, max_size=2**24,
+                                      open_timeout=30, ping_interval=None) as ws:  # fmt: skip
+            hello = json.loads(await ws.recv())
+            base_seq[k] = hello.get("seq", 0)
+            connected += 1
+            if connected == n:
+                ready.set()
+            await started.wait()
+            deadline = time.monotonic() + timeout
+            while len(received[k]) < expect and time.monotonic() < deadline:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), deadline - time.monotonic())
+                except TimeoutError:
+                    break
+                at = time.monotonic()
+                msg = json.loads(raw)
+                if isinstance(msg.get("seq"), int) and msg.get("type", "").count("."):
+                    received[k][msg["seq"]] = at
+
+    # Connect in small waves: 200 handshakes at once on 2 cores would time out.
+    tasks = []
+    for k in range(n):
+        tasks.append(asyncio.create_task(client(k)))
+        if k % 20 == 19:
+            await asyncio.sleep(0.2)
+    await asyncio.gather(*tasks)
+    return received, base_seq
+
+
+# --- Beacon through daphne ----------------------------------------------------------------------
+
+
+def beacon_setup(units: int):
+    from django.test import Client
+
+    from cad.models import BCU, Station
+    from cad.services import user_provision
+    from resources.models import Unit, UnitType
+
+    bcu = BCU.objects.create(code="CN", name="Central North")
+    station = Station.objects.create(code="KT", name="Kentish Town", bcu=bcu, lat=51.55,
+                                     lon=-0.14)  # fmt: skip
+    unit_type = UnitType.objects.create(code="IRV", name="Incident Response Vehicle")
+    for i in range(units):
+        Unit.objects.create(callsign=f"CN{i:02d}", type=unit_type, station=station, bcu=bcu,
+                            issi=f"{i:07d}", status="available")  # fmt: skip
+    desk, _ = user_provision(username="bench_desk", role="despatcher", bcu_code=None,
+                             password="a-Strong-pass-42", source="bench")  # fmt: skip
+    gateway, _ = user_provision(username="bench_gw", role="radio_gateway", bcu_code=None,
+                                password="a-Strong-pass-42", source="bench")  # fmt: skip
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=gateway).key
+    client = Client()
+    client.force_login(desk)
+    return client.cookies["sessionid"].value, token
+
+
+def drive(port: int, token: str, units: int, rate: float, count: int) -> list[float]:
+    """Send `count` status changes at `rate`/s; return each one's send time."""
+    sent = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    state = {}
+    start = time.monotonic()
+    for k in range(count):
+        target = start + k / rate
+        delay = target - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        callsign = f"CN{k % units:02d}"
+        status = "unavailable" if state.get(callsign, "available") == "available" else "available"
+        state[callsign] = status
+        body = json.dumps({"status": status})
+        sent.append(time.monotonic())
+        conn.request("POST", f"/api/v1/units/{callsign}/status/", body=body,
+                     headers={"Authorization": f"Token {token}",
+                              "Content-Type": "application/json"})  # fmt: skip
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"status change {k} answered {response.status}")
+    return sent
+
+
+async def beacon_run(port: int, cookie: str, token: str, clients: int, rate: float,
+                     seconds: float, units: int) -> dict:  # fmt: skip
+    count = int(rate * seconds)
+    ready, started = asyncio.Event(), asyncio.Event()
+    headers = {"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"}
+    task = asyncio.create_task(run_clients(f"ws://127.0.0.1:{port}/ws/board/", clients, headers,
+                                           count, seconds + 30, ready, started))  # fmt: skip
+    await asyncio.wait_for(ready.wait(), 120)
+    await asyncio.sleep(0.5)
+    started.set()
+    sent = await asyncio.to_thread(drive, port, token, units, rate, count)
+    received, base = await task
+    first = min(base) + 1
+    latencies, lost = [], 0
+    for k, t0 in enumerate(sent):
+        seq = first + k
+        arrivals = [r.get(seq) for r in received]
+        lost += sum(1 for a in arrivals if a is None)
+        got = [a for a in arrivals if a is not None]
+        if got:
+            latencies.append(max(got) - t0)
+    return {"latencies": latencies, "lost": lost, "count": count}
+
+
+# --- the floor: bare websockets broadcast -------------------------------------------------------
+
+
+def floor_server(port: int, clients: int, rate: float, count: int, out) -> None:
+    async def main():
+        peers = set()
+        all_in = asyncio.Event()
+
+        async def handler(ws):
+            peers.add(ws)
+            await ws.send(json.dumps({"type": "hello", "seq": 0}))
+            if len(peers) == clients:
+                all_in.set()
+            await ws.wait_closed()
+
+        async with websockets.serve(handler, "127.0.0.1", port, ping_interval=None):
+            await all_in.wait()
+            await asyncio.sleep(1.5)
+            sent = []
+            start = time.monotonic()
+            for k in range(count):
+                delay = start + k / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                data = {"callsign": "CN01", "status": "available"}
+                message = json.dumps({"seq": k + 1, "type": "unit.updated", "data": data})
+                sent.append(time.monotonic())
+                websockets.broadcast(peers, message)
+            out.put(sent)
+            await asyncio.sleep(5)
+
+    asyncio.run(main())
+
+
+async def floor_run(clients: int, rate: float, seconds: float) -> dict:
+    count = int(rate * seconds)
+    port = free_port()
+    queue = multiprocessing.Queue()
+    proc = multiprocessing.Process(target=floor_server, args=(port, clients, rate, count, queue))
+    proc.start()
+    try:
+        await asyncio.to_thread(wait_for_port, port)
+        ready, started = asyncio.Event(), asyncio.Event()
+        started.set()
+        received, _ = await run_clients(f"ws://127.0.0.1:{port}/", clients, {}, count,
+                                        seconds + 30, ready, started)  # fmt: skip
+        sent = await asyncio.to_thread(queue.get, True, 60)
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+    latencies, lost = [], 0
+    for k, t0 in enumerate(sent):
+        arrivals = [r.get(k + 1) for r in received]
+        lost += sum(1 for a in arrivals if a is None)
+        got = [a for a in arrivals if a is not None]
+        if got:
+            latencies.append(max(got) - t0)
+    return {"latencies": latencies, "lost": lost, "count": count}
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@contextlib.contextmanager
+def daphne(env: dict[str, str]):
+    """daphne on a free port, its log in a temp file (a pipe nobody reads would fill and stall
+    the server under 200 clients' access-log lines)."""
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="bench-daphne-", suffix=".log", delete=False)  # noqa: SIM115 (closed in finally, outlives the block)
+    process = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+         "cad.asgi:application"],
+        cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        print(f"daphne log: {log.name}")
+
+
+def drop_bench_database(old_name: str) -> None:
+    """Drop the throw-away database, ending daphne's lingering sessions on it first."""
+    bench_name = settings.DATABASES["default"]["NAME"]
+    connection.close()
+    settings.DATABASES["default"]["NAME"] = old_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [bench_name],
+        )
+    settings.DATABASES["default"]["NAME"] = bench_name
+    connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def main() -> int:
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="CI size")
+    parser.add_argument("--clients", type=int, default=None)
+    parser.add_argument("--rate", type=float, default=20.0, help="status changes per second")
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument(
+        "--layer",
+        choices=["core", "pubsub"],
+        default="core",
+        help="core: settings as shipped; pubsub: bench/fanout_settings.py",
+    )
+    args = parser.parse_args()
+    clients = args.clients or (50 if args.small else 200)
+    seconds = args.seconds or (5 if args.small else 15)
+    if not settings.DATABASE_URL or not settings.REDIS_URL:
+        print("needs DATABASE_URL (PostgreSQL) and REDIS_URL: daphne and this script share both")
+        return 2
+
+    db = settings.DATABASES["default"]
+    db.setdefault("TEST", {})["NAME"] = f"bench_board_fanout_{db['NAME']}"
+    old_name = db["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        cookie, token = beacon_setup(units=20)
+        connection.close()
+        env = {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
+               "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60"}  # fmt: skip
+        if args.layer == "pubsub":
+            env.update({"DJANGO_SETTINGS_MODULE": "fanout_settings",
+                        "PYTHONPATH": str(ROOT / "bench")})  # fmt: skip
+        with daphne(env) as port:
+            beacon = asyncio.run(
+                beacon_run(port, cookie, token, clients, args.rate, seconds, units=20)
+            )
+        floor = asyncio.run(floor_run(clients, args.rate, seconds))
+    finally:
+        drop_bench_database(old_name)
+
+    print(f"layer: {args.layer}; {clients} clients, {args.rate:g} changes/s for {seconds:g} s "
+          f"({beacon['count']} changes); machine: {os.cpu_count()} cores")  # fmt: skip
+    b = summary("beacon (API -> daphne -> Redis -> every client)", beacon["latencies"])
+    f = summary("floor (bare websockets broadcast)", floor["latencies"])
+    print(f"lost events: beacon {beacon['lost']}, floor {floor['lost']} "
+          f"(of {beacon['count'] * clients} deliveries)")  # fmt: skip
+    ratio = b["p99"] / f["p99"] if f["p99"] else float("inf")
+    print(f"p99 ratio beacon/floor: {ratio:.2f}x (target <= 5x); p99 target < 250 ms")
+    ok = b["p99"] < 250 and ratio <= 5 and beacon["lost"] == 0
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The event log behind the board: gapless, per-BCU streams, nothing for a rolled-back change."""
+
+import pytest
+from django.db import transaction
+
+from cad import events
+from cad.models import Event
+from resources.tests.factories_board import new_incident
+
+
+@pytest.fixture
+def published(monkeypatch):
+    sent = []
+    monkeypatch.setattr(events, "publish", lambda message, prev, **kw: sent.append((message, prev)))
+    return sent
+
+
+def test_seq_is_gapless_and_streams_carry_prev(geography, make_user, published,
+                                               django_capture_on_commit_callbacks):  # fmt: skip
+    desk = make_user("despatcher")
+    with django_capture_on_commit_callbacks(execute=True):
+        a = new_incident(desk, where="camden")
+        b = new_incident(desk, where="lambeth")
+        c = new_incident(desk, where="camden")
+    seqs = [m["seq"] for m, _ in published]
+    assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+    assert [m["data"]["id"] for m, _ in published] == [a.pk, b.pk, c.pk]
+    # The CN stream skips Lambeth's event: c's `prev` on board.bcu.CN is a's seq.
+    assert published[2][1] == {events.ALL_GROUP: seqs[1], "board.bcu.CN": seqs[0]}
+    assert events.latest_seq() == seqs[2]
+    assert events.latest_seq(bcu="AS") == seqs[1]
+    assert events.latest_seq(bcu="CN") == seqs[2]
+
+
+def test_rolled_back_change_leaves_no_event_and_no_publish(
+    geography, make_user, published, django_capture_on_commit_callbacks
+):
+    desk = make_user("despatcher")
+    before = events.latest_seq()
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        new_incident(desk)
+        raise RuntimeError("the caller rang off; the desk cancelled")
+    assert published == []
+    assert events.latest_seq() == before
+    assert not Event.objects.filter(seq__gt=before).exists()
+    # The number came back: the next event takes it, so there is no gap.
+    with django_capture_on_commit_callbacks(execute=True):
+        new_incident(desk)
+    assert [m["seq"] for m, _ in published] == [before + 1]
+
+
+def test_events_since_filters_by_exact_bcu(geography, make_user):
+    desk = make_user("despatcher")
+    start = events.latest_seq()
+    new_incident(desk, where="camden")
+    new_incident(desk, where="lambeth")
+    assert [e["type"] for e in events.events_since(start, bcu="AS", limit=10)] == [
+        "incident.created"
+    ]
+    assert len(events.events_since(start, bcu=None, limit=10)) == 2
+    assert events.events_since(start, bcu=None, limit=1) is None
+    assert events.events_since(start, bcu="A", limit=10) == []  # no prefix matches
+
+
+def test_publish_survives_a_broken_layer(monkeypatch, caplog):
+    class Broken:
+        async def group_send(self, group, message):
+            raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(events, "get_channel_layer", lambda: Broken())
+    events.publish({"seq": 7, "type": "x", "data": {}}, {events.ALL_GROUP: 6})
+    assert "seq 7" in caplog.text

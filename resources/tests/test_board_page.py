@@ -1,0 +1,75 @@
+"""The board page and the JSON it reads over HTTP (the snapshot it polls, the boundaries)."""
+
+import json
+
+import pytest
+
+from cad.snapshot import board_snapshot
+from resources import services
+from resources.tests.factories_board import new_incident
+from tests.factories import make_unit
+
+
+@pytest.fixture
+def world(geography, make_user):
+    desk = make_user("despatcher", bcu="CN", username="cndesk")
+    return {
+        "desk": desk,
+        "cn01": make_unit(geography["kentish"], callsign="CN01"),
+        "as01": make_unit(geography["brixton"], callsign="AS01"),
+        "camden": new_incident(desk, where="camden"),
+        "lambeth": new_incident(desk, where="lambeth"),
+    }
+
+
+def test_board_page_for_a_despatcher(client, world, settings):
+    settings.MAP_TILE_URL = "http://tiles.invalid/{z}/{x}/{y}.png"
+    client.force_login(world["desk"])
+    response = client.get("/board/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'src="/static/js/board.js"' in html and "leaflet/leaflet.js" in html
+    config = json.loads(html.split('id="board-config" type="application/json">')[1].split("<")[0])
+    assert config["bcu"] == "CN" and config["ws_path"] == "/ws/board/"
+    assert config["tile_url"] == settings.MAP_TILE_URL
+    assert config["timers"]["I"]["not_en_route"] >= 1
+
+
+@pytest.mark.parametrize("path", ["/board/", "/board/snapshot/", "/board/boundaries/"])
+def test_board_is_for_desks_only(client, make_user, path):
+    client.force_login(make_user("call_handler"))
+    assert client.get(path).status_code == 403
+
+
+def test_polled_snapshot_is_scoped_to_the_desk(client, world):
+    client.force_login(world["desk"])
+    body = client.get("/board/snapshot/").json()
+    assert body["type"] == "snapshot" and isinstance(body["seq"], int)
+    assert [i["id"] for i in body["data"]["incidents"]] == [world["camden"].pk]
+    assert [u["callsign"] for u in body["data"]["units"]] == ["CN01"]
+
+
+def test_cross_border_unit_and_incident_appear_on_both_desks(world):
+    services.assignment_create(incident=world["lambeth"], unit=world["cn01"], by=world["desk"])
+    as_view = board_snapshot(bcu="AS")["data"]
+    assert {u["callsign"] for u in as_view["units"]} == {"AS01", "CN01"}
+    cn_view = board_snapshot(bcu="CN")["data"]
+    assert {i["id"] for i in cn_view["incidents"]} == {world["camden"].pk, world["lambeth"].pk}
+
+
+def test_boundaries_geojson(client, world):
+    client.force_login(world["desk"])
+    body = client.get("/board/boundaries/").json()
+    assert body["type"] == "FeatureCollection"
+    assert {(f["properties"]["name"], f["properties"]["bcu"]) for f in body["features"]} == {
+        ("Camden", "CN"), ("Lambeth", "AS"),
+    }  # fmt: skip
+
+
+def test_snapshot_query_count_does_not_grow(world, django_assert_max_num_queries):
+    for n in range(15):
+        make_unit(world["cn01"].station, skills=["TASER"])
+        new_incident(world["desk"], where="camden" if n % 2 else "lambeth")
+    with django_assert_max_num_queries(5):
+        data = board_snapshot(bcu=None)["data"]
+    assert len(data["incidents"]) == 17 and len(data["units"]) == 17

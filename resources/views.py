@@ -1,0 +1,69 @@
+"""The despatch board page and the JSON it polls when the live socket is down."""
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from cad.models import BCU, Borough
+from cad.roles import DESPATCHER, SUPERVISOR, has_role, user_bcu_code
+from cad.snapshot import board_snapshot
+from incidents.models import GRADE_TARGETS, ClosingCode
+from resources.models import UnitStatus
+from resources.timers import board_timers
+
+
+def _require_desk(request) -> None:
+    if not has_role(request.user, DESPATCHER, SUPERVISOR):
+        raise PermissionDenied("The board is for despatchers and supervisors.")
+
+
+@require_GET
+def board(request):
+    """The despatcher's screen: queue, units, map and incident panel, kept live over ws/board/."""
+    _require_desk(request)
+    config = {
+        "bcu": user_bcu_code(request.user),
+        "user": request.user.username,
+        "ws_path": "/ws/board/",
+        "snapshot_url": "/board/snapshot/",
+        "boundaries_url": "/board/boundaries/",
+        "tile_url": settings.MAP_TILE_URL,
+        "timers": board_timers(),
+        "grade_targets": {
+            g: int(t.total_seconds() // 60) if t else None for g, t in GRADE_TARGETS.items()
+        },
+        "bcus": list(BCU.objects.order_by("code").values("code", "name")),
+        "statuses": [{"value": v, "label": str(label)} for v, label in UnitStatus.choices],
+        "closing_codes": list(
+            ClosingCode.objects.filter(active=True).order_by("code").values("code", "name")
+        ),
+    }
+    return render(request, "resources/board.html", {"config": config})
+
+
+@require_GET
+@never_cache
+def board_snapshot_json(request):
+    """The whole board for this desk: what the page polls while live updates are down."""
+    _require_desk(request)
+    return JsonResponse(board_snapshot(bcu=user_bcu_code(request.user)))
+
+
+@require_GET
+def boundaries(request):
+    """Borough boundaries as GeoJSON, each tagged with its BCU, for the board map."""
+    _require_desk(request)
+    features = [
+        {
+            "type": "Feature",
+            "geometry": b["boundary"],
+            "properties": {"name": b["name"], "bcu": b["bcu__code"]},
+        }
+        for b in Borough.objects.values("name", "bcu__code", "boundary").order_by("name")
+    ]
+    response = JsonResponse({"type": "FeatureCollection", "features": features})
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
