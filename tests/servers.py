@@ -61,7 +61,7 @@ def daphne_server(env: dict[str, str]):
     process = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "daphne") if (ROOT / ".venv/bin/daphne").exists()
          else "daphne", "-b", "127.0.0.1", "-p", str(port), "cad.asgi:application"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         wait_for_port(port)

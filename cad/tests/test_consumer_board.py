@@ -16,8 +16,7 @@ from resources.tests.factories_board import new_incident
 from tests.factories import make_unit
 
 # Consumers reach the database from worker threads, so the data must be committed;
-# serialized_rollback puts back the role groups that the flush between tests removes.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)

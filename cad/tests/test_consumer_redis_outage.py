@@ -15,7 +15,7 @@ from incidents.models import Incident
 from resources.tests.factories_board import new_incident
 from tests.servers import PrivateRedis
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)

@@ -205,7 +205,7 @@ def test_stale_update_changes_nothing(world):
 # --- the race ---------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_twenty_despatchers_race_for_one_unit(postgres, geography, make_user):
     """20 threads send one unit to 20 incidents at once: one 200, nineteen 409s."""
     desk = make_user("despatcher")
@@ -244,7 +244,7 @@ def test_twenty_despatchers_race_for_one_unit(postgres, geography, make_user):
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_close_and_gps_at_once_do_not_deadlock(postgres, geography, make_user):
     """Closing an incident with units on it while their GPS streams in: no deadlock, no 503."""
     from incidents.models import ClosingCode
