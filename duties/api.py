@@ -11,6 +11,8 @@ from datetime import timedelta
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -104,9 +106,35 @@ def _range(request) -> dict:
     return attrs
 
 
+class OfficerOutput(serializers.Serializer):
+    """Schema of an officer in the API (api.md)."""
+
+    id = serializers.IntegerField()
+    collar_number = serializers.CharField()
+    name = serializers.CharField()
+    rank = serializers.CharField()
+    bcu = serializers.CharField()
+    team = serializers.CharField(allow_null=True)
+    skills = serializers.ListField(child=serializers.CharField())
+
+
+class ShiftOutput(serializers.Serializer):
+    """Schema of a shift in the API (api.md); more keys may follow."""
+
+    id = serializers.IntegerField()
+    bcu = serializers.CharField()
+    team = serializers.CharField(allow_null=True)
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    minimum_strength = serializers.IntegerField()
+    officers = serializers.ListField(child=serializers.IntegerField())
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
 class OfficerListApi(DutiesApi):
     """`GET /api/v1/officers/?bcu=CN`: officers with their unexpired skills."""
 
+    @extend_schema(responses=OfficerOutput(many=True))
     def get(self, request):
         require_reader(request)
         bcu = request.query_params.get("bcu") or None
@@ -121,6 +149,7 @@ class OfficerListApi(DutiesApi):
 class ShiftListApi(DutiesApi):
     """`GET /api/v1/shifts/?bcu=CN&from=2026-11-23&to=2026-11-29` (London dates, inclusive)."""
 
+    @extend_schema(responses=ShiftOutput(many=True))
     def get(self, request):
         require_reader(request)
         attrs = _range(request)
@@ -129,6 +158,7 @@ class ShiftListApi(DutiesApi):
 
 
 class ShiftDetailApi(DutiesApi):
+    @extend_schema(responses=ShiftOutput)
     def get(self, request, shift_id: int):
         require_reader(request)
         get_object_or_404(Shift, pk=shift_id)
@@ -142,6 +172,7 @@ class ShiftOfficerAddApi(DutiesApi):
         officer = serializers.IntegerField()
         reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
+    @extend_schema(request=InputSerializer, responses=ShiftOutput)
     def post(self, request, shift_id: int):
         shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=shift_id)
         require_supervisor_of(request, shift.bcu.code)
@@ -160,6 +191,7 @@ class ShiftOfficerAddApi(DutiesApi):
 class ShiftOfficerRemoveApi(DutiesApi):
     """`DELETE /api/v1/shifts/{id}/officers/{officer_id}/`."""
 
+    @extend_schema(responses=ShiftOutput)
     def delete(self, request, shift_id: int, officer_id: int):
         shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=shift_id)
         require_supervisor_of(request, shift.bcu.code)
@@ -189,6 +221,7 @@ class RosterCellApi(DutiesApi):
                 raise serializers.ValidationError({"reason": ["An override needs a reason."]})
             return attrs
 
+    @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -228,6 +261,7 @@ class RosterPatternApi(DutiesApi):
                 raise serializers.ValidationError({"reason": ["An override needs a reason."]})
             return attrs
 
+    @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -247,6 +281,7 @@ class RosterPatternApi(DutiesApi):
 class RosterSummaryApi(DutiesApi):
     """`GET /api/v1/roster/summary/?bcu=CN&team=3&from=&to=`: strength per day and shift kind."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
         require_reader(request)
         attrs = _range(request)
@@ -266,6 +301,7 @@ class RosterCsvApi(DutiesApi):
         team = serializers.IntegerField(required=False, allow_null=True)
         days = serializers.IntegerField(min_value=1, max_value=MAX_RANGE_DAYS, default=28)
 
+    @extend_schema(parameters=[InputSerializer], responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):
         require_reader(request)
         data = self.InputSerializer(data=request.query_params)
@@ -303,6 +339,7 @@ class CrewBookOnApi(DutiesApi):
         officers = serializers.ListField(child=serializers.IntegerField(), min_length=1,
                                          max_length=12)  # fmt: skip
 
+    @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -339,6 +376,7 @@ class CrewBookOffApi(DutiesApi):
         unit = serializers.CharField()
         officers = serializers.ListField(child=serializers.IntegerField(), required=False)
 
+    @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

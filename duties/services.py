@@ -41,9 +41,13 @@ from duties.rules import (
     skill_valid_on,
 )
 from duties.selectors import CELL_LABELS, WORKING, officer_intervals
-from incidents.models import Incident
-from resources.models import Assignment, Unit, UnitStatus
-from resources.services import unit_book_off, unit_book_on
+from resources.models import Unit
+from resources.services import (
+    unit_book_off,
+    unit_book_on,
+    unit_lock_with_job,
+    unit_set_crew_skills,
+)
 
 # Default times for shifts the roster creates (London wall clock), the same as seed_demo's.
 # A night ends the next day. settings.DUTIES_SHIFT_TIMES replaces them.
@@ -538,27 +542,6 @@ def _team_shifts(*, team: Team, dates: list[date], kinds: list[str]) -> dict:
 # --- booking on and off -----------------------------------------------------------------------
 
 
-def _lock_unit_in_order(unit: Unit) -> Unit:
-    """Lock the unit's incident (if on one) and then the unit: the order resources uses."""
-    for _ in range(3):
-        incident_id = (
-            Assignment.objects.filter(unit=unit, cleared_at__isnull=True)
-            .values_list("incident_id", flat=True)
-            .first()
-        )
-        if incident_id:
-            Incident.objects.select_for_update().filter(pk=incident_id).first()
-        locked = Unit.objects.select_for_update().get(pk=unit.pk)
-        now_on = (
-            Assignment.objects.filter(unit=locked, cleared_at__isnull=True)
-            .values_list("incident_id", flat=True)
-            .first()
-        )
-        if now_on == incident_id:
-            return locked
-    raise Conflict("the unit's job changed while booking on; try again", code="busy")
-
-
 def _crew_skill_ids(unit: Unit, day: date) -> list[int]:
     crew = Crewing.objects.filter(unit=unit, booked_off_at__isnull=True).values_list(
         "officer_id", flat=True
@@ -583,7 +566,7 @@ def crew_book_on(
     if not officers:
         raise Conflict("Choose at least one officer to book on.", code="no_officers")
     with transaction.atomic():
-        unit = _lock_unit_in_order(unit)
+        _incident, unit, _job = unit_lock_with_job(unit)
         locked = _lock_officers([o.pk for o in officers])
         if not unit.active:
             raise Conflict(f"{unit.callsign} is not in service", code="unit_inactive")
@@ -592,10 +575,8 @@ def crew_book_on(
         if not (shift.starts_at - BOOK_ON_EARLY <= at < shift.ends_at):
             raise Conflict("This shift is not on now: book on from an hour before it starts "
                            "until it ends.", code="shift_not_current")  # fmt: skip
+        # A unit already crewed is taking on someone more: its skills change, its status not.
         has_crew = Crewing.objects.filter(unit=unit, booked_off_at__isnull=True).exists()
-        if has_crew and unit.status == UnitStatus.UNAVAILABLE:
-            raise Conflict(f"{unit.callsign} is unavailable: make it available before changing "
-                           "its crew.", code="unit_unavailable")  # fmt: skip
         day = local_date(shift.starts_at)
         on_shift = set(
             ShiftAssignment.objects.filter(shift=shift, officer_id__in=locked).values_list(
@@ -631,8 +612,11 @@ def crew_book_on(
             user=by, action="create", obj=unit, source=source,
             changes={"book_on": [o.collar_number for o in locked.values()], "shift": shift.pk},
         )  # fmt: skip
-        unit_book_on(unit=unit, skill_ids=_crew_skill_ids(unit, day), by=by, at=at,
-                     source=source)  # fmt: skip
+        skill_ids = _crew_skill_ids(unit, day)
+        if has_crew:
+            unit_set_crew_skills(unit=unit, skill_ids=skill_ids, by=by, source=source)
+        else:
+            unit_book_on(unit=unit, skill_ids=skill_ids, by=by, at=at, source=source)
     return created
 
 
@@ -644,7 +628,7 @@ def crew_book_off(
     which resources refuses (409) while the unit is on a job: then nothing changes."""
     at = at or timezone.now()
     with transaction.atomic():
-        unit = _lock_unit_in_order(unit)
+        _incident, unit, _job = unit_lock_with_job(unit)
         crew = Crewing.objects.select_for_update().filter(unit=unit, booked_off_at__isnull=True)
         if officers is not None:
             crew = crew.filter(officer_id__in=[o.pk for o in officers])
@@ -661,9 +645,7 @@ def crew_book_off(
         remaining = Crewing.objects.filter(unit=unit, booked_off_at__isnull=True).exists()
         if not remaining:
             return unit_book_off(unit=unit, by=by, at=at, source=source)
-        if unit.status == UnitStatus.UNAVAILABLE:
-            raise Conflict(f"{unit.callsign} is unavailable: book the whole crew off, or make it "
-                           "available first.", code="unit_unavailable")  # fmt: skip
         day = local_date(leaving[0].shift.starts_at)
-        return unit_book_on(unit=unit, skill_ids=_crew_skill_ids(unit, day), by=by, at=at,
-                            source=source)  # fmt: skip
+        return unit_set_crew_skills(
+            unit=unit, skill_ids=_crew_skill_ids(unit, day), by=by, source=source
+        )

@@ -50,6 +50,17 @@ def _record_status(*, unit: Unit, to: str, at: datetime, source: str, by) -> Non
     unit.version = F("version") + 1
 
 
+def _recommend_near_after_commit(unit: Unit) -> None:
+    """A unit became free: refresh recommendations for open, unresourced incidents near it.
+
+    `robust`: a broker that is down must not fail the committed status change.
+    """
+    from resources.tasks import recommend_near_unit
+
+    unit_id = unit.pk
+    transaction.on_commit(lambda: recommend_near_unit.delay(unit_id), robust=True)
+
+
 def _log(incident: Incident, text: str, *, kind: str, by) -> None:
     IncidentLogEntry.objects.create(incident=incident, by=by, kind=kind, text=text)
 
@@ -78,7 +89,7 @@ def _lock_unit(unit: Unit) -> Unit:
     return Unit.objects.select_for_update().get(pk=unit.pk)
 
 
-def _lock_incident_of(unit: Unit) -> tuple[Incident | None, Unit, Assignment | None]:
+def unit_lock_with_job(unit: Unit) -> tuple[Incident | None, Unit, Assignment | None]:
     """Lock (incident, unit) in the fixed order for a unit that may be on a job.
 
     The unit's current job is read without a lock, its incident locked, then the unit; if the
@@ -124,10 +135,15 @@ def unit_set_status(
         raise Conflict(f"unknown status {status!r}", code="invalid_status")
     at = at or timezone.now()
     with transaction.atomic():
-        incident, unit, assignment = _lock_incident_of(unit)
+        incident, unit, assignment = unit_lock_with_job(unit)
         if unit.status_at and at < unit.status_at:
             return unit  # stale: a newer update has already been applied
         if status == unit.status and deployable == unit.deployable:
+            # Nothing changes, but the report is newer: remember its time, so a delayed older
+            # report (a code 6 from before this code 2, say) cannot apply afterwards.
+            if unit.status_at is None or at > unit.status_at:
+                Unit.objects.filter(pk=unit.pk).update(status_at=at)
+                unit.status_at = at
             return unit
         if status == S.ASSIGNED:
             raise Conflict(
@@ -147,6 +163,7 @@ def unit_set_status(
                 f"{unit.callsign} is still on {assignment.incident.reference}", code="on_assignment"
             )
         before = {"status": unit.status, "deployable": unit.deployable}
+        was_free = unit_is_free(unit)
         if status != unit.status:
             _record_status(unit=unit, to=status, at=at, source=source, by=by)
         unit.deployable = deployable if status == S.UNAVAILABLE else False
@@ -161,6 +178,8 @@ def unit_set_status(
                      "deployable": [before["deployable"], unit.deployable], "note": note},
         )  # fmt: skip
         unit_event(unit, extra_bcus=[incident.bcu.code] if incident and incident.bcu_id else [])
+        if unit_is_free(unit) and not was_free:
+            _recommend_near_after_commit(unit)
     return unit
 
 
@@ -207,25 +226,33 @@ def unit_set_position(
 # --- booking on and off (crews come from the duty roster) -------------------------------------
 
 
+def unit_set_crew_skills(*, unit: Unit, skill_ids: list[int], by=None, source: str) -> Unit:
+    """The crew changed (someone joined or left): the unit carries their skills; its status
+    stays as it is, on a job or not."""
+    with transaction.atomic():
+        # Lock as unit_set_status does (incident, then unit), never the unit alone first: the
+        # unit may be on a job, and a despatcher clearing it takes the incident first.
+        _incident, unit, _assignment = unit_lock_with_job(unit)
+        before = sorted(unit.skills.values_list("id", flat=True))
+        if before != sorted(skill_ids):
+            unit.skills.set(skill_ids)
+            audit_record(
+                user=by, action="update", obj=unit, source=source,
+                changes={"skills": [before, sorted(skill_ids)]},
+            )  # fmt: skip
+            unit_event(unit)
+    return unit
+
+
 def unit_book_on(
     *, unit: Unit, skill_ids: list[int], by=None, at: datetime | None = None, source: str
 ) -> Unit:
     """The crew is in: the unit carries their skills and becomes available."""
     at = at or timezone.now()
     with transaction.atomic():
-        # Lock as unit_set_status will (incident, then unit), never the unit alone first: a
-        # committed-but-deployable unit may be on a job, and a despatcher clearing it takes the
-        # incident first.
-        _incident, unit, _assignment = _lock_incident_of(unit)
-        before = sorted(unit.skills.values_list("id", flat=True))
-        unit.skills.set(skill_ids)
-        audit_record(
-            user=by, action="update", obj=unit, source=source,
-            changes={"skills": [before, sorted(skill_ids)]},
-        )  # fmt: skip
+        unit = unit_set_crew_skills(unit=unit, skill_ids=skill_ids, by=by, source=source)
         if unit.status in {S.OFF_DUTY, S.UNAVAILABLE}:
             return unit_set_status(unit=unit, status=S.AVAILABLE, at=at, source=source, by=by)
-        unit_event(unit)
     return unit
 
 
@@ -332,6 +359,11 @@ def assignment_create(
         audit_record(user=by, action="create", obj=assignment, source=source,
                      changes={"incident": incident.reference, "unit": unit.callsign})  # fmt: skip
         bcus = [b for b in (incident.bcu.code if incident.bcu_id else "", unit.bcu.code) if b]
+        # The despatch message to the unit's terminal is recorded with the assignment (state
+        # `queued`) and handed to the gateway after commit, so neither exists without the other.
+        from radio.services import despatch_message_queue
+
+        despatch_message_queue(assignment=assignment, by=by)
         unit_event(unit, extra_bcus=bcus)
         incident_event(incident, type="incident.updated", extra_bcus=bcus)
     return assignment
@@ -373,6 +405,8 @@ def _clear(*, assignment: Assignment, unit: Unit, at, by, source: str) -> None:
                  changes={"cleared_at": [None, at.isoformat()]})  # fmt: skip
     unit_event(unit, extra_bcus=[assignment.incident.bcu.code] if assignment.incident.bcu_id
                else [])  # fmt: skip
+    if unit_is_free(unit):
+        _recommend_near_after_commit(unit)
 
 
 def assignments_clear_for_incident(

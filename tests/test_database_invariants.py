@@ -57,6 +57,7 @@ def audit_row(world):
     return audit_record(user=world["user"], action="update", obj=world["unit"], source="test")
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize("row", ["log_entry", "audit_row"])
 def test_orm_cannot_change_or_delete_append_only_rows(request, row):
     obj = request.getfixturevalue(row)

@@ -40,11 +40,18 @@ def _state(assignment) -> str:
     return Assignment.objects.get(pk=assignment.pk).message_state
 
 
-def test_queue_stores_the_message_and_shows_it_on_the_assignment(
-    job, queued, django_capture_on_commit_callbacks
+def test_assigning_queues_the_message_and_shows_it_on_the_assignment(
+    world, queued, django_capture_on_commit_callbacks
 ):
+    incident = new_incident(world["desk"])
     with django_capture_on_commit_callbacks(execute=True):
-        message = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+        assignment = assignment_create(
+            incident=incident, unit=world["unit"], by=world["desk"], source="test"
+        )
+    job = {**world, "incident": incident, "assignment": assignment}
+    message = RadioMessage.objects.get(
+        assignment=assignment, direction=RadioMessage.Direction.OUTBOUND
+    )
     assert message.state == State.QUEUED and message.direction == RadioMessage.Direction.OUTBOUND
     assert message.issi == job["unit"].issi and message.kind == RadioMessage.Kind.DESPATCH
     assert job["incident"].reference in message.text and "1 High Street" in message.text
@@ -197,6 +204,7 @@ def test_the_sweeper_sends_a_message_whose_task_was_lost(job, queued, settings):
 def test_a_cleared_assignment_gets_no_message(job, queued):
     from resources.services import assignment_clear
 
+    queued_at_assignment = RadioMessage.objects.filter(direction="out").count()
     assignment_clear(incident=job["incident"], unit=job["unit"], by=job["desk"], source="test")
     assert services.despatch_message_queue(assignment=job["assignment"], by=job["desk"]) is None
-    assert not RadioMessage.objects.exists()
+    assert RadioMessage.objects.filter(direction="out").count() == queued_at_assignment == 1
