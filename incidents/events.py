@@ -34,14 +34,29 @@ BOARD_FIELDS = (
 )  # fmt: skip
 
 
-def incident_board_payload(incident: Incident) -> dict[str, Any]:
-    row = Incident.objects.filter(pk=incident.pk).values(*BOARD_FIELDS).get()
+def incident_board_payload(incident: Incident, *, fresh: bool = False) -> dict[str, Any]:
+    """The board payload of an incident, read back from the database.
+
+    `fresh`: the instance was just created with its type and BCU at hand, so every field is
+    already known and the read can be skipped (it is on the hot path of every new call).
+    """
+    if fresh:
+        row = {field: _follow(incident, field) for field in BOARD_FIELDS}
+    else:
+        row = Incident.objects.filter(pk=incident.pk).values(*BOARD_FIELDS).get()
     return board_incident(row)
+
+
+def _follow(obj, path: str):
+    for name in path.split("__"):
+        if obj is None:
+            return None
+        obj = getattr(obj, name)
+    return obj
 
 
 def incident_event(incident: Incident, *, type: str, extra_bcus: list[str] | None = None):
     """Emit `incident.created|updated|closed` to the desks of its BCU (and any others named)."""
     bcu = incident.bcu.code if incident.bcu_id else ""
-    return event_emit(
-        type=type, data=incident_board_payload(incident), bcus=[bcu, *(extra_bcus or [])]
-    )
+    payload = incident_board_payload(incident, fresh=type == "incident.created")
+    return event_emit(type=type, data=payload, bcus=[bcu, *(extra_bcus or [])])
