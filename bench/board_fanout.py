@@ -165,7 +165,7 @@ def drive(port: int, token: str, units: int, rate: float, count: int) -> list[fl
 
 
 async def beacon_run(port: int, cookie: str, token: str, clients: int, rate: float,
-                     seconds: float, units: int) -> dict:  # fmt: skip
+                     seconds: float, units: int, api_port: int | None = None) -> dict:  # fmt: skip
     count = int(rate * seconds)
     ready, started = asyncio.Event(), asyncio.Event()
     headers = {"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"}
@@ -174,7 +174,7 @@ async def beacon_run(port: int, cookie: str, token: str, clients: int, rate: flo
     await asyncio.wait_for(ready.wait(), 120)
     await asyncio.sleep(0.5)
     started.set()
-    sent = await asyncio.to_thread(drive, port, token, units, rate, count)
+    sent = await asyncio.to_thread(drive, api_port or port, token, units, rate, count)
     received, base = await task
     first = min(base) + 1
     latencies, lost = [], 0
@@ -311,6 +311,12 @@ def main() -> int:
         default="core",
         help="core: settings as shipped; pubsub: bench/fanout_settings.py",
     )
+    parser.add_argument(
+        "--api",
+        choices=["same", "separate"],
+        default="same",
+        help="separate: REST requests go to a second server process, sockets stay on the first",
+    )
     args = parser.parse_args()
     clients = args.clients or (50 if args.small else 200)
     seconds = args.seconds or (5 if args.small else 15)
@@ -330,16 +336,22 @@ def main() -> int:
         if args.layer == "pubsub":
             env.update({"DJANGO_SETTINGS_MODULE": "fanout_settings",
                         "PYTHONPATH": str(ROOT / "bench")})  # fmt: skip
-        with daphne(env) as port:
+        with contextlib.ExitStack() as servers:
+            port = servers.enter_context(daphne(env))
+            api_port = servers.enter_context(daphne(env)) if args.api == "separate" else None
             beacon = asyncio.run(
-                beacon_run(port, cookie, token, clients, args.rate, seconds, units=20)
+                beacon_run(
+                    port, cookie, token, clients, args.rate, seconds, units=20, api_port=api_port
+                )  # fmt: skip
             )
         floor = asyncio.run(floor_run(clients, args.rate, seconds))
     finally:
         drop_bench_database(old_name)
 
-    print(f"layer: {args.layer}; {clients} clients, {args.rate:g} changes/s for {seconds:g} s "
-          f"({beacon['count']} changes); machine: {os.cpu_count()} cores")  # fmt: skip
+    print(
+        f"layer: {args.layer}; api: {args.api}; {clients} clients, {args.rate:g} changes/s "
+        f"for {seconds:g} s ({beacon['count']} changes); machine: {os.cpu_count()} cores"
+    )
     b = summary("beacon (API -> daphne -> Redis -> every client)", beacon["latencies"])
     f = summary("floor (bare websockets broadcast)", floor["latencies"])
     print(f"lost events: beacon {beacon['lost']}, floor {floor['lost']} "
