@@ -15,7 +15,6 @@ Runs in a throw-away database (bench_<name>), created and dropped here.
 
 import argparse
 import asyncio
-import inspect
 import os
 import random
 import statistics
@@ -34,7 +33,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.db import connection, connections, transaction  # noqa: E402
+from django.db import connection, connections  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 BOX = {"min_lat": 51.35, "max_lat": 51.65, "min_lon": -0.45, "max_lon": 0.20}
@@ -206,27 +205,13 @@ def start_worker(db_url: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def wire_note() -> str:
-    from incidents import services
-
-    source = inspect.getsource(services.incident_create)
-    if "recommend_for_incident" in source:
-        return "incident_create queues recommend_for_incident itself"
-    return (
-        "incident_create does not queue the job yet; the bench queues "
-        "recommend_for_incident.delay() on commit, as the lead will wire it"
-    )
-
-
 async def bench_e2e(user, n: int) -> dict:
     from asgiref.sync import sync_to_async
     from channels.layers import get_channel_layer
 
     from cad.celery import app as celery_app
     from incidents.services import incident_create
-    from resources.tasks import recommend_for_incident
 
-    self_queues = "recommend_for_incident" in inspect.getsource(incident_create)
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add("board.all", channel)
@@ -245,14 +230,11 @@ async def bench_e2e(user, n: int) -> dict:
 
     def create(i: int) -> int:
         lat, lon = rand_point(rng)
-        with transaction.atomic():
-            incident = incident_create(
-                by=user, type_code=rng.choice(["ASB", "VIOL", "FIRE"]), lat=lat, lon=lon,
-                grade=rng.choice("IS"), summary=f"bench {i}", source="bench",
-            )  # fmt: skip
-            if not self_queues:
-                pk = incident.pk
-                transaction.on_commit(lambda: recommend_for_incident.delay(pk, "incident_created"))
+        # incident_create queues recommend_for_incident itself once its transaction commits.
+        incident = incident_create(
+            by=user, type_code=rng.choice(["ASB", "VIOL", "FIRE"]), lat=lat, lon=lon,
+            grade=rng.choice("IS"), summary=f"bench {i}", source="bench",
+        )  # fmt: skip
         return incident.pk
 
     async def wait_for(pk: int, deadline: float) -> None:
@@ -321,7 +303,6 @@ def main() -> None:
             return
         base = os.environ["DATABASE_URL"].split("?")[0].rsplit("/", 1)[0]
         worker = start_worker(f"{base}/{test_name}")
-        print(f"end to end: {wire_note()}")
         e = asyncio.run(bench_e2e(user, n_e2e))
         print(
             f"incident created → recommendations.ready on board.all ({e['n']}, lost "
