@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from cad.geo import bcu_at, haversine_m, in_force_area
 from incidents.events import BOARD_FIELDS, board_incident
@@ -78,6 +80,44 @@ def _box(lat: float, lon: float, radius_m: float) -> dict[str, float]:
     }
 
 
+def _near(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Run one of the hot near-a-point reads as plain SQL; rows as dicts, times aware UTC.
+
+    These reads run on every call taken and every location checked. Built with the ORM, their
+    query compilation cost more than PostgreSQL took to answer (cProfile on
+    bench/incident_create.py), so they are written once as SQL over the same index.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [c[0] for c in cursor.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    for row in rows:
+        for key in ("created_at", "expires_at"):
+            if isinstance(row.get(key), str):  # SQLite hands back text
+                row[key] = timezone.make_aware(parse_datetime(row[key]), UTC)
+    return rows
+
+
+def _box_params(lat: float, lon: float, radius_m: float) -> list[float]:
+    box = _box(lat, lon, radius_m)
+    return [box["lat__gte"], box["lat__lte"], box["lon__gte"], box["lon__lte"]]
+
+
+def _db_time(value: datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+_INCIDENTS_NEAR = (
+    f"SELECT i.id, i.reference, i.lat, i.lon, i.created_at, t.code AS type_code, "  # noqa: S608
+    f"t.name AS type_name, i.grade, i.status, i.address, i.summary, c.name AS closing "
+    f"FROM {Incident._meta.db_table} i "
+    f"JOIN {IncidentType._meta.db_table} t ON t.id = i.type_id "
+    f"LEFT JOIN {ClosingCode._meta.db_table} c ON c.id = i.closing_code_id "
+    "WHERE i.lat BETWEEN %s AND %s AND i.lon BETWEEN %s AND %s "
+    "AND i.created_at >= %s AND i.created_at <= %s AND i.id <> %s"
+)
+
+
 def possible_duplicates(
     *,
     lat: float,
@@ -98,18 +138,13 @@ def possible_duplicates(
     at = at or timezone.now()
     radius_m = settings.DUPLICATE_RADIUS_M if radius_m is None else radius_m
     window = settings.DUPLICATE_WINDOW_MINUTES if window_minutes is None else window_minutes
-    rows = (
-        Incident.objects.filter(**_box(lat, lon, radius_m))
-        .filter(created_at__gte=at - timedelta(minutes=window), created_at__lte=at)
-        .exclude(status=IncidentStatus.CLOSED)
-    )
-    if exclude_id:
-        rows = rows.exclude(pk=exclude_id)
+    rows = _near(
+        _INCIDENTS_NEAR + " AND i.status <> %s",
+        [*_box_params(lat, lon, radius_m), _db_time(at - timedelta(minutes=window)),
+         _db_time(at), exclude_id or 0, IncidentStatus.CLOSED.value],
+    )  # fmt: skip
     found = []
-    for row in rows.values(
-        "id", "reference", "lat", "lon", "created_at", "type__code", "type__name", "grade",
-        "status", "address", "summary",
-    ):  # fmt: skip
+    for row in rows:
         distance = haversine_m(lat, lon, row["lat"], row["lon"])
         if distance <= radius_m:
             found.append(
@@ -118,8 +153,8 @@ def possible_duplicates(
                     "reference": row["reference"],
                     "distance_m": round(distance),
                     "created_at": row["created_at"].isoformat(),
-                    "type": row["type__code"],
-                    "type_name": row["type__name"],
+                    "type": row["type_code"],
+                    "type_name": row["type_name"],
                     "grade": row["grade"],
                     "status": row["status"],
                     "address": row["address"],
@@ -144,27 +179,24 @@ def location_history(
     at = at or timezone.now()
     radius_m = getattr(settings, "LOCATION_HISTORY_RADIUS_M", 50) if radius_m is None else radius_m
     days = getattr(settings, "LOCATION_HISTORY_DAYS", 365) if days is None else days
-    rows = Incident.objects.filter(**_box(lat, lon, radius_m)).filter(
-        created_at__gte=at - timedelta(days=days), created_at__lte=at
-    )
-    if exclude_id:
-        rows = rows.exclude(pk=exclude_id)
+    rows = _near(
+        _INCIDENTS_NEAR + " ORDER BY i.created_at DESC",
+        [*_box_params(lat, lon, radius_m), _db_time(at - timedelta(days=days)), _db_time(at),
+         exclude_id or 0],
+    )  # fmt: skip
     found = []
-    for row in rows.values(
-        "id", "reference", "lat", "lon", "created_at", "type__code", "type__name", "grade",
-        "status", "closing_code__name",
-    ).order_by("-created_at"):  # fmt: skip
+    for row in rows:
         distance = haversine_m(lat, lon, row["lat"], row["lon"])
         if distance <= radius_m:
             found.append(
                 {
                     "id": row["id"],
                     "reference": row["reference"],
-                    "type": row["type__code"],
-                    "type_name": row["type__name"],
+                    "type": row["type_code"],
+                    "type_name": row["type_name"],
                     "grade": row["grade"],
                     "status": row["status"],
-                    "closing": row["closing_code__name"],
+                    "closing": row["closing"],
                     "created_at": row["created_at"].isoformat(),
                     "distance_m": round(distance),
                 }
@@ -180,11 +212,14 @@ def warnings_near(
     """Warning markers in force at or near the point (default within 50 m), nearest first."""
     at = at or timezone.now()
     radius_m = getattr(settings, "WARNING_RADIUS_M", 50) if radius_m is None else radius_m
-    rows = WarningMarker.objects.filter(**_box(lat, lon, radius_m)).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=at)
+    rows = _near(
+        "SELECT id, address, text, lat, lon, expires_at, created_at "  # noqa: S608
+        f"FROM {WarningMarker._meta.db_table} WHERE lat BETWEEN %s AND %s "
+        "AND lon BETWEEN %s AND %s AND (expires_at IS NULL OR expires_at > %s)",
+        [*_box_params(lat, lon, radius_m), _db_time(at)],
     )
     found = []
-    for m in rows.values("id", "address", "text", "lat", "lon", "expires_at", "created_at"):
+    for m in rows:
         distance = haversine_m(lat, lon, m["lat"], m["lon"])
         if distance <= radius_m:
             found.append(_marker_payload(m, distance))
