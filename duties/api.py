@@ -106,6 +106,13 @@ def _range(request) -> dict:
     return attrs
 
 
+def _override_needs_reason(attrs: dict) -> dict:
+    """Roster changes may override a rule only with a reason, which is logged with them."""
+    if attrs.get("override") and not attrs.get("reason", "").strip():
+        raise serializers.ValidationError({"reason": ["An override needs a reason."]})
+    return attrs
+
+
 class OfficerOutput(serializers.Serializer):
     """Schema of an officer in the API (api.md)."""
 
@@ -216,10 +223,7 @@ class RosterCellApi(DutiesApi):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
         override = serializers.BooleanField(required=False, default=False)
 
-        def validate(self, attrs):
-            if attrs.get("override") and not attrs.get("reason", "").strip():
-                raise serializers.ValidationError({"reason": ["An override needs a reason."]})
-            return attrs
+        validate = staticmethod(_override_needs_reason)
 
     @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
@@ -250,16 +254,13 @@ class RosterPatternApi(DutiesApi):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
         override = serializers.BooleanField(required=False, default=False)
 
+        validate = staticmethod(_override_needs_reason)
+
         def validate_pattern(self, value):
             try:
                 return parse_pattern(value)
             except ValueError as exc:
                 raise serializers.ValidationError(str(exc)) from exc
-
-        def validate(self, attrs):
-            if attrs.get("override") and not attrs.get("reason", "").strip():
-                raise serializers.ValidationError({"reason": ["An override needs a reason."]})
-            return attrs
 
     @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
