@@ -332,7 +332,7 @@ def main() -> int:
         cookie, token = beacon_setup(units=20)
         connection.close()
         env = {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
-               "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60"}  # fmt: skip
+               "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60", "DEBUG": "0"}  # fmt: skip
         if args.layer == "pubsub":
             env.update({"DJANGO_SETTINGS_MODULE": "fanout_settings",
                         "PYTHONPATH": str(ROOT / "bench")})  # fmt: skip
