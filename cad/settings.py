@@ -165,6 +165,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"queue": "radio", "expires": 25},
     },
+    "purge-idempotency-keys": {
+        "task": "incidents.tasks.purge_idempotency_keys",
+        "schedule": 24 * 3600.0,
+    },
 }
 RADIO_GATEWAY_ADAPTER = os.environ.get("RADIO_GATEWAY_ADAPTER", "radio.adapters.LoggingAdapter")
 RADIO_SWEEP_AFTER_SECONDS = int(os.environ.get("RADIO_SWEEP_AFTER_SECONDS", "30"))

@@ -14,7 +14,7 @@ import hashlib
 import json
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -653,3 +653,13 @@ def idempotency_store(*, user, key: str, status_code: int, body: Any) -> None:
     IdempotencyKey.objects.filter(user=user, key=key).update(
         status_code=status_code, body=json.loads(json.dumps(body, default=str))
     )
+
+
+def idempotency_keys_purge(*, older_than: timedelta) -> int:
+    """Forget stored answers older than `older_than`; returns how many went.
+
+    A client retries within seconds or minutes, so a day's keys are plenty, and the stored
+    bodies hold caller details that should not outlive their use.
+    """
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - older_than).delete()
+    return deleted
