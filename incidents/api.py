@@ -159,28 +159,27 @@ class IncidentTypeListApi(APIView):
         return Response(self.OutputSerializer(rows, many=True).data)
 
 
+class CodeNameSerializer(serializers.Serializer):
+    """The `{"code", "name"}` shape of the simple reference lists (api.md)."""
+
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
 class ClosingCodeListApi(APIView):
     """`GET /api/v1/closing-codes/`."""
 
-    class OutputSerializer(serializers.Serializer):
-        code = serializers.CharField()
-        name = serializers.CharField()
-
-    @extend_schema(responses=OutputSerializer(many=True))
+    @extend_schema(responses=CodeNameSerializer(many=True))
     def get(self, request):
-        return Response(self.OutputSerializer(selectors.closing_codes_active(), many=True).data)
+        return Response(CodeNameSerializer(selectors.closing_codes_active(), many=True).data)
 
 
 class QualifierListApi(APIView):
     """`GET /api/v1/qualifiers/` (extension)."""
 
-    class OutputSerializer(serializers.Serializer):
-        code = serializers.CharField()
-        name = serializers.CharField()
-
-    @extend_schema(responses=OutputSerializer(many=True))
+    @extend_schema(responses=CodeNameSerializer(many=True))
     def get(self, request):
-        return Response(self.OutputSerializer(selectors.qualifiers_active(), many=True).data)
+        return Response(CodeNameSerializer(selectors.qualifiers_active(), many=True).data)
 
 
 class GazetteerSearchApi(APIView):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,22 +81,25 @@ def _box(lat: float, lon: float, radius_m: float) -> dict[str, float]:
     }
 
 
-def _near(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+def _near(sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
     """Run one of the hot near-a-point reads as plain SQL; rows as dicts, times aware UTC.
 
     These reads run on every call taken and every location checked. Built with the ORM, their
     query compilation cost more than PostgreSQL took to answer (cProfile on
-    bench/incident_create.py), so they are written once as SQL over the same index.
+    bench/incident_create.py), so they are written once as SQL over the same index. Rows are
+    fetched a hundred at a time, so a caller that stops early (the newest 20 of a busy
+    address's year) never pulls the rest.
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         names = [c[0] for c in cursor.description]
-        rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-    for row in rows:
-        for key in ("created_at", "expires_at"):
-            if isinstance(row.get(key), str):  # SQLite hands back text
-                row[key] = timezone.make_aware(parse_datetime(row[key]), UTC)
-    return rows
+        while batch := cursor.fetchmany(100):
+            for values in batch:
+                row = dict(zip(names, values, strict=True))
+                for key in ("created_at", "expires_at"):
+                    if isinstance(row.get(key), str):  # SQLite hands back text
+                        row[key] = timezone.make_aware(parse_datetime(row[key]), UTC)
+                yield row
 
 
 def _box_params(lat: float, lon: float, radius_m: float) -> list[float]:
