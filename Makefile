@@ -48,14 +48,29 @@ demo: install
 
 # With REDIS_URL set, real Celery workers and beat run beside daphne: one worker for the
 # default and radio queues, and one of its own for recommendations, so radio bursts cannot
-# delay them. Without REDIS_URL, tasks run in-process and daphne is the only process.
+# delay them. Without REDIS_URL, tasks run in-process in daphne, and `radio_sweep` stands in
+# for beat (stranded radio messages, the 60 s undelivered-despatch alert).
+# `make run SIMULATOR=1` also starts the radio-gateway simulator (SIM_PORT, SIM_SPEEDUP) and
+# the bridge, and sends despatch messages to the simulator, so units on the demo board move.
+SIMULATOR ?=
+SIM_PORT ?= 8765
+SIM_SPEEDUP ?= 10
+
 serve: install
 	$(PY) manage.py collectstatic --noinput -v 0
 	@trap 'kill 0' EXIT INT TERM; \
+	if [ -n "$(SIMULATOR)" ]; then \
+		export RADIO_GATEWAY_ADAPTER=radio.adapters.WebSocketGatewayAdapter; \
+		export RADIO_GATEWAY_URL=ws://127.0.0.1:$(SIM_PORT)/; \
+		$(PY) manage.py radio_simulator --port $(SIM_PORT) --speedup $(SIM_SPEEDUP) & \
+		$(PY) manage.py radio_bridge & \
+	fi; \
 	if [ -n "$$REDIS_URL" ]; then \
 		$(VENV)/bin/celery -A cad worker -Q default,radio -n main@%h -l info & \
 		$(VENV)/bin/celery -A cad worker -Q recommend -c 2 -n recommend@%h -l info & \
 		$(VENV)/bin/celery -A cad beat -l info & \
+	else \
+		$(PY) manage.py radio_sweep & \
 	fi; \
 	echo "Beacon control room: http://$(HOST):$(PORT)/"; \
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) cad.asgi:application

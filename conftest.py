@@ -97,3 +97,26 @@ def _rows_from_data_migrations(request):
             for c, d, s, dep, e in NATIONAL_STATUS_CODES
         )
     EventCounter.objects.get_or_create(id=1)
+
+
+@pytest.fixture(autouse=True)
+def _forced_logins_pass_the_second_factor(monkeypatch):
+    """`client.force_login(user)` stands for a finished sign-in, second factor included.
+
+    Supervisors and admins otherwise get only the second-factor pages (cad/session_security.py).
+    Tests of signing in itself go through the login form and the 2FA pages instead
+    (cad/tests/test_login_*.py), which this does not touch.
+    """
+    from django.test.client import ClientMixin
+
+    from cad.second_factor import SESSION_KEY
+
+    original = ClientMixin.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        session = self.session
+        session[SESSION_KEY] = user.pk
+        session.save()
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)

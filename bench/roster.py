@@ -103,8 +103,13 @@ def build(n_officers: int, start) -> tuple:
 
 
 def bench_render(user, start, n: int = 10) -> dict:
+    from cad.second_factor import SESSION_KEY
+
     client = Client()
     client.force_login(user)
+    session = client.session  # the supervisor's second factor counts as done for the bench
+    session[SESSION_KEY] = user.pk
+    session.save()
     url = f"/roster/?from={start.isoformat()}"
     times = []
     queries = 0

@@ -1,5 +1,10 @@
 from django.urls import path
 
 from cad.api import BCUListApi
+from cad.audit_api import AuditCsvApi, AuditSearchApi
 
-urlpatterns = [path("bcus/", BCUListApi.as_view(), name="api-bcus")]
+urlpatterns = [
+    path("bcus/", BCUListApi.as_view(), name="api-bcus"),
+    path("audit/", AuditSearchApi.as_view(), name="api-audit"),
+    path("audit/csv/", AuditCsvApi.as_view(), name="api-audit-csv"),
+]

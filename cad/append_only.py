@@ -71,3 +71,48 @@ def append_only_operation(table: str):
             schema_editor.execute(reverse, params=None)
 
     return migrations.RunPython(install, remove)
+
+
+def truncate_guard_sql(table: str) -> tuple[str, str]:
+    """(forward, reverse) SQL for a PostgreSQL trigger refusing TRUNCATE on `table`.
+
+    Row triggers never see TRUNCATE, so `TRUNCATE cad_auditevent` would empty the trail in one
+    statement; a statement-level trigger closes that door. Django's test runner empties tables
+    with TRUNCATE between transactional tests, so databases named `test_*` (the names Django
+    gives its test databases) let it through unless the session sets `beacon.guard_truncate`
+    to `on`, which is how the test of this guard asks for the production behaviour.
+    """
+    function = f"{table}_no_truncate"
+    forward = f"""
+        CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
+        BEGIN
+            IF current_database() LIKE 'test\\_%'
+               AND coalesce(current_setting('beacon.guard_truncate', true), '') <> 'on' THEN
+                RETURN NULL;
+            END IF;
+            RAISE EXCEPTION '% is append-only: TRUNCATE refused', TG_TABLE_NAME
+                USING ERRCODE = 'integrity_constraint_violation';
+        END;
+        $$ LANGUAGE plpgsql;
+        CREATE TRIGGER {function} BEFORE TRUNCATE ON {table}
+            FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+    """
+    reverse = f"DROP TRIGGER IF EXISTS {function} ON {table}; DROP FUNCTION IF EXISTS {function}();"
+    return forward, reverse
+
+
+def truncate_guard_operation(table: str):
+    """A migration operation installing the TRUNCATE guard on PostgreSQL (nothing elsewhere)."""
+    from django.db import migrations
+
+    forward, reverse = truncate_guard_sql(table)
+
+    def install(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(forward, params=None)
+
+    def remove(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(reverse, params=None)
+
+    return migrations.RunPython(install, remove)

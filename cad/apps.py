@@ -20,3 +20,4 @@ class CadConfig(AppConfig):
     def ready(self):
         # Connected for this app only, so it runs once per migrate, after all apps' tables exist.
         post_migrate.connect(ensure_roles, sender=self, dispatch_uid="cad.ensure_roles")
+        from cad import session_sockets  # noqa: F401  (connects the session-end receivers)

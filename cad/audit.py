@@ -2,17 +2,23 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 
 from cad.models import AuditEvent
 
 
 def source_of(request) -> str:
-    """Where a request came from. Behind a proxy, trust only the proxy's last hop."""
+    """Where a request came from. Behind a proxy, trust only the proxy's last hop.
+
+    Without a proxy any client can send X-Forwarded-For, which would let it pick the address
+    that login lockout counts against, so the header is read only when TRUST_X_FORWARDED_FOR is
+    on (the default in production, where Beacon sits behind one).
+    """
     if request is None:
         return ""
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded:
+    if forwarded and getattr(settings, "TRUST_X_FORWARDED_FOR", False):
         return forwarded.split(",")[-1].strip()[:100]
     return request.META.get("REMOTE_ADDR", "")[:100]
 
@@ -50,3 +56,15 @@ def audit_record(
 def model_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """{field: [old, new]} for the fields that differ."""
     return {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+
+
+def audit_trail_access_record(
+    *, user, action: str, via: str, filters: dict, source: str
+) -> AuditEvent:
+    """Record a search (consultation) or an export (disclosure) of the audit trail itself.
+
+    The trail names people and where they worked from, so reading it is on the record too, with
+    the filter used: what the reader could have seen can be rebuilt from it.
+    """
+    return audit_record(user=user, action=action, object_type="cad.auditevent", source=source,
+                        changes={"via": via, "filters": filters})  # fmt: skip

@@ -20,6 +20,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from cad import events
 from cad.roles import DESPATCHER, SUPERVISOR, user_bcu_code, user_roles
+from cad.second_factor import requires_second_factor
+from cad.session_security import board_session_ok
+from cad.session_sockets import user_group
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,8 @@ BOARD_ROLES = {DESPATCHER, SUPERVISOR}
 RESYNC_LIMIT = 500
 # Positions are held this long and only the newest per unit is sent (issue 4: "every 1-2 s").
 COALESCE_SECONDS = 1.0
+# Sent when the channel layer cannot be reached: the browser polls and retries.
+CLOSE_LAYER_DOWN = 4503
 
 
 class BoardConsumer(AsyncJsonWebsocketConsumer):
@@ -41,8 +46,13 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         if not roles & BOARD_ROLES:
             await self.close(code=4403)
             return
+        if not await database_sync_to_async(self._session_ok)(user):
+            await self.close(code=4401)
+            return
         self.bcu = bcu
         self.groups_joined = [events.bcu_group(bcu)] if bcu else [events.ALL_GROUP]
+        # Logout, idle expiry or a disabled account closes this socket (cad/session_sockets.py).
+        self.groups_joined.append(user_group(user.pk))
         self.pending: dict[str, dict] = {}  # coalesce key -> newest held layer message
         self.flusher: asyncio.Task | None = None
         self.lock = asyncio.Lock()
@@ -55,6 +65,21 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
     @staticmethod
     def _identity(user):
         return user_roles(user), user_bcu_code(user)
+
+    def _session_ok(self, user) -> bool:
+        """Still signed in, not idle, and past the second factor where one is due.
+
+        Read from the session store, not the scope's copy, which is as old as the socket.
+        A scope without a session (built by tests) can only be let in without a second factor.
+        """
+        key = getattr(self.scope.get("session"), "session_key", None)
+        if key is None:
+            return not requires_second_factor(user)
+        return board_session_ok(key, user)
+
+    async def session_close(self, message):
+        """The user logged out, went idle or was disabled: the board must not outlive that."""
+        await self.close(code=4401)
 
     def _cursors(self) -> tuple[int, int]:
         latest = events.latest_seq()
@@ -78,10 +103,22 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
-            # Re-joining refreshes group membership, which channels-redis would otherwise
-            # expire: a board may stay open for weeks. Comparing the stream's head with the
-            # cursor also catches a lost *last* event, which no later `prev` would reveal.
-            await self._join()
+            # Heartbeats are the socket's clock: a session that ended or went idle closes here.
+            if not await database_sync_to_async(self._session_ok)(self.scope["user"]):
+                await self.close(code=4401)
+                return
+            # Re-joining refreshes group membership, which the list-based layer would otherwise
+            # expire (a board may stay open for weeks), and finds out whether Redis is there:
+            # the pub/sub layer keeps a socket open, silent, through an outage. Closing it
+            # makes the browser show its banner and poll until it can reconnect. Comparing the
+            # stream's head with the cursor also catches a lost *last* event, which no later
+            # `prev` would reveal.
+            try:
+                await self._join()
+            except Exception:  # noqa: BLE001  (Redis unreachable: live updates are down)
+                logger.warning("board %s: channel layer unreachable; closing", self.channel_name)
+                await self.close(code=CLOSE_LAYER_DOWN)
+                return
             head = await database_sync_to_async(events.latest_seq)(bcu=self.bcu)
             async with self.lock:
                 if head > self.cursor:
@@ -146,6 +183,9 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         # through database_sync_to_async, which does that clean-up itself.
         if message.get("type") == "board.event":
             await self.board_event(message)
+        elif message.get("type") == "board.events":  # several, in order (events.publish_many)
+            for item in message["items"]:
+                await self.board_event(item)
         else:
             await super().dispatch(message)
 

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -74,16 +74,16 @@ def event_emit(
     return event
 
 
-def _next_seq() -> int:
-    """Increment the global counter in one statement; the UPDATE's row lock lasts to commit."""
+def _next_seq(count: int = 1) -> int:
+    """Take `count` numbers in one statement; return the last. The row lock lasts to commit."""
     table = EventCounter._meta.db_table
-    sql = f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq"  # noqa: S608
+    sql = f"UPDATE {table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [GLOBAL_COUNTER])
+        cursor.execute(sql, [count, GLOBAL_COUNTER])
         row = cursor.fetchone()
         if row is None:  # a database whose counter row was removed (a flushed test database)
             EventCounter.objects.get_or_create(id=GLOBAL_COUNTER)
-            cursor.execute(sql, [GLOBAL_COUNTER])
+            cursor.execute(sql, [count, GLOBAL_COUNTER])
             row = cursor.fetchone()
     return row[0]
 
@@ -115,17 +115,9 @@ def publish(message: dict[str, Any], prev: dict[str, int], *, coalesce: str = ""
     layer = get_channel_layer()
     if layer is None:
         return
-    # Encoded once here rather than once per connected board in every consumer.
-    text = json.dumps(message, separators=(",", ":"))
 
     async def send_all():
-        sends = []
-        for group, before in prev.items():
-            payload = {"type": "board.event", "event": message, "text": text, "prev": before}
-            if coalesce:
-                payload["coalesce"] = coalesce
-            sends.append(layer.group_send(group, payload))
-        await asyncio.gather(*sends)
+        await _send(layer, message, prev, coalesce)
 
     try:
         if isinstance(layer, InMemoryChannelLayer):
@@ -138,7 +130,123 @@ def publish(message: dict[str, Any], prev: dict[str, int], *, coalesce: str = ""
         logger.warning("live publish failed for seq %s; clients will resync", message["seq"])
 
 
+async def _send(layer, message: dict[str, Any], prev: dict[str, int], coalesce: str) -> None:
+    # Encoded once here rather than once per connected board in every consumer.
+    text = json.dumps(message, separators=(",", ":"))
+    sends = []
+    for group, before in prev.items():
+        payload = {"type": "board.event", "event": message, "text": text, "prev": before}
+        if coalesce:
+            payload["coalesce"] = coalesce
+        sends.append(layer.group_send(group, payload))
+    await asyncio.gather(*sends)
+
+
+# --- many events at once (radio/positions.py: a gateway batch moves hundreds of units) -------
+
+
+class EventSpec(NamedTuple):
+    type: str
+    data: dict[str, Any]
+    bcus: list[str]
+    coalesce: str = ""
+
+
+def events_emit(specs: list[EventSpec]) -> list[Event]:
+    """`event_emit` for many events in one transaction step: the same gapless `seq` (in list
+    order), the same per-BCU `prev` chains and the same messages, published in order after
+    commit; but a handful of queries for the lot instead of five per event, and one hop to the
+    publisher thread instead of one per event."""
+    if not specs:
+        return []
+    with transaction.atomic(savepoint=False):
+        first = _next_seq(len(specs)) - len(specs) + 1
+        wanted = sorted({b for spec in specs for b in spec.bcus if b})
+        ids = dict(BCU.objects.filter(code__in=wanted).values_list("code", "id"))
+        held = dict(
+            EventCounter.objects.filter(
+                id__in=[BCU_STREAM_BASE + i for i in ids.values()]
+            ).values_list("id", "last_seq")
+        )
+        last = {code: held.get(BCU_STREAM_BASE + bcu_id) for code, bcu_id in ids.items()}
+        rows, prevs = [], []
+        for offset, spec in enumerate(specs):
+            seq = first + offset
+            codes = sorted({b for b in spec.bcus if b})
+            prev = {ALL_GROUP: seq - 1}
+            for code in codes:
+                if code in ids:  # as _advance_bcu_streams: an unknown code has no stream
+                    prev[bcu_group(code)] = last[code] or 0
+                    last[code] = seq
+            prevs.append(prev)
+            rows.append(Event(seq=seq, type=spec.type, bcu=",".join(codes), data=spec.data))
+        for code, seq in last.items():
+            counter_id = BCU_STREAM_BASE + ids[code]
+            if counter_id not in held:
+                if seq is not None:
+                    EventCounter.objects.create(id=counter_id, last_seq=seq)
+            elif seq != held[counter_id]:
+                EventCounter.objects.filter(id=counter_id).update(last_seq=seq)
+        Event.objects.bulk_create(rows)
+    batch = [
+        (row.as_message(), prev, spec.coalesce)
+        for row, prev, spec in zip(rows, prevs, specs, strict=True)
+    ]
+    transaction.on_commit(lambda: publish_many(batch))
+    return rows
+
+
+def group_messages(batch: list[tuple[dict[str, Any], dict[str, int], str]]) -> dict[str, list]:
+    """{group: layer messages} for `publish_many`: per group, "board.events" messages carrying
+    its events in `seq` order (the consumer unpacks them), not one message per event. A group
+    send costs several Redis round trips, which was most of a batch's time
+    (bench/radio_ingest.py). Order within a group is what a desk needs: an overtaken event
+    would look like a gap, to be filled from the table."""
+    per_group: dict[str, list[dict[str, Any]]] = {}
+    for message, prev, coalesce in batch:
+        text = json.dumps(message, separators=(",", ":"))
+        for group, before in prev.items():
+            item = {"type": "board.event", "event": message, "text": text, "prev": before}
+            if coalesce:
+                item["coalesce"] = coalesce
+            per_group.setdefault(group, []).append(item)
+    return {
+        group: [
+            {"type": "board.events", "items": items[start : start + PUBLISH_MANY_CHUNK]}
+            for start in range(0, len(items), PUBLISH_MANY_CHUNK)
+        ]
+        for group, items in per_group.items()
+    }
+
+
+def publish_many(batch: list[tuple[dict[str, Any], dict[str, int], str]]) -> None:
+    """Publish (message, prev, coalesce) triples in order; never raise (see `publish`)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    per_group = group_messages(batch)
+
+    async def send_group(group: str, messages: list[dict[str, Any]]):
+        for message in messages:  # in order, one by one
+            await layer.group_send(group, message)
+
+    async def send_in_order():
+        await asyncio.gather(*(send_group(g, msgs) for g, msgs in per_group.items()))
+
+    try:
+        if isinstance(layer, InMemoryChannelLayer):  # see `publish`
+            async_to_sync(send_in_order)()
+        else:
+            _publisher().run(send_in_order(), timeout=PUBLISH_TIMEOUT_S + 0.01 * len(batch))
+    except Exception:  # noqa: BLE001  (Redis down must not fail a committed change)
+        logger.warning(
+            "live publish of %s events failed from seq %s; clients will resync",
+            len(batch), batch[0][0]["seq"],
+        )  # fmt: skip
+
+
 PUBLISH_TIMEOUT_S = 2.0
+PUBLISH_MANY_CHUNK = 200  # events per layer message: well inside Redis' and msgpack's comfort
 
 
 class _PublisherLoop:

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.fields.json import KeyTextTransform
 
 from cad.append_only import AppendOnlyModel
 
@@ -89,6 +90,11 @@ class AuditEvent(AppendOnlyModel):
         LOGIN = "login"
         OVERRIDE = "override"
         ACKNOWLEDGE = "acknowledge"
+        # DPA 2018 s.62 names six operations; create/update/read_personal cover collection,
+        # alteration and consultation, these the other three (docs/security.md).
+        DISCLOSE = "disclose", "disclose (export)"
+        COMBINE = "combine", "combine with other records"
+        ERASE = "erase", "erase personal data"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     # PROTECT, not SET_NULL: nulling the user would be an UPDATE, which the trail refuses.
@@ -110,6 +116,9 @@ class AuditEvent(AppendOnlyModel):
             # "who touched this object": the audit view of one incident or user
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
             models.Index(fields=["user", "at"], name="audit_user_at_idx"),
+            # audit_search by incident: rows about its calls and log entries name the incident
+            # by reference in `changes`, so the search can find them without a join
+            models.Index(KeyTextTransform("incident", "changes"), name="audit_incident_ref_idx"),
         ]
 
     def __str__(self):
@@ -147,3 +156,52 @@ class Event(AppendOnlyModel):
 
     def as_message(self) -> dict:
         return {"seq": self.seq, "type": self.type, "data": self.data}
+
+
+class LoginFailure(models.Model):
+    """One failed password or second-factor attempt, kept to lock out guessing (cad/login_guard.py).
+
+    In PostgreSQL rather than the cache: the cache is not guaranteed to be shared or to survive
+    a restart, and a lockout that a restart lifts is no lockout. Rows older than the window are
+    purged as new failures arrive; a successful login clears its own (username, source) rows.
+    """
+
+    username = models.CharField(max_length=150, help_text="as typed, lower-cased")
+    source = models.CharField(max_length=100, help_text="client address")
+    at = models.DateTimeField(db_index=True)  # purging rows older than the window
+    second_factor = models.BooleanField(default=False, help_text="a wrong TOTP code")
+
+    class Meta:
+        indexes = [
+            # "failures of this name from this address lately" (the per-pair lockout)
+            models.Index(fields=["username", "source", "at"], name="loginfail_pair_idx"),
+            # "failures from this address lately" (the per-address spray limit)
+            models.Index(fields=["source", "at"], name="loginfail_source_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} from {self.source}"
+
+
+class TOTPDevice(models.Model):
+    """A user's authenticator (RFC 6238). Confirmed once the user has typed a code from it.
+
+    The secret is stored as plain base32: encryption at rest is not done yet, so read access to
+    this table is as good as every enrolled user's second factor.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp_device"
+    )
+    secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The highest time step accepted so far: a code is good once, and never after a later one.
+    last_step = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "TOTP device"
+
+    def __str__(self):
+        state = "confirmed" if self.confirmed_at else "enrolling"
+        return f"{self.user} ({state})"

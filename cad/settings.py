@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cad.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -70,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "cad.middleware.LoginRequiredEverywhere",
+    "cad.session_security.IdleSessionMiddleware",
+    "cad.session_security.SecondFactorMiddleware",
 ]
 
 ROOT_URLCONF = "cad.urls"
@@ -120,22 +123,38 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: channel layer and Celery broker -----------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                # channels-redis forgets group members after a day by default; a control room
-                # never closes, so membership lasts a week and the board consumer re-joins its
-                # groups on every heartbeat (see cad/consumers.py).
-                "group_expiry": 7 * 24 * 3600,
-                # A full channel drops messages silently. Give each browser room for a busy
-                # minute; anything still lost shows up as a gap in `seq` and the client resyncs.
-                "capacity": 5000,
-                "expiry": 60,
-            },
+    # Redis pub/sub (the default): one PUBLISH per board stream, read once by each daphne
+    # process and fanned out to its sockets there. The list-based layer ("lists") pushes one
+    # copy per socket and pops each with four Redis round trips, which cost the live board 10x
+    # a bare broadcast at 200 desks (docs/benchmarks.md). Both deliver at most once; the board
+    # consumer's gap filling from the Event table covers that either way (decision 0004).
+    CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "pubsub")
+    if CHANNEL_LAYER not in {"pubsub", "lists"}:
+        raise ImproperlyConfigured("CHANNEL_LAYER must be 'pubsub' or 'lists'")
+    if CHANNEL_LAYER == "pubsub":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [REDIS_URL]},
+            }
         }
-    }
+    else:
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": [REDIS_URL],
+                    # channels-redis forgets group members after a day by default; a control
+                    # room never closes, so membership lasts a week and the board consumer
+                    # re-joins its groups on every heartbeat (see cad/consumers.py).
+                    "group_expiry": 7 * 24 * 3600,
+                    # A full channel drops messages silently. Give each browser room for a busy
+                    # minute; anything still lost shows up as a gap in `seq` and is filled.
+                    "capacity": 5000,
+                    "expiry": 60,
+                },
+            }
+        }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -165,24 +184,64 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"queue": "radio", "expires": 25},
     },
+    # A despatch message not delivered within RADIO_DELIVERY_ALERT_SECONDS alerts the desks.
+    "radio-undelivered-alert": {
+        "task": "radio.tasks.alert_undelivered_radio_messages",
+        "schedule": 10.0,
+        "options": {"queue": "radio", "expires": 9},
+    },
     "purge-idempotency-keys": {
         "task": "incidents.tasks.purge_idempotency_keys",
         "schedule": 24 * 3600.0,
     },
+    # Hourly, in capped batches, so a first run over years of closed incidents catches up in
+    # days without one long transaction (incidents/retention.py).
+    "erase-expired-personal-data": {
+        "task": "incidents.tasks.erase_expired_personal_data",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }
 RADIO_GATEWAY_ADAPTER = os.environ.get("RADIO_GATEWAY_ADAPTER", "radio.adapters.LoggingAdapter")
+# The gateway's WebSocket (docs/radio-protocol.md): the bridge and WebSocketGatewayAdapter
+# connect to it; a token, if set, is sent as `Authorization: Bearer`.
+RADIO_GATEWAY_URL = os.environ.get("RADIO_GATEWAY_URL", "ws://127.0.0.1:8765/")
+RADIO_GATEWAY_TOKEN = os.environ.get("RADIO_GATEWAY_TOKEN", "")
 RADIO_SWEEP_AFTER_SECONDS = int(os.environ.get("RADIO_SWEEP_AFTER_SECONDS", "30"))
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# GPS fixes of one stored batch are applied by one task (radio/positions.py); 0 = one task per
+# message, as before (bench/radio_ingest.py --apply each compares the two).
+RADIO_BATCH_POSITIONS = os.environ.get("RADIO_BATCH_POSITIONS", "1") != "0"
+RADIO_DELIVERY_ALERT_SECONDS = int(os.environ.get("RADIO_DELIVERY_ALERT_SECONDS", "60"))
+# How long a task taken by a worker that died unacknowledged (acks_late) waits on Redis before
+# another worker takes it again. Longer than any task runs, or a slow task would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # Length beats composition rules (NCSC password guidance).
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Counts failed logins per (username, address) and per address (cad/login_guard.py).
+AUTHENTICATION_BACKENDS = ["cad.auth_backends.GuardedModelBackend"]
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+# One address may fail this often across all usernames (a room behind NAT shares one address).
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "50"))
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "600"))
+# Sessions end after this long without user activity; the page warns this long before.
+SESSION_IDLE_SECONDS = int(os.environ.get("SESSION_IDLE_SECONDS", "1800"))
+SESSION_IDLE_WARNING_SECONDS = int(os.environ.get("SESSION_IDLE_WARNING_SECONDS", "300"))
+# Read X-Forwarded-For (its last hop) only behind a proxy that sets it (cad/audit.py).
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", PRODUCTION)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -233,6 +292,9 @@ SPECTACULAR_SETTINGS = {
 FORCE_AREA_BOUNDS = {"min_lat": 51.25, "max_lat": 51.72, "min_lon": -0.56, "max_lon": 0.34}
 DUPLICATE_RADIUS_M = int(os.environ.get("DUPLICATE_RADIUS_M", "200"))
 DUPLICATE_WINDOW_MINUTES = int(os.environ.get("DUPLICATE_WINDOW_MINUTES", "60"))
+# Callers' names and numbers are erased this long after an incident closes (incidents/retention.py;
+# docs/security.md). Seven years (2,557 days with leap days) unless the force's policy says else.
+RETENTION_CLOSED_INCIDENT_DAYS = int(os.environ.get("RETENTION_CLOSED_INCIDENT_DAYS", "2557"))
 MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 DUTIES_MAX_HOURS_PER_7_DAYS = int(os.environ.get("DUTIES_MAX_HOURS_PER_7_DAYS", "60"))
 HEALTHZ_TIMEOUT_S = float(os.environ.get("HEALTHZ_TIMEOUT_S", "2"))
@@ -243,9 +305,15 @@ CSRF_COOKIE_HTTPONLY = False  # the dependency-free JS reads it to send X-CSRFTo
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# The Content-Security-Policy itself is cad/csp.py (MIDDLEWARE), the same in every profile.
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # A load balancer's plain-HTTP health probe gets an answer, not a redirect to HTTPS.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))

@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from cad import views
+from cad import audit_views, views
+from cad import auth_views as sign_in
 
 api_v1 = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", sign_in.token_view, name="api-token"),
     path("", include("cad.api_urls")),
     path("", include("incidents.api_urls")),
     path("", include("resources.api_urls")),
@@ -19,12 +20,24 @@ api_v1 = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("audit/", audit_views.audit_search_page, name="audit"),
+    path("accounts/login/", sign_in.LoginView.as_view(), name="login"),
+    path("accounts/2fa/", sign_in.second_factor_verify, name="second_factor"),
+    path("accounts/2fa/enrol/", sign_in.second_factor_enrol, name="second_factor_enrol"),
+    path("accounts/idle/", sign_in.idle_status, name="idle_status"),
+    # One sign-in page for everyone, so the admin gets the lockout and the second factor too.
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file, so the page needs no inline
+    # script under the Content-Security-Policy (cad/csp.py).
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema"),
+        name="api-docs",
+    ),
     path("", include("incidents.urls")),
     path("", include("resources.urls")),
     path("", include("duties.urls")),

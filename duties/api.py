@@ -1,7 +1,9 @@
 """Duties API: officers, shifts, roster cells and patterns, booking on and off, CSV export.
 
-Reading needs a supervisor or despatcher role (any BCU: despatch crosses borders); changing
-needs a supervisor in scope of the BCU concerned. Rule conflicts answer 409 with the documented
+Reading needs a supervisor, despatcher or admin role. A user scoped to a BCU sees that BCU's
+officers and shifts in the lists (a `bcu` filter only narrows within it; docs/security.md);
+one shift by id may be read anywhere, as cross-border crewing needs. Changing needs a
+supervisor in scope of the BCU concerned. Rule conflicts answer 409 with the documented
 `{"detail", "code"}` plus `overridable` and the full list of `breaches`.
 """
 
@@ -51,6 +53,14 @@ MAX_RANGE_DAYS = 62
 def require_reader(request) -> None:
     if not has_role(request.user, SUPERVISOR, DESPATCHER, ADMIN):
         raise PermissionDenied("Duty rosters are for supervisors and despatchers.")
+
+
+def listable_bcu(request, asked: str | None) -> tuple[str | None, bool]:
+    """(BCU a list may show, whether it may show anything) for this reader and `bcu` filter."""
+    mine = user_bcu_code(request.user)
+    if mine is None:
+        return asked, True
+    return mine, asked in (None, mine)
 
 
 def require_supervisor_of(request, bcu_code: str) -> None:
@@ -144,12 +154,12 @@ class OfficerListApi(DutiesApi):
     @extend_schema(responses=OfficerOutput(many=True))
     def get(self, request):
         require_reader(request)
-        bcu = request.query_params.get("bcu") or None
+        asked = (request.query_params.get("bcu") or "").upper() or None
+        bcu, visible = listable_bcu(request, asked)
+        if not visible:
+            return Response([])
         return Response(
-            [
-                {k: v for k, v in o.items() if k != "team_id"}
-                for o in officers_list(bcu=bcu.upper() if bcu else None)
-            ]
+            [{k: v for k, v in o.items() if k != "team_id"} for o in officers_list(bcu=bcu)]
         )
 
 
@@ -160,7 +170,9 @@ class ShiftListApi(DutiesApi):
     def get(self, request):
         require_reader(request)
         attrs = _range(request)
-        bcu = (attrs.get("bcu") or "").upper() or None
+        bcu, visible = listable_bcu(request, (attrs.get("bcu") or "").upper() or None)
+        if not visible:
+            return Response([])
         return Response(shifts_list(bcu=bcu, date_from=attrs["from"], date_to=attrs["to"]))
 
 
@@ -286,9 +298,10 @@ class RosterSummaryApi(DutiesApi):
     def get(self, request):
         require_reader(request)
         attrs = _range(request)
-        bcu = (attrs.get("bcu") or "").upper() or None
-        facts = shift_facts(shifts_between(bcu=bcu, date_from=attrs["from"], date_to=attrs["to"],
-                                           team_id=attrs.get("team")))  # fmt: skip
+        bcu, visible = listable_bcu(request, (attrs.get("bcu") or "").upper() or None)
+        shifts = shifts_between(bcu=bcu, date_from=attrs["from"], date_to=attrs["to"],
+                                team_id=attrs.get("team"))  # fmt: skip
+        facts = shift_facts(shifts if visible else shifts.none())
         days = [attrs["from"] + timedelta(days=i) for i in range((attrs["to"] - attrs["from"]).days
                                                                  + 1)]  # fmt: skip
         return Response(summary_payload(strength_summary(facts, days)))
@@ -298,7 +311,10 @@ class RosterCsvApi(DutiesApi):
     """`GET /api/v1/roster/csv/?bcu=CN&team=3&from=2026-11-23&days=28`: one row per officer."""
 
     class InputSerializer(serializers.Serializer):
-        bcu = serializers.CharField()
+        # A code, not free text: it ends up in the Content-Disposition header.
+        bcu = serializers.RegexField(
+            r"^[A-Za-z0-9_-]{1,8}$", error_messages={"invalid": "Not a BCU code."}
+        )
         team = serializers.IntegerField(required=False, allow_null=True)
         days = serializers.IntegerField(min_value=1, max_value=MAX_RANGE_DAYS, default=28)
 
@@ -309,6 +325,8 @@ class RosterCsvApi(DutiesApi):
         data.is_valid(raise_exception=True)
         start = _range(request)["from"]
         v = data.validated_data
+        if not in_scope(request.user, v["bcu"].upper()):
+            raise PermissionDenied(f"You may export rosters of {user_bcu_code(request.user)} only.")
         grid = roster_grid(bcu=v["bcu"].upper(), team_id=v.get("team"), start=start,
                            days=v["days"])  # fmt: skip
         response = HttpResponse(content_type="text/csv; charset=utf-8")

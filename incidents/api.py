@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cad.audit import source_of
+from cad.roles import user_bcu_code
 from incidents import permissions as perms
 from incidents import selectors, services
 from incidents.models import Call, Grade, Incident, IncidentStatus, WarningMarker
@@ -338,7 +339,7 @@ class IncidentListCreateApi(APIView):
         _require(perms.can_read(request.user))
         filters = self.ListFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        rows = selectors.incident_list(**filters.validated_data)
+        rows = selectors.incident_list(**filters.validated_data, scope=user_bcu_code(request.user))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         from incidents.events import board_incident
@@ -378,6 +379,10 @@ class IncidentListCreateApi(APIView):
                 source=_source(request),
                 at=at,
             )
+            services.personal_data_combination_record(
+                by=request.user, source=_source(request), what="incident created",
+                findings=findings, incident=incident,
+            )  # fmt: skip
             return Response(created_payload(incident, findings), status=status.HTTP_201_CREATED)
 
         return idempotent(request, produce)
@@ -402,7 +407,11 @@ class IncidentCheckApi(APIView):
         lat, lon = data.validated_data["lat"], data.validated_data["lon"]
         if not (math.isfinite(lat) and math.isfinite(lon)):
             raise ValidationError({"lat": ["A number is required."]})
-        return Response(selectors.location_check(lat=lat, lon=lon))
+        result = selectors.location_check(lat=lat, lon=lon)
+        services.personal_data_combination_record(
+            by=request.user, source=_source(request), what="location check", findings=result
+        )
+        return Response(result)
 
 
 class IncidentDetailApi(APIView):

@@ -142,6 +142,9 @@ class Incident(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
+    # Set when retention erased the callers' details (incidents/retention.py); the rest of the
+    # record stays.
+    personal_erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -156,6 +159,8 @@ class Incident(models.Model):
             # duplicate check and location history: a lat band, then lon, then recency
             models.Index(fields=["lat", "lon", "created_at"], name="incident_position_idx"),
             models.Index(fields=["created_at"], name="incident_created_idx"),
+            # retention: closed incidents by closing time (retention.incidents_due_for_erasure)
+            models.Index(fields=["status", "closed_at"], name="incident_retention_idx"),
         ]
 
     def __str__(self):

@@ -38,12 +38,18 @@ def incidents_for_board(*, bcu: str | None) -> list[dict]:
     """Open incidents for the board, in one query however many there are."""
     rows = Incident.objects.exclude(status=IncidentStatus.CLOSED)
     if bcu:
-        # A local desk also sees incidents its own units are working across the border.
-        rows = rows.filter(
-            Q(bcu__code=bcu)
-            | Q(assignments__cleared_at__isnull=True, assignments__unit__bcu__code=bcu)
-        ).distinct()
+        rows = rows.filter(visible_to_bcu(bcu)).distinct()
     return [board_incident(r) for r in rows.values(*BOARD_FIELDS).order_by("created_at")]
+
+
+def visible_to_bcu(bcu: str) -> Q:
+    """What a desk scoped to `bcu` sees in lists and on the board (docs/security.md).
+
+    Its BCU's incidents, and those its own units are working across the border.
+    """
+    return Q(bcu__code=bcu) | Q(
+        assignments__cleared_at__isnull=True, assignments__unit__bcu__code=bcu
+    )
 
 
 # --- reference data --------------------------------------------------------------------------
@@ -318,10 +324,20 @@ def gazetteer_resolve(address: str) -> tuple[dict[str, Any] | None, list[dict[st
 
 
 def incident_list(
-    *, status: list[str] | None = None, bcu: str | None = None, grade: list[str] | None = None
+    *,
+    status: list[str] | None = None,
+    bcu: str | None = None,
+    grade: list[str] | None = None,
+    scope: str | None = None,
 ) -> QuerySet:
-    """`.values()` rows in BOARD_FIELDS shape, newest first (the API paginates)."""
+    """`.values()` rows in BOARD_FIELDS shape, newest first (the API paginates).
+
+    `scope` is the reader's BCU scope: the list then holds what the board shows that desk, and
+    the other filters narrow within it.
+    """
     rows = Incident.objects.all()
+    if scope:
+        rows = rows.filter(pk__in=Incident.objects.filter(visible_to_bcu(scope)).values("pk"))
     if status:
         rows = rows.filter(status__in=status)
     if bcu:

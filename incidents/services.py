@@ -353,8 +353,10 @@ def incident_attach_call(
             text += f"\nCall notes: {call.notes}"
         _log(incident, text, kind=Kind.CALL, by=by)
         _bump(incident)
+        taken = bool(call.caller_name or call.caller_phone)
         audit_record(user=by, action="create", obj=record, source=source,
-                     changes={"incident": incident.reference, "channel": call.channel})  # fmt: skip
+                     changes={"incident": incident.reference, "channel": call.channel,
+                              "caller_details": taken})  # fmt: skip
         incident_event(incident, type="incident.updated")
     return record
 
@@ -606,6 +608,28 @@ def personal_data_read_record(*, incident: Incident, by, source: str, what: str)
     """Record that someone was shown a caller's name or phone (DPA 2018 s.62: consultation)."""
     audit_record(user=by, action="read_personal", obj=incident, source=source,
                  changes={"fields": ["caller_name", "caller_phone"], "via": what})  # fmt: skip
+
+
+def personal_data_combination_record(
+    *, by, source: str, what: str, findings: dict[str, Any], incident: Incident | None = None
+) -> None:
+    """Record that other incidents at a place were put beside a call (s.62: combination).
+
+    `findings` holds the near-a-point results (possible duplicates, location history); only
+    their references are kept. Nothing found means nothing was combined, so no row: the check
+    runs on every location a call handler tries.
+    """
+    refs = {
+        key: [row["reference"] for row in findings.get(key) or []]
+        for key in ("possible_duplicates", "location_history")
+    }
+    if not any(refs.values()):
+        return
+    changes: dict[str, Any] = {"via": what, **refs}
+    if incident is not None:
+        changes["incident"] = incident.reference
+    audit_record(user=by, action="combine", obj=incident, object_type="incidents.incident",
+                 source=source, changes=changes)  # fmt: skip
 
 
 # --- idempotency ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
+from incidents.retention import incidents_erase_personal_expired
 from incidents.services import idempotency_keys_purge
 
 IDEMPOTENCY_KEYS_KEPT = timedelta(hours=24)
@@ -13,3 +14,13 @@ IDEMPOTENCY_KEYS_KEPT = timedelta(hours=24)
 def purge_idempotency_keys() -> int:
     """Delete Idempotency-Key answers older than a day (run daily by beat)."""
     return idempotency_keys_purge(older_than=IDEMPOTENCY_KEYS_KEPT)
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=900, soft_time_limit=840)
+def erase_expired_personal_data() -> int:
+    """Erase callers' details from incidents closed longer than the retention period (hourly).
+
+    Each batch commits on its own, so a run cut short by the time limit loses at most one
+    batch, which the next run does again.
+    """
+    return incidents_erase_personal_expired()

@@ -4,8 +4,9 @@ from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 
+from cad.audit import source_of
 from incidents import permissions as perms
-from incidents import selectors
+from incidents import selectors, services
 from incidents.models import Call, Grade, Incident
 
 
@@ -64,4 +65,8 @@ def incident_detail(request, pk: int):
         "channels": Call.Channel.choices,
         "closed": detail["status"] == "closed",
     }
+    services.personal_data_combination_record(
+        by=user, source=source_of(request), what="incident page",
+        findings={"location_history": context["history"]}, incident=incident,
+    )  # fmt: skip
     return render(request, "incidents/incident_detail.html", context)

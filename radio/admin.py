@@ -13,6 +13,7 @@ class StatusCodeMappingAdmin(AuditedAdmin):
 
 @admin.register(RadioMessage)
 class RadioMessageAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "direction", "kind", "issi", "code", "state", "gateway_id"]
+    list_display = ["received_at", "direction", "kind", "issi", "code", "state", "gateway_id",
+                    "alerted_at"]  # fmt: skip
     list_filter = ["direction", "kind", "state"]
     search_fields = ["issi", "gateway_id"]

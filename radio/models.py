@@ -63,6 +63,9 @@ class RadioMessage(models.Model):
     # The inbound request that stored it. Rows inserted by one request carry its token, so the
     # request can tell its own new rows from duplicates another request stored a moment before.
     batch = models.UUIDField(null=True, blank=True, editable=False)
+    # When despatchers were told an outbound message had not been delivered in time
+    # (RADIO_DELIVERY_ALERT_SECONDS). Set by a conditional UPDATE, so each message alerts once.
+    alerted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -12,6 +12,9 @@ Outbound: a despatch message is stored `queued` with the assignment, handed to t
 gateway adapter by a task (`sent`, `delivered` or `failed`), and later moved on by the
 gateway's delivery receipts. The assignment's `message_state` follows its latest message.
 
+Delivery alert: a despatch message not `delivered` within RADIO_DELIVERY_ALERT_SECONDS (60)
+alerts the incident's and the unit's desks once (`radio.undelivered`), from a beat task.
+
 Locking: applying holds the message row (from the claim) and then takes incident and unit locks
 through the resources and incidents services, in their order. Sending holds the outbound message
 row, then the assignment row. Nobody takes a message row while holding those, so no cycle.
@@ -27,12 +30,15 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from cad.audit import audit_record
 from cad.errors import Conflict
+from cad.events import event_emit
 from incidents.events import incident_event
+from incidents.selectors import warnings_near
 from incidents.services import incident_log_add
 from radio.adapters import SEND_STATES, GatewayUnavailable, SendResult, get_adapter
 from radio.models import RadioMessage, StatusCodeMapping
@@ -119,22 +125,32 @@ def radio_messages_receive(*, messages: Any, by, source: str = SOURCE) -> tuple[
             user=by, action="create", object_type="radio.radiomessage", source=source,
             changes={"batch": str(token), "accepted": accepted, "duplicates": duplicates},
         )  # fmt: skip
-        transaction.on_commit(lambda: _enqueue_apply(new_ids))
+        positions = [r[0] for r in new_rows if r[1] == Kind.POSITION]
+        transaction.on_commit(lambda: _enqueue_apply(new_ids, positions=positions))
     return accepted, duplicates
 
 
-def _enqueue_apply(message_ids: list[int]) -> None:
+def _enqueue_apply(message_ids: list[int], *, positions: list[int] | None = None) -> None:
     """Queue each message's task. Never raise: the messages are committed, and whatever is not
     queued now (broker down) the sweeper applies a little later."""
-    from radio.tasks import apply_radio_message
+    from radio.positions import positions_batched
+    from radio.tasks import apply_radio_message, apply_radio_positions
 
-    for message_id in message_ids:
+    # Position-only messages go in one task for the batch (radio/positions.py), after the
+    # per-message tasks, so statuses and emergencies keep their place at the front.
+    batched = set(positions) if positions and positions_batched() else set()
+    for message_id in (i for i in message_ids if i not in batched):
         try:
             apply_radio_message.delay(message_id)
         except Exception:  # noqa: BLE001  (broker down, or an eager task failing in-process)
             logger.exception(
                 "could not queue radio message %s; the sweeper will apply it", message_id
             )
+    if batched:
+        try:
+            apply_radio_positions.delay([i for i in message_ids if i in batched])
+        except Exception:  # noqa: BLE001  (as above)
+            logger.exception("could not queue %s radio positions; the sweeper will", len(batched))
 
 
 # --- inbound: apply -------------------------------------------------------------------------
@@ -284,9 +300,17 @@ def radio_messages_apply_pending(*, older_than: timedelta, limit: int = 200) -> 
 def _despatch_text(assignment: Assignment) -> tuple[str, dict[str, Any]]:
     incident = assignment.incident
     where = incident.address or incident.resolved_address or ""
+    # Address warnings in force near the incident ("dog on premises", "violent occupant"): the
+    # crew must have them before they knock. They go before the summary, so a terminal's
+    # length limit cuts the summary, never a warning.
+    warnings = [
+        {"id": w["id"], "address": w["address"], "text": w["text"]}
+        for w in warnings_near(lat=incident.lat, lon=incident.lon)
+    ]
+    warning_text = " WARNING: " + "; ".join(w["text"] for w in warnings) + "." if warnings else ""
     text = (
         f"{incident.reference} grade {incident.grade} {incident.type.name}: {where} "
-        f"({incident.lat:.5f},{incident.lon:.5f}). {incident.summary}"
+        f"({incident.lat:.5f},{incident.lon:.5f}).{warning_text} {incident.summary}"
     ).strip()
     payload = {
         "assignment": assignment.pk,
@@ -299,6 +323,7 @@ def _despatch_text(assignment: Assignment) -> tuple[str, dict[str, Any]]:
         "lat": incident.lat,
         "lon": incident.lon,
         "summary": incident.summary,
+        "warnings": warnings,
         "callsign": assignment.unit.callsign,
     }
     return text[:500], payload
@@ -504,6 +529,108 @@ def radio_message_delivery_record(
                 message, state, note=note or f"receipt: {state}", by=by, source=source
             )
     return message
+
+
+# --- outbound: the delivery alert -------------------------------------------------------------
+
+UNDELIVERED = [State.QUEUED, State.SENT, State.FAILED]
+
+
+def alert_after() -> timedelta:
+    """How long a despatch message may go undelivered before despatchers are alerted."""
+    return timedelta(seconds=int(getattr(settings, "RADIO_DELIVERY_ALERT_SECONDS", 60)))
+
+
+def radio_messages_alert_undelivered(
+    *, older_than: timedelta | None = None, limit: int = 100
+) -> int:
+    """Alert despatchers to despatch messages still not delivered after `older_than` (default
+    RADIO_DELIVERY_ALERT_SECONDS); return how many alerted. Each message alerts at most once.
+
+    Only a message that still matters alerts: its assignment is active and no newer message
+    for it was queued (a re-sent despatch has its own clock).
+    """
+    cutoff = timezone.now() - (older_than if older_than is not None else alert_after())
+    newer = RadioMessage.objects.filter(
+        direction=Direction.OUTBOUND, assignment_id=OuterRef("assignment_id"), pk__gt=OuterRef("pk")
+    )
+    # radio_state_idx (state, received_at) serves this query; alerted rows drop out of it.
+    ids = list(
+        RadioMessage.objects.filter(
+            direction=Direction.OUTBOUND,
+            state__in=UNDELIVERED,
+            alerted_at__isnull=True,
+            received_at__lt=cutoff,
+            assignment__cleared_at__isnull=True,
+        )
+        .exclude(Exists(newer))
+        .order_by("received_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    alerted = 0
+    for message_id in ids:
+        try:
+            alerted += radio_message_alert(message_id=message_id)
+        except Exception:  # noqa: BLE001  (one bad row must not silence the others)
+            logger.exception("undelivered radio message %s could not be alerted", message_id)
+    return alerted
+
+
+def radio_message_alert(*, message_id: int) -> bool:
+    """Tell the incident's and the unit's desks that a despatch message was not delivered.
+
+    Claims the alert with a conditional UPDATE (alerted_at still empty, message still not
+    delivered) and checks the row count: two sweeps at once, or a receipt arriving meanwhile,
+    never produce a second or a false alert. Logs it on the incident, audits, and emits
+    `radio.undelivered` after commit.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = RadioMessage.objects.filter(
+            pk=message_id,
+            direction=Direction.OUTBOUND,
+            state__in=UNDELIVERED,
+            alerted_at__isnull=True,
+        ).update(alerted_at=now)
+        if not claimed:
+            return False
+        message = RadioMessage.objects.select_related(
+            "assignment__incident__bcu", "assignment__unit__bcu"
+        ).get(pk=message_id)
+        assignment = message.assignment
+        if assignment is None:  # outbound messages are despatches; nothing to tell anyone
+            return True
+        incident, unit = assignment.incident, assignment.unit
+        age = int((now - message.received_at).total_seconds())
+        _log_on_incident(
+            assignment,
+            f"Despatch message to {unit.callsign} not delivered after {age} s "
+            f"(state: {message.state}); pass the job by voice",
+            None,
+        )
+        audit_record(
+            user=None, action="update", obj=message, source=SOURCE,
+            changes={"alerted_at": now.isoformat(), "state": message.state, "age_s": age},
+        )  # fmt: skip
+        bcus = [incident.bcu.code if incident.bcu_id else "", unit.bcu.code]
+        event_emit(
+            type="radio.undelivered",
+            data={
+                "message": message.pk,
+                "state": message.state,
+                "note": message.note,
+                "age_s": age,
+                "queued_at": message.received_at.isoformat(),
+                "incident": incident.pk,
+                "reference": incident.reference,
+                "incident_bcu": bcus[0],
+                "unit": unit.callsign,
+                "unit_bcu": bcus[1],
+                "assignment": assignment.pk,
+            },
+            bcus=bcus,
+        )
+    return True
 
 
 def sweep_after() -> timedelta:

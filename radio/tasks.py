@@ -32,6 +32,21 @@ def apply_radio_message(message_id: int) -> None:
     services.radio_message_apply(message_id=message_id)
 
 
+@shared_task(
+    **TASK_OPTIONS,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    retry_backoff_max=30,
+    max_retries=3,
+)
+def apply_radio_positions(message_ids: list[int]) -> None:
+    """Apply one stored batch's GPS fixes together (radio/positions.py); same retry and
+    sweeper backstop as apply_radio_message."""
+    from radio.positions import radio_positions_apply
+
+    radio_positions_apply(message_ids=message_ids)
+
+
 @shared_task(bind=True, **TASK_OPTIONS, max_retries=SEND_RETRIES)
 def send_outbound(self, message_id: int) -> None:
     """Hand one queued despatch message to the gateway; retry with backoff while it is down,
@@ -45,7 +60,16 @@ def send_outbound(self, message_id: int) -> None:
 
 @shared_task(acks_late=True, ignore_result=True, time_limit=120, soft_time_limit=100)
 def apply_pending_radio_messages() -> None:
-    """Sweep: apply inbound messages and send outbound ones whose own task never ran."""
+    """Sweep: apply inbound messages and send outbound ones whose own task never ran; alert
+    on undelivered ones too, so a deployment whose beat runs only the sweep still alerts."""
     after = services.sweep_after()
     services.radio_messages_apply_pending(older_than=after)
     services.radio_messages_send_pending(older_than=after)
+    services.radio_messages_alert_undelivered()
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=30, soft_time_limit=20)
+def alert_undelivered_radio_messages() -> None:
+    """Every few seconds (beat): alert despatchers to despatch messages not delivered in time.
+    Each message alerts once (a conditional UPDATE), so overlapping runs are harmless."""
+    services.radio_messages_alert_undelivered()

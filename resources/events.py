@@ -1,6 +1,6 @@
 """What the resources app broadcasts."""
 
-from cad.events import event_emit
+from cad.events import EventSpec, event_emit, events_emit
 from cad.models import BCU
 from resources.models import Unit
 from resources.selectors import unit_detail
@@ -16,9 +16,18 @@ def unit_event(unit: Unit, *, type: str = "unit.updated", extra_bcus: list[str] 
 
 def unit_position_event(unit: Unit):
     """A GPS fix: superseded by the unit's next one, so consumers may send only the newest."""
-    payload = unit_detail(unit=unit)
+    spec = _position_event(unit_detail(unit=unit))
+    return event_emit(type=spec.type, data=spec.data, bcus=spec.bcus, coalesce=spec.coalesce)
+
+
+def unit_position_events(payloads: list[dict]):
+    """unit_position_event for many units at once (radio/positions.py), from their details."""
+    return events_emit([_position_event(payload) for payload in payloads])
+
+
+def _position_event(payload: dict) -> EventSpec:
     job_bcu = payload["job"]["incident_bcu"] if payload["job"] else ""
-    return event_emit(
+    return EventSpec(
         type="unit.updated",
         data=payload,
         bcus=[payload["bcu"], job_bcu],

@@ -28,9 +28,16 @@ def units_visible(*, bcu: str | None) -> QuerySet[Unit]:
     return units
 
 
-def units_for_board(*, bcu: str | None, status: str | None = None) -> list[dict]:
-    """Units with skills and current job, in three queries however many there are."""
+def units_for_board(
+    *, bcu: str | None, status: str | None = None, scope: str | None = None
+) -> list[dict]:
+    """Units with skills and current job, in three queries however many there are.
+
+    `scope` is the reader's BCU scope (docs/security.md): `bcu` then only narrows within it.
+    """
     units = units_visible(bcu=bcu)
+    if scope and scope != bcu:
+        units = units.filter(pk__in=units_visible(bcu=scope).values("pk"))
     if status:
         units = units.filter(status=status)
     rows = list(units.values(*UNIT_FIELDS).order_by("callsign"))
@@ -40,6 +47,11 @@ def units_for_board(*, bcu: str | None, status: str | None = None) -> list[dict]
 def unit_detail(*, unit: Unit) -> dict:
     row = Unit.objects.filter(pk=unit.pk).values(*UNIT_FIELDS).get()
     return _payloads([row])[0]
+
+
+def unit_details(*, unit_ids: list[int]) -> list[dict]:
+    """unit_detail for many units in three queries (radio/positions.py moves hundreds at once)."""
+    return _payloads(list(Unit.objects.filter(pk__in=unit_ids).values(*UNIT_FIELDS)))
 
 
 def _payloads(rows: list[dict]) -> list[dict]:

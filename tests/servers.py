@@ -55,13 +55,15 @@ class PrivateRedis:
 
 
 @contextmanager
-def daphne_server(env: dict[str, str]):
-    """Serve cad.asgi under daphne with `env`; yields the base URL."""
+def daphne_server(env: dict[str, str], *, inherit: bool = True):
+    """Serve cad.asgi under daphne with `env` (added to this process's environment, or on its
+    own with inherit=False, so a test can leave DATABASE_URL out); yields the base URL."""
     port = free_port()
     process = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "daphne") if (ROOT / ".venv/bin/daphne").exists()
          else "daphne", "-b", "127.0.0.1", "-p", str(port), "cad.asgi:application"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env={**os.environ, **env} if inherit else env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         wait_for_port(port)

@@ -117,10 +117,12 @@ def test_live_board_two_desks(server, chromium_path):
             board.keyboard.press("a")
             board.keyboard.type("CN01")
             board.keyboard.press("Enter")
+            # The API's answer first (the panel), then the pushed event (the queue row): if
+            # this fails, the panel's error line says whether the request or the push failed.
+            expect(board.locator("#panel-assignments")).to_contain_text("CN01", timeout=10000)
             expect(row.locator("td.status")).to_have_text("assigned", timeout=10000)
             expect(row.locator("td.on")).to_have_text("CN01")
             expect(board.locator(".us-assigned li[data-callsign='CN01']")).to_be_visible()
-            expect(board.locator("#panel-assignments")).to_contain_text("CN01")
 
             # A second assignment of the same unit elsewhere is refused, and the screen says why.
             other = _post(calls_ctx, base, "/api/v1/incidents/", {
@@ -144,6 +146,11 @@ def test_live_board_two_desks(server, chromium_path):
             board.keyboard.press("Shift+A")
             expect(alarm).to_be_hidden(timeout=10000)
             assert board.evaluate("window.beaconBoard.alarm.sounding()") is False
+        except Exception:
+            # Keep what the despatcher's screen showed when it failed, for the CI artifacts.
+            if "board" in locals():
+                board.screenshot(path=str(ARTIFACTS / "board-failure.png"), full_page=True)
+            raise
         finally:
             browser.close()
 

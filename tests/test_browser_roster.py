@@ -5,11 +5,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cad.models import AuditEvent
+from cad import totp
+from cad.models import AuditEvent, TOTPDevice
 from cad.roles import apply_role_permissions
 from duties.models import Officer, ShiftAssignment, Team
 
 pytestmark = [pytest.mark.browser]
+
+SECRET = totp.new_secret()
 
 
 @pytest.fixture
@@ -17,7 +20,9 @@ def roster_world(transactional_db, geography, make_user, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # An earlier transactional test's flush removes the role groups the migration made.
     apply_role_permissions()
-    make_user("supervisor", bcu="CN", username="sgt")
+    sgt = make_user("supervisor", bcu="CN", username="sgt")
+    # Supervisors sign in with a second factor (cad/second_factor.py): an enrolled device.
+    TOTPDevice.objects.create(user=sgt, secret=SECRET, confirmed_at=timezone.now())
     team = Team.objects.create(bcu=geography["CN"], name="Team 1")
     officer = Officer.objects.create(collar_number="101CN", first_name="Ada", last_name="Byron",
                                      bcu=geography["CN"], team=team)  # fmt: skip
@@ -40,6 +45,9 @@ def test_edit_cells_by_keyboard_and_override_a_rule(live_server, chromium_path, 
             page.fill("input[name=username]", "sgt")
             page.fill("input[name=password]", "a-Strong-pass-42")
             page.click("button[type=submit]")
+            page.fill("input[name=code]", totp.totp(SECRET))
+            page.click("form[action='/accounts/2fa/'] button[type=submit]")
+            page.wait_for_url(f"{live_server.url}/roster/")  # home sends supervisors there
             page.goto(f"{live_server.url}/roster/?from={start.isoformat()}")
             message = page.locator("#roster-message")
             row = page.locator(f'tr[data-officer="{officer.pk}"]')

@@ -15,7 +15,7 @@ def test_embedded_default_serves_login_page(tmp_path):
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
         check=True,
     )  # fmt: skip
-    with daphne_server(env) as base:
+    with daphne_server(env, inherit=False) as base:
         with urllib.request.urlopen(f"{base}/accounts/login/", timeout=10) as response:
             page = response.read().decode()
             assert response.status == 200

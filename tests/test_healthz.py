@@ -23,7 +23,7 @@ def _redis_settings(url: str) -> dict:
     return {
         "CHANNEL_LAYERS": {
             "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
                 "CONFIG": {"hosts": [url]},
             }
         },

@@ -153,7 +153,7 @@ def _check_users() -> None:
         user = User.objects.get(username=username)
         assert user_roles(user) == roles, username
         assert user_bcu_code(user) == bcu, username
-        assert user.check_password("beacon-demo")
+        assert user.check_password("beacon-demo-2026")
     assert User.objects.get(username="admin").is_staff
     assert not User.objects.get(username="despatcher").is_staff
     officer = Officer.objects.get(user__username="officer")
@@ -169,7 +169,7 @@ def test_seed_twice_gives_the_same_data_and_a_shift_on_duty(postgres):
     _check_shifts(AT.date())
     _check_booking(AT, AT.date())
     _check_users()
-    assert "despatcher_cn" in first_output and "beacon-demo" in first_output
+    assert "despatcher_cn" in first_output and "beacon-demo-2026" in first_output
 
     units_before = {u.callsign: (u.status, u.lat, u.lon, u.version) for u in Unit.objects.all()}
     second_output = _seed(AT + timedelta(hours=2))  # same late shift: nothing changes

@@ -18,7 +18,7 @@ PROBE = (
 
 
 def _settings_with(env: dict[str, str]) -> dict:
-    unset = {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV", "SECRET_KEY", "DEBUG"}
+    unset = {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV", "SECRET_KEY", "DEBUG", "CHANNEL_LAYER"}
     clean = {k: v for k, v in os.environ.items() if k not in unset}
     clean.update(env, DJANGO_SETTINGS_MODULE="cad.settings")
     out = subprocess.run(
@@ -41,9 +41,14 @@ def test_postgres_and_redis_from_environment():
         {"DATABASE_URL": "postgres://u:p@db:5432/beacon", "REDIS_URL": "redis://cache:6379/0"}
     )
     assert s["db"] == "django.db.backends.postgresql"
+    assert s["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert s["eager"] is False and s["broker"] == "redis://cache:6379/0"
+
+
+def test_list_based_channel_layer_on_request():
+    s = _settings_with({"REDIS_URL": "redis://cache:6379/0", "CHANNEL_LAYER": "lists"})
     assert s["layer"] == "channels_redis.core.RedisChannelLayer"
     assert s["group_expiry"] >= 7 * 24 * 3600  # not the one-day default
-    assert s["eager"] is False and s["broker"] == "redis://cache:6379/0"
 
 
 def test_production_profile_passes_check_deploy():
@@ -70,3 +75,58 @@ def test_production_refuses_to_start_without_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+PRODUCTION_RESPONSE_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.test import Client
+
+client = Client()
+# Through the TLS-terminating proxy, as production is served. The API answers 401/403 without a
+# database, which is enough to see the headers every response carries.
+secure = client.get("/api/schema/", HTTP_HOST="cad.example.org", HTTP_X_FORWARDED_PROTO="https")
+plain = client.get("/api/schema/", HTTP_HOST="cad.example.org")
+print(json.dumps({
+    "status": secure.status_code,
+    "headers": {k.lower(): v for k, v in secure.headers.items()},
+    "plain_status": plain.status_code,
+    "plain_location": plain.headers.get("Location"),
+    "cookies_secure": [settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE],
+    "session_httponly": settings.SESSION_COOKIE_HTTPONLY,
+}))
+"""
+
+
+def test_production_responses_carry_the_security_headers():
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL", "REDIS_URL"}}
+    env.update(
+        DJANGO_ENV="production",
+        SECRET_KEY="x7#kQ2!vL9@pR4$wZ8^mN1&bT6*yH3(cF5)jD0-gS2+eU7=aV4%iO9",
+        ALLOWED_HOSTS="cad.example.org",
+        DJANGO_SETTINGS_MODULE="cad.settings",
+        MAP_TILE_URL="https://{s}.tiles.example.org/{z}/{x}/{y}.png",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", PRODUCTION_RESPONSE_PROBE], cwd=ROOT, env=env,
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    headers = seen["headers"]
+
+    assert seen["status"] in {401, 403}
+    assert headers["strict-transport-security"] == "max-age=31536000; includeSubDomains; preload"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"
+    assert headers["cross-origin-opener-policy"] == "same-origin"
+    policy = dict(d.strip().split(" ", 1) for d in headers["content-security-policy"].split(";"))
+    assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
+    assert policy["object-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    assert policy["base-uri"] == "'self'" and policy["form-action"] == "'self'"
+    assert policy["img-src"] == "'self' data: https://*.tiles.example.org"
+    # Plain HTTP is sent to HTTPS; cookies only travel over it.
+    assert seen["plain_status"] == 301
+    assert seen["plain_location"] == "https://cad.example.org/api/schema/"
+    assert seen["cookies_secure"] == [True, True] and seen["session_httponly"] is True

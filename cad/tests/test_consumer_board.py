@@ -246,23 +246,28 @@ async def test_lost_last_event_is_found_on_ping(world, monkeypatch):
 
 
 async def test_positions_are_coalesced_and_statuses_are_not(world, monkeypatch):
-    monkeypatch.setattr(consumers, "COALESCE_SECONDS", 0.2)
     ws = await board(world["central"])
     move = database_sync_to_async(services.unit_set_position)
+    # A held position goes out by itself when the hold ends.
+    monkeypatch.setattr(consumers, "COALESCE_SECONDS", 0.2)
+    await move(unit=world["cn01"], lat=51.49, lon=-0.1, source="t")
+    alone = await ws.receive_json_from(timeout=5)
+    assert alone["type"] == "unit.updated"
+    assert alone["data"]["position"]["lat"] == pytest.approx(51.49)
+    # A hold longer than the test: only the newest of five fixes is kept, and a status change
+    # goes out at once, after the held position (seq order is kept). No timing involved.
+    monkeypatch.setattr(consumers, "COALESCE_SECONDS", 60)
     for i in range(5):
         await move(unit=world["cn01"], lat=51.50 + i / 100, lon=-0.1, source="t")
-    newest = await ws.receive_json_from(timeout=5)
-    assert newest["type"] == "unit.updated"
-    assert newest["data"]["position"]["lat"] == pytest.approx(51.54)
-    assert await ws.receive_nothing(timeout=0.5)
-    # A status change goes out at once, after any held position (seq order is kept).
-    await move(unit=world["cn01"], lat=51.60, lon=-0.1, source="t")
+    assert await ws.receive_nothing(timeout=0.3)
     await database_sync_to_async(services.unit_set_status)(
         unit=world["cn01"], status=UnitStatus.UNAVAILABLE, source="t"
     )
     held, status = await ws.receive_json_from(timeout=5), await ws.receive_json_from(timeout=5)
-    assert held["data"]["position"]["lat"] == pytest.approx(51.60)
+    assert held["type"] == "unit.updated"
+    assert held["data"]["position"]["lat"] == pytest.approx(51.54)
     assert status["data"]["status"] == "unavailable" and status["seq"] > held["seq"]
+    assert await ws.receive_nothing(timeout=0.3)
     await ws.disconnect()
 
 

@@ -31,12 +31,10 @@ def private_redis(redis_url, settings):
         pytest.skip("needs the redis-server binary to stop and start a private Redis")
     server = PrivateRedis()
     server.start()
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [server.url]},
-        }
-    }
+    # The layer as configured (pub/sub unless CHANNEL_LAYER says otherwise), on the private
+    # server this test can stop and start.
+    backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {"hosts": [server.url]}}}
     channel_layers.backends.clear()
     yield server
     server.stop()

@@ -36,6 +36,14 @@ def queued(monkeypatch):
     """Record the tasks queued after commit instead of sending them to a broker."""
     calls: dict[str, list[int]] = {"apply": [], "send": []}
     monkeypatch.setattr(tasks.apply_radio_message, "delay", calls["apply"].append)
+    # A batch's positions go in one task (radio/positions.py): counted here as applies too.
+    calls["positions"] = []
+
+    def positions(ids: list[int]) -> None:
+        calls["positions"].append(ids)
+        calls["apply"].extend(ids)
+
+    monkeypatch.setattr(tasks.apply_radio_positions, "delay", positions)
     monkeypatch.setattr(tasks.send_outbound, "delay", calls["send"].append)
     return calls
 

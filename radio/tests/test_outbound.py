@@ -112,6 +112,50 @@ def test_the_task_retries_then_gives_up(job, queued, settings, monkeypatch):
     assert message.state == State.FAILED
 
 
+def test_retries_back_off_exponentially(job, queued, settings, monkeypatch):
+    settings.RADIO_GATEWAY_ADAPTER = "radio.tests.test_outbound.DownAdapter"
+    message = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])
+    countdowns = []
+    real_retry = tasks.send_outbound.retry
+
+    def recording_retry(*args, **kwargs):
+        countdowns.append(kwargs["countdown"])
+        return real_retry(*args, **kwargs)
+
+    monkeypatch.setattr(tasks.send_outbound, "retry", recording_retry)
+    monkeypatch.setitem(tasks.send_outbound.app.conf, "task_eager_propagates", False)
+    tasks.send_outbound.apply(args=[message.pk])
+    # Each wait doubles (1, 2, 4, 8, 16 s), so a gateway back within half a minute gets the
+    # job with little delay, and one that stays down is not hammered.
+    assert countdowns == [1, 2, 4, 8, 16]
+    message.refresh_from_db()
+    assert message.state == State.FAILED
+
+
+def test_the_despatch_message_carries_the_warnings_near_the_incident(world, queued):
+    from incidents.services import warning_marker_create
+
+    desk = world["desk"]
+    near = warning_marker_create(by=desk, address="1 High Street, Camden", lat=51.5451,
+                                 lon=-0.1601, text="Dog on premises", source="test")  # fmt: skip
+    warning_marker_create(by=desk, address="Far away", lat=51.60, lon=-0.20,
+                          text="Not this one", source="test")  # fmt: skip
+    incident = new_incident(desk)
+    assignment = assignment_create(incident=incident, unit=world["unit"], by=desk, source="test")
+    message = RadioMessage.objects.get(assignment=assignment, direction="out")
+    payload = message.raw
+    assert payload["warnings"] == [
+        {"id": near.pk, "address": "1 High Street, Camden", "text": "Dog on premises"}
+    ]
+    for field in ("reference", "type", "grade", "address", "summary"):
+        assert payload[field], field
+    assert (payload["grade"], payload["summary"]) == ("I", "fight outside pub")
+    # Warnings come before the summary, so a terminal's length limit never cuts them.
+    assert "WARNING: Dog on premises." in message.text
+    assert message.text.index("WARNING") < message.text.index("fight outside pub")
+    assert "Not this one" not in message.text
+
+
 def test_after_a_failure_a_new_message_can_be_queued(job, queued, settings):
     settings.RADIO_GATEWAY_ADAPTER = "radio.tests.test_outbound.RefusingAdapter"
     first = services.despatch_message_queue(assignment=job["assignment"], by=job["desk"])

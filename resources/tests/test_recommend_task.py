@@ -1,9 +1,10 @@
 """Stored results, the Celery jobs and `recommendations.ready`: idempotent, pushed after commit."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
@@ -133,13 +134,21 @@ def test_pushed_through_redis_to_the_board_group_after_commit(redis_url):
     make_unit(geo["kentish"], callsign="CN1")
     incident = make_incident(user=plain_user(), lat=INC[0], lon=INC[1], bcu=geo["CN"])
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)("board.bcu.CN", channel)
-    try:
-        recommendation_refresh(incident_id=incident.pk, trigger="incident_created")
-        message = async_to_sync(layer.receive)(channel)
-    finally:
-        async_to_sync(layer.group_discard)("board.bcu.CN", channel)
+
+    async def listen_while_refreshing():
+        # One event loop throughout: the pub/sub layer's channels belong to the loop that made
+        # them, as a daphne process's do.
+        channel = await layer.new_channel()
+        await layer.group_add("board.bcu.CN", channel)
+        try:
+            await sync_to_async(recommendation_refresh)(
+                incident_id=incident.pk, trigger="incident_created"
+            )
+            return await asyncio.wait_for(layer.receive(channel), timeout=10)
+        finally:
+            await layer.group_discard("board.bcu.CN", channel)
+
+    message = async_to_sync(listen_while_refreshing)()
     event = message["event"]
     assert event["type"] == "recommendations.ready"
     assert event["data"]["results"][0]["unit"] == "CN1"

@@ -18,6 +18,7 @@ const state = {
   detail: null, // GET /api/v1/incidents/{id}/ of the selected incident
   recs: [], // recommended call signs for the selected incident
   emergencies: new Map(), // callsign -> unit, raised and not acknowledged
+  undelivered: new Map(), // radio message id -> radio.undelivered data, until dismissed
 };
 
 // --- helpers ------------------------------------------------------------------------------
@@ -129,6 +130,10 @@ function applyEvent(msg) {
       break;
     case "recommendations.ready":
       if (d.incident === state.selected) loadRecommendations(state.selected);
+      return;
+    case "radio.undelivered":
+      state.undelivered.set(d.message, d);
+      renderUndelivered();
       return;
     default:
       return;
@@ -342,7 +347,7 @@ function initMap() {
   }
   map.incidents = L.layerGroup().addTo(m);
   map.units = L.layerGroup().addTo(m);
-  fetch(config.boundaries_url, { credentials: "same-origin" })
+  fetch(config.boundaries_url, { credentials: "same-origin", headers: { "X-Beacon-Background": "1" } })
     .then((r) => (r.ok ? r.json() : null))
     .then((geo) => {
       if (!geo || !geo.features.length) return;
@@ -449,6 +454,33 @@ function renderAlarm() {
   alarm.start();
 }
 
+// --- despatch messages not delivered (radio.undelivered) ------------------------------------
+// A unit's terminal has not confirmed its despatch message in time: the job must go by voice.
+// It stays on screen until a despatcher dismisses it (on this desk only).
+
+function renderUndelivered() {
+  let box = $("radio-alerts");
+  if (!box) {
+    box = h("div", { id: "radio-alerts", class: "radio-alerts", role: "alert" });
+    document.body.prepend(box);
+  }
+  const list = [...state.undelivered.values()];
+  box.hidden = list.length === 0;
+  box.replaceChildren(
+    ...list.map((a) =>
+      h(
+        "div",
+        { class: "radio-alert" },
+        h("strong", {}, `${a.unit}: despatch message not delivered`),
+        ` · ${a.reference} · ${a.state} · ${Math.round(a.age_s)} s since ${fmtTime(a.queued_at)} · pass it by voice `,
+        h("button", { type: "button", class: "small", onclick: () => select(a.incident) }, "Open"),
+        " ",
+        h("button", { type: "button", class: "small secondary", onclick: () => { state.undelivered.delete(a.message); renderUndelivered(); } }, "Dismiss"),
+      ),
+    ),
+  );
+}
+
 async function acknowledge(callsign) {
   try {
     await api("POST", `/api/v1/units/${encodeURIComponent(callsign)}/emergency/acknowledge/`);
@@ -499,7 +531,8 @@ async function loadRecommendations(id) {
   try {
     const r = await fetch(`/api/v1/incidents/${id}/recommendations/`, {
       credentials: "same-origin",
-      headers: { Accept: "application/json" },
+      // Also refetched when a recommendation event arrives: not user activity.
+      headers: { Accept: "application/json", "X-Beacon-Background": "1" },
     });
     // Recommendations are optional: if the endpoint is missing or fails, show nothing.
     if (!r.ok || id !== state.selected) {
@@ -549,6 +582,7 @@ function renderPanel() {
             { class: a.cleared_at ? "cleared" : "" },
             h("b", {}, a.unit),
             ` ${a.status.replace("_", " ")} · ${fmtTime(a.assigned_at)}`,
+            a.message_state ? h("span", { class: `msg-state msg-${a.message_state}` }, ` · message ${a.message_state}`) : "",
             a.cleared_at
               ? ` – ${fmtTime(a.cleared_at)}`
               : h("button", { type: "button", class: "secondary small", onclick: () => unassign(a.unit) }, "Unassign"),

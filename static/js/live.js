@@ -126,7 +126,11 @@ export class LiveFeed {
     if (this.pollTimer) return;
     const poll = async () => {
       try {
-        const r = await fetch(this.snapshotUrl, { credentials: "same-origin" });
+        // Marked background: a board left open is not user activity (idle sign-out).
+        const r = await fetch(this.snapshotUrl, {
+          credentials: "same-origin",
+          headers: { "X-Beacon-Background": "1" },
+        });
         if (r.ok && this.state !== "live") this.applySnapshot(await r.json());
       } catch {
         /* the server itself is unreachable: the banner already says so */

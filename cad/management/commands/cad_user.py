@@ -4,10 +4,14 @@ import getpass
 import os
 import sys
 
+from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from cad.errors import DomainError
 from cad.roles import ROLES
+from cad.second_factor import device_reset
 from cad.services import user_provision
 
 
@@ -21,8 +25,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-password", action="store_true", help="keep the current password (or none)"
         )
+        parser.add_argument(
+            "--reset-2fa",
+            action="store_true",
+            help="remove the user's authenticator (lost phone): they set up a new one at sign-in",
+        )
 
-    def handle(self, *args, username, role, bcu, no_password, **options):
+    def handle(self, *args, username, role, bcu, no_password, reset_2fa, **options):
         password = None if no_password else os.environ.get("CAD_USER_PASSWORD")
         if password is None and not no_password:
             if not sys.stdin.isatty():
@@ -30,6 +39,13 @@ class Command(BaseCommand):
             password = getpass.getpass(f"Password for {username}: ")
             if password != getpass.getpass("Again: "):
                 raise CommandError("passwords differ")
+        if password:
+            # The same rules as the admin's forms (settings.AUTH_PASSWORD_VALIDATORS).
+            existing = User.objects.filter(username=username).first()
+            try:
+                validate_password(password, existing or User(username=username))
+            except ValidationError as exc:
+                raise CommandError(" ".join(exc.messages)) from exc
         try:
             user, created = user_provision(
                 username=username, role=role, bcu_code=bcu, password=password
@@ -39,3 +55,10 @@ class Command(BaseCommand):
         verb = "created" if created else "updated"
         scope = bcu.upper() if bcu else "all London"
         self.stdout.write(f"{verb} {user.username}: role {role}, scope {scope}")
+        if reset_2fa:
+            removed = device_reset(user=user, source="cli")
+            self.stdout.write(
+                "two-factor device removed: set up again at next sign-in"
+                if removed
+                else "no two-factor device to remove"
+            )

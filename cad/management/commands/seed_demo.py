@@ -661,7 +661,7 @@ def _status_change(unit: Unit, to_status: str, at: datetime) -> UnitStatusChange
 def seed_users(seed: Seed) -> None:
     """One demo login per role. A user that already has its role and scope is left alone, so a
     re-run neither resets a changed password nor writes another audit row."""
-    password = os.environ.get("DEMO_PASSWORD", "beacon-demo")
+    password = os.environ.get("DEMO_PASSWORD", "beacon-demo-2026")
     existing = {
         u.username: u
         for u in User.objects.filter(username__in=[d[0] for d in DEMO_USERS]).prefetch_related(
@@ -791,5 +791,9 @@ class Command(BaseCommand):
         out.write("")
         out.write("\n".join(_table(counts, ("what", "count"))))
         out.write("")
-        out.write("Demo logins (password from DEMO_PASSWORD, default beacon-demo):")
+        out.write("Demo logins (password from DEMO_PASSWORD, default beacon-demo-2026):")
+        out.write(
+            "supervisor and admin also need a second factor: at their first login Beacon shows a"
+            " setup key to enter in any authenticator app (TOTP), then asks for its code."
+        )
         out.write("\n".join(_table(seed.logins, ("username", "role", "scope", "password"))))

@@ -1,0 +1,34 @@
+"""The one authentication backend: Django's, behind the login lockout (cad/login_guard.py).
+
+Every password check made with a request (the login page, the Django admin's login, the API
+token endpoint) passes through here, so none of them can be used to guess around the lock.
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
+
+from cad import login_guard
+from cad.audit import source_of
+
+
+class GuardedModelBackend(ModelBackend):
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None:
+            username = kwargs.get(get_user_model().USERNAME_FIELD)
+        if request is None or username is None:
+            # Not a sign-in (e.g. a script calling authenticate() directly): nothing to count.
+            return super().authenticate(request, username=username, password=password, **kwargs)
+        source = source_of(request)
+        until = login_guard.lockout_until(username=username, source=source)
+        if until:
+            login_guard.login_refused_record(username=username, source=source, until=until)
+            # Read by the login form and the token view to say why, without naming the user.
+            request.cad_login_locked = True
+            raise PermissionDenied("locked")  # authenticate() stops at this backend
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None:
+            known = get_user_model()._default_manager.filter(username=username).first()
+            if login_guard.login_failure_record(username=username, source=source, user=known):
+                request.cad_login_locked = True
+        return user

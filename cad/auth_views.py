@@ -1,0 +1,210 @@
+"""Sign-in pages: password (with lockout), the second factor, the idle check, API tokens."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_http_methods
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.response import Response
+
+from cad import login_guard, second_factor, totp
+from cad.audit import source_of
+from cad.session_security import idle_seconds_left, record_activity
+
+
+class LoginForm(AuthenticationForm):
+    """Django's form; a locked (username, address) gets the lockout message instead.
+
+    The message is the same for real and unknown usernames (failures count for both), so it
+    tells nobody which accounts exist.
+    """
+
+    def clean(self):
+        try:
+            return super().clean()
+        except ValidationError:
+            if getattr(self.request, "cad_login_locked", False):
+                raise ValidationError(login_guard.LOCKED_MESSAGE, code="locked") from None
+            raise
+
+
+def _next_from(request) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
+
+
+def _with_next(url_name: str, next_url: str) -> str:
+    url = reverse(url_name)
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+
+    def form_valid(self, form):
+        response = super().form_valid(form)  # logs in; the session is pending if 2FA is due
+        user = form.get_user()
+        source = source_of(self.request)
+        if second_factor.requires_second_factor(user):
+            login_guard.login_success_record(user=user, source=source, outcome="password_ok")
+            return redirect(_with_next("second_factor", self.get_redirect_url()))
+        login_guard.login_success_record(user=user, source=source)
+        return response
+
+
+def _locked_out(request):
+    """End a pending session whose pair is locked, and say so on the login page."""
+    logout(request)
+    messages.error(request, login_guard.LOCKED_MESSAGE)
+    return redirect("login")
+
+
+def _done(request):
+    return redirect(_next_from(request) or resolve_url(settings.LOGIN_REDIRECT_URL))
+
+
+@require_http_methods(["GET", "POST"])
+def second_factor_verify(request):
+    """Ask a signed-in (password only) supervisor or admin for the code from their app."""
+    user = request.user
+    if not second_factor.requires_second_factor(user) or second_factor.session_is_verified(
+        request.session, user
+    ):
+        return _done(request)
+    if second_factor.confirmed_device(user) is None:
+        return redirect(_with_next("second_factor_enrol", _next_from(request)))
+    error = ""
+    if request.method == "POST":
+        source = source_of(request)
+        if login_guard.lockout_until(username=user.username, source=source):
+            return _locked_out(request)
+        code = request.POST.get("code", "")
+        if second_factor.code_verify(user=user, code=code, source=source):
+            second_factor.session_mark_verified(request.session, user)
+            return _done(request)
+        if login_guard.lockout_until(username=user.username, source=source):
+            return _locked_out(request)
+        error = "That code is not right, or was already used. Wait for the next code and try again."
+    return render(
+        request,
+        "registration/second_factor.html",
+        {"error": error, "next": _next_from(request)},
+        status=400 if error else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def second_factor_enrol(request):
+    """First sign-in of a supervisor or admin: show a new secret, confirm it with one code."""
+    user = request.user
+    if not second_factor.requires_second_factor(user):
+        return _done(request)
+    if second_factor.confirmed_device(user) is not None:
+        return redirect(_with_next("second_factor", _next_from(request)))
+    device = second_factor.device_enrol_start(user=user)
+    error = ""
+    if request.method == "POST":
+        source = source_of(request)
+        if login_guard.lockout_until(username=user.username, source=source):
+            return _locked_out(request)
+        code = request.POST.get("code", "")
+        if second_factor.device_confirm(user=user, code=code, source=source):
+            second_factor.session_mark_verified(request.session, user)
+            messages.success(request, "Two-factor sign-in is set up.")
+            return _done(request)
+        if login_guard.lockout_until(username=user.username, source=source):
+            return _locked_out(request)
+        error = "That code is not right. Check the app shows Beacon's entry and try the next code."
+    context = {
+        "error": error,
+        "next": _next_from(request),
+        "secret": device.secret,
+        # Grouped in fours: easier to type into an app by hand.
+        "secret_grouped": " ".join(device.secret[i : i + 4] for i in range(0, 32, 4)),
+        "uri": totp.provisioning_uri(device.secret, account=user.username),
+    }
+    return render(
+        request, "registration/second_factor_enrol.html", context, status=400 if error else 200
+    )
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def idle_status(request):
+    """GET (a background check): seconds left. POST ("stay signed in"): counts as activity."""
+    warning = settings.SESSION_IDLE_WARNING_SECONDS
+    if not request.user.is_authenticated:
+        return JsonResponse({"remaining": 0, "warning": warning, "signed_in": False})
+    if request.method == "POST":
+        record_activity(request.session)
+    remaining = max(0, int(idle_seconds_left(request.session)))
+    return JsonResponse({"remaining": remaining, "warning": warning, "signed_in": True})
+
+
+class TokenSerializer(AuthTokenSerializer):
+    otp = serializers.CharField(
+        required=False,
+        write_only=True,
+        label="Code from the authenticator app",
+        help_text="Required for supervisors and admins (their second factor).",
+    )
+
+
+class TokenView(ObtainAuthToken):
+    """`POST {"username", "password"}` → `{"token"}`; supervisors and admins add `"otp"`.
+
+    Behind the same lockout as the login page (the backend counts the failures); a locked
+    pair gets 429 with the same message whether or not the user exists.
+    """
+
+    serializer_class = TokenSerializer
+
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except serializers.ValidationError:
+            if getattr(request, "cad_login_locked", False):
+                return Response(
+                    {"detail": login_guard.LOCKED_MESSAGE, "code": "locked"},
+                    status=status.HTTP_429_TOO_MANY_REQUESTS,
+                )
+            raise
+        user = serializer.validated_data["user"]
+        source = source_of(request)
+        if second_factor.requires_second_factor(user):
+            if second_factor.confirmed_device(user) is None:
+                raise serializers.ValidationError(
+                    {"otp": ["Set up two-factor sign-in in the web app first."]}
+                )
+            if not second_factor.code_verify(
+                user=user, code=serializer.validated_data.get("otp", ""), source=source
+            ):
+                if login_guard.lockout_until(username=user.username, source=source):
+                    return Response(
+                        {"detail": login_guard.LOCKED_MESSAGE, "code": "locked"},
+                        status=status.HTTP_429_TOO_MANY_REQUESTS,
+                    )
+                raise serializers.ValidationError({"otp": ["Missing, wrong or already used."]})
+        else:
+            login_guard.login_success_record(user=user, source=source)
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+token_view = TokenView.as_view()

@@ -1,0 +1,140 @@
+"""Session rules enforced on every request: idle expiry, and the second factor before anything.
+
+Idle expiry (issue 8): a session ends after SESSION_IDLE_SECONDS without *user* activity. What
+counts is what a person does: page navigation, form posts, API writes and the "stay signed in"
+button. Live-board traffic is not: the socket (which never passes through here), polls of
+/board/snapshot/, and any fetch a page marks with `X-Beacon-Background: 1`. The last activity
+is kept in the session itself, so the board socket can check it too (cad/consumers.py).
+"""
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import SESSION_KEY as AUTH_USER_KEY
+from django.contrib.auth import logout
+from django.contrib.sessions.backends.base import SessionBase
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from cad.audit import audit_record, source_of
+from cad.second_factor import requires_second_factor, session_is_verified
+
+LAST_ACTIVITY_KEY = "cad_last_activity"
+BACKGROUND_HEADER = "HTTP_X_BEACON_BACKGROUND"
+# Polled by pages in the background even where a script forgets the header.
+BACKGROUND_PATHS = ("/board/snapshot/",)
+# Saving the session on every click costs a write each time; a minute's precision is not
+# needed for a thirty-minute limit, so activity is recorded at most this often.
+RECORD_EVERY_SECONDS = 15
+IDLE_MESSAGE = "You were signed out after 30 minutes without activity."
+# Where a pending (password-only) session may still go.
+SECOND_FACTOR_OPEN_PREFIXES = ("/accounts/", "/static/")
+
+
+def _wants_json(request) -> bool:
+    return (
+        request.path_info.startswith("/api/")
+        or "application/json" in request.headers.get("Accept", "")
+        or BACKGROUND_HEADER in request.META
+    )
+
+
+def is_user_activity(request) -> bool:
+    if request.META.get(BACKGROUND_HEADER, "") not in ("", "0"):
+        return False
+    return not request.path_info.startswith(BACKGROUND_PATHS)
+
+
+def idle_seconds_left(session: SessionBase | dict, now: float | None = None) -> float:
+    """Seconds before this session expires from idleness (negative once it has)."""
+    last = session.get(LAST_ACTIVITY_KEY)
+    if last is None:
+        return float(settings.SESSION_IDLE_SECONDS)
+    return float(last) + settings.SESSION_IDLE_SECONDS - (now or time.time())
+
+
+def record_activity(session: SessionBase) -> None:
+    session[LAST_ACTIVITY_KEY] = time.time()
+
+
+class IdleSessionMiddleware:
+    """Signs out sessions idle too long; records user activity on the rest."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = getattr(request, "session", None)
+        if session is not None and session.get(AUTH_USER_KEY):
+            self._check(request, session)
+        return self.get_response(request)
+
+    def _check(self, request, session) -> None:
+        now = time.time()
+        last = session.get(LAST_ACTIVITY_KEY)
+        if last is not None and now - float(last) > settings.SESSION_IDLE_SECONDS:
+            user = request.user
+            if user.is_authenticated:
+                audit_record(
+                    user=user,
+                    action="login",
+                    obj=user,
+                    changes={"outcome": "idle_timeout"},
+                    source=source_of(request),
+                )
+            request.cad_logout_reason = "idle"
+            logout(request)  # the next view sees an anonymous user: login page or 401/403
+            if not _wants_json(request):
+                messages.info(request, IDLE_MESSAGE)
+            return
+        due = last is None or now - float(last) >= RECORD_EVERY_SECONDS
+        if due and (last is None or is_user_activity(request)):
+            record_activity(session)
+
+
+class SecondFactorMiddleware:
+    """Until a supervisor's or admin's code is accepted, only sign-in pages and logout answer.
+
+    Fail-closed: the flag is set only by the second-factor views (cad/auth_views.py), and it
+    covers pages, the API's session authentication and the Django admin alike.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and not session_is_verified(request.session, user)
+            and not request.path_info.startswith(SECOND_FACTOR_OPEN_PREFIXES)
+            and requires_second_factor(user)
+        ):
+            if _wants_json(request):
+                return JsonResponse(
+                    {
+                        "detail": "Finish signing in with your second factor at /accounts/2fa/.",
+                        "code": "second_factor_required",
+                    },
+                    status=403,
+                )
+            target = reverse("second_factor")
+            return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+
+def board_session_ok(session_key: str, user) -> bool:
+    """For the board socket: the stored session is open, not idle, and past any second factor."""
+    from importlib import import_module
+
+    from cad.second_factor import SESSION_KEY as SECOND_FACTOR_KEY
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    data = store.load()  # {} when the session is gone (logged out, flushed, expired)
+    if str(data.get(AUTH_USER_KEY, "")) != str(user.pk) or idle_seconds_left(data) <= 0:
+        return False
+    return not requires_second_factor(user) or data.get(SECOND_FACTOR_KEY) == user.pk

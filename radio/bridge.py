@@ -1,0 +1,440 @@
+"""The radio bridge: Beacon's long-running client of the radio gateway (docs/radio-protocol.md).
+
+It opens a bridge session, stores every inbound message through `radio_messages_receive` (the
+same service as `POST /api/v1/radio/inbound/`) and acknowledges the ids only once that
+transaction has committed, so an `ack` always means "safe in our database". Messages arriving
+within a short window (up to 500) share one store call: one transaction and one round trip to
+PostgreSQL per group instead of per message, which is what lets one bridge keep up with a
+gateway flushing its backlog.
+
+A malformed message is refused with a `nack` and the rest of its group is stored (each store
+call is all or nothing, so the good ones are stored again without the bad). Delivery receipts
+for despatch messages go through `radio_message_delivery_record` and are acknowledged the same
+way. Anything not acknowledged (the bridge crashed, the database was down, the connection
+dropped between commit and ack) the gateway sends again; the duplicate rule makes that harmless.
+
+Database work runs on one worker thread: Django's connections are per thread, and one thread
+keeps one connection (closed when stale or broken, as a request would) rather than leaking one
+per pool thread. The event loop meanwhile keeps reading frames, so the next group is ready when
+the store returns; a full queue stops the reading, and TCP pushes back on the gateway.
+
+The connection is dead after `silence` seconds without a frame (we send our own `ping` when
+the line is quiet, so an idle healthy gateway is never mistaken for a dead one); the bridge
+then reconnects with exponential backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.contrib.auth.models import User
+from django.db import close_old_connections, connections
+from rest_framework.exceptions import ValidationError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from cad.errors import DomainError
+from cad.roles import RADIO_GATEWAY, has_role
+from radio import protocol
+from radio.models import RadioMessage
+from radio.services import radio_message_delivery_record, radio_messages_receive
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "radio"
+DEFAULT_USER = "radio-bridge"
+T = TypeVar("T")
+
+
+class BridgeError(Exception):
+    """The bridge cannot start (its account is unusable)."""
+
+
+class ProtocolViolation(Exception):
+    """The gateway broke the protocol badly enough that the session must start again."""
+
+
+@dataclass
+class BridgeConfig:
+    url: str = protocol.DEFAULT_URL
+    headers: dict[str, str] = field(default_factory=dict)
+    window: float = 0.05  # seconds to wait for more messages before storing a group
+    max_group: int = protocol.MAX_BATCH
+    silence: float = 30.0  # no frame for this long: the connection is dead
+    ping_after: float = 10.0  # quiet for this long: send a ping so silence means dead
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    open_timeout: float = 10.0
+    stats_every: float = 60.0
+    queue_size: int = 10 * protocol.MAX_BATCH
+
+
+@dataclass
+class Inbound:
+    id: Any  # as the gateway sent it, echoed in the ack
+    message: dict[str, Any]  # as the inbound service takes it
+
+
+@dataclass
+class Receipt:
+    ref: str
+    state: str  # delivered | failed
+    note: str
+
+
+def bridge_user(username: str = DEFAULT_USER) -> User:
+    """The account the bridge acts as: created in `radio_gateway` if missing. An existing
+    account without that role is refused, not promoted: a typo in --user must not turn a
+    despatcher into a gateway."""
+    from cad.services import user_provision
+
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user, _ = user_provision(
+            username=username, role=RADIO_GATEWAY, bcu_code=None, password=None, source=SOURCE
+        )
+        logger.info("created the radio gateway account %r (no password: service only)", username)
+    elif not user.is_active or not has_role(user, RADIO_GATEWAY):
+        raise BridgeError(f"user {username!r} is not an active member of {RADIO_GATEWAY!r}")
+    return user
+
+
+def backoff(initial: float, maximum: float, rng: random.Random | None = None) -> Iterator[float]:
+    """Delays before each reconnect: doubling from `initial` to `maximum`, each drawn between
+    half and all of its step so that many bridges do not reconnect in lockstep."""
+    rng = rng or random.Random()
+    step = initial
+    while True:
+        yield rng.uniform(step / 2, step)
+        step = min(step * 2, maximum)
+
+
+def _plain(detail: Any) -> Any:
+    """DRF error detail as JSON-ready lists and dicts of plain strings."""
+    if isinstance(detail, dict):
+        return {str(k): _plain(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_plain(v) for v in detail]
+    return str(detail)
+
+
+class Bridge:
+    """One bridge: `await run()` until `stop()` (thread-safe) or a signal."""
+
+    def __init__(self, config: BridgeConfig, *, user: User):
+        self.config = config
+        self.user = user
+        self.stats: Counter[str] = Counter()
+        self.connected = asyncio.Event()  # set while a session is open (tests wait on it)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._storing = False
+        self._welcomed = False
+        self._unknown_types: set[str] = set()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radio-bridge-db")
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the bridge to finish the group it is storing, then close. Any thread."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        stats = asyncio.create_task(self._log_stats())
+        delays = backoff(self.config.backoff_initial, self.config.backoff_max)
+        try:
+            while not self._stop.is_set():
+                self._welcomed = False
+                try:
+                    await self._session_until_stopped()
+                except (OSError, TimeoutError, WebSocketException, ProtocolViolation) as exc:
+                    reason = exc or type(exc).__name__
+                    logger.warning("radio gateway %s: %s", self.config.url, reason)
+                finally:
+                    self.connected.clear()
+                if self._stop.is_set():
+                    break
+                if self._welcomed:
+                    # A session was established: the next outage starts from the short delay.
+                    delays = backoff(self.config.backoff_initial, self.config.backoff_max)
+                delay = next(delays)
+                self.stats["reconnects"] += 1
+                logger.info("reconnecting to the radio gateway in %.1f s", delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+        finally:
+            stats.cancel()
+            await self._db(connections.close_all)
+            self._executor.shutdown(wait=True)
+            logger.info("radio bridge stopped: %s", dict(self.stats))
+
+    async def _log_stats(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.stats_every)
+            logger.info("radio bridge: %s", dict(self.stats))
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run database work on the bridge's one database thread."""
+
+        def call() -> T:
+            close_old_connections()  # drop a connection that broke or outlived CONN_MAX_AGE
+            return fn(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    # --- one session ------------------------------------------------------------------------
+
+    async def _session_until_stopped(self) -> None:
+        """A session; a stop before the gateway welcomed us ends it at once (there is nothing
+        to finish), after that the session itself winds down gracefully."""
+        session = asyncio.create_task(self._session())
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({session, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not session.done() and not self._welcomed:
+                session.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await session
+                return
+            await session
+        finally:
+            stopping.cancel()
+
+    async def _session(self) -> None:
+        """Run one bridge session until it ends (an exception says why, unless stopping)."""
+        async with connect(
+            self.config.url,
+            additional_headers=self.config.headers or None,
+            open_timeout=self.config.open_timeout,
+            ping_interval=self.config.ping_after,
+            ping_timeout=self.config.silence,
+            close_timeout=2,
+            max_size=16 * 2**20,  # a batch of 500 messages with long texts
+        ) as ws:
+            await ws.send(protocol.encode(protocol.hello("bridge")))
+            welcome = protocol.decode(await asyncio.wait_for(ws.recv(), self.config.open_timeout))
+            if not welcome or welcome.get("type") != "welcome":
+                raise ProtocolViolation(f"expected welcome, got {welcome!r:.200}")
+            gateway = welcome.get("gateway", "?")
+            logger.info("radio bridge session open with %s (%s)", gateway, self.config.url)
+            self._welcomed = True
+            self.connected.set()
+            queue: asyncio.Queue[Inbound | Receipt] = asyncio.Queue(self.config.queue_size)
+            reader = asyncio.create_task(self._read(ws, queue))
+            storer = asyncio.create_task(self._store_loop(ws, queue))
+            stopping = asyncio.create_task(self._stop.wait())
+            try:
+                await asyncio.wait({reader, storer, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                reader.cancel()
+                stopping.cancel()
+                # Let a group being stored finish and be acknowledged; an idle storer just ends.
+                if self._storing and not storer.done():
+                    await asyncio.wait({storer}, timeout=30)
+                storer.cancel()
+                await asyncio.gather(reader, storer, stopping, return_exceptions=True)
+            for task in (reader, storer):
+                if task.done() and not task.cancelled() and task.exception():
+                    raise task.exception()
+            if self._stop.is_set():
+                await ws.close(1001, "bridge stopping")
+
+    async def _read(self, ws: ClientConnection, queue: asyncio.Queue) -> None:
+        loop = asyncio.get_running_loop()
+        heard = loop.time()
+        while True:
+            quiet = loop.time() - heard
+            if quiet >= self.config.silence:
+                raise ProtocolViolation(f"no frame for {quiet:.0f} s: connection presumed dead")
+            try:
+                text = await asyncio.wait_for(
+                    ws.recv(), min(self.config.ping_after, self.config.silence - quiet)
+                )
+            except TimeoutError:
+                await ws.send(protocol.encode({"type": "ping"}))
+                continue
+            heard = loop.time()
+            frame = protocol.decode(text)
+            if frame is None:
+                logger.warning("radio gateway sent a frame that is not a JSON object: %.200r", text)
+                continue
+            for item in await self._items(ws, frame):
+                await queue.put(item)
+
+    async def _items(self, ws: ClientConnection, frame: dict[str, Any]) -> list[Inbound | Receipt]:
+        kind = frame.get("type")
+        if kind in protocol.INBOUND_TYPES:
+            item = self._inbound(frame)
+            return [item] if item else []
+        if kind == "batch":
+            messages = frame.get("messages")
+            if not isinstance(messages, list):
+                logger.warning("radio gateway sent a batch without a list of messages")
+                return []
+            items = []
+            for message in messages:
+                if isinstance(message, dict) and message.get("type") in protocol.INBOUND_TYPES:
+                    if item := self._inbound(message):
+                        items.append(item)
+                elif isinstance(message, dict) and self._usable_id(message.get("id")):
+                    errors = {"type": ["Not an inbound message type."]}
+                    await self._send(ws, {"type": "nack", "id": message["id"], "errors": errors})
+                    self.stats["nacked"] += 1
+                else:
+                    logger.warning("radio gateway batch holds an unusable item: %.200r", message)
+            return items
+        if kind in protocol.RECEIPT_STATES:
+            ref = frame.get("ref")
+            if not isinstance(ref, str) or not ref.strip():
+                logger.warning("radio gateway receipt without a ref: %.200r", frame)
+                return []
+            state = protocol.RECEIPT_STATES[kind]
+            reason = frame.get("reason") if state == "failed" else None
+            at = frame.get("at")
+            note = str(reason or f"receipt: {kind}{f' at {at}' if at else ''}")[:200]
+            return [Receipt(ref=ref.strip(), state=state, note=note)]
+        if kind == "ping":
+            await self._send(ws, {"type": "pong"})
+        elif kind not in ("pong", "welcome", "ack") and str(kind) not in self._unknown_types:
+            self._unknown_types.add(str(kind))
+            logger.info("ignoring radio gateway frames of type %.50r", kind)
+        return []
+
+    @staticmethod
+    def _usable_id(value: Any) -> bool:
+        return (isinstance(value, str) and value != "") or (
+            isinstance(value, int) and not isinstance(value, bool)
+        )
+
+    def _inbound(self, frame: dict[str, Any]) -> Inbound | None:
+        if not self._usable_id(frame.get("id")):
+            # Without an id we can neither store it (ids are how duplicates are dropped) nor
+            # acknowledge it; the gateway's own logs must show this.
+            logger.warning("radio gateway message without an id dropped: %.200r", frame)
+            self.stats["dropped"] += 1
+            return None
+        message = {key: value for key, value in frame.items() if key != "type"}
+        message["kind"] = frame["type"]
+        return Inbound(id=frame["id"], message=message)
+
+    async def _send(self, ws: ClientConnection, frame: dict[str, Any]) -> None:
+        await ws.send(protocol.encode(frame))
+
+    # --- storing ----------------------------------------------------------------------------
+
+    async def _store_loop(self, ws: ClientConnection, queue: asyncio.Queue) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            group = [await queue.get()]
+            self._storing = True
+            try:
+                deadline = loop.time() + self.config.window
+                count = 1
+                while count < self.config.max_group:
+                    try:
+                        item = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        remaining = deadline - loop.time()
+                        if remaining <= 0:
+                            break
+                        try:
+                            item = await asyncio.wait_for(queue.get(), remaining)
+                        except TimeoutError:
+                            break
+                    group.append(item)
+                    count += isinstance(item, Inbound)
+                await self._handle_group(ws, group)
+            finally:
+                self._storing = False
+
+    async def _handle_group(self, ws: ClientConnection, group: list[Inbound | Receipt]) -> None:
+        inbound = [item for item in group if isinstance(item, Inbound)]
+        receipts = [item for item in group if isinstance(item, Receipt)]
+        if inbound:
+            try:
+                stored, refused, duplicates = await self._db(self._store, inbound)
+            except Exception:  # noqa: BLE001  (database down: no ack, the gateway sends again)
+                logger.exception("could not store %s radio messages (not acked)", len(inbound))
+                self.stats["store_errors"] += 1
+                await asyncio.sleep(1)  # do not spin while the database is away
+            else:
+                for message_id, errors in refused:
+                    await self._send(ws, {"type": "nack", "id": message_id, "errors": errors})
+                if stored:
+                    await self._send(ws, {"type": "ack", "ids": stored})
+                self.stats["stored"] += len(stored) - duplicates
+                self.stats["duplicates"] += duplicates
+                self.stats["nacked"] += len(refused)
+                logger.debug("stored %s radio messages, refused %s", len(stored), len(refused))
+        acked: list[str] = []
+        for receipt in receipts:
+            try:
+                errors = await self._db(self._record, receipt)
+            except Exception:  # noqa: BLE001
+                logger.exception("could not record the receipt for %s (not acked)", receipt.ref)
+                self.stats["store_errors"] += 1
+                continue
+            if errors:
+                await self._send(ws, {"type": "nack", "ref": receipt.ref, "errors": errors})
+                self.stats["receipts_refused"] += 1
+            else:
+                acked.append(receipt.ref)
+        if acked:
+            await self._send(ws, {"type": "ack", "refs": acked})
+            self.stats["receipts"] += len(acked)
+
+    def _store(self, items: list[Inbound]) -> tuple[list[Any], list[tuple[Any, dict]], int]:
+        """Store what is valid. Returns (ids stored or already held, [(id, errors)] refused,
+        duplicates). Each store call is one transaction: all of its messages or none."""
+        try:
+            accepted, duplicates = radio_messages_receive(
+                messages=[item.message for item in items], by=self.user, source=SOURCE
+            )
+        except ValidationError as exc:
+            errors = exc.detail.get("messages") if isinstance(exc.detail, dict) else None
+            if not isinstance(errors, dict) or not errors:
+                if len(items) == 1:
+                    return [], [(items[0].id, _plain(exc.detail))], 0
+                # Not per message: find the culprit by storing each on its own.
+                results = [self._store([item]) for item in items]
+            else:
+                bad = {int(index) for index in errors}
+                refused = [(items[i].id, _plain(errors[i])) for i in sorted(bad)]
+                rest = [item for i, item in enumerate(items) if i not in bad]
+                results = [([], refused, 0)] + ([self._store(rest)] if rest else [])
+            return (
+                [mid for ok, _, _ in results for mid in ok],
+                [pair for _, refused, _ in results for pair in refused],
+                sum(dup for _, _, dup in results),
+            )
+        return [item.id for item in items], [], duplicates
+
+    def _record(self, receipt: Receipt) -> dict[str, list[str]] | None:
+        """Record one receipt; None when done, else the errors for a nack."""
+        # Our own `b-<id>` refs are looked up by id: the receipt may overtake the commit of
+        # the send that stored the gateway's ref, and the id's row lock waits for that commit.
+        message_id = protocol.message_id_of_ref(receipt.ref)
+        try:
+            radio_message_delivery_record(
+                ref=message_id if message_id is not None else receipt.ref,
+                state=receipt.state,
+                by=self.user,
+                note=receipt.note,
+                source=SOURCE,
+            )
+        except RadioMessage.DoesNotExist:
+            return {"ref": ["No outbound message has this reference."]}
+        except DomainError as exc:
+            return {"type": [str(exc.detail)]}
+        return None

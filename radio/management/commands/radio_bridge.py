@@ -1,0 +1,73 @@
+"""`manage.py radio_bridge`: connect to the radio gateway and store its traffic until stopped.
+
+    manage.py radio_bridge [--url ws://127.0.0.1:8765/] [--user radio-bridge]
+                           [--window-ms 50] [--max-group 500] [--silence 30]
+
+Runs until SIGTERM or SIGINT; then it finishes (and acknowledges) the group it is storing and
+closes the session. Protocol: docs/radio-protocol.md.
+"""
+
+import asyncio
+import signal
+
+from django.core.management.base import BaseCommand, CommandError
+
+from radio import protocol
+from radio.bridge import DEFAULT_USER, Bridge, BridgeConfig, BridgeError, bridge_user
+
+
+class Command(BaseCommand):
+    help = "Bridge the radio gateway to Beacon: store inbound traffic, acknowledge after commit."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--url", default=None, help="gateway WebSocket URL (default: RADIO_GATEWAY_URL)"
+        )
+        parser.add_argument(
+            "--user", default=DEFAULT_USER,
+            help="account the bridge acts as (group radio_gateway; created if missing)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--window-ms", type=float, default=50,
+            help="wait this long for more messages before storing a group",
+        )  # fmt: skip
+        parser.add_argument(
+            "--max-group", type=int, default=protocol.MAX_BATCH,
+            help="most messages stored in one transaction (1-500)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--silence", type=float, default=30.0,
+            help="seconds without a frame before the connection counts as dead",
+        )  # fmt: skip
+        parser.add_argument(
+            "--stats-every", type=float, default=60.0, help="log counters every N seconds"
+        )
+
+    def handle(self, *args, url, user, window_ms, max_group, silence, stats_every, **options):
+        if not 1 <= max_group <= protocol.MAX_BATCH:
+            raise CommandError(f"--max-group must be 1 to {protocol.MAX_BATCH}")
+        if silence <= 1 or window_ms < 0:
+            raise CommandError("--silence must be over 1 s and --window-ms not negative")
+        try:
+            account = bridge_user(user)
+        except BridgeError as exc:
+            raise CommandError(str(exc)) from exc
+        config = BridgeConfig(
+            url=url or protocol.gateway_url(),
+            headers=protocol.auth_headers(),
+            window=window_ms / 1000,
+            max_group=max_group,
+            silence=silence,
+            ping_after=min(10.0, silence / 3),
+            stats_every=stats_every,
+        )
+        bridge = Bridge(config, user=account)
+        self.stdout.write(f"radio bridge: {config.url} as {account.username}")
+        asyncio.run(self._run(bridge))
+
+    @staticmethod
+    async def _run(bridge: Bridge) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, bridge.stop)
+        await bridge.run()

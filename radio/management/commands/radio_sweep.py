@@ -1,0 +1,38 @@
+"""`manage.py radio_sweep`: the radio's periodic jobs where no Celery beat runs.
+
+    manage.py radio_sweep [--every 10] [--once]
+
+With REDIS_URL set, Celery beat runs these (CELERY_BEAT_SCHEDULE: `radio-sweep` every 30 s,
+`radio-undelivered-alert` every 10 s). The embedded default has no beat, so nothing would apply
+a message whose in-process task failed or raise the 60 s delivery alert; this loop does both,
+in-process, until stopped. Both jobs claim rows with conditional UPDATEs, so running it beside
+beat, or twice, does no harm.
+"""
+
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from radio import tasks
+
+
+class Command(BaseCommand):
+    help = "Apply stranded radio messages and alert on undelivered despatch messages, repeatedly."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--every", type=float, default=10.0, help="seconds between runs")
+        parser.add_argument("--once", action="store_true", help="run once and exit")
+
+    def handle(self, *args, every: float, once: bool, **options):
+        stop = threading.Event()
+        if not once:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+        while True:
+            # Called directly (not .delay()): this process is the worker here.
+            tasks.apply_pending_radio_messages()
+            if once or stop.wait(every):
+                return
+            close_old_connections()  # a long-lived loop: drop a connection the server closed

@@ -1,0 +1,180 @@
+"""Applying a gateway's GPS fixes a batch at a time, not a task per fix.
+
+A gateway sends positions for thousands of units every few seconds (issue 7: 2,000 a second).
+One task per fix paid, per fix, a broker round trip, a claim, a unit update, an Event row under
+the global event counter and a publish; on 2 cores that does not keep up (bench/radio_ingest.py,
+docs/benchmarks.md). Here one task takes the position-only messages of one stored batch and:
+
+- claims them together (rows still `received`; rows another run holds are skipped, that run
+  applies them), so a re-run or the sweeper finds nothing to do;
+- keeps the newest fix per ISSI by the same effective time as the one-at-a-time path (the
+  radio's `sent_at`, never later than we received it); the others in the batch are `ignored`,
+  superseded, without touching the unit;
+- moves each unit only if its fix is newer than the one it holds (`position_at`), so newest
+  wins across batches, tasks and the one-at-a-time path alike;
+- emits one coalescible `unit.updated` per unit moved, as
+  `resources.services.unit_set_position` does (same payload, same coalesce key), numbered
+  together (`cad.events.events_emit`) and published as one layer message per board group;
+- marks every message `applied` or `ignored` with the unit, its current assignment and a note.
+
+Statuses, texts and emergencies never come here: they keep their own task and its priority.
+
+Locking: the message rows (claim), then the units in id order, so two batch tasks never
+deadlock on each other; the event counter last, as every writer takes it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from radio.models import RadioMessage
+from resources.events import unit_position_events
+from resources.models import Assignment, Unit
+from resources.selectors import unit_details
+
+Kind = RadioMessage.Kind
+State = RadioMessage.State
+
+SUPERSEDED = "superseded by a newer fix in the same batch"
+APPLIED = "position applied"
+STALE = "position older than the one held"
+
+
+class Fix(NamedTuple):
+    id: int
+    issi: str
+    lat: float
+    lon: float
+    at: datetime
+
+
+def positions_batched() -> bool:
+    """Whether new position-only messages go to the batch task (RADIO_BATCH_POSITIONS)."""
+    return bool(getattr(settings, "RADIO_BATCH_POSITIONS", True))
+
+
+def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
+    """Apply the position-only messages among `message_ids`; return {state: count} for the
+    messages this run settled (none if another run had them). Safe to run twice."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = list(
+            RadioMessage.objects.select_for_update(skip_locked=True)
+            .filter(
+                pk__in=message_ids,
+                direction=RadioMessage.Direction.INBOUND,
+                kind=Kind.POSITION,
+                state=State.RECEIVED,
+            )
+            .values_list("id", "issi", "lat", "lon", "sent_at", "received_at")
+        )
+        if not claimed:
+            return {}
+        # Effective time as in radio.services._effective_time: a radio clock running ahead
+        # must not freeze its unit.
+        fixes = [Fix(i, issi, lat, lon, min(sent, got)) for i, issi, lat, lon, sent, got in claimed]
+        newest: dict[str, Fix] = {}
+        for fix in fixes:
+            held = newest.get(fix.issi)
+            if held is None or (fix.at, fix.id) > (held.at, held.id):
+                newest[fix.issi] = fix
+
+        units = {
+            issi: (pk, callsign, active, position_at)
+            for pk, issi, callsign, active, position_at in Unit.objects.select_for_update()
+            .filter(issi__in=list(newest))
+            .order_by("pk")
+            .values_list("pk", "issi", "callsign", "active", "position_at")
+        }
+        moves: list[Unit] = []
+        outcome: dict[int, tuple[str, str, int | None]] = {}  # message -> (state, note, unit)
+        for issi, fix in newest.items():
+            unit = units.get(issi)
+            if unit is None:
+                outcome[fix.id] = (State.IGNORED, f"no unit has ISSI {issi}", None)
+                continue
+            pk, callsign, active, position_at = unit
+            if not active:
+                outcome[fix.id] = (State.IGNORED, f"{callsign} is not an active unit", pk)
+            elif position_at is None or position_at < fix.at:
+                moves.append(Unit(pk=pk, lat=fix.lat, lon=fix.lon, position_at=fix.at))
+                outcome[fix.id] = (State.APPLIED, APPLIED, pk)
+            else:
+                outcome[fix.id] = (State.IGNORED, STALE, pk)
+        for fix in fixes:
+            if fix.id not in outcome:
+                state, note, unit_id = outcome[newest[fix.issi].id]
+                # An unknown or inactive unit's older fixes say so, not "superseded".
+                refused = state == State.IGNORED and note != STALE
+                outcome[fix.id] = (State.IGNORED, note if refused else SUPERSEDED, unit_id)
+
+        jobs = dict(
+            Assignment.objects.filter(
+                unit_id__in={u for _, _, u in outcome.values() if u is not None},
+                cleared_at__isnull=True,
+            ).values_list("unit_id", "id")
+        )
+        _write_units(moves)
+        _write_messages(
+            [(pk, state, note[:200], unit_id, jobs.get(unit_id))
+             for pk, (state, note, unit_id) in outcome.items()],
+            now,
+        )  # fmt: skip
+        # The same events as unit_set_position's, numbered and published together, with the
+        # payloads of the whole batch read in three queries instead of three per unit.
+        unit_position_events(unit_details(unit_ids=[u.pk for u in moves]))
+    counts: dict[str, int] = {}
+    for state, _, _ in outcome.values():
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+# Django's bulk_update compiles a CASE per row and field: most of a batch's time in the
+# profile (bench/radio_ingest.py). On PostgreSQL one UPDATE ... FROM (VALUES ...) does it.
+
+
+def _write_units(moves: list[Unit]) -> None:
+    if not moves:
+        return
+    if connection.vendor != "postgresql":
+        Unit.objects.bulk_update(moves, ["lat", "lon", "position_at"])
+        return
+    table = Unit._meta.db_table
+    rows = ",".join(["(%s::bigint, %s::float8, %s::float8, %s::timestamptz)"] * len(moves))
+    params = [v for u in moves for v in (u.pk, u.lat, u.lon, u.position_at)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS u SET lat = v.lat, lon = v.lon, position_at = v.at "  # noqa: S608
+            f"FROM (VALUES {rows}) AS v (id, lat, lon, at) WHERE u.id = v.id",
+            params,
+        )
+
+
+def _write_messages(rows: list[tuple], now) -> None:
+    """rows: (id, state, note, unit id, assignment id)."""
+    if connection.vendor != "postgresql":
+        RadioMessage.objects.bulk_update(
+            [RadioMessage(pk=pk, state=state, note=note, unit_id=unit_id,
+                          assignment_id=assignment_id, state_at=now)
+             for pk, state, note, unit_id, assignment_id in rows],
+            ["state", "note", "unit", "assignment", "state_at"],
+        )  # fmt: skip
+        return
+    table = RadioMessage._meta.db_table
+    values = ",".join(
+        ["(%s::bigint, %s::varchar, %s::varchar, %s::bigint, %s::bigint)"] * len(rows)
+    )
+    params = [v for row in rows for v in row]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS m SET state = v.state, note = v.note, unit_id = v.unit_id, "  # noqa: S608
+            f"assignment_id = v.assignment_id, state_at = %s "
+            f"FROM (VALUES {values}) AS v (id, state, note, unit_id, assignment_id) "
+            f"WHERE m.id = v.id",
+            [now, *params],
+        )

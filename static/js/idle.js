@@ -1,0 +1,97 @@
+// Idle sign-out warning. The server decides (cad/session_security.py): a session ends after
+// SESSION_IDLE_SECONDS without user activity. This module only asks how long is left, shows a
+// banner in the last few minutes, and sends "I'm here" when the user says so.
+//
+// Its own checks carry `X-Beacon-Background: 1`, so looking does not count as activity; the
+// "Stay signed in" button posts without it, which does. Config comes from data attributes on
+// #idle-warning (no inline script: the Content-Security-Policy forbids it).
+
+const box = document.getElementById("idle-warning");
+
+if (box) {
+  const statusUrl = box.dataset.statusUrl;
+  const loginUrl = box.dataset.loginUrl;
+  const countdown = document.getElementById("idle-countdown");
+  let checkTimer = null;
+  let tickTimer = null;
+  let deadline = 0;
+  let dismissed = false;
+
+  const csrfToken = () => {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  };
+
+  const schedule = (seconds) => {
+    clearTimeout(checkTimer);
+    checkTimer = setTimeout(() => check("GET"), Math.max(1, seconds) * 1000 + 500);
+  };
+
+  const describe = (seconds) => {
+    if (seconds >= 60) {
+      const minutes = Math.ceil(seconds / 60);
+      return `${minutes} minute${minutes === 1 ? "" : "s"}`;
+    }
+    return `${seconds} second${seconds === 1 ? "" : "s"}`;
+  };
+
+  const tick = () => {
+    const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+    countdown.textContent = describe(left);
+  };
+
+  const show = () => {
+    tick();
+    if (!dismissed) box.hidden = false;
+    if (!tickTimer) tickTimer = setInterval(tick, 1000);
+  };
+
+  const hide = () => {
+    box.hidden = true;
+    dismissed = false;
+    clearInterval(tickTimer);
+    tickTimer = null;
+  };
+
+  const signedOut = () => {
+    const next = encodeURIComponent(location.pathname + location.search);
+    location.assign(`${loginUrl}?next=${next}`);
+  };
+
+  async function check(method) {
+    let data;
+    try {
+      const headers = { Accept: "application/json" };
+      if (method === "GET") headers["X-Beacon-Background"] = "1";
+      else headers["X-CSRFToken"] = csrfToken();
+      const response = await fetch(statusUrl, { method, headers, credentials: "same-origin" });
+      if (!response.ok) throw new Error(`status ${response.status}`);
+      data = await response.json();
+    } catch {
+      schedule(60); // the server is unreachable: ask again in a minute
+      return;
+    }
+    if (!data.signed_in || data.remaining <= 0) {
+      signedOut();
+      return;
+    }
+    deadline = Date.now() + data.remaining * 1000;
+    if (data.remaining > data.warning) {
+      hide();
+      schedule(data.remaining - data.warning);
+    } else {
+      show();
+      schedule(Math.min(data.remaining, 30));
+    }
+  }
+
+  document.getElementById("idle-stay").addEventListener("click", () => {
+    dismissed = false;
+    check("POST");
+  });
+  document.getElementById("idle-dismiss").addEventListener("click", () => {
+    dismissed = true;
+    box.hidden = true;
+  });
+  check("GET");
+}
