@@ -138,8 +138,12 @@ def beacon_setup(units: int):
     return client.cookies["sessionid"].value, token
 
 
+API_TIMES: list[float] = []
+
+
 def drive(port: int, token: str, units: int, rate: float, count: int) -> list[float]:
-    """Send `count` status changes at `rate`/s; return each one's send time."""
+    """Send `count` status changes at `rate`/s; return each one's send time. Each request's
+    own time (to its response) goes to API_TIMES, to tell the API's share from the fan-out's."""
     sent = []
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     state = {}
@@ -159,6 +163,7 @@ def drive(port: int, token: str, units: int, rate: float, count: int) -> list[fl
                               "Content-Type": "application/json"})  # fmt: skip
         response = conn.getresponse()
         response.read()
+        API_TIMES.append(time.monotonic() - sent[-1])
         if response.status != 200:
             raise RuntimeError(f"status change {k} answered {response.status}")
     return sent
@@ -259,16 +264,21 @@ def database_url() -> str:
 
 
 @contextlib.contextmanager
-def daphne(env: dict[str, str]):
-    """daphne on a free port, its log in a temp file (a pipe nobody reads would fill and stall
-    the server under 200 clients' access-log lines)."""
+def daphne(env: dict[str, str], *, wsgi: bool = False):
+    """daphne (or, with wsgi=True, gunicorn serving cad.wsgi) on a free port, its log in a temp
+    file (a pipe nobody reads would fill and stall the server under 200 clients' access-log
+    lines)."""
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="bench-daphne-", suffix=".log", delete=False)  # noqa: SIM115 (closed in finally, outlives the block)
+    if wsgi:
+        command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-b", f"127.0.0.1:{port}",
+                   "--threads", "4", "cad.wsgi:application"]  # fmt: skip
+    else:
+        command = [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+                   "cad.asgi:application"]  # fmt: skip
     process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-         "cad.asgi:application"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         wait_for_port(port)
         yield port
@@ -307,15 +317,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument(
         "--layer",
-        choices=["core", "pubsub"],
-        default="core",
-        help="core: settings as shipped; pubsub: bench/fanout_settings.py",
+        choices=["pubsub", "lists"],
+        default="pubsub",
+        help="the CHANNEL_LAYER setting: pubsub (as shipped) or lists (channels-redis core)",
     )
     parser.add_argument(
         "--api",
-        choices=["same", "separate"],
+        choices=["same", "separate", "wsgi"],
         default="same",
-        help="separate: REST requests go to a second server process, sockets stay on the first",
+        help="separate: REST requests go to a second daphne, sockets stay on the first; "
+        "wsgi: REST from gunicorn (cad.wsgi, 4 threads) beside daphne",
     )
     args = parser.parse_args()
     clients = args.clients or (50 if args.small else 200)
@@ -333,12 +344,14 @@ def main() -> int:
         connection.close()
         env = {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
                "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60", "DEBUG": "0"}  # fmt: skip
-        if args.layer == "pubsub":
-            env.update({"DJANGO_SETTINGS_MODULE": "fanout_settings",
-                        "PYTHONPATH": str(ROOT / "bench")})  # fmt: skip
+        env["CHANNEL_LAYER"] = args.layer
         with contextlib.ExitStack() as servers:
             port = servers.enter_context(daphne(env))
-            api_port = servers.enter_context(daphne(env)) if args.api == "separate" else None
+            api_port = (
+                servers.enter_context(daphne(env, wsgi=args.api == "wsgi"))
+                if args.api != "same"
+                else None
+            )
             beacon = asyncio.run(
                 beacon_run(
                     port, cookie, token, clients, args.rate, seconds, units=20, api_port=api_port
@@ -353,6 +366,7 @@ def main() -> int:
         f"for {seconds:g} s ({beacon['count']} changes); machine: {os.cpu_count()} cores"
     )
     b = summary("beacon (API -> daphne -> Redis -> every client)", beacon["latencies"])
+    summary("  of which the status-change request itself", API_TIMES)
     f = summary("floor (bare websockets broadcast)", floor["latencies"])
     print(f"lost events: beacon {beacon['lost']}, floor {floor['lost']} "
           f"(of {beacon['count'] * clients} deliveries)")  # fmt: skip

@@ -124,7 +124,11 @@ class UnitListApi(APIView):
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
         return Response(
-            selectors.units_for_board(bcu=data.get("bcu") or None, status=data.get("status"))
+            selectors.units_for_board(
+                bcu=data.get("bcu") or None,
+                status=data.get("status"),
+                scope=user_bcu_code(request.user),
+            )
         )
 
 
@@ -162,7 +166,10 @@ class UnitStatusApi(APIView):
             unit=unit, status=data.validated_data["status"], at=data.validated_data.get("at"),
             deployable=data.validated_data["deployable"], source=source, by=request.user,
         )  # fmt: skip
-        return Response(selectors.unit_detail(unit=unit))
+        # A change answers with the payload its event carried; a stale or repeated report
+        # changed nothing and answers with the unit as it is.
+        payload = getattr(unit, "board_payload", None)
+        return Response(payload if payload is not None else selectors.unit_detail(unit=unit))
 
 
 class UnitPositionApi(APIView):

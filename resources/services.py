@@ -166,6 +166,10 @@ def unit_set_status(
         was_free = unit_is_free(unit)
         if status != unit.status:
             _record_status(unit=unit, to=status, at=at, source=source, by=by)
+        else:
+            # Only `deployable` changes (radio code 7 after 8): still the newest report, so it
+            # stamps the time too, or an older code 4 arriving later would undo it.
+            unit.status_at = at
         unit.deployable = deployable if status == S.UNAVAILABLE else False
         unit.save(update_fields=["status", "status_at", "deployable", "version"])
         unit.refresh_from_db()
@@ -177,7 +181,11 @@ def unit_set_status(
             changes={"status": [before["status"], unit.status],
                      "deployable": [before["deployable"], unit.deployable], "note": note},
         )  # fmt: skip
-        unit_event(unit, extra_bcus=[incident.bcu.code] if incident and incident.bcu_id else [])
+        event = unit_event(
+            unit, extra_bcus=[incident.bcu.code] if incident and incident.bcu_id else []
+        )
+        # What the desks were told, for the API to answer with: saves reading it all again.
+        unit.board_payload = event.data
         if unit_is_free(unit) and not was_free:
             _recommend_near_after_commit(unit)
     return unit
