@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 
@@ -73,9 +74,12 @@ def _incident_rows(incident) -> Q:
     )
     assignments = [str(i) for i in assignment_ids]
     messages = [str(i) for i in message_ids]
-    rows = Q(object_type="incidents.incident", object_id=str(incident.pk)) | Q(
-        incident_ref=incident.reference
-    )
+    if connection.vendor == "postgresql":
+        named = Q(incident_ref=incident.reference)  # `changes ->> 'incident'`, indexed
+    else:
+        # SQLite compares a key transform with JSON, and a bare reference is not JSON.
+        named = Q(changes__incident=incident.reference)
+    rows = Q(object_type="incidents.incident", object_id=str(incident.pk)) | named
     if assignments:
         rows |= Q(object_type="resources.assignment", object_id__in=assignments)
     if messages:

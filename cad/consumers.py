@@ -19,6 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from cad import events
+from cad.board_hub import hub_for
 from cad.roles import DESPATCHER, SUPERVISOR, user_bcu_code, user_roles
 from cad.second_factor import requires_second_factor
 from cad.session_security import board_session_ok
@@ -50,17 +51,24 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         self.bcu = bcu
-        self.groups_joined = [events.bcu_group(bcu)] if bcu else [events.ALL_GROUP]
-        # Logout, idle expiry or a disabled account closes this socket (cad/session_sockets.py).
-        self.groups_joined.append(user_group(user.pk))
+        # The desk's stream comes through the process's hub (cad/board_hub.py); the user's own
+        # group, through which logout, idle expiry or a disabled account closes this socket
+        # (cad/session_sockets.py), through the layer as usual.
+        self.hub = hub_for(self.channel_layer)
+        self.stream = events.bcu_group(bcu) if bcu else events.ALL_GROUP
+        self.groups_joined = [user_group(user.pk)]
         self.pending: dict[str, dict] = {}  # coalesce key -> newest held layer message
         self.flusher: asyncio.Task | None = None
         self.lock = asyncio.Lock()
-        # Join before reading the cursor: anything committed after the read arrives live.
-        await self._join()
-        await self.accept()
-        self.cursor, seq = await database_sync_to_async(self._cursors)()
-        await self.send_json({"type": "hello", "seq": seq, "stream_seq": self.cursor, "bcu": bcu})
+        # Join before reading the cursor: anything committed after the read arrives live, and
+        # waits for the lock, so it goes out after `hello` and is dropped if the cursor has it.
+        async with self.lock:
+            await self._join()
+            await self.accept()
+            self.cursor, seq = await database_sync_to_async(self._cursors)()
+            await self.send_json(
+                {"type": "hello", "seq": seq, "stream_seq": self.cursor, "bcu": bcu}
+            )
 
     @staticmethod
     def _identity(user):
@@ -86,12 +94,15 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         return (events.latest_seq(bcu=self.bcu) if self.bcu else latest), latest
 
     async def _join(self):
+        await self.hub.join(self.stream, self)
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code):
         if getattr(self, "flusher", None):
             self.flusher.cancel()
+        if getattr(self, "hub", None):
+            self.hub.leave(self.stream, self)
         for group in getattr(self, "groups_joined", []):
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -174,20 +185,15 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(message)
             self.cursor = message["seq"]
 
-    # --- from the channel layer --------------------------------------------------------------
+    # --- from the hub -----------------------------------------------------------------------
 
-    async def dispatch(self, message):
-        # Channels closes stale database connections before every handler, a thread hop each
-        # time. A board event reaches every open board (200 hops per change at 200 desks, the
-        # largest cost in the fan-out profile), and this consumer touches the database only
-        # through database_sync_to_async, which does that clean-up itself.
-        if message.get("type") == "board.event":
-            await self.board_event(message)
-        elif message.get("type") == "board.events":  # several, in order (events.publish_many)
-            for item in message["items"]:
-                await self.board_event(item)
-        else:
-            await super().dispatch(message)
+    async def board_events(self, items):
+        """Events from the hub, in `seq` order. Called directly, not through Channels' dispatch,
+        which would also close stale database connections before every call: a thread hop per
+        event per socket, the largest socket-side cost once measured; this consumer touches the
+        database only through database_sync_to_async, which cleans up itself."""
+        for item in items:
+            await self.board_event(item)
 
     async def board_event(self, message):
         event = message["event"]

@@ -71,6 +71,12 @@ def require_supervisor_of(request, bcu_code: str) -> None:
         raise PermissionDenied(f"You may change rosters in {user_bcu_code(request.user)} only.")
 
 
+def id_field(**kwargs) -> serializers.IntegerField:
+    """A row id in a request: positive and within a 64-bit key, so a fuzzed huge number is a
+    400 naming the field rather than an overflow in the database driver."""
+    return serializers.IntegerField(min_value=1, max_value=2**63 - 1, **kwargs)
+
+
 class DutiesApi(APIView):
     def handle_exception(self, exc):
         if isinstance(exc, RosterConflict):
@@ -89,7 +95,7 @@ class DutiesApi(APIView):
 
 class RangeInput(serializers.Serializer):
     bcu = serializers.CharField(required=False, allow_blank=True)
-    team = serializers.IntegerField(required=False, allow_null=True)
+    team = id_field(required=False, allow_null=True)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -188,7 +194,7 @@ class ShiftOfficerAddApi(DutiesApi):
     """`POST /api/v1/shifts/{id}/officers/`: a `reason` overrides a rule that allows it."""
 
     class InputSerializer(serializers.Serializer):
-        officer = serializers.IntegerField()
+        officer = id_field()
         reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
     @extend_schema(request=InputSerializer, responses=ShiftOutput)
@@ -229,7 +235,7 @@ class RosterCellApi(DutiesApi):
     """
 
     class InputSerializer(serializers.Serializer):
-        officer = serializers.IntegerField()
+        officer = id_field()
         date = serializers.DateField()
         kind = serializers.ChoiceField(choices=[k for k in CELL_KINDS if k != "other"] + [""])
         reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
@@ -258,7 +264,7 @@ class RosterPatternApi(DutiesApi):
     """`POST /api/v1/roster/patterns/` apply a repeating pattern to a team, all or nothing."""
 
     class InputSerializer(serializers.Serializer):
-        team = serializers.IntegerField()
+        team = id_field()
         start = serializers.DateField()
         days = serializers.IntegerField(min_value=1, max_value=MAX_RANGE_DAYS, default=28)
         pattern = serializers.CharField(max_length=200)
@@ -315,7 +321,7 @@ class RosterCsvApi(DutiesApi):
         bcu = serializers.RegexField(
             r"^[A-Za-z0-9_-]{1,8}$", error_messages={"invalid": "Not a BCU code."}
         )
-        team = serializers.IntegerField(required=False, allow_null=True)
+        team = id_field(required=False, allow_null=True)
         days = serializers.IntegerField(min_value=1, max_value=MAX_RANGE_DAYS, default=28)
 
     @extend_schema(parameters=[InputSerializer], responses={(200, "text/csv"): OpenApiTypes.STR})
@@ -354,8 +360,8 @@ class CrewBookOnApi(DutiesApi):
 
     class InputSerializer(serializers.Serializer):
         unit = serializers.CharField()
-        shift = serializers.IntegerField()
-        officers = serializers.ListField(child=serializers.IntegerField(), min_length=1,
+        shift = id_field()
+        officers = serializers.ListField(child=id_field(), min_length=1,
                                          max_length=12)  # fmt: skip
 
     @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
@@ -393,7 +399,7 @@ class CrewBookOffApi(DutiesApi):
 
     class InputSerializer(serializers.Serializer):
         unit = serializers.CharField()
-        officers = serializers.ListField(child=serializers.IntegerField(), required=False)
+        officers = serializers.ListField(child=id_field(), required=False)
 
     @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):

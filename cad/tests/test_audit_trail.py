@@ -171,7 +171,9 @@ def test_filters_user_action_and_time(world):
     assert rows and {r["user"] for r in rows} == {"handler_as"}
     rows = rows_of(client.get(API, {"action": "create", "user": "desp_cn"}))
     assert rows and {r["action"] for r in rows} == {"create"}
-    old = AuditEvent.objects.get(object_id=str(world["as"].pk), action="create")
+    old = AuditEvent.objects.get(
+        object_type="incidents.incident", object_id=str(world["as"].pk), action="create"
+    )
     tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
     assert rows_of(client.get(API, {"from": tomorrow})) == []
     today = timezone.now().date().isoformat()

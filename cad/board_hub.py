@@ -1,0 +1,105 @@
+"""One channel-layer subscription per board stream per server process, fanned out in-process.
+
+Channels would give every board socket its own membership of its stream's group: at 200 desks a
+change then wakes 200 consumer loops, each making a task and an `asyncio.wait` for the message
+(about 15% of daphne's fan-out time in the py-spy profile, docs/benchmarks.md). The hub joins
+the group once per process with a channel of its own, reads each message once, and hands it to
+every local board socket by a direct call. A socket busy with a resync or a gap fill gets the
+message as a task queued behind its own lock, so one slow desk never holds up the others and
+each desk still sees its events in order.
+
+The hub belongs to an event loop and a channel layer (tests change both); `hub_for()` finds or
+makes the right one. Delivery stays at most once, as before: the consumers' `prev` checks and
+gap filling from the Event table are unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+
+class Member(Protocol):
+    lock: asyncio.Lock
+
+    async def board_events(self, items: list[dict[str, Any]]) -> None: ...
+
+
+class BoardHub:
+    def __init__(self, layer):
+        self.layer = layer
+        self.members: dict[str, set[Member]] = {}
+        self.channels: dict[str, str] = {}
+        self.pumps: dict[str, asyncio.Task] = {}
+        # Per member: deliveries queued as tasks and not yet done. While any is waiting, newer
+        # messages queue too, so nothing overtakes them.
+        self.waiting: dict[Member, int] = {}
+
+    async def join(self, group: str, member: Member) -> None:
+        """Add a socket to a stream; also refreshes the process's membership (the list layer
+        expires groups) and raises if the layer is unreachable."""
+        pump = self.pumps.get(group)
+        if pump is None or pump.done():
+            channel = await self.layer.new_channel("board-hub.")
+            await self.layer.group_add(group, channel)
+            self.channels[group] = channel
+            self.pumps[group] = asyncio.ensure_future(self._pump(group, channel))
+        else:
+            await self.layer.group_add(group, self.channels[group])
+        self.members.setdefault(group, set()).add(member)
+
+    def leave(self, group: str, member: Member) -> None:
+        self.members.get(group, set()).discard(member)
+        self.waiting.pop(member, None)
+
+    async def _pump(self, group: str, channel: str) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001  (the layer went away: members re-join on heartbeat)
+                logger.warning("board hub for %s lost its channel layer", group)
+                return
+            kind = message.get("type")
+            if kind == "board.event":
+                items = [message]
+            elif kind == "board.events":
+                items = message["items"]
+            else:
+                continue
+            for member in list(self.members.get(group, ())):
+                await self._deliver(member, items)
+
+    async def _deliver(self, member: Member, items: list[dict[str, Any]]) -> None:
+        if not member.lock.locked() and not self.waiting.get(member):
+            try:
+                await member.board_events(items)
+            except Exception:  # noqa: BLE001  (one broken socket must not stop the others)
+                logger.exception("board delivery failed")
+            return
+        self.waiting[member] = self.waiting.get(member, 0) + 1
+        task = asyncio.ensure_future(member.board_events(items))
+        task.add_done_callback(lambda t, m=member: self._done(m, t))
+
+    def _done(self, member: Member, task: asyncio.Task) -> None:
+        if member in self.waiting:
+            self.waiting[member] -= 1
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("board delivery failed", exc_info=task.exception())
+
+
+_hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> BoardHub
+
+
+def hub_for(layer) -> BoardHub:
+    """The hub of the running event loop for this channel layer."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None or hub.layer is not layer:
+        hub = _hubs[loop] = BoardHub(layer)
+    return hub
