@@ -485,7 +485,8 @@ def report(args, r: dict) -> bool:
     if lags:
         ms = [x * 1000 for x in lags]
         print(f"board lag (fix sent_at -> unit.updated at a central desk; includes the consumer's "
-              f"<= 1 s hold): p50 {percentile(ms, 50):,.0f} ms, p99 {percentile(ms, 99):,.0f} ms, "
+              f"<= {settings.BOARD_POSITION_HOLD_SECONDS:g} s hold): "
+              f"p50 {percentile(ms, 50):,.0f} ms, p99 {percentile(ms, 99):,.0f} ms, "
               f"max {max(ms):,.0f} ms (n={len(ms):,} events, {len(rec['units']):,} units, "
               f"{rec['snapshots']} snapshot(s), "
               f"{rec['foreign']} other units' events ignored)")  # fmt: skip

@@ -17,6 +17,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from cad import events
 from cad.board_hub import hub_for
@@ -29,8 +30,8 @@ logger = logging.getLogger(__name__)
 
 BOARD_ROLES = {DESPATCHER, SUPERVISOR}
 RESYNC_LIMIT = 500
-# Positions are held this long and only the newest per unit is sent (issue 4: "every 1-2 s").
-COALESCE_SECONDS = 1.0
+# Positions are held this long and only the newest per unit is sent (settings).
+COALESCE_SECONDS = float(getattr(settings, "BOARD_POSITION_HOLD_SECONDS", 0.5))
 # Sent when the channel layer cannot be reached: the browser polls and retries.
 CLOSE_LAYER_DOWN = 4503
 

@@ -202,6 +202,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 3000},
     },
 }
+# How long a board socket holds unit positions to send only the newest per unit; statuses and
+# incidents never wait. Issue 4 allows 1-2 s; half a second keeps a radio fix on the board within
+# the radio issue's 1 s at p99 (bench/radio_ingest.py). A browser's load is set by how often
+# units report, not by this: at one fix per unit every 2.5 s the hold rarely merges two.
+BOARD_POSITION_HOLD_SECONDS = float(os.environ.get("BOARD_POSITION_HOLD_SECONDS", "0.5"))
 RADIO_GATEWAY_ADAPTER = os.environ.get("RADIO_GATEWAY_ADAPTER", "radio.adapters.LoggingAdapter")
 # The gateway's WebSocket (docs/radio-protocol.md): the bridge and WebSocketGatewayAdapter
 # connect to it; a token, if set, is sent as `Authorization: Bearer`.
