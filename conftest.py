@@ -43,6 +43,27 @@ def chromium_path():
 
 
 @pytest.fixture
+async def close_worker_connections():
+    """For consumer tests: close the worker thread's database connection at the end, so the
+    test database can be dropped."""
+    yield
+    from channels.db import database_sync_to_async
+    from django.db import connections
+
+    await database_sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def fresh_layer():
+    """For consumer tests: one channel layer per test, so no group membership leaks."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
 def make_user(db):
     """make_user("despatcher", bcu="CN") → a user with that role and scope."""
     from cad.services import user_provision

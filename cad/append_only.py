@@ -58,9 +58,11 @@ def append_only_trigger_sql(table: str) -> tuple[str, str]:
 
 def append_only_operation(table: str):
     """A migration operation that installs the trigger on PostgreSQL and does nothing elsewhere."""
-    from django.db import migrations
+    return _postgres_only(*append_only_trigger_sql(table))
 
-    forward, reverse = append_only_trigger_sql(table)
+
+def _postgres_only(forward: str, reverse: str):
+    from django.db import migrations
 
     def install(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
@@ -103,16 +105,4 @@ def truncate_guard_sql(table: str) -> tuple[str, str]:
 
 def truncate_guard_operation(table: str):
     """A migration operation installing the TRUNCATE guard on PostgreSQL (nothing elsewhere)."""
-    from django.db import migrations
-
-    forward, reverse = truncate_guard_sql(table)
-
-    def install(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(forward, params=None)
-
-    def remove(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(reverse, params=None)
-
-    return migrations.RunPython(install, remove)
+    return _postgres_only(*truncate_guard_sql(table))

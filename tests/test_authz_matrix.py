@@ -18,10 +18,9 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
@@ -550,19 +549,6 @@ def test_scoped_lists_keep_cross_border_work(world):
 
 
 # --- the board socket ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fresh_layer():
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-
-
-@pytest.fixture
-async def close_worker_connections():
-    yield
-    await database_sync_to_async(connections.close_all)()
 
 
 async def _connect(user):

@@ -2,10 +2,8 @@
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
-from django.db import connections
 
 from cad import consumers, events
 from cad.asgi import application
@@ -16,22 +14,10 @@ from resources.tests.factories_board import new_incident
 from tests.factories import make_unit
 
 # Consumers reach the database from worker threads, so the data must be committed;
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def close_worker_connections():
-    """Close the worker thread's database connection so the test database can be dropped."""
-    yield
-    await database_sync_to_async(connections.close_all)()
-
-
-@pytest.fixture(autouse=True)
-def fresh_layer():
-    """One channel layer per test: no group membership leaks between tests."""
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_worker_connections", "fresh_layer"),
+]
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.db import connections
 
 from cad.consumers import BoardConsumer
 from cad.models import Event
@@ -15,14 +14,10 @@ from incidents.models import Incident
 from resources.tests.factories_board import new_incident
 from tests.servers import PrivateRedis
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def close_worker_connections():
-    """Close the worker thread's database connection so the test database can be dropped."""
-    yield
-    await database_sync_to_async(connections.close_all)()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_worker_connections"),
+]
 
 
 @pytest.fixture

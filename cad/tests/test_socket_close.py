@@ -6,19 +6,15 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.db import connections
 
 from cad.asgi import application
 from cad.second_factor import SESSION_KEY
 from cad.session_security import LAST_ACTIVITY_KEY
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def close_worker_connections():
-    yield
-    await database_sync_to_async(connections.close_all)()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_worker_connections"),
+]
 
 
 @pytest.fixture(autouse=True, params=["configured", "in-memory"])

@@ -3,9 +3,7 @@ message is stored and applied is `unit.emergency`, with no poll or resync in bet
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
-from django.db import connections
 
 from cad.consumers import BoardConsumer
 from radio import services
@@ -13,20 +11,10 @@ from radio.models import RadioMessage
 from radio.tests.conftest import msg
 
 # Consumers read the database from worker threads, so the data must be committed.
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def close_worker_connections():
-    yield
-    await database_sync_to_async(connections.close_all)()
-
-
-@pytest.fixture(autouse=True)
-def fresh_layer():
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_worker_connections", "fresh_layer"),
+]
 
 
 def receive_and_apply(world) -> RadioMessage:

@@ -4,9 +4,8 @@ from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers, get_channel_layer
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.db import connections
 from django.utils import timezone
 
 from cad import events
@@ -18,20 +17,10 @@ from radio.tests.conftest import msg
 from resources.models import Unit
 from tests.factories import make_unit
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def close_worker_connections():
-    yield
-    await database_sync_to_async(connections.close_all)()
-
-
-@pytest.fixture(autouse=True)
-def fresh_layer():
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_worker_connections", "fresh_layer"),
+]
 
 
 async def board(user) -> WebsocketCommunicator:
