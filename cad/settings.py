@@ -131,11 +131,14 @@ if REDIS_URL:
     CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "pubsub")
     if CHANNEL_LAYER not in {"pubsub", "lists"}:
         raise ImproperlyConfigured("CHANNEL_LAYER must be 'pubsub' or 'lists'")
+    # Redis pub/sub channels ignore the database number: deployments (or test runs) that share
+    # one Redis keep apart by prefix.
+    CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")
     if CHANNEL_LAYER == "pubsub":
         CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "CONFIG": {"hosts": [REDIS_URL]},
+                "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
             }
         }
     else:
@@ -144,6 +147,7 @@ if REDIS_URL:
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 "CONFIG": {
                     "hosts": [REDIS_URL],
+                    "prefix": CHANNEL_LAYER_PREFIX,
                     # channels-redis forgets group members after a day by default; a control
                     # room never closes, so membership lasts a week and the board consumer
                     # re-joins its groups on every heartbeat (see cad/consumers.py).
