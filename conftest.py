@@ -66,7 +66,7 @@ def fresh_layer():
 @pytest.fixture
 def make_user(db):
     """make_user("despatcher", bcu="CN") → a user with that role and scope."""
-    from cad.services import user_provision
+    from cad.accounts.services import user_provision
 
     counter = {"n": 0}
 
@@ -106,8 +106,8 @@ def _rows_from_data_migrations(request):
     request.getfixturevalue("transactional_db" if transactional else "db")
     from django.contrib.auth.models import Group
 
+    from cad.accounts.roles import ROLES, apply_role_permissions
     from cad.models import EventCounter
-    from cad.roles import ROLES, apply_role_permissions
     from radio.models import NATIONAL_STATUS_CODES, StatusCodeMapping
 
     if Group.objects.filter(name__in=ROLES).count() < len(ROLES):
@@ -124,13 +124,13 @@ def _rows_from_data_migrations(request):
 def _forced_logins_pass_the_second_factor(monkeypatch):
     """`client.force_login(user)` stands for a finished sign-in, second factor included.
 
-    Supervisors and admins otherwise get only the second-factor pages (cad/session_security.py).
+    Supervisors and admins otherwise get only the second-factor pages (cad/accounts/sessions.py).
     Tests of signing in itself go through the login form and the 2FA pages instead
     (cad/tests/test_login_*.py), which this does not touch.
     """
     from django.test.client import ClientMixin
 
-    from cad.second_factor import SESSION_KEY
+    from cad.accounts.second_factor import SESSION_KEY
 
     original = ClientMixin.force_login
 

@@ -115,8 +115,8 @@ async def run_clients(url: str, n: int, headers: dict, expect: int, timeout: flo
 def beacon_setup(units: int):
     from django.test import Client
 
+    from cad.accounts.services import user_provision
     from cad.models import BCU, Station
-    from cad.services import user_provision
     from resources.models import Unit, UnitType
 
     bcu = BCU.objects.create(code="CN", name="Central North")

@@ -4,7 +4,7 @@
     ... --small            (CI size: 200 incidents, 500 units)
 
 Runs in a throw-away database (bench_board_snapshot_<name>), never on real data. Measures
-`cad.snapshot.board_snapshot(bcu=None)` + `json.dumps` (what a fresh board or a resync that is
+`cad.live.snapshot.board_snapshot(bcu=None)` + `json.dumps` (what a fresh board or a resync that is
 too old receives), its query count, and the floor: bare `.values()` of the same rows of both
 tables + `json.dumps`. Targets (issue 4): at most 5 queries, not growing with rows; time at
 most 3x the floor.
@@ -99,7 +99,7 @@ def main() -> int:
     args = parser.parse_args()
     n_incidents, n_units = (200, 500) if args.small else (2000, 5000)
 
-    from cad.snapshot import board_snapshot
+    from cad.live.snapshot import board_snapshot
     from incidents.events import BOARD_FIELDS
     from incidents.models import Incident
     from resources.models import Unit

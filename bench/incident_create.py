@@ -48,8 +48,8 @@ def percentile(values: list[float], p: float) -> float:
 def setup_world():
     from rest_framework.authtoken.models import Token
 
+    from cad.accounts.services import user_provision
     from cad.models import BCU
-    from cad.services import user_provision
     from incidents.models import IncidentType
     from tests.factories import make_borough
 

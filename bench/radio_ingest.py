@@ -286,8 +286,8 @@ def seed(units: int) -> str:
     """BCUs, a station each, `units` active units with ISSIs; returns a central desk's cookie."""
     from django.test import Client
 
+    from cad.accounts.services import user_provision
     from cad.models import BCU, Station
-    from cad.services import user_provision
     from resources.models import Unit, UnitType
 
     unit_type = UnitType.objects.create(code="IRV", name="Incident Response Vehicle")

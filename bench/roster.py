@@ -36,8 +36,8 @@ from django.utils import timezone  # noqa: E402
 
 
 def build(n_officers: int, start) -> tuple:
+    from cad.accounts.services import user_provision
     from cad.models import BCU
-    from cad.services import user_provision
     from duties.models import (
         Officer,
         OfficerSkill,
@@ -103,7 +103,7 @@ def build(n_officers: int, start) -> tuple:
 
 
 def bench_render(user, start, n: int = 10) -> dict:
-    from cad.second_factor import SESSION_KEY
+    from cad.accounts.second_factor import SESSION_KEY
 
     client = Client()
     client.force_login(user)

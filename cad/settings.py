@@ -62,7 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "cad.csp.ContentSecurityPolicyMiddleware",
+    "cad.web.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -70,9 +70,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "cad.middleware.LoginRequiredEverywhere",
-    "cad.session_security.IdleSessionMiddleware",
-    "cad.session_security.SecondFactorMiddleware",
+    "cad.accounts.middleware.LoginRequiredEverywhere",
+    "cad.accounts.sessions.IdleSessionMiddleware",
+    "cad.accounts.sessions.SecondFactorMiddleware",
 ]
 
 ROOT_URLCONF = "cad.urls"
@@ -89,7 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "cad.context_processors.roles",
+                "cad.accounts.context_processors.roles",
             ],
         },
     },
@@ -150,7 +150,7 @@ if REDIS_URL:
                     "prefix": CHANNEL_LAYER_PREFIX,
                     # channels-redis forgets group members after a day by default; a control
                     # room never closes, so membership lasts a week and the board consumer
-                    # re-joins its groups on every heartbeat (see cad/consumers.py).
+                    # re-joins its groups on every heartbeat (see cad/live/consumers.py).
                     "group_expiry": 7 * 24 * 3600,
                     # A full channel drops messages silently. Give each browser room for a busy
                     # minute; anything still lost shows up as a gap in `seq` and is filled.
@@ -195,7 +195,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "radio", "expires": 9},
     },
     "purge-idempotency-keys": {
-        "task": "incidents.tasks.purge_idempotency_keys",
+        "task": "cad.tasks.purge_idempotency_keys",
         "schedule": 24 * 3600.0,
     },
     # Hourly, in capped batches, so a first run over years of closed incidents catches up in
@@ -240,8 +240,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Counts failed logins per (username, address) and per address (cad/login_guard.py).
-AUTHENTICATION_BACKENDS = ["cad.auth_backends.GuardedModelBackend"]
+# Counts failed logins per (username, address) and per address (cad/accounts/lockout.py).
+AUTHENTICATION_BACKENDS = ["cad.accounts.backends.GuardedModelBackend"]
 LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 # One address may fail this often across all usernames (a room behind NAT shares one address).
 LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "50"))
@@ -249,7 +249,7 @@ LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "600"))
 # Sessions end after this long without user activity; the page warns this long before.
 SESSION_IDLE_SECONDS = int(os.environ.get("SESSION_IDLE_SECONDS", "1800"))
 SESSION_IDLE_WARNING_SECONDS = int(os.environ.get("SESSION_IDLE_WARNING_SECONDS", "300"))
-# Read X-Forwarded-For (its last hop) only behind a proxy that sets it (cad/audit.py).
+# Read X-Forwarded-For (its last hop) only behind a proxy that sets it (cad/audit/trail.py).
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", PRODUCTION)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -279,10 +279,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "cad.schema.BeaconAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cad.api.schema.BeaconAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "cad.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "cad.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Beacon CAD API",
@@ -317,7 +317,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-# The Content-Security-Policy itself is cad/csp.py (MIDDLEWARE), the same in every profile.
+# The Content-Security-Policy itself is cad/web/csp.py (MIDDLEWARE), the same in every profile.
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

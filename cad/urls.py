@@ -4,12 +4,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from cad import audit_views, views
-from cad import auth_views as sign_in
+from cad.accounts import views as sign_in
+from cad.audit import views as audit_views
+from cad.web import views
 
 api_v1 = [
     path("auth/token/", sign_in.token_view, name="api-token"),
-    path("", include("cad.api_urls")),
+    path("", include("cad.api.urls")),
     path("", include("incidents.api_urls")),
     path("", include("resources.api_urls")),
     path("", include("resources.recommend.urls")),
@@ -32,7 +33,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file, so the page needs no inline
-    # script under the Content-Security-Policy (cad/csp.py).
+    # script under the Content-Security-Policy (cad/web/csp.py).
     path(
         "api/docs/",
         SpectacularSwaggerSplitView.as_view(url_name="api-schema"),

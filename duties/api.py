@@ -20,8 +20,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cad.audit import source_of
-from cad.roles import ADMIN, DESPATCHER, SUPERVISOR, has_role, in_scope, user_bcu_code
+from cad.accounts.roles import ADMIN, DESPATCHER, SUPERVISOR, has_role, in_scope, user_bcu_code
+from cad.audit.trail import source_of
 from duties.models import Officer, Shift, Team
 from duties.selectors import (
     CELL_CODES,

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from cad.audit import audit_record
+from cad.audit.trail import audit_record
 from cad.errors import Conflict, DomainError
 from cad.models import AuditEvent
 from duties.models import (

@@ -13,10 +13,10 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
-from cad.audit import source_of
+from cad.accounts.roles import SUPERVISOR, has_role, in_scope, user_bcu_code
+from cad.audit.trail import source_of
 from cad.errors import DomainError
 from cad.models import BCU
-from cad.roles import SUPERVISOR, has_role, in_scope, user_bcu_code
 from duties.models import Officer, Shift
 from duties.rules import LONDON
 from duties.selectors import (

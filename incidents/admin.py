@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from cad.admin_base import AuditedAdmin, ReadOnlyAdmin
-from cad.audit import source_of
+from cad.audit.admin_base import AuditedAdmin, ReadOnlyAdmin
+from cad.audit.trail import source_of
 from cad.errors import DomainError
 from incidents.models import (
     Call,

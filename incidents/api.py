@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -20,51 +19,19 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cad.audit import source_of
-from cad.roles import user_bcu_code
+from cad.accounts.roles import user_bcu_code
+from cad.api.fields import (
+    StrictCharField,
+    StrictChoiceField,
+    StrictFloatField,
+    control_characters,
+)
+from cad.api.idempotency import idempotent
+from cad.audit.trail import source_of
 from incidents import permissions as perms
 from incidents import selectors, services
 from incidents.models import Call, Grade, Incident, IncidentStatus, WarningMarker
-from incidents.services import CallDetails, control_characters
-
-# --- strict fields ----------------------------------------------------------------------------
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string, nothing else (DRF would turn 123 into "123"), without control characters."""
-
-    def __init__(self, *, multiline: bool = False, **kwargs):
-        self.multiline = multiline
-        kwargs.setdefault("trim_whitespace", True)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        if control_characters(data, multiline=self.multiline):
-            raise ValidationError("Contains control characters.")
-        return super().to_internal_value(data)
-
-
-class StrictFloatField(serializers.FloatField):
-    """A JSON number, not a string or a boolean, and finite."""
-
-    default_error_messages = {"invalid": "A number is required."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int | float):
-            self.fail("invalid")
-        value = float(data)
-        if not math.isfinite(value):
-            self.fail("invalid")
-        return super().to_internal_value(value)
-
-
-class StrictChoiceField(serializers.ChoiceField):
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid_choice", input=str(data)[:20])
-        return super().to_internal_value(data)
+from incidents.services import CallDetails
 
 
 class PositionSerializer(serializers.Serializer):
@@ -111,35 +78,6 @@ def _incident_for_change(request, pk: int, check) -> Incident:
 def _require(allowed: bool) -> None:
     if not allowed:
         raise PermissionDenied("Your role does not allow this.")
-
-
-# --- idempotency --------------------------------------------------------------------------
-
-
-def idempotent(request, produce) -> Response:
-    """Run `produce()` (which returns a Response) at most once per (user, Idempotency-Key).
-
-    The key row, the change and the stored answer commit together; a repeat gets the stored
-    answer. Errors (4xx) roll back the key with everything else, so a corrected request may
-    reuse it.
-    """
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return produce()
-    if not key or len(key) > 200 or control_characters(key, multiline=False):
-        raise ValidationError({"Idempotency-Key": ["1 to 200 printable characters."]})
-    fingerprint = services.request_fingerprint(request.method, request.path, request.data)
-    with transaction.atomic():
-        stored = services.idempotency_claim(user=request.user, key=key, fingerprint=fingerprint)
-        if stored is not None:
-            response = Response(stored.body, status=stored.status_code)
-            response["Idempotent-Replayed"] = "true"
-            return response
-        response = produce()
-        services.idempotency_store(
-            user=request.user, key=key, status_code=response.status_code, body=response.data
-        )
-    return response
 
 
 # --- reference data ---------------------------------------------------------------------------

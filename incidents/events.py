@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from cad.events import event_emit
+from cad.live.events import event_emit
 from incidents.models import Incident
 
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.db import models
 
-from cad.append_only import AppendOnlyModel
+from cad.audit.append_only import AppendOnlyModel
 
 
 class Grade(models.TextChoices):
@@ -306,26 +306,3 @@ class GazetteerEntry(models.Model):
 
     def __str__(self):
         return self.address
-
-
-class IdempotencyKey(models.Model):
-    """The first answer to a creating request, replayed when the client repeats its key.
-
-    One row per (user, key). The row is inserted in the same transaction as the change, so a
-    concurrent repeat waits on the unique index and then reads the committed answer.
-    """
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=200)
-    fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and body")
-    status_code = models.PositiveSmallIntegerField(default=0)
-    body = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "key"], name="one_idempotency_key_per_user")
-        ]
-
-    def __str__(self):
-        return f"{self.user_id}:{self.key}"

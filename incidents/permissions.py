@@ -1,6 +1,6 @@
 """Who may do what to an incident. Checked on the server for the API and the pages alike."""
 
-from cad.roles import ADMIN, CALL_HANDLER, DESPATCHER, SUPERVISOR, has_role, in_scope
+from cad.accounts.roles import ADMIN, CALL_HANDLER, DESPATCHER, SUPERVISOR, has_role, in_scope
 
 CREATORS = (CALL_HANDLER, DESPATCHER, SUPERVISOR)
 READERS = (CALL_HANDLER, DESPATCHER, SUPERVISOR, ADMIN)

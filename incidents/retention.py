@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from cad.audit import audit_record
+from cad.audit.trail import audit_record
 from incidents.models import Call, Incident, IncidentStatus
 
 PERSONAL_CALL_FIELDS = ("caller_name", "caller_phone")

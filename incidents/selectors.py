@@ -14,7 +14,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from cad.geo import bcu_at, haversine_m, in_force_area
+from cad.audit.search import AuditIncident
+from cad.geo.geometry import bcu_at, haversine_m, in_force_area
 from incidents.events import BOARD_FIELDS, board_incident
 from incidents.models import (
     GRADE_TARGETS,
@@ -480,4 +481,19 @@ def warning_marker_payload(marker: WarningMarker) -> dict[str, Any]:
             "created_at": marker.created_at,
             "expires_at": marker.expires_at,
         }
+    )
+
+
+def incident_for_audit(value: str) -> AuditIncident | None:
+    """The incident an audit search names, by id or reference (registered in IncidentsConfig)."""
+    rows = Incident.objects.select_related("bcu")
+    numeric = value.isascii() and value.isdigit() and len(value) <= 18
+    found = rows.filter(pk=int(value)) if numeric else rows.filter(reference=value)
+    incident = found.first()
+    if incident is None:
+        return None
+    return AuditIncident(
+        pk=incident.pk,
+        reference=incident.reference,
+        bcu_code=incident.bcu.code if incident.bcu_id else None,
     )

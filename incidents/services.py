@@ -10,11 +10,8 @@ a valid request the state forbids raises cad.errors.Conflict (409).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,9 +20,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from cad.audit import audit_record
+from cad.api.fields import control_characters
+from cad.audit.trail import audit_record
 from cad.errors import Conflict
-from cad.geo import bcu_at, in_force_area
+from cad.geo.geometry import bcu_at, in_force_area
 from incidents.events import incident_event
 from incidents.models import (
     GRADE_TARGETS,
@@ -34,7 +32,6 @@ from incidents.models import (
     DailySequence,
     Grade,
     GradeChange,
-    IdempotencyKey,
     Incident,
     IncidentLogEntry,
     IncidentStatus,
@@ -47,15 +44,6 @@ LONDON = ZoneInfo("Europe/London")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 THRIVE_KEYS = ("threat", "harm", "risk", "investigation", "vulnerability", "engagement")
 Kind = IncidentLogEntry.Kind
-
-
-# --- text hygiene (shared with the API serializers) ------------------------------------------
-
-
-def control_characters(text: str, *, multiline: bool) -> bool:
-    """Does the text hold control characters? Newlines and tabs are fine in multi-line text."""
-    allowed = {"\n", "\r", "\t"} if multiline else set()
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in allowed for ch in text)
 
 
 def _clean_text(errors: dict, field: str, value: str, *, max_length: int, multiline: bool) -> str:
@@ -630,60 +618,3 @@ def personal_data_combination_record(
         changes["incident"] = incident.reference
     audit_record(user=by, action="combine", obj=incident, object_type="incidents.incident",
                  source=source, changes=changes)  # fmt: skip
-
-
-# --- idempotency ---------------------------------------------------------------------------
-
-
-def request_fingerprint(method: str, path: str, body: Any) -> str:
-    raw = json.dumps([method, path, body], sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-def idempotency_claim(*, user, key: str, fingerprint: str) -> IdempotencyKey | None:
-    """Claim `key` for this request inside the caller's transaction.
-
-    Returns None when the key is new (the caller goes on and later stores its answer with
-    idempotency_store), or the stored row when it was used before. A concurrent repeat blocks
-    on the unique index until the first request commits, then reads its answer. The same key
-    with a different request is a client bug: 409.
-    """
-    # One statement for the common case (a new key), where a read, a savepoint and an insert
-    # cost four round trips on every create. On a conflict the database waits for the other
-    # transaction holding the key, then inserts nothing; its committed answer is read below.
-    table = IdempotencyKey._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (user_id, key, fingerprint, status_code, body, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, 0, '{}', %s) ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
-            [user.pk, key, fingerprint, connection.ops.adapt_datetimefield_value(timezone.now())],
-        )
-        if cursor.fetchone() is not None:
-            return None
-    existing = IdempotencyKey.objects.filter(user=user, key=key).first()
-    if existing is None:  # the other request rolled back in the meantime
-        raise Conflict(
-            "a request with this Idempotency-Key is in progress; try again",
-            code="idempotency_in_progress",
-        )
-    if existing.fingerprint != fingerprint:
-        raise Conflict(
-            "this Idempotency-Key was used for a different request", code="idempotency_key_reused"
-        )
-    return existing
-
-
-def idempotency_store(*, user, key: str, status_code: int, body: Any) -> None:
-    IdempotencyKey.objects.filter(user=user, key=key).update(
-        status_code=status_code, body=json.loads(json.dumps(body, default=str))
-    )
-
-
-def idempotency_keys_purge(*, older_than: timedelta) -> int:
-    """Forget stored answers older than `older_than`; returns how many went.
-
-    A client retries within seconds or minutes, so a day's keys are plenty, and the stored
-    bodies hold caller details that should not outlive their use.
-    """
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - older_than).delete()
-    return deleted

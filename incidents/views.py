@@ -4,7 +4,7 @@ from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 
-from cad.audit import source_of
+from cad.audit.trail import source_of
 from incidents import permissions as perms
 from incidents import selectors, services
 from incidents.models import Call, Grade, Incident

@@ -12,9 +12,9 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cad.audit import source_of
-from cad.roles import RADIO_GATEWAY, has_role
-from incidents.api import idempotent
+from cad.accounts.roles import RADIO_GATEWAY, has_role
+from cad.api.idempotency import idempotent
+from cad.audit.trail import source_of
 from radio import services
 from radio.models import RadioMessage
 from radio.validation import DeliveryReceiptInput, InboundBatchInput

@@ -41,8 +41,8 @@ from rest_framework.exceptions import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from cad.accounts.roles import RADIO_GATEWAY, has_role
 from cad.errors import DomainError
-from cad.roles import RADIO_GATEWAY, has_role
 from radio import protocol
 from radio.models import RadioMessage
 from radio.services import radio_message_delivery_record, radio_messages_receive
@@ -94,7 +94,7 @@ def bridge_user(username: str = DEFAULT_USER) -> User:
     """The account the bridge acts as: created in `radio_gateway` if missing. An existing
     account without that role is refused, not promoted: a typo in --user must not turn a
     despatcher into a gateway."""
-    from cad.services import user_provision
+    from cad.accounts.services import user_provision
 
     user = User.objects.filter(username=username).first()
     if user is None:

@@ -14,7 +14,7 @@ docs/benchmarks.md). Here one task takes the position-only messages of one store
   wins across batches, tasks and the one-at-a-time path alike;
 - emits one coalescible `unit.updated` per unit moved, as
   `resources.services.unit_set_position` does (same payload, same coalesce key), numbered
-  together (`cad.events.events_emit`) and published as one layer message per board group;
+  together (`cad.live.events.events_emit`) and published as one layer message per board group;
 - marks every message `applied` or `ignored` with the unit, its current assignment and a note.
 
 Statuses, texts and emergencies never come here: they keep their own task and its priority.

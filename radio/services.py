@@ -34,9 +34,9 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from cad.audit import audit_record
+from cad.audit.trail import audit_record
 from cad.errors import Conflict
-from cad.events import event_emit
+from cad.live.events import event_emit
 from incidents.events import incident_event
 from incidents.selectors import warnings_near
 from incidents.services import incident_log_add

@@ -11,12 +11,10 @@ half-stored.
 
 from __future__ import annotations
 
-import math
-import unicodedata
-
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from cad.api.fields import StrictFloatField, control_characters
 from radio.models import RadioMessage
 
 # One request holds at most this many messages. A gateway buffers during an outage and flushes
@@ -24,24 +22,6 @@ from radio.models import RadioMessage
 MAX_BATCH = 500
 
 INBOUND_KINDS = [RadioMessage.Kind.STATUS, RadioMessage.Kind.POSITION, RadioMessage.Kind.TEXT]
-
-
-def _has_control_characters(text: str, *, multiline: bool) -> bool:
-    allowed = {"\n", "\r", "\t"} if multiline else set()
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in allowed for ch in text)
-
-
-class StrictFloatField(serializers.FloatField):
-    """A JSON number, not a string or a boolean, and finite."""
-
-    default_error_messages = {"invalid": "A number is required."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int | float):
-            self.fail("invalid")
-        if not math.isfinite(float(data)):
-            self.fail("invalid")
-        return super().to_internal_value(float(data))
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -73,7 +53,7 @@ class PrintableCharField(serializers.CharField):
         if isinstance(data, bool) or not isinstance(data, str | int):
             self.fail("invalid")
         value = super().to_internal_value(data)
-        if _has_control_characters(value, multiline=self.multiline):
+        if control_characters(value, multiline=self.multiline):
             raise serializers.ValidationError("Contains control characters.")
         return value
 
@@ -141,7 +121,7 @@ class DeliveryReceiptInput(serializers.Serializer):
         if isinstance(value, int) and value > 0:
             return value
         if isinstance(value, str) and 0 < len(value.strip()) <= 100:
-            if _has_control_characters(value, multiline=False):
+            if control_characters(value, multiline=False):
                 raise serializers.ValidationError("Contains control characters.")
             return value.strip()
         raise serializers.ValidationError("A message id (number) or gateway id (text).")

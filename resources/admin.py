@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from cad.admin_base import AuditedAdmin, ReadOnlyAdmin
+from cad.audit.admin_base import AuditedAdmin, ReadOnlyAdmin
 from resources.models import Assignment, Skill, Unit, UnitStatusChange, UnitType
 
 

@@ -21,8 +21,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cad.audit import source_of
-from cad.roles import (
+from cad.accounts.roles import (
     ADMIN,
     CALL_HANDLER,
     DESPATCHER,
@@ -31,7 +30,9 @@ from cad.roles import (
     has_role,
     user_bcu_code,
 )
-from incidents.api import StrictFloatField, idempotent
+from cad.api.fields import StrictFloatField
+from cad.api.idempotency import idempotent
+from cad.audit.trail import source_of
 from incidents.models import Incident
 from incidents.selectors import incident_detail
 from resources import selectors, services

@@ -1,6 +1,6 @@
 """What the resources app broadcasts."""
 
-from cad.events import EventSpec, event_emit, events_emit
+from cad.live.events import EventSpec, event_emit, events_emit
 from cad.models import BCU
 from resources.models import Unit
 from resources.selectors import unit_detail

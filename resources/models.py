@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from cad.append_only import AppendOnlyModel
+from cad.audit.append_only import AppendOnlyModel
 
 
 class UnitType(models.Model):

@@ -105,3 +105,12 @@ def unit_payload(row: dict, skills: list[str], job: dict[str, Any] | None) -> di
         if job
         else None,
     }
+
+
+def assignment_audit_rows(incident_pk: int) -> Q | None:
+    """Audit rows of the incident's assignments: their later changes name only themselves."""
+    ids = [
+        str(i)
+        for i in Assignment.objects.filter(incident_id=incident_pk).values_list("id", flat=True)
+    ]
+    return Q(object_type="resources.assignment", object_id__in=ids) if ids else None

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from cad.audit import audit_record
+from cad.audit.trail import audit_record
 from cad.errors import Conflict
 from incidents.events import incident_event
 from incidents.models import Incident, IncidentLogEntry, IncidentStatus

@@ -7,9 +7,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from cad.accounts.roles import DESPATCHER, SUPERVISOR, has_role, user_bcu_code
+from cad.live.snapshot import board_snapshot
 from cad.models import BCU, Borough
-from cad.roles import DESPATCHER, SUPERVISOR, has_role, user_bcu_code
-from cad.snapshot import board_snapshot
 from incidents.models import GRADE_TARGETS, ClosingCode
 from resources.models import UnitStatus
 from resources.timers import board_timers

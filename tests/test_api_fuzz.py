@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 
-from cad.roles import ROLES
+from cad.accounts.roles import ROLES
 from cad.wsgi import application
 from tests.factories import make_unit
 

@@ -6,7 +6,7 @@ Raw SQL on the application's own connection, so no Python guard is involved.
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from cad.audit import audit_record
+from cad.audit.trail import audit_record
 from cad.models import AuditEvent
 
 APPEND_ONLY = ["cad_auditevent", "cad_event", "incidents_incidentlogentry", "incidents_gradechange"]

@@ -421,7 +421,7 @@ def _routes(patterns, prefix: str = "") -> list[str]:
 
 
 def test_every_url_pattern_is_in_the_matrix():
-    from cad.routing import websocket_urlpatterns
+    from cad.live.routing import websocket_urlpatterns
 
     classified = {GET_ROUTE_ALIASES.get(c.route, c.route) for c in CELLS} | OTHER_ROUTES
     served = set(_routes(get_resolver().url_patterns)) | set(_routes(websocket_urlpatterns))

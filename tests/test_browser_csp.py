@@ -1,6 +1,6 @@
 """Every page works under the Content-Security-Policy in a real browser (Chromium).
 
-The policy (cad/csp.py) allows no inline script, handler attribute or style attribute. A page
+The policy (cad/web/csp.py) allows no inline script, handler attribute or style attribute. A page
 that still relies on one shows a `securitypolicyviolation` event and a console error; this test
 visits the main pages, the Django admin and the API docs as suitable users and requires none.
 The board must also reach "live", which proves `connect-src 'self'` admits its same-origin
@@ -65,7 +65,7 @@ def server(postgres, chromium_path, geography, make_user):
 
 def _sign_in(page, base: str, username: str) -> None:
     """Password, then (supervisors and admins) enrol the second factor as a person would."""
-    from cad.totp import totp
+    from cad.accounts.totp import totp
 
     page.goto(f"{base}/accounts/login/")
     page.fill("input[name=username]", username)

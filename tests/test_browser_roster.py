@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cad import totp
+from cad.accounts import totp
+from cad.accounts.roles import apply_role_permissions
 from cad.models import AuditEvent, TOTPDevice
-from cad.roles import apply_role_permissions
 from duties.models import Officer, ShiftAssignment, Team
 
 pytestmark = [pytest.mark.browser]
@@ -21,7 +21,7 @@ def roster_world(transactional_db, geography, make_user, settings):
     # An earlier transactional test's flush removes the role groups the migration made.
     apply_role_permissions()
     sgt = make_user("supervisor", bcu="CN", username="sgt")
-    # Supervisors sign in with a second factor (cad/second_factor.py): an enrolled device.
+    # Supervisors sign in with a second factor (cad/accounts/second_factor.py): an enrolled device.
     TOTPDevice.objects.create(user=sgt, secret=SECRET, confirmed_at=timezone.now())
     team = Team.objects.create(bcu=geography["CN"], name="Team 1")
     officer = Officer.objects.create(collar_number="101CN", first_name="Ada", last_name="Byron",

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from cad import totp
+from cad.accounts import totp
 from cad.models import TOTPDevice
 
 pytestmark = [pytest.mark.browser]

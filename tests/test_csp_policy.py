@@ -1,8 +1,8 @@
-"""The Content-Security-Policy (cad/csp.py): what it allows, and that every response has it."""
+"""The Content-Security-Policy (cad/web/csp.py): what it allows, and that every response has it."""
 
 import pytest
 
-from cad.csp import build_policy, tile_source
+from cad.web.csp import build_policy, tile_source
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from cad.append_only import AppendOnlyError
-from cad.audit import audit_record
+from cad.audit.append_only import AppendOnlyError
+from cad.audit.trail import audit_record
 from cad.models import AuditEvent
 from incidents.models import GradeChange, Incident, IncidentLogEntry, IncidentType
 from resources.models import Assignment

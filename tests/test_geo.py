@@ -1,10 +1,10 @@
-"""cad/geo.py: distances, point-in-polygon with holes and multipolygons, borough and BCU lookup."""
+"""cad/geo/geometry.py: distances, point-in-polygon with holes and multipolygons, borough, BCU."""
 
 import math
 
 import pytest
 
-from cad import geo
+from cad.geo import geometry as geo
 from cad.models import BCU, Borough
 from tests.factories import make_borough, square
 

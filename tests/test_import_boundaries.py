@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from cad.geo import bcu_at, borough_at
+from cad.geo.geometry import bcu_at, borough_at
 from cad.management.commands.import_boundaries import normalise
 from cad.management.commands.seed_demo import Seed, seed_geography
 from cad.models import AuditEvent, Borough

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from cad.roles import ROLE_HOME
+from cad.accounts.roles import ROLE_HOME
 
 
 @pytest.mark.django_db

@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 
+from cad.accounts.roles import ROLE_PERMISSIONS, ROLES, user_bcu_code
 from cad.models import AuditEvent
-from cad.roles import ROLE_PERMISSIONS, ROLES, user_bcu_code
 
 
 @pytest.mark.django_db

@@ -11,13 +11,13 @@ from django.apps import apps
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from cad.accounts.roles import user_bcu_code, user_roles
 from cad.demo import geography
 from cad.demo.boundaries import _K, generated_boundaries
 from cad.demo.fleet import fleet_plan
-from cad.geo import haversine_m, point_in_geometry
+from cad.geo.geometry import haversine_m, point_in_geometry
 from cad.management.commands.seed_demo import _shift_window, team_on
 from cad.models import BCU, Borough, Station
-from cad.roles import user_bcu_code, user_roles
 from duties.models import Crewing, Officer, OfficerSkill, Shift, ShiftAssignment
 from incidents.models import Incident, IncidentType, ResponsePlanItem
 from resources.models import Assignment, Unit, UnitStatus

@@ -1,10 +1,10 @@
-"""Create the five role groups with their model permissions (table in cad/roles.py)."""
+"""Create the five role groups with their model permissions (table in cad/accounts/roles.py)."""
 
 from django.db import migrations
 
 
 def create_roles(apps, schema_editor):
-    from cad.roles import apply_role_permissions
+    from cad.accounts.roles import apply_role_permissions
 
     apply_role_permissions(apps)
 

@@ -3,7 +3,7 @@
 import django.db.models.fields.json
 from django.db import migrations, models
 
-from cad.append_only import truncate_guard_operation
+from cad.audit.append_only import truncate_guard_operation
 
 
 class Migration(migrations.Migration):

@@ -293,7 +293,7 @@ def test_csv_streams_asynchronously_under_asgi(world):
 
 
 def test_csv_covers_more_rows_than_a_page(world):
-    from cad.audit import audit_record
+    from cad.audit.trail import audit_record
 
     for n in range(120):
         audit_record(user=world["handler"], action="update", object_type="test.row",
@@ -303,7 +303,7 @@ def test_csv_covers_more_rows_than_a_page(world):
 
 
 def test_csv_neutralises_formulas(world):
-    from cad.audit import audit_record
+    from cad.audit.trail import audit_record
 
     audit_record(user=world["handler"], action="update", object_type="test.row",
                  changes={"x": 1}, source="=HYPERLINK(\"http://evil\")")  # fmt: skip
@@ -341,7 +341,7 @@ def test_page_refuses_another_bcu_and_reports_bad_input(world, client):
 
 
 def test_page_is_paged(world, client):
-    from cad.audit import audit_record
+    from cad.audit.trail import audit_record
 
     for n in range(60):
         audit_record(user=world["handler"], action="update", object_type="test.row",

@@ -4,7 +4,7 @@ import asyncio
 
 from channels.layers import InMemoryChannelLayer
 
-from cad.board_hub import BoardHub
+from cad.live.hub import BoardHub
 
 
 class Desk:

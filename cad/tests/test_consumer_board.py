@@ -5,9 +5,9 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from cad import consumers, events
 from cad.asgi import application
-from cad.consumers import BoardConsumer
+from cad.live import consumers, events
+from cad.live.consumers import BoardConsumer
 from resources import services
 from resources.models import UnitStatus
 from resources.tests.factories_board import new_incident

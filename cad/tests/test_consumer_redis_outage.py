@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
-from cad.consumers import BoardConsumer
+from cad.live.consumers import BoardConsumer
 from cad.models import Event
 from incidents.models import Incident
 from resources.tests.factories_board import new_incident

@@ -3,7 +3,7 @@
 import pytest
 from django.db import transaction
 
-from cad import events
+from cad.live import events
 from cad.models import Event
 from resources.tests.factories_board import new_incident
 

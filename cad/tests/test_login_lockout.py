@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cad.login_guard import LOCKED_MESSAGE
+from cad.accounts.lockout import LOCKED_MESSAGE
 from cad.models import AuditEvent, LoginFailure
 
 pytestmark = pytest.mark.django_db

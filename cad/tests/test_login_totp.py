@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from cad import totp
+from cad.accounts import totp
+from cad.accounts.second_factor import SESSION_KEY
 from cad.models import AuditEvent, LoginFailure, TOTPDevice
-from cad.second_factor import SESSION_KEY
 
 PASSWORD = "a-Strong-pass-42"
 

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
+from cad.accounts.sessions import LAST_ACTIVITY_KEY
 from cad.models import AuditEvent
-from cad.session_security import LAST_ACTIVITY_KEY
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
+from cad.accounts.second_factor import SESSION_KEY
+from cad.accounts.sessions import LAST_ACTIVITY_KEY
 from cad.asgi import application
-from cad.second_factor import SESSION_KEY
-from cad.session_security import LAST_ACTIVITY_KEY
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

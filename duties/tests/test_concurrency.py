@@ -6,8 +6,8 @@ from datetime import time
 import pytest
 from django.db import connection
 
+from cad.accounts.roles import apply_role_permissions
 from cad.errors import DomainError
-from cad.roles import apply_role_permissions
 from duties.models import ShiftAssignment
 from duties.services import shift_officer_add
 from duties.tests.conftest import make_shift

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from cad.append_only import append_only_operation
+from cad.audit.append_only import append_only_operation
 
 
 class Migration(migrations.Migration):

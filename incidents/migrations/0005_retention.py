@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from cad.append_only import truncate_guard_operation
+from cad.audit.append_only import truncate_guard_operation
 
 
 class Migration(migrations.Migration):

@@ -6,8 +6,8 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from cad.models import AuditEvent
-from incidents.models import Call, GazetteerEntry, IdempotencyKey, Incident
+from cad.models import AuditEvent, IdempotencyKey
+from incidents.models import Call, GazetteerEntry, Incident
 from incidents.tests.factories import (
     CAMDEN,
     LAMBETH,

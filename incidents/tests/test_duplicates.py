@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from cad.geo import haversine_m
+from cad.geo.geometry import haversine_m
 from incidents import services
 from incidents.selectors import location_check, location_history, possible_duplicates
 from incidents.tests.factories import CAMDEN, make_closing_code, make_incident

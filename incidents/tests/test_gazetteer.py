@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from cad.geo import borough_at
+from cad.geo.geometry import borough_at
 from incidents.demo_gazetteer import STREETS, seed_gazetteer
 from incidents.models import GazetteerEntry
 from incidents.selectors import gazetteer_resolve, gazetteer_search
@@ -32,7 +32,7 @@ def test_demo_streets_fall_in_their_boroughs_when_real_boundaries_are_loaded():
     path = settings.BASE_DIR.parent / "shared" / "data" / "london_boroughs.geojson"
     if not path.exists():
         pytest.skip("shared data absent")
-    from cad.geo import bbox_of, centroid_of
+    from cad.geo.geometry import bbox_of, centroid_of
     from cad.models import BCU, Borough
 
     bcu = BCU.objects.create(code="XX", name="All")

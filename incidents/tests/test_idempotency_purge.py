@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from incidents.models import IdempotencyKey
-from incidents.tasks import purge_idempotency_keys
+from cad.models import IdempotencyKey
+from cad.tasks import purge_idempotency_keys
 
 
 def test_purge_removes_only_keys_older_than_a_day(make_user):

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cad.events import events_since
+from cad.live.events import events_since
 from cad.models import BCU, AuditEvent, Event
 from incidents.models import IncidentLogEntry
 from radio import services, tasks

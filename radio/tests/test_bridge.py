@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.db.models import Count
 
-from cad.roles import RADIO_GATEWAY, has_role
+from cad.accounts.roles import RADIO_GATEWAY, has_role
 from radio import services
 from radio.bridge import Bridge, BridgeConfig, BridgeError, backoff, bridge_user
 from radio.models import RadioMessage

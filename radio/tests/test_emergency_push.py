@@ -5,7 +5,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from cad.consumers import BoardConsumer
+from cad.live.consumers import BoardConsumer
 from radio import services
 from radio.models import RadioMessage
 from radio.tests.conftest import msg

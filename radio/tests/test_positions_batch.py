@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from cad import events
+from cad.live import events
 from cad.models import Event
 from radio import services, tasks
 from radio.models import RadioMessage
@@ -240,7 +240,7 @@ def test_any_order_and_split_into_batches_ends_at_the_newest_fix(world, queued, 
 def test_events_emitted_together_keep_the_numbering_and_stream_chains(
     world, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """cad.events.events_emit, which the batch uses: the same seq and per-BCU `prev` as
+    """cad.live.events.events_emit, which the batch uses: the same seq and per-BCU `prev` as
     one event_emit after another, and published in order."""
     published = []
     monkeypatch.setattr(

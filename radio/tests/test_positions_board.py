@@ -8,8 +8,8 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
-from cad import events
-from cad.consumers import BoardConsumer
+from cad.live import events
+from cad.live.consumers import BoardConsumer
 from radio.models import RadioMessage
 from radio.positions import radio_positions_apply
 from radio.services import radio_messages_receive
@@ -56,7 +56,7 @@ def test_group_messages_put_each_groups_events_in_order_in_few_messages():
 async def test_a_batch_of_fixes_reaches_a_central_board_once_each_in_order(
     postgres, geography, make_user, monkeypatch
 ):
-    monkeypatch.setattr("cad.consumers.COALESCE_SECONDS", 0.05)
+    monkeypatch.setattr("cad.live.consumers.COALESCE_SECONDS", 0.05)
     sent = []
     real_group_send = get_channel_layer().group_send
 

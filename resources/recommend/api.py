@@ -7,8 +7,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cad.accounts.roles import DESPATCHER, SUPERVISOR, has_role, in_scope, user_bcu_code
 from cad.errors import Conflict
-from cad.roles import DESPATCHER, SUPERVISOR, has_role, in_scope, user_bcu_code
 from incidents.models import Incident
 from resources.recommend.coverage import coverage_report
 from resources.recommend.services import recommendation_current

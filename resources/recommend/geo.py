@@ -1,5 +1,5 @@
 """Private geometry for recommendation: kept here so the engine has no dependency on others'
-work in progress (cad/geo.py). Plain spherical maths; good to metres at London's scale."""
+work in progress (cad/geo/geometry.py). Plain spherical maths; good to metres at London's scale."""
 
 from math import asin, cos, radians, sin, sqrt
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cad.events import event_emit
+from cad.live.events import event_emit
 from incidents.models import Incident, IncidentStatus
 from resources.models import Recommendation
 from resources.recommend.conf import conf

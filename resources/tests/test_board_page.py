@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cad.snapshot import board_snapshot
+from cad.live.snapshot import board_snapshot
 from resources import services
 from resources.tests.factories_board import new_incident
 from tests.factories import make_unit

@@ -50,7 +50,7 @@ def ready_events(incident):
 def published(monkeypatch):
     sent = []
     monkeypatch.setattr(
-        "cad.events.publish", lambda message, groups, **kw: sent.append((message, groups))
+        "cad.live.events.publish", lambda message, groups, **kw: sent.append((message, groups))
     )
     return sent
 

@@ -1,4 +1,4 @@
-// Idle sign-out warning. The server decides (cad/session_security.py): a session ends after
+// Idle sign-out warning. The server decides (cad/accounts/sessions.py): a session ends after
 // SESSION_IDLE_SECONDS without user activity. This module only asks how long is left, shows a
 // banner in the last few minutes, and sends "I'm here" when the user says so.
 //

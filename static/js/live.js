@@ -1,6 +1,6 @@
 // The board's live feed: ws/board/ with resync, and polling while the socket is down.
 //
-// Protocol (../shared/docs/api.md, cad/consumers.py): the server says `hello`; a fresh page asks
+// Protocol (../shared/docs/api.md, cad/live/consumers.py): the server says `hello`; a fresh page asks
 // for a `snapshot`, a page that has seen events asks to `resync` from its last seq. Events
 // arrive in seq order; anything at or below the last seq held is already applied.
 // While the socket is down the page polls the snapshot over HTTP every POLL_MS and shows a

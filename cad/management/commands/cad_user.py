@@ -9,10 +9,10 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from cad.accounts.roles import ROLES
+from cad.accounts.second_factor import device_reset
+from cad.accounts.services import user_provision
 from cad.errors import DomainError
-from cad.roles import ROLES
-from cad.second_factor import device_reset
-from cad.services import user_provision
 
 
 class Command(BaseCommand):

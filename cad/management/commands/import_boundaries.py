@@ -20,8 +20,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from cad.audit import audit_record
-from cad.geo import bbox_of, centroid_of, point_in_geometry
+from cad.audit.trail import audit_record
+from cad.geo.geometry import bbox_of, centroid_of, point_in_geometry
 from cad.models import Borough
 
 # Boroughs in London but not policed by the MPS.

@@ -7,7 +7,7 @@ nothing and it never undoes edits made in the running system: a boundary loaded 
 import_boundaries, an admin's change to a response plan, an officer a supervisor moved off a
 shift. The exception is booking on: when the shift on duty has changed since the last run, the
 previous shift's crews are booked off and the current shift's crews booked on. Users go through
-cad.services.user_provision, so their roles, scope and audit rows are the real thing.
+cad.accounts.services.user_provision, so their roles, scope and audit rows are the real thing.
 
 `make run` runs this on every start, so a re-run costs a few queries per part. Randomness comes
 from `random.Random` seeded with fixed strings, so two fresh databases get the same data.
@@ -33,13 +33,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from cad.audit import audit_record
+from cad.accounts.roles import ADMIN, CALL_HANDLER, DESPATCHER, RADIO_GATEWAY, SUPERVISOR
+from cad.accounts.services import user_provision
+from cad.audit.trail import audit_record
 from cad.demo import fleet, geography, people, reference
 from cad.demo.boundaries import generated_boundaries
-from cad.geo import bbox_of
+from cad.geo.geometry import bbox_of
 from cad.models import BCU, Borough, Station, UserScope
-from cad.roles import ADMIN, CALL_HANDLER, DESPATCHER, RADIO_GATEWAY, SUPERVISOR
-from cad.services import user_provision
 from duties.models import (
     Crewing,
     DayKind,

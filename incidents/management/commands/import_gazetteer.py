@@ -12,7 +12,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from cad.geo import in_force_area
+from cad.geo.geometry import in_force_area
 from incidents.models import GazetteerEntry
 from incidents.selectors import gazetteer_normalise
 

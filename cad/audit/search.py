@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,8 +20,8 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 
+from cad.accounts.roles import ADMIN, SUPERVISOR, has_role, user_bcu_code
 from cad.models import AuditEvent
-from cad.roles import ADMIN, SUPERVISOR, has_role, user_bcu_code
 
 
 class AuditScopeError(Exception):
@@ -40,8 +40,39 @@ def audit_bcu_limit(user) -> str | None:
 
 
 @dataclass(frozen=True)
+class AuditIncident:
+    """What the search needs to know of an incident; the incidents app supplies it."""
+
+    pk: int
+    reference: str
+    bcu_code: str | None
+
+
+# The feature apps sit above `cad` and tell the search what it needs of them, from their
+# AppConfig.ready(): how to find an incident by id or reference, and which of their own rows
+# belong to an incident (assignments, radio messages), so `cad` never imports them.
+_incident_lookup: list[Callable[[str], AuditIncident | None]] = []
+_incident_rows_providers: list[Callable[[int], Q | None]] = []
+
+
+def register_incident_lookup(lookup: Callable[[str], AuditIncident | None]) -> None:
+    _incident_lookup[:] = [lookup]
+
+
+def register_incident_rows(provider: Callable[[int], Q | None]) -> None:
+    """`provider(incident_pk)` → a filter on AuditEvent for that app's rows of the incident."""
+    if provider not in _incident_rows_providers:
+        _incident_rows_providers.append(provider)
+
+
+def audit_incident_find(value: str) -> AuditIncident | None:
+    """The incident with this id or reference, or None."""
+    return _incident_lookup[0](value) if _incident_lookup else None
+
+
+@dataclass(frozen=True)
 class AuditFilter:
-    incident: Any = None  # an incidents.Incident, already looked up
+    incident: AuditIncident | None = None
     username: str = ""
     start: datetime | None = None
     end: datetime | None = None
@@ -58,32 +89,23 @@ class AuditFilter:
         }
 
 
-def _incident_rows(incident) -> Q:
-    """Rows about the incident, its calls and log entries, its assignments and their messages.
+def _incident_rows(incident: AuditIncident) -> Q:
+    """Rows about the incident, its calls and log entries, and what other apps hang on it.
 
     Calls, log entries and assignments name the incident by reference in `changes`
     (`audit_incident_ref_idx`); later changes to an assignment or its radio messages name only
-    themselves, so their ids are collected first (a handful per incident).
+    themselves, so the apps that own them supply their rows (a handful per incident).
     """
-    from radio.models import RadioMessage
-    from resources.models import Assignment
-
-    assignment_ids = Assignment.objects.filter(incident=incident).values_list("id", flat=True)
-    message_ids = RadioMessage.objects.filter(assignment__incident=incident).values_list(
-        "id", flat=True
-    )
-    assignments = [str(i) for i in assignment_ids]
-    messages = [str(i) for i in message_ids]
     if connection.vendor == "postgresql":
         named = Q(incident_ref=incident.reference)  # `changes ->> 'incident'`, indexed
     else:
         # SQLite compares a key transform with JSON, and a bare reference is not JSON.
         named = Q(changes__incident=incident.reference)
     rows = Q(object_type="incidents.incident", object_id=str(incident.pk)) | named
-    if assignments:
-        rows |= Q(object_type="resources.assignment", object_id__in=assignments)
-    if messages:
-        rows |= Q(object_type="radio.radiomessage", object_id__in=messages)
+    for provider in _incident_rows_providers:
+        extra = provider(incident.pk)
+        if extra is not None:
+            rows |= extra
     return rows
 
 
@@ -95,8 +117,7 @@ def audit_search(*, user, filters: AuditFilter) -> QuerySet[AuditEvent]:
     bcu = audit_bcu_limit(user)
     rows = AuditEvent.objects.alias(incident_ref=KeyTextTransform("incident", "changes"))
     if filters.incident is not None:
-        incident_bcu = filters.incident.bcu.code if filters.incident.bcu_id else None
-        if bcu is not None and incident_bcu != bcu:
+        if bcu is not None and filters.incident.bcu_code != bcu:
             raise AuditScopeError("That incident is outside your BCU.")
         rows = rows.filter(_incident_rows(filters.incident))
     if filters.username:

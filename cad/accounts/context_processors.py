@@ -1,4 +1,4 @@
-from cad.roles import user_bcu_code, user_roles
+from cad.accounts.roles import user_bcu_code, user_roles
 
 
 def roles(request):

@@ -1,6 +1,6 @@
 """Close a user's board sockets when their session ends: logout, idle expiry, account disabled.
 
-Each board socket joins the group `user.<id>` (cad/consumers.py); these receivers send that
+Each board socket joins the group `user.<id>` (cad/live/consumers.py); these receivers send that
 group a `session.close`, and the consumer closes with 4401, which the page reads as "signed
 out". Receivers rather than service calls because logins, logouts and user saves also come
 from Django itself (the admin, the auth views), which no Beacon service wraps.
@@ -16,9 +16,9 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from cad.audit import audit_record, source_of
-from cad.second_factor import SESSION_KEY as SECOND_FACTOR_KEY
-from cad.session_security import record_activity
+from cad.accounts.second_factor import SESSION_KEY as SECOND_FACTOR_KEY
+from cad.accounts.sessions import record_activity
+from cad.audit.trail import audit_record, source_of
 
 logger = logging.getLogger(__name__)
 

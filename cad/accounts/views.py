@@ -18,9 +18,9 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 
-from cad import login_guard, second_factor, totp
-from cad.audit import source_of
-from cad.session_security import idle_seconds_left, record_activity
+from cad.accounts import lockout, second_factor, totp
+from cad.accounts.sessions import idle_seconds_left, record_activity
+from cad.audit.trail import source_of
 
 
 class LoginForm(AuthenticationForm):
@@ -35,7 +35,7 @@ class LoginForm(AuthenticationForm):
             return super().clean()
         except ValidationError:
             if getattr(self.request, "cad_login_locked", False):
-                raise ValidationError(login_guard.LOCKED_MESSAGE, code="locked") from None
+                raise ValidationError(lockout.LOCKED_MESSAGE, code="locked") from None
             raise
 
 
@@ -61,16 +61,16 @@ class LoginView(auth_views.LoginView):
         user = form.get_user()
         source = source_of(self.request)
         if second_factor.requires_second_factor(user):
-            login_guard.login_success_record(user=user, source=source, outcome="password_ok")
+            lockout.login_success_record(user=user, source=source, outcome="password_ok")
             return redirect(_with_next("second_factor", self.get_redirect_url()))
-        login_guard.login_success_record(user=user, source=source)
+        lockout.login_success_record(user=user, source=source)
         return response
 
 
 def _locked_out(request):
     """End a pending session whose pair is locked, and say so on the login page."""
     logout(request)
-    messages.error(request, login_guard.LOCKED_MESSAGE)
+    messages.error(request, lockout.LOCKED_MESSAGE)
     return redirect("login")
 
 
@@ -91,13 +91,13 @@ def second_factor_verify(request):
     error = ""
     if request.method == "POST":
         source = source_of(request)
-        if login_guard.lockout_until(username=user.username, source=source):
+        if lockout.lockout_until(username=user.username, source=source):
             return _locked_out(request)
         code = request.POST.get("code", "")
         if second_factor.code_verify(user=user, code=code, source=source):
             second_factor.session_mark_verified(request.session, user)
             return _done(request)
-        if login_guard.lockout_until(username=user.username, source=source):
+        if lockout.lockout_until(username=user.username, source=source):
             return _locked_out(request)
         error = "That code is not right, or was already used. Wait for the next code and try again."
     return render(
@@ -120,14 +120,14 @@ def second_factor_enrol(request):
     error = ""
     if request.method == "POST":
         source = source_of(request)
-        if login_guard.lockout_until(username=user.username, source=source):
+        if lockout.lockout_until(username=user.username, source=source):
             return _locked_out(request)
         code = request.POST.get("code", "")
         if second_factor.device_confirm(user=user, code=code, source=source):
             second_factor.session_mark_verified(request.session, user)
             messages.success(request, "Two-factor sign-in is set up.")
             return _done(request)
-        if login_guard.lockout_until(username=user.username, source=source):
+        if lockout.lockout_until(username=user.username, source=source):
             return _locked_out(request)
         error = "That code is not right. Check the app shows Beacon's entry and try the next code."
     context = {
@@ -181,7 +181,7 @@ class TokenView(ObtainAuthToken):
         except serializers.ValidationError:
             if getattr(request, "cad_login_locked", False):
                 return Response(
-                    {"detail": login_guard.LOCKED_MESSAGE, "code": "locked"},
+                    {"detail": lockout.LOCKED_MESSAGE, "code": "locked"},
                     status=status.HTTP_429_TOO_MANY_REQUESTS,
                 )
             raise
@@ -195,14 +195,14 @@ class TokenView(ObtainAuthToken):
             if not second_factor.code_verify(
                 user=user, code=serializer.validated_data.get("otp", ""), source=source
             ):
-                if login_guard.lockout_until(username=user.username, source=source):
+                if lockout.lockout_until(username=user.username, source=source):
                     return Response(
-                        {"detail": login_guard.LOCKED_MESSAGE, "code": "locked"},
+                        {"detail": lockout.LOCKED_MESSAGE, "code": "locked"},
                         status=status.HTTP_429_TOO_MANY_REQUESTS,
                     )
                 raise serializers.ValidationError({"otp": ["Missing, wrong or already used."]})
         else:
-            login_guard.login_success_record(user=user, source=source)
+            lockout.login_success_record(user=user, source=source)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from cad.audit import audit_record
+from cad.audit.trail import audit_record
 from cad.models import LoginFailure
 
 LOCKED_MESSAGE = (

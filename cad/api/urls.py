@@ -1,7 +1,7 @@
 from django.urls import path
 
-from cad.api import BCUListApi
-from cad.audit_api import AuditCsvApi, AuditSearchApi
+from cad.api.reference import BCUListApi
+from cad.audit.api import AuditCsvApi, AuditSearchApi
 
 urlpatterns = [
     path("bcus/", BCUListApi.as_view(), name="api-bcus"),

@@ -19,12 +19,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from cad import events
-from cad.board_hub import hub_for
-from cad.roles import DESPATCHER, SUPERVISOR, user_bcu_code, user_roles
-from cad.second_factor import requires_second_factor
-from cad.session_security import board_session_ok
-from cad.session_sockets import user_group
+from cad.accounts.roles import DESPATCHER, SUPERVISOR, user_bcu_code, user_roles
+from cad.accounts.second_factor import requires_second_factor
+from cad.accounts.sessions import board_session_ok
+from cad.live import events
+from cad.live.hub import hub_for
+from cad.live.session_sockets import user_group
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +52,9 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         self.bcu = bcu
-        # The desk's stream comes through the process's hub (cad/board_hub.py); the user's own
+        # The desk's stream comes through the process's hub (cad/live/hub.py); the user's own
         # group, through which logout, idle expiry or a disabled account closes this socket
-        # (cad/session_sockets.py), through the layer as usual.
+        # (cad/live/session_sockets.py), through the layer as usual.
         self.hub = hub_for(self.channel_layer)
         self.stream = events.bcu_group(bcu) if bcu else events.ALL_GROUP
         self.groups_joined = [user_group(user.pk)]
@@ -165,7 +165,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "resynced", "seq": max(self.cursor, head)})
 
     async def _send_snapshot(self):
-        from cad.snapshot import board_snapshot
+        from cad.live.snapshot import board_snapshot
 
         snapshot = await database_sync_to_async(board_snapshot)(bcu=self.bcu)
         self.cursor = max(self.cursor, snapshot["seq"])

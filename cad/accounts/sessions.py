@@ -4,7 +4,7 @@ Idle expiry (issue 8): a session ends after SESSION_IDLE_SECONDS without *user* 
 counts is what a person does: page navigation, form posts, API writes and the "stay signed in"
 button. Live-board traffic is not: the socket (which never passes through here), polls of
 /board/snapshot/, and any fetch a page marks with `X-Beacon-Background: 1`. The last activity
-is kept in the session itself, so the board socket can check it too (cad/consumers.py).
+is kept in the session itself, so the board socket can check it too (cad/live/consumers.py).
 """
 
 import time
@@ -19,8 +19,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from cad.audit import audit_record, source_of
-from cad.second_factor import requires_second_factor, session_is_verified
+from cad.accounts.second_factor import requires_second_factor, session_is_verified
+from cad.audit.trail import audit_record, source_of
 
 LAST_ACTIVITY_KEY = "cad_last_activity"
 BACKGROUND_HEADER = "HTTP_X_BEACON_BACKGROUND"
@@ -98,7 +98,7 @@ class IdleSessionMiddleware:
 class SecondFactorMiddleware:
     """Until a supervisor's or admin's code is accepted, only sign-in pages and logout answer.
 
-    Fail-closed: the flag is set only by the second-factor views (cad/auth_views.py), and it
+    Fail-closed: the flag is set only by the second-factor views (cad/accounts/views.py), and it
     covers pages, the API's session authentication and the Django admin alike.
     """
 
@@ -131,7 +131,7 @@ def board_session_ok(session_key: str, user) -> bool:
     """For the board socket: the stored session is open, not idle, and past any second factor."""
     from importlib import import_module
 
-    from cad.second_factor import SESSION_KEY as SECOND_FACTOR_KEY
+    from cad.accounts.second_factor import SESSION_KEY as SECOND_FACTOR_KEY
 
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     data = store.load()  # {} when the session is gone (logged out, flushed, expired)

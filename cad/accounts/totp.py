@@ -1,7 +1,7 @@
 """Time-based one-time passwords (RFC 6238, HOTP of RFC 4226 underneath), standard library only.
 
 SHA-1, 6 digits and a 30-second step: what every authenticator app defaults to. Pure functions;
-the device model, replay protection and lockout live in cad/second_factor.py.
+the device model, replay protection and lockout live in cad/accounts/second_factor.py.
 """
 
 import base64

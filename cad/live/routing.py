@@ -1,5 +1,5 @@
 from django.urls import path
 
-from cad.consumers import BoardConsumer
+from cad.live.consumers import BoardConsumer
 
 websocket_urlpatterns = [path("ws/board/", BoardConsumer.as_asgi())]

@@ -1,6 +1,6 @@
 """`GET /api/v1/audit/` and `GET /api/v1/audit/csv/`: search and export the audit trail.
 
-Supervisors and admins only; BCU scope as cad/audit_search.py describes. Each search is recorded
+Supervisors and admins only; BCU scope as cad/audit/search.py describes. Each search is recorded
 as a consultation and each export as a disclosure, with the filter used.
 """
 
@@ -22,15 +22,16 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.views import APIView
 
-from cad.audit import audit_trail_access_record, source_of
-from cad.audit_search import (
+from cad.audit.search import (
     AuditFilter,
     AuditScopeError,
     audit_csv_lines,
+    audit_incident_find,
     audit_row,
     audit_search,
     can_search_audit,
 )
+from cad.audit.trail import audit_trail_access_record, source_of
 from cad.models import AuditEvent
 
 
@@ -87,15 +88,10 @@ class AuditFilterSerializer(serializers.Serializer):
         return fields
 
     def validate_incident(self, value: str):
-        from incidents.models import Incident
-
         value = value.strip()
         if not value:
             return None
-        rows = Incident.objects.select_related("bcu")
-        numeric = value.isascii() and value.isdigit() and len(value) <= 18
-        found = rows.filter(pk=int(value)) if numeric else rows.filter(reference=value)
-        incident = found.first()
+        incident = audit_incident_find(value)
         if incident is None:
             raise serializers.ValidationError("No incident with that id or reference.")
         return incident

@@ -3,10 +3,10 @@
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
-from cad.audit import audit_record
+from cad.accounts.roles import ADMIN, ROLES
+from cad.audit.trail import audit_record
 from cad.errors import DomainError
 from cad.models import BCU, UserScope
-from cad.roles import ADMIN, ROLES
 
 
 @transaction.atomic

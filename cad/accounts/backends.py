@@ -1,4 +1,4 @@
-"""The one authentication backend: Django's, behind the login lockout (cad/login_guard.py).
+"""The one authentication backend: Django's, behind the login lockout (cad/lockout.py).
 
 Every password check made with a request (the login page, the Django admin's login, the API
 token endpoint) passes through here, so none of them can be used to guess around the lock.
@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
-from cad import login_guard
-from cad.audit import source_of
+from cad.accounts import lockout
+from cad.audit.trail import source_of
 
 
 class GuardedModelBackend(ModelBackend):
@@ -20,15 +20,15 @@ class GuardedModelBackend(ModelBackend):
             # Not a sign-in (e.g. a script calling authenticate() directly): nothing to count.
             return super().authenticate(request, username=username, password=password, **kwargs)
         source = source_of(request)
-        until = login_guard.lockout_until(username=username, source=source)
+        until = lockout.lockout_until(username=username, source=source)
         if until:
-            login_guard.login_refused_record(username=username, source=source, until=until)
+            lockout.login_refused_record(username=username, source=source, until=until)
             # Read by the login form and the token view to say why, without naming the user.
             request.cad_login_locked = True
             raise PermissionDenied("locked")  # authenticate() stops at this backend
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
             known = get_user_model()._default_manager.filter(username=username).first()
-            if login_guard.login_failure_record(username=username, source=source, user=known):
+            if lockout.login_failure_record(username=username, source=source, user=known):
                 request.cad_login_locked = True
         return user

@@ -1,6 +1,6 @@
 """`/audit/`: the audit trail, searched by incident, person, time and action (supervisors, admins).
 
-The same filter, scope and access record as the API (cad/audit_api.py); the page adds a table
+The same filter, scope and access record as the API (cad/audit/api.py); the page adds a table
 and a link to the CSV export of the same search.
 """
 
@@ -12,9 +12,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import reverse
 
-from cad.audit import audit_trail_access_record, source_of
-from cad.audit_api import AuditFilterSerializer
-from cad.audit_search import AuditScopeError, audit_row, audit_search, can_search_audit
+from cad.audit.api import AuditFilterSerializer
+from cad.audit.search import AuditScopeError, audit_row, audit_search, can_search_audit
+from cad.audit.trail import audit_trail_access_record, source_of
 from cad.models import AuditEvent
 
 PAGE_SIZE = 50

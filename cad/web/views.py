@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from cad.health import health
-from cad.roles import ROLE_HOME, ROLES, user_roles
+from cad.accounts.roles import ROLE_HOME, ROLES, user_roles
+from cad.web.health import health
 
 
 def home(request):

@@ -1,7 +1,7 @@
 """Two-factor sign-in (TOTP) for supervisors and admins: devices, codes and the session flag.
 
 After the password, a session of a user who needs a second factor is *pending*: the
-SecondFactorMiddleware (cad/session_security.py) lets it reach only the second-factor pages and
+SecondFactorMiddleware (cad/accounts/sessions.py) lets it reach only the second-factor pages and
 logout until a code is accepted, when `session_mark_verified` records it. The flag is dropped
 on every login (a `user_logged_in` receiver), so no path to a session skips it.
 """
@@ -9,10 +9,10 @@ on every login (a `user_logged_in` receiver), so no path to a session skips it.
 from django.db import transaction
 from django.utils import timezone
 
-from cad import login_guard, totp
-from cad.audit import audit_record
+from cad.accounts import lockout, totp
+from cad.accounts.roles import ADMIN, SUPERVISOR, has_role
+from cad.audit.trail import audit_record
 from cad.models import TOTPDevice
-from cad.roles import ADMIN, SUPERVISOR, has_role
 
 SESSION_KEY = "cad_2fa_user"
 
@@ -63,7 +63,7 @@ def _accept(device: TOTPDevice, code: str) -> bool:
 
 
 def _failed(*, user, source: str) -> None:
-    login_guard.login_failure_record(
+    lockout.login_failure_record(
         username=user.username, source=source, user=user, second_factor=True
     )
 
@@ -83,7 +83,7 @@ def device_confirm(*, user, code: str, source: str) -> bool:
             changes={"confirmed": [None, True]},
             source=source,
         )
-    login_guard.login_success_record(user=user, source=source)
+    lockout.login_success_record(user=user, source=source)
     return True
 
 
@@ -93,7 +93,7 @@ def code_verify(*, user, code: str, source: str) -> bool:
     if device is None or not _accept(device, code):
         _failed(user=user, source=source)
         return False
-    login_guard.login_success_record(user=user, source=source)
+    lockout.login_success_record(user=user, source=source)
     return True
 
 

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db import transaction
 from django.forms.models import model_to_dict
 
-from cad.audit import audit_record, model_changes, source_of
+from cad.audit.trail import audit_record, model_changes, source_of
 
 
 def _snapshot(obj) -> dict:

@@ -1,0 +1,52 @@
+"""Strict input fields every API shares: JSON types as sent, nothing coerced, no control
+characters. DRF's own fields accept 123 for a string and "1.5" for a number; a control room's
+records should hold what the client meant, or refuse it with a field-level 400."""
+
+import math
+import unicodedata
+
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+
+
+def control_characters(text: str, *, multiline: bool) -> bool:
+    """Does the text hold control characters? Newlines and tabs are fine in multi-line text."""
+    allowed = {"\n", "\r", "\t"} if multiline else set()
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in allowed for ch in text)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, nothing else (DRF would turn 123 into "123"), without control characters."""
+
+    def __init__(self, *, multiline: bool = False, **kwargs):
+        self.multiline = multiline
+        kwargs.setdefault("trim_whitespace", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if control_characters(data, multiline=self.multiline):
+            raise ValidationError("Contains control characters.")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number, not a string or a boolean, and finite."""
+
+    default_error_messages = {"invalid": "A number is required."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        value = float(data)
+        if not math.isfinite(value):
+            self.fail("invalid")
+        return super().to_internal_value(value)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=str(data)[:20])
+        return super().to_internal_value(data)
