@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from cad.audit.trail import audit_record
+from cad.audit.trail import audit_record, audit_records_write, audit_row
 from cad.errors import Conflict, DomainError
 from cad.models import AuditEvent
 from duties.models import (
@@ -473,7 +473,7 @@ def roster_pattern_apply(
                 },
             )  # fmt: skip
         )
-        AuditEvent.objects.bulk_create(audits, batch_size=1000)
+        audit_records_write(audits)
     return PatternResult(len(officers), changed, kept, overridden, len(cancellations))
 
 
@@ -493,14 +493,11 @@ def _judge_many(breaches: list[Breach], *, override: bool, reason: str) -> list[
 
 
 def _audit_row(*, by, officer: Officer | None, diff: dict, reason: str, source: str) -> AuditEvent:
-    """The same row `audit_record` writes, built for one bulk insert."""
-    real = by if getattr(by, "is_authenticated", False) else None
-    return AuditEvent(
-        user=real, username=getattr(real, "username", "") or "",
-        action=AuditEvent.Action.UPDATE,
+    """The row `audit_record` would write, built for one bulk insert."""
+    return audit_row(
+        user=by, action=AuditEvent.Action.UPDATE, obj=officer,
         object_type="duties.officer" if officer else "duties.team",
-        object_id=str(officer.pk) if officer else "",
-        object_repr=str(officer)[:200] if officer else "pattern",
+        object_repr="" if officer else "pattern",
         changes={"roster": diff, "reason": reason} if officer else {**diff, "reason": reason},
         source=source,
     )  # fmt: skip

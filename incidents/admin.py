@@ -15,6 +15,8 @@ from incidents.models import (
     ResponsePlanItem,
     WarningMarker,
 )
+from incidents.selectors import gazetteer_normalise
+from incidents.services import warning_marker_expire
 
 
 class ResponsePlanInline(admin.TabularInline):
@@ -59,8 +61,6 @@ class WarningMarkerAdmin(AuditedAdmin):
 
     @admin.action(description="Expire the selected warnings now")
     def expire_now(self, request, queryset):
-        from incidents.services import warning_marker_expire
-
         expired = 0
         for marker in queryset:
             try:
@@ -79,8 +79,6 @@ class GazetteerEntryAdmin(AuditedAdmin):
     readonly_fields = ["search"]
 
     def save_model(self, request, obj, form, change):
-        from incidents.selectors import gazetteer_normalise
-
         # Keep the autocomplete key in step with what the admin typed.
         obj.search = gazetteer_normalise(f"{obj.address} {obj.postcode}")[:320]
         super().save_model(request, obj, form, change)

@@ -30,6 +30,7 @@ from cad.api.idempotency import idempotent
 from cad.audit.trail import source_of
 from incidents import permissions as perms
 from incidents import selectors, services
+from incidents.events import board_incident
 from incidents.models import Call, Grade, Incident, IncidentStatus, WarningMarker
 from incidents.services import CallDetails
 
@@ -280,8 +281,6 @@ class IncidentListCreateApi(APIView):
         rows = selectors.incident_list(**filters.validated_data, scope=user_bcu_code(request.user))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
-        from incidents.events import board_incident
-
         return paginator.get_paginated_response([board_incident(r) for r in page])
 
     @extend_schema(request=IncidentCreateInput, responses={201: dict})

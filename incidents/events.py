@@ -1,9 +1,24 @@
-"""What the incidents app broadcasts: one payload shape for the board, live or in a snapshot."""
+"""What the incidents app broadcasts: one payload shape for the board, live or in a snapshot.
+
+The event types are the constants below, each with the function that builds and emits it;
+docs/events.md lists them (type, payload, stream, emitter) and tests/test_events_contract.py
+holds the two together. Services call these functions, never `event_emit` with a type of their
+own.
+"""
 
 from typing import Any
 
-from cad.live.events import event_emit
+from cad.live.events import event_emit, event_notify
+from cad.models import Event
 from incidents.models import Incident
+
+# To the desks (stored, numbered, published): the board's view of the incident.
+INCIDENT_CREATED = "incident.created"
+INCIDENT_UPDATED = "incident.updated"
+INCIDENT_CLOSED = "incident.closed"
+# For reactions only (not stored, not sent to desks): resources refreshes recommendations.
+INCIDENT_REGRADED = "incident.regraded"
+INCIDENT_REOPENED = "incident.reopened"
 
 
 def board_incident(row: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +70,39 @@ def _follow(obj, path: str):
     return obj
 
 
-def incident_event(incident: Incident, *, type: str, extra_bcus: list[str] | None = None):
-    """Emit `incident.created|updated|closed` to the desks of its BCU (and any others named)."""
-    bcu = incident.bcu.code if incident.bcu_id else ""
-    payload = incident_board_payload(incident, fresh=type == "incident.created")
-    return event_emit(type=type, data=payload, bcus=[bcu, *(extra_bcus or [])])
+def _bcus(incident: Incident, extra_bcus: list[str] | None) -> list[str]:
+    return [incident.bcu.code if incident.bcu_id else "", *(extra_bcus or [])]
+
+
+def incident_created(incident: Incident) -> Event:
+    """A new incident, to the desks of its BCU (reactions: recommend units for it)."""
+    payload = incident_board_payload(incident, fresh=True)
+    return event_emit(type=INCIDENT_CREATED, data=payload, bcus=_bcus(incident, None))
+
+
+def incident_updated(incident: Incident, *, extra_bcus: list[str] | None = None) -> Event:
+    """Anything about the incident changed, to the desks of its BCU and any others named (the
+    BCU of a unit sent across the border)."""
+    payload = incident_board_payload(incident)
+    return event_emit(type=INCIDENT_UPDATED, data=payload, bcus=_bcus(incident, extra_bcus))
+
+
+def incident_closed(incident: Incident) -> Event:
+    """The incident was resulted and closed."""
+    payload = incident_board_payload(incident)
+    return event_emit(type=INCIDENT_CLOSED, data=payload, bcus=_bcus(incident, None))
+
+
+def incident_changed_payload(incident: Incident) -> dict[str, Any]:
+    """`incident.regraded` and `incident.reopened`: which incident."""
+    return {"incident": incident.pk}
+
+
+def incident_regraded(incident: Incident) -> None:
+    """For reactions: the grade changed, so the units that suit it may have changed."""
+    event_notify(type=INCIDENT_REGRADED, data=incident_changed_payload(incident))
+
+
+def incident_reopened(incident: Incident) -> None:
+    """For reactions: a closed incident is open again, unresourced."""
+    event_notify(type=INCIDENT_REOPENED, data=incident_changed_payload(incident))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -348,14 +348,14 @@ def incident_list(
     return rows.values(*BOARD_FIELDS).order_by("-created_at", "-id")
 
 
-def _assignment_status(a: dict) -> str:
-    if a["cleared_at"]:
-        return "cleared"
-    if a["at_scene_at"]:
-        return "at_scene"
-    if a["en_route_at"]:
-        return "en_route"
-    return "assigned"
+# Parts of an incident's detail that apps above this one own (resources: "assignments"),
+# registered from their AppConfig.ready: this app may not import them.
+_detail_parts: dict[str, Callable[[Incident], Any]] = {}
+
+
+def register_incident_detail_part(name: str, selector: Callable[[Incident], Any]) -> None:
+    """`selector(incident)` → the value of `detail[name]` in `incident_detail`."""
+    _detail_parts[name] = selector
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -369,8 +369,6 @@ def incident_detail(*, incident: Incident, user, personal: bool = False) -> dict
     may see them; whoever asks for them must record the read (services.personal_data_read_record).
     `detail["caller_details_included"]` says whether they are in.
     """
-    from resources.models import Assignment
-
     row = Incident.objects.filter(pk=incident.pk).values(
         *BOARD_FIELDS, "resolved_address", "thrive", "closed_at", "closing_code__code",
         "closing_code__name", "created_by__username", "bcu__name",
@@ -415,27 +413,10 @@ def incident_detail(*, incident: Incident, user, personal: bool = False) -> dict
                 .order_by("at", "id")
                 .values("at", "by__username", "text", "kind")
             ],  # fmt: skip
-            "assignments": [
-                {
-                    "unit": a["unit__callsign"],
-                    "status": _assignment_status(a),
-                    "assigned_at": _iso(a["assigned_at"]),
-                    "cleared_at": _iso(a["cleared_at"]),
-                    "message_state": a["message_state"],
-                }
-                for a in Assignment.objects.filter(incident=incident)
-                .order_by("assigned_at")
-                .values(
-                    "unit__callsign",
-                    "assigned_at",
-                    "cleared_at",
-                    "en_route_at",
-                    "at_scene_at",
-                    "message_state",
-                )
-            ],  # fmt: skip
         }
     )
+    for name, part in _detail_parts.items():
+        detail[name] = part(incident)
     include = personal and can_read_personal(user)
     detail["calls"] = incident_calls(incident=incident, personal=include)
     detail["caller_details_included"] = include

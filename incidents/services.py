@@ -4,6 +4,12 @@ Locking rule (style guide): lock the incident first (then units, in resources.se
 incidents are locked in id order. Every service writes its audit row and its board event inside
 its own transaction, so nothing is heard of a change that rolled back.
 
+Apps above this one (resources) are never imported here. They hear of changes through events
+(`incidents.events`: recommendations follow `incident.created`, `incident.regraded` and
+`incident.reopened` after commit) and take part in closing through a hook they register
+(`incident_close_hook_register`: resources frees the units inside the closing transaction).
+They write this app's rows only through the functions in the "for resources" section below.
+
 Bad input raises django.core.exceptions.ValidationError with a field dict (the API answers 400);
 a valid request the state forbids raises cad.errors.Conflict (409).
 """
@@ -12,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
@@ -24,7 +30,13 @@ from cad.api.fields import control_characters
 from cad.audit.trail import audit_record
 from cad.errors import Conflict
 from cad.geo.geometry import bcu_at, in_force_area
-from incidents.events import incident_event
+from incidents.events import (
+    incident_closed,
+    incident_created,
+    incident_regraded,
+    incident_reopened,
+    incident_updated,
+)
 from incidents.models import (
     GRADE_TARGETS,
     Call,
@@ -132,18 +144,6 @@ def _validated_call(errors: dict, call: CallDetails) -> CallDetails:
     return CallDetails(name, phone, call.channel, address, notes)
 
 
-def _recommend_after_commit(incident: Incident, trigger: str) -> None:
-    """Ask for fresh unit recommendations once the change is committed.
-
-    `robust`: a broker that is down must not turn a saved incident into an error; the
-    recommendations endpoint computes on demand when no fresh result exists.
-    """
-    from resources.tasks import recommend_for_incident
-
-    incident_id = incident.pk
-    transaction.on_commit(lambda: recommend_for_incident.delay(incident_id, trigger), robust=True)
-
-
 def _log(incident: Incident, text: str, *, kind: str, by) -> IncidentLogEntry:
     return IncidentLogEntry.objects.create(incident=incident, by=by, kind=kind, text=text[:4000])
 
@@ -241,8 +241,7 @@ def incident_create(
                      "bcu": bcu.code if bcu else None, "channel": call.channel,
                      "caller_details": bool(call.caller_name or call.caller_phone)},
         )  # fmt: skip
-        incident_event(incident, type="incident.created")
-        _recommend_after_commit(incident, "incident_created")
+        incident_created(incident)
     return incident
 
 
@@ -345,7 +344,7 @@ def incident_attach_call(
         audit_record(user=by, action="create", obj=record, source=source,
                      changes={"incident": incident.reference, "channel": call.channel,
                               "caller_details": taken})  # fmt: skip
-        incident_event(incident, type="incident.updated")
+        incident_updated(incident)
     return record
 
 
@@ -362,7 +361,7 @@ def incident_log_add(*, incident: Incident, by, text: str, source: str = "") -> 
         entry = _log(incident, text, kind=Kind.NOTE, by=by)
         audit_record(user=by, action="create", obj=entry, source=source,
                      changes={"incident": incident.reference})  # fmt: skip
-        incident_event(incident, type="incident.updated")
+        incident_updated(incident)
     return entry
 
 
@@ -393,8 +392,8 @@ def incident_regrade(
         _log(incident, f"Re-graded {before} → {grade}: {reason}", kind=Kind.GRADE, by=by)
         audit_record(user=by, action="update", obj=incident, source=source,
                      changes={"grade": [before, grade], "reason": reason})  # fmt: skip
-        incident_event(incident, type="incident.updated")
-        _recommend_after_commit(incident, "regraded")
+        incident_updated(incident)
+        incident_regraded(incident)
     return incident
 
 
@@ -418,7 +417,7 @@ def incident_set_qualifiers(
         _log(incident, f"Qualifiers now: {names}", kind=Kind.SYSTEM, by=by)
         audit_record(user=by, action="update", obj=incident, source=source,
                      changes={"qualifiers": [before, after]})  # fmt: skip
-        incident_event(incident, type="incident.updated")
+        incident_updated(incident)
     return incident
 
 
@@ -439,7 +438,7 @@ def incident_set_thrive(
         _log(incident, f"THRIVE reassessed: {text}", kind=Kind.SYSTEM, by=by)
         audit_record(user=by, action="update", obj=incident, source=source,
                      changes={"thrive": [before, clean]})  # fmt: skip
-        incident_event(incident, type="incident.updated")
+        incident_updated(incident)
     return incident
 
 
@@ -467,18 +466,33 @@ def incident_link(
         for a, b in ((incident, other), (other, incident)):
             _log(a, f"Linked to {b.reference}{why}", kind=Kind.LINK, by=by)
             _bump(a)
-            incident_event(a, type="incident.updated")
+            incident_updated(a)
         audit_record(user=by, action="update", obj=incident, source=source,
                      changes={"linked": other.reference, "reason": reason})  # fmt: skip
     return incident
+
+
+class CloseHook(Protocol):
+    def __call__(self, *, incident: Incident, by: Any, source: str, at: datetime) -> list[str]: ...
+
+
+# Work an app above this one must do inside the closing transaction, registered from its
+# AppConfig.ready: resources clears the units still on the incident (resources.despatch).
+# In the transaction, not after commit: an incident is never closed with units still on it.
+_close_hooks: list[CloseHook] = []
+
+
+def incident_close_hook_register(hook: CloseHook) -> None:
+    """`hook(incident=, by=, source=, at=)` runs while closing holds the incident's lock and
+    returns the call signs of the units it cleared (named in the closing log line)."""
+    if hook not in _close_hooks:
+        _close_hooks.append(hook)
 
 
 def incident_close(
     *, incident: Incident, by, closing_code: str, note: str = "", source: str = ""
 ) -> Incident:
     """Result and close: the closing code, and every unit still on it is freed."""
-    from resources.services import assignments_clear_for_incident
-
     errors: dict[str, list[str]] = {}
     code = ClosingCode.objects.filter(code=closing_code, active=True).first()
     if code is None:
@@ -491,7 +505,11 @@ def incident_close(
         incident = _lock(incident)
         if incident.status == IncidentStatus.CLOSED:
             raise Conflict(f"{incident.reference} is already closed", code="already_closed")
-        cleared = assignments_clear_for_incident(incident=incident, by=by, source=source, at=at)
+        cleared = [
+            callsign
+            for hook in _close_hooks
+            for callsign in hook(incident=incident, by=by, source=source, at=at)
+        ]
         before = incident.status
         incident.status = IncidentStatus.CLOSED
         incident.closing_code = code
@@ -499,13 +517,13 @@ def incident_close(
         _bump(incident, "status", "closing_code", "closed_at")
         text = f"Closed: {code.code} {code.name}."
         if cleared:
-            text += " Units cleared: " + ", ".join(a.unit.callsign for a in cleared) + "."
+            text += " Units cleared: " + ", ".join(cleared) + "."
         if note:
             text += f"\n{note}"
         _log(incident, text, kind=Kind.CLOSE, by=by)
         audit_record(user=by, action="update", obj=incident, source=source,
                      changes={"status": [before, "closed"], "closing_code": code.code})  # fmt: skip
-        incident_event(incident, type="incident.closed")
+        incident_closed(incident)
     return incident
 
 
@@ -531,9 +549,40 @@ def incident_reopen(*, incident: Incident, by, reason: str, source: str = "") ->
         audit_record(user=by, action="update", obj=incident, source=source,
                      changes={"status": ["closed", "open"], "closing_code": [before_code, None],
                               "reason": reason})  # fmt: skip
-        incident_event(incident, type="incident.updated")
-        _recommend_after_commit(incident, "reopened")
+        incident_updated(incident)
+        incident_reopened(incident)
     return incident
+
+
+# --- for resources: what despatch writes on an incident ---------------------------------------
+
+
+def incident_log_record(*, incident: Incident, text: str, kind: str, by) -> IncidentLogEntry:
+    """A log line written by another app's service inside its own transaction ("CN01 assigned",
+    "EMERGENCY raised by CN01"). The caller holds the incident's lock, audits its own change and
+    emits the event; the text is the system's, not a user's, so it is not validated here."""
+    return _log(incident, text, kind=kind, by=by)
+
+
+def incident_status_follow_units(*, incident: Incident, assigned: bool, at_scene: bool) -> None:
+    """Keep an open incident's status in step with its units (the caller holds its lock):
+    at scene when any active unit is there, assigned when any is on it, otherwise open again.
+    A closed incident stays closed."""
+    if incident.status == IncidentStatus.CLOSED:
+        return
+    if at_scene:
+        status = IncidentStatus.AT_SCENE
+    elif assigned:
+        status = IncidentStatus.ASSIGNED
+    else:
+        # Everyone has cleared but nobody closed it: it is unresourced again and back in the
+        # queue, which is what a despatcher needs to see.
+        status = IncidentStatus.OPEN
+    if status != incident.status:
+        incident.status = status
+        incident.version = F("version") + 1
+        incident.save(update_fields=["status", "version", "updated_at"])
+        incident.refresh_from_db(fields=["version"])
 
 
 # --- warning markers -----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Pages: the call-taker screen and the incident page. Both write only through the API."""
 
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
@@ -20,8 +21,6 @@ def call_taker(request):
     """The call handler's screen: keyboard first, a draft that survives a reload."""
     if not perms.can_create(request.user):
         raise PermissionDenied
-    from django.conf import settings
-
     context = {
         "types": list(selectors.incident_types_active().values("code", "name", "default_grade")),
         "qualifiers": list(selectors.qualifiers_active().values("code", "name")),

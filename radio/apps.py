@@ -6,8 +6,13 @@ class RadioConfig(AppConfig):
     verbose_name = "Radio gateway"
 
     def ready(self) -> None:
-        # `cad` sits below this app: the audit search learns of despatch messages this way.
+        # `cad` and `resources` sit below this app and never import it: the audit search
+        # learns of despatch messages, and despatch tells radio of new assignments, this way.
         from cad.audit.search import register_incident_rows
+        from cad.live.events import react
+        from radio.reactions import despatch_message_on_assignment
         from radio.selectors import radio_message_audit_rows
+        from resources.events import ASSIGNMENT_CREATED
 
         register_incident_rows(radio_message_audit_rows)
+        react(ASSIGNMENT_CREATED, despatch_message_on_assignment)

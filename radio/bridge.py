@@ -42,6 +42,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from cad.accounts.roles import RADIO_GATEWAY, has_role
+from cad.accounts.services import user_provision
 from cad.errors import DomainError
 from radio import protocol
 from radio.models import RadioMessage
@@ -94,8 +95,6 @@ def bridge_user(username: str = DEFAULT_USER) -> User:
     """The account the bridge acts as: created in `radio_gateway` if missing. An existing
     account without that role is refused, not promoted: a typo in --user must not turn a
     despatcher into a gateway."""
-    from cad.accounts.services import user_provision
-
     user = User.objects.filter(username=username).first()
     if user is None:
         user, _ = user_provision(

@@ -33,9 +33,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from radio.models import RadioMessage
-from resources.events import unit_position_events
 from resources.models import Assignment, Unit
-from resources.selectors import unit_details
+from resources.services import UnitFix, units_set_positions
 
 Kind = RadioMessage.Kind
 State = RadioMessage.State
@@ -91,7 +90,7 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
             .order_by("pk")
             .values_list("pk", "issi", "callsign", "active", "position_at")
         }
-        moves: list[Unit] = []
+        moves: list[UnitFix] = []
         outcome: dict[int, tuple[str, str, int | None]] = {}  # message -> (state, note, unit)
         for issi, fix in newest.items():
             unit = units.get(issi)
@@ -102,7 +101,7 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
             if not active:
                 outcome[fix.id] = (State.IGNORED, f"{callsign} is not an active unit", pk)
             elif position_at is None or position_at < fix.at:
-                moves.append(Unit(pk=pk, lat=fix.lat, lon=fix.lon, position_at=fix.at))
+                moves.append(UnitFix(unit_id=pk, lat=fix.lat, lon=fix.lon, at=fix.at))
                 outcome[fix.id] = (State.APPLIED, APPLIED, pk)
             else:
                 outcome[fix.id] = (State.IGNORED, STALE, pk)
@@ -119,15 +118,14 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
                 cleared_at__isnull=True,
             ).values_list("unit_id", "id")
         )
-        _write_units(moves)
         _write_messages(
             [(pk, state, note[:200], unit_id, jobs.get(unit_id))
              for pk, (state, note, unit_id) in outcome.items()],
             now,
         )  # fmt: skip
-        # The same events as unit_set_position's, numbered and published together, with the
-        # payloads of the whole batch read in three queries instead of three per unit.
-        unit_position_events(unit_details(unit_ids=[u.pk for u in moves]))
+        # The units' rows are resources': it moves them and emits their events (last: the
+        # event counter is the last lock every writer takes).
+        units_set_positions(fixes=moves)
     counts: dict[str, int] = {}
     for state, _, _ in outcome.values():
         counts[state] = counts.get(state, 0) + 1
@@ -135,24 +133,8 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
 
 
 # Django's bulk_update compiles a CASE per row and field: most of a batch's time in the
-# profile (bench/radio_ingest.py). On PostgreSQL one UPDATE ... FROM (VALUES ...) does it.
-
-
-def _write_units(moves: list[Unit]) -> None:
-    if not moves:
-        return
-    if connection.vendor != "postgresql":
-        Unit.objects.bulk_update(moves, ["lat", "lon", "position_at"])
-        return
-    table = Unit._meta.db_table
-    rows = ",".join(["(%s::bigint, %s::float8, %s::float8, %s::timestamptz)"] * len(moves))
-    params = [v for u in moves for v in (u.pk, u.lat, u.lon, u.position_at)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS u SET lat = v.lat, lon = v.lon, position_at = v.at "  # noqa: S608
-            f"FROM (VALUES {rows}) AS v (id, lat, lon, at) WHERE u.id = v.id",
-            params,
-        )
+# profile (bench/radio_ingest.py). On PostgreSQL one UPDATE ... FROM (VALUES ...) does it
+# (resources.services.units_set_positions does the same for the units).
 
 
 def _write_messages(rows: list[tuple], now) -> None:

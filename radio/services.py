@@ -8,9 +8,12 @@ row count, so running it twice, or from the task and the sweeper at once, applie
 Ordering is the unit's business: `unit_set_status` and `unit_set_position` ignore anything
 timed before what they hold, so a late or repeated message never moves a unit backwards.
 
-Outbound: a despatch message is stored `queued` with the assignment, handed to the configured
-gateway adapter by a task (`sent`, `delivered` or `failed`), and later moved on by the
-gateway's delivery receipts. The assignment's `message_state` follows its latest message.
+Outbound: when a unit is sent (`assignment.created`, after commit: radio/reactions.py) a
+despatch message is stored `queued`, handed to the configured gateway adapter by a task (`sent`,
+`delivered` or `failed`), and later moved on by the gateway's delivery receipts. The
+assignment's `message_state` follows its latest message, through `resources.despatch`. Should
+the reaction be lost (the process died between the assignment's commit and it), the sweeper
+queues the message for any active assignment that has none (`despatch_messages_queue_missing`).
 
 Delivery alert: a despatch message not `delivered` within RADIO_DELIVERY_ALERT_SECONDS (60)
 alerts the incident's and the unit's desks once (`radio.undelivered`), from a beat task.
@@ -36,13 +39,19 @@ from rest_framework.exceptions import ValidationError
 
 from cad.audit.trail import audit_record
 from cad.errors import Conflict
-from cad.live.events import event_emit
-from incidents.events import incident_event
 from incidents.selectors import warnings_near
 from incidents.services import incident_log_add
+
+# radio.tasks calls this module's functions and this module queues its tasks after commit: the
+# two import each other as modules (never `from radio.tasks import name`), which works in
+# either import order.
+from radio import tasks
 from radio.adapters import SEND_STATES, GatewayUnavailable, SendResult, get_adapter
+from radio.events import radio_undelivered
 from radio.models import RadioMessage, StatusCodeMapping
+from radio.positions import positions_batched
 from radio.validation import MAX_BATCH, InboundBatchInput
+from resources.despatch import assignment_message_state_set
 from resources.models import Assignment, Unit
 from resources.services import unit_raise_emergency, unit_set_position, unit_set_status
 
@@ -133,22 +142,19 @@ def radio_messages_receive(*, messages: Any, by, source: str = SOURCE) -> tuple[
 def _enqueue_apply(message_ids: list[int], *, positions: list[int] | None = None) -> None:
     """Queue each message's task. Never raise: the messages are committed, and whatever is not
     queued now (broker down) the sweeper applies a little later."""
-    from radio.positions import positions_batched
-    from radio.tasks import apply_radio_message, apply_radio_positions
-
     # Position-only messages go in one task for the batch (radio/positions.py), after the
     # per-message tasks, so statuses and emergencies keep their place at the front.
     batched = set(positions) if positions and positions_batched() else set()
     for message_id in (i for i in message_ids if i not in batched):
         try:
-            apply_radio_message.delay(message_id)
+            tasks.apply_radio_message.delay(message_id)
         except Exception:  # noqa: BLE001  (broker down, or an eager task failing in-process)
             logger.exception(
                 "could not queue radio message %s; the sweeper will apply it", message_id
             )
     if batched:
         try:
-            apply_radio_positions.delay([i for i in message_ids if i in batched])
+            tasks.apply_radio_positions.delay([i for i in message_ids if i in batched])
         except Exception:  # noqa: BLE001  (as above)
             logger.exception("could not queue %s radio positions; the sweeper will", len(batched))
 
@@ -379,11 +385,61 @@ def despatch_message_queue(*, assignment: Assignment, by) -> RadioMessage | None
     return message
 
 
-def _enqueue_send(message_id: int) -> None:
-    from radio.tasks import send_outbound
+def despatch_message_for_assignment(*, assignment_id: int) -> RadioMessage | None:
+    """Queue the despatch message for a new assignment, as the one who sent the unit.
 
+    The after-commit reaction to `assignment.created` (radio/reactions.py) and the sweeper's
+    catch-up both land here; `despatch_message_queue` makes a second call a no-op.
+    """
+    assignment = Assignment.objects.select_related("assigned_by").filter(pk=assignment_id).first()
+    if assignment is None:
+        return None
+    return despatch_message_queue(assignment=assignment, by=assignment.assigned_by)
+
+
+# An active assignment this much older still without a despatch message is left alone: it
+# predates the radio bridge (or the sweeper was stopped for longer), and its crew has long
+# had the job by voice.
+DESPATCH_CATCH_UP = timedelta(hours=1)
+
+
+def despatch_messages_queue_missing(*, older_than: timedelta, limit: int = 100) -> int:
+    """Queue the despatch message of active assignments that have none after `older_than`.
+
+    The message is queued after the assignment commits (radio/reactions.py); if the process
+    died in between, this finds the assignment (still active, `message_state` empty, no
+    outbound message) and queues it. Returns how many it queued.
+    """
+    now = timezone.now()
+    has_message = RadioMessage.objects.filter(
+        assignment_id=OuterRef("pk"), direction=Direction.OUTBOUND
+    )
+    ids = list(
+        Assignment.objects.filter(
+            cleared_at__isnull=True,
+            message_state=Assignment.MessageState.NONE,
+            assigned_at__lt=now - older_than,
+            assigned_at__gte=now - DESPATCH_CATCH_UP,
+        )
+        .exclude(Exists(has_message))
+        .order_by("assigned_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    queued = 0
+    for assignment_id in ids:
+        try:
+            if despatch_message_for_assignment(assignment_id=assignment_id) is not None:
+                queued += 1
+        except Exception:  # noqa: BLE001  (one bad row must not hold up the others)
+            logger.exception(
+                "despatch message for assignment %s could not be queued", assignment_id
+            )
+    return queued
+
+
+def _enqueue_send(message_id: int) -> None:
     try:
-        send_outbound.delay(message_id)
+        tasks.send_outbound.delay(message_id)
     except Exception:  # noqa: BLE001  (the sweeper sends what could not be queued)
         logger.exception("could not queue outbound radio message %s", message_id)
 
@@ -402,18 +458,10 @@ def _assignment_follow(message: RadioMessage, state: str, *, by, source: str) ->
     )
     if latest != message.pk:
         return  # an older message's receipt must not overwrite a newer message's state
-    Assignment.objects.filter(pk=message.assignment_id).update(message_state=state)
-    audit_record(
-        user=by, action="update", object_type="resources.assignment",
-        object_id=str(message.assignment_id), source=source,
-        changes={"message_state": state, "radio_message": message.pk},
+    assignment_message_state_set(
+        assignment_id=message.assignment_id, state=state, radio_message_id=message.pk, by=by,
+        source=source,
     )  # fmt: skip
-    assignment = Assignment.objects.select_related("incident__bcu", "unit__bcu").get(
-        pk=message.assignment_id
-    )
-    incident_event(
-        assignment.incident, type="incident.updated", extra_bcus=[assignment.unit.bcu.code]
-    )
 
 
 def _set_outbound_state(
@@ -600,7 +648,7 @@ def radio_message_alert(*, message_id: int) -> bool:
         assignment = message.assignment
         if assignment is None:  # outbound messages are despatches; nothing to tell anyone
             return True
-        incident, unit = assignment.incident, assignment.unit
+        unit = assignment.unit
         age = int((now - message.received_at).total_seconds())
         _log_on_incident(
             assignment,
@@ -612,24 +660,7 @@ def radio_message_alert(*, message_id: int) -> bool:
             user=None, action="update", obj=message, source=SOURCE,
             changes={"alerted_at": now.isoformat(), "state": message.state, "age_s": age},
         )  # fmt: skip
-        bcus = [incident.bcu.code if incident.bcu_id else "", unit.bcu.code]
-        event_emit(
-            type="radio.undelivered",
-            data={
-                "message": message.pk,
-                "state": message.state,
-                "note": message.note,
-                "age_s": age,
-                "queued_at": message.received_at.isoformat(),
-                "incident": incident.pk,
-                "reference": incident.reference,
-                "incident_bcu": bcus[0],
-                "unit": unit.callsign,
-                "unit_bcu": bcus[1],
-                "assignment": assignment.pk,
-            },
-            bcus=bcus,
-        )
+        radio_undelivered(message, assignment, age_s=age)
     return True
 
 

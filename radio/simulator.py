@@ -31,10 +31,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.db import connection
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from radio import protocol
+from resources.models import Unit
 
 logger = logging.getLogger(__name__)
 
@@ -274,8 +277,6 @@ def offset(point: tuple[float, float], metres: float, heading: float) -> tuple[f
 
 def load_units() -> dict[str, dict[str, Any]]:
     """Active units with an ISSI, by ISSI. Read only: the simulator never writes."""
-    from resources.models import Unit
-
     units = {}
     for unit in Unit.objects.filter(active=True).exclude(issi="").select_related("type", "station"):
         units[unit.issi] = {
@@ -310,8 +311,6 @@ class Simulator:
     # --- units from the database ------------------------------------------------------------
 
     async def refresh_units(self) -> None:
-        from asgiref.sync import sync_to_async
-
         rows = await sync_to_async(self._load, thread_sensitive=True)()
         for issi, row in rows.items():
             unit = self.units.get(issi)
@@ -334,8 +333,6 @@ class Simulator:
             del self.units[issi]
 
     def _load(self) -> dict[str, dict[str, Any]]:
-        from django.db import connection
-
         try:
             return self.loader()
         finally:

@@ -9,8 +9,10 @@ entry) and picks up whatever a lost broker message or a crashed worker left behi
 from celery import shared_task
 from django.db import DatabaseError
 
+# Module imports both ways with radio.services (it queues these tasks): see the note there.
 from radio import services
 from radio.adapters import GatewayUnavailable
+from radio.positions import radio_positions_apply
 
 # acks_late: a worker that dies mid-task leaves the message on the broker to run again, which
 # the claim makes harmless. A radio status is worth applying even if late (the service drops
@@ -42,8 +44,6 @@ def apply_radio_message(message_id: int) -> None:
 def apply_radio_positions(message_ids: list[int]) -> None:
     """Apply one stored batch's GPS fixes together (radio/positions.py); same retry and
     sweeper backstop as apply_radio_message."""
-    from radio.positions import radio_positions_apply
-
     radio_positions_apply(message_ids=message_ids)
 
 
@@ -60,10 +60,12 @@ def send_outbound(self, message_id: int) -> None:
 
 @shared_task(acks_late=True, ignore_result=True, time_limit=120, soft_time_limit=100)
 def apply_pending_radio_messages() -> None:
-    """Sweep: apply inbound messages and send outbound ones whose own task never ran; alert
-    on undelivered ones too, so a deployment whose beat runs only the sweep still alerts."""
+    """Sweep: apply inbound messages and send outbound ones whose own task never ran, queue the
+    despatch message of an assignment whose after-commit reaction was lost; alert on
+    undelivered ones too, so a deployment whose beat runs only the sweep still alerts."""
     after = services.sweep_after()
     services.radio_messages_apply_pending(older_than=after)
+    services.despatch_messages_queue_missing(older_than=after)
     services.radio_messages_send_pending(older_than=after)
     services.radio_messages_alert_undelivered()
 

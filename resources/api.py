@@ -35,8 +35,9 @@ from cad.api.idempotency import idempotent
 from cad.audit.trail import source_of
 from incidents.models import Incident
 from incidents.selectors import incident_detail
-from resources import selectors, services
+from resources import despatch, selectors, services
 from resources.models import Assignment, Unit, UnitStatus
+from resources.timers import board_timers, timer_flags
 
 READERS = (CALL_HANDLER, DESPATCHER, SUPERVISOR, ADMIN, RADIO_GATEWAY)
 DESKS = (DESPATCHER, SUPERVISOR)
@@ -262,7 +263,7 @@ class IncidentAssignApi(APIView):
         incident, unit = _incident_and_unit(request, pk)
 
         def produce():
-            services.assignment_create(
+            despatch.assignment_create(
                 incident=incident, unit=unit, by=request.user, source=_source(request)
             )
             return Response(incident_detail(incident=incident, user=request.user))
@@ -279,7 +280,7 @@ class IncidentUnassignApi(APIView):
     @extend_schema(request=AssignInput, responses={200: dict})
     def post(self, request, pk: int):
         incident, unit = _incident_and_unit(request, pk)
-        services.assignment_clear(
+        despatch.assignment_clear(
             incident=incident, unit=unit, by=request.user, source=_source(request)
         )
         return Response(incident_detail(incident=incident, user=request.user))
@@ -290,8 +291,6 @@ class TimerFlagsApi(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request):
-        from resources.timers import board_timers, timer_flags
-
         if not has_role(request.user, *DESKS):
             raise PermissionDenied("Your role does not allow this.")
         bcu = user_bcu_code(request.user)

@@ -6,10 +6,24 @@ class ResourcesConfig(AppConfig):
     verbose_name = "Resources: units, status, position"
 
     def ready(self) -> None:
-        # `cad` sits below this app: it learns what it needs of units by registration.
+        # `cad` and `incidents` sit below this app: they learn what they need of units and
+        # assignments by registration, and never import resources.
         from cad.audit.search import register_incident_rows
+        from cad.live.events import react
         from cad.live.snapshot import register_snapshot_section
-        from resources.selectors import assignment_audit_rows, units_for_board
+        from incidents.events import INCIDENT_CREATED, INCIDENT_REGRADED, INCIDENT_REOPENED
+        from incidents.selectors import register_incident_detail_part
+        from incidents.services import incident_close_hook_register
+        from resources import reactions
+        from resources.despatch import assignments_clear_on_close
+        from resources.selectors import assignment_audit_rows, incident_assignments, units_for_board
 
         register_snapshot_section("units", units_for_board)
         register_incident_rows(assignment_audit_rows)
+        register_incident_detail_part("assignments", incident_assignments)
+        # In the closing transaction: an incident is never closed with units still on it.
+        incident_close_hook_register(assignments_clear_on_close)
+        # After commit: recommendations follow the incident.
+        react(INCIDENT_CREATED, reactions.recommend_for_new_incident)
+        react(INCIDENT_REGRADED, reactions.recommend_for_regraded_incident)
+        react(INCIDENT_REOPENED, reactions.recommend_for_reopened_incident)

@@ -1,42 +1,95 @@
-"""What the resources app broadcasts."""
+"""What the resources app broadcasts.
 
-from cad.live.events import EventSpec, event_emit, events_emit
-from cad.models import BCU
-from resources.models import Unit
+The event types are the constants below, each with the function that builds and emits it;
+docs/events.md lists them (type, payload, stream, emitter) and tests/test_events_contract.py
+holds the two together. Services call these functions, never `event_emit` with a type of their
+own.
+"""
+
+from typing import Any
+
+from cad.live.events import EventSpec, event_emit, event_notify, events_emit
+from cad.models import BCU, Event
+from incidents.models import Incident
+from resources.models import Assignment, Recommendation, Unit
 from resources.selectors import unit_detail
 
+# To the desks (stored, numbered, published).
+UNIT_UPDATED = "unit.updated"
+UNIT_EMERGENCY = "unit.emergency"
+RECOMMENDATIONS_READY = "recommendations.ready"
+# For reactions only (not stored, not sent to desks): radio queues the despatch message.
+ASSIGNMENT_CREATED = "assignment.created"
 
-def unit_event(unit: Unit, *, type: str = "unit.updated", extra_bcus: list[str] | None = None):
+
+def unit_updated(unit: Unit, *, extra_bcus: list[str] | None = None) -> Event:
     """Tell the unit's own BCU desk, central desks, and the BCU of the job it is on."""
     payload = unit_detail(unit=unit)
     job_bcu = payload["job"]["incident_bcu"] if payload["job"] else ""
     bcus = [payload["bcu"], job_bcu, *(extra_bcus or [])]
-    return event_emit(type=type, data=payload, bcus=bcus)
+    return event_emit(type=UNIT_UPDATED, data=payload, bcus=bcus)
 
 
-def unit_position_event(unit: Unit):
+def unit_position_updated(unit: Unit) -> Event:
     """A GPS fix: superseded by the unit's next one, so consumers may send only the newest."""
     spec = _position_event(unit_detail(unit=unit))
-    return event_emit(type=spec.type, data=spec.data, bcus=spec.bcus, coalesce=spec.coalesce)
+    return event_emit(type=UNIT_UPDATED, data=spec.data, bcus=spec.bcus, coalesce=spec.coalesce)
 
 
-def unit_position_events(payloads: list[dict]):
-    """unit_position_event for many units at once (radio/positions.py), from their details."""
+def unit_positions_updated(payloads: list[dict[str, Any]]) -> list[Event]:
+    """unit_position_updated for many units at once (radio/positions.py), from their details."""
     return events_emit([_position_event(payload) for payload in payloads])
 
 
-def _position_event(payload: dict) -> EventSpec:
+def _position_event(payload: dict[str, Any]) -> EventSpec:
     job_bcu = payload["job"]["incident_bcu"] if payload["job"] else ""
     return EventSpec(
-        type="unit.updated",
+        type=UNIT_UPDATED,
         data=payload,
         bcus=[payload["bcu"], job_bcu],
         coalesce=f"unit:{payload['callsign']}",
     )
 
 
-def unit_emergency_event(unit: Unit):
+def unit_emergency(unit: Unit) -> Event:
     """An emergency goes to every desk in London: it must stand out above everything."""
     payload = unit_detail(unit=unit)
     every_bcu = list(BCU.objects.values_list("code", flat=True))
-    return event_emit(type="unit.emergency", data=payload, bcus=every_bcu)
+    return event_emit(type=UNIT_EMERGENCY, data=payload, bcus=every_bcu)
+
+
+def recommendation_payload(rec: Recommendation, incident: Incident) -> dict[str, Any]:
+    return {
+        "incident": incident.pk,
+        "reference": incident.reference,
+        "computed_at": rec.computed_at.isoformat(),
+        "trigger": rec.trigger,
+        "router": rec.router,
+        "results": rec.results,
+        "warnings": rec.warnings,
+        "plan": rec.plan,
+    }
+
+
+def recommendations_ready(rec: Recommendation, incident: Incident) -> Event:
+    """A new or changed recommendation, to the desks of the incident's BCU."""
+    return event_emit(
+        type=RECOMMENDATIONS_READY,
+        data=recommendation_payload(rec, incident),
+        bcus=[incident.bcu.code] if incident.bcu_id else [],
+    )
+
+
+def assignment_payload(assignment: Assignment) -> dict[str, Any]:
+    """`assignment.created`: which assignment, incident and unit, and who sent it."""
+    return {
+        "assignment": assignment.pk,
+        "incident": assignment.incident_id,
+        "unit": assignment.unit_id,
+        "by": assignment.assigned_by_id,
+    }
+
+
+def assignment_created(assignment: Assignment) -> None:
+    """For reactions: a unit was sent to an incident (radio queues its despatch message)."""
+    event_notify(type=ASSIGNMENT_CREATED, data=assignment_payload(assignment))

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from incidents.models import Incident
 from resources.models import Assignment, Unit
 
 UNIT_FIELDS = (
@@ -114,3 +115,37 @@ def assignment_audit_rows(incident_pk: int) -> Q | None:
         for i in Assignment.objects.filter(incident_id=incident_pk).values_list("id", flat=True)
     ]
     return Q(object_type="resources.assignment", object_id__in=ids) if ids else None
+
+
+def _assignment_status(a: dict) -> str:
+    if a["cleared_at"]:
+        return "cleared"
+    if a["at_scene_at"]:
+        return "at_scene"
+    if a["en_route_at"]:
+        return "en_route"
+    return "assigned"
+
+
+def incident_assignments(incident: Incident) -> list[dict[str, Any]]:
+    """The units sent to an incident, oldest first: the "assignments" of its detail
+    (registered with `incidents.selectors.register_incident_detail_part` in ResourcesConfig)."""
+    return [
+        {
+            "unit": a["unit__callsign"],
+            "status": _assignment_status(a),
+            "assigned_at": _iso(a["assigned_at"]),
+            "cleared_at": _iso(a["cleared_at"]),
+            "message_state": a["message_state"],
+        }
+        for a in Assignment.objects.filter(incident=incident)
+        .order_by("assigned_at")
+        .values(
+            "unit__callsign",
+            "assigned_at",
+            "cleared_at",
+            "en_route_at",
+            "at_scene_at",
+            "message_state",
+        )
+    ]

@@ -1,23 +1,37 @@
-"""The only write path for units: status, position, crews, emergencies and assignments.
+"""The write path for units: status, position, crews and emergencies.
+
+Sending units to incidents and taking them off (assign, unassign, clear on close, the despatch
+message's state) is resources/despatch.py, built on the unit primitives here.
 
 Locking rule (style guide): inside one short transaction, lock the incident first, then the
 unit(s) in id order. Two despatchers sending the same unit serialise on the unit's row lock;
 the loser re-reads a unit that is no longer free and gets a 409. The partial unique index
 `one_active_assignment_per_unit` stands behind the locks in case any path forgets them.
+
+The incident's rows (its log, its status) are written only through `incidents.services`.
 """
 
 from datetime import datetime
+from typing import NamedTuple
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from cad.audit.trail import audit_record
 from cad.errors import Conflict
-from incidents.events import incident_event
-from incidents.models import Incident, IncidentLogEntry, IncidentStatus
-from resources.events import unit_emergency_event, unit_event, unit_position_event
+from incidents.events import incident_updated
+from incidents.models import Incident, IncidentLogEntry
+from incidents.services import incident_log_record, incident_status_follow_units
+from resources.events import (
+    unit_emergency,
+    unit_position_updated,
+    unit_positions_updated,
+    unit_updated,
+)
 from resources.models import Assignment, Unit, UnitStatus, UnitStatusChange
+from resources.selectors import unit_details
+from resources.tasks import recommend_near_unit
 
 S = UnitStatus
 ON_JOB = {S.ASSIGNED, S.EN_ROUTE, S.AT_SCENE}
@@ -41,7 +55,9 @@ def unit_is_free(unit: Unit) -> bool:
     return unit.status == S.AVAILABLE or (unit.status == S.UNAVAILABLE and unit.deployable)
 
 
-def _record_status(*, unit: Unit, to: str, at: datetime, source: str, by) -> None:
+def unit_status_record(*, unit: Unit, to: str, at: datetime, source: str, by) -> None:
+    """Record a status change on a locked unit; the caller saves it (status, status_at,
+    version)."""
     UnitStatusChange.objects.create(
         unit=unit, at=at, from_status=unit.status, to_status=to, source=source, by=by
     )
@@ -50,42 +66,26 @@ def _record_status(*, unit: Unit, to: str, at: datetime, source: str, by) -> Non
     unit.version = F("version") + 1
 
 
-def _recommend_near_after_commit(unit: Unit) -> None:
+def recommend_near_after_commit(unit: Unit) -> None:
     """A unit became free: refresh recommendations for open, unresourced incidents near it.
 
     `robust`: a broker that is down must not fail the committed status change.
     """
-    from resources.tasks import recommend_near_unit
-
     unit_id = unit.pk
     transaction.on_commit(lambda: recommend_near_unit.delay(unit_id), robust=True)
 
 
-def _log(incident: Incident, text: str, *, kind: str, by) -> None:
-    IncidentLogEntry.objects.create(incident=incident, by=by, kind=kind, text=text)
-
-
-def _refresh_incident_status(incident: Incident) -> None:
-    """Derive open/assigned/at_scene from the active assignments (closed stays closed)."""
-    if incident.status == IncidentStatus.CLOSED:
-        return
+def incident_follow_units(incident: Incident) -> None:
+    """Bring the (locked) incident's status into step with its active assignments; the rule
+    and the write are the incidents app's."""
     active = Assignment.objects.filter(incident=incident, cleared_at__isnull=True)
-    if active.filter(at_scene_at__isnull=False).exists():
-        status = IncidentStatus.AT_SCENE
-    elif active.exists():
-        status = IncidentStatus.ASSIGNED
-    else:
-        # Everyone has cleared but nobody closed it: it is unresourced again and back in the
-        # queue, which is what a despatcher needs to see.
-        status = IncidentStatus.OPEN
-    if status != incident.status:
-        incident.status = status
-        incident.version = F("version") + 1
-        incident.save(update_fields=["status", "version", "updated_at"])
-        incident.refresh_from_db(fields=["version"])
+    at_scene = active.filter(at_scene_at__isnull=False).exists()
+    incident_status_follow_units(
+        incident=incident, assigned=at_scene or active.exists(), at_scene=at_scene
+    )
 
 
-def _lock_unit(unit: Unit) -> Unit:
+def unit_lock(unit: Unit) -> Unit:
     return Unit.objects.select_for_update().get(pk=unit.pk)
 
 
@@ -102,7 +102,7 @@ def unit_lock_with_job(unit: Unit) -> tuple[Incident | None, Unit, Assignment | 
             .first()
         )
         incident = Incident.objects.select_for_update().get(pk=incident_id) if incident_id else None
-        locked = _lock_unit(unit)
+        locked = unit_lock(unit)
         assignment = (
             Assignment.objects.select_for_update()
             .filter(unit=locked, cleared_at__isnull=True)
@@ -165,7 +165,7 @@ def unit_set_status(
         before = {"status": unit.status, "deployable": unit.deployable}
         was_free = unit_is_free(unit)
         if status != unit.status:
-            _record_status(unit=unit, to=status, at=at, source=source, by=by)
+            unit_status_record(unit=unit, to=status, at=at, source=source, by=by)
         else:
             # Only `deployable` changes (radio code 7 after 8): still the newest report, so it
             # stamps the time too, or an older code 4 arriving later would undo it.
@@ -181,13 +181,13 @@ def unit_set_status(
             changes={"status": [before["status"], unit.status],
                      "deployable": [before["deployable"], unit.deployable], "note": note},
         )  # fmt: skip
-        event = unit_event(
+        event = unit_updated(
             unit, extra_bcus=[incident.bcu.code] if incident and incident.bcu_id else []
         )
         # What the desks were told, for the API to answer with: saves reading it all again.
         unit.board_payload = event.data
         if unit_is_free(unit) and not was_free:
-            _recommend_near_after_commit(unit)
+            recommend_near_after_commit(unit)
     return unit
 
 
@@ -209,9 +209,9 @@ def _follow_assignment(*, unit: Unit, assignment: Assignment, incident: Incident
     if text is None:
         return  # e.g. unavailable while at scene (prisoner): still on the job
     assignment.save()
-    _log(incident, text, kind=IncidentLogEntry.Kind.STATUS, by=by)
-    _refresh_incident_status(incident)
-    incident_event(incident, type="incident.updated", extra_bcus=[unit.bcu.code])
+    incident_log_record(incident=incident, text=text, kind=IncidentLogEntry.Kind.STATUS, by=by)
+    incident_follow_units(incident)
+    incident_updated(incident, extra_bcus=[unit.bcu.code])
 
 
 def unit_set_position(
@@ -227,8 +227,42 @@ def unit_set_position(
         ).update(lat=lat, lon=lon, position_at=at)
         if moved:
             unit.refresh_from_db(fields=["lat", "lon", "position_at"])
-            unit_position_event(unit)
+            unit_position_updated(unit)
     return bool(moved)
+
+
+class UnitFix(NamedTuple):
+    unit_id: int
+    lat: float
+    lon: float
+    at: datetime
+
+
+def units_set_positions(*, fixes: list[UnitFix]) -> None:
+    """Move many units at once (radio/positions.py: a gateway batch moves hundreds).
+
+    The caller holds the units' row locks and has kept only fixes newer than the one each unit
+    holds. Emits the same coalescible `unit.updated` as `unit_set_position`, numbered and
+    published together, with the payloads of the whole batch read in three queries.
+    """
+    if not fixes:
+        return
+    if connection.vendor != "postgresql":
+        moved = [Unit(pk=f.unit_id, lat=f.lat, lon=f.lon, position_at=f.at) for f in fixes]
+        Unit.objects.bulk_update(moved, ["lat", "lon", "position_at"])
+    else:
+        # Django's bulk_update compiles a CASE per row and field: most of a batch's time in the
+        # profile (bench/radio_ingest.py). One UPDATE ... FROM (VALUES ...) does it.
+        table = Unit._meta.db_table
+        rows = ",".join(["(%s::bigint, %s::float8, %s::float8, %s::timestamptz)"] * len(fixes))
+        params = [v for f in fixes for v in (f.unit_id, f.lat, f.lon, f.at)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS u SET lat = v.lat, lon = v.lon, position_at = v.at "  # noqa: S608
+                f"FROM (VALUES {rows}) AS v (id, lat, lon, at) WHERE u.id = v.id",
+                params,
+            )
+    unit_positions_updated(unit_details(unit_ids=[f.unit_id for f in fixes]))
 
 
 # --- booking on and off (crews come from the duty roster) -------------------------------------
@@ -248,7 +282,7 @@ def unit_set_crew_skills(*, unit: Unit, skill_ids: list[int], by=None, source: s
                 user=by, action="update", obj=unit, source=source,
                 changes={"skills": [before, sorted(skill_ids)]},
             )  # fmt: skip
-            unit_event(unit)
+            unit_updated(unit)
     return unit
 
 
@@ -272,7 +306,7 @@ def unit_book_off(*, unit: Unit, by=None, at: datetime | None = None, source: st
         if unit.status != S.OFF_DUTY:
             raise Conflict(f"{unit.callsign} could not be booked off", code="invalid_transition")
         unit.skills.clear()
-        unit_event(unit)
+        unit_updated(unit)
     return unit
 
 
@@ -283,7 +317,7 @@ def unit_raise_emergency(*, unit: Unit, at: datetime | None = None, source: str,
     """Status code 0: an officer needs urgent assistance. Every despatcher must see it."""
     at = at or timezone.now()
     with transaction.atomic():
-        unit = _lock_unit(unit)
+        unit = unit_lock(unit)
         if unit.emergency:
             return unit
         unit.emergency = True
@@ -293,16 +327,17 @@ def unit_raise_emergency(*, unit: Unit, at: datetime | None = None, source: str,
                      changes={"emergency": [False, True]})  # fmt: skip
         active = Assignment.objects.filter(unit=unit, cleared_at__isnull=True).first()
         if active:
-            _log(active.incident, f"EMERGENCY raised by {unit.callsign}",
-                 kind=IncidentLogEntry.Kind.STATUS, by=by)  # fmt: skip
-        unit_emergency_event(unit)
+            incident_log_record(incident=active.incident, by=by,
+                                text=f"EMERGENCY raised by {unit.callsign}",
+                                kind=IncidentLogEntry.Kind.STATUS)  # fmt: skip
+        unit_emergency(unit)
     return unit
 
 
 def unit_acknowledge_emergency(*, unit: Unit, by, source: str = "board") -> Unit:
     """A despatcher has taken the emergency: the alarm stops on every screen."""
     with transaction.atomic():
-        unit = _lock_unit(unit)
+        unit = unit_lock(unit)
         if not unit.emergency:
             raise Conflict(f"{unit.callsign} has no emergency to acknowledge", code="no_emergency")
         raised_at = unit.emergency_at
@@ -316,130 +351,8 @@ def unit_acknowledge_emergency(*, unit: Unit, by, source: str = "board") -> Unit
         active = Assignment.objects.filter(unit=unit, cleared_at__isnull=True).first()
         if active:
             who = getattr(by, "username", "") or "a despatcher"
-            _log(active.incident, f"EMERGENCY from {unit.callsign} acknowledged by {who}",
-                 kind=IncidentLogEntry.Kind.STATUS, by=by)  # fmt: skip
-        unit_emergency_event(unit)
+            incident_log_record(incident=active.incident, by=by,
+                                text=f"EMERGENCY from {unit.callsign} acknowledged by {who}",
+                                kind=IncidentLogEntry.Kind.STATUS)  # fmt: skip
+        unit_emergency(unit)
     return unit
-
-
-# --- assignments ------------------------------------------------------------------------------
-
-
-def assignment_create(
-    *, incident: Incident, unit: Unit, by, source: str = "board", at: datetime | None = None
-) -> Assignment:
-    """Send a unit to an incident. Exactly one of many simultaneous senders wins."""
-    at = at or timezone.now()
-    with transaction.atomic():
-        incident = Incident.objects.select_for_update().get(pk=incident.pk)
-        unit = _lock_unit(unit)
-        if incident.status == IncidentStatus.CLOSED:
-            raise Conflict(f"{incident.reference} is closed", code="incident_closed")
-        current = (
-            Assignment.objects.filter(unit=unit, cleared_at__isnull=True)
-            .select_related("incident")
-            .first()
-        )
-        if current is not None and current.incident_id == incident.pk:
-            return current  # a repeated press (or a retried request): nothing more to do
-        if not unit_is_free(unit):
-            where = f" on {current.incident.reference}" if current else ""
-            raise Conflict(
-                f"{unit.callsign} is not free to go: {unit.get_status_display()}{where}",
-                code="unit_unavailable",
-            )
-        try:
-            with transaction.atomic():
-                assignment = Assignment.objects.create(
-                    incident=incident, unit=unit, assigned_at=at, assigned_by=by
-                )
-        except IntegrityError as exc:  # the index caught what the lock should have
-            raise Conflict(
-                f"{unit.callsign} is already on another incident", code="unit_unavailable"
-            ) from exc
-        _record_status(unit=unit, to=S.ASSIGNED, at=max(at, unit.status_at or at), source=source,
-                       by=by)  # fmt: skip
-        unit.deployable = False
-        unit.save(update_fields=["status", "status_at", "deployable", "version"])
-        unit.refresh_from_db()
-        _log(incident, f"{unit.callsign} assigned", kind=IncidentLogEntry.Kind.ASSIGNMENT, by=by)
-        _refresh_incident_status(incident)
-        audit_record(user=by, action="create", obj=assignment, source=source,
-                     changes={"incident": incident.reference, "unit": unit.callsign})  # fmt: skip
-        bcus = [b for b in (incident.bcu.code if incident.bcu_id else "", unit.bcu.code) if b]
-        # The despatch message to the unit's terminal is recorded with the assignment (state
-        # `queued`) and handed to the gateway after commit, so neither exists without the other.
-        from radio.services import despatch_message_queue
-
-        despatch_message_queue(assignment=assignment, by=by)
-        unit_event(unit, extra_bcus=bcus)
-        incident_event(incident, type="incident.updated", extra_bcus=bcus)
-    return assignment
-
-
-def assignment_clear(
-    *, incident: Incident, unit: Unit, by, source: str = "board", at: datetime | None = None
-) -> Assignment:
-    """Take a unit off an incident (unassign). The unit becomes available again."""
-    at = at or timezone.now()
-    with transaction.atomic():
-        incident = Incident.objects.select_for_update().get(pk=incident.pk)
-        unit = _lock_unit(unit)
-        assignment = (
-            Assignment.objects.select_for_update()
-            .filter(incident=incident, unit=unit, cleared_at__isnull=True)
-            .first()
-        )
-        if assignment is None:
-            raise Conflict(f"{unit.callsign} is not on {incident.reference}", code="not_assigned")
-        _clear(assignment=assignment, unit=unit, at=at, by=by, source=source)
-        _log(incident, f"{unit.callsign} unassigned", kind=IncidentLogEntry.Kind.ASSIGNMENT,
-             by=by)  # fmt: skip
-        _refresh_incident_status(incident)
-        incident_event(incident, type="incident.updated", extra_bcus=[unit.bcu.code])
-    return assignment
-
-
-def _clear(*, assignment: Assignment, unit: Unit, at, by, source: str) -> None:
-    assignment.cleared_at = at
-    assignment.save(update_fields=["cleared_at"])
-    if unit.status in ON_JOB:
-        _record_status(unit=unit, to=S.AVAILABLE, at=max(at, unit.status_at or at),
-                       source=source, by=by)  # fmt: skip
-    unit.last_cleared_at = at
-    unit.save(update_fields=["status", "status_at", "last_cleared_at", "version"])
-    unit.refresh_from_db()
-    audit_record(user=by, action="update", obj=assignment, source=source,
-                 changes={"cleared_at": [None, at.isoformat()]})  # fmt: skip
-    unit_event(unit, extra_bcus=[assignment.incident.bcu.code] if assignment.incident.bcu_id
-               else [])  # fmt: skip
-    if unit_is_free(unit):
-        _recommend_near_after_commit(unit)
-
-
-def assignments_clear_for_incident(
-    *, incident: Incident, by, source: str, at: datetime | None = None
-) -> list[Assignment]:
-    """Clear every active assignment of an incident that the caller has already locked.
-
-    Used when an incident is closed: its units become available again.
-    """
-    at = at or timezone.now()
-    cleared = []
-    with transaction.atomic():
-        active = list(
-            # of=self: the incident's BCU is an outer join, which PostgreSQL cannot lock.
-            Assignment.objects.select_for_update(of=("self",))
-            .filter(incident=incident, cleared_at__isnull=True)
-            .select_related("incident__bcu", "unit")
-            .order_by("unit_id")
-        )
-        # Every unit is locked before any event is emitted: event_emit holds the event counter
-        # until commit, and a GPS update holding a unit row waits for that counter.
-        units = {u.pk: u for u in Unit.objects.select_for_update().filter(
-            pk__in=[a.unit_id for a in active]).order_by("pk")}  # fmt: skip
-        for assignment in active:
-            unit = units[assignment.unit_id]
-            _clear(assignment=assignment, unit=unit, at=at, by=by, source=source)
-            cleared.append(assignment)
-    return cleared

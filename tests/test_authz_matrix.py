@@ -31,6 +31,7 @@ from duties.tests.conftest import make_officer, make_shift
 from incidents.models import Incident, WarningMarker
 from incidents.services import incident_close
 from incidents.tests.factories import LAMBETH, make_closing_code, make_qualifier
+from resources import despatch
 from resources import services as unit_services
 from resources.models import Assignment, UnitStatus
 from resources.tests.factories_board import new_incident
@@ -297,7 +298,7 @@ def build_world(geography, make_user) -> tuple[dict, dict]:
         free = make_unit(st, callsign=f"{bcu}01")
         busy = make_unit(st, callsign=f"{bcu}02")
         worked = new_incident(users[HANDLER], where=where, grade="I")
-        unit_services.assignment_create(incident=worked, unit=busy, by=central, source="test")
+        despatch.assignment_create(incident=worked, unit=busy, by=central, source="test")
         alarm = make_unit(st, callsign=f"{bcu}03")
         unit_services.unit_raise_emergency(unit=alarm, source="test", by=central)
         offduty = make_unit(st, callsign=f"{bcu}04", status=UnitStatus.OFF_DUTY)
@@ -537,7 +538,7 @@ def test_scoped_lists_keep_cross_border_work(world):
     incident = Incident.objects.get(pk=ids["inc_AS"])
     from resources.models import Unit
 
-    unit_services.assignment_create(
+    despatch.assignment_create(
         incident=incident, unit=Unit.objects.get(callsign=ids["free_CN"]), by=users[DESP]
     )
     client = Client()

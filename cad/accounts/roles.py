@@ -1,5 +1,7 @@
 """Roles are Django groups with these exact names (api.md). Scope is a BCU, or all London."""
 
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import AnonymousUser, User
 
 CALL_HANDLER = "call_handler"
@@ -134,9 +136,6 @@ def apply_role_permissions(apps=None) -> None:
     Permissions are normally created after migrations run; create them first so a fresh
     database gets complete groups from the data migration.
     """
-    from django.apps import apps as global_apps
-    from django.contrib.auth.management import create_permissions
-
     registry = apps or global_apps
     for app_config in global_apps.get_app_configs():
         create_permissions(app_config, apps=registry, verbosity=0)
@@ -153,3 +152,13 @@ def apply_role_permissions(apps=None) -> None:
                     )
                 )
         group.permissions.set(wanted)
+
+
+def ensure_roles(sender, **kwargs) -> None:
+    """Keep the role groups whole after every migrate (and every test-database flush).
+
+    Connected to post_migrate in CadConfig.ready. The data migration creates them on a new
+    database; this puts back any that were removed and grants permissions for models added
+    since, so groups never drift from this module.
+    """
+    apply_role_permissions()

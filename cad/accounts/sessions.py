@@ -8,6 +8,7 @@ is kept in the session itself, so the board socket can check it too (cad/live/co
 """
 
 import time
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,6 +20,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from cad.accounts.second_factor import SESSION_KEY as SECOND_FACTOR_KEY
 from cad.accounts.second_factor import requires_second_factor, session_is_verified
 from cad.audit.trail import audit_record, source_of
 
@@ -129,10 +131,6 @@ class SecondFactorMiddleware:
 
 def board_session_ok(session_key: str, user) -> bool:
     """For the board socket: the stored session is open, not idle, and past any second factor."""
-    from importlib import import_module
-
-    from cad.accounts.second_factor import SESSION_KEY as SECOND_FACTOR_KEY
-
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     data = store.load()  # {} when the session is gone (logged out, flushed, expired)
     if str(data.get(AUTH_USER_KEY, "")) != str(user.pk) or idle_seconds_left(data) <= 0:

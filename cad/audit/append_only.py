@@ -5,7 +5,7 @@ refused twice: here, for every ORM path (instance save/delete, queryset update/d
 PostgreSQL by a trigger installed in the migration, for anything that bypasses the ORM.
 """
 
-from django.db import models
+from django.db import migrations, models
 
 
 class AppendOnlyError(Exception):
@@ -62,8 +62,6 @@ def append_only_operation(table: str):
 
 
 def _postgres_only(forward: str, reverse: str):
-    from django.db import migrations
-
     def install(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
             schema_editor.execute(forward, params=None)

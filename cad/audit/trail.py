@@ -34,14 +34,30 @@ def audit_record(
     source: str = "",
 ) -> AuditEvent:
     """Write one audit row. Call it inside the transaction of the change it records."""
+    row = audit_row(user=user, action=action, obj=obj, object_type=object_type,
+                    object_id=object_id, changes=changes, source=source)  # fmt: skip
+    row.save()
+    return row
+
+
+def audit_row(
+    *,
+    user,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+    changes: dict[str, Any] | None = None,
+    source: str = "",
+) -> AuditEvent:
+    """The row `audit_record` writes, not yet saved: build many, then `audit_records_write`."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
-        object_repr = str(obj)[:200]
-    else:
-        object_repr = ""
+        object_repr = object_repr or str(obj)[:200]
     real_user = user if getattr(user, "is_authenticated", False) else None
-    return AuditEvent.objects.create(
+    return AuditEvent(
         user=real_user,
         username=getattr(real_user, "username", "") or "",
         action=action,
@@ -51,6 +67,12 @@ def audit_record(
         changes=changes or {},
         source=source,
     )
+
+
+def audit_records_write(rows: list[AuditEvent]) -> None:
+    """Write many rows from `audit_row` in one insert (a roster pattern audits every officer).
+    Inside the transaction of the change they record."""
+    AuditEvent.objects.bulk_create(rows, batch_size=1000)
 
 
 def model_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 
-if TYPE_CHECKING:  # the models import nothing from here, but keep this module import-light
-    from cad.models import BCU, Borough
+from cad.models import BCU, Borough
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
 
@@ -165,8 +164,6 @@ def borough_at(lat: float, lon: float) -> Borough | None:
     Boxes overlap, so the SQL box filter leaves a handful of candidates; the polygon test decides.
     On a shared border the first by name wins, so the answer is stable.
     """
-    from cad.models import Borough
-
     if not _finite(lat, lon):
         return None
     candidates = Borough.objects.filter(

@@ -25,6 +25,7 @@ from cad.accounts.sessions import board_session_ok
 from cad.live import events
 from cad.live.hub import hub_for
 from cad.live.session_sockets import user_group
+from cad.live.snapshot import board_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -165,8 +166,6 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "resynced", "seq": max(self.cursor, head)})
 
     async def _send_snapshot(self):
-        from cad.live.snapshot import board_snapshot
-
         snapshot = await database_sync_to_async(board_snapshot)(bcu=self.bcu)
         self.cursor = max(self.cursor, snapshot["seq"])
         await self.send_json(snapshot)

@@ -10,6 +10,13 @@ cannot tell a gap from "not mine" by `seq` alone. Each published message therefo
 `prev`, the seq of the previous event *on that stream*: the last seq per BCU is kept in an
 EventCounter row (id = BCU_STREAM_BASE + BCU id), updated under the same lock as the global
 counter, so a consumer that receives an event whose `prev` it has not seen knows it lost one.
+
+Reactions (`react`): an app may ask to run a function after commit whenever an event of some
+type is emitted, so a lower app causes work in a higher one without importing it (resources
+queues recommendations after `incident.created`; radio queues the despatch message after
+`assignment.created`). The higher app registers in its `AppConfig.ready`. Some events exist only
+for reactions (`event_notify`): they are neither stored nor sent to desks. The types and their
+payloads are each app's `events.py`, listed in docs/events.md.
 """
 
 import asyncio
@@ -17,6 +24,8 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 from asgiref.sync import async_to_sync
@@ -39,6 +48,35 @@ def bcu_group(bcu_code: str) -> str:
 def groups_for(bcu_codes: list[str]) -> list[str]:
     """Central desks (ALL_GROUP) get everything; a BCU desk gets its own BCU's events."""
     return [ALL_GROUP, *(bcu_group(code) for code in sorted(set(bcu_codes)) if code)]
+
+
+Reaction = Callable[[dict[str, Any]], None]
+_reactions: dict[str, list[Reaction]] = {}
+
+
+def react(type: str, handler: Reaction) -> None:
+    """Run `handler(data)` after commit whenever an event of `type` is emitted or notified.
+
+    Registered from a higher app's `AppConfig.ready`. A handler runs once its change is
+    committed (after the event is published), must be safe to lose (a crash between commit and
+    the handler, or a handler that raises, is logged and not retried here: whatever must not be
+    lost has a sweeper behind it) and never sees a change that rolled back.
+    """
+    handlers = _reactions.setdefault(type, [])
+    if handler not in handlers:  # ready() may run twice in tests; register once
+        handlers.append(handler)
+
+
+def _react_after_commit(type: str, data: dict[str, Any]) -> None:
+    for handler in _reactions.get(type, ()):
+        # robust: the change is committed; a failing reaction is logged, never the caller's error.
+        transaction.on_commit(partial(handler, data), robust=True)
+
+
+def event_notify(*, type: str, data: dict[str, Any]) -> None:
+    """Tell the reactions registered for `type`, after commit. Not stored, not sent to desks:
+    for facts that only other apps act on (`assignment.created`, `incident.regraded`)."""
+    _react_after_commit(type, data)
 
 
 def event_emit(
@@ -71,6 +109,7 @@ def event_emit(
         event = Event.objects.create(seq=seq, type=type, bcu=",".join(codes), data=data)
     message = event.as_message()
     transaction.on_commit(lambda: publish(message, prev, coalesce=coalesce))
+    _react_after_commit(type, data)
     return event
 
 
@@ -193,6 +232,8 @@ def events_emit(specs: list[EventSpec]) -> list[Event]:
         for row, prev, spec in zip(rows, prevs, specs, strict=True)
     ]
     transaction.on_commit(lambda: publish_many(batch))
+    for spec in specs:
+        _react_after_commit(spec.type, spec.data)
     return rows
 
 

@@ -14,7 +14,7 @@ from incidents.models import Incident
 from incidents.retention import incidents_erase_personal_expired
 from incidents.services import incident_close, incident_regrade
 from incidents.tests.factories import CAMDEN, LAMBETH, make_closing_code, make_incident, make_type
-from resources.services import assignment_create
+from resources.despatch import assignment_create
 from tests.factories import make_unit
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 from cad.asgi import application
 from cad.live import consumers, events
 from cad.live.consumers import BoardConsumer
-from resources import services
+from resources import despatch, services
 from resources.models import UnitStatus
 from resources.tests.factories_board import new_incident
 from tests.factories import make_unit
@@ -129,7 +129,7 @@ async def test_cross_border_unit_reaches_the_incident_desk(world):
     as_ = await board(world["as_desk"])
     incident = await create(world["central"], where="lambeth")
     await next_of(as_, "incident.created")
-    await database_sync_to_async(services.assignment_create)(
+    await database_sync_to_async(despatch.assignment_create)(
         incident=incident, unit=world["cn01"], by=world["central"]
     )
     unit = await next_of(as_, "unit.updated")

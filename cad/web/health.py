@@ -7,6 +7,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
+from kombu import Connection
 
 
 def check_database() -> None:
@@ -38,8 +39,6 @@ def check_channel_layer() -> None:
 def check_broker() -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # tasks run in-process: nothing to reach
-    from kombu import Connection
-
     timeout = settings.HEALTHZ_TIMEOUT_S
     with Connection(settings.CELERY_BROKER_URL, connect_timeout=timeout) as conn:
         conn.ensure_connection(max_retries=1, timeout=timeout)

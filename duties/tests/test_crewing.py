@@ -92,7 +92,7 @@ def test_book_off_refused_while_on_a_job_and_nothing_changes(client, world, on_n
     shift, unit = on_now
     client.force_login(world["sup"])
     book_on(client, unit, shift, [world["a"]])
-    from resources.services import assignment_create
+    from resources.despatch import assignment_create
     from resources.tests.factories_recommend import make_incident
 
     incident = make_incident(user=world["desp"], lat=51.55, lon=-0.14)

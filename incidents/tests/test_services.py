@@ -19,8 +19,8 @@ from incidents.tests.factories import (
     make_qualifier,
     make_type,
 )
+from resources.despatch import assignment_create
 from resources.models import Assignment, UnitStatus
-from resources.services import assignment_create
 from tests.factories import make_unit
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from incidents.models import IncidentLogEntry
 from radio import services, tasks
 from radio.models import RadioMessage
 from radio.tests.conftest import new_incident
-from resources.services import assignment_clear, assignment_create
+from resources.despatch import assignment_clear, assignment_create
 from tests.factories import make_unit
 
 State = RadioMessage.State
@@ -25,7 +25,7 @@ ALERT = "radio.undelivered"
 
 
 @pytest.fixture
-def job(geography, make_user, settings):
+def job(geography, make_user, settings, queued, django_capture_on_commit_callbacks):
     """A unit from Brixton (BCU AS) sent across the border to Camden (BCU CN); a third BCU
     (NW) has nothing to do with it."""
     settings.RADIO_DELIVERY_ALERT_SECONDS = 60
@@ -33,7 +33,9 @@ def job(geography, make_user, settings):
     desk = make_user("despatcher", username="dora")
     unit = make_unit(geography["brixton"], callsign="AS07")
     incident = new_incident(desk)
-    assignment = assignment_create(incident=incident, unit=unit, by=desk, source="test")
+    # Committed, so radio's reaction queues the despatch message (radio/reactions.py).
+    with django_capture_on_commit_callbacks(execute=True):
+        assignment = assignment_create(incident=incident, unit=unit, by=desk, source="test")
     message = RadioMessage.objects.get(assignment=assignment, direction="out")
     return {"desk": desk, "gateway": make_user("radio_gateway", username="gw"), "unit": unit,
             "incident": incident, "assignment": assignment, "message": message}  # fmt: skip

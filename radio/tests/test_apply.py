@@ -12,8 +12,8 @@ from incidents.models import IncidentLogEntry
 from radio import services, tasks
 from radio.models import RadioMessage, StatusCodeMapping
 from radio.tests.conftest import msg, new_incident
+from resources.despatch import assignment_create
 from resources.models import Unit, UnitStatus, UnitStatusChange
-from resources.services import assignment_create
 
 S = UnitStatus
 State = RadioMessage.State

@@ -15,7 +15,7 @@ from radio.bridge import Bridge, BridgeConfig, BridgeError, backoff, bridge_user
 from radio.models import RadioMessage
 from radio.tests.conftest import new_incident
 from radio.tests.gateway_harness import FakeGateway, LoopThread, position, status, wait_until
-from resources.services import assignment_create
+from resources.despatch import assignment_create
 from tests.factories import make_unit
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -17,7 +17,7 @@ from incidents.models import IncidentType
 from radio import services
 from radio.models import RadioMessage
 from radio.tests.conftest import new_incident
-from resources.services import assignment_create
+from resources.despatch import assignment_create
 from tests.factories import make_unit
 from tests.servers import daphne_server
 from tests.test_browser_board import ARGS, ARTIFACTS, _database_url, _login

@@ -9,7 +9,7 @@ from radio.adapters import GatewayUnavailable, WebSocketGatewayAdapter
 from radio.models import RadioMessage
 from radio.tests.conftest import new_incident
 from radio.tests.gateway_harness import FakeGateway
-from resources.services import assignment_create
+from resources.despatch import assignment_create
 
 ADAPTER = "radio.adapters.WebSocketGatewayAdapter"
 

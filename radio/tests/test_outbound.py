@@ -10,8 +10,9 @@ from radio import services, tasks
 from radio.adapters import GatewayUnavailable, SendResult
 from radio.models import RadioMessage
 from radio.tests.conftest import api, new_incident
+from resources.despatch import assignment_clear, assignment_create
 from resources.models import Assignment
-from resources.services import assignment_create
+from tests.factories import make_unit
 
 State = RadioMessage.State
 URL = "/api/v1/radio/delivery/"
@@ -28,11 +29,13 @@ class RefusingAdapter:
 
 
 @pytest.fixture
-def job(world):
+def job(world, queued, django_capture_on_commit_callbacks):
     incident = new_incident(world["desk"])
-    assignment = assignment_create(
-        incident=incident, unit=world["unit"], by=world["desk"], source="test"
-    )
+    # Committed, so radio's reaction queues the despatch message (radio/reactions.py).
+    with django_capture_on_commit_callbacks(execute=True):
+        assignment = assignment_create(
+            incident=incident, unit=world["unit"], by=world["desk"], source="test"
+        )
     return {**world, "incident": incident, "assignment": assignment}
 
 
@@ -132,7 +135,9 @@ def test_retries_back_off_exponentially(job, queued, settings, monkeypatch):
     assert message.state == State.FAILED
 
 
-def test_the_despatch_message_carries_the_warnings_near_the_incident(world, queued):
+def test_the_despatch_message_carries_the_warnings_near_the_incident(
+    world, queued, django_capture_on_commit_callbacks
+):
     from incidents.services import warning_marker_create
 
     desk = world["desk"]
@@ -141,7 +146,10 @@ def test_the_despatch_message_carries_the_warnings_near_the_incident(world, queu
     warning_marker_create(by=desk, address="Far away", lat=51.60, lon=-0.20,
                           text="Not this one", source="test")  # fmt: skip
     incident = new_incident(desk)
-    assignment = assignment_create(incident=incident, unit=world["unit"], by=desk, source="test")
+    with django_capture_on_commit_callbacks(execute=True):
+        assignment = assignment_create(
+            incident=incident, unit=world["unit"], by=desk, source="test"
+        )
     message = RadioMessage.objects.get(assignment=assignment, direction="out")
     payload = message.raw
     assert payload["warnings"] == [
@@ -246,9 +254,51 @@ def test_the_sweeper_sends_a_message_whose_task_was_lost(job, queued, settings):
 
 
 def test_a_cleared_assignment_gets_no_message(job, queued):
-    from resources.services import assignment_clear
-
     queued_at_assignment = RadioMessage.objects.filter(direction="out").count()
     assignment_clear(incident=job["incident"], unit=job["unit"], by=job["desk"], source="test")
     assert services.despatch_message_queue(assignment=job["assignment"], by=job["desk"]) is None
     assert RadioMessage.objects.filter(direction="out").count() == queued_at_assignment == 1
+
+
+def test_the_sweeper_queues_a_despatch_message_whose_reaction_was_lost(world, queued, settings):
+    """The process died between the assignment's commit and radio's after-commit reaction
+    (here: the reaction never runs, as in a rolled-back test transaction). The sweep, run by
+    beat or `manage.py radio_sweep`, finds the active assignment with no despatch message."""
+    settings.RADIO_SWEEP_AFTER_SECONDS = 30
+    desk = world["desk"]
+    lost = assignment_create(incident=new_incident(desk), unit=world["unit"], by=desk)
+    other_unit = make_unit(world["geo"]["kentish"], callsign="CN02")
+    recent = assignment_create(incident=new_incident(desk), unit=other_unit, by=desk)
+    assert not RadioMessage.objects.filter(direction="out").exists()
+    Assignment.objects.filter(pk=lost.pk).update(assigned_at=timezone.now() - timedelta(minutes=2))
+
+    tasks.apply_pending_radio_messages()
+
+    message = RadioMessage.objects.get(assignment=lost, direction="out")
+    assert message.state == State.QUEUED and message.kind == RadioMessage.Kind.DESPATCH
+    assert message.by == desk and message.issi == world["unit"].issi
+    assert _state(lost) == "queued"
+    # One just made may still get its reaction: left alone until it is older than the sweep's
+    # threshold. A second sweep queues nothing more.
+    assert not RadioMessage.objects.filter(assignment=recent).exists()
+    tasks.apply_pending_radio_messages()
+    assert RadioMessage.objects.filter(direction="out").count() == 1
+
+
+def test_the_sweeper_leaves_cleared_and_old_assignments_alone(world, queued, settings):
+    settings.RADIO_SWEEP_AFTER_SECONDS = 30
+    desk = world["desk"]
+    incident = new_incident(desk)
+    cleared = assignment_create(incident=incident, unit=world["unit"], by=desk)
+    assignment_clear(incident=incident, unit=world["unit"], by=desk)
+    other_unit = make_unit(world["geo"]["kentish"], callsign="CN02")
+    ancient = assignment_create(incident=new_incident(desk), unit=other_unit, by=desk)
+    Assignment.objects.filter(pk=cleared.pk).update(
+        assigned_at=timezone.now() - timedelta(minutes=2)
+    )
+    # An active assignment from before the radio bridge (or a sweeper stopped for hours): its
+    # crew has long had the job by voice.
+    Assignment.objects.filter(pk=ancient.pk).update(assigned_at=timezone.now() - timedelta(hours=2))
+
+    assert services.despatch_messages_queue_missing(older_than=timedelta(seconds=30)) == 0
+    assert not RadioMessage.objects.filter(direction="out").exists()

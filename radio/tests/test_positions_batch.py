@@ -14,8 +14,8 @@ from radio import services, tasks
 from radio.models import RadioMessage
 from radio.positions import APPLIED, STALE, SUPERSEDED, radio_positions_apply
 from radio.tests.conftest import msg, new_incident
+from resources.despatch import assignment_create
 from resources.models import Unit
-from resources.services import assignment_create
 from tests.factories import make_unit
 
 State = RadioMessage.State

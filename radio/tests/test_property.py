@@ -35,8 +35,8 @@ from incidents.models import IncidentLogEntry
 from radio import services
 from radio.models import RadioMessage
 from radio.tests.conftest import iso, new_incident
+from resources.despatch import assignment_create
 from resources.models import Unit, UnitStatus
-from resources.services import assignment_create
 from tests.factories import make_unit
 
 S = UnitStatus

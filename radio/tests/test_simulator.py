@@ -15,8 +15,8 @@ from radio.models import RadioMessage
 from radio.simulator import GatewayServer, SimConfig, Simulator, distance_m
 from radio.tests.conftest import new_incident
 from radio.tests.gateway_harness import LoopThread, wait_until
+from resources.despatch import assignment_create
 from resources.models import Assignment, Unit
-from resources.services import assignment_create
 
 UNIT = {"callsign": "CN01", "lat": 51.55, "lon": -0.14, "status": "available",
         "urban_kmh": 30.0, "blue_kmh": 45.0}  # fmt: skip

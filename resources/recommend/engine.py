@@ -26,9 +26,17 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from incidents.models import ResponsePlanItem
+from resources.models import Unit, UnitStatus
 from resources.recommend.conf import conf
 from resources.recommend.geo import box_around, haversine_m
-from resources.recommend.routers import EstimateRouter, Origin, Router, RouterError
+from resources.recommend.routers import (
+    EstimateRouter,
+    Origin,
+    Router,
+    RouterError,
+    default_router,
+)
 
 NEVER = datetime.min.replace(tzinfo=UTC)
 
@@ -318,8 +326,6 @@ def explain(r: Ranked, target: Target, *, now: datetime, estimated: bool) -> lis
 
 
 def requirements_for(incident_type_id: int, grade: str) -> list[Requirement]:
-    from incidents.models import ResponsePlanItem
-
     rows = ResponsePlanItem.objects.filter(incident_type_id=incident_type_id).values(
         "count", "grades", "unit_type__code", "unit_type__name", "skill__code", "skill__name"
     )
@@ -345,8 +351,6 @@ FIELDS = (
 
 def free_units_query():
     """Units that could be sent now: available, or committed but deployable; never in emergency."""
-    from resources.models import Unit, UnitStatus
-
     return (
         Unit.objects.filter(active=True, emergency=False)
         .filter(Q(status=UnitStatus.AVAILABLE) | Q(status=UnitStatus.UNAVAILABLE, deployable=True))
@@ -363,8 +367,6 @@ def load_candidates(
 
     With `line`, only units meeting that response-plan line.
     """
-    from resources.models import Unit
-
     qs = free_units_query()
     if line is not None and line.unit_type:
         qs = qs.filter(type__code=line.unit_type)
@@ -458,8 +460,6 @@ def recommend_incident(
     incident, *, router: Router | None = None, now: datetime | None = None
 ) -> Outcome:
     """Rank the units that could go to this incident now."""
-    from resources.recommend.routers import default_router
-
     target = target_for(incident)
     candidates = gather(target)
     try:

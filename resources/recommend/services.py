@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cad.live.events import event_emit
 from incidents.models import Incident, IncidentStatus
+from resources.events import recommendations_ready
 from resources.models import Recommendation
 from resources.recommend.conf import conf
 from resources.recommend.engine import Outcome, free_units_query, recommend_incident
@@ -34,19 +34,6 @@ def _ranking(results: list[dict], warnings: list[str]) -> tuple:
     return tuple((r["unit"], r["suggested"], r["eta_seconds"] // 30) for r in results), tuple(
         warnings
     )
-
-
-def recommendation_payload(rec: Recommendation, incident: Incident) -> dict:
-    return {
-        "incident": incident.pk,
-        "reference": incident.reference,
-        "computed_at": rec.computed_at.isoformat(),
-        "trigger": rec.trigger,
-        "router": rec.router,
-        "results": rec.results,
-        "warnings": rec.warnings,
-        "plan": rec.plan,
-    }
 
 
 def recommendation_refresh(
@@ -91,11 +78,7 @@ def recommendation_refresh(
         else:
             rec, changed = _update(rec, fields)
         if changed or force_event:
-            event_emit(
-                type="recommendations.ready",
-                data=recommendation_payload(rec, incident),
-                bcus=[incident.bcu.code] if incident.bcu_id else [],
-            )
+            recommendations_ready(rec, incident)
     return rec
 
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from cad.errors import Conflict
 from cad.models import AuditEvent, Event
 from incidents.models import IncidentLogEntry, IncidentStatus
-from resources import services
+from resources import despatch, services
 from resources.models import Assignment, UnitStatus
 from resources.tests.factories_board import new_incident
 from tests.factories import make_unit
@@ -56,7 +56,7 @@ def test_assign_moves_unit_and_incident_and_logs(world):
 
 
 def test_second_incident_gets_409_with_reason(world):
-    services.assignment_create(incident=world["incident"], unit=world["unit"], by=world["desk"])
+    despatch.assignment_create(incident=world["incident"], unit=world["unit"], by=world["desk"])
     second = new_incident(world["desk"])
     response = _api(world["desk"]).post(
         f"/api/v1/incidents/{second.pk}/assign/", {"unit": "CN01"}, format="json"
@@ -120,14 +120,14 @@ def test_closed_incident_refuses_assignment(world):
 
     Incident.objects.filter(pk=world["incident"].pk).update(status=IncidentStatus.CLOSED)
     with pytest.raises(Conflict) as err:
-        services.assignment_create(incident=world["incident"], unit=world["unit"], by=world["desk"])
+        despatch.assignment_create(incident=world["incident"], unit=world["unit"], by=world["desk"])
     assert err.value.code == "incident_closed"
 
 
 def test_first_unit_at_scene_moves_incident_to_at_scene(world):
     incident, by = world["incident"], world["desk"]
-    services.assignment_create(incident=incident, unit=world["unit"], by=by)
-    services.assignment_create(incident=incident, unit=world["other"], by=by)
+    despatch.assignment_create(incident=incident, unit=world["unit"], by=by)
+    despatch.assignment_create(incident=incident, unit=world["other"], by=by)
     services.unit_set_status(unit=world["unit"], status=S.EN_ROUTE, source="test")
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.ASSIGNED
@@ -140,7 +140,7 @@ def test_first_unit_at_scene_moves_incident_to_at_scene(world):
 
 def test_unassign_frees_unit_and_reopens_unresourced_incident(world):
     incident = world["incident"]
-    services.assignment_create(incident=incident, unit=world["unit"], by=world["desk"])
+    despatch.assignment_create(incident=incident, unit=world["unit"], by=world["desk"])
     response = _api(world["desk"]).post(
         f"/api/v1/incidents/{incident.pk}/unassign/", {"unit": "CN01"}, format="json"
     )
@@ -155,7 +155,7 @@ def test_unassign_frees_unit_and_reopens_unresourced_incident(world):
 
 
 def test_available_from_the_unit_clears_the_job(world):
-    services.assignment_create(incident=world["incident"], unit=world["unit"], by=world["desk"])
+    despatch.assignment_create(incident=world["incident"], unit=world["unit"], by=world["desk"])
     services.unit_set_status(unit=world["unit"], status=S.AVAILABLE, source="radio")
     assert not Assignment.objects.filter(unit=world["unit"], cleared_at__isnull=True).exists()
     world["incident"].refresh_from_db()
@@ -182,7 +182,7 @@ def test_forbidden_transitions(geography, start, to, code):
 
 
 def test_off_duty_refused_while_on_a_job(world):
-    services.assignment_create(incident=world["incident"], unit=world["unit"], by=world["desk"])
+    despatch.assignment_create(incident=world["incident"], unit=world["unit"], by=world["desk"])
     services.unit_set_status(unit=world["unit"], status=S.UNAVAILABLE, source="test")
     with pytest.raises(Conflict) as err:
         services.unit_set_status(unit=world["unit"], status=S.OFF_DUTY, source="test")
@@ -255,7 +255,7 @@ def test_close_and_gps_at_once_do_not_deadlock(postgres, geography, make_user):
     incident = new_incident(desk)
     units = [make_unit(geography["kentish"], callsign=f"CN5{i}") for i in range(4)]
     for u in units:
-        services.assignment_create(incident=incident, unit=u, by=desk)
+        despatch.assignment_create(incident=incident, unit=u, by=desk)
     errors: list[Exception] = []
     start = threading.Barrier(len(units) + 1)
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from cad.live.snapshot import board_snapshot
-from resources import services
+from resources import despatch
 from resources.tests.factories_board import new_incident
 from tests.factories import make_unit
 
@@ -50,7 +50,7 @@ def test_polled_snapshot_is_scoped_to_the_desk(client, world):
 
 
 def test_cross_border_unit_and_incident_appear_on_both_desks(world):
-    services.assignment_create(incident=world["lambeth"], unit=world["cn01"], by=world["desk"])
+    despatch.assignment_create(incident=world["lambeth"], unit=world["cn01"], by=world["desk"])
     as_view = board_snapshot(bcu="AS")["data"]
     assert {u["callsign"] for u in as_view["units"]} == {"AS01", "CN01"}
     cn_view = board_snapshot(bcu="CN")["data"]

@@ -5,15 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from radio import tasks as radio_tasks
 from radio.models import RadioMessage
 from resources import tasks
+from resources.despatch import assignment_clear, assignment_create
 from resources.models import UnitStatus
-from resources.services import (
-    assignment_clear,
-    assignment_create,
-    unit_set_crew_skills,
-    unit_set_status,
-)
+from resources.services import unit_set_crew_skills, unit_set_status
 from resources.tests.factories_board import new_incident
 from tests.factories import make_skill, make_unit
 
@@ -69,11 +66,23 @@ def test_a_unit_that_stays_busy_asks_for_nothing(
     assert queued == [("unit", unit.pk)]
 
 
-def test_assigning_records_the_despatch_message_in_the_same_transaction(desk, geography):
+def test_assigning_queues_the_despatch_message_after_commit(
+    desk, geography, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Resources never calls radio: radio reacts to `assignment.created` once it commits (if it
+    never does, radio's sweeper queues the message: radio/tests/test_outbound.py)."""
+    sent = []
+    monkeypatch.setattr(radio_tasks.send_outbound, "delay", sent.append)
     unit = make_unit(geography["kentish"])
-    assignment = assignment_create(incident=new_incident(desk), unit=unit, by=desk, source="test")
+    incident = new_incident(desk)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assignment = assignment_create(incident=incident, unit=unit, by=desk, source="test")
+    assert not RadioMessage.objects.filter(assignment=assignment).exists()  # not before commit
+    for callback in callbacks:
+        callback()
     message = RadioMessage.objects.get(assignment=assignment)
     assert (message.direction, message.state, message.issi) == ("out", "queued", unit.issi)
+    assert message.by == desk
     assignment.refresh_from_db()
     assert assignment.message_state == "queued"
 

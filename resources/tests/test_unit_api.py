@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from cad.models import AuditEvent, Event
 from incidents.models import IncidentLogEntry
-from resources import services
+from resources import despatch
 from resources.models import UnitStatus
 from resources.tests.factories_board import new_incident
 from tests.factories import make_unit
@@ -138,7 +138,7 @@ def test_older_position_is_ignored(world):
 def test_emergency_raised_then_acknowledged_and_logged(world):
     desk = world["desk"]
     incident = new_incident(desk)
-    services.assignment_create(incident=incident, unit=world["cn"], by=desk)
+    despatch.assignment_create(incident=incident, unit=world["cn"], by=desk)
     raised = _api(world["gateway"]).post("/api/v1/units/CN01/emergency/", {}, format="json")
     assert raised.status_code == 200 and raised.json()["emergency"] is True
     event = Event.objects.filter(type="unit.emergency").get()
@@ -164,7 +164,7 @@ def test_timer_flags(world):
 
     desk = world["desk"]
     incident = new_incident(desk, grade="I")
-    services.assignment_create(incident=incident, unit=world["cn"], by=desk)
+    despatch.assignment_create(incident=incident, unit=world["cn"], by=desk)
     assert timer_flags() == []
     late = timezone.now() + timedelta(minutes=board_timers()["I"]["not_en_route"] + 1)
     assert [f["flag"] for f in timer_flags(now=late)] == ["not_en_route"]

@@ -52,8 +52,10 @@ from duties.models import (
     ShiftSkillRequirement,
     Team,
 )
+from incidents.demo_gazetteer import seed_gazetteer as load_gazetteer
 from incidents.models import (
     ClosingCode,
+    GazetteerEntry,
     IncidentType,
     Qualifier,
     ResponsePlanItem,
@@ -486,11 +488,8 @@ def seed_rest_days(seed: Seed) -> None:
 
 def seed_gazetteer(seed: Seed) -> None:
     """The demo gazetteer of streets, places and postcodes for call takers' address search."""
-    from incidents.demo_gazetteer import seed_gazetteer as load
-    from incidents.models import GazetteerEntry
-
     before = GazetteerEntry.objects.count()
-    load()  # upserts by key, so a re-run refreshes and adds nothing
+    load_gazetteer()  # upserts by key, so a re-run refreshes and adds nothing
     created = GazetteerEntry.objects.count() - before
     if created:
         seed.created["gazetteer entries"] += created

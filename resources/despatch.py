@@ -1,0 +1,181 @@
+"""Despatch: sending units to incidents and taking them off. One public function per operation.
+
+- `assignment_create`: send a unit (assign). Records `assignment.created`; after commit radio
+  queues the despatch message to the unit's terminal (radio/reactions.py). Resources never calls
+  radio: if the process dies between the commit and that reaction, the radio sweeper finds the
+  active assignment with no despatch message and queues it (radio.services
+  `despatch_messages_queue_missing`), so the message is late, never lost.
+- `assignment_clear`: take a unit off (unassign).
+- `assignments_clear_on_close`: free every unit still on an incident that is being closed. It
+  runs inside `incidents.services.incident_close`'s transaction, registered as its close hook in
+  ResourcesConfig.ready (incidents sits below resources and may not import it), so an incident
+  is never closed with units still on it.
+- `assignment_message_state_set`: the despatch message's state, shown on its assignment (radio
+  calls it as the message is queued, sent and receipted).
+
+Locking rule (resources/services.py): the incident first, then the unit(s) in id order. The
+incident's log and status are written through `incidents.services`.
+"""
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from cad.audit.trail import audit_record
+from cad.errors import Conflict
+from incidents.events import incident_updated
+from incidents.models import Incident, IncidentLogEntry, IncidentStatus
+from incidents.services import incident_log_record
+from resources.events import assignment_created, unit_updated
+from resources.models import Assignment, Unit, UnitStatus
+from resources.services import (
+    ON_JOB,
+    incident_follow_units,
+    recommend_near_after_commit,
+    unit_is_free,
+    unit_lock,
+    unit_status_record,
+)
+
+S = UnitStatus
+Kind = IncidentLogEntry.Kind
+
+
+def assignment_create(
+    *, incident: Incident, unit: Unit, by, source: str = "board", at: datetime | None = None
+) -> Assignment:
+    """Send a unit to an incident. Exactly one of many simultaneous senders wins."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        unit = unit_lock(unit)
+        if incident.status == IncidentStatus.CLOSED:
+            raise Conflict(f"{incident.reference} is closed", code="incident_closed")
+        current = (
+            Assignment.objects.filter(unit=unit, cleared_at__isnull=True)
+            .select_related("incident")
+            .first()
+        )
+        if current is not None and current.incident_id == incident.pk:
+            return current  # a repeated press (or a retried request): nothing more to do
+        if not unit_is_free(unit):
+            where = f" on {current.incident.reference}" if current else ""
+            raise Conflict(
+                f"{unit.callsign} is not free to go: {unit.get_status_display()}{where}",
+                code="unit_unavailable",
+            )
+        try:
+            with transaction.atomic():
+                assignment = Assignment.objects.create(
+                    incident=incident, unit=unit, assigned_at=at, assigned_by=by
+                )
+        except IntegrityError as exc:  # the index caught what the lock should have
+            raise Conflict(
+                f"{unit.callsign} is already on another incident", code="unit_unavailable"
+            ) from exc
+        unit_status_record(unit=unit, to=S.ASSIGNED, at=max(at, unit.status_at or at),
+                           source=source, by=by)  # fmt: skip
+        unit.deployable = False
+        unit.save(update_fields=["status", "status_at", "deployable", "version"])
+        unit.refresh_from_db()
+        incident_log_record(incident=incident, text=f"{unit.callsign} assigned",
+                            kind=Kind.ASSIGNMENT, by=by)  # fmt: skip
+        incident_follow_units(incident)
+        audit_record(user=by, action="create", obj=assignment, source=source,
+                     changes={"incident": incident.reference, "unit": unit.callsign})  # fmt: skip
+        bcus = [b for b in (incident.bcu.code if incident.bcu_id else "", unit.bcu.code) if b]
+        unit_updated(unit, extra_bcus=bcus)
+        incident_updated(incident, extra_bcus=bcus)
+        # After commit, radio queues the despatch message (see the module docstring).
+        assignment_created(assignment)
+    return assignment
+
+
+def assignment_clear(
+    *, incident: Incident, unit: Unit, by, source: str = "board", at: datetime | None = None
+) -> Assignment:
+    """Take a unit off an incident (unassign). The unit becomes available again."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        unit = unit_lock(unit)
+        assignment = (
+            Assignment.objects.select_for_update()
+            .filter(incident=incident, unit=unit, cleared_at__isnull=True)
+            .first()
+        )
+        if assignment is None:
+            raise Conflict(f"{unit.callsign} is not on {incident.reference}", code="not_assigned")
+        _clear(assignment=assignment, unit=unit, at=at, by=by, source=source)
+        incident_log_record(incident=incident, text=f"{unit.callsign} unassigned",
+                            kind=Kind.ASSIGNMENT, by=by)  # fmt: skip
+        incident_follow_units(incident)
+        incident_updated(incident, extra_bcus=[unit.bcu.code])
+    return assignment
+
+
+def _clear(*, assignment: Assignment, unit: Unit, at: datetime, by, source: str) -> None:
+    assignment.cleared_at = at
+    assignment.save(update_fields=["cleared_at"])
+    if unit.status in ON_JOB:
+        unit_status_record(unit=unit, to=S.AVAILABLE, at=max(at, unit.status_at or at),
+                           source=source, by=by)  # fmt: skip
+    unit.last_cleared_at = at
+    unit.save(update_fields=["status", "status_at", "last_cleared_at", "version"])
+    unit.refresh_from_db()
+    audit_record(user=by, action="update", obj=assignment, source=source,
+                 changes={"cleared_at": [None, at.isoformat()]})  # fmt: skip
+    unit_updated(unit, extra_bcus=[assignment.incident.bcu.code] if assignment.incident.bcu_id
+                 else [])  # fmt: skip
+    if unit_is_free(unit):
+        recommend_near_after_commit(unit)
+
+
+def assignments_clear_on_close(*, incident: Incident, by, source: str, at: datetime) -> list[str]:
+    """Clear every active assignment of an incident being closed; return the units' call signs.
+
+    The close hook of `incidents.services.incident_close`: it runs in that transaction, which
+    already holds the incident's lock, and the units become available again.
+    """
+    cleared = []
+    with transaction.atomic():
+        active = list(
+            # of=self: the incident's BCU is an outer join, which PostgreSQL cannot lock.
+            Assignment.objects.select_for_update(of=("self",))
+            .filter(incident=incident, cleared_at__isnull=True)
+            .select_related("incident__bcu", "unit")
+            .order_by("unit_id")
+        )
+        # Every unit is locked before any event is emitted: event_emit holds the event counter
+        # until commit, and a GPS update holding a unit row waits for that counter.
+        units = {u.pk: u for u in Unit.objects.select_for_update().filter(
+            pk__in=[a.unit_id for a in active]).order_by("pk")}  # fmt: skip
+        for assignment in active:
+            unit = units[assignment.unit_id]
+            _clear(assignment=assignment, unit=unit, at=at, by=by, source=source)
+            cleared.append(unit.callsign)
+    return cleared
+
+
+def assignment_message_state_set(
+    *, assignment_id: int, state: str, radio_message_id: int, by, source: str
+) -> None:
+    """Show the despatch message's state on its assignment and tell the incident's desks.
+
+    Radio calls it inside its own transaction, for the assignment's latest message only (an
+    older message's receipt must not overwrite a newer message's state; radio knows which is
+    the latest).
+    """
+    if state not in Assignment.MessageState.values:
+        raise Conflict(f"unknown message state {state!r}", code="invalid_state")
+    Assignment.objects.filter(pk=assignment_id).update(message_state=state)
+    audit_record(
+        user=by, action="update", object_type="resources.assignment",
+        object_id=str(assignment_id), source=source,
+        changes={"message_state": state, "radio_message": radio_message_id},
+    )  # fmt: skip
+    assignment = Assignment.objects.select_related("incident__bcu", "unit__bcu").get(
+        pk=assignment_id
+    )
+    incident_updated(assignment.incident, extra_bcus=[assignment.unit.bcu.code])
