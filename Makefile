@@ -78,6 +78,7 @@ serve: install
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 format: install-dev
 	$(VENV)/bin/ruff format .

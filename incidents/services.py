@@ -559,8 +559,9 @@ def incident_reopen(*, incident: Incident, by, reason: str, source: str = "") ->
 
 def incident_log_record(*, incident: Incident, text: str, kind: str, by) -> IncidentLogEntry:
     """A log line written by another app's service inside its own transaction ("CN01 assigned",
-    "EMERGENCY raised by CN01"). The caller holds the incident's lock, audits its own change and
-    emits the event; the text is the system's, not a user's, so it is not validated here."""
+    "EMERGENCY raised by CN01"). The caller audits its own change and emits the event; the text
+    is the system's, not a user's, so it is not validated here. Log rows are append-only, so no
+    lock is needed to add one."""
     return _log(incident, text, kind=kind, by=by)
 
 

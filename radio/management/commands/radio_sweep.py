@@ -4,9 +4,10 @@
 
 With REDIS_URL set, Celery beat runs these (CELERY_BEAT_SCHEDULE: `radio-sweep` every 30 s,
 `radio-undelivered-alert` every 10 s). The embedded default has no beat, so nothing would apply
-a message whose in-process task failed or raise the 60 s delivery alert; this loop does both,
-in-process, until stopped. Both jobs claim rows with conditional UPDATEs, so running it beside
-beat, or twice, does no harm.
+a message whose in-process task failed, queue a despatch message whose after-commit reaction was
+lost, or raise the 60 s delivery alert; this loop does all three, in-process, until stopped.
+Every step claims or locks its rows (conditional UPDATEs, row locks), so running it beside beat,
+or twice, does no harm.
 """
 
 import signal
