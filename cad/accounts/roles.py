@@ -1,6 +1,7 @@
 """Roles are Django groups with these exact names (api.md). Scope is a BCU, or all London."""
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.http import HttpRequest
 
 CALL_HANDLER = "call_handler"
 DESPATCHER = "despatcher"
@@ -103,15 +104,26 @@ def user_roles(user: User | AnonymousUser) -> set[str]:
     cached = getattr(user, "_cad_roles", None)
     if cached is None:
         cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
-        user._cad_roles = cached
+        # Cached on the user object for the rest of the request; not a model field.
+        user._cad_roles = cached  # type: ignore[attr-defined]
     return cached
 
 
-def has_role(user, *roles: str) -> bool:
+def acting_user(request: HttpRequest) -> User | None:
+    """The user a request acts for, as services take it (`by`): None when nobody is signed in.
+
+    Views call services only after their sign-in and role checks, so this is `request.user`;
+    services record an anonymous actor as nobody, and this is where that is decided.
+    """
+    user = request.user
+    return None if isinstance(user, AnonymousUser) else user
+
+
+def has_role(user: User | AnonymousUser, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles))
 
 
-def user_bcu_code(user) -> str | None:
+def user_bcu_code(user: User | AnonymousUser) -> str | None:
     """The BCU a user is scoped to, or None for all London."""
     if not user.is_authenticated:
         return None
@@ -122,7 +134,7 @@ def user_bcu_code(user) -> str | None:
         return None
 
 
-def in_scope(user, bcu_code: str | None) -> bool:
+def in_scope(user: User | AnonymousUser, bcu_code: str | None) -> bool:
     """May this user act on something in `bcu_code`? Central users may act anywhere."""
     mine = user_bcu_code(user)
     return mine is None or bcu_code == mine
