@@ -42,9 +42,7 @@ def idempotent(request: Request, produce: Callable[[], Response]) -> Response:
             response["Idempotent-Replayed"] = "true"
             return response
         response = produce()
-        idempotency_store(
-            user=user, key=key, status_code=response.status_code, body=response.data
-        )
+        idempotency_store(user=user, key=key, status_code=response.status_code, body=response.data)
     return response
 
 
