@@ -170,7 +170,12 @@ def _refuse_if_crewed(officer: Officer, shift_ids: list[int]) -> None:
 
 
 def shift_officer_add(
-    *, shift: Shift, officer: Officer, by: User | None, reason: str = "", override: bool = False,
+    *,
+    shift: Shift,
+    officer: Officer,
+    by: User | None,
+    reason: str = "",
+    override: bool = False,
     source: str,
 ) -> ShiftAssignment:
     """Put an officer on a shift, checking rest, overlap, weekly hours and rest-day notice."""

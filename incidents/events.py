@@ -57,6 +57,6 @@ def _follow(obj, path: str):
 
 def incident_event(incident: Incident, *, type: str, extra_bcus: list[str] | None = None):
     """Emit `incident.created|updated|closed` to the desks of its BCU (and any others named)."""
-    bcu = incident.bcu.code if incident.bcu_id else ""
+    bcu = incident.bcu.code if incident.bcu is not None else ""
     payload = incident_board_payload(incident, fresh=type == "incident.created")
     return event_emit(type=type, data=payload, bcus=[bcu, *(extra_bcus or [])])

@@ -26,7 +26,7 @@ deadlock on each other; the event counter last, as every writer takes it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -77,7 +77,12 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
             return {}
         # Effective time as in radio.services._effective_time: a radio clock running ahead
         # must not freeze its unit.
-        fixes = [Fix(i, issi, lat, lon, min(sent, got)) for i, issi, lat, lon, sent, got in claimed]
+        # A position message always carries lat, lon and sent_at (radio.validation refuses it
+        # otherwise), though the columns allow NULL for other kinds.
+        fixes = [
+            Fix(i, issi, cast(float, lat), cast(float, lon), min(cast(datetime, sent), got))
+            for i, issi, lat, lon, sent, got in claimed
+        ]
         newest: dict[str, Fix] = {}
         for fix in fixes:
             held = newest.get(fix.issi)
@@ -121,7 +126,7 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
         )
         _write_units(moves)
         _write_messages(
-            [(pk, state, note[:200], unit_id, jobs.get(unit_id))
+            [(pk, state, note[:200], unit_id, jobs.get(unit_id) if unit_id is not None else None)
              for pk, (state, note, unit_id) in outcome.items()],
             now,
         )  # fmt: skip
@@ -155,7 +160,7 @@ def _write_units(moves: list[Unit]) -> None:
         )
 
 
-def _write_messages(rows: list[tuple], now) -> None:
+def _write_messages(rows: list[tuple], now: datetime) -> None:
     """rows: (id, state, note, unit id, assignment id)."""
     if connection.vendor != "postgresql":
         RadioMessage.objects.bulk_update(

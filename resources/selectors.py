@@ -1,6 +1,7 @@
 """Reads of units, shaped for the board and the API."""
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -70,7 +71,7 @@ def _payloads(rows: list[dict]) -> list[dict]:
     return [unit_payload(r, skills.get(r["id"], []), jobs.get(r["id"])) for r in rows]
 
 
-def _iso(value) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 

@@ -21,14 +21,29 @@ Rules (docs/decisions/0005-recommendation.md):
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypedDict
 
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from resources.recommend.conf import conf
 from resources.recommend.geo import box_around, haversine_m
 from resources.recommend.routers import EstimateRouter, Origin, Router, RouterError
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from incidents.models import Incident
+    from resources.models import Unit
+
+
+class Placed(TypedDict):
+    """free_units_query's annotations: where a unit is, or its station when that is unknown."""
+
+    plat: float
+    plon: float
+
 
 NEVER = datetime.min.replace(tzinfo=UTC)
 
@@ -343,7 +358,7 @@ FIELDS = (
 )  # fmt: skip
 
 
-def free_units_query():
+def free_units_query() -> "QuerySet[WithAnnotations[Unit, Placed]]":
     """Units that could be sent now: available, or committed but deployable; never in emergency."""
     from resources.models import Unit, UnitStatus
 
@@ -444,18 +459,18 @@ def gather(target: Target) -> list[Candidate]:
     return list(found.values())
 
 
-def target_for(incident) -> Target:
+def target_for(incident: "Incident") -> Target:
     return Target(
         lat=incident.lat,
         lon=incident.lon,
         grade=incident.grade,
-        bcu=incident.bcu.code if incident.bcu_id else None,
+        bcu=incident.bcu.code if incident.bcu is not None else None,
         requirements=requirements_for(incident.type_id, incident.grade),
     )
 
 
 def recommend_incident(
-    incident, *, router: Router | None = None, now: datetime | None = None
+    incident: "Incident", *, router: Router | None = None, now: datetime | None = None
 ) -> Outcome:
     """Rank the units that could go to this incident now."""
     from resources.recommend.routers import default_router

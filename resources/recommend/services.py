@@ -94,7 +94,7 @@ def recommendation_refresh(
             event_emit(
                 type="recommendations.ready",
                 data=recommendation_payload(rec, incident),
-                bcus=[incident.bcu.code] if incident.bcu_id else [],
+                bcus=[incident.bcu.code] if incident.bcu is not None else [],
             )
     return rec
 
