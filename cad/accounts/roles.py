@@ -1,7 +1,6 @@
 """Roles are Django groups with these exact names (api.md). Scope is a BCU, or all London."""
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.http import HttpRequest
 
 CALL_HANDLER = "call_handler"
 DESPATCHER = "despatcher"
@@ -107,16 +106,6 @@ def user_roles(user: User | AnonymousUser) -> set[str]:
         # Cached on the user object for the rest of the request; not a model field.
         user._cad_roles = cached  # type: ignore[attr-defined]
     return cached
-
-
-def acting_user(request: HttpRequest) -> User | None:
-    """The user a request acts for, as services take it (`by`): None when nobody is signed in.
-
-    Views call services only after their sign-in and role checks, so this is `request.user`;
-    services record an anonymous actor as nobody, and this is where that is decided.
-    """
-    user = request.user
-    return None if isinstance(user, AnonymousUser) else user
 
 
 def has_role(user: User | AnonymousUser, *roles: str) -> bool:
