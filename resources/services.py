@@ -8,6 +8,7 @@ the loser re-reads a unit that is no longer free and gets a 409. The partial uni
 
 from datetime import datetime
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -41,7 +42,7 @@ def unit_is_free(unit: Unit) -> bool:
     return unit.status == S.AVAILABLE or (unit.status == S.UNAVAILABLE and unit.deployable)
 
 
-def _record_status(*, unit: Unit, to: str, at: datetime, source: str, by) -> None:
+def _record_status(*, unit: Unit, to: str, at: datetime, source: str, by: User | None) -> None:
     UnitStatusChange.objects.create(
         unit=unit, at=at, from_status=unit.status, to_status=to, source=source, by=by
     )
@@ -61,7 +62,7 @@ def _recommend_near_after_commit(unit: Unit) -> None:
     transaction.on_commit(lambda: recommend_near_unit.delay(unit_id), robust=True)
 
 
-def _log(incident: Incident, text: str, *, kind: str, by) -> None:
+def _log(incident: Incident, text: str, *, kind: str, by: User | None) -> None:
     IncidentLogEntry.objects.create(incident=incident, by=by, kind=kind, text=text)
 
 
@@ -122,7 +123,7 @@ def unit_set_status(
     status: str,
     at: datetime | None = None,
     source: str,
-    by=None,
+    by: User | None = None,
     deployable: bool = False,
     note: str = "",
 ) -> Unit:
@@ -175,6 +176,7 @@ def unit_set_status(
         unit.refresh_from_db()
 
         if assignment is not None:
+            assert incident is not None  # locked with its assignment by unit_lock_with_job
             _follow_assignment(unit=unit, assignment=assignment, incident=incident, at=at, by=by)
         audit_record(
             user=by, action="update", obj=unit, source=source,
@@ -182,16 +184,18 @@ def unit_set_status(
                      "deployable": [before["deployable"], unit.deployable], "note": note},
         )  # fmt: skip
         event = unit_event(
-            unit, extra_bcus=[incident.bcu.code] if incident and incident.bcu_id else []
+            unit, extra_bcus=[incident.bcu.code] if incident and incident.bcu is not None else []
         )
         # What the desks were told, for the API to answer with: saves reading it all again.
-        unit.board_payload = event.data
+        unit.board_payload = event.data  # type: ignore[attr-defined]  # not a field: read once
         if unit_is_free(unit) and not was_free:
             _recommend_near_after_commit(unit)
     return unit
 
 
-def _follow_assignment(*, unit: Unit, assignment: Assignment, incident: Incident, at, by) -> None:
+def _follow_assignment(
+    *, unit: Unit, assignment: Assignment, incident: Incident, at: datetime, by: User | None
+) -> None:
     """Stamp the job's times from the unit's new status, and keep the incident in step."""
     text = None
     if unit.status == S.EN_ROUTE and assignment.en_route_at is None:
@@ -215,7 +219,13 @@ def _follow_assignment(*, unit: Unit, assignment: Assignment, incident: Incident
 
 
 def unit_set_position(
-    *, unit: Unit, lat: float, lon: float, at: datetime | None = None, source: str, by=None
+    *,
+    unit: Unit,
+    lat: float,
+    lon: float,
+    at: datetime | None = None,
+    source: str,
+    by: User | None = None,
 ) -> bool:
     """Move a unit. A position older than the one held is ignored. Returns whether it moved."""
     at = at or timezone.now()
@@ -234,7 +244,9 @@ def unit_set_position(
 # --- booking on and off (crews come from the duty roster) -------------------------------------
 
 
-def unit_set_crew_skills(*, unit: Unit, skill_ids: list[int], by=None, source: str) -> Unit:
+def unit_set_crew_skills(
+    *, unit: Unit, skill_ids: list[int], by: User | None = None, source: str
+) -> Unit:
     """The crew changed (someone joined or left): the unit carries their skills; its status
     stays as it is, on a job or not."""
     with transaction.atomic():
@@ -253,7 +265,12 @@ def unit_set_crew_skills(*, unit: Unit, skill_ids: list[int], by=None, source: s
 
 
 def unit_book_on(
-    *, unit: Unit, skill_ids: list[int], by=None, at: datetime | None = None, source: str
+    *,
+    unit: Unit,
+    skill_ids: list[int],
+    by: User | None = None,
+    at: datetime | None = None,
+    source: str,
 ) -> Unit:
     """The crew is in: the unit carries their skills and becomes available."""
     at = at or timezone.now()
@@ -264,7 +281,9 @@ def unit_book_on(
     return unit
 
 
-def unit_book_off(*, unit: Unit, by=None, at: datetime | None = None, source: str) -> Unit:
+def unit_book_off(
+    *, unit: Unit, by: User | None = None, at: datetime | None = None, source: str
+) -> Unit:
     """The crew has gone: no skills, off duty. Refused while the unit is on a job."""
     at = at or timezone.now()
     with transaction.atomic():
@@ -279,7 +298,9 @@ def unit_book_off(*, unit: Unit, by=None, at: datetime | None = None, source: st
 # --- emergencies ------------------------------------------------------------------------------
 
 
-def unit_raise_emergency(*, unit: Unit, at: datetime | None = None, source: str, by=None) -> Unit:
+def unit_raise_emergency(
+    *, unit: Unit, at: datetime | None = None, source: str, by: User | None = None
+) -> Unit:
     """Status code 0: an officer needs urgent assistance. Every despatcher must see it."""
     at = at or timezone.now()
     with transaction.atomic():
@@ -299,7 +320,7 @@ def unit_raise_emergency(*, unit: Unit, at: datetime | None = None, source: str,
     return unit
 
 
-def unit_acknowledge_emergency(*, unit: Unit, by, source: str = "board") -> Unit:
+def unit_acknowledge_emergency(*, unit: Unit, by: User | None, source: str = "board") -> Unit:
     """A despatcher has taken the emergency: the alarm stops on every screen."""
     with transaction.atomic():
         unit = _lock_unit(unit)
@@ -326,7 +347,12 @@ def unit_acknowledge_emergency(*, unit: Unit, by, source: str = "board") -> Unit
 
 
 def assignment_create(
-    *, incident: Incident, unit: Unit, by, source: str = "board", at: datetime | None = None
+    *,
+    incident: Incident,
+    unit: Unit,
+    by: User | None,
+    source: str = "board",
+    at: datetime | None = None,
 ) -> Assignment:
     """Send a unit to an incident. Exactly one of many simultaneous senders wins."""
     at = at or timezone.now()
@@ -366,7 +392,9 @@ def assignment_create(
         _refresh_incident_status(incident)
         audit_record(user=by, action="create", obj=assignment, source=source,
                      changes={"incident": incident.reference, "unit": unit.callsign})  # fmt: skip
-        bcus = [b for b in (incident.bcu.code if incident.bcu_id else "", unit.bcu.code) if b]
+        bcus = [
+            b for b in (incident.bcu.code if incident.bcu is not None else "", unit.bcu.code) if b
+        ]
         # The despatch message to the unit's terminal is recorded with the assignment (state
         # `queued`) and handed to the gateway after commit, so neither exists without the other.
         from radio.services import despatch_message_queue
@@ -378,7 +406,12 @@ def assignment_create(
 
 
 def assignment_clear(
-    *, incident: Incident, unit: Unit, by, source: str = "board", at: datetime | None = None
+    *,
+    incident: Incident,
+    unit: Unit,
+    by: User | None,
+    source: str = "board",
+    at: datetime | None = None,
 ) -> Assignment:
     """Take a unit off an incident (unassign). The unit becomes available again."""
     at = at or timezone.now()
@@ -400,7 +433,9 @@ def assignment_clear(
     return assignment
 
 
-def _clear(*, assignment: Assignment, unit: Unit, at, by, source: str) -> None:
+def _clear(
+    *, assignment: Assignment, unit: Unit, at: datetime, by: User | None, source: str
+) -> None:
     assignment.cleared_at = at
     assignment.save(update_fields=["cleared_at"])
     if unit.status in ON_JOB:
@@ -411,14 +446,14 @@ def _clear(*, assignment: Assignment, unit: Unit, at, by, source: str) -> None:
     unit.refresh_from_db()
     audit_record(user=by, action="update", obj=assignment, source=source,
                  changes={"cleared_at": [None, at.isoformat()]})  # fmt: skip
-    unit_event(unit, extra_bcus=[assignment.incident.bcu.code] if assignment.incident.bcu_id
-               else [])  # fmt: skip
+    unit_event(unit, extra_bcus=[assignment.incident.bcu.code]
+               if assignment.incident.bcu is not None else [])  # fmt: skip
     if unit_is_free(unit):
         _recommend_near_after_commit(unit)
 
 
 def assignments_clear_for_incident(
-    *, incident: Incident, by, source: str, at: datetime | None = None
+    *, incident: Incident, by: User | None, source: str, at: datetime | None = None
 ) -> list[Assignment]:
     """Clear every active assignment of an incident that the caller has already locked.
 
