@@ -25,6 +25,7 @@ pytestmark = [
 
 async def board(user) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
+    # What AuthMiddlewareStack would put in the scope; the stub's test scope has no "user".
     communicator.scope["user"] = user  # type: ignore[typeddict-unknown-key]
     connected, _ = await communicator.connect()
     assert connected

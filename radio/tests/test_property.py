@@ -135,11 +135,12 @@ def expected(stream: list[Sent], *, status, status_at, position, base) -> dict:
     setting = [m for m in stream if m.code in STATUS_OF]
     if setting:
         newest = max(setting, key=lambda m: at[m.n])
+        # `setting` holds only messages whose code is in STATUS_OF.
         status, status_at = STATUS_OF[newest.code], at[newest.n]  # type: ignore[index]
     with_fix = [m for m in stream if m.fix is not None]
     if with_fix:
         newest = max(with_fix, key=lambda m: at[m.n])
-        position = (*newest.fix, at[newest.n])  # type: ignore[misc]
+        position = (*newest.fix, at[newest.n])  # type: ignore[misc]  # with_fix: fix is set
     return {
         "status": status,
         "status_at": status_at,

@@ -49,6 +49,7 @@ def simulator():
 def _bridge_session(url: str):
     with connect(url, open_timeout=5) as ws:
         ws.send(protocol.encode(protocol.hello("bridge")))
+        # A frame that is not JSON (None) fails the test here just the same.
         assert protocol.decode(ws.recv(timeout=5))["type"] == "welcome"  # type: ignore[index]
         yield ws
 
