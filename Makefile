@@ -75,10 +75,16 @@ serve: install
 	echo "Beacon control room: http://$(HOST):$(PORT)/"; \
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) cad.asgi:application
 
+# Every check that needs no running service, one command a line. makemigrations and spectacular
+# load the settings but touch no database (makemigrations checks the migration history only
+# when one answers), so lint runs before the tests in .ci/run and anywhere else.
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-logo
+	$(VENV)/bin/mypy .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 format: install-dev
 	$(VENV)/bin/ruff format .

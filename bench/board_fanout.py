@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -146,7 +147,7 @@ def drive(port: int, token: str, units: int, rate: float, count: int) -> list[fl
     own time (to its response) goes to API_TIMES, to tell the API's share from the fan-out's."""
     sent = []
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    state = {}
+    state: dict[Any, Any] = {}
     start = time.monotonic()
     for k in range(count):
         target = start + k / rate
@@ -230,7 +231,7 @@ def floor_server(port: int, clients: int, rate: float, count: int, out) -> None:
 async def floor_run(clients: int, rate: float, seconds: float) -> dict:
     count = int(rate * seconds)
     port = free_port()
-    queue = multiprocessing.Queue()
+    queue: multiprocessing.Queue[Any] = multiprocessing.Queue()
     proc = multiprocessing.Process(target=floor_server, args=(port, clients, rate, count, queue))
     proc.start()
     try:

@@ -23,6 +23,7 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -189,7 +190,8 @@ def explain_duplicate_check() -> str:
         .exclude(status=IncidentStatus.CLOSED)
         .values("id", "lat", "lon")
     )
-    return qs.explain(**({"analyze": True} if connection.vendor == "postgresql" else {}))
+    options: dict[str, Any] = {"analyze": True} if connection.vendor == "postgresql" else {}
+    return qs.explain(**options)
 
 
 def main() -> int:

@@ -23,6 +23,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -99,7 +100,7 @@ def build_world(n_units: int, n_incidents: int, rng: random.Random):
         c: Skill.objects.get_or_create(code=c, defaults={"name": n})[0]
         for c, n in [("TASER", "Taser"), ("AFO", "firearms (AFO)"), ("DOG", "dog handler")]
     }
-    plans = {
+    plans: dict[str, list[tuple[Any, Any, str]]] = {
         "VIOL": [(None, skills["TASER"], "I")],
         "FIRE": [(types["ARV"], skills["AFO"], "")],
         "DOGS": [(types["DOG"], skills["DOG"], "")],
@@ -120,7 +121,8 @@ def build_world(n_units: int, n_incidents: int, rng: random.Random):
     now = timezone.now()
     kinds = ["IRV"] * 70 + ["AC"] * 12 + ["VAN"] * 10 + ["ARV"] * 5 + ["DOG"] * 3
     statuses = ["available"] * 55 + ["unavailable"] * 15 + ["assigned"] * 15 + ["at_scene"] * 15
-    units, unit_skills = [], []
+    units: list[Any] = []
+    unit_skills: list[Any] = []
     for i in range(n_units):
         station = stations[i % len(stations)]
         kind = rng.choice(kinds)
@@ -213,6 +215,7 @@ async def bench_e2e(user, n: int) -> dict:
     from incidents.services import incident_create
 
     layer = get_channel_layer()
+    assert layer is not None
     channel = await layer.new_channel()
     await layer.group_add("board.all", channel)
 

@@ -261,6 +261,7 @@ def main() -> None:
         if not k % 2 and inc["attendance_s"]:
             home = by_name[inc["first"]]
             eta = router.travel([origin_of(home)], inc["lat"], inc["lon"], blue_lights=True)[0]
+            assert eta is not None  # the home station is always routable
             abs_err.append(abs(eta.seconds - inc["attendance_s"]))
     n = len(usable)
     print(f"top recommendation = station whose pump arrived first: {top}/{n} = {pct(top, n)}")

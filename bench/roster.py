@@ -55,7 +55,7 @@ def build(n_officers: int, start) -> tuple:
     taser = Skill.objects.create(code="TASER", name="Taser")
     adv = Skill.objects.create(code="ADV", name="Advanced driver")
     teams = [Team.objects.create(bcu=bcu, name=f"Team {i + 1}") for i in range(5)]
-    shifts = {}
+    shifts: dict[tuple[int | None, int, str], Shift] = {}
     for t in teams:
         for d in range(28):
             day = start + timedelta(days=d)

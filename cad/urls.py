@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -8,7 +8,7 @@ from cad.accounts import views as sign_in
 from cad.audit import views as audit_views
 from cad.web import views
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", sign_in.token_view, name="api-token"),
     path("", include("cad.api.urls")),
     path("", include("incidents.api_urls")),

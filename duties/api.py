@@ -381,6 +381,7 @@ class CrewBookOnApi(DutiesApi):
             errors["officers"] = ["No such officer."]
         if errors:
             raise serializers.ValidationError(errors)
+        assert unit is not None and shift is not None  # else an error was raised above
         require_crew_permission(request, shift.bcu.code, officers)
         crew_book_on(unit=unit, shift=shift, officers=officers, by=request.user,
                      source=source_of(request))  # fmt: skip

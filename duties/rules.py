@@ -74,7 +74,7 @@ class Breach:
     message: str
     overridable: bool = field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.overridable = self.code in OVERRIDABLE
 
     def as_dict(self) -> dict:

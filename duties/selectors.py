@@ -3,8 +3,9 @@
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from duties.models import (
@@ -91,8 +92,9 @@ class ShiftFacts:
     requirements: dict[int, list[tuple[str, str, int]]]  # shift id → (code, name, count)
 
 
-def shift_facts(shifts_qs) -> ShiftFacts:
-    shifts = list(
+def shift_facts(shifts_qs: QuerySet[Shift]) -> ShiftFacts:
+    # Rows of .values() (dicts); the plugin's row TypedDict is no `dict` to mypy.
+    shifts: list[Any] = list(
         shifts_qs.values(
             "id", "bcu__code", "team_id", "team__name", "kind", "starts_at", "ends_at",
             "minimum_strength",
@@ -177,7 +179,9 @@ def shift_payload(facts: ShiftFacts, shift: dict) -> dict:
     }
 
 
-def shifts_between(*, bcu: str | None, date_from: date, date_to: date, team_id: int | None = None):
+def shifts_between(
+    *, bcu: str | None, date_from: date, date_to: date, team_id: int | None = None
+) -> QuerySet[Shift]:
     """Shifts starting on London dates date_from..date_to inclusive."""
     lo, _ = day_bounds(date_from)
     _, hi = day_bounds(date_to)
@@ -358,7 +362,7 @@ def crew_board(*, shift: Shift) -> dict:
             officer_id__in=ids, booked_off_at__isnull=True
         ).select_related("unit")
     }
-    officers = [
+    officers: list[dict[str, Any]] = [
         {"officer": o, "skills": skills.get(o.id, []), "abstracted": o.id in away,
          "unit": crewing[o.id].unit if o.id in crewing else None}
         for o in assigned

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,6 +34,7 @@ from duties.models import (
 from duties.rules import (
     Breach,
     Interval,
+    RestNotice,
     at_local,
     check_shifts,
     day_bounds,
@@ -100,7 +102,7 @@ def _judge(breaches: list[Breach], *, override: bool, reason: str) -> list[str]:
     return sorted({b.code for b in breaches})
 
 
-def _rest_day_check(*, officer: Officer, day: date, reason: str, now: datetime):
+def _rest_day_check(*, officer: Officer, day: date, reason: str, now: datetime) -> RestNotice:
     """The notice given for taking back a rest day; refuses short notice without a reason."""
     notice = rest_day_notice(rest_day=day, now=now)
     if notice.reason_required and not reason.strip():
@@ -116,7 +118,9 @@ def _rest_day_check(*, officer: Officer, day: date, reason: str, now: datetime):
     return notice
 
 
-def _cancel_rest_day(*, officer: Officer, day: date, by, reason: str, now: datetime) -> dict:
+def _cancel_rest_day(
+    *, officer: Officer, day: date, by: User | None, reason: str, now: datetime
+) -> dict:
     notice = _rest_day_check(officer=officer, day=day, reason=reason, now=now)
     RestDayCancellation.objects.create(
         officer=officer, date=day, cancelled_at=now, cancelled_by=by,
@@ -131,7 +135,9 @@ def team_shift(*, officer: Officer, day: date, kind: str) -> Shift:
     lo, hi = day_bounds(day)
     existing = (
         Shift.objects.filter(
-            bcu_id=officer.bcu_id, team_id=officer.team_id, kind=kind,
+            # An officer with no team has team_id None, which Django matches as IS NULL; the
+            # stub's lookup type leaves None out.
+            bcu_id=officer.bcu_id, team_id=officer.team_id, kind=kind,  # type: ignore[misc]
             starts_at__gte=lo, starts_at__lt=hi,
         ).order_by("starts_at").first()
     )  # fmt: skip
@@ -141,7 +147,7 @@ def team_shift(*, officer: Officer, day: date, kind: str) -> Shift:
     starts_at = at_local(day, start_clock)
     end_day = day + timedelta(days=1) if end_clock <= start_clock else day
     shift, _ = Shift.objects.get_or_create(
-        bcu_id=officer.bcu_id, team_id=officer.team_id, kind=kind, starts_at=starts_at,
+        bcu_id=officer.bcu_id, team_id=officer.team_id, kind=kind, starts_at=starts_at,  # type: ignore[misc]
         defaults={"ends_at": at_local(end_day, end_clock)},
     )  # fmt: skip
     return shift
@@ -164,7 +170,13 @@ def _refuse_if_crewed(officer: Officer, shift_ids: list[int]) -> None:
 
 
 def shift_officer_add(
-    *, shift: Shift, officer: Officer, by, reason: str = "", override: bool = False, source: str
+    *,
+    shift: Shift,
+    officer: Officer,
+    by: User | None,
+    reason: str = "",
+    override: bool = False,
+    source: str,
 ) -> ShiftAssignment:
     """Put an officer on a shift, checking rest, overlap, weekly hours and rest-day notice."""
     now = timezone.now()
@@ -216,7 +228,9 @@ def _check_rules(
                   override=override, reason=reason)  # fmt: skip
 
 
-def shift_officer_remove(*, shift: Shift, officer: Officer, by, reason: str = "", source: str):
+def shift_officer_remove(
+    *, shift: Shift, officer: Officer, by: User | None, reason: str = "", source: str
+) -> None:
     """Take an officer off a shift. Refused while they are booked on in a unit for it."""
     with transaction.atomic():
         officer = _lock_officers([officer.pk])[officer.pk]
@@ -253,7 +267,8 @@ class CellResult:
 
 
 def roster_cell_set(
-    *, officer: Officer, day: date, kind: str, by, reason: str = "", override: bool = False,
+    *, officer: Officer, day: date, kind: str, by: User | None, reason: str = "",
+    override: bool = False,
     source: str,
 ) -> CellResult:  # fmt: skip
     """Set one roster cell: a shift (early, late, night), a rest day or an abstraction.
@@ -343,7 +358,7 @@ class PatternResult:
 
 
 def roster_pattern_apply(
-    *, team: Team, start: date, days: int, pattern: list[str], by, offset: int = 0,
+    *, team: Team, start: date, days: int, pattern: list[str], by: User | None, offset: int = 0,
     reason: str = "", override: bool = False, source: str,
 ) -> PatternResult:  # fmt: skip
     """Apply a repeating pattern to every active officer of a team from `start` for `days`.
@@ -405,7 +420,7 @@ def roster_pattern_apply(
                 previous = mark["kind"] if mark else (shift_kind.get(assigned[0][1], "other")
                                                       if assigned else "")  # fmt: skip
                 target = shifts.get((day, kind)) if kind in WORKING else None
-                if kind in WORKING and [s for _, s in assigned] == [target.pk]:
+                if target is not None and [s for _, s in assigned] == [target.pk]:
                     continue
                 if kind == previous == DayKind.REST:
                     continue
@@ -418,6 +433,7 @@ def roster_pattern_apply(
                 if mark:
                     drop_marks.append(mark["pk"])
                 if kind in WORKING:
+                    assert target is not None  # _team_shifts made one for each working kind
                     new_assignments.append(ShiftAssignment(shift=target, officer=officer,
                                                            created_by=by))  # fmt: skip
                     added.append(Interval(target.starts_at, target.ends_at, target.pk,
@@ -492,7 +508,9 @@ def _judge_many(breaches: list[Breach], *, override: bool, reason: str) -> list[
     return sorted({b.code for b in breaches})
 
 
-def _audit_row(*, by, officer: Officer | None, diff: dict, reason: str, source: str) -> AuditEvent:
+def _audit_row(
+    *, by: User | None, officer: Officer | None, diff: dict, reason: str, source: str
+) -> AuditEvent:
     """The row `audit_record` would write, built for one bulk insert."""
     return audit_row(
         user=by, action=AuditEvent.Action.UPDATE, obj=officer,
@@ -503,14 +521,16 @@ def _audit_row(*, by, officer: Officer | None, diff: dict, reason: str, source: 
     )  # fmt: skip
 
 
-def _team_shifts(*, team: Team, dates: list[date], kinds: list[str]) -> dict:
+def _team_shifts(
+    *, team: Team, dates: list[date], kinds: list[str]
+) -> dict[tuple[date, str], Shift]:
     """The team's shifts per (date, kind), creating missing ones in one insert."""
     if not kinds:
         return {}
     lo, _ = day_bounds(dates[0])
     _, hi = day_bounds(dates[-1])
 
-    def fetch():
+    def fetch() -> dict[tuple[date, str], Shift]:
         found: dict[tuple[date, str], Shift] = {}
         for s in Shift.objects.filter(
             team=team, kind__in=kinds, starts_at__gte=lo, starts_at__lt=hi
@@ -555,7 +575,7 @@ def _crew_skill_ids(unit: Unit, day: date) -> list[int]:
 
 
 def crew_book_on(
-    *, unit: Unit, shift: Shift, officers: list[Officer], by, source: str,
+    *, unit: Unit, shift: Shift, officers: list[Officer], by: User | None, source: str,
     at: datetime | None = None,
 ) -> list[Crewing]:  # fmt: skip
     """Crew a unit from the officers on a shift: it becomes available with their skills."""
@@ -618,7 +638,7 @@ def crew_book_on(
 
 
 def crew_book_off(
-    *, unit: Unit, by, source: str, officers: list[Officer] | None = None,
+    *, unit: Unit, by: User | None, source: str, officers: list[Officer] | None = None,
     at: datetime | None = None,
 ) -> Unit:  # fmt: skip
     """Book officers (default: the whole crew) off a unit. With nobody left it goes off duty,

@@ -150,7 +150,11 @@ def book_on(request):
     supervisor = has_role(request.user, SUPERVISOR)
     if not supervisor and me is None:
         raise PermissionDenied("Booking on is for supervisors and officers.")
-    bcu = user_bcu_code(request.user) if supervisor else me.bcu.code
+    if supervisor:
+        bcu = user_bcu_code(request.user)
+    else:
+        assert me is not None  # refused above
+        bcu = me.bcu.code
     if request.method == "POST":
         return _book_on_post(request, me=me, supervisor=supervisor)
     shifts = shifts_open_for_booking(bcu=bcu)

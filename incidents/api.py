@@ -234,7 +234,7 @@ def created_payload(incident: Incident, findings: dict[str, Any]) -> dict[str, A
             "lat": lat,
             "lon": lon,
             "address": incident.address,
-            "bcu": incident.bcu.code if incident.bcu_id else None,
+            "bcu": incident.bcu.code if incident.bcu is not None else None,
             "resolved_address": incident.resolved_address,
         },
         "created_at": at.isoformat(),
@@ -281,6 +281,7 @@ class IncidentListCreateApi(APIView):
         rows = selectors.incident_list(**filters.validated_data, scope=user_bcu_code(request.user))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
+        assert page is not None  # PAGE_SIZE is set (REST_FRAMEWORK in cad/settings.py)
         return paginator.get_paginated_response([board_incident(r) for r in page])
 
     @extend_schema(request=IncidentCreateInput, responses={201: dict})

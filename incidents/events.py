@@ -71,7 +71,7 @@ def _follow(obj, path: str):
 
 
 def _bcus(incident: Incident, extra_bcus: list[str] | None) -> list[str]:
-    return [incident.bcu.code if incident.bcu_id else "", *(extra_bcus or [])]
+    return [incident.bcu.code if incident.bcu is not None else "", *(extra_bcus or [])]
 
 
 def incident_created(incident: Incident) -> Event:

@@ -22,7 +22,7 @@ def can_read_personal(user) -> bool:
 
 
 def _bcu_of(incident) -> str | None:
-    return incident.bcu.code if incident.bcu_id else None
+    return incident.bcu.code if incident.bcu is not None else None
 
 
 def can_add_call_or_log(user, incident) -> bool:

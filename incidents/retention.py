@@ -68,6 +68,7 @@ def incidents_erase_personal_batch(
             .order_by("closed_at", "id")[:limit]
         )
         for incident in due:
+            assert incident.closed_at is not None  # chosen by closed_at above
             calls = Call.objects.filter(incident=incident)
             held = [f for f in PERSONAL_CALL_FIELDS if calls.exclude(**{f: ""}).exists()]
             erased_calls = calls.filter(~Q(caller_name="") | ~Q(caller_phone="")).update(

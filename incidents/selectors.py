@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -105,7 +106,9 @@ def _near(sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
                 row = dict(zip(names, values, strict=True))
                 for key in ("created_at", "expires_at"):
                     if isinstance(row.get(key), str):  # SQLite hands back text
-                        row[key] = timezone.make_aware(parse_datetime(row[key]), UTC)
+                        parsed = parse_datetime(row[key])
+                        assert parsed is not None  # the ISO text SQLite stored
+                        row[key] = timezone.make_aware(parsed, UTC)
                 yield row
 
 
@@ -114,7 +117,8 @@ def _box_params(lat: float, lon: float, radius_m: float) -> list[float]:
     return [box["lat__gte"], box["lat__lte"], box["lon__gte"], box["lon__lte"]]
 
 
-def _db_time(value: datetime):
+def _db_time(value: datetime) -> str | datetime | None:
+    """The backend's parameter for a time: text on SQLite, the datetime on PostgreSQL."""
     return connection.ops.adapt_datetimefield_value(value)
 
 
@@ -308,7 +312,9 @@ def gazetteer_search(*, q: str, limit: int = 10) -> list[dict[str, Any]]:
     return results
 
 
-def gazetteer_resolve(address: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+def gazetteer_resolve(
+    address: str,
+) -> tuple[Mapping[str, Any] | None, list[dict[str, Any]]]:
     """(the one entry an address means, or None; the candidates when it is ambiguous)."""
     norm = gazetteer_normalise(address)
     exact = list(GazetteerEntry.objects.filter(search=norm).values(
@@ -362,7 +368,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def incident_detail(*, incident: Incident, user, personal: bool = False) -> dict[str, Any]:
+def incident_detail(
+    *, incident: Incident, user: User | AnonymousUser, personal: bool = False
+) -> dict[str, Any]:
     """The full incident for the API and the incident page, in a fixed number of queries.
 
     Caller names and numbers are included only when `personal` is asked for and the user's role
@@ -476,5 +484,5 @@ def incident_for_audit(value: str) -> AuditIncident | None:
     return AuditIncident(
         pk=incident.pk,
         reference=incident.reference,
-        bcu_code=incident.bcu.code if incident.bcu_id else None,
+        bcu_code=incident.bcu.code if incident.bcu is not None else None,
     )

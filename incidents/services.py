@@ -21,6 +21,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
@@ -144,7 +145,7 @@ def _validated_call(errors: dict, call: CallDetails) -> CallDetails:
     return CallDetails(name, phone, call.channel, address, notes)
 
 
-def _log(incident: Incident, text: str, *, kind: str, by) -> IncidentLogEntry:
+def _log(incident: Incident, text: str, *, kind: str, by: User | None) -> IncidentLogEntry:
     return IncidentLogEntry.objects.create(incident=incident, by=by, kind=kind, text=text[:4000])
 
 
@@ -156,7 +157,7 @@ def _bump(incident: Incident, *fields: str) -> None:
 
 def incident_create(
     *,
-    by,
+    by: User,
     type_code: str,
     lat: float,
     lon: float,
@@ -198,6 +199,7 @@ def incident_create(
     qualifiers = _validated_qualifiers(errors, qualifier_codes or [])
     if errors:
         raise ValidationError(errors)
+    assert incident_type is not None and grade is not None  # else an error was raised above
 
     bcu = bcu_at(lat, lon)
     # No savepoint: any failure below fails the whole creation, so there is nothing to keep.
@@ -311,7 +313,12 @@ def _require_open(incident: Incident) -> None:
 
 
 def incident_attach_call(
-    *, incident: Incident, by, call: CallDetails, source: str = "", at: datetime | None = None
+    *,
+    incident: Incident,
+    by: User,
+    call: CallDetails,
+    source: str = "",
+    at: datetime | None = None,
 ) -> Call:
     """A further call about an incident already recorded (a duplicate attached, not created)."""
     at = at or timezone.now()
@@ -348,7 +355,9 @@ def incident_attach_call(
     return record
 
 
-def incident_log_add(*, incident: Incident, by, text: str, source: str = "") -> IncidentLogEntry:
+def incident_log_add(
+    *, incident: Incident, by: User | None, text: str, source: str = ""
+) -> IncidentLogEntry:
     """Add to the narrative. Closed incidents take notes too: results arrive after closing."""
     errors: dict[str, list[str]] = {}
     text = _clean_text(errors, "text", text, max_length=4000, multiline=True)
@@ -366,7 +375,7 @@ def incident_log_add(*, incident: Incident, by, text: str, source: str = "") -> 
 
 
 def incident_regrade(
-    *, incident: Incident, by, grade: str, reason: str, source: str = ""
+    *, incident: Incident, by: User, grade: str, reason: str, source: str = ""
 ) -> Incident:
     """Change the grade, keeping who and why. The attendance target runs from the first call."""
     errors: dict[str, list[str]] = {}
@@ -398,7 +407,7 @@ def incident_regrade(
 
 
 def incident_set_qualifiers(
-    *, incident: Incident, by, codes: list[str], source: str = ""
+    *, incident: Incident, by: User | None, codes: list[str], source: str = ""
 ) -> Incident:
     """Replace the incident's qualifiers (domestic abuse, mental health, ...)."""
     errors: dict[str, list[str]] = {}
@@ -422,7 +431,7 @@ def incident_set_qualifiers(
 
 
 def incident_set_thrive(
-    *, incident: Incident, by, thrive: dict[str, str], source: str = ""
+    *, incident: Incident, by: User | None, thrive: dict[str, str], source: str = ""
 ) -> Incident:
     """Record a repeated THRIVE assessment; the log keeps every earlier one."""
     errors: dict[str, list[str]] = {}
@@ -443,7 +452,7 @@ def incident_set_thrive(
 
 
 def incident_link(
-    *, incident: Incident, other: Incident, by, reason: str = "", source: str = ""
+    *, incident: Incident, other: Incident, by: User | None, reason: str = "", source: str = ""
 ) -> Incident:
     """Link two incidents (the same event, or related ones). Nothing is merged or lost."""
     errors: dict[str, list[str]] = {}
@@ -490,7 +499,7 @@ def incident_close_hook_register(hook: CloseHook) -> None:
 
 
 def incident_close(
-    *, incident: Incident, by, closing_code: str, note: str = "", source: str = ""
+    *, incident: Incident, by: User | None, closing_code: str, note: str = "", source: str = ""
 ) -> Incident:
     """Result and close: the closing code, and every unit still on it is freed."""
     errors: dict[str, list[str]] = {}
@@ -500,6 +509,7 @@ def incident_close(
     note = _clean_text(errors, "note", note, max_length=4000, multiline=True)
     if errors:
         raise ValidationError(errors)
+    assert code is not None  # else an error was raised above
     at = timezone.now()
     with transaction.atomic():
         incident = _lock(incident)
@@ -527,7 +537,9 @@ def incident_close(
     return incident
 
 
-def incident_reopen(*, incident: Incident, by, reason: str, source: str = "") -> Incident:
+def incident_reopen(
+    *, incident: Incident, by: User | None, reason: str, source: str = ""
+) -> Incident:
     """Reopen a closed incident (a supervisor's decision; the API checks the role)."""
     errors: dict[str, list[str]] = {}
     reason = _clean_text(errors, "reason", reason, max_length=1000, multiline=True)
@@ -539,7 +551,7 @@ def incident_reopen(*, incident: Incident, by, reason: str, source: str = "") ->
         incident = _lock(incident)
         if incident.status != IncidentStatus.CLOSED:
             raise Conflict(f"{incident.reference} is not closed", code="not_closed")
-        before_code = incident.closing_code.code if incident.closing_code_id else None
+        before_code = incident.closing_code.code if incident.closing_code is not None else None
         # Its units were freed at closing, so it goes back to the queue unresourced.
         incident.status = IncidentStatus.OPEN
         incident.closing_code = None
@@ -557,7 +569,9 @@ def incident_reopen(*, incident: Incident, by, reason: str, source: str = "") ->
 # --- for resources: what despatch writes on an incident ---------------------------------------
 
 
-def incident_log_record(*, incident: Incident, text: str, kind: str, by) -> IncidentLogEntry:
+def incident_log_record(
+    *, incident: Incident, text: str, kind: str, by: User | None
+) -> IncidentLogEntry:
     """A log line written by another app's service inside its own transaction ("CN01 assigned",
     "EMERGENCY raised by CN01"). The caller audits its own change and emits the event; the text
     is the system's, not a user's, so it is not validated here. Log rows are append-only, so no
@@ -591,7 +605,7 @@ def incident_status_follow_units(*, incident: Incident, assigned: bool, at_scene
 
 def warning_marker_create(
     *,
-    by,
+    by: User | None,
     address: str,
     lat: float,
     lon: float,
@@ -623,7 +637,9 @@ def warning_marker_create(
     return marker
 
 
-def warning_marker_expire(*, marker: WarningMarker, by, source: str = "") -> WarningMarker:
+def warning_marker_expire(
+    *, marker: WarningMarker, by: User | None, source: str = ""
+) -> WarningMarker:
     """End a warning now. It stays on record (and in location history) with its expiry."""
     now = timezone.now()
     with transaction.atomic():
@@ -642,14 +658,21 @@ def warning_marker_expire(*, marker: WarningMarker, by, source: str = "") -> War
 # --- audited reads of personal data ------------------------------------------------------------
 
 
-def personal_data_read_record(*, incident: Incident, by, source: str, what: str) -> None:
+def personal_data_read_record(
+    *, incident: Incident, by: User | None, source: str, what: str
+) -> None:
     """Record that someone was shown a caller's name or phone (DPA 2018 s.62: consultation)."""
     audit_record(user=by, action="read_personal", obj=incident, source=source,
                  changes={"fields": ["caller_name", "caller_phone"], "via": what})  # fmt: skip
 
 
 def personal_data_combination_record(
-    *, by, source: str, what: str, findings: dict[str, Any], incident: Incident | None = None
+    *,
+    by: User | None,
+    source: str,
+    what: str,
+    findings: dict[str, Any],
+    incident: Incident | None = None,
 ) -> None:
     """Record that other incidents at a place were put beside a call (s.62: combination).
 

@@ -147,6 +147,12 @@ class Bridge:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
 
+    @property
+    def _stopping(self) -> asyncio.Event:
+        """The stop signal of the running bridge (made by `run`, which every session is under)."""
+        assert self._stop is not None
+        return self._stop
+
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -198,7 +204,7 @@ class Bridge:
         """A session; a stop before the gateway welcomed us ends it at once (there is nothing
         to finish), after that the session itself winds down gracefully."""
         session = asyncio.create_task(self._session())
-        stopping = asyncio.create_task(self._stop.wait())
+        stopping = asyncio.create_task(self._stopping.wait())
         try:
             await asyncio.wait({session, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if not session.done() and not self._welcomed:
@@ -232,7 +238,7 @@ class Bridge:
             queue: asyncio.Queue[Inbound | Receipt] = asyncio.Queue(self.config.queue_size)
             reader = asyncio.create_task(self._read(ws, queue))
             storer = asyncio.create_task(self._store_loop(ws, queue))
-            stopping = asyncio.create_task(self._stop.wait())
+            stopping = asyncio.create_task(self._stopping.wait())
             try:
                 await asyncio.wait({reader, storer, stopping}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -244,9 +250,11 @@ class Bridge:
                 storer.cancel()
                 await asyncio.gather(reader, storer, stopping, return_exceptions=True)
             for task in (reader, storer):
-                if task.done() and not task.cancelled() and task.exception():
-                    raise task.exception()
-            if self._stop.is_set():
+                if task.done() and not task.cancelled():
+                    error = task.exception()
+                    if error:
+                        raise error
+            if self._stopping.is_set():
                 await ws.close(1001, "bridge stopping")
 
     async def _read(self, ws: ClientConnection, queue: asyncio.Queue) -> None:
@@ -281,7 +289,7 @@ class Bridge:
             if not isinstance(messages, list):
                 logger.warning("radio gateway sent a batch without a list of messages")
                 return []
-            items = []
+            items: list[Inbound | Receipt] = []
             for message in messages:
                 if isinstance(message, dict) and message.get("type") in protocol.INBOUND_TYPES:
                     if item := self._inbound(message):
@@ -334,7 +342,7 @@ class Bridge:
 
     async def _store_loop(self, ws: ClientConnection, queue: asyncio.Queue) -> None:
         loop = asyncio.get_running_loop()
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             group = [await queue.get()]
             self._storing = True
             try:
@@ -379,13 +387,13 @@ class Bridge:
         acked: list[str] = []
         for receipt in receipts:
             try:
-                errors = await self._db(self._record, receipt)
+                refusal = await self._db(self._record, receipt)
             except Exception:  # noqa: BLE001
                 logger.exception("could not record the receipt for %s (not acked)", receipt.ref)
                 self.stats["store_errors"] += 1
                 continue
-            if errors:
-                await self._send(ws, {"type": "nack", "ref": receipt.ref, "errors": errors})
+            if refusal:
+                await self._send(ws, {"type": "nack", "ref": receipt.ref, "errors": refusal})
                 self.stats["receipts_refused"] += 1
             else:
                 acked.append(receipt.ref)
@@ -401,7 +409,8 @@ class Bridge:
                 messages=[item.message for item in items], by=self.user, source=SOURCE
             )
         except ValidationError as exc:
-            errors = exc.detail.get("messages") if isinstance(exc.detail, dict) else None
+            # Per message, keyed by the message's index in the batch (an int).
+            errors: Any = exc.detail.get("messages") if isinstance(exc.detail, dict) else None
             if not isinstance(errors, dict) or not errors:
                 if len(items) == 1:
                     return [], [(items[0].id, _plain(exc.detail))], 0

@@ -28,7 +28,7 @@ def undelivered_payload(
         "queued_at": message.received_at.isoformat(),
         "incident": incident.pk,
         "reference": incident.reference,
-        "incident_bcu": incident.bcu.code if incident.bcu_id else "",
+        "incident_bcu": incident.bcu.code if incident.bcu is not None else "",
         "unit": unit.callsign,
         "unit_bcu": unit.bcu.code,
         "assignment": assignment.pk,

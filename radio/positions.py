@@ -26,7 +26,7 @@ deadlock on each other; the event counter last, as every writer takes it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -76,7 +76,12 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
             return {}
         # Effective time as in radio.services._effective_time: a radio clock running ahead
         # must not freeze its unit.
-        fixes = [Fix(i, issi, lat, lon, min(sent, got)) for i, issi, lat, lon, sent, got in claimed]
+        # A position message always carries lat, lon and sent_at (radio.validation refuses it
+        # otherwise), though the columns allow NULL for other kinds.
+        fixes = [
+            Fix(i, issi, cast(float, lat), cast(float, lon), min(cast(datetime, sent), got))
+            for i, issi, lat, lon, sent, got in claimed
+        ]
         newest: dict[str, Fix] = {}
         for fix in fixes:
             held = newest.get(fix.issi)
@@ -119,7 +124,7 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
             ).values_list("unit_id", "id")
         )
         _write_messages(
-            [(pk, state, note[:200], unit_id, jobs.get(unit_id))
+            [(pk, state, note[:200], unit_id, jobs.get(unit_id) if unit_id is not None else None)
              for pk, (state, note, unit_id) in outcome.items()],
             now,
         )  # fmt: skip
@@ -137,7 +142,7 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
 # (resources.services.units_set_positions does the same for the units).
 
 
-def _write_messages(rows: list[tuple], now) -> None:
+def _write_messages(rows: list[tuple], now: datetime) -> None:
     """rows: (id, state, note, unit id, assignment id)."""
     if connection.vendor != "postgresql":
         RadioMessage.objects.bulk_update(

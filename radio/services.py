@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -71,7 +72,9 @@ class Outcome(NamedTuple):
 # --- inbound: receive -----------------------------------------------------------------------
 
 
-def radio_messages_receive(*, messages: Any, by, source: str = SOURCE) -> tuple[int, int]:
+def radio_messages_receive(
+    *, messages: Any, by: User | None, source: str = SOURCE
+) -> tuple[int, int]:
     """Store a gateway's batch; return (accepted, duplicates).
 
     All or nothing: any malformed message raises a DRF ValidationError carrying each message's
@@ -200,6 +203,7 @@ def radio_message_apply(*, message_id: int) -> str | None:
 def _effective_time(message: RadioMessage) -> datetime:
     # A radio whose clock runs ahead must not freeze its unit (every later, correctly timed
     # update would look stale), so a message never counts as newer than its arrival.
+    assert message.sent_at is not None  # every inbound message has one (radio.validation)
     return min(message.sent_at, message.received_at)
 
 
@@ -224,9 +228,18 @@ def _apply_to_unit(message: RadioMessage, unit: Unit, assignment: Assignment | N
 
 
 def _apply_status(
-    message: RadioMessage, unit: Unit, assignment: Assignment | None, *, at: datetime, by
+    message: RadioMessage,
+    unit: Unit,
+    assignment: Assignment | None,
+    *,
+    at: datetime,
+    by: User | None,
 ) -> Outcome:
-    mapping = StatusCodeMapping.objects.filter(code=message.code).first()
+    mapping = (
+        StatusCodeMapping.objects.filter(code=message.code).first()
+        if message.code is not None
+        else None
+    )
     if mapping is None:
         return Outcome(State.IGNORED, f"no status mapping for code {message.code}")
     notes = []
@@ -261,14 +274,16 @@ def _apply_status(
     return Outcome(State.APPLIED, "; ".join(notes))
 
 
-def _apply_text(message: RadioMessage, unit: Unit, assignment: Assignment | None, *, by) -> Outcome:
+def _apply_text(
+    message: RadioMessage, unit: Unit, assignment: Assignment | None, *, by: User | None
+) -> Outcome:
     if assignment is None:
         return Outcome(State.APPLIED, "stored; the unit has no active incident")
     _log_on_incident(assignment, f"Radio text from {unit.callsign}: {message.text}", by)
     return Outcome(State.APPLIED, f"logged on {assignment.incident.reference}")
 
 
-def _log_on_incident(assignment: Assignment, text: str, by) -> None:
+def _log_on_incident(assignment: Assignment, text: str, by: User | None) -> None:
     try:
         incident_log_add(incident=assignment.incident, by=by, text=text, source=SOURCE)
     except DjangoValidationError:
@@ -335,7 +350,7 @@ def _despatch_text(assignment: Assignment) -> tuple[str, dict[str, Any]]:
     return text[:500], payload
 
 
-def despatch_message_queue(*, assignment: Assignment, by) -> RadioMessage | None:
+def despatch_message_queue(*, assignment: Assignment, by: User | None) -> RadioMessage | None:
     """Queue the despatch message for an assignment's unit terminal; send it after commit.
 
     Safe to call twice: while a message for the assignment is queued, sent or delivered, that
@@ -444,7 +459,7 @@ def _enqueue_send(message_id: int) -> None:
         logger.exception("could not queue outbound radio message %s", message_id)
 
 
-def _assignment_follow(message: RadioMessage, state: str, *, by, source: str) -> None:
+def _assignment_follow(message: RadioMessage, state: str, *, by: User | None, source: str) -> None:
     """Show the latest message's state on its assignment and tell the incident's desks."""
     if message.assignment_id is None:
         return
@@ -465,8 +480,8 @@ def _assignment_follow(message: RadioMessage, state: str, *, by, source: str) ->
 
 
 def _set_outbound_state(
-    message: RadioMessage, state: str, *, note: str = "", gateway_id: str = "", by=None,
-    source: str = SOURCE,
+    message: RadioMessage, state: str, *, note: str = "", gateway_id: str = "",
+    by: User | None = None, source: str = SOURCE,
 ) -> None:  # fmt: skip
     before = message.state
     message.state = state
@@ -546,14 +561,14 @@ def radio_messages_send_pending(*, older_than: timedelta, limit: int = 100) -> i
 
 # Which receipt may move which state: a late `delivered` outranks an earlier failure (the
 # terminal has the job); nothing moves a delivered message back.
-RECEIPT_FROM = {
+RECEIPT_FROM: dict[str, set[str]] = {
     State.DELIVERED: {State.QUEUED, State.SENT, State.FAILED},
     State.FAILED: {State.QUEUED, State.SENT},
 }
 
 
 def radio_message_delivery_record(
-    *, ref: int | str, state: str, by, note: str = "", source: str = SOURCE
+    *, ref: int | str, state: str, by: User | None, note: str = "", source: str = SOURCE
 ) -> RadioMessage:
     """A gateway's delivery receipt for an outbound message, by our id (int) or its id (str).
 
@@ -564,6 +579,7 @@ def radio_message_delivery_record(
         raise Conflict(f"a receipt cannot set {state!r}", code="invalid_state")
     outbound = RadioMessage.objects.select_for_update().filter(direction=Direction.OUTBOUND)
     with transaction.atomic():
+        message: RadioMessage | None
         if isinstance(ref, int):
             message = outbound.get(pk=ref)
         else:

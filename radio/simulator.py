@@ -179,7 +179,7 @@ class GatewayServer:
                         if self._pending.pop(f"ref:{ref}", None) is not None:
                             self.acked.add(ref)
                 elif kind == "nack":
-                    key = frame.get("id") if "id" in frame else f"ref:{frame.get('ref')}"
+                    key = frame["id"] if "id" in frame else f"ref:{frame.get('ref')}"
                     self._pending.pop(key, None)
                     self.nacked[str(frame.get("id", frame.get("ref")))] = frame.get("errors")
                     logger.warning("Beacon refused %s: %s", key, frame.get("errors"))
@@ -200,7 +200,7 @@ class GatewayServer:
                     continue
                 if frame.get("type") != "despatch" or not isinstance(frame.get("ref"), str):
                     continue
-                reason = "no terminals on this gateway"
+                reason: str | None = "no terminals on this gateway"
                 if self.on_despatch is not None:
                     reason = await self.on_despatch(frame)
                 if reason is None:
@@ -352,7 +352,9 @@ class Simulator:
         unit = self.units.get(str(frame.get("issi")))
         if unit is None:
             return "unknown ISSI"
-        payload = frame.get("payload") if isinstance(frame.get("payload"), dict) else {}
+        payload = frame.get("payload")
+        if not isinstance(payload, dict):
+            payload = {}
         try:
             target = (float(payload["lat"]), float(payload["lon"]))
         except (KeyError, TypeError, ValueError):

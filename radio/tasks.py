@@ -6,7 +6,9 @@ The sweeper runs from Celery beat (docs/decisions/0006-radio-gateway.md gives th
 entry) and picks up whatever a lost broker message or a crashed worker left behind.
 """
 
-from celery import shared_task
+from typing import Any
+
+from celery import Task, shared_task
 from django.db import DatabaseError
 
 # Module imports both ways with radio.services (it queues these tasks): see the note there.
@@ -17,7 +19,12 @@ from radio.positions import radio_positions_apply
 # acks_late: a worker that dies mid-task leaves the message on the broker to run again, which
 # the claim makes harmless. A radio status is worth applying even if late (the service drops
 # it when stale), so these tasks do not expire.
-TASK_OPTIONS = {"acks_late": True, "ignore_result": True, "time_limit": 30, "soft_time_limit": 20}
+TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "ignore_result": True,
+    "time_limit": 30,
+    "soft_time_limit": 20,
+}
 SEND_RETRIES = 5
 
 
@@ -48,10 +55,10 @@ def apply_radio_positions(message_ids: list[int]) -> None:
 
 
 @shared_task(bind=True, **TASK_OPTIONS, max_retries=SEND_RETRIES)
-def send_outbound(self, message_id: int) -> None:
+def send_outbound(self: Task[[int], None], message_id: int) -> None:
     """Hand one queued despatch message to the gateway; retry with backoff while it is down,
     then mark the message failed so the despatcher knows to pass the job by voice."""
-    give_up = self.request.retries >= self.max_retries
+    give_up = self.max_retries is not None and self.request.retries >= self.max_retries
     try:
         services.radio_message_send(message_id=message_id, give_up=give_up)
     except GatewayUnavailable as exc:

@@ -52,7 +52,7 @@ class PrintableCharField(serializers.CharField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, str | int):
             self.fail("invalid")
-        value = super().to_internal_value(data)
+        value = super().to_internal_value(str(data))  # as CharField does with a number
         if control_characters(value, multiline=self.multiline):
             raise serializers.ValidationError("Contains control characters.")
         return value
@@ -97,7 +97,8 @@ class InboundMessageInput(serializers.Serializer):
 
 
 class InboundBatchInput(serializers.Serializer):
-    messages = InboundMessageInput(
+    # DRF passes max_length on to the ListSerializer; the stub's Serializer does not list it.
+    messages = InboundMessageInput(  # type: ignore[call-arg]
         many=True,
         max_length=MAX_BATCH,
         error_messages={

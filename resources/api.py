@@ -245,7 +245,10 @@ def _incident_and_unit(request, pk: int) -> tuple[Incident, Unit]:
     if unit is None or not unit.active:
         raise serializers.ValidationError({"unit": ["No such unit."]})
     bcu = user_bcu_code(request.user)
-    if bcu is not None and bcu not in {unit.bcu.code, incident.bcu.code if incident.bcu_id else ""}:
+    if bcu is not None and bcu not in {
+        unit.bcu.code,
+        incident.bcu.code if incident.bcu is not None else "",
+    }:
         raise PermissionDenied("Neither the incident nor the unit is in your BCU.")
     return incident, unit
 

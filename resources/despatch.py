@@ -84,7 +84,9 @@ def assignment_create(
         incident_follow_units(incident)
         audit_record(user=by, action="create", obj=assignment, source=source,
                      changes={"incident": incident.reference, "unit": unit.callsign})  # fmt: skip
-        bcus = [b for b in (incident.bcu.code if incident.bcu_id else "", unit.bcu.code) if b]
+        bcus = [
+            b for b in (incident.bcu.code if incident.bcu is not None else "", unit.bcu.code) if b
+        ]
         unit_updated(unit, extra_bcus=bcus)
         incident_updated(incident, extra_bcus=bcus)
         # After commit, radio queues the despatch message (see the module docstring).
@@ -126,8 +128,8 @@ def _clear(*, assignment: Assignment, unit: Unit, at: datetime, by, source: str)
     unit.refresh_from_db()
     audit_record(user=by, action="update", obj=assignment, source=source,
                  changes={"cleared_at": [None, at.isoformat()]})  # fmt: skip
-    unit_updated(unit, extra_bcus=[assignment.incident.bcu.code] if assignment.incident.bcu_id
-                 else [])  # fmt: skip
+    incident_bcu = assignment.incident.bcu
+    unit_updated(unit, extra_bcus=[incident_bcu.code] if incident_bcu is not None else [])
     if unit_is_free(unit):
         recommend_near_after_commit(unit)
 

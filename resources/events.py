@@ -76,7 +76,7 @@ def recommendations_ready(rec: Recommendation, incident: Incident) -> Event:
     return event_emit(
         type=RECOMMENDATIONS_READY,
         data=recommendation_payload(rec, incident),
-        bcus=[incident.bcu.code] if incident.bcu_id else [],
+        bcus=[incident.bcu.code] if incident.bcu is not None else [],
     )
 
 

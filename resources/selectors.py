@@ -1,6 +1,8 @@
 """Reads of units, shaped for the board and the API."""
 
 from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -71,7 +73,7 @@ def _payloads(rows: list[dict]) -> list[dict]:
     return [unit_payload(r, skills.get(r["id"], []), jobs.get(r["id"])) for r in rows]
 
 
-def _iso(value) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
@@ -117,7 +119,7 @@ def assignment_audit_rows(incident_pk: int) -> Q | None:
     return Q(object_type="resources.assignment", object_id__in=ids) if ids else None
 
 
-def _assignment_status(a: dict) -> str:
+def _assignment_status(a: Mapping[str, Any]) -> str:
     if a["cleared_at"]:
         return "cleared"
     if a["at_scene_at"]:

@@ -14,6 +14,7 @@ The incident's rows (its log, its status) are written only through `incidents.se
 from datetime import datetime
 from typing import NamedTuple
 
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -55,7 +56,7 @@ def unit_is_free(unit: Unit) -> bool:
     return unit.status == S.AVAILABLE or (unit.status == S.UNAVAILABLE and unit.deployable)
 
 
-def unit_status_record(*, unit: Unit, to: str, at: datetime, source: str, by) -> None:
+def unit_status_record(*, unit: Unit, to: str, at: datetime, source: str, by: User | None) -> None:
     """Record a status change on a locked unit; the caller saves it (status, status_at,
     version)."""
     UnitStatusChange.objects.create(
@@ -122,7 +123,7 @@ def unit_set_status(
     status: str,
     at: datetime | None = None,
     source: str,
-    by=None,
+    by: User | None = None,
     deployable: bool = False,
     note: str = "",
 ) -> Unit:
@@ -175,6 +176,7 @@ def unit_set_status(
         unit.refresh_from_db()
 
         if assignment is not None:
+            assert incident is not None  # locked with its assignment by unit_lock_with_job
             _follow_assignment(unit=unit, assignment=assignment, incident=incident, at=at, by=by)
         audit_record(
             user=by, action="update", obj=unit, source=source,
@@ -182,16 +184,18 @@ def unit_set_status(
                      "deployable": [before["deployable"], unit.deployable], "note": note},
         )  # fmt: skip
         event = unit_updated(
-            unit, extra_bcus=[incident.bcu.code] if incident and incident.bcu_id else []
+            unit, extra_bcus=[incident.bcu.code] if incident and incident.bcu is not None else []
         )
         # What the desks were told, for the API to answer with: saves reading it all again.
-        unit.board_payload = event.data
+        unit.board_payload = event.data  # type: ignore[attr-defined]  # not a field: read once
         if unit_is_free(unit) and not was_free:
             recommend_near_after_commit(unit)
     return unit
 
 
-def _follow_assignment(*, unit: Unit, assignment: Assignment, incident: Incident, at, by) -> None:
+def _follow_assignment(
+    *, unit: Unit, assignment: Assignment, incident: Incident, at: datetime, by: User | None
+) -> None:
     """Stamp the job's times from the unit's new status, and keep the incident in step."""
     text = None
     if unit.status == S.EN_ROUTE and assignment.en_route_at is None:
@@ -215,7 +219,13 @@ def _follow_assignment(*, unit: Unit, assignment: Assignment, incident: Incident
 
 
 def unit_set_position(
-    *, unit: Unit, lat: float, lon: float, at: datetime | None = None, source: str, by=None
+    *,
+    unit: Unit,
+    lat: float,
+    lon: float,
+    at: datetime | None = None,
+    source: str,
+    by: User | None = None,
 ) -> bool:
     """Move a unit. A position older than the one held is ignored. Returns whether it moved."""
     at = at or timezone.now()
@@ -268,7 +278,9 @@ def units_set_positions(*, fixes: list[UnitFix]) -> None:
 # --- booking on and off (crews come from the duty roster) -------------------------------------
 
 
-def unit_set_crew_skills(*, unit: Unit, skill_ids: list[int], by=None, source: str) -> Unit:
+def unit_set_crew_skills(
+    *, unit: Unit, skill_ids: list[int], by: User | None = None, source: str
+) -> Unit:
     """The crew changed (someone joined or left): the unit carries their skills; its status
     stays as it is, on a job or not."""
     with transaction.atomic():
@@ -287,7 +299,12 @@ def unit_set_crew_skills(*, unit: Unit, skill_ids: list[int], by=None, source: s
 
 
 def unit_book_on(
-    *, unit: Unit, skill_ids: list[int], by=None, at: datetime | None = None, source: str
+    *,
+    unit: Unit,
+    skill_ids: list[int],
+    by: User | None = None,
+    at: datetime | None = None,
+    source: str,
 ) -> Unit:
     """The crew is in: the unit carries their skills and becomes available."""
     at = at or timezone.now()
@@ -298,7 +315,9 @@ def unit_book_on(
     return unit
 
 
-def unit_book_off(*, unit: Unit, by=None, at: datetime | None = None, source: str) -> Unit:
+def unit_book_off(
+    *, unit: Unit, by: User | None = None, at: datetime | None = None, source: str
+) -> Unit:
     """The crew has gone: no skills, off duty. Refused while the unit is on a job."""
     at = at or timezone.now()
     with transaction.atomic():
@@ -313,7 +332,9 @@ def unit_book_off(*, unit: Unit, by=None, at: datetime | None = None, source: st
 # --- emergencies ------------------------------------------------------------------------------
 
 
-def unit_raise_emergency(*, unit: Unit, at: datetime | None = None, source: str, by=None) -> Unit:
+def unit_raise_emergency(
+    *, unit: Unit, at: datetime | None = None, source: str, by: User | None = None
+) -> Unit:
     """Status code 0: an officer needs urgent assistance. Every despatcher must see it."""
     at = at or timezone.now()
     with transaction.atomic():
@@ -334,7 +355,7 @@ def unit_raise_emergency(*, unit: Unit, at: datetime | None = None, source: str,
     return unit
 
 
-def unit_acknowledge_emergency(*, unit: Unit, by, source: str = "board") -> Unit:
+def unit_acknowledge_emergency(*, unit: Unit, by: User | None, source: str = "board") -> Unit:
     """A despatcher has taken the emergency: the alarm stops on every screen."""
     with transaction.atomic():
         unit = unit_lock(unit)

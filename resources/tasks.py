@@ -3,6 +3,8 @@ of radio traffic cannot delay them. Thin: ids in, a service call, nothing return
 Safe to run twice (the service keeps one row per incident and pushes only what changed).
 """
 
+from typing import Any
+
 from celery import shared_task
 
 from resources.recommend.services import (
@@ -12,7 +14,7 @@ from resources.recommend.services import (
 
 # A recommendation is worth something for seconds, not hours: a job that could not run soon
 # after it was queued is dropped rather than run late (the API computes on demand anyway).
-TASK_OPTIONS = {
+TASK_OPTIONS: dict[str, Any] = {
     "acks_late": True,
     "ignore_result": True,
     "time_limit": 30,

@@ -7,6 +7,7 @@ the board recomputes them every second from the `job` block of each unit, and
 `timer_flags` gives the same answer on the server (for tests, reports and the API).
 """
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +36,7 @@ def board_timers() -> dict[str, dict[str, int | None]]:
     return merged
 
 
-def job_flag(job: dict[str, Any], *, now: datetime, timers: dict | None = None) -> str | None:
+def job_flag(job: Mapping[str, Any], *, now: datetime, timers: dict | None = None) -> str | None:
     """'not_en_route', 'at_scene' or None for one active job (times as datetimes)."""
     limits = (timers or board_timers()).get(job["grade"], {})
     if job["at_scene_at"] is not None:
@@ -65,6 +66,7 @@ def timer_flags(*, bcu: str | None = None, now: datetime | None = None) -> list[
         flag = job_flag(job, now=now, timers=timers)
         if flag:
             since = job["at_scene_at"] if flag == "at_scene" else job["assigned_at"]
+            assert since is not None  # "at_scene" is flagged only once at_scene_at is set
             flagged.append(
                 {"unit": job["unit__callsign"], "incident": job["incident_id"], "flag": flag,
                  "since": since.isoformat()}

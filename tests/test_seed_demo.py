@@ -2,6 +2,7 @@
 
 import math
 from collections import defaultdict
+from collections.abc import Set
 from datetime import date, datetime, time, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -36,7 +37,7 @@ def _seed(at: datetime | None = None) -> str:
 
 
 def _counts() -> dict[str, int]:
-    return {m._meta.label: m.objects.count() for m in apps.get_models()}
+    return {m._meta.label: m._default_manager.count() for m in apps.get_models()}
 
 
 def _check_geography_and_reference() -> None:
@@ -52,6 +53,7 @@ def _check_geography_and_reference() -> None:
         "public_safety", "crime", "asb", "transport", "admin",
     }  # fmt: skip
     firearms = ResponsePlanItem.objects.get(incident_type__code="FIREARMS", unit_type__code="ARV")
+    assert firearms.skill is not None
     assert firearms.count == 2 and firearms.skill.code == "AFO"
     assert ResponsePlanItem.objects.filter(
         incident_type__code="VIOLENCE", skill__code="TASER", grades="I"
@@ -102,7 +104,7 @@ def _check_shifts(today: date) -> None:
             assert start - end >= timedelta(hours=11)
 
 
-def _check_booking(now: datetime, today: date, busy_units: set[int] = frozenset()) -> None:
+def _check_booking(now: datetime, today: date, busy_units: Set[int] = frozenset()) -> None:
     crewings = list(
         Crewing.objects.filter(booked_off_at__isnull=True)
         .exclude(unit_id__in=busy_units)
@@ -118,6 +120,7 @@ def _check_booking(now: datetime, today: date, busy_units: set[int] = frozenset(
         assert len(officers) == 2
         assert unit.status == UnitStatus.AVAILABLE
         assert unit.status_at == now and unit.position_at == now
+        assert unit.lat is not None and unit.lon is not None
         assert haversine_m(unit.lat, unit.lon, unit.station.lat, unit.station.lon) < 1600
         expected = {
             code

@@ -105,15 +105,16 @@ def user_roles(user: User | AnonymousUser) -> set[str]:
     cached = getattr(user, "_cad_roles", None)
     if cached is None:
         cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
-        user._cad_roles = cached
+        # Cached on the user object for the rest of the request; not a model field.
+        user._cad_roles = cached  # type: ignore[attr-defined]
     return cached
 
 
-def has_role(user, *roles: str) -> bool:
+def has_role(user: User | AnonymousUser, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles))
 
 
-def user_bcu_code(user) -> str | None:
+def user_bcu_code(user: User | AnonymousUser) -> str | None:
     """The BCU a user is scoped to, or None for all London."""
     if not user.is_authenticated:
         return None
@@ -124,7 +125,7 @@ def user_bcu_code(user) -> str | None:
         return None
 
 
-def in_scope(user, bcu_code: str | None) -> bool:
+def in_scope(user: User | AnonymousUser, bcu_code: str | None) -> bool:
     """May this user act on something in `bcu_code`? Central users may act anywhere."""
     mine = user_bcu_code(user)
     return mine is None or bcu_code == mine

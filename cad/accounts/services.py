@@ -16,7 +16,7 @@ def user_provision(
     role: str,
     bcu_code: str | None,
     password: str | None,
-    by=None,
+    by: User | None = None,
     source: str = "cli",
 ) -> tuple[User, bool]:
     """Create or update a user with exactly one role and a BCU scope. Returns (user, created).
@@ -32,9 +32,10 @@ def user_provision(
         if bcu is None:
             raise DomainError(f"unknown BCU {bcu_code!r}", code="bad_bcu")
     user, created = User.objects.select_for_update().get_or_create(username=username)
+    scope = getattr(user, "scope", None)  # a new user has none yet
     before = {
         "roles": sorted(user.groups.values_list("name", flat=True)) if not created else [],
-        "bcu": getattr(getattr(user, "scope", None), "bcu_id", None) and user.scope.bcu.code,
+        "bcu": scope.bcu.code if scope is not None and scope.bcu_id else None,
         "is_staff": user.is_staff,
     }
     if password:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -31,26 +32,26 @@ def idempotent(request: Request, produce: Callable[[], Response]) -> Response:
         return produce()
     if not key or len(key) > 200 or control_characters(key, multiline=False):
         raise ValidationError({"Idempotency-Key": ["1 to 200 printable characters."]})
+    user = request.user
+    assert isinstance(user, User)  # every creating endpoint requires sign-in
     fingerprint = request_fingerprint(request.method, request.path, request.data)
     with transaction.atomic():
-        stored = idempotency_claim(user=request.user, key=key, fingerprint=fingerprint)
+        stored = idempotency_claim(user=user, key=key, fingerprint=fingerprint)
         if stored is not None:
             response = Response(stored.body, status=stored.status_code)
             response["Idempotent-Replayed"] = "true"
             return response
         response = produce()
-        idempotency_store(
-            user=request.user, key=key, status_code=response.status_code, body=response.data
-        )
+        idempotency_store(user=user, key=key, status_code=response.status_code, body=response.data)
     return response
 
 
-def request_fingerprint(method: str, path: str, body: Any) -> str:
+def request_fingerprint(method: str | None, path: str, body: Any) -> str:
     raw = json.dumps([method, path, body], sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def idempotency_claim(*, user, key: str, fingerprint: str) -> IdempotencyKey | None:
+def idempotency_claim(*, user: User, key: str, fingerprint: str) -> IdempotencyKey | None:
     """Claim `key` for this request inside the caller's transaction.
 
     Returns None when the key is new (the caller goes on and later stores its answer with
@@ -83,7 +84,7 @@ def idempotency_claim(*, user, key: str, fingerprint: str) -> IdempotencyKey | N
     return existing
 
 
-def idempotency_store(*, user, key: str, status_code: int, body: Any) -> None:
+def idempotency_store(*, user: User, key: str, status_code: int, body: Any) -> None:
     IdempotencyKey.objects.filter(user=user, key=key).update(
         status_code=status_code, body=json.loads(json.dumps(body, default=str))
     )

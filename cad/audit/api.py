@@ -160,7 +160,8 @@ class AuditSearchApi(APIView):
     def get(self, request):
         rows = searched_rows(request, action=AuditEvent.Action.READ_PERSONAL, via="audit api")
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
+        page: list[AuditEvent] | None = paginator.paginate_queryset(rows, request, view=self)
+        assert page is not None  # PAGE_SIZE is set (REST_FRAMEWORK in cad/settings.py)
         return paginator.get_paginated_response([audit_row(e) for e in page])
 
 
@@ -170,10 +171,11 @@ class AuditCsvApi(APIView):
     @extend_schema(parameters=FILTER_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request):
         rows = searched_rows(request, action=AuditEvent.Action.DISCLOSE, via="audit csv")
-        lines = audit_csv_lines(rows)
+        csv_lines = audit_csv_lines(rows)
+        lines: Iterator[str] | AsyncIterator[str] = csv_lines
         if isinstance(request._request, ASGIRequest):
             # Under daphne a plain generator would be read whole into memory before sending.
-            lines = lines_async(lines)
+            lines = lines_async(csv_lines)
         response = StreamingHttpResponse(lines, content_type="text/csv")
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'

@@ -3,12 +3,14 @@
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
+from django.http import HttpRequest
 
 from cad.models import AuditEvent
 
 
-def source_of(request) -> str:
+def source_of(request: HttpRequest | None) -> str:
     """Where a request came from. Behind a proxy, trust only the proxy's last hop.
 
     Without a proxy any client can send X-Forwarded-For, which would let it pick the address
@@ -25,7 +27,7 @@ def source_of(request) -> str:
 
 def audit_record(
     *,
-    user,
+    user: User | AnonymousUser | None,
     action: str,
     obj: models.Model | None = None,
     object_type: str = "",
@@ -42,7 +44,7 @@ def audit_record(
 
 def audit_row(
     *,
-    user,
+    user: User | AnonymousUser | None,
     action: str,
     obj: models.Model | None = None,
     object_type: str = "",
@@ -56,7 +58,7 @@ def audit_row(
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
         object_repr = object_repr or str(obj)[:200]
-    real_user = user if getattr(user, "is_authenticated", False) else None
+    real_user = user if isinstance(user, User) and user.is_authenticated else None
     return AuditEvent(
         user=real_user,
         username=getattr(real_user, "username", "") or "",
@@ -81,7 +83,12 @@ def model_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, li
 
 
 def audit_trail_access_record(
-    *, user, action: str, via: str, filters: dict, source: str
+    *,
+    user: User | AnonymousUser | None,
+    action: str,
+    via: str,
+    filters: dict[str, Any],
+    source: str,
 ) -> AuditEvent:
     """Record a search (consultation) or an export (disclosure) of the audit trail itself.
 

@@ -5,6 +5,7 @@ and a link to the CSV export of the same search.
 """
 
 import json
+from typing import Any
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
@@ -26,7 +27,7 @@ def audit_search_page(request):
         raise PermissionDenied
     given = {name: request.GET.get(name, "") for name in FILTER_NAMES}
     form = AuditFilterSerializer(data={k: v for k, v in given.items() if v})
-    context = {
+    context: dict[str, Any] = {
         "given": given,
         "actions": AuditEvent.Action.choices,
         "errors": {},

@@ -101,8 +101,9 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code):
-        if getattr(self, "flusher", None):
-            self.flusher.cancel()
+        flusher = getattr(self, "flusher", None)
+        if flusher:
+            flusher.cancel()
         if getattr(self, "hub", None):
             self.hub.leave(self.stream, self)
         for group in getattr(self, "groups_joined", []):

@@ -24,12 +24,12 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any, NamedTuple
 
 from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.db import connection, transaction
 
 from cad.models import BCU, Event, EventCounter
@@ -155,7 +155,7 @@ def publish(message: dict[str, Any], prev: dict[str, int], *, coalesce: str = ""
     if layer is None:
         return
 
-    async def send_all():
+    async def send_all() -> None:
         await _send(layer, message, prev, coalesce)
 
     try:
@@ -169,7 +169,9 @@ def publish(message: dict[str, Any], prev: dict[str, int], *, coalesce: str = ""
         logger.warning("live publish failed for seq %s; clients will resync", message["seq"])
 
 
-async def _send(layer, message: dict[str, Any], prev: dict[str, int], coalesce: str) -> None:
+async def _send(
+    layer: BaseChannelLayer, message: dict[str, Any], prev: dict[str, int], coalesce: str
+) -> None:
     # Encoded once here rather than once per connected board in every consumer.
     text = json.dumps(message, separators=(",", ":"))
     sends = []
@@ -219,13 +221,13 @@ def events_emit(specs: list[EventSpec]) -> list[Event]:
                     last[code] = seq
             prevs.append(prev)
             rows.append(Event(seq=seq, type=spec.type, bcu=",".join(codes), data=spec.data))
-        for code, seq in last.items():
+        for code, stream_seq in last.items():
             counter_id = BCU_STREAM_BASE + ids[code]
             if counter_id not in held:
-                if seq is not None:
-                    EventCounter.objects.create(id=counter_id, last_seq=seq)
-            elif seq != held[counter_id]:
-                EventCounter.objects.filter(id=counter_id).update(last_seq=seq)
+                if stream_seq is not None:
+                    EventCounter.objects.create(id=counter_id, last_seq=stream_seq)
+            elif stream_seq != held[counter_id]:
+                EventCounter.objects.filter(id=counter_id).update(last_seq=stream_seq)
         Event.objects.bulk_create(rows)
     batch = [
         (row.as_message(), prev, spec.coalesce)
@@ -267,11 +269,11 @@ def publish_many(batch: list[tuple[dict[str, Any], dict[str, int], str]]) -> Non
         return
     per_group = group_messages(batch)
 
-    async def send_group(group: str, messages: list[dict[str, Any]]):
+    async def send_group(group: str, messages: list[dict[str, Any]]) -> None:
         for message in messages:  # in order, one by one
             await layer.group_send(group, message)
 
-    async def send_in_order():
+    async def send_in_order() -> None:
         await asyncio.gather(*(send_group(g, msgs) for g, msgs in per_group.items()))
 
     try:
@@ -298,12 +300,12 @@ class _PublisherLoop:
     a request's time, measured with bench/incident_create.py).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="event-publisher", daemon=True).start()
 
-    def run(self, coroutine, *, timeout: float):
+    def run(self, coroutine: Coroutine[Any, Any, Any], *, timeout: float) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
 

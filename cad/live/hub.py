@@ -16,6 +16,7 @@ gap filling from the Event table are unchanged.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
 from typing import Any, Protocol
@@ -84,7 +85,7 @@ class BoardHub:
             return
         self.waiting[member] = self.waiting.get(member, 0) + 1
         task = asyncio.ensure_future(member.board_events(items))
-        task.add_done_callback(lambda t, m=member: self._done(m, t))
+        task.add_done_callback(functools.partial(self._done, member))
 
     def _done(self, member: Member, task: asyncio.Task) -> None:
         if member in self.waiting:

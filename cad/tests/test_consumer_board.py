@@ -34,12 +34,13 @@ def world(geography, make_user):
 async def board(user) -> WebsocketCommunicator:
     """A connected board for `user`, its hello already read."""
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
-    communicator.scope["user"] = user
+    # What AuthMiddlewareStack would put in the scope; the stub's test scope has no "user".
+    communicator.scope["user"] = user  # type: ignore[typeddict-unknown-key]
     connected, _ = await communicator.connect()
     assert connected
     hello = await communicator.receive_json_from(timeout=5)
     assert hello["type"] == "hello"
-    communicator.hello = hello
+    communicator.hello = hello  # type: ignore[attr-defined]  # kept for the tests to read
     return communicator
 
 

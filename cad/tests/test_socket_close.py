@@ -34,7 +34,8 @@ async def open_board(client) -> WebsocketCommunicator:
         application, "/ws/board/", headers=[(b"origin", b"http://localhost"), (b"cookie", cookie)]
     )
     connected, code = await communicator.connect()
-    communicator.refused_code = None if connected else code
+    # The refusal code, noted on the communicator for the tests that open refused sockets.
+    communicator.refused_code = None if connected else code  # type: ignore[attr-defined]
     if connected:
         assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
     return communicator

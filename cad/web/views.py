@@ -1,5 +1,7 @@
 """Pages that belong to no single desk: home (role routing) and health."""
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
@@ -28,7 +30,7 @@ def home(request):
 def healthz(request):
     results = health()
     ok = all(value == "ok" for value in results.values())
-    body = {"status": "ok" if ok else "down", "checks": results}
+    body: dict[str, Any] = {"status": "ok" if ok else "down", "checks": results}
     if not ok:
         body["down"] = [name for name, value in results.items() if value != "ok"]
     return JsonResponse(body, status=200 if ok else 503)

@@ -7,8 +7,8 @@ import pytest
 from duties.rules import Interval, at_local, check_shifts, day_bounds, rest_day_notice
 
 
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def codes(existing, new):

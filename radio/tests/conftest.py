@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 from itertools import count
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -34,7 +35,7 @@ def world(geography, make_user):
 @pytest.fixture
 def queued(monkeypatch):
     """Record the tasks queued after commit instead of sending them to a broker."""
-    calls: dict[str, list[int]] = {"apply": [], "send": []}
+    calls: dict[str, list[Any]] = {"apply": [], "send": []}
     monkeypatch.setattr(tasks.apply_radio_message, "delay", calls["apply"].append)
     # A batch's positions go in one task (radio/positions.py): counted here as applies too.
     calls["positions"] = []

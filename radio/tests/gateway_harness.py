@@ -179,7 +179,7 @@ class FakeGateway:
                         self.acked_refs.append(ref)
                         self.pending.pop(ref, None)
                 elif frame.get("type") == "nack":
-                    key = frame.get("id", frame.get("ref"))
+                    key: Any = frame.get("id", frame.get("ref"))  # what the nack names
                     self.nacks[key] = frame["errors"]
                     self.pending.pop(key, None)
                 elif frame.get("type") == "pong":

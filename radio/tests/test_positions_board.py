@@ -25,7 +25,8 @@ pytestmark = [
 
 async def board(user) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
-    communicator.scope["user"] = user
+    # What AuthMiddlewareStack would put in the scope; the stub's test scope has no "user".
+    communicator.scope["user"] = user  # type: ignore[typeddict-unknown-key]
     connected, _ = await communicator.connect()
     assert connected
     assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"

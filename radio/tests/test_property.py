@@ -25,6 +25,7 @@ unit, messages or log entries (function-scoped fixtures hold only the users and 
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -71,7 +72,7 @@ class Sent:
     text: str = ""
 
     def body(self, base) -> dict:
-        body = {"id": f"prop-{self.n}", "issi": "", "kind": self.kind,
+        body: dict[str, Any] = {"id": f"prop-{self.n}", "issi": "", "kind": self.kind,
                 "sent_at": iso(base - timedelta(seconds=self.ago))}  # fmt: skip
         if self.code is not None:
             body["code"] = self.code
@@ -134,11 +135,12 @@ def expected(stream: list[Sent], *, status, status_at, position, base) -> dict:
     setting = [m for m in stream if m.code in STATUS_OF]
     if setting:
         newest = max(setting, key=lambda m: at[m.n])
-        status, status_at = STATUS_OF[newest.code], at[newest.n]
+        # `setting` holds only messages whose code is in STATUS_OF.
+        status, status_at = STATUS_OF[newest.code], at[newest.n]  # type: ignore[index]
     with_fix = [m for m in stream if m.fix is not None]
     if with_fix:
         newest = max(with_fix, key=lambda m: at[m.n])
-        position = (*newest.fix, at[newest.n])
+        position = (*newest.fix, at[newest.n])  # type: ignore[misc]  # with_fix: fix is set
     return {
         "status": status,
         "status_at": status_at,

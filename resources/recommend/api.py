@@ -1,9 +1,11 @@
 """`GET /api/v1/incidents/{id}/recommendations/` and `GET /api/v1/coverage/` (api.md)."""
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,7 +18,7 @@ from resources.recommend.services import recommendation_current
 READERS = (DESPATCHER, SUPERVISOR)
 
 
-def _check_reader(user) -> None:
+def _check_reader(user: User | AnonymousUser) -> None:
     if not has_role(user, *READERS):
         raise PermissionDenied("Recommendations are for despatchers and supervisors.")
 
@@ -54,10 +56,10 @@ class IncidentRecommendationsApi(APIView):
         plan = serializers.ListField(child=serializers.DictField())
 
     @extend_schema(responses=OutputSerializer)
-    def get(self, request, pk: int):
+    def get(self, request: Request, pk: int) -> Response:
         _check_reader(request.user)
         incident = get_object_or_404(Incident.objects.select_related("bcu"), pk=pk)
-        if not in_scope(request.user, incident.bcu.code if incident.bcu_id else None):
+        if not in_scope(request.user, incident.bcu.code if incident.bcu is not None else None):
             raise PermissionDenied("This incident is outside your BCU.")
         rec = recommendation_current(incident=incident)
         if rec is None:
@@ -96,6 +98,6 @@ class CoverageApi(APIView):
         i_grade_warnings = serializers.ListField(child=serializers.DictField())
 
     @extend_schema(responses=OutputSerializer)
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         _check_reader(request.user)
         return Response(coverage_report(bcu=user_bcu_code(request.user)))

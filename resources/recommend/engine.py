@@ -21,8 +21,9 @@ Rules (docs/decisions/0005-recommendation.md):
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypedDict
 
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -37,6 +38,20 @@ from resources.recommend.routers import (
     RouterError,
     default_router,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from incidents.models import Incident
+    from resources.models import Unit
+
+
+class Placed(TypedDict):
+    """free_units_query's annotations: where a unit is, or its station when that is unknown."""
+
+    plat: float
+    plon: float
+
 
 NEVER = datetime.min.replace(tzinfo=UTC)
 
@@ -349,7 +364,7 @@ FIELDS = (
 )  # fmt: skip
 
 
-def free_units_query():
+def free_units_query() -> "QuerySet[WithAnnotations[Unit, Placed]]":
     """Units that could be sent now: available, or committed but deployable; never in emergency."""
     return (
         Unit.objects.filter(active=True, emergency=False)
@@ -446,18 +461,18 @@ def gather(target: Target) -> list[Candidate]:
     return list(found.values())
 
 
-def target_for(incident) -> Target:
+def target_for(incident: "Incident") -> Target:
     return Target(
         lat=incident.lat,
         lon=incident.lon,
         grade=incident.grade,
-        bcu=incident.bcu.code if incident.bcu_id else None,
+        bcu=incident.bcu.code if incident.bcu is not None else None,
         requirements=requirements_for(incident.type_id, incident.grade),
     )
 
 
 def recommend_incident(
-    incident, *, router: Router | None = None, now: datetime | None = None
+    incident: "Incident", *, router: Router | None = None, now: datetime | None = None
 ) -> Outcome:
     """Rank the units that could go to this incident now."""
     target = target_for(incident)

@@ -69,8 +69,10 @@ class EstimateRouter:
         self.detour = float(conf("DETOUR_FACTOR") if detour is None else detour)
         self.mobilise_s = float(conf("MOBILISE_S") if mobilise_s is None else mobilise_s)
 
-    def travel(self, origins, dest_lat, dest_lon, *, blue_lights):
-        legs = []
+    def travel(
+        self, origins: list[Origin], dest_lat: float, dest_lon: float, *, blue_lights: bool
+    ) -> list[Leg | None]:
+        legs: list[Leg | None] = []
         for o in origins:
             road_m = haversine_m(o.lat, o.lon, dest_lat, dest_lon) * self.detour
             seconds = self.mobilise_s + road_m / (speed_kmh(o, blue_lights=blue_lights) / 3.6)
@@ -118,7 +120,9 @@ class OsrmRouter:
             f"?sources={sources}&destinations=0&annotations=duration,distance"
         )
 
-    def travel(self, origins, dest_lat, dest_lon, *, blue_lights):
+    def travel(
+        self, origins: list[Origin], dest_lat: float, dest_lon: float, *, blue_lights: bool
+    ) -> list[Leg | None]:
         if not origins:
             return []
         url = self.url_for(origins, dest_lat, dest_lon)

@@ -35,7 +35,8 @@ class FakeOsrm:
 
     def __init__(self, fixture: str, *, status: int = 200, delay_s: float = 0.0):
         self.body = (FIXTURES / fixture).read_bytes()
-        self.status, self.delay_s, self.requests = status, delay_s, []
+        self.status, self.delay_s = status, delay_s
+        self.requests: list[str] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -50,7 +50,7 @@ def _clean_geometry(geometry: Any, label: str) -> dict:
     """A validated Polygon/MultiPolygon with [lon, lat] pairs rounded to 6 places (~0.1 m)."""
     if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
         raise CommandError(f"{label}: geometry must be a Polygon or MultiPolygon")
-    polygons = (
+    polygons: Any = (  # untrusted JSON: its shape is checked below
         [geometry.get("coordinates")]
         if geometry["type"] == "Polygon"
         else geometry.get("coordinates")

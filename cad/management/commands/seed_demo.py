@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import User
@@ -162,7 +163,7 @@ def seed_geography(seed: Seed) -> None:
     missing = [b for b in geography.BOROUGHS if b.name not in have]
     if missing:
         shapes = generated_boundaries()
-        new = []
+        new: list[Any] = []  # rows of one model per block below
         for b in missing:
             box = bbox_of(shapes[b.name])
             new.append(
@@ -201,8 +202,9 @@ def seed_geography(seed: Seed) -> None:
 def seed_reference(seed: Seed) -> None:
     """Unit types, skills, incident types and their response plans, closing codes, qualifiers,
     warning markers. An existing row is left as it is, so admin edits survive re-runs."""
-    have = set(UnitType.objects.values_list("code", flat=True))
-    new = [UnitType(**t._asdict()) for t in reference.UNIT_TYPES if t.code not in have]
+    # `have` and `new` hold one model's codes and rows per block.
+    have: set[Any] = set(UnitType.objects.values_list("code", flat=True))
+    new: list[Any] = [UnitType(**t._asdict()) for t in reference.UNIT_TYPES if t.code not in have]
     _create_missing(UnitType, new, "unit types", seed)
 
     have = set(Skill.objects.values_list("code", flat=True))
@@ -340,7 +342,7 @@ def seed_officers(seed: Seed) -> None:
     Collar numbers are <team hundred + member><BCU>: 101CN-125CN are Team A in Central North.
     """
     bcus = list(BCU.objects.filter(code__in=[b.code for b in geography.BCUS]))
-    have = set(Team.objects.values_list("bcu_id", "name"))
+    have: set[Any] = set(Team.objects.values_list("bcu_id", "name"))
     new = [Team(bcu=b, name=n) for b in bcus for n in TEAM_NAMES if (b.id, n) not in have]
     _create_missing(Team, new, "teams", seed)
     teams = {(t.bcu_id, t.name): t for t in Team.objects.filter(name__in=TEAM_NAMES)}
@@ -691,7 +693,9 @@ def seed_users(seed: Seed) -> None:
         seed.logins.append((username, role or "officer (no role)", bcu_code or "all London", shown))
 
 
-def _officer_user(seed: Seed, username: str, bcu_code: str, password: str, user: User | None):
+def _officer_user(
+    seed: Seed, username: str, bcu_code: str | None, password: str, user: User | None
+):
     """The front-line officer login: no role group, linked to a constable in `bcu_code`."""
     officer = (
         Officer.objects.filter(bcu__code=bcu_code, rank=Rank.PC, active=True)
@@ -757,9 +761,10 @@ class Command(BaseCommand):
     def handle(self, *args, at=None, **options):
         now = timezone.now()
         if at:
-            now = parse_datetime(at)
-            if now is None or timezone.is_naive(now):
+            given = parse_datetime(at)
+            if given is None or timezone.is_naive(given):
                 raise CommandError("--at needs an ISO 8601 time with an offset")
+            now = given
         seed = Seed(now=now.astimezone(UTC))
         with transaction.atomic():
             for part in PARTS:
@@ -783,7 +788,7 @@ class Command(BaseCommand):
             out.write(self.style.SUCCESS("Demo data already present: nothing to do."))
         for note in seed.notes:
             out.write(note)
-        counts = [(m._meta.verbose_name_plural, str(m.objects.count())) for m in COUNTED]
+        counts = [(str(m._meta.verbose_name_plural), str(m.objects.count())) for m in COUNTED]
         counts.append(
             ("units available now", str(Unit.objects.filter(status=UnitStatus.AVAILABLE).count()))
         )

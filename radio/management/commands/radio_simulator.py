@@ -63,6 +63,7 @@ class Command(BaseCommand):
     @staticmethod
     async def _run(simulator: Simulator, host: str, port: int) -> None:
         task = asyncio.current_task()
+        assert task is not None  # run by asyncio.run
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
