@@ -557,8 +557,11 @@ class IncidentLinkApi(APIView):
         incident = _incident_for_change(request, pk, perms.can_manage)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        other = data.validated_data["incident"]
+        if not perms.can_link(request.user, incident, other):
+            raise PermissionDenied(f"{other.reference} is outside your BCU: it cannot be linked.")
         services.incident_link(
-            incident=incident, other=data.validated_data["incident"], by=request.user,
+            incident=incident, other=other, by=request.user,
             reason=data.validated_data["reason"], source=_source(request),
         )  # fmt: skip
         return _detail_response(request, incident)

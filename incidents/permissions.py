@@ -37,6 +37,11 @@ def can_manage(user, incident) -> bool:
     return has_role(user, *MANAGERS) and in_scope(user, _bcu_of(incident))
 
 
+def can_link(user, incident, other) -> bool:
+    """A link is written into both incidents' logs and onto both BCUs' streams: both in scope."""
+    return can_manage(user, incident) and can_manage(user, other)
+
+
 def can_reopen(user, incident) -> bool:
     return has_role(user, SUPERVISOR) and in_scope(user, _bcu_of(incident))
 
