@@ -18,6 +18,12 @@ from cad.audit.trail import source_of
 from cad.errors import DomainError
 from cad.models import BCU
 from duties.models import Officer, Shift
+from duties.permissions import (
+    crew_book_off_refusal,
+    crew_book_on_refusal,
+    may_crew,
+    officer_of,
+)
 from duties.rules import LONDON
 from duties.selectors import (
     CELL_CODES,
@@ -146,13 +152,13 @@ def my_shifts(request):
 @require_http_methods(["GET", "POST"])
 def book_on(request):
     """Crew units from the officers on a shift that is on now; book crews off."""
-    me = getattr(request.user, "officer", None)
-    supervisor = has_role(request.user, SUPERVISOR)
-    if not supervisor and me is None:
+    if not may_crew(request.user):
         raise PermissionDenied("Booking on is for supervisors and officers.")
-    bcu = user_bcu_code(request.user) if supervisor else me.bcu.code
     if request.method == "POST":
-        return _book_on_post(request, me=me, supervisor=supervisor)
+        return _book_on_post(request)
+    me = officer_of(request.user)
+    supervisor = has_role(request.user, SUPERVISOR)
+    bcu = user_bcu_code(request.user) if supervisor else me.bcu.code
     shifts = shifts_open_for_booking(bcu=bcu)
     if not supervisor:
         shifts = [s for s in shifts if s.assignments.filter(officer=me).exists()]
@@ -174,22 +180,28 @@ def book_on(request):
     return render(request, "duties/book_on.html", context)
 
 
-def _book_on_post(request, *, me, supervisor: bool):
-    shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=request.POST.get("shift"))
+def _book_on_post(request):
+    shift_id = request.POST.get("shift", "")
+    if not (shift_id.isdigit() and len(shift_id) <= 18):  # a row id, not a driver overflow
+        raise Http404("No such shift")
+    shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=int(shift_id))
     back = f"{reverse('duties:book_on')}?shift={shift.pk}"
-    unit = Unit.objects.filter(callsign=request.POST.get("unit", "")).first()
+    unit = Unit.objects.select_related("bcu").filter(callsign=request.POST.get("unit", "")).first()
     if unit is None:
         messages.error(request, "Choose a unit.")
         return redirect(back)
-    ids = [int(x) for x in request.POST.getlist("officers") if x.isdigit()]
+    ids = [int(x) for x in request.POST.getlist("officers") if x.isdigit() and len(x) <= 18]
     officers = list(Officer.objects.filter(pk__in=ids))
-    allowed = (supervisor and in_scope(request.user, shift.bcu.code)) or (
-        me is not None and [o.pk for o in officers] == [me.pk]
-    )
-    if not allowed:
-        raise PermissionDenied("You may book on only yourself, or as a supervisor of this BCU.")
+    book_off = request.POST.get("action") == "book_off"
+    # The API's checks, on the same objects: the unit's BCU, and the shift's for booking on.
+    if book_off:
+        refusal = crew_book_off_refusal(request.user, unit=unit, officers=officers)
+    else:
+        refusal = crew_book_on_refusal(request.user, unit=unit, shift=shift, officers=officers)
+    if refusal:
+        raise PermissionDenied(refusal)
     try:
-        if request.POST.get("action") == "book_off":
+        if book_off:
             crew_book_off(unit=unit, by=request.user, officers=officers or None,
                           source=source_of(request))  # fmt: skip
             messages.success(request, f"Booked off {unit.callsign}.")
