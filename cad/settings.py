@@ -249,8 +249,10 @@ LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "600"))
 # Sessions end after this long without user activity; the page warns this long before.
 SESSION_IDLE_SECONDS = int(os.environ.get("SESSION_IDLE_SECONDS", "1800"))
 SESSION_IDLE_WARNING_SECONDS = int(os.environ.get("SESSION_IDLE_WARNING_SECONDS", "300"))
-# Read X-Forwarded-For (its last hop) only behind a proxy that sets it (cad/audit/trail.py).
-TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", PRODUCTION)
+# Read X-Forwarded-For (its last hop) only behind a proxy that sets it (cad/audit/trail.py). Off in
+# every profile: production is not always behind such a proxy, and a client reaching daphne
+# directly would pick the address that the lockout counts and the audit trail records.
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -13,7 +13,7 @@ def source_of(request) -> str:
 
     Without a proxy any client can send X-Forwarded-For, which would let it pick the address
     that login lockout counts against, so the header is read only when TRUST_X_FORWARDED_FOR is
-    on (the default in production, where Beacon sits behind one).
+    on (off by default in every profile; the operator turns it on behind a proxy that sets it).
     """
     if request is None:
         return ""
