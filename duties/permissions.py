@@ -4,7 +4,7 @@ Each function returns why the change is refused, or None when it is allowed; the
 DRF's PermissionDenied with it and the pages Django's, both a 403.
 """
 
-from cad.roles import SUPERVISOR, has_role, in_scope, user_bcu_code
+from cad.accounts.roles import SUPERVISOR, has_role, in_scope, user_bcu_code
 from duties.models import Officer, Shift
 from resources.models import Unit
 

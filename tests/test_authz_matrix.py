@@ -101,6 +101,14 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         c("", "GET", "-", "/", SIGNED_IN, kind="page"),
         c("admin/login/", "GET", "-", "/admin/login/", frozenset(ACTORS), kind="public"),
         c("accounts/idle/", "GET", "-", "/accounts/idle/", frozenset(ACTORS), kind="public"),
+        # A reset link mailed by an admin: the token is the credential (a wrong one is refused
+        # on the page itself: "this link no longer works").
+        c("accounts/reset/<uidb64>/<token>/", "GET", "-", "/accounts/reset/MQ/bad-token/",
+          frozenset(ACTORS), kind="public"),
+        c("accounts/reset/done/", "GET", "-", "/accounts/reset/done/", frozenset(ACTORS),
+          kind="public"),
+        c("admin/password_change/", "GET", "-", "/admin/password_change/", frozenset({ADMIN}),
+          kind="admin"),
         # The second-factor pages belong to signing in; those who need none are sent home.
         c("accounts/2fa/", "GET", "-", "/accounts/2fa/", SIGNED_IN, kind="page"),
         c("accounts/2fa/enrol/", "GET", "-", "/accounts/2fa/enrol/", SIGNED_IN, kind="page"),

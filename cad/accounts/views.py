@@ -7,6 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
@@ -20,7 +21,7 @@ from rest_framework.response import Response
 
 from cad.accounts import lockout, second_factor, totp
 from cad.accounts.sessions import idle_seconds_left, record_activity
-from cad.audit.trail import source_of
+from cad.audit.trail import audit_record, source_of
 
 
 class LoginForm(AuthenticationForm):
@@ -208,3 +209,26 @@ class TokenView(ObtainAuthToken):
 
 
 token_view = TokenView.as_view()
+
+
+class PasswordSetView(auth_views.PasswordResetConfirmView):
+    """The link an admin's "send a reset" action mails: the owner chooses their password.
+
+    Django's view (single-use token, the password validators); the change is audited as the
+    owner's own, in the same transaction. It does not sign in: the second factor still applies.
+    """
+
+    template_name = "registration/password_set.html"
+
+    def form_valid(self, form):
+        with transaction.atomic():
+            response = super().form_valid(form)
+            audit_record(
+                user=form.user, action="update", obj=form.user, source=source_of(self.request),
+                changes={"password": ["***", "changed"], "via": "reset link"},
+            )  # fmt: skip
+        return response
+
+
+class PasswordSetDoneView(auth_views.PasswordResetCompleteView):
+    template_name = "registration/password_set_done.html"

@@ -32,10 +32,16 @@ def audit_record(
     object_id: str = "",
     changes: dict[str, Any] | None = None,
     source: str = "",
+    object_repr: str | None = None,
 ) -> AuditEvent:
-    """Write one audit row. Call it inside the transaction of the change it records."""
+    """Write one audit row. Call it inside the transaction of the change it records.
+
+    `object_id` and `object_repr` default to the object's key and str(); give them for objects
+    whose key or text is a secret (an API token's key is both).
+    """
     row = audit_row(user=user, action=action, obj=obj, object_type=object_type,
-                    object_id=object_id, changes=changes, source=source)  # fmt: skip
+                    object_id=object_id, object_repr=object_repr or "", changes=changes,
+                    source=source)  # fmt: skip
     row.save()
     return row
 
