@@ -28,7 +28,12 @@ urlpatterns = [
     path("accounts/2fa/enrol/", sign_in.second_factor_enrol, name="second_factor_enrol"),
     path("accounts/idle/", sign_in.idle_status, name="idle_status"),
     # One sign-in page for everyone, so the admin gets the lockout and the second factor too.
-    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
+    path(
+        "admin/login/",
+        RedirectView.as_view(
+            pattern_name="login", query_string=True, http_method_names=["get", "head"]
+        ),
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Reset links mailed by the admin's "send a reset" action (the names Django's mail uses).
     path(

@@ -210,6 +210,7 @@ class ShiftOfficerAddApi(DutiesApi):
 
     @extend_schema(request=InputSerializer, responses=ShiftOutput)
     def post(self, request, shift_id: int):
+        require_supervisor_of(request)
         shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=shift_id)
         require_supervisor_of(request, shift.bcu.code)
         data = self.InputSerializer(data=request.data)
@@ -229,6 +230,7 @@ class ShiftOfficerRemoveApi(DutiesApi):
 
     @extend_schema(responses=ShiftOutput)
     def delete(self, request, shift_id: int, officer_id: int):
+        require_supervisor_of(request)
         shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=shift_id)
         require_supervisor_of(request, shift.bcu.code)
         officer = get_object_or_404(Officer, pk=officer_id)
@@ -256,6 +258,7 @@ class RosterCellApi(DutiesApi):
 
     @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
+        require_supervisor_of(request)  # the role before the body: see require_supervisor_of
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -293,6 +296,7 @@ class RosterPatternApi(DutiesApi):
 
     @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
+        require_supervisor_of(request)  # the role before the body: see require_supervisor_of
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from cad.accounts.roles import SUPERVISOR, has_role, in_scope, user_bcu_code
 from cad.audit.trail import source_of
@@ -124,18 +124,21 @@ def _roster_context(request) -> dict:
     }
 
 
+@require_GET
 def roster(request):
     """Officers × 28 days for a BCU and team; edited in place by static/js/roster.js."""
     _require_supervisor(request)
     return render(request, "duties/roster.html", _roster_context(request))
 
 
+@require_GET
 def roster_print(request):
     """The same roster for paper: no controls, landscape, a key to the codes."""
     _require_supervisor(request)
     return render(request, "duties/roster_print.html", _roster_context(request))
 
 
+@require_GET
 def my_shifts(request):
     """An officer's own roster, read-only: a week back and four weeks ahead."""
     officer = getattr(request.user, "officer", None)

@@ -70,6 +70,9 @@ def _source(request) -> str:
 
 
 def _incident_for_change(request, pk: int, check) -> Incident:
+    """The incident, once the user's role (then their BCU) allows `check` on it. The role comes
+    first: without it, a missing incident must look the same as a present one (403)."""
+    _require(check(request.user))
     incident = get_object_or_404(Incident.objects.select_related("bcu"), pk=pk)
     if not check(request.user, incident):
         raise PermissionDenied("Your role or BCU does not allow this change to this incident.")

@@ -56,6 +56,8 @@ def _with_next(url_name: str, next_url: str) -> str:
 
 class LoginView(auth_views.LoginView):
     form_class = LoginForm
+    # FormView would take PUT as POST; the page is a form, nothing more.
+    http_method_names = ["get", "post", "head", "options"]
 
     def form_valid(self, form):
         response = super().form_valid(form)  # logs in; the session is pending if 2FA is due
@@ -219,6 +221,13 @@ class PasswordSetView(auth_views.PasswordResetConfirmView):
     """
 
     template_name = "registration/password_set.html"
+    http_method_names = ["get", "post", "head", "options"]
+
+    def dispatch(self, *args, **kwargs):
+        # Django's view checks the link before the method; the method comes first here.
+        if self.request.method.lower() not in self.http_method_names:
+            return self.http_method_not_allowed(self.request, *args, **kwargs)
+        return super().dispatch(*args, **kwargs)
 
     def form_valid(self, form):
         with transaction.atomic():
