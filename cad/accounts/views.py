@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods
 from rest_framework import serializers, status
@@ -213,6 +214,7 @@ class TokenView(ObtainAuthToken):
 token_view = TokenView.as_view()
 
 
+@method_decorator(login_not_required, name="dispatch")  # dispatch is overridden below
 class PasswordSetView(auth_views.PasswordResetConfirmView):
     """The link an admin's "send a reset" action mails: the owner chooses their password.
 
