@@ -31,7 +31,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from channels.db import database_sync_to_async
@@ -39,6 +41,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
 from django.db import transaction
 from django.test import Client
@@ -47,14 +50,15 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from cad.asgi import application
-from duties.models import Shift, ShiftAssignment, Team
+from cad.live.routing import websocket_urlpatterns
+from duties.models import Officer, Shift, ShiftAssignment, Team
 from duties.services import crew_book_on
 from duties.tests.conftest import make_officer, make_shift
 from incidents.models import GazetteerEntry, Incident, WarningMarker
 from incidents.services import incident_close, incident_regrade
 from incidents.tests.factories import LAMBETH, make_closing_code, make_qualifier
 from radio.models import RadioMessage
-from resources import despatch
+from resources import despatch, tasks
 from resources import services as unit_services
 from resources.models import Assignment, Unit, UnitStatus
 from resources.tests.factories_board import new_incident
@@ -149,9 +153,7 @@ def _crew(bcu: str, unit: str = "offduty"):
     return setup
 
 
-def _officer(pk):
-    from duties.models import Officer
-
+def _officer(pk) -> Officer:
     return Officer.objects.get(pk=pk)
 
 
@@ -583,7 +585,6 @@ def _quick(settings, monkeypatch):
     Recommendation jobs are not queued: with no broker they would run in-process on commit.
     """
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    from resources import tasks
 
     monkeypatch.setattr(tasks.recommend_for_incident, "delay", lambda *a, **k: None)
     monkeypatch.setattr(tasks.recommend_near_unit, "delay", lambda *a, **k: None)
@@ -673,8 +674,6 @@ def _rows_for_the_admin(users, ids, geography) -> None:
     crewed = make_unit(geography["brixton"], callsign="AS05", status=UnitStatus.OFF_DUTY)
     crew_book_on(unit=crewed, shift=now_as, officers=[_officer(ids["spare_AS"])], by=users[SUP],
                  source="test")  # fmt: skip
-    from django.contrib.contenttypes.models import ContentType
-
     for model, model_admin in admin.site._registry.items():
         app, name = model._meta.label_lower.split(".")
         if model is User:  # an account the admin may manage: no role, not staff
@@ -725,8 +724,6 @@ def _request(cell: Cell, client: Client, ids: dict, *, body: Any = None, path: s
 
 
 def _urlencoded(body) -> str:
-    from urllib.parse import urlencode
-
     return urlencode(body if isinstance(body, dict) else {}, doseq=True)
 
 
@@ -939,8 +936,6 @@ def _classified() -> set[str]:
 
 
 def test_every_url_pattern_is_in_the_matrix():
-    from cad.live.routing import websocket_urlpatterns
-
     served = set(_routes(get_resolver().url_patterns)) | set(_routes(websocket_urlpatterns))
     classified = _classified()
     missing = sorted(served - classified)
@@ -1053,8 +1048,6 @@ def test_scoped_lists_keep_cross_border_work(world):
     """A CN unit sent to an AS incident puts that incident in CN's lists (the board's rule)."""
     users, ids = world
     incident = Incident.objects.get(pk=ids["inc_AS"])
-    from resources.models import Unit
-
     despatch.assignment_create(
         incident=incident, unit=Unit.objects.get(callsign=ids["free_CN"]), by=users[DESP]
     )
@@ -1169,16 +1162,12 @@ async def test_board_socket_scope(actor, geography, make_user, fresh_layer,
 
 
 def _unit(callsign: str):
-    from resources.models import Unit
-
     return Unit.objects.get(callsign=callsign)
 
 
 def test_the_table_mirrors_the_documented_roles():
     """The doc lists the same routes and admin models, so the doc and this table cannot drift
     silently."""
-    from pathlib import Path
-
     text = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text()
     section = text.split("## Authorization matrix", 1)[1].split("\n## ", 1)[0]
     for route in {GET_ROUTE_ALIASES.get(c.route, c.route) for c in CELLS} | OTHER_ROUTES:
