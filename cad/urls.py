@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from cad.accounts import views as sign_in
+from cad.admin import admin_own_password_change
 from cad.audit import views as audit_views
 from cad.web import views
 
@@ -27,8 +28,26 @@ urlpatterns = [
     path("accounts/2fa/enrol/", sign_in.second_factor_enrol, name="second_factor_enrol"),
     path("accounts/idle/", sign_in.idle_status, name="idle_status"),
     # One sign-in page for everyone, so the admin gets the lockout and the second factor too.
-    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
+    path(
+        "admin/login/",
+        RedirectView.as_view(
+            pattern_name="login", query_string=True, http_method_names=["get", "head"]
+        ),
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Reset links mailed by the admin's "send a reset" action (the names Django's mail uses).
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        sign_in.PasswordSetView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/reset/done/",
+        sign_in.PasswordSetDoneView.as_view(),
+        name="password_reset_complete",
+    ),
+    # The admin's own password change, audited (cad/admin.py); before the admin's URLs.
+    path("admin/password_change/", admin_own_password_change),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

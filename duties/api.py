@@ -23,6 +23,12 @@ from rest_framework.views import APIView
 from cad.accounts.roles import ADMIN, DESPATCHER, SUPERVISOR, has_role, in_scope, user_bcu_code
 from cad.audit.trail import source_of
 from duties.models import Officer, Shift, Team
+from duties.permissions import (
+    crew_book_off_refusal,
+    crew_book_on_refusal,
+    may_crew,
+    supervisor_refusal,
+)
 from duties.selectors import (
     CELL_CODES,
     CELL_KINDS,
@@ -63,12 +69,17 @@ def listable_bcu(request, asked: str | None) -> tuple[str | None, bool]:
     return mine, asked in (None, mine)
 
 
-def require_supervisor_of(request, bcu_code: str) -> None:
-    """Supervisors change only their own BCU (central supervisors: any)."""
-    if not has_role(request.user, SUPERVISOR):
-        raise PermissionDenied("Only a supervisor may change rosters.")
-    if not in_scope(request.user, bcu_code):
-        raise PermissionDenied(f"You may change rosters in {user_bcu_code(request.user)} only.")
+def require_supervisor_of(request, *bcu_codes: str) -> None:
+    """Supervisors change only their own BCU (central supervisors: any). With no BCU given,
+    only the role is checked: do that before reading the request."""
+    refusal = supervisor_refusal(request.user, *bcu_codes)
+    if refusal:
+        raise PermissionDenied(refusal)
+
+
+def _refuse(refusal: str | None) -> None:
+    if refusal:
+        raise PermissionDenied(refusal)
 
 
 def id_field(**kwargs) -> serializers.IntegerField:
@@ -199,6 +210,7 @@ class ShiftOfficerAddApi(DutiesApi):
 
     @extend_schema(request=InputSerializer, responses=ShiftOutput)
     def post(self, request, shift_id: int):
+        require_supervisor_of(request)
         shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=shift_id)
         require_supervisor_of(request, shift.bcu.code)
         data = self.InputSerializer(data=request.data)
@@ -218,6 +230,7 @@ class ShiftOfficerRemoveApi(DutiesApi):
 
     @extend_schema(responses=ShiftOutput)
     def delete(self, request, shift_id: int, officer_id: int):
+        require_supervisor_of(request)
         shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=shift_id)
         require_supervisor_of(request, shift.bcu.code)
         officer = get_object_or_404(Officer, pk=officer_id)
@@ -245,6 +258,7 @@ class RosterCellApi(DutiesApi):
 
     @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
+        require_supervisor_of(request)  # the role before the body: see require_supervisor_of
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -282,6 +296,7 @@ class RosterPatternApi(DutiesApi):
 
     @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
+        require_supervisor_of(request)  # the role before the body: see require_supervisor_of
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -366,6 +381,7 @@ class CrewBookOnApi(DutiesApi):
 
     @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
+        _refuse(None if may_crew(request.user) else "Booking on is for supervisors and officers.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -382,17 +398,10 @@ class CrewBookOnApi(DutiesApi):
         if errors:
             raise serializers.ValidationError(errors)
         assert unit is not None and shift is not None  # else an error was raised above
-        require_crew_permission(request, shift.bcu.code, officers)
+        _refuse(crew_book_on_refusal(request.user, unit=unit, shift=shift, officers=officers))
         crew_book_on(unit=unit, shift=shift, officers=officers, by=request.user,
                      source=source_of(request))  # fmt: skip
         return Response(unit_crew_payload(unit))
-
-
-def require_crew_permission(request, bcu_code: str, officers: list[Officer]) -> None:
-    me = getattr(request.user, "officer", None)
-    if me is not None and [o.pk for o in officers] == [me.pk]:
-        return
-    require_supervisor_of(request, bcu_code)
 
 
 class CrewBookOffApi(DutiesApi):
@@ -404,6 +413,7 @@ class CrewBookOffApi(DutiesApi):
 
     @extend_schema(request=InputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
+        _refuse(None if may_crew(request.user) else "Booking off is for supervisors and officers.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -413,7 +423,7 @@ class CrewBookOffApi(DutiesApi):
         officers = None
         if "officers" in v:
             officers = list(Officer.objects.filter(pk__in=v["officers"]))
-        require_crew_permission(request, unit.bcu.code, officers or [])
+        _refuse(crew_book_off_refusal(request.user, unit=unit, officers=officers or []))
         crew_book_off(unit=unit, by=request.user, officers=officers, source=source_of(request))
         return Response(unit_crew_payload(unit))
 

@@ -1,6 +1,7 @@
 """Duty pages: the roster (edit and print), my shifts, booking on. Writes go through services."""
 
 from datetime import date, timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -11,13 +12,19 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from cad.accounts.roles import SUPERVISOR, has_role, in_scope, user_bcu_code
 from cad.audit.trail import source_of
 from cad.errors import DomainError
 from cad.models import BCU
 from duties.models import Officer, Shift
+from duties.permissions import (
+    crew_book_off_refusal,
+    crew_book_on_refusal,
+    may_crew,
+    officer_of,
+)
 from duties.rules import LONDON
 from duties.selectors import (
     CELL_CODES,
@@ -118,18 +125,21 @@ def _roster_context(request) -> dict:
     }
 
 
+@require_GET
 def roster(request):
     """Officers × 28 days for a BCU and team; edited in place by static/js/roster.js."""
     _require_supervisor(request)
     return render(request, "duties/roster.html", _roster_context(request))
 
 
+@require_GET
 def roster_print(request):
     """The same roster for paper: no controls, landscape, a key to the codes."""
     _require_supervisor(request)
     return render(request, "duties/roster_print.html", _roster_context(request))
 
 
+@require_GET
 def my_shifts(request):
     """An officer's own roster, read-only: a week back and four weeks ahead."""
     officer = getattr(request.user, "officer", None)
@@ -146,17 +156,17 @@ def my_shifts(request):
 @require_http_methods(["GET", "POST"])
 def book_on(request):
     """Crew units from the officers on a shift that is on now; book crews off."""
-    me = getattr(request.user, "officer", None)
-    supervisor = has_role(request.user, SUPERVISOR)
-    if not supervisor and me is None:
+    if not may_crew(request.user):
         raise PermissionDenied("Booking on is for supervisors and officers.")
+    if request.method == "POST":
+        return _book_on_post(request)
+    me = officer_of(request.user)
+    supervisor = has_role(request.user, SUPERVISOR)
     if supervisor:
         bcu = user_bcu_code(request.user)
     else:
-        assert me is not None  # refused above
+        assert me is not None  # may_crew refused anyone else above
         bcu = me.bcu.code
-    if request.method == "POST":
-        return _book_on_post(request, me=me, supervisor=supervisor)
     shifts = shifts_open_for_booking(bcu=bcu)
     if not supervisor:
         shifts = [s for s in shifts if s.assignments.filter(officer=me).exists()]
@@ -166,7 +176,12 @@ def book_on(request):
         chosen = next((s for s in shifts if str(s.pk) == wanted), None)
     elif len(shifts) == 1:
         chosen = shifts[0]
-    context = {"shifts": shifts, "chosen": chosen, "supervisor": supervisor, "me": me}
+    context: dict[str, Any] = {
+        "shifts": shifts,
+        "chosen": chosen,
+        "supervisor": supervisor,
+        "me": me,
+    }
     if chosen:
         context["board"] = crew_board(shift=chosen)
         context["units"] = list(
@@ -178,22 +193,28 @@ def book_on(request):
     return render(request, "duties/book_on.html", context)
 
 
-def _book_on_post(request, *, me, supervisor: bool):
-    shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=request.POST.get("shift"))
+def _book_on_post(request):
+    shift_id = request.POST.get("shift", "")
+    if not (shift_id.isdigit() and len(shift_id) <= 18):  # a row id, not a driver overflow
+        raise Http404("No such shift")
+    shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=int(shift_id))
     back = f"{reverse('duties:book_on')}?shift={shift.pk}"
-    unit = Unit.objects.filter(callsign=request.POST.get("unit", "")).first()
+    unit = Unit.objects.select_related("bcu").filter(callsign=request.POST.get("unit", "")).first()
     if unit is None:
         messages.error(request, "Choose a unit.")
         return redirect(back)
-    ids = [int(x) for x in request.POST.getlist("officers") if x.isdigit()]
+    ids = [int(x) for x in request.POST.getlist("officers") if x.isdigit() and len(x) <= 18]
     officers = list(Officer.objects.filter(pk__in=ids))
-    allowed = (supervisor and in_scope(request.user, shift.bcu.code)) or (
-        me is not None and [o.pk for o in officers] == [me.pk]
-    )
-    if not allowed:
-        raise PermissionDenied("You may book on only yourself, or as a supervisor of this BCU.")
+    book_off = request.POST.get("action") == "book_off"
+    # The API's checks, on the same objects: the unit's BCU, and the shift's for booking on.
+    if book_off:
+        refusal = crew_book_off_refusal(request.user, unit=unit, officers=officers)
+    else:
+        refusal = crew_book_on_refusal(request.user, unit=unit, shift=shift, officers=officers)
+    if refusal:
+        raise PermissionDenied(refusal)
     try:
-        if request.POST.get("action") == "book_off":
+        if book_off:
             crew_book_off(unit=unit, by=request.user, officers=officers or None,
                           source=source_of(request))  # fmt: skip
             messages.success(request, f"Booked off {unit.callsign}.")

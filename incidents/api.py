@@ -70,6 +70,9 @@ def _source(request) -> str:
 
 
 def _incident_for_change(request, pk: int, check) -> Incident:
+    """The incident, once the user's role (then their BCU) allows `check` on it. The role comes
+    first: without it, a missing incident must look the same as a present one (403)."""
+    _require(check(request.user))
     incident = get_object_or_404(Incident.objects.select_related("bcu"), pk=pk)
     if not check(request.user, incident):
         raise PermissionDenied("Your role or BCU does not allow this change to this incident.")
@@ -558,8 +561,11 @@ class IncidentLinkApi(APIView):
         incident = _incident_for_change(request, pk, perms.can_manage)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        other = data.validated_data["incident"]
+        if not perms.can_link(request.user, incident, other):
+            raise PermissionDenied(f"{other.reference} is outside your BCU: it cannot be linked.")
         services.incident_link(
-            incident=incident, other=data.validated_data["incident"], by=request.user,
+            incident=incident, other=other, by=request.user,
             reason=data.validated_data["reason"], source=_source(request),
         )  # fmt: skip
         return _detail_response(request, incident)

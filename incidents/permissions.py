@@ -25,20 +25,35 @@ def _bcu_of(incident) -> str | None:
     return incident.bcu.code if incident.bcu is not None else None
 
 
-def can_add_call_or_log(user, incident) -> bool:
+# The checks below take the incident; with None they check only the role. The API asks that
+# first, before it looks anything up, so someone without the role learns nothing from a 404.
+
+
+def can_add_call_or_log(user, incident=None) -> bool:
     """Call handlers add calls and log notes anywhere; local desks within their BCU."""
     if has_role(user, CALL_HANDLER):
         return True
-    return has_role(user, *MANAGERS) and in_scope(user, _bcu_of(incident))
+    if not has_role(user, *MANAGERS):
+        return False
+    return incident is None or in_scope(user, _bcu_of(incident))
 
 
-def can_manage(user, incident) -> bool:
+def can_manage(user, incident=None) -> bool:
     """Re-grade, qualifiers, links, close: despatchers and supervisors, within their BCU."""
-    return has_role(user, *MANAGERS) and in_scope(user, _bcu_of(incident))
+    if not has_role(user, *MANAGERS):
+        return False
+    return incident is None or in_scope(user, _bcu_of(incident))
 
 
-def can_reopen(user, incident) -> bool:
-    return has_role(user, SUPERVISOR) and in_scope(user, _bcu_of(incident))
+def can_link(user, incident, other) -> bool:
+    """A link is written into both incidents' logs and onto both BCUs' streams: both in scope."""
+    return can_manage(user, incident) and can_manage(user, other)
+
+
+def can_reopen(user, incident=None) -> bool:
+    if not has_role(user, SUPERVISOR):
+        return False
+    return incident is None or in_scope(user, _bcu_of(incident))
 
 
 def can_manage_warnings(user) -> bool:

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
 
 from cad.audit.trail import source_of
 from incidents import permissions as perms
@@ -17,6 +18,7 @@ def _leaflet_available() -> bool:
     return bool(finders.find("vendor/leaflet/leaflet.js"))
 
 
+@require_GET
 def call_taker(request):
     """The call handler's screen: keyboard first, a draft that survives a reload."""
     if not perms.can_create(request.user):
@@ -35,6 +37,7 @@ def call_taker(request):
     return render(request, "incidents/call_taker.html", context)
 
 
+@require_GET
 def incident_detail(request, pk: int):
     """All of an incident, with the actions this user's role and BCU allow.
 

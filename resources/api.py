@@ -64,12 +64,14 @@ def _unit_in_desk_scope(user, unit: Unit) -> bool:
     ).exists()
 
 
-def _may_command(user, unit: Unit) -> None:
+def _may_command(user, unit: Unit | None = None) -> None:
+    """Status and position: the gateway any unit, desks their BCU's. With no unit, the role
+    only: checked before the unit is looked up, so a 404 tells only those who may ask."""
     if has_role(user, RADIO_GATEWAY):
         return
     if not has_role(user, *DESKS):
         raise PermissionDenied("Only despatchers, supervisors and the radio gateway may do this.")
-    if not _unit_in_desk_scope(user, unit):
+    if unit is not None and not _unit_in_desk_scope(user, unit):
         raise PermissionDenied(f"{unit.callsign} is outside your BCU.")
 
 
@@ -159,6 +161,7 @@ class UnitStatusApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=UnitOutput)
     def post(self, request, callsign: str):
+        _may_command(request.user)
         unit = _unit(callsign)
         _may_command(request.user, unit)
         data = self.InputSerializer(data=request.data)
@@ -183,6 +186,7 @@ class UnitPositionApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=UnitOutput)
     def post(self, request, callsign: str):
+        _may_command(request.user)
         unit = _unit(callsign)
         _may_command(request.user, unit)
         data = self.InputSerializer(data=request.data)
@@ -202,9 +206,9 @@ class UnitEmergencyApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=UnitOutput)
     def post(self, request, callsign: str):
-        unit = _unit(callsign)
         if not has_role(request.user, RADIO_GATEWAY, *DESKS):
             raise PermissionDenied("Only desks and the radio gateway raise emergencies.")
+        unit = _unit(callsign)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         unit = services.unit_raise_emergency(
@@ -222,9 +226,9 @@ class UnitEmergencyAcknowledgeApi(APIView):
 
     @extend_schema(request=None, responses=UnitOutput)
     def post(self, request, callsign: str):
-        unit = _unit(callsign)
         if not has_role(request.user, *DESKS):
             raise PermissionDenied("Only despatchers and supervisors acknowledge emergencies.")
+        unit = _unit(callsign)
         unit = services.unit_acknowledge_emergency(
             unit=unit, by=request.user, source=_source(request)
         )

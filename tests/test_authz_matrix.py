@@ -1,41 +1,68 @@
 """The authorization matrix of docs/security.md, cell by cell: role × endpoint × method × BCU.
 
 The expected answers below are written by hand from the policy in docs/security.md, not
-derived from the code under test. A cell that should be allowed must not answer 401/403 (or a
-5xx); a cell that should be refused must answer 401/403 (pages: 403, or a redirect to the login
-page for anonymous visitors; the Django admin: a redirect to its own login; "my shifts": 404).
-Each actor's request runs in a savepoint that is rolled back, so every cell sees the same world.
+derived from the code under test. Pages, the Django admin and the API are all in it.
+
+- An **allowed** cell must really get through: a success (2xx; a page's redirect elsewhere than
+  the login page; a form's redirect with no error message), or the one other answer written on
+  the cell (`ok`) because it is the real answer to that request (a wrong password is a 400, a
+  unit of another BCU a 409 `wrong_bcu`). A 400, 404 or 409 is never taken for "allowed" by
+  default: it may mean the request never reached the check the cell is about.
+- A **refused** cell must answer 401/403 (pages: 403, or a redirect to the login page for
+  anonymous visitors; the Django admin: a redirect to its login for non-staff, 403 for staff
+  without the permission; "my shifts": 404). A 400, 404 or 409 is not a refusal.
+- **Role before the request**: whoever has no role for an endpoint gets the same 401/403 for
+  any request to it: an empty or malformed body, ids that do not exist. A 400 or 404 there
+  would tell them what exists (`test_no_role_learns_nothing_from_the_answer`).
+- **CSRF**: every session-authenticated write is refused without the CSRF token and let
+  through with it (`test_session_writes_need_the_csrf_token`).
+
+Each actor's request runs in a savepoint that is rolled back (after the cell's `setup`, if any),
+so every cell sees the same world.
 
 Then the scope leak checks: a user scoped to BCU CN sees no row of BCU AS in any list, on the
-board snapshot, or on the board socket (live events, resync and snapshot). And a guard: every
-URL pattern the project serves must be classified here, so a new endpoint cannot slip in
-unclassified.
+board snapshot, or on the board socket (live events, resync and snapshot). And guards: every
+URL pattern the project serves (pages, the API, each admin model's views) must be classified
+here, and every method a page or API view answers, so nothing new slips in unclassified.
 """
 
+import json
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.models import Group, User
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.messages import get_messages
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from cad.asgi import application
-from duties.models import Shift, ShiftAssignment, Team
+from cad.live.routing import websocket_urlpatterns
+from duties.models import Officer, Shift, ShiftAssignment, Team
+from duties.services import crew_book_on
 from duties.tests.conftest import make_officer, make_shift
-from incidents.models import Incident, WarningMarker
-from incidents.services import incident_close
+from incidents.models import GazetteerEntry, Incident, WarningMarker
+from incidents.services import incident_close, incident_regrade
 from incidents.tests.factories import LAMBETH, make_closing_code, make_qualifier
-from resources import despatch
+from radio.models import RadioMessage
+from resources import despatch, tasks
 from resources import services as unit_services
-from resources.models import Assignment, UnitStatus
+from resources.models import Assignment, Unit, UnitStatus
 from resources.tests.factories_board import new_incident
-from tests.factories import make_unit
+from tests.factories import make_skill, make_unit
 
 # --- the cast ---------------------------------------------------------------------------------
 
@@ -49,6 +76,7 @@ SUP = "supervisor"  # all London
 SUP_CN = "supervisor_cn"
 ADMIN = "admin"
 GATEWAY = "radio_gateway"
+ROOT = "superuser"  # the operator's account; only in the admin's part of the matrix
 ACTORS = [ANON, NOBODY, OFFICER, HANDLER, DESP, DESP_CN, SUP, SUP_CN, ADMIN, GATEWAY]
 
 SIGNED_IN = frozenset(ACTORS) - {ANON}
@@ -69,7 +97,9 @@ class Cell:
     """One endpoint, method and target BCU, and who may use it.
 
     `path` and `body` are format templates / callables over the world's ids; `target` is the BCU
-    of the object acted on ("-" when there is none).
+    of the object acted on ("-" when there is none). `ok` is the answer an allowed actor gets
+    when it is not a plain success (a status code, or a test of the response); `setup` runs in
+    the cell's savepoint before the request.
     """
 
     route: str  # the URL pattern as the resolver prints it
@@ -78,7 +108,9 @@ class Cell:
     path: str
     allowed: frozenset
     body: Any = None
-    kind: str = "api"  # api | page | admin | myshifts | public
+    kind: str = "api"  # api | page | form | admin | myshifts | public
+    ok: Any = field(default=None, compare=False)
+    setup: Callable | None = field(default=None, compare=False)
     note: str = field(default="", compare=False)
 
     @property
@@ -86,33 +118,99 @@ class Cell:
         return f"{self.method} {self.route} [{self.target}]"
 
 
+def _form_refused_by_state(response) -> bool:
+    """A page form let through to the service, which said no (the page's 409): a redirect
+    back with the reason as an error message."""
+    return response.status_code == 302 and any(
+        m.level_tag == "error" for m in get_messages(response.wsgi_request)
+    )
+
+
+def _sent_on_or_wrong_code(response) -> bool:
+    if response.status_code == 400:
+        return b"That code is not right" in response.content
+    return response.status_code == 302 and not _to_login(response)
+
+
+def _to_change_view(response) -> bool:
+    return response.status_code == 302 and response["Location"].endswith("/change/")
+
+
+def _signed_out(response) -> bool:
+    """Logging out: back to the login page, and no `next` (that is the anonymous refusal)."""
+    return response.status_code == 302 and "next=" not in response["Location"]
+
+
+def _crew(bcu: str, unit: str = "offduty"):
+    """Setup: the roster officer of `bcu` booked on to its off-duty unit (so it can book off)."""
+
+    def setup(users, ids):
+        crew_book_on(unit=Unit.objects.get(callsign=ids[f"{unit}_{bcu}"]),
+                     shift=Shift.objects.get(pk=ids[f"now_shift_{bcu}"]),
+                     officers=[_officer(ids[f"rostered_{bcu}"])], by=users[SUP],
+                     source="test")  # fmt: skip
+
+    return setup
+
+
+def _officer(pk) -> Officer:
+    return Officer.objects.get(pk=pk)
+
+
+def _assign(incident: str, unit: str):
+    def setup(users, ids):
+        despatch.assignment_create(incident=Incident.objects.get(pk=ids[incident]),
+                                        unit=Unit.objects.get(callsign=ids[unit]),
+                                        by=users[DESP], source="test")  # fmt: skip
+
+    return setup
+
+
 def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
     c = Cell
     # fmt: off
     inc = "api/v1/incidents/<int:pk>/"
     unit = "api/v1/units/<str:callsign>/"
+    wrong_login = {"username": "nobody-at-all", "password": "wrong"}
     rows = [
         # public, identity, documentation
         c("healthz", "GET", "-", "/healthz", frozenset(ACTORS), kind="public"),
         c("accounts/login/", "GET", "-", "/accounts/login/", frozenset(ACTORS), kind="public"),
-        c("accounts/logout/", "POST", "-", "/accounts/logout/", SIGNED_IN, kind="page"),
+        # A wrong password is refused by the form itself (200, "didn't match").
+        c("accounts/login/", "POST", "-", "/accounts/login/", frozenset(ACTORS),
+          body=lambda w: wrong_login, kind="public", ok={200}),
+        c("accounts/logout/", "POST", "-", "/accounts/logout/", SIGNED_IN, kind="page",
+          ok=_signed_out),
         c("api/v1/auth/token/", "POST", "-", "/api/v1/auth/token/", frozenset(ACTORS),
-          body=lambda w: {"username": "nobody-at-all", "password": "wrong"}, kind="public"),
+          body=lambda w: wrong_login, kind="public", ok={400}),
         c("", "GET", "-", "/", SIGNED_IN, kind="page"),
-        c("admin/login/", "GET", "-", "/admin/login/", frozenset(ACTORS), kind="public"),
+        c("admin/login/", "GET", "-", "/admin/login/", frozenset(ACTORS), kind="public",
+          ok={302}),
         c("accounts/idle/", "GET", "-", "/accounts/idle/", frozenset(ACTORS), kind="public"),
-        # The second-factor pages belong to signing in; those who need none are sent home.
+        c("accounts/idle/", "POST", "-", "/accounts/idle/", frozenset(ACTORS), kind="public"),
+        # A reset link mailed by an admin: the token is the credential (a wrong one is refused
+        # on the page itself: "this link no longer works").
+        c("accounts/reset/<uidb64>/<token>/", "GET", "-", "/accounts/reset/MQ/bad-token/",
+          frozenset(ACTORS), kind="public"),
+        c("accounts/reset/<uidb64>/<token>/", "POST", "-", "/accounts/reset/MQ/bad-token/",
+          frozenset(ACTORS), kind="public", body=lambda w: {"new_password1": "x"}),
+        c("accounts/reset/done/", "GET", "-", "/accounts/reset/done/", frozenset(ACTORS),
+          kind="public"),
+        # The second-factor pages belong to signing in; those who need none (or have given it)
+        # are sent on.
         c("accounts/2fa/", "GET", "-", "/accounts/2fa/", SIGNED_IN, kind="page"),
+        c("accounts/2fa/", "POST", "-", "/accounts/2fa/", SIGNED_IN, kind="form",
+          body=lambda w: {"code": "000000"}),
         c("accounts/2fa/enrol/", "GET", "-", "/accounts/2fa/enrol/", SIGNED_IN, kind="page"),
+        # Those due a second factor and without a device yet are told the code is wrong (400).
+        c("accounts/2fa/enrol/", "POST", "-", "/accounts/2fa/enrol/", SIGNED_IN, kind="form",
+          body=lambda w: {"code": "000000"}, ok=_sent_on_or_wrong_code),
         # The audit trail: supervisors (their BCU's, when scoped) and admins.
         c("audit/", "GET", "-", "/audit/", SUPERVISORS | {ADMIN}, kind="page"),
         c("api/v1/audit/", "GET", "-", "/api/v1/audit/", SUPERVISORS | {ADMIN}),
         c("api/v1/audit/csv/", "GET", "-", "/api/v1/audit/csv/", SUPERVISORS | {ADMIN}),
         c("api/schema/", "GET", "-", "/api/schema/", SIGNED_IN),
         c("api/docs/", "GET", "-", "/api/docs/", SIGNED_IN),
-        c("admin/", "GET", "-", "/admin/", frozenset({ADMIN}), kind="admin"),
-        c("admin/", "GET", "model", "/admin/incidents/incidenttype/", frozenset({ADMIN}),
-          kind="admin"),
         # reference data: any signed-in account
         c("api/v1/bcus/", "GET", "-", "/api/v1/bcus/", SIGNED_IN),
         c("api/v1/incident-types/", "GET", "-", "/api/v1/incident-types/", SIGNED_IN),
@@ -136,10 +234,13 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
     ]
     for bcu in ("CN", "AS"):
         local = DESKS if bcu == "CN" else CENTRAL_DESKS
+        crew = _sup(bcu) | ({OFFICER} if bcu == "CN" else set())  # officer actor: rostered_CN
         i = f"{{inc_{bcu}}}"
         rows += [
             c(inc, "GET", bcu, f"/api/v1/incidents/{i}/", INCIDENT_READERS),
             c(f"{inc}calls/", "GET", bcu, f"/api/v1/incidents/{i}/calls/", CONTROL_ROOM),
+            # Attaching a call names the incident it joins: call handlers anywhere, desks in
+            # scope (the cross-BCU cell for "attach call" is the AS one of these).
             c(f"{inc}calls/", "POST", bcu, f"/api/v1/incidents/{i}/calls/", local | {HANDLER},
               body=lambda w: {"caller": {"name": "Bea", "phone": "0207"}, "notes": "again"}),
             c(f"{inc}log/", "POST", bcu, f"/api/v1/incidents/{i}/log/", local | {HANDLER},
@@ -190,23 +291,55 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
             c("api/v1/roster/patterns/", "POST", bcu, "/api/v1/roster/patterns/", _sup(bcu),
               body=lambda w, b=bcu: {"team": w[f"team_{b}"], "start": w["future"], "days": 7,
                                      "pattern": "RRRRRRR"}),
-            # Officers book themselves on and off; the officer actor is `rostered_CN`.
-            c("api/v1/crewing/book-on/", "POST", bcu, "/api/v1/crewing/book-on/",
-              _sup(bcu) | ({OFFICER} if bcu == "CN" else set()),
+            # Officers book themselves on and off; supervisors anyone, in their BCU.
+            c("api/v1/crewing/book-on/", "POST", bcu, "/api/v1/crewing/book-on/", crew,
               body=lambda w, b=bcu: {"unit": w[f"offduty_{b}"], "shift": w[f"now_shift_{b}"],
                                      "officers": [w[f"rostered_{b}"]]}),
-            c("api/v1/crewing/book-off/", "POST", bcu, "/api/v1/crewing/book-off/",
-              _sup(bcu) | ({OFFICER} if bcu == "CN" else set()),
+            c("api/v1/crewing/book-off/", "POST", bcu, "/api/v1/crewing/book-off/", crew,
+              setup=_crew(bcu),
               body=lambda w, b=bcu: {"unit": w[f"offduty_{b}"], "officers": [w[f"rostered_{b}"]]}),
-            c("roster/book-on/", "POST", bcu, "/roster/book-on/",
-              _sup(bcu) | ({OFFICER} if bcu == "CN" else set()), kind="form",
+            c("roster/book-on/", "POST", bcu, "/roster/book-on/", crew, kind="form",
               body=lambda w, b=bcu: {"shift": w[f"now_shift_{b}"], "unit": w[f"offduty_{b}"],
-                                     "officers": [w[f"rostered_{b}"]]}),
+                                     "officers": [w[f"rostered_{b}"]], "action": "book_on"}),
+            c("roster/book-on/", "POST", f"{bcu} off", "/roster/book-on/", crew, kind="form",
+              setup=_crew(bcu),
+              body=lambda w, b=bcu: {"shift": w[f"now_shift_{b}"], "unit": w[f"offduty_{b}"],
+                                     "officers": [w[f"rostered_{b}"]], "action": "book_off"}),
         ]
     rows += [
+        # --- cross-BCU: writes that name a second object ---
+        # A link is written into both incidents: both must be in scope.
+        c(f"{inc}links/", "POST", "CN+AS other", "/api/v1/incidents/{inc_CN}/links/",
+          CENTRAL_DESKS, body=lambda w: {"incident": w["closed_AS"], "reason": "same"}),
+        c(f"{inc}links/", "POST", "AS+CN other", "/api/v1/incidents/{inc_AS}/links/",
+          CENTRAL_DESKS, body=lambda w: {"incident": w["closed_CN"], "reason": "same"}),
         # A local desk may send its own unit to a neighbour's incident, and vice versa.
         c(f"{inc}assign/", "POST", "AS+CN unit", "/api/v1/incidents/{inc_AS}/assign/", DESKS,
           body=lambda w: {"unit": w["free_CN"]}),
+        c(f"{inc}assign/", "POST", "CN+AS unit", "/api/v1/incidents/{inc_CN}/assign/", DESKS,
+          body=lambda w: {"unit": w["free_AS"]}),
+        c(f"{inc}unassign/", "POST", "AS+CN unit", "/api/v1/incidents/{inc_AS}/unassign/",
+          DESKS, setup=_assign("inc_AS", "free_CN"), body=lambda w: {"unit": w["free_CN"]}),
+        # Booking on names a shift and a unit: a supervisor needs both in scope. Those let
+        # through learn the real answer, a 409: a unit is crewed from its own BCU's shifts.
+        c("api/v1/crewing/book-on/", "POST", "CN shift+AS unit", "/api/v1/crewing/book-on/",
+          frozenset({SUP, OFFICER}), ok={409},
+          body=lambda w: {"unit": w["offduty_AS"], "shift": w["now_shift_CN"],
+                          "officers": [w["rostered_CN"]]}),
+        c("api/v1/crewing/book-on/", "POST", "AS shift+CN unit", "/api/v1/crewing/book-on/",
+          frozenset({SUP}), ok={409},
+          body=lambda w: {"unit": w["offduty_CN"], "shift": w["now_shift_AS"],
+                          "officers": [w["rostered_AS"]]}),
+        c("roster/book-on/", "POST", "CN shift+AS unit", "/roster/book-on/",
+          frozenset({SUP, OFFICER}), kind="form", ok=_form_refused_by_state,
+          body=lambda w: {"shift": w["now_shift_CN"], "unit": w["offduty_AS"],
+                          "officers": [w["rostered_CN"]], "action": "book_on"}),
+        # Booking off on the page names a shift too; the unit's BCU is what counts.
+        c("roster/book-on/", "POST", "CN shift+AS unit off", "/roster/book-on/",
+          frozenset({SUP}), kind="form", setup=_crew("AS"),
+          body=lambda w: {"shift": w["now_shift_CN"], "unit": w["offduty_AS"],
+                          "officers": [w["rostered_AS"]], "action": "book_off"}),
+        # lists and the rest
         c("api/v1/units/", "GET", "-", "/api/v1/units/", UNIT_READERS),
         c("api/v1/board/timers/", "GET", "-", "/api/v1/board/timers/", DESKS),
         c("api/v1/coverage/", "GET", "-", "/api/v1/coverage/", DESKS),
@@ -215,10 +348,11 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         c("api/v1/roster/summary/", "GET", "-", "/api/v1/roster/summary/", DUTY_READERS),
         c("api/v1/roster/csv/", "GET", "CN", "/api/v1/roster/csv/?bcu=CN", DUTY_READERS),
         c("api/v1/radio/inbound/", "POST", "-", "/api/v1/radio/inbound/", frozenset({GATEWAY}),
+          ok={202},
           body=lambda w: {"messages": [{"id": "gw-1", "issi": w["issi_CN"], "kind": "status",
                                         "code": 2, "sent_at": timezone.now().isoformat()}]}),
         c("api/v1/radio/delivery/", "POST", "-", "/api/v1/radio/delivery/",
-          frozenset({GATEWAY}), body=lambda w: {"id": 999999, "state": "delivered"}),
+          frozenset({GATEWAY}), body=lambda w: {"id": w["outbound"], "state": "delivered"}),
         # pages
         c("calls/", "GET", "-", "/calls/", CONTROL_ROOM, kind="page"),
         c("board/", "GET", "-", "/board/", DESKS, kind="page"),
@@ -244,7 +378,198 @@ def _new_incident_body(lat: float, lon: float) -> dict:
             "address": "1 High Street"}, "caller": {"name": "Cy", "phone": "0207"}}  # fmt: skip
 
 
+# --- the Django admin -----------------------------------------------------------------------------
+#
+# What the `admin` role may do with each model in the admin (docs/security.md, "Admin, per
+# model"), written by hand. Services own the records marked "view": the admin shows them and
+# never changes them. Superusers may do everything; nobody else gets past the admin's login.
+ADMIN_MODELS: dict[str, str] = {
+    "auth.user": "view add change",  # accounts without admin power; never a password
+    "auth.group": "",  # roles and their permissions: superusers only
+    "authtoken.tokenproxy": "",
+    "cad.auditevent": "view",
+    "cad.bcu": "view add change delete",
+    "cad.borough": "view add change delete",
+    "cad.event": "view",
+    "cad.station": "view add change delete",
+    "cad.userscope": "view add change delete",
+    "duties.crewing": "",
+    "duties.officer": "view add change delete",
+    "duties.shift": "view add change",
+    "duties.shiftassignment": "",
+    "duties.team": "view add change delete",
+    "incidents.call": "",
+    "incidents.closingcode": "view add change delete",
+    "incidents.gazetteerentry": "",
+    "incidents.gradechange": "",
+    "incidents.incident": "view",
+    "incidents.incidentlogentry": "",
+    "incidents.incidenttype": "view add change delete",
+    "incidents.qualifier": "view add change delete",
+    "incidents.warningmarker": "view add change delete",
+    "radio.radiomessage": "view",
+    "radio.statuscodemapping": "view add change delete",
+    "resources.assignment": "view",
+    "resources.skill": "view add change delete",
+    "resources.unit": "view add change delete",
+    "resources.unitstatuschange": "",
+    "resources.unittype": "view add change delete",
+}
+# Written only by services (logs, the trail, events, assignments, crews): nobody adds, changes or
+# deletes them in the admin, superusers included.
+SERVICE_OWNED = {
+    "cad.auditevent", "cad.event", "duties.crewing", "duties.shiftassignment", "incidents.call",
+    "incidents.gradechange", "incidents.incident", "incidents.incidentlogentry",
+    "radio.radiomessage", "resources.assignment", "resources.unitstatuschange",
+}  # fmt: skip
+# The admin site's own views, by URL name: who gets through (besides superusers).
+ADMIN_SITE = {
+    "index": ("GET", frozenset({ADMIN}), None),
+    "logout": ("POST", frozenset({ADMIN}), _signed_out),
+    "password_change": ("GET", frozenset({ADMIN}), None),
+    "password_change_done": ("GET", frozenset({ADMIN}), None),
+    "jsi18n": ("GET", frozenset({ADMIN}), None),
+    "app_list": ("GET", frozenset({ADMIN}), None),
+    # No model admin uses autocomplete: the view refuses every request (403).
+    "autocomplete": ("GET", frozenset(), None),
+    # "View on site": no model here has a public URL, so it is a real 404 for staff.
+    "view_on_site": ("GET", frozenset({ADMIN}), {404}),
+    # Any other admin path: a real 404 for staff, the login page for everyone else.
+    "catch_all": ("GET", frozenset({ADMIN}), {404}),
+}
+
+
+def _admin_site_routes() -> dict[str, str]:
+    """URL name → route string as the resolver prints it (under `admin/`)."""
+    routes = {}
+    for p in admin.site.get_urls():
+        if isinstance(p, URLPattern):
+            routes[p.name or "catch_all"] = "admin/" + str(p.pattern)
+    return routes
+
+
+def _admin_cells() -> list[Cell]:
+    c = Cell
+    rows = []
+    site = _admin_site_routes()
+    paths = {"index": "/admin/", "logout": "/admin/logout/",
+             "password_change": "/admin/password_change/",
+             "password_change_done": "/admin/password_change/done/", "jsi18n": "/admin/jsi18n/",
+             "app_list": "/admin/cad/", "autocomplete": "/admin/autocomplete/?term=a",
+             "view_on_site": "/admin/r/{ct_bcu}/{obj_cad_bcu}/",
+             "catch_all": "/admin/no-such-page/"}  # fmt: skip
+    for name, (method, allowed, ok) in ADMIN_SITE.items():
+        everyone = allowed | ({ROOT} if allowed else set())  # superusers: where anyone may
+        rows.append(c(site[name], method, "site", paths[name], everyone, kind="admin", ok=ok))
+    rows.append(c("admin/password_change/", "POST", "site", "/admin/password_change/",
+                  frozenset({ADMIN, ROOT}), kind="admin", body=lambda w: {}))  # fmt: skip
+    for model in admin.site._registry:
+        label = model._meta.label_lower
+        app, name = label.split(".")
+        may = set(ADMIN_MODELS.get(label, "").split())
+        base = f"admin/{app}/{name}/"
+        one = f"/admin/{app}/{name}/{{obj_{app}_{name}}}/"
+
+        root = {"view"} if label in SERVICE_OWNED else {"view", "add", "change", "delete"}
+
+        def who(*needs: str, may=may, root=root) -> frozenset:
+            return frozenset(
+                ({ROOT} if set(needs) <= root else set())
+                | ({ADMIN} if set(needs) <= may else set())
+            )
+
+        rows += [
+            c(base, "GET", label, f"/{base}", who("view"), kind="admin"),
+            c(f"{base}add/", "GET", label, f"/{base}add/", who("add"), kind="admin"),
+            # An empty form: let through, it answers with the form's errors.
+            c(
+                f"{base}add/",
+                "POST",
+                label,
+                f"/{base}add/",
+                who("add"),
+                kind="admin",
+                body=lambda w: {},
+            ),
+            c(
+                f"{base}<path:object_id>/change/",
+                "GET",
+                label,
+                f"{one}change/",
+                who("view"),
+                kind="admin",
+            ),
+            c(
+                f"{base}<path:object_id>/change/",
+                "POST",
+                label,
+                f"{one}change/",
+                who("change"),
+                kind="admin",
+                body=lambda w: {},
+            ),
+            c(
+                f"{base}<path:object_id>/delete/",
+                "GET",
+                label,
+                f"{one}delete/",
+                who("delete"),
+                kind="admin",
+            ),
+            c(
+                f"{base}<path:object_id>/delete/",
+                "POST",
+                label,
+                f"{one}delete/",
+                who("delete"),
+                kind="admin",
+                body=lambda w: {"post": "yes"},
+            ),
+            c(
+                f"{base}<path:object_id>/history/",
+                "GET",
+                label,
+                f"{one}history/",
+                who("view"),
+                kind="admin",
+            ),
+            # Django's old-style link: a redirect to the change view, for any staff; the change
+            # view then decides (above).
+            c(
+                f"{base}<path:object_id>/",
+                "GET",
+                label,
+                one,
+                frozenset({ADMIN, ROOT}),
+                kind="admin",
+                ok=_to_change_view,
+            ),
+        ]
+        if label == "auth.user":  # setting someone's password: superusers only
+            rows += [
+                c(
+                    f"{base}<id>/password/",
+                    "GET",
+                    label,
+                    f"{one}password/",
+                    frozenset({ROOT}),
+                    kind="admin",
+                ),
+                c(
+                    f"{base}<id>/password/",
+                    "POST",
+                    label,
+                    f"{one}password/",
+                    frozenset({ROOT}),
+                    kind="admin",
+                    body=lambda w: {},
+                ),
+            ]
+    return rows
+
+
 CELLS = _cells()
+ADMIN_CELLS = _admin_cells()
 # Routes classified elsewhere in this file (the socket has its own tests below).
 OTHER_ROUTES = {"ws/board/"}
 GET_ROUTE_ALIASES = {"warning-markers GET": "api/v1/warning-markers/"}
@@ -260,7 +585,6 @@ def _quick(settings, monkeypatch):
     Recommendation jobs are not queued: with no broker they would run in-process on commit.
     """
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    from resources import tasks
 
     monkeypatch.setattr(tasks.recommend_for_incident, "delay", lambda *a, **k: None)
     monkeypatch.setattr(tasks.recommend_near_unit, "delay", lambda *a, **k: None)
@@ -268,7 +592,8 @@ def _quick(settings, monkeypatch):
 
 def build_world(geography, make_user) -> tuple[dict, dict]:
     """Users for every actor, and in each of CN and AS: incidents (open, closed, worked),
-    units (free, busy, off duty, in emergency), a team, officers and shifts."""
+    units (free, busy, off duty, in emergency), a team, officers and shifts; one row of every
+    model the admin shows."""
     users = {
         NOBODY: make_user(HANDLER, username="nobody"),
         OFFICER: make_user(HANDLER, username="pc_cn"),
@@ -279,6 +604,7 @@ def build_world(geography, make_user) -> tuple[dict, dict]:
         SUP_CN: make_user(SUP, bcu="CN", username="sup_cn"),
         ADMIN: make_user(ADMIN, username="admin"),
         GATEWAY: make_user(GATEWAY, username="gateway"),
+        ROOT: User.objects.create_superuser("root", "root@example.org", "a-Strong-pass-42"),
     }
     for plain in (users[NOBODY], users[OFFICER]):
         plain.groups.clear()
@@ -325,7 +651,48 @@ def build_world(geography, make_user) -> tuple[dict, dict]:
     ).pk
     # Jobs long past their timers, so the timer flags have rows to leak if scope failed.
     Assignment.objects.update(assigned_at=timezone.now() - timedelta(hours=3))
+    # An outbound despatch message, for delivery receipts.
+    job = Assignment.objects.select_related("unit").get(unit__callsign=ids["busy_CN"])
+    ids["outbound"] = RadioMessage.objects.create(
+        direction="out", kind="despatch", issi=job.unit.issi, unit=job.unit, assignment=job,
+        state="sent", by=central,
+    ).pk  # fmt: skip
+    _rows_for_the_admin(users, ids, geography)
     return users, ids
+
+
+def _rows_for_the_admin(users, ids, geography) -> None:
+    """At least one row of every model the admin shows, and its id for the admin's cells."""
+    incident_regrade(incident=Incident.objects.get(pk=ids["inc_CN"]), by=users[DESP], grade="I",
+                     reason="weapon seen", source="test")  # fmt: skip
+    GazetteerEntry.objects.create(key="test-1", address="1 High Street", lat=51.5, lon=-0.12)
+    make_skill("TASER")
+    Token.objects.create(user=users[GATEWAY])
+    # A crewed unit, for the crewing records (its own unit: the cells' units stay as they are).
+    now_as = Shift.objects.get(pk=ids["now_shift_AS"])
+    ShiftAssignment.objects.create(shift=now_as, officer=_officer(ids["spare_AS"]))
+    crewed = make_unit(geography["brixton"], callsign="AS05", status=UnitStatus.OFF_DUTY)
+    crew_book_on(unit=crewed, shift=now_as, officers=[_officer(ids["spare_AS"])], by=users[SUP],
+                 source="test")  # fmt: skip
+    for model, model_admin in admin.site._registry.items():
+        app, name = model._meta.label_lower.split(".")
+        if model is User:  # an account the admin may manage: no role, not staff
+            row = users[NOBODY]
+        elif model is Shift:  # one nobody is rostered on, so a superuser may delete it
+            row = make_shift(geography["CN"], None, timezone.localdate() + timedelta(days=90))
+        elif model is Group:
+            row = Group.objects.get(name=HANDLER)
+        else:
+            request = _AdminRequest(users[ROOT])
+            row = model_admin.get_queryset(request).order_by("pk").first()  # type: ignore[arg-type]  # a stand-in request
+        assert row is not None, f"the matrix world has no {model._meta.label} to open"
+        ids[f"obj_{app}_{name}"] = row.pk
+    ids["ct_bcu"] = ContentType.objects.get(app_label="cad", model="bcu").pk
+
+
+class _AdminRequest:
+    def __init__(self, user):
+        self.user = user
 
 
 @pytest.fixture
@@ -336,75 +703,222 @@ def world(geography, make_user):
 # --- the matrix -------------------------------------------------------------------------------
 
 
-def _client(user) -> Client:
-    client = Client()
+def _client(user, **kwargs) -> Client:
+    client = Client(**kwargs)
     if user is not None:
         client.force_login(user)
     return client
 
 
-def _request(cell: Cell, client: Client, ids: dict):
-    path = cell.path.format(**ids)
-    body = cell.body(ids) if cell.body else None
+def _request(cell: Cell, client: Client, ids: dict, *, body: Any = None, path: str = "",
+             **extra):  # fmt: skip
+    path = path or cell.path.format(**ids)
+    if body is None:
+        body = cell.body(ids) if cell.body else None
     if cell.method == "GET":
-        return client.get(path)
-    if cell.kind == "form":
-        return client.post(path, body or {})
-    return client.generic(cell.method, path, _json(body), content_type="application/json")
+        return client.get(path, **extra)
+    if cell.kind in {"form", "admin"} or cell.route.startswith("accounts/"):
+        form = "application/x-www-form-urlencoded"
+        return client.generic(cell.method, path, _urlencoded(body), form, **extra)
+    return client.generic(cell.method, path, json.dumps(body if body is not None else {}),
+                          content_type="application/json", **extra)  # fmt: skip
 
 
-def _json(body) -> str:
-    import json
+def _urlencoded(body) -> str:
+    return urlencode(body if isinstance(body, dict) else {}, doseq=True)
 
-    return json.dumps(body if body is not None else {})
+
+def _to_login(response) -> bool:
+    location = response.get("Location", "")
+    return response.status_code == 302 and location.startswith(
+        ("/admin/login/", "/accounts/login/")
+    )
 
 
 def _refused(cell: Cell, response, actor: str) -> bool:
     code = response.status_code
-    location = response.get("Location", "")
-    if cell.kind == "admin":  # the admin sends everyone without staff rights to sign in
-        return code == 302 and location.startswith(("/admin/login/", "/accounts/login/"))
+    if cell.kind == "admin":  # non-staff go to sign in; staff without the permission get 403
+        # (The admin's logout sends non-staff to the admin's index, which sends them to sign in.)
+        to_index = code == 302 and response["Location"] == "/admin/"
+        return _to_login(response) or to_index or (actor in {ADMIN, ROOT} and code == 403)
     if actor == ANON and cell.kind != "public" and not cell.path.startswith("/api/"):
-        return code == 302 and location.startswith("/accounts/login/")
+        return _to_login(response)
     if cell.kind == "myshifts":
         return code == 404  # the page says "no officer record", nothing else
     return code in (401, 403)
 
 
-def _let_through(response) -> bool:
-    return response.status_code not in (401, 403) and response.status_code < 500
+def _let_through(cell: Cell, response) -> bool:
+    code = response.status_code
+    if callable(cell.ok):
+        return cell.ok(response)
+    if cell.ok is not None:
+        return code in cell.ok
+    if cell.kind == "form":
+        return code == 302 and not _to_login(response) and not _form_refused_by_state(response)
+    if cell.kind in {"page", "admin"}:
+        return 200 <= code < 300 or (code == 302 and not _to_login(response))
+    return 200 <= code < 300
 
 
 # Requests that end the session they are made in get a client of their own.
-SESSION_ENDING = {"accounts/logout/"}
+SESSION_ENDING = {"accounts/logout/", "admin/logout/"}
+
+
+def _check(actor: str, cells: list[Cell], users: dict, ids: dict) -> list[str]:
+    user = users.get(actor)
+    client = _client(user)
+    wrong = []
+    for cell in cells:
+        with transaction.atomic():
+            if cell.setup:
+                cell.setup(users, ids)
+            # A form's answer is in its messages: a fresh session holds only this request's.
+            fresh = cell.route in SESSION_ENDING or cell.kind == "form"
+            own = _client(user) if fresh else client
+            response = _request(cell, own, ids)
+            transaction.set_rollback(True)
+        if actor in cell.allowed:
+            if not _let_through(cell, response):
+                wrong.append(f"{cell.id}: expected allowed, got {response.status_code}")
+        elif not _refused(cell, response, actor):
+            wrong.append(f"{cell.id}: UNEXPECTED ALLOW, got {response.status_code}")
+    return wrong
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("actor", ACTORS)
 def test_authorization_matrix(actor, world):
-    """One actor against every endpoint/method/BCU cell; all mismatches reported at once.
-
-    One world and one sign-in per actor; each request runs in a savepoint rolled back after it,
-    so every cell sees the same world.
-    """
+    """One actor against every page and API cell; all mismatches reported at once."""
     users, ids = world
-    user = users.get(actor)
-    client = _client(user)
-    wrong = []
-    for cell in CELLS:
-        with transaction.atomic():
-            own = _client(user) if cell.route in SESSION_ENDING else client
-            response = _request(cell, own, ids)
-            transaction.set_rollback(True)
-        if actor in cell.allowed:
-            if not _let_through(response):
-                wrong.append(f"{cell.id}: expected allowed, got {response.status_code}")
-        elif not _refused(cell, response, actor):
-            wrong.append(f"{cell.id}: UNEXPECTED ALLOW, got {response.status_code}")
+    wrong = _check(actor, CELLS, users, ids)
     assert not wrong, f"{actor} ({len(wrong)} of {len(CELLS)} cells wrong): " + "; ".join(wrong)
 
 
-# --- the guard: every URL pattern is in the table ------------------------------------------------
+@pytest.mark.django_db
+@pytest.mark.parametrize("actor", [*ACTORS, ROOT])
+def test_admin_matrix(actor, world):
+    """One actor against every view of every model in the Django admin, and the site's own."""
+    users, ids = world
+    wrong = _check(actor, ADMIN_CELLS, users, ids)
+    assert not wrong, f"{actor} ({len(wrong)} of {len(ADMIN_CELLS)} cells wrong): " + "; ".join(
+        wrong
+    )
+
+
+# --- role before the request ----------------------------------------------------------------------
+
+GHOST_ID = 987654321
+
+
+def _ghost_ids(ids: dict) -> dict:
+    """The same keys, naming nothing that exists."""
+    return {k: (v if k == "future" else GHOST_ID if isinstance(v, int) else "ZZ99")
+            for k, v in ids.items()}  # fmt: skip
+
+
+def _users_of(cells: list[Cell]) -> dict[tuple[str, str], frozenset]:
+    """Everyone who may use each route and method in some cell."""
+    users: dict[tuple[str, str], frozenset] = {}
+    for cell in cells:
+        key = (cell.route, cell.method)
+        users[key] = users.get(key, frozenset()) | cell.allowed
+    return users
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("actor", ACTORS)
+def test_no_role_learns_nothing_from_the_answer(actor, world):
+    """Someone with no role for an endpoint gets the refusal whatever they send: with ids that
+    do not exist, an empty body, a body that is not even an object. A 400 or 404 would tell
+    them what exists, or that they got past the gate."""
+    users, ids = world
+    ghost = _ghost_ids(ids)
+    client = _client(users.get(actor))
+    allowed = _users_of(CELLS + ADMIN_CELLS)
+    seen: set[tuple[str, str]] = set()
+    wrong = []
+    for cell in CELLS + ADMIN_CELLS:
+        key = (cell.route, cell.method)
+        if actor in allowed[key] or key in seen or cell.kind == "myshifts":
+            continue
+        seen.add(key)
+        probes = {
+            "ids that do not exist": {
+                "path": cell.path.format(**ghost),
+                "body": cell.body(ghost) if cell.body else None,
+            }
+        }
+        if cell.method != "GET":
+            probes["an empty body"] = {"body": {}}
+            probes["a body that is not an object"] = {"body": ["x", 1]}
+        for what, probe in probes.items():
+            with transaction.atomic():
+                response = _request(cell, client, ids, **probe)
+                transaction.set_rollback(True)
+            if not _refused(cell, response, actor):
+                wrong.append(f"{cell.method} {cell.route} with {what}: {response.status_code}")
+    assert not wrong, f"{actor}: " + "; ".join(wrong)
+
+
+# --- CSRF -----------------------------------------------------------------------------------------
+
+# Writes that need no session: the token endpoint takes credentials in its body, and the
+# reset link's token is its own credential.
+NO_SESSION_WRITES = {("api/v1/auth/token/", "POST"), ("accounts/login/", "POST"),
+                     ("accounts/reset/<uidb64>/<token>/", "POST")}  # fmt: skip
+
+
+def _session_writes() -> list[tuple[Cell, str]]:
+    """One cell and one allowed, signed-in actor for every session-authenticated write."""
+    picked: dict[tuple[str, str], tuple[Cell, str]] = {}
+    for cell in CELLS + ADMIN_CELLS:
+        key = (cell.route, cell.method)
+        if cell.method == "GET" or key in NO_SESSION_WRITES or key in picked:
+            continue
+        actors = sorted(a for a in cell.allowed if a != ANON)
+        if not actors:
+            continue
+        picked[key] = (cell, ADMIN if ADMIN in actors else actors[0])
+    return list(picked.values())
+
+
+SESSION_WRITES = _session_writes()
+SESSION_WRITE_IDS = [f"{c.method} {c.route} as {a}" for c, a in SESSION_WRITES]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("cell", "actor"),
+    SESSION_WRITES,
+    ids=[f"{c.method} {c.route} as {a}" for c, a in SESSION_WRITES],
+)
+def test_session_writes_need_the_csrf_token(cell, actor, world):
+    """With CSRF checks on, as in a browser: refused without the token, through with it."""
+    users, ids = world
+    client = _client(users[actor], enforce_csrf_checks=True)
+    token = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32))
+    client.cookies[settings.CSRF_COOKIE_NAME] = token
+    with transaction.atomic():
+        if cell.setup:
+            cell.setup(users, ids)
+        bare = _request(cell, client, ids)
+        transaction.set_rollback(True)
+    assert bare.status_code == 403, f"without the token: {bare.status_code}"
+    assert b"CSRF" in bare.content
+    with transaction.atomic():
+        if cell.setup:
+            cell.setup(users, ids)
+        if cell.kind in {"form", "admin"} or cell.route.startswith("accounts/"):
+            body = {**(cell.body(ids) if cell.body else {}), "csrfmiddlewaretoken": token}
+            signed = _request(cell, client, ids, body=body)
+        else:
+            signed = _request(cell, client, ids, HTTP_X_CSRFTOKEN=token)
+        transaction.set_rollback(True)
+    assert _let_through(cell, signed), f"with the token: {signed.status_code}"
+
+
+# --- the guards: every URL pattern and every method is in the table ------------------------------
 
 
 def _routes(patterns, prefix: str = "") -> list[str]:
@@ -412,58 +926,57 @@ def _routes(patterns, prefix: str = "") -> list[str]:
     for p in patterns:
         route = prefix + str(p.pattern)
         if isinstance(p, URLResolver):
-            if route == "admin/":  # the Django admin is classified as a whole
-                found.append(route)
-            else:
-                found += _routes(p.url_patterns, route)
+            found += _routes(p.url_patterns, route)
         elif isinstance(p, URLPattern):
             found.append(route)
     return found
 
 
-def test_every_url_pattern_is_in_the_matrix():
-    from cad.live.routing import websocket_urlpatterns
+def _classified() -> set[str]:
+    return {GET_ROUTE_ALIASES.get(c.route, c.route) for c in CELLS + ADMIN_CELLS} | OTHER_ROUTES
 
-    classified = {GET_ROUTE_ALIASES.get(c.route, c.route) for c in CELLS} | OTHER_ROUTES
+
+def test_every_url_pattern_is_in_the_matrix():
     served = set(_routes(get_resolver().url_patterns)) | set(_routes(websocket_urlpatterns))
+    classified = _classified()
     missing = sorted(served - classified)
     assert not missing, (
         f"classify these in tests/test_authz_matrix.py and docs/security.md: {missing}"
     )
     stale = sorted(classified - served)
     assert not stale, f"the matrix names routes that no longer exist: {stale}"
+    unknown = sorted(m._meta.label_lower for m in admin.site._registry
+                     if m._meta.label_lower not in ADMIN_MODELS)  # fmt: skip
+    assert not unknown, f"say what the admin role may do with these in ADMIN_MODELS: {unknown}"
 
 
-def test_matrix_covers_every_method_each_view_answers():
-    """A view that answers a method the table does not list would be unclassified."""
-    served: dict[str, set[str]] = {}
-    for route, methods in _view_methods(get_resolver().url_patterns).items():
-        served[route] = methods
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@pytest.mark.django_db
+def test_every_method_a_view_answers_is_in_the_matrix(world):
+    """Each page and API route answers 405 to every method the table does not list for it, so
+    no view takes a method nobody classified (a POST to a page written for GET, say)."""
+    users, ids = world
     listed: dict[str, set[str]] = {}
-    for c in CELLS:
-        listed.setdefault(GET_ROUTE_ALIASES.get(c.route, c.route), set()).add(c.method)
-    missing = {r: sorted(m - listed.get(r, set())) for r, m in served.items()}
-    missing = {r: m for r, m in missing.items() if m}
-    assert not missing, f"unclassified methods: {missing}"
-
-
-def _view_methods(patterns, prefix: str = "") -> dict[str, set[str]]:
-    """Methods of DRF API views (the ones that declare them); pages are GET unless noted."""
-    found: dict[str, set[str]] = {}
-    for p in patterns:
-        route = prefix + str(p.pattern)
-        if isinstance(p, URLResolver):
-            if route != "admin/":
-                found.update(_view_methods(p.url_patterns, route))
-            continue
-        view_class = getattr(p.callback, "view_class", None) or getattr(p.callback, "cls", None)
-        if view_class is None or not route.startswith("api/v1/"):
-            continue
-        methods = {m.upper() for m in ("get", "post", "put", "patch", "delete")
-                   if hasattr(view_class, m)}  # fmt: skip
-        if methods:
-            found[route] = methods
-    return found
+    example: dict[str, Cell] = {}
+    for cell in CELLS:
+        route = GET_ROUTE_ALIASES.get(cell.route, cell.route)
+        listed.setdefault(route, set()).add(cell.method)
+        example.setdefault(route, cell)
+    root = _client(users[SUP])  # signed in, past the second factor: reaches every view
+    wrong = []
+    for route, methods in sorted(listed.items()):
+        cell = example[route]
+        for method in sorted(set(METHODS) - methods):
+            probe = Cell(route, method, cell.target, cell.path, cell.allowed, kind=cell.kind)
+            own = _client(users[SUP]) if route in SESSION_ENDING else root
+            with transaction.atomic():
+                response = _request(probe, own, ids, body={})
+                transaction.set_rollback(True)
+            if response.status_code != 405:
+                wrong.append(f"{method} {route}: {response.status_code}")
+    assert not wrong, "unclassified methods (answer 405, or add the cell): " + "; ".join(wrong)
 
 
 # --- scope leaks: lists and the board snapshot ---------------------------------------------------
@@ -536,8 +1049,6 @@ def test_scoped_lists_keep_cross_border_work(world):
     """A CN unit sent to an AS incident puts that incident in CN's lists (the board's rule)."""
     users, ids = world
     incident = Incident.objects.get(pk=ids["inc_AS"])
-    from resources.models import Unit
-
     despatch.assignment_create(
         incident=incident, unit=Unit.objects.get(callsign=ids["free_CN"]), by=users[DESP]
     )
@@ -652,19 +1163,20 @@ async def test_board_socket_scope(actor, geography, make_user, fresh_layer,
 
 
 def _unit(callsign: str):
-    from resources.models import Unit
-
     return Unit.objects.get(callsign=callsign)
 
 
 def test_the_table_mirrors_the_documented_roles():
-    """The doc lists the same actors, so the doc and this table cannot drift silently."""
-    from pathlib import Path
-
+    """The doc lists the same routes and admin models, so the doc and this table cannot drift
+    silently."""
     text = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text()
     section = text.split("## Authorization matrix", 1)[1].split("\n## ", 1)[0]
     for route in {GET_ROUTE_ALIASES.get(c.route, c.route) for c in CELLS} | OTHER_ROUTES:
         shown = "/" + route if route else "/"
         shown = shown.replace("<int:pk>", "{id}").replace("<str:callsign>", "{callsign}")
         shown = shown.replace("<int:shift_id>", "{id}").replace("<int:officer_id>", "{officer}")
+        shown = shown.replace("<uidb64>/<token>", "{uid}/{token}")
         assert f"`{shown}`" in section, f"docs/security.md does not list {shown}"
+    for label, may in ADMIN_MODELS.items():
+        row = f"| `{label}` | {may or 'nothing'} | {'view' if label in SERVICE_OWNED else 'all'} |"
+        assert row in section, f"docs/security.md does not say: {row}"

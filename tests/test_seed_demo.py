@@ -1,6 +1,9 @@
 """`manage.py seed_demo`: idempotent, deterministic London demo data with a shift on duty."""
 
 import math
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Set
 from datetime import date, datetime, time, timedelta
@@ -11,6 +14,7 @@ import pytest
 from django.apps import apps
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from cad.accounts.roles import user_bcu_code, user_roles
 from cad.demo import geography
@@ -275,3 +279,52 @@ def test_generated_boundaries_are_the_voronoi_cells_of_their_sites():
     for s in geography.STATIONS:
         assert point_in_geometry(s.lat, s.lon, shapes[s.borough]), s.name
     assert not any(point_in_geometry(city.lat, city.lon, g) for g in shapes.values())
+
+
+PRODUCTION_ENV = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": "x7#kQ2!vL9@pR4$wZ8^mN1&bT6*yH3(cF5)jD0-gS2+eU7=aV4%iO9",
+    "ALLOWED_HOSTS": "cad.example.org",
+    "DJANGO_SETTINGS_MODULE": "cad.settings",
+}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _production(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """manage.py in the production profile on a database file of its own."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    env.update(PRODUCTION_ENV, SQLITE_PATH=str(tmp_path / "production.sqlite3"))
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_to_run_in_production(settings):
+    """The demo users have a published password: never in production."""
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="DJANGO_ENV=production"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not User.objects.exists() and not BCU.objects.exists()
+
+
+def test_seed_demo_exits_non_zero_in_production(tmp_path):
+    done = _production(tmp_path, "seed_demo")
+    assert done.returncode != 0
+    assert "refuses to run with DJANGO_ENV=production" in done.stderr
+    assert "beacon-demo-2026" not in done.stdout + done.stderr
+
+
+def test_production_starts_with_no_users(tmp_path):
+    """Migrations make roles, status codes and counters, never an account: the first users
+    are the ones an operator makes with `cad_user`."""
+    migrated = _production(tmp_path, "migrate", "--noinput", "-v", "0")
+    assert migrated.returncode == 0, migrated.stderr
+    probe = _production(
+        tmp_path, "shell", "-c",
+        "from django.contrib.auth.models import Group, User;"
+        "print(User.objects.count(), Group.objects.count())",
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    users, groups = map(int, probe.stdout.strip().splitlines()[-1].split())
+    assert users == 0 and groups == 5  # the check can see: the data migrations did run

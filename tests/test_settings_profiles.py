@@ -130,3 +130,42 @@ def test_production_responses_carry_the_security_headers():
     assert seen["plain_status"] == 301
     assert seen["plain_location"] == "https://cad.example.org/api/schema/"
     assert seen["cookies_secure"] == [True, True] and seen["session_httponly"] is True
+
+
+FORWARDED_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.test import RequestFactory
+from cad.audit.trail import source_of
+
+request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.7", HTTP_X_FORWARDED_FOR="203.0.113.9")
+print(json.dumps({"trust": settings.TRUST_X_FORWARDED_FOR, "source": source_of(request)}))
+"""
+
+
+def _forwarded(extra: dict[str, str]) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DEBUG", "DATABASE_URL", "REDIS_URL", "TRUST_X_FORWARDED_FOR"}}  # fmt: skip
+    env.update(
+        DJANGO_ENV="production",
+        SECRET_KEY="x7#kQ2!vL9@pR4$wZ8^mN1&bT6*yH3(cF5)jD0-gS2+eU7=aV4%iO9",
+        ALLOWED_HOSTS="cad.example.org",
+        DJANGO_SETTINGS_MODULE="cad.settings",
+        **extra,
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", FORWARDED_PROBE], cwd=ROOT, env=env, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_production_does_not_trust_x_forwarded_for_by_default():
+    """A client picks its own X-Forwarded-For: trusted by default, it would choose the address
+    that the lockout counts and the audit trail records."""
+    seen = _forwarded({})
+    assert seen == {"trust": False, "source": "10.0.0.7"}
+    # Behind a proxy that sets the header, the operator turns it on.
+    seen = _forwarded({"TRUST_X_FORWARDED_FOR": "1"})
+    assert seen == {"trust": True, "source": "203.0.113.9"}

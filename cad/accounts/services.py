@@ -1,5 +1,8 @@
 """Writes that belong to the control room as a whole: users and their roles and scope."""
 
+from collections.abc import Iterator
+
+from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
@@ -57,3 +60,51 @@ def user_provision(
         source=source,
     )  # fmt: skip
     return user, created
+
+
+def user_disable(*, user: User, by: User | None, source: str) -> bool:
+    """Switch an account off (it can no longer sign in; its sockets close on commit, see
+    cad/session_sockets.py). Returns False when it was already off."""
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if not locked.is_active:
+            return False
+        locked.is_active = False
+        locked.save(update_fields=["is_active"])
+        audit_record(user=by, action="update", obj=locked, changes={"is_active": [True, False]},
+                     source=source)  # fmt: skip
+    user.is_active = False
+    return True
+
+
+class _ResetLinkForm(PasswordResetForm):
+    """Django's reset mail, to one chosen account: also one made without a password (its
+    owner sets the first through the link), which PasswordResetForm's own lookup skips."""
+
+    def __init__(self, user: User):
+        super().__init__(data={"email": user.email})
+        self.user = user
+
+    def get_users(self, email: str) -> Iterator[User]:
+        yield self.user
+
+
+def user_password_reset_send(
+    *, user: User, by: User | None, source: str, domain: str, use_https: bool
+) -> bool:
+    """Mail the account's owner a single-use link to choose a password (Django's reset tokens:
+    they expire after PASSWORD_RESET_TIMEOUT and once the password changes). False when the
+    account has no email address or is disabled; nothing is sent then."""
+    form = _ResetLinkForm(user)
+    if not user.is_active or not user.email or not form.is_valid():
+        return False
+    with transaction.atomic():
+        audit_record(user=by, action="update", obj=user, changes={"password_reset": "sent"},
+                     source=source)  # fmt: skip
+        # Sent last: a failed send rolls the record back with it.
+        form.save(
+            domain_override=domain, use_https=use_https,
+            subject_template_name="registration/password_set_subject.txt",
+            email_template_name="registration/password_set_email.txt",
+        )  # fmt: skip
+    return True

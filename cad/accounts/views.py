@@ -7,9 +7,11 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods
 from rest_framework import serializers, status
@@ -20,7 +22,7 @@ from rest_framework.response import Response
 
 from cad.accounts import lockout, second_factor, totp
 from cad.accounts.sessions import idle_seconds_left, record_activity
-from cad.audit.trail import source_of
+from cad.audit.trail import audit_record, source_of
 
 
 class LoginForm(AuthenticationForm):
@@ -55,6 +57,8 @@ def _with_next(url_name: str, next_url: str) -> str:
 
 class LoginView(auth_views.LoginView):
     form_class = LoginForm
+    # FormView would take PUT as POST; the page is a form, nothing more.
+    http_method_names = ["get", "post", "head", "options"]
 
     def form_valid(self, form):
         response = super().form_valid(form)  # logs in; the session is pending if 2FA is due
@@ -208,3 +212,34 @@ class TokenView(ObtainAuthToken):
 
 
 token_view = TokenView.as_view()
+
+
+@method_decorator(login_not_required, name="dispatch")  # dispatch is overridden below
+class PasswordSetView(auth_views.PasswordResetConfirmView):
+    """The link an admin's "send a reset" action mails: the owner chooses their password.
+
+    Django's view (single-use token, the password validators); the change is audited as the
+    owner's own, in the same transaction. It does not sign in: the second factor still applies.
+    """
+
+    template_name = "registration/password_set.html"
+    http_method_names = ["get", "post", "head", "options"]
+
+    def dispatch(self, *args, **kwargs):
+        # Django's view checks the link before the method; the method comes first here.
+        if (self.request.method or "").lower() not in self.http_method_names:
+            return self.http_method_not_allowed(self.request, *args, **kwargs)
+        return super().dispatch(*args, **kwargs)
+
+    def form_valid(self, form):
+        with transaction.atomic():
+            response = super().form_valid(form)
+            audit_record(
+                user=form.user, action="update", obj=form.user, source=source_of(self.request),
+                changes={"password": ["***", "changed"], "via": "reset link"},
+            )  # fmt: skip
+        return response
+
+
+class PasswordSetDoneView(auth_views.PasswordResetCompleteView):
+    template_name = "registration/password_set_done.html"

@@ -15,7 +15,7 @@ def source_of(request: HttpRequest | None) -> str:
 
     Without a proxy any client can send X-Forwarded-For, which would let it pick the address
     that login lockout counts against, so the header is read only when TRUST_X_FORWARDED_FOR is
-    on (the default in production, where Beacon sits behind one).
+    on (off by default in every profile; the operator turns it on behind a proxy that sets it).
     """
     if request is None:
         return ""
@@ -34,10 +34,16 @@ def audit_record(
     object_id: str = "",
     changes: dict[str, Any] | None = None,
     source: str = "",
+    object_repr: str | None = None,
 ) -> AuditEvent:
-    """Write one audit row. Call it inside the transaction of the change it records."""
+    """Write one audit row. Call it inside the transaction of the change it records.
+
+    `object_id` and `object_repr` default to the object's key and str(); give them for objects
+    whose key or text is a secret (an API token's key is both).
+    """
     row = audit_row(user=user, action=action, obj=obj, object_type=object_type,
-                    object_id=object_id, changes=changes, source=source)  # fmt: skip
+                    object_id=object_id, object_repr=object_repr or "", changes=changes,
+                    source=source)  # fmt: skip
     row.save()
     return row
 

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_GET
 
 from cad.audit.api import AuditFilterSerializer
 from cad.audit.search import AuditScopeError, audit_row, audit_search, can_search_audit
@@ -22,6 +23,7 @@ PAGE_SIZE = 50
 FILTER_NAMES = ("incident", "user", "from", "to", "action")
 
 
+@require_GET
 def audit_search_page(request):
     if not can_search_audit(request.user):
         raise PermissionDenied

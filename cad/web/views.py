@@ -13,6 +13,7 @@ from cad.accounts.roles import ROLE_HOME, ROLES, user_roles
 from cad.web.health import health
 
 
+@require_GET
 def home(request):
     """Send each role to its screen. Users with several roles choose; officers see their shifts."""
     roles = [role for role in ROLES if role in user_roles(request.user)]

@@ -158,3 +158,44 @@ def test_book_on_page_round_trip(client, world):
     )
     client.force_login(world["handler"])
     assert client.get("/roster/book-on/").status_code == 403
+
+
+def test_book_on_page_enforces_bcu_scope_as_the_api_does(client, world):
+    """A supervisor of AS cannot book CN's unit off (or on) through the page by naming a shift
+    of their own BCU: the page applies the API's check, on the unit's BCU as well."""
+    now = timezone.now()
+    shifts = {}
+    for bcu in ("CN", "AS"):
+        team = world["team"] if bcu == "CN" else Team.objects.create(bcu=world[bcu], name="AS 1")
+        shifts[bcu] = make_shift(world[bcu], team, local_date(now), "other")
+        shifts[bcu].starts_at, shifts[bcu].ends_at = (
+            now - timedelta(hours=1),
+            now + timedelta(hours=6),
+        )
+        shifts[bcu].save()
+    ShiftAssignment.objects.create(shift=shifts["CN"], officer=world["a"])
+    ShiftAssignment.objects.create(shift=shifts["CN"], officer=world["b"])
+    crewed = make_unit(world["kentish"], callsign="CN21", status=UnitStatus.OFF_DUTY)
+    spare = make_unit(world["kentish"], callsign="CN22", status=UnitStatus.OFF_DUTY)
+    client.force_login(world["sup"])
+    client.post("/roster/book-on/", {"shift": shifts["CN"].pk, "unit": "CN21",
+                                     "officers": [world["a"].pk], "action": "book_on"})  # fmt: skip
+    assert Crewing.objects.filter(unit=crewed, booked_off_at=None).count() == 1
+    client.force_login(world["sup_as"])
+    off = {"shift": shifts["AS"].pk, "unit": "CN21", "action": "book_off"}
+    assert client.post("/roster/book-on/", off).status_code == 403
+    on = {"shift": shifts["AS"].pk, "unit": "CN22", "officers": [world["b"].pk],
+          "action": "book_on"}  # fmt: skip
+    assert client.post("/roster/book-on/", on).status_code == 403
+    crewed.refresh_from_db()
+    spare.refresh_from_db()
+    assert crewed.status == UnitStatus.AVAILABLE and spare.status == UnitStatus.OFF_DUTY
+    assert Crewing.objects.filter(unit=crewed, booked_off_at=None).count() == 1
+    # The API gives the same answers to the same requests.
+    api = client.post(
+        "/api/v1/crewing/book-off/", {"unit": "CN21"}, content_type="application/json"
+    )
+    assert api.status_code == 403
+    api = client.post("/api/v1/crewing/book-on/", {"unit": "CN22", "shift": shifts["AS"].pk,
+                      "officers": [world["b"].pk]}, content_type="application/json")  # fmt: skip
+    assert api.status_code == 403

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from cad.models import AuditEvent, IdempotencyKey
+from cad.models import AuditEvent, Event, IdempotencyKey
 from incidents.models import Call, GazetteerEntry, Incident
 from incidents.tests.factories import (
     CAMDEN,
@@ -316,6 +316,29 @@ def test_attach_call_qualifiers_links_thrive(world, make_user):
     )
     thrive = client.post(f"{URL}{first.id}/thrive/", {"threat": "high"}, format="json")
     assert thrive.status_code == 200 and thrive.json()["thrive"] == {"threat": "high"}
+
+
+def test_scoped_desk_cannot_link_into_another_bcu(world, make_user):
+    """Linking writes into both incidents' logs and streams, so both must be in scope."""
+    handler = make_user("call_handler")
+    mine = make_incident(handler, type_code="VIOL")  # CN
+    theirs = make_incident(handler, type_code="VIOL", lat=LAMBETH[0], lon=LAMBETH[1])  # AS
+    local = client_for(make_user("despatcher", bcu="CN"))
+    logs = theirs.log.count(), mine.log.count()
+    audit, events = AuditEvent.objects.count(), Event.objects.count()
+    for other in (theirs.id, theirs.reference):
+        response = local.post(f"{URL}{mine.id}/links/", {"incident": other}, format="json")
+        assert response.status_code == 403, response.content
+    assert not mine.linked.exists() and not theirs.linked.exists()
+    assert (theirs.log.count(), mine.log.count()) == logs
+    assert (AuditEvent.objects.count(), Event.objects.count()) == (audit, events)
+    # The other way round was already refused: the first incident is out of scope.
+    back = local.post(f"{URL}{theirs.id}/links/", {"incident": mine.id}, format="json")
+    assert back.status_code == 403
+    # A central desk links across the border.
+    central = client_for(make_user("despatcher"))
+    ok = central.post(f"{URL}{mine.id}/links/", {"incident": theirs.id}, format="json")
+    assert ok.status_code == 200 and ok.json()["linked"][0]["id"] == theirs.id
 
 
 def test_check_endpoint_and_reference_data(world, make_user):

@@ -357,13 +357,19 @@ function initMap() {
           weight: f.properties.bcu === config.bcu ? 2.5 : 1,
           fillOpacity: 0.04,
         }),
-        onEachFeature: (f, l) => l.bindTooltip(`${f.properties.name} (${f.properties.bcu})`),
+        onEachFeature: (f, l) => l.bindTooltip(asText(`${f.properties.name} (${f.properties.bcu})`)),
       }).addTo(m);
       layer.bringToBack();
       const own = geo.features.filter((f) => f.properties.bcu === config.bcu);
       m.fitBounds((own.length ? L.geoJSON({ type: "FeatureCollection", features: own }) : layer).getBounds());
     })
     .catch(() => {});
+}
+
+// Leaflet puts a string tooltip in with innerHTML. Names here are typed into the admin
+// (boroughs, BCUs, incident types, call signs), so they go in as text nodes, never as markup.
+function asText(text) {
+  return document.createTextNode(String(text));
 }
 
 // Markers are kept and updated in place: a busy board redraws often, and rebuilding
@@ -377,7 +383,7 @@ function syncMarkers(layer, index, items, key, latlng, style, tooltip, onClick) 
     seen.add(k);
     let marker = index.get(k);
     if (!marker) {
-      marker = L.circleMarker(pos, style(item)).bindTooltip("").addTo(layer);
+      marker = L.circleMarker(pos, style(item)).bindTooltip(asText("")).addTo(layer);
       if (onClick) marker.on("click", () => onClick(item.id ?? k));
       index.set(k, marker);
     } else {
@@ -385,7 +391,7 @@ function syncMarkers(layer, index, items, key, latlng, style, tooltip, onClick) 
       marker.setStyle(style(item));
       marker.setRadius(style(item).radius);
     }
-    marker.setTooltipContent(tooltip(item));
+    marker.setTooltipContent(asText(tooltip(item)));
   }
   for (const [k, marker] of index) {
     if (!seen.has(k)) {

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -759,6 +760,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, at=None, **options):
+        if settings.PRODUCTION:
+            # Its users share a published password (DEMO_PASSWORD's default is in the README).
+            raise CommandError(
+                "seed_demo refuses to run with DJANGO_ENV=production: it makes demo users with "
+                "a published password. Create real users with `manage.py cad_user`."
+            )
         now = timezone.now()
         if at:
             given = parse_datetime(at)
