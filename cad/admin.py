@@ -158,7 +158,7 @@ class UserAdmin(AuditedAdmin, DjangoUserAdmin):
             return super().get_fieldsets(request, obj)
         return self.managed_fieldsets if obj else self.managed_add_fieldsets
 
-    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[override]  # Django passes change; the stubs name it differently
+    def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None and not request.user.is_superuser:
             kwargs["form"] = ManagedUserCreationForm
         return super().get_form(request, obj, change=change, **kwargs)
