@@ -37,7 +37,10 @@ def axe_violations(page, *, rules: list[str] | None = None) -> list[dict]:
     if rules:
         options = {"runOnly": {"type": "rule", "values": rules}, "resultTypes": ["violations"]}
     else:
-        options = {"runOnly": {"type": "tag", "values": WCAG_AA_TAGS}, "resultTypes": ["violations"]}
+        options = {
+            "runOnly": {"type": "tag", "values": WCAG_AA_TAGS},
+            "resultTypes": ["violations"],
+        }
     return page.evaluate(RUN, {"options": options})
 
 

@@ -104,6 +104,13 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         # The second-factor pages belong to signing in; those who need none are sent home.
         c("accounts/2fa/", "GET", "-", "/accounts/2fa/", SIGNED_IN, kind="page"),
         c("accounts/2fa/enrol/", "GET", "-", "/accounts/2fa/enrol/", SIGNED_IN, kind="page"),
+        # Everyone's own screen settings (docs/accessibility.md).
+        c("accounts/preferences/", "GET", "-", "/accounts/preferences/", SIGNED_IN, kind="page"),
+        c("accounts/preferences/", "POST", "-", "/accounts/preferences/", SIGNED_IN, kind="form",
+          body=lambda w: {"theme": "high_contrast", "shortcuts": "on"}),
+        c("api/v1/me/preferences/", "GET", "-", "/api/v1/me/preferences/", SIGNED_IN),
+        c("api/v1/me/preferences/", "PUT", "-", "/api/v1/me/preferences/", SIGNED_IN,
+          body=lambda w: {"theme": "high_contrast"}),
         # The audit trail: supervisors (their BCU's, when scoped) and admins.
         c("audit/", "GET", "-", "/audit/", SUPERVISORS | {ADMIN}, kind="page"),
         c("api/v1/audit/", "GET", "-", "/api/v1/audit/", SUPERVISORS | {ADMIN}),
