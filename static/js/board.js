@@ -158,7 +158,7 @@ function applyEvent(msg) {
     case "unit.emergency": {
       state.units.set(d.callsign, d);
       if (d.emergency) state.emergencies.set(d.callsign, d);
-      else if (state.emergencies.delete(d.callsign)) announce(`Emergency of ${d.callsign} acknowledged`);
+      else if (state.emergencies.delete(d.callsign)) afterRender(`Emergency of ${d.callsign} acknowledged`);
       // A recommended unit sent elsewhere (or no longer free): the list must not offer it.
       if (state.recs.includes(d.callsign) && !FREE(d)) refreshRecommendationsSoon();
       break;
@@ -194,12 +194,20 @@ function scheduleRender() {
   });
 }
 
+// Said once the screen shows it: an acknowledgement closes the alarm first, so it is heard
+// from the page's live region rather than from the dialog that is going away.
+const pending = [];
+function afterRender(text) {
+  pending.push(text);
+}
+
 function renderAll() {
   renderQueue();
   renderUnits();
   renderMap();
   renderAlarm();
   tick();
+  for (const text of pending.splice(0)) announce(text);
 }
 
 // --- the incident queue ---------------------------------------------------------------------
@@ -635,8 +643,29 @@ function renderAlarm() {
   }
 }
 
+// Tab and Shift+Tab go round inside an open dialog instead of leaving it for the browser's
+// own controls (a modal dialog alone lets them out past its last button).
+function keepFocusIn(dialog) {
+  dialog.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab") return;
+    const items = [...dialog.querySelectorAll("button, input, select, textarea, a[href], [tabindex='0']")]
+      .filter((el) => !el.disabled && el.offsetParent !== null);
+    if (!items.length) return;
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (e.shiftKey && (document.activeElement === first || !dialog.contains(document.activeElement))) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && (document.activeElement === last || !dialog.contains(document.activeElement))) {
+      e.preventDefault();
+      first.focus();
+    }
+  });
+}
+
 function bindAlarm() {
   const box = $("alarm");
+  for (const dialog of [box, $("confirm"), $("help")]) keepFocusIn(dialog);
   box.addEventListener("cancel", (e) => e.preventDefault()); // an emergency is acknowledged, not escaped
   box.addEventListener("close", () => {
     const back = alarmReturn && alarmReturn.isConnected && alarmReturn !== document.body ? alarmReturn : null;
@@ -706,8 +735,9 @@ async function acknowledge(callsign) {
   try {
     await api("POST", `/api/v1/units/${encodeURIComponent(callsign)}/emergency/acknowledge/`);
     // The event confirms it for every other desk.
-    if (state.emergencies.delete(callsign)) announce(`Emergency of ${callsign} acknowledged`);
+    const was = state.emergencies.delete(callsign);
     renderAlarm();
+    if (was) announce(`Emergency of ${callsign} acknowledged`);
   } catch (err) {
     if (err.status === 409) {
       state.emergencies.delete(callsign); // someone else took it first
