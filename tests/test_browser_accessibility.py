@@ -11,6 +11,7 @@ the end so the tests after this module start from an empty database as usual.
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,12 +23,13 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from tests.a11y import WCAG_AAA_CONTRAST, axe_violations, describe
-from tests.servers import daphne_server
+from tests.servers import ROOT, daphne_server
 
 # The marker also makes pytest-django create the test database; each test only reads (through
 # the browser), so the module's committed world survives every test's rollback.
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
+ARTIFACTS = ROOT / "test-artifacts"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "a-Strong-pass-42"
@@ -320,6 +322,9 @@ def test_no_wcag_violations(screen: Screen, base, world, signed_in):
             page.wait_for_load_state("networkidle")
             if screen.prepare:
                 screen.prepare(page, world)
+            ARTIFACTS.mkdir(exist_ok=True)  # what axe looked at, for the CI artifacts
+            slug = re.sub(r"[^a-z0-9]+", "-", screen.name)
+            page.screenshot(path=str(ARTIFACTS / f"a11y-{slug}.png"))
             violations = axe_violations(page)
             if screen.aaa:
                 violations += axe_violations(page, rules=WCAG_AAA_CONTRAST)

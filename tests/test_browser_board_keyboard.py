@@ -269,6 +269,23 @@ def test_alarm_takes_keeps_and_returns_focus_and_shortcuts_follow_the_settings(
             assert len(sent) == 1, sent
             # The keys the board lists are the user's.
             expect(board.locator("#rec-list kbd").first).to_have_text("q", timeout=10000)
+
+            # ? lists the keys and holds the settings; a change is saved and shown at once.
+            board.focus("#panel-title")
+            board.keyboard.press("?")
+            help_dialog = board.locator("#help")
+            expect(help_dialog).to_be_visible()
+            expect(board.locator("#help-keys")).to_contain_text("despatch recommended unit 1")
+            _tab_to(board, "#pref-contrast")
+            board.keyboard.press("Space")
+            expect(board.locator("#pref-status")).to_contain_text("Saved")
+            expect(board.locator("html")).to_have_attribute("data-theme", "high_contrast")
+            board.keyboard.press("Escape")
+            expect(help_dialog).to_be_hidden()
+            expect(board.locator("#panel-title")).to_be_focused()
+            saved = context.request.get(f"{base}/api/v1/me/preferences/").json()
+            assert saved["theme"] == "high_contrast"
+            assert saved["keys"]["recommend_1"] == "q" and saved["confirm_despatch"] is False
         finally:
             browser.close()
 

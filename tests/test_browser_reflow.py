@@ -88,3 +88,40 @@ def test_call_taker_reflows_at_400_percent(live_server, chromium_path, make_user
             _no_sideways_scroll(page)
         finally:
             browser.close()
+
+
+def test_board_reflows_at_400_percent_but_for_its_table_and_map(
+    live_server, chromium_path, make_user, geography
+):
+    """The board stacks into one column; the queue table and the map keep their layout and
+    scroll inside their own boxes, which 1.4.10 allows for content that needs two dimensions."""
+    from playwright.sync_api import expect, sync_playwright
+
+    make_user("despatcher", username="dave")
+    handler = make_user("call_handler", username="carol")
+    make_type("VIOL", default_grade="I", name="Violence against the person")
+    incident = make_incident(handler, type_code="VIOL", address="10 Camden High Street")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=ARGS)
+        try:
+            page = browser.new_page(viewport=ZOOMED)
+            page.goto(f"{live_server.url}/accounts/login/")
+            page.fill("#id_username", "dave")
+            page.fill("#id_password", "a-Strong-pass-42")
+            page.keyboard.press("Enter")
+            page.wait_for_url(re.compile(r".*/board/$"))
+            # (live_server has no WebSocket: the board polls its snapshot instead.)
+            row = page.locator(f"#queue-body tr[data-id='{incident.pk}']")
+            expect(row).to_be_visible(timeout=15000)
+            row.click()
+            expect(page.locator("#panel-title")).to_contain_text(incident.reference)
+            widths = page.evaluate(
+                "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+            assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
+            panel = ", ".join(f"#panel {s}" for s in ("label", "input", "select", "button", "h2"))
+            outside = page.evaluate(OUTSIDE, panel + ", header a, header button")
+            assert not outside, "cut off at 400 %:\n" + "\n".join(outside)
+        finally:
+            browser.close()
