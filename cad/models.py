@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.fields.json import KeyTextTransform
 
+from cad.accounts.models import UserPreferences  # noqa: F401  (a cad model kept with accounts)
 from cad.audit.append_only import AppendOnlyModel
 
 

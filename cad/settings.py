@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "cad.accounts.context_processors.roles",
+                "cad.accounts.context_processors.preferences",
             ],
         },
     },

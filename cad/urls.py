@@ -27,6 +27,7 @@ urlpatterns = [
     path("accounts/2fa/", sign_in.second_factor_verify, name="second_factor"),
     path("accounts/2fa/enrol/", sign_in.second_factor_enrol, name="second_factor_enrol"),
     path("accounts/idle/", sign_in.idle_status, name="idle_status"),
+    path("accounts/preferences/", sign_in.preferences_page, name="preferences"),
     # One sign-in page for everyone, so the admin gets the lockout and the second factor too.
     path(
         "admin/login/",

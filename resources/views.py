@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from cad.accounts.preferences import SHORTCUTS
 from cad.accounts.roles import DESPATCHER, SUPERVISOR, has_role, user_bcu_code
 from cad.live.snapshot import board_snapshot
 from cad.models import BCU, Borough
@@ -40,6 +41,8 @@ def board(request):
         "closing_codes": list(
             ClosingCode.objects.filter(active=True).order_by("code").values("code", "name")
         ),
+        # What each shortcut does; the keys themselves are the user's (#user-prefs).
+        "shortcuts": [{"action": s.action, "does": s.does} for s in SHORTCUTS],
     }
     return render(request, "resources/board.html", {"config": config})
 

@@ -205,6 +205,13 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         # Those due a second factor and without a device yet are told the code is wrong (400).
         c("accounts/2fa/enrol/", "POST", "-", "/accounts/2fa/enrol/", SIGNED_IN, kind="form",
           body=lambda w: {"code": "000000"}, ok=_sent_on_or_wrong_code),
+        # Everyone's own screen settings (docs/accessibility.md).
+        c("accounts/preferences/", "GET", "-", "/accounts/preferences/", SIGNED_IN, kind="page"),
+        c("accounts/preferences/", "POST", "-", "/accounts/preferences/", SIGNED_IN, kind="form",
+          body=lambda w: {"theme": "high_contrast", "shortcuts": "on"}),
+        c("api/v1/me/preferences/", "GET", "-", "/api/v1/me/preferences/", SIGNED_IN),
+        c("api/v1/me/preferences/", "PUT", "-", "/api/v1/me/preferences/", SIGNED_IN,
+          body=lambda w: {"theme": "high_contrast"}),
         # The audit trail: supervisors (their BCU's, when scoped) and admins.
         c("audit/", "GET", "-", "/audit/", SUPERVISORS | {ADMIN}, kind="page"),
         c("api/v1/audit/", "GET", "-", "/api/v1/audit/", SUPERVISORS | {ADMIN}),

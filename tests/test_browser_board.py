@@ -97,7 +97,7 @@ def test_live_board_two_desks(server, chromium_path):
             expect(board.locator("#live-banner")).to_have_class("live-banner live", timeout=15000)
             # No tiles, but the boundaries and unit markers are on the map.
             expect(board.locator("#map path.leaflet-interactive").first).to_be_visible()
-            expect(board.locator("#map path.m-unit")).to_have_count(2)
+            expect(board.locator("#map .m-unit")).to_have_count(2)
 
             # 1. The call handler creates an incident; it appears on the board, no reload.
             _login(calls_ctx, base, "carol")
@@ -109,7 +109,7 @@ def test_live_board_two_desks(server, chromium_path):
             row = board.locator(f"#queue-body tr[data-id='{created['id']}']")
             expect(row).to_contain_text(created["reference"], timeout=10000)
             expect(row).to_contain_text("open")
-            expect(board.locator(f"#map path.m-inc-{created['id']}")).to_have_count(1)
+            expect(board.locator(f"#map .m-inc-{created['id']}")).to_have_count(1)
 
             # 2. The despatcher opens it and assigns CN01 by keyboard.
             row.click()

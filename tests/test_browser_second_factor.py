@@ -83,12 +83,17 @@ def test_idle_warning_shows_and_stay_signed_in_answers(live_server, chromium_pat
             banner = page.locator("#idle-warning")
             expect(banner).to_be_visible()
             expect(banner).to_contain_text("You will be signed out in")
+            # A modal dialog that takes the focus, so Enter answers it.
+            expect(banner).to_have_attribute("aria-modal", "true")
+            expect(page.locator("#idle-stay")).to_be_focused()
             with page.expect_response(
                 lambda r: r.url.endswith("/accounts/idle/") and r.request.method == "POST"
             ) as answered:
-                page.click("#idle-stay")
+                page.keyboard.press("Enter")
             assert answered.value.json()["remaining"] > settings.SESSION_IDLE_SECONDS - 60
             page.click("#idle-dismiss")
             expect(banner).to_be_hidden()
+            # The focus is given back to where the call handler was: the first field.
+            expect(page.locator("#f-channel")).to_be_focused()
         finally:
             browser.close()

@@ -1,13 +1,17 @@
 """Writes that belong to the control room as a whole: users and their roles and scope."""
 
 from collections.abc import Iterator
+from typing import Any
 
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from cad.accounts.models import UserPreferences
+from cad.accounts.preferences import DEFAULT_KEYS, THEMES, effective_keys, key_map_problems
 from cad.accounts.roles import ADMIN, ROLES
-from cad.audit.trail import audit_record
+from cad.audit.trail import audit_record, model_changes
 from cad.errors import DomainError
 from cad.models import BCU, UserScope
 
@@ -108,3 +112,53 @@ def user_password_reset_send(
             email_template_name="registration/password_set_email.txt",
         )  # fmt: skip
     return True
+
+
+@transaction.atomic
+def user_preferences_set(
+    *,
+    user: User,
+    shortcuts: bool,
+    confirm_despatch: bool,
+    theme: str,
+    keys: dict[str, str],
+    by: User | None,
+    source: str,
+) -> UserPreferences:
+    """Replace a user's screen settings; `keys` names only the shortcuts moved from their
+    default (the others keep it). Audited when anything changed.
+
+    Raises ValidationError (field → messages) for an unknown theme, an unknown action, a key
+    that is not one visible character, or one key given to two actions.
+    """
+    problems = key_map_problems(keys)
+    if problems:
+        raise ValidationError({"keys": [f"{a}: {' '.join(m)}" for a, m in problems.items()]})
+    if theme not in THEMES:
+        raise ValidationError({"theme": [f"One of {', '.join(THEMES)}."]})
+    prefs, created = UserPreferences.objects.select_for_update().get_or_create(user=user)
+    before = {
+        "shortcuts": prefs.shortcuts,
+        "confirm_despatch": prefs.confirm_despatch,
+        "theme": prefs.theme,
+        "keys": effective_keys(prefs.keys),
+    }
+    prefs.shortcuts = shortcuts
+    prefs.confirm_despatch = confirm_despatch
+    prefs.theme = theme
+    prefs.keys = {a: k for a, k in keys.items() if DEFAULT_KEYS[a] != k}
+    after = {
+        "shortcuts": shortcuts,
+        "confirm_despatch": confirm_despatch,
+        "theme": theme,
+        "keys": effective_keys(prefs.keys),
+    }
+    changes: dict[str, Any] = model_changes(before, after)
+    if "keys" in changes:  # only the shortcuts that moved, not the whole map twice
+        old, new = changes["keys"]
+        changes["keys"] = {a: [old[a], new[a]] for a in new if old[a] != new[a]}
+    if changes or created:
+        prefs.save()
+        audit_record(user=by, action="create" if created else "update", obj=prefs,
+                     changes=changes, source=source)  # fmt: skip
+    return prefs

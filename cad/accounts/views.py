@@ -20,7 +20,9 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 
-from cad.accounts import lockout, second_factor, totp
+from cad.accounts import lockout, second_factor, services, totp
+from cad.accounts.preferences import SHORTCUTS, THEMES, key_map_problems
+from cad.accounts.selectors import user_preferences
 from cad.accounts.sessions import idle_seconds_left, record_activity
 from cad.audit.trail import audit_record, source_of
 
@@ -243,3 +245,47 @@ class PasswordSetView(auth_views.PasswordResetConfirmView):
 
 class PasswordSetDoneView(auth_views.PasswordResetCompleteView):
     template_name = "registration/password_set_done.html"
+
+
+@require_http_methods(["GET", "POST"])
+def preferences_page(request):
+    """Any signed-in user: shortcuts on or off and their keys, despatch confirmation, theme.
+
+    A plain form, so it works without JavaScript; the board and the API
+    (`/api/v1/me/preferences/`) change the same settings.
+    """
+    current = user_preferences(user=request.user)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        posted = {
+            "shortcuts": request.POST.get("shortcuts") == "on",
+            "confirm_despatch": request.POST.get("confirm_despatch") == "on",
+            "theme": request.POST.get("theme", ""),
+            "keys": {s.action: request.POST.get(f"key-{s.action}", "") for s in SHORTCUTS},
+        }
+        errors = key_map_problems(posted["keys"])
+        if posted["theme"] not in THEMES:
+            errors["theme"] = [f"Choose one of: {', '.join(THEMES.values())}."]
+        if not errors:
+            services.user_preferences_set(
+                user=request.user, by=request.user, source=source_of(request), **posted
+            )
+            messages.success(request, "Settings saved.")
+            return redirect("preferences")
+        current = {**current, **posted}
+    context = {
+        "prefs": current,
+        "themes": THEMES.items(),
+        "errors": errors,
+        "shortcuts": [
+            {
+                "action": s.action,
+                "does": s.does,
+                "key": current["keys"][s.action],
+                "default": s.key,
+                "errors": errors.get(s.action, []),
+            }
+            for s in SHORTCUTS
+        ],  # fmt: skip
+    }
+    return render(request, "accounts/preferences.html", context, status=400 if errors else 200)

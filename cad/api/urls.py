@@ -1,5 +1,6 @@
 from django.urls import path
 
+from cad.accounts.api import PreferencesApi
 from cad.api.reference import BCUListApi
 from cad.audit.api import AuditCsvApi, AuditSearchApi
 
@@ -7,4 +8,5 @@ urlpatterns = [
     path("bcus/", BCUListApi.as_view(), name="api-bcus"),
     path("audit/", AuditSearchApi.as_view(), name="api-audit"),
     path("audit/csv/", AuditCsvApi.as_view(), name="api-audit-csv"),
+    path("me/preferences/", PreferencesApi.as_view(), name="api-me-preferences"),
 ]

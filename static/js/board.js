@@ -2,11 +2,17 @@
 // Reads come from the socket (live.js); every command goes through the REST API, and the
 // socket then tells every desk (this one included) what changed.
 // All text from the server is inserted with textContent, never as HTML.
+//
+// For the keyboard and screen readers (docs/accessibility.md): the queue is an ARIA grid with a
+// roving tabindex; what changes on screen is also said through a live region; the alarm and
+// the confirmations are modal dialogs that take the focus and give it back; the single-key
+// shortcuts come from the user's settings (#user-prefs), which can switch them off or move them.
 
 import { LiveFeed } from "./live.js";
 import * as alarm from "./alarm.js";
 
 const config = JSON.parse(document.getElementById("board-config").textContent);
+const prefs = JSON.parse(document.getElementById("user-prefs").textContent);
 const GRADE_ORDER = { I: 0, S: 1, E: 2, R: 3 };
 const STATUS_ORDER = ["available", "assigned", "en_route", "at_scene", "unavailable", "off_duty"];
 const STATUS_LABEL = Object.fromEntries(config.statuses.map((s) => [s.value, s.label]));
@@ -19,7 +25,9 @@ const state = {
   recs: [], // recommended call signs for the selected incident
   emergencies: new Map(), // callsign -> unit, raised and not acknowledged
   undelivered: new Map(), // radio message id -> radio.undelivered data, until dismissed
+  announced: [], // every announcement made, oldest first (for support staff and the tests)
 };
+const FREE = (u) => !u.emergency && (u.status === "available" || (u.status === "unavailable" && u.deployable));
 
 // --- helpers ------------------------------------------------------------------------------
 
@@ -93,6 +101,21 @@ function fmtTime(iso) {
   return iso ? new Date(iso).toLocaleTimeString("en-GB", { hour12: false }) : "";
 }
 
+// Said to screen readers: into the live region of the dialog that is open (everything outside
+// a modal dialog is inert, so a region there would not be heard), else the page's own.
+function announce(text, { urgent = false } = {}) {
+  const inDialog = [...document.querySelectorAll("dialog[open] [data-announcer]")].pop();
+  const region = inDialog || $(urgent ? "announcer-urgent" : "announcer");
+  region.append(h("p", {}, text));
+  while (region.children.length > 12) region.firstElementChild.remove();
+  state.announced.push(text);
+}
+
+function describeIncident(i) {
+  const where = i.location.address || `${i.location.lat.toFixed(4)}, ${i.location.lon.toFixed(4)}`;
+  return `${i.reference}, grade ${i.grade}, ${i.type_name || i.type}, ${where}, ${i.status.replace("_", " ")}`;
+}
+
 function flash(text, kind = "error") {
   const el = $("flash");
   el.textContent = text;
@@ -116,18 +139,30 @@ function applyEvent(msg) {
   const d = msg.data;
   switch (msg.type) {
     case "incident.created":
-    case "incident.updated":
+    case "incident.updated": {
+      const before = state.incidents.get(d.id);
       state.incidents.set(d.id, d);
+      // New I-grade work (created, or re-graded to I) is said as well as shown.
+      if (d.grade === "I" && d.status !== "closed" && (!before || before.grade !== "I")) {
+        announce(`${before ? "Re-graded to I" : "New I-grade incident"}: ${describeIncident(d)}`);
+      }
+      if (d.id === state.selected && before && (before.grade !== d.grade || before.type !== d.type)) {
+        refreshRecommendationsSoon();
+      }
       break;
+    }
     case "incident.closed":
       state.incidents.delete(d.id);
       break;
     case "unit.updated":
-    case "unit.emergency":
+    case "unit.emergency": {
       state.units.set(d.callsign, d);
       if (d.emergency) state.emergencies.set(d.callsign, d);
-      else state.emergencies.delete(d.callsign);
+      else if (state.emergencies.delete(d.callsign)) afterRender(`Emergency of ${d.callsign} acknowledged`);
+      // A recommended unit sent elsewhere (or no longer free): the list must not offer it.
+      if (state.recs.includes(d.callsign) && !FREE(d)) refreshRecommendationsSoon();
       break;
+    }
     case "recommendations.ready":
       if (d.incident === state.selected) loadRecommendations(state.selected);
       return;
@@ -159,12 +194,20 @@ function scheduleRender() {
   });
 }
 
+// Said once the screen shows it: an acknowledgement closes the alarm first, so it is heard
+// from the page's live region rather than from the dialog that is going away.
+const pending = [];
+function afterRender(text) {
+  pending.push(text);
+}
+
 function renderAll() {
   renderQueue();
   renderUnits();
   renderMap();
   renderAlarm();
   tick();
+  for (const text of pending.splice(0)) announce(text);
 }
 
 // --- the incident queue ---------------------------------------------------------------------
@@ -193,33 +236,101 @@ function visibleIncidents() {
     );
 }
 
+// The queue is an ARIA grid: one row in the tab order (the selected one, else the first), the
+// arrow keys move between rows, and selection follows. Rows are kept and updated in place, so
+// a live update neither moves the focus nor makes a screen reader read the row again.
+const queueRows = new Map(); // incident id -> tr
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function queueRow(i) {
+  let tr = queueRows.get(i.id);
+  if (!tr) {
+    tr = h(
+      "tr",
+      { dataset: { id: i.id }, tabindex: "-1", onclick: () => select(i.id) },
+      h("td", { class: "grade" }),
+      h("td", { class: "ref" }),
+      h("td", { class: "type" }),
+      h("td", { class: "addr" }),
+      h("td", { class: "bcu" }),
+      h("td", { class: "status" }),
+      h("td", { class: "on" }),
+      h("td", { class: "countdown" }, ""),
+    );
+    queueRows.set(i.id, tr);
+  }
+  const selected = i.id === state.selected;
+  const keep = ["breached", "near"].filter((c) => tr.classList.contains(c));
+  tr.className = [`inc grade-${i.grade} st-${i.status}`, selected ? "selected" : "", ...keep].join(" ").trim();
+  tr.setAttribute("aria-selected", String(selected));
+  tr.dataset.due = i.due_at || "";
+  tr.dataset.status = i.status;
+  const c = tr.cells;
+  setText(c[0], i.grade);
+  setText(c[1], i.reference);
+  setText(c[2], i.type_name || i.type);
+  setText(c[3], i.location.address || `${i.location.lat.toFixed(4)}, ${i.location.lon.toFixed(4)}`);
+  setText(c[4], i.location.bcu || "—");
+  setText(c[5], i.status.replace("_", " "));
+  setText(c[6], unitsOn(i.id).map((u) => u.callsign).join(" "));
+  return tr;
+}
+
 function renderQueue() {
   const rows = visibleIncidents();
   const body = $("queue-body");
-  body.replaceChildren(
-    ...rows.map((i) => {
-      const units = unitsOn(i.id);
-      return h(
-        "tr",
-        {
-          class: `inc grade-${i.grade} st-${i.status}${i.id === state.selected ? " selected" : ""}`,
-          dataset: { id: i.id, due: i.due_at || "", status: i.status },
-          tabindex: "-1",
-          onclick: () => select(i.id),
-        },
-        h("td", { class: "grade" }, i.grade),
-        h("td", { class: "ref" }, i.reference),
-        h("td", {}, i.type_name || i.type),
-        h("td", { class: "addr" }, i.location.address || `${i.location.lat.toFixed(4)}, ${i.location.lon.toFixed(4)}`),
-        h("td", {}, i.location.bcu || "—"),
-        h("td", { class: "status" }, i.status.replace("_", " ")),
-        h("td", { class: "on" }, units.map((u) => u.callsign).join(" ")),
-        h("td", { class: "countdown" }, ""),
-      );
-    }),
-  );
+  const focused = body.contains(document.activeElement) ? Number(document.activeElement.dataset.id) : null;
+  const wanted = rows.map(queueRow);
+  const keep = new Set(rows.map((i) => i.id));
+  for (const [id, tr] of queueRows) {
+    if (!keep.has(id)) {
+      tr.remove();
+      queueRows.delete(id);
+    }
+  }
+  wanted.forEach((tr, n) => {
+    if (body.children[n] !== tr) body.insertBefore(tr, body.children[n] || null);
+  });
+  rovingTabindex();
+  // A row that had the focus keeps it, even when it moved in the order.
+  if (focused !== null && document.activeElement !== queueRows.get(focused)) {
+    (queueRows.get(focused) || body.querySelector("tr[tabindex='0']"))?.focus({ preventScroll: true });
+  }
   $("queue-empty").hidden = rows.length > 0;
   $("queue-count").textContent = `${rows.length}`;
+}
+
+function rovingTabindex() {
+  const body = $("queue-body");
+  const current = queueRows.get(state.selected) || body.firstElementChild;
+  for (const tr of body.children) {
+    tr.tabIndex = tr === current ? 0 : -1;
+    tr.setAttribute("aria-selected", String(Number(tr.dataset.id) === state.selected));
+    tr.classList.toggle("selected", Number(tr.dataset.id) === state.selected);
+  }
+}
+
+function bindQueue() {
+  $("queue-body").addEventListener("keydown", (e) => {
+    const row = e.target.closest("tr");
+    if (!row || e.ctrlKey || e.metaKey || e.altKey) return;
+    const rows = [...$("queue-body").children];
+    const n = rows.indexOf(row);
+    const to = { ArrowDown: n + 1, ArrowUp: n - 1, Home: 0, End: rows.length - 1 }[e.key];
+    if (to !== undefined) {
+      e.preventDefault();
+      const next = rows[Math.max(0, Math.min(rows.length - 1, to))];
+      next.focus();
+      select(Number(next.dataset.id), { quiet: true }); // the row itself is read on focus
+    } else if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      select(Number(row.dataset.id), { quiet: true });
+      $("panel-title").focus();
+    }
+  });
 }
 
 // --- the unit board -------------------------------------------------------------------------
@@ -328,11 +439,42 @@ const map = {
   incidentIndex: new Map(),
   unitIndex: new Map(),
 };
-const GRADE_COLOUR = { I: "#b00020", S: "#a15c00", E: "#0b4f9c", R: "#555" };
-const STATUS_COLOUR = {
-  available: "#1a7f37", assigned: "#0b4f9c", en_route: "#6f42c1", at_scene: "#a15c00",
-  unavailable: "#777", off_duty: "#bbb",
+// Markers differ by shape and label, never by colour alone: an incident is a diamond with its
+// grade letter, a unit a label with its call sign and a status shape (legend under the map).
+const UNIT_GLYPH = {
+  available: "○", assigned: "□", en_route: "▷", at_scene: "◆", unavailable: "×", off_duty: "–",
 };
+
+function incidentLook(i) {
+  return `${i.grade}|${i.id === state.selected}`;
+}
+
+function incidentIcon(i) {
+  const selected = i.id === state.selected;
+  const size = selected ? 26 : 20;
+  return L.divIcon({
+    html: h("span", { class: `mk-inc grade-${i.grade}${selected ? " selected" : ""}` }, h("span", {}, i.grade)),
+    className: `m-incident m-inc-${i.id}`,
+    iconSize: [size, size],
+  });
+}
+
+function unitLook(u) {
+  return `${u.status}|${u.emergency}`;
+}
+
+function unitIcon(u) {
+  return L.divIcon({
+    html: h(
+      "span",
+      { class: `mk-unit st-${u.status}${u.emergency ? " emergency" : ""}` },
+      h("span", { class: "mk-glyph" }, u.emergency ? "⚠" : UNIT_GLYPH[u.status] || "?"),
+      u.callsign,
+    ),
+    className: `m-unit${u.emergency ? " m-emergency" : ""}`,
+    iconSize: null, // sized by its label (static/css/board.css)
+  });
+}
 
 function initMap() {
   if (!window.L) {
@@ -354,12 +496,15 @@ function initMap() {
       const layer = L.geoJSON(geo, {
         style: (f) => ({
           color: f.properties.bcu === config.bcu ? "#0b4f9c" : "#56606b",
+          dashArray: f.properties.bcu === config.bcu ? null : "4 3", // own BCU: solid and bold
           weight: f.properties.bcu === config.bcu ? 2.5 : 1,
           fillOpacity: 0.04,
         }),
         onEachFeature: (f, l) => l.bindTooltip(asText(`${f.properties.name} (${f.properties.bcu})`)),
       }).addTo(m);
       layer.bringToBack();
+      map.boroughs = geo.features.map((f) => f.properties);
+      renderMapFacts();
       const own = geo.features.filter((f) => f.properties.bcu === config.bcu);
       m.fitBounds((own.length ? L.geoJSON({ type: "FeatureCollection", features: own }) : layer).getBounds());
     })
@@ -374,7 +519,7 @@ function asText(text) {
 
 // Markers are kept and updated in place: a busy board redraws often, and rebuilding
 // thousands of markers on every event would stall the page.
-function syncMarkers(layer, index, items, key, latlng, style, tooltip, onClick) {
+function syncMarkers(layer, index, items, key, latlng, look, icon, tooltip, onClick) {
   const seen = new Set();
   for (const item of items) {
     const k = key(item);
@@ -383,13 +528,16 @@ function syncMarkers(layer, index, items, key, latlng, style, tooltip, onClick) 
     seen.add(k);
     let marker = index.get(k);
     if (!marker) {
-      marker = L.circleMarker(pos, style(item)).bindTooltip(asText("")).addTo(layer);
+      marker = L.marker(pos, { icon: icon(item), keyboard: false }).bindTooltip(asText("")).addTo(layer);
+      marker.look = look(item);
       if (onClick) marker.on("click", () => onClick(item.id ?? k));
       index.set(k, marker);
     } else {
       marker.setLatLng(pos);
-      marker.setStyle(style(item));
-      marker.setRadius(style(item).radius);
+      if (marker.look !== look(item)) {
+        marker.setIcon(icon(item)); // only when its shape or label changes: moves are cheap
+        marker.look = look(item);
+      }
     }
     marker.setTooltipContent(asText(tooltip(item)));
   }
@@ -406,10 +554,8 @@ function renderMap() {
   syncMarkers(
     map.incidents, map.incidentIndex, visibleIncidents(), (i) => i.id,
     (i) => [i.location.lat, i.location.lon],
-    (i) => ({
-      radius: i.id === state.selected ? 11 : 8, color: "#000", weight: i.id === state.selected ? 3 : 1,
-      fillColor: GRADE_COLOUR[i.grade], fillOpacity: 0.9, className: `m-incident m-inc-${i.id}`,
-    }),
+    incidentLook,
+    incidentIcon,
     (i) => `${i.reference} ${i.grade} ${i.type_name || i.type}`,
     (id) => select(id),
   );
@@ -419,28 +565,61 @@ function renderMap() {
     [...state.units.values()].filter((u) => u.status !== "off_duty" && (!bcu || u.bcu === bcu)),
     (u) => u.callsign,
     (u) => (u.position ? [u.position.lat, u.position.lon] : null),
-    (u) => ({
-      radius: u.emergency ? 9 : 5, color: u.emergency ? "#ff0000" : "#fff", weight: u.emergency ? 4 : 1,
-      fillColor: STATUS_COLOUR[u.status] || "#333", fillOpacity: 1, className: "m-unit",
-    }),
+    unitLook,
+    unitIcon,
     (u) => `${u.callsign} ${STATUS_LABEL[u.status] || u.status}`,
     null,
+  );
+  renderMapFacts();
+}
+
+// Every fact on the map, as a list (WCAG 1.1.1, 1.3.1): drawn only while it is open.
+function renderMapFacts() {
+  if (!$("map-facts").open) return;
+  const pos = (p) => `${p.lat.toFixed(4)}, ${p.lon.toFixed(4)}`;
+  $("facts-incidents").replaceChildren(
+    ...visibleIncidents().map((i) =>
+      h("li", {}, `◆ ${i.grade} · ${i.reference} · ${i.type_name || i.type} · ${i.location.address || "no address"} · ${pos(i.location)} · ${i.status.replace("_", " ")}${i.id === state.selected ? " · selected" : ""}`),
+    ),
+  );
+  const bcu = $("u-bcu").value;
+  $("facts-units").replaceChildren(
+    ...[...state.units.values()]
+      .filter((u) => u.position && u.status !== "off_duty" && (!bcu || u.bcu === bcu))
+      .map((u) =>
+        h("li", {}, `${u.emergency ? "⚠ EMERGENCY · " : `${UNIT_GLYPH[u.status] || ""} `}${u.callsign} · ${STATUS_LABEL[u.status] || u.status} · ${u.type} · ${u.bcu} · ${pos(u.position)}${u.incident ? ` · on ${refOf(u.incident)}` : ""}`),
+      ),
+  );
+  $("facts-boroughs").replaceChildren(
+    ...(map.boroughs || []).map((b) =>
+      h("li", {}, `${b.name} · BCU ${b.bcu}${b.bcu === config.bcu ? " · your BCU (solid, bold outline)" : " (dashed outline)"}`),
+    ),
   );
 }
 
 // --- the emergency alarm --------------------------------------------------------------------
+
+// The alarm is a modal dialog: it takes the focus (the oldest unit's button), keeps it until
+// every emergency is acknowledged (Escape does not close it), then gives it back.
+let alarmShown = ""; // the emergencies on screen, so a redraw happens only when they change
+let alarmReturn = null;
 
 function renderAlarm() {
   const box = $("alarm");
   const list = [...state.emergencies.values()].sort((a, b) =>
     (a.emergency_at || "").localeCompare(b.emergency_at || ""),
   );
+  const key = list.map((u) => `${u.callsign}@${u.emergency_at}|${u.incident}`).join(",");
+  if (key === alarmShown) return;
+  const before = new Set(alarmShown ? alarmShown.split(",").map((k) => k.split("@")[0]) : []);
+  alarmShown = key;
   if (!list.length) {
-    box.hidden = true;
+    if (box.open) box.close();
     document.body.classList.remove("in-emergency");
     alarm.stop();
     return;
   }
+  const focused = box.contains(document.activeElement) ? document.activeElement.dataset.callsign : null;
   $("alarm-list").replaceChildren(
     ...list.map((u) =>
       h(
@@ -451,13 +630,84 @@ function renderAlarm() {
         u.incident ? ` · on ${refOf(u.incident)}` : "",
         u.position ? ` · ${u.position.lat.toFixed(4)}, ${u.position.lon.toFixed(4)}` : "",
         " ",
-        h("button", { type: "button", class: "ack", onclick: () => acknowledge(u.callsign) }, `Acknowledge ${u.callsign}`),
+        h("button", { type: "button", class: "ack", dataset: { callsign: u.callsign }, onclick: () => acknowledge(u.callsign) }, `Acknowledge ${u.callsign}`),
       ),
     ),
   );
-  box.hidden = false;
+  if (!box.open) {
+    alarmReturn = document.activeElement;
+    box.showModal();
+  }
+  const buttons = [...box.querySelectorAll("button.ack")];
+  (buttons.find((b) => b.dataset.callsign === focused) || buttons[0]).focus();
   document.body.classList.add("in-emergency");
   alarm.start();
+  for (const u of list) {
+    if (!before.has(u.callsign)) {
+      announce(`Emergency: ${u.callsign}, ${u.type}, ${u.bcu}, raised ${fmtTime(u.emergency_at)}${u.incident ? `, on ${refOf(u.incident)}` : ""}`, { urgent: true });
+    }
+  }
+}
+
+// Tab and Shift+Tab go round inside an open dialog instead of leaving it for the browser's
+// own controls (a modal dialog alone lets them out past its last button).
+function keepFocusIn(dialog) {
+  dialog.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab") return;
+    const items = [...dialog.querySelectorAll("button, input, select, textarea, a[href], [tabindex='0']")]
+      .filter((el) => !el.disabled && el.offsetParent !== null);
+    if (!items.length) return;
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (e.shiftKey && (document.activeElement === first || !dialog.contains(document.activeElement))) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && (document.activeElement === last || !dialog.contains(document.activeElement))) {
+      e.preventDefault();
+      first.focus();
+    }
+  });
+}
+
+function bindAlarm() {
+  const box = $("alarm");
+  for (const dialog of [box, $("confirm"), $("help")]) keepFocusIn(dialog);
+  box.addEventListener("cancel", (e) => e.preventDefault()); // an emergency is acknowledged, not escaped
+  box.addEventListener("close", () => {
+    const back = alarmReturn && alarmReturn.isConnected && alarmReturn !== document.body ? alarmReturn : null;
+    (back || queueRows.get(state.selected) || $("queue-body").firstElementChild)?.focus();
+    alarmReturn = null;
+  });
+}
+
+function acknowledgeOldest() {
+  const oldest = [...state.emergencies.values()].sort((a, b) =>
+    (a.emergency_at || "").localeCompare(b.emergency_at || ""),
+  )[0];
+  if (oldest) acknowledge(oldest.callsign);
+}
+
+// A question before a one-key despatch or a close: Enter confirms, Escape cancels; the focus
+// goes back where it was.
+function confirmAction({ title, text, yes }) {
+  const dialog = $("confirm");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-yes").textContent = `${yes} (Enter)`;
+  dialog.returnValue = "";
+  const back = document.activeElement;
+  return new Promise((resolve) => {
+    dialog.addEventListener(
+      "close",
+      () => {
+        if (back && back.isConnected && back !== document.body) back.focus();
+        resolve(dialog.returnValue === "yes");
+      },
+      { once: true },
+    );
+    dialog.showModal();
+    $("confirm-yes").focus();
+  });
 }
 
 // --- despatch messages not delivered (radio.undelivered) ------------------------------------
@@ -490,8 +740,10 @@ function renderUndelivered() {
 async function acknowledge(callsign) {
   try {
     await api("POST", `/api/v1/units/${encodeURIComponent(callsign)}/emergency/acknowledge/`);
-    state.emergencies.delete(callsign); // the event confirms it for every other desk
+    // The event confirms it for every other desk.
+    const was = state.emergencies.delete(callsign);
     renderAlarm();
+    if (was) announce(`Emergency of ${callsign} acknowledged`);
   } catch (err) {
     if (err.status === 409) {
       state.emergencies.delete(callsign); // someone else took it first
@@ -502,13 +754,17 @@ async function acknowledge(callsign) {
 
 // --- the incident panel ---------------------------------------------------------------------
 
-function select(id) {
+// `quiet`: the focus moved onto the row, and a screen reader reads it with its selected state.
+function select(id, { quiet = false } = {}) {
+  const changed = state.selected !== id;
   state.selected = id;
-  state.recs = [];
+  if (changed) state.recs = [];
   $("panel-empty").hidden = true;
   $("panel-body").hidden = false;
-  for (const row of $("queue-body").children) row.classList.toggle("selected", Number(row.dataset.id) === id);
+  rovingTabindex();
   renderMap();
+  const incident = state.incidents.get(id);
+  if (changed && !quiet && incident) announce(`Selected ${describeIncident(incident)}`);
   loadPanel(id);
   loadRecommendations(id);
 }
@@ -532,8 +788,17 @@ async function loadPanel(id) {
   }
 }
 
+let recSeq = 0;
+let recTimer = null;
+function refreshRecommendationsSoon() {
+  // Several events often arrive together (a unit's status, its assignment, the incident).
+  clearTimeout(recTimer);
+  recTimer = setTimeout(() => state.selected !== null && loadRecommendations(state.selected), 150);
+}
+
 async function loadRecommendations(id) {
   const box = $("recommendations");
+  const mine = ++recSeq;
   try {
     const r = await fetch(`/api/v1/incidents/${id}/recommendations/`, {
       credentials: "same-origin",
@@ -541,20 +806,27 @@ async function loadRecommendations(id) {
       headers: { Accept: "application/json", "X-Beacon-Background": "1" },
     });
     // Recommendations are optional: if the endpoint is missing or fails, show nothing.
+    if (mine !== recSeq) return; // a newer request is on its way
     if (!r.ok || id !== state.selected) {
       if (id === state.selected) box.hidden = true;
       return;
     }
     const data = await r.json();
-    state.recs = (data.results || []).slice(0, 5).map((x) => x.unit);
+    if (mine !== recSeq) return;
+    // Only units that could go now: a unit assigned meanwhile is never offered.
+    const results = (data.results || []).filter((x) => {
+      const u = state.units.get(x.unit);
+      return !u || FREE(u);
+    });
+    state.recs = results.slice(0, 5).map((x) => x.unit);
     $("rec-list").replaceChildren(
-      ...(data.results || []).slice(0, 5).map((x, n) =>
+      ...results.slice(0, 5).map((x, n) =>
         h(
           "li",
-          {},
-          h("button", { type: "button", class: "secondary", onclick: () => assign(x.unit) }, `${n + 1}`),
+          { dataset: { unit: x.unit } },
+          h("button", { type: "button", class: "secondary small", onclick: () => assign(x.unit) }, `Send ${x.unit}`),
           " ",
-          h("b", {}, x.unit),
+          h("kbd", { class: "if-shortcuts" }, prefs.keys[`recommend_${n + 1}`]),
           ` ${Math.round((x.eta_seconds || 0) / 60)} min · ${((x.distance_m || 0) / 1000).toFixed(1)} km`,
           x.reasons && x.reasons.length ? h("small", {}, ` — ${x.reasons.join("; ")}`) : "",
         ),
@@ -562,7 +834,7 @@ async function loadRecommendations(id) {
     );
     box.hidden = state.recs.length === 0;
   } catch {
-    box.hidden = true;
+    if (mine === recSeq) box.hidden = true;
   }
 }
 
@@ -625,11 +897,30 @@ async function assign(callsign) {
   const id = state.selected;
   if (id === null || !callsign) return;
   const detail = await act(() => api("POST", `/api/v1/incidents/${id}/assign/`, { unit: callsign }), `${callsign} assigned`);
+  if (detail) announce(`${callsign} assigned to ${detail.reference}`);
   if (detail && id === state.selected) {
     state.detail = detail;
     $("assign-unit").value = "";
     renderPanel();
   }
+  // After every assignment, whatever the outcome: the unit (or the one refused) has moved on.
+  if (id === state.selected) loadRecommendations(id);
+}
+
+// Keys 1-5: despatch that recommended unit, after Enter unless the user turned that off.
+async function despatchRecommended(n) {
+  const id = state.selected;
+  const callsign = state.recs[n - 1];
+  if (id === null || !callsign) return;
+  if (prefs.confirm_despatch) {
+    const ref = state.detail ? state.detail.reference : refOf(id);
+    const ok = await confirmAction({ title: "Despatch?", text: `Send ${callsign} to ${ref}?`, yes: `Send ${callsign}` });
+    if (!ok || id !== state.selected) {
+      if (!ok) announce("Not sent");
+      return;
+    }
+  }
+  assign(callsign);
 }
 
 async function unassign(callsign) {
@@ -677,9 +968,17 @@ function bindForms() {
     e.preventDefault();
     const code = $("close-code").value;
     const ref = state.detail ? state.detail.reference : "";
-    if (!confirm(`Close ${ref} with ${code}? Units on it will be cleared.`)) return;
+    const sure = await confirmAction({
+      title: "Close incident?",
+      text: `Close ${ref} with ${code}? Units on it will be cleared.`,
+      yes: "Close",
+    });
+    if (!sure) return;
     const ok = await act(() => api("POST", `/api/v1/incidents/${state.selected}/close/`, { closing_code: code }), `${ref} closed`);
-    if (ok !== null) loadPanel(state.selected);
+    if (ok !== null) {
+      announce(`${ref} closed with ${code}`);
+      loadPanel(state.selected);
+    }
   });
   for (const id of ["f-bcu", "f-grade", "f-status", "u-bcu"]) $(id).addEventListener("change", renderAll);
   if (config.bcu) {
@@ -695,19 +994,27 @@ function moveSelection(step) {
   if (!rows.length) return;
   let n = rows.findIndex((r) => Number(r.dataset.id) === state.selected);
   n = n < 0 ? 0 : Math.max(0, Math.min(rows.length - 1, n + step));
-  select(Number(rows[n].dataset.id));
+  const inQueue = $("queue-body").contains(document.activeElement);
+  select(Number(rows[n].dataset.id), { quiet: inQueue });
+  if (inQueue) rows[n].focus();
   rows[n].scrollIntoView({ block: "nearest" });
 }
+
+// The user's single-key shortcuts (/accounts/preferences/): key -> action, or none at all.
+const keyAction = new Map(Object.entries(prefs.keys).map(([action, key]) => [key, action]));
 
 function bindKeys() {
   document.addEventListener("keydown", (e) => {
     alarm.unlock();
-    if (e.key === "A" && e.shiftKey && state.emergencies.size) {
-      e.preventDefault();
-      const oldest = [...state.emergencies.values()].sort((a, b) =>
-        (a.emergency_at || "").localeCompare(b.emergency_at || ""),
-      )[0];
-      acknowledge(oldest.callsign);
+    if (e.defaultPrevented) return; // handled where the focus is (the queue grid)
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const action = prefs.shortcuts ? keyAction.get(e.key) : undefined;
+    // An open dialog has the keyboard to itself; only the alarm's own shortcut still works.
+    if (document.querySelector("dialog[open]")) {
+      if (action === "acknowledge" && $("alarm").open) {
+        e.preventDefault();
+        acknowledgeOldest();
+      }
       return;
     }
     const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
@@ -715,52 +1022,109 @@ function bindKeys() {
       if (typing) document.activeElement.blur();
       return;
     }
-    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (typing || !action) return;
     const panelOpen = state.selected !== null;
     const focus = (id) => {
       e.preventDefault();
       if (panelOpen) $(id).focus();
     };
-    switch (e.key) {
-      case "j":
-      case "ArrowDown":
+    switch (action) {
+      case "next":
         e.preventDefault();
         moveSelection(1);
         break;
-      case "k":
-      case "ArrowUp":
+      case "previous":
         e.preventDefault();
         moveSelection(-1);
         break;
-      case "Enter":
-        if (state.selected !== null) loadPanel(state.selected);
-        break;
-      case "a":
+      case "assign":
         focus("assign-unit");
         break;
-      case "s":
+      case "status":
         focus("status-value");
         break;
-      case "l":
+      case "log":
         focus("log-text");
         break;
-      case "g":
+      case "grade":
         focus("grade-value");
         break;
-      case "c":
+      case "close":
         focus("close-code");
         break;
-      case "?":
-        $("help").showModal();
+      case "acknowledge":
+        if (state.emergencies.size) {
+          e.preventDefault();
+          acknowledgeOldest();
+        }
+        break;
+      case "help":
+        e.preventDefault();
+        openHelp();
         break;
       default:
-        if (/^[1-5]$/.test(e.key) && panelOpen && state.recs[Number(e.key) - 1]) {
+        if (action.startsWith("recommend_") && panelOpen) {
           e.preventDefault();
-          assign(state.recs[Number(e.key) - 1]);
+          despatchRecommended(Number(action.slice("recommend_".length)));
         }
     }
   });
   document.addEventListener("click", () => alarm.unlock(), { once: true });
+}
+
+// --- keys and settings (the same settings as /accounts/preferences/) ------------------------
+
+function showKeys() {
+  document.body.classList.toggle("shortcuts-off", !prefs.shortcuts);
+  for (const kbd of document.querySelectorAll("kbd[data-key]")) {
+    const key = prefs.keys[kbd.dataset.key];
+    kbd.textContent = kbd.dataset.key === "acknowledge" && key === "A" ? "Shift+A" : key;
+  }
+  const list = $("help-keys");
+  for (const el of list.querySelectorAll(".user-key")) el.remove();
+  const rows = config.shortcuts.flatMap((s) => [
+    h("dt", { class: "user-key" }, h("kbd", {}, prefs.keys[s.action])),
+    h("dd", { class: "user-key" }, prefs.shortcuts ? s.does : `${s.does} (shortcuts are off)`),
+  ]);
+  list.prepend(...rows);
+}
+
+let helpBack = null;
+function openHelp() {
+  helpBack = document.activeElement;
+  $("pref-shortcuts").checked = prefs.shortcuts;
+  $("pref-confirm").checked = prefs.confirm_despatch;
+  $("pref-contrast").checked = prefs.theme === "high_contrast";
+  $("pref-status").textContent = "";
+  $("help").showModal();
+}
+
+async function savePrefs() {
+  const wanted = {
+    shortcuts: $("pref-shortcuts").checked,
+    confirm_despatch: $("pref-confirm").checked,
+    theme: $("pref-contrast").checked ? "high_contrast" : "standard",
+    keys: prefs.keys,
+  };
+  try {
+    const saved = await api("PUT", "/api/v1/me/preferences/", wanted);
+    Object.assign(prefs, saved);
+    document.documentElement.dataset.theme = prefs.theme;
+    showKeys();
+    $("pref-status").textContent = "Saved. These follow you to any desk.";
+  } catch (err) {
+    $("pref-status").textContent = `Not saved: ${err.message}`;
+  }
+}
+
+function bindHelp() {
+  $("open-help").addEventListener("click", openHelp);
+  $("help").addEventListener("close", () => {
+    if (helpBack && helpBack.isConnected && helpBack !== document.body) helpBack.focus();
+    helpBack = null;
+  });
+  for (const id of ["pref-shortcuts", "pref-confirm", "pref-contrast"]) $(id).addEventListener("change", savePrefs);
+  $("map-facts").addEventListener("toggle", renderMapFacts);
 }
 
 // --- live state banner ----------------------------------------------------------------------
@@ -780,7 +1144,11 @@ function showState(s, detail) {
 
 initMap();
 bindForms();
+bindQueue();
+bindAlarm();
+bindHelp();
 bindKeys();
+showKeys();
 const feed = new LiveFeed({
   wsPath: config.ws_path,
   snapshotUrl: config.snapshot_url,
@@ -790,4 +1158,4 @@ const feed = new LiveFeed({
 });
 feed.start();
 setInterval(tick, 1000);
-window.beaconBoard = { state, feed, alarm }; // for the browser tests and for support staff
+window.beaconBoard = { state, feed, alarm, prefs }; // for the browser tests and for support staff

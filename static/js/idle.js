@@ -5,6 +5,9 @@
 // Its own checks carry `X-Beacon-Background: 1`, so looking does not count as activity; the
 // "Stay signed in" button posts without it, which does. Config comes from data attributes on
 // #idle-warning (no inline script: the Content-Security-Policy forbids it).
+//
+// The warning is a modal dialog: it takes the focus (on "Stay signed in", so Enter answers it),
+// keeps it until answered or dismissed (Escape dismisses), and gives it back afterwards.
 
 const box = document.getElementById("idle-warning");
 
@@ -16,6 +19,7 @@ if (box) {
   let tickTimer = null;
   let deadline = 0;
   let dismissed = false;
+  let returnFocus = null;
 
   const csrfToken = () => {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -40,14 +44,34 @@ if (box) {
     countdown.textContent = describe(left);
   };
 
+  const open = () => {
+    if (box.open) return;
+    returnFocus = document.activeElement;
+    box.showModal();
+    document.getElementById("idle-stay").focus();
+  };
+
+  const close = () => {
+    if (box.open) box.close();
+  };
+
+  // However it closes (a button, Escape, the warning no longer due), focus goes back.
+  box.addEventListener("close", () => {
+    if (returnFocus && returnFocus.isConnected && returnFocus !== document.body) returnFocus.focus();
+    returnFocus = null;
+  });
+  box.addEventListener("cancel", () => {
+    dismissed = true; // Escape: the same as "Dismiss"
+  });
+
   const show = () => {
     tick();
-    if (!dismissed) box.hidden = false;
+    if (!dismissed) open();
     if (!tickTimer) tickTimer = setInterval(tick, 1000);
   };
 
   const hide = () => {
-    box.hidden = true;
+    close();
     dismissed = false;
     clearInterval(tickTimer);
     tickTimer = null;
@@ -91,7 +115,7 @@ if (box) {
   });
   document.getElementById("idle-dismiss").addEventListener("click", () => {
     dismissed = true;
-    box.hidden = true;
+    close();
   });
   check("GET");
 }

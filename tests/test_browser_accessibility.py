@@ -1,0 +1,334 @@
+"""Every page and role under axe-core's WCAG 2.2 A and AA rules, in Chromium: 0 violations.
+
+One daphne server and one browser for the module; each screen below is one test, signed in as
+the role that uses it and brought to the state named (results open, incident selected, alarm
+raised, dialog showing) before axe runs. A new page joins with one line in SCREENS.
+See docs/accessibility.md.
+
+The world is made once for the module, committed (daphne is another process), and flushed at
+the end so the tests after this module start from an empty database as usual.
+"""
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.utils import timezone
+
+from resources.despatch import assignment_create
+from resources.models import Unit
+from tests.a11y import WCAG_AAA_CONTRAST, axe_violations, describe
+from tests.servers import ROOT, daphne_server
+
+# The marker also makes pytest-django create the test database; each test only reads (through
+# the browser), so the module's committed world survives every test's rollback.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db]
+
+ARTIFACTS = ROOT / "test-artifacts"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "a-Strong-pass-42"
+VIEWPORT = {"width": 1400, "height": 900}
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+# --- the screens ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A page as a role sees it. `path` may name world ids: "/incidents/{incident}/".
+    `prepare(page, world)` brings it to the state under test; `aaa` also checks 7:1 contrast."""
+
+    name: str
+    who: str | None
+    path: str
+    prepare: Callable | None = field(default=None, compare=False)
+    aaa: bool = False
+
+
+def _call_taker_results(page, world):
+    """Location chosen (duplicates, warnings and history shown), suggestions open again."""
+    from playwright.sync_api import expect
+
+    page.fill("#f-type", "VIOL")
+    page.fill("#f-search", "camden high")
+    expect(page.locator("#f-search-list li").first).to_be_visible()
+    page.keyboard.press("Enter")
+    expect(page.locator("#duplicates li.dup").first).to_be_visible()
+    expect(page.locator("#warnings li.warning").first).to_be_visible()
+    page.fill("#f-search", "camden")
+    expect(page.locator("#f-search-list li").first).to_be_visible()
+
+
+def _board_alarm(page, world):
+    """Live, an incident selected with its recommendations, a unit's emergency raised."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("body")).to_have_attribute("data-live", "live", timeout=15000)
+    row = page.locator(f"#queue-body [data-id='{world['incident']}']")
+    row.click()
+    expect(page.locator("#panel-title")).to_contain_text(world["reference"])
+    expect(page.locator("#rec-list li").first).to_be_visible()
+    _api(page, "/api/v1/units/CN09/emergency/")
+    expect(page.locator("#alarm")).to_be_visible(timeout=10000)
+    expect(page.locator("#alarm-list")).to_contain_text("CN09")
+
+
+def _api(page, path: str) -> None:
+    """POST from the page's own session; 409 (already so) is as good as 200 here."""
+    status = page.evaluate(
+        """async (path) => {
+          const token = document.querySelector("[name=csrfmiddlewaretoken]").value;
+          const r = await fetch(path, {method: "POST", body: "{}",
+            headers: {"X-CSRFToken": token, "Content-Type": "application/json"}});
+          return r.status;
+        }""",
+        path,
+    )
+    assert status in (200, 409), f"{path}: {status}"
+
+
+def _board_help(page, world):
+    """The keys-and-settings dialog, opened from its button."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("body")).to_have_attribute("data-live", "live", timeout=15000)
+    _api(page, "/api/v1/units/CN09/emergency/acknowledge/")  # an earlier screen raised it
+    expect(page.locator("#alarm")).to_be_hidden(timeout=10000)
+    page.click("#open-help")
+    expect(page.locator("#help")).to_be_visible()
+    expect(page.locator("#help-keys")).to_contain_text("despatch recommended unit 1")
+
+
+def _idle_warning(page, world):
+    """The idle sign-out warning, as the server would ask for it four minutes before."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#idle-warning")).to_be_visible()
+
+
+def _idle_route(page):
+    page.route(
+        "**/accounts/idle/",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="application/json",
+            body=json.dumps({"signed_in": True, "remaining": 240, "warning": 300}),
+        ),
+    )
+
+
+SCREENS = [
+    Screen("login", None, "/accounts/login/"),
+    Screen("two-factor enrol", "newsup:pending", "/accounts/2fa/enrol/"),
+    Screen("two-factor verify", "sup:pending", "/accounts/2fa/"),
+    Screen("call-taker, results open", "handler", "/calls/", _call_taker_results),
+    Screen("incident page", "handler", "/incidents/{incident}/"),
+    Screen("board, incident selected, alarm raised", "dave", "/board/", _board_alarm),
+    Screen("roster", "sup", "/roster/"),
+    Screen("audit, with rows", "sup", "/audit/?incident={incident}"),
+    Screen("my shifts", "officer", "/my-shifts/"),
+    Screen("admin index", "adm", "/admin/"),
+    Screen("idle warning dialog", "handler", "/calls/", _idle_warning),
+    Screen("settings", "handler", "/accounts/preferences/"),
+    Screen("board, keys and settings dialog", "dave", "/board/", _board_help),
+    # The high-contrast theme (a user setting) also meets 7:1 for text (WCAG 1.4.6, AAA).
+    Screen("high contrast: call-taker", "handler_hc", "/calls/", _call_taker_results, aaa=True),
+    Screen("high contrast: board", "dave_hc", "/board/", _board_alarm, aaa=True),
+    Screen("high contrast: incident page", "handler_hc", "/incidents/{incident}/", aaa=True),
+    # To come with their issues, one line each: the officer app, the public report and its
+    # triage queue, stats.
+]
+
+
+# --- the world, the server, the browser ------------------------------------------------------
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _build_world() -> dict:
+    from cad.accounts.services import user_preferences_set, user_provision
+    from cad.accounts.totp import new_secret
+    from cad.models import TOTPDevice
+    from duties.models import ShiftAssignment, Team
+    from duties.tests.conftest import make_officer, make_shift
+    from incidents.models import GazetteerEntry, WarningMarker
+    from incidents.tests.factories import make_closing_code, make_qualifier, make_type
+    from tests.factories import make_geography, make_unit
+
+    geo = make_geography()
+
+    def user(role, name, bcu=None):
+        return user_provision(username=name, role=role, bcu_code=bcu, password=PASSWORD,
+                              source="test")[0]  # fmt: skip
+
+    handler = user("call_handler", "handler")
+    dave = user("despatcher", "dave")
+    for name, role in (("handler_hc", "call_handler"), ("dave_hc", "despatcher")):
+        user_preferences_set(user=user(role, name), shortcuts=True, confirm_despatch=True,
+                             theme="high_contrast", keys={}, by=None, source="test")  # fmt: skip
+    sup = user("supervisor", "sup", "CN")
+    user("supervisor", "newsup", "CN")
+    adm = user("admin", "adm")
+    officer_user = user("call_handler", "pc_ada")
+    officer_user.groups.clear()
+    secrets = {}
+    for u in (sup, adm):
+        secrets[u.username] = new_secret()
+        TOTPDevice.objects.create(user=u, secret=secrets[u.username], confirmed_at=timezone.now())
+
+    make_type("VIOL", default_grade="I", name="Violence against the person")
+    make_type("ASB1", default_grade="S", name="Rowdy behaviour")
+    make_closing_code("NFA")
+    make_qualifier("DA")
+    GazetteerEntry.objects.create(
+        key="t:1", address="12 Camden High Street, Camden", postcode="NW1 0JH",
+        lat=51.545, lon=-0.16, search="12 CAMDEN HIGH STREET CAMDEN NW1 0JH",
+    )  # fmt: skip
+    GazetteerEntry.objects.create(
+        key="t:2", address="Camden Road, Camden", kind="street",
+        lat=51.546, lon=-0.158, search="CAMDEN ROAD CAMDEN",
+    )  # fmt: skip
+    WarningMarker.objects.create(address="12 Camden High Street", lat=51.545, lon=-0.16,
+                                 text="Dog on premises", created_by=handler)  # fmt: skip
+    for n, (lat, lon) in enumerate([(51.546, -0.159), (51.55, -0.14), (51.54, -0.17)], start=1):
+        make_unit(geo["kentish"], callsign=f"CN0{n}", lat=lat, lon=lon)
+    make_unit(geo["kentish"], callsign="CN09", lat=51.548, lon=-0.15)
+    make_unit(geo["brixton"], callsign="AS01")
+    # A busy board: enough rows that the queue and the unit list scroll.
+    for n in range(20):
+        make_unit(geo["kentish" if n % 2 else "brixton"], callsign=f"X{n:02d}",
+                  lat=51.46 + n * 0.004, lon=-0.16 + n * 0.002)  # fmt: skip
+
+    from incidents.tests.factories import make_incident
+
+    incident = make_incident(handler, type_code="VIOL", grade="I", address="12 Camden High St")
+    other = make_incident(handler, type_code="ASB1", address="3 Camden High St", lat=51.5452)
+    for n in range(24):
+        make_incident(handler, type_code="ASB1", grade="SIER"[n % 4], address=f"{n} Acre Lane",
+                      lat=51.46 + n * 0.0005, lon=-0.115)  # fmt: skip
+
+    assignment_create(incident=other, unit=Unit.objects.get(callsign="CN03"), by=dave,
+                      source="test")  # fmt: skip
+
+    team = Team.objects.create(bcu=geo["CN"], name="Team 1")
+    ada = make_officer(geo["CN"], team, last="Lovelace", user=officer_user)
+    spare = make_officer(geo["CN"], team, last="Byron")
+    today = timezone.localdate()
+    for day in range(0, 5):
+        shift = make_shift(geo["CN"], team, today + timedelta(days=day))
+        ShiftAssignment.objects.create(shift=shift, officer=ada)
+        if day % 2:
+            ShiftAssignment.objects.create(shift=shift, officer=spare)
+    return {
+        "incident": incident.pk,
+        "reference": incident.reference,
+        "secrets": secrets,
+    }
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        from cad.accounts.roles import apply_role_permissions
+        from cad.models import EventCounter
+
+        apply_role_permissions()
+        EventCounter.objects.get_or_create(id=1)
+        try:
+            yield _build_world()
+        finally:
+            call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.fixture(scope="module")
+def base(world):
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        (pytest.fail if IN_CI else pytest.skip)("needs PostgreSQL: set DATABASE_URL")
+    if not os.path.exists(CHROMIUM):
+        (pytest.fail if IN_CI else pytest.skip)("needs Debian's chromium package")
+    env = {
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": "",
+        "MAP_TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",  # nothing listens: no tiles
+        "LOG_LEVEL": "WARNING",
+    }
+    with daphne_server(env) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def signed_in() -> dict:
+    """Cookies per user ("name:pending" stops after the password, at the second factor), so
+    each user signs in once for the module (a second-factor code is good once)."""
+    return {}
+
+
+def _context(browser, base: str, world: dict, states: dict, who: str | None):
+    from cad.accounts.totp import totp
+
+    if who is None or who in states:
+        return browser.new_context(viewport=VIEWPORT, storage_state=states.get(who))
+    context = browser.new_context(viewport=VIEWPORT)
+    name, _, pending = who.partition(":")
+    page = context.new_page()
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", name)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    if not pending and "/accounts/2fa/" in page.url:
+        page.fill("input[name=code]", totp(world["secrets"][name]))
+        page.click("form[action='/accounts/2fa/'] button[type=submit]")
+        page.wait_for_load_state("networkidle")
+    assert ("/accounts/2fa/" in page.url) == bool(pending), f"{who}: {page.url}"
+    page.close()
+    states[who] = context.storage_state()
+    return context
+
+
+# --- the test --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("screen", SCREENS, ids=[s.name for s in SCREENS])
+def test_no_wcag_violations(screen: Screen, base, world, signed_in):
+    # Playwright starts inside the test: its sync API runs an event loop, and the database
+    # fixtures must not run inside one.
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = _context(browser, base, world, signed_in, screen.who).new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            if screen.prepare is _idle_warning:
+                _idle_route(page)
+            response = page.goto(base + screen.path.format(**world))
+            assert response.status == 200, f"{screen.path}: {response.status}"
+            page.wait_for_load_state("networkidle")
+            if screen.prepare:
+                screen.prepare(page, world)
+            ARTIFACTS.mkdir(exist_ok=True)  # what axe looked at, for the CI artifacts
+            slug = re.sub(r"[^a-z0-9]+", "-", screen.name)
+            page.screenshot(path=str(ARTIFACTS / f"a11y-{slug}.png"))
+            violations = axe_violations(page)
+            if screen.aaa:
+                violations += axe_violations(page, rules=WCAG_AAA_CONTRAST)
+        finally:
+            browser.close()
+    assert not violations, f"{screen.name} ({screen.path}):" + describe(violations)
+    assert not errors, errors
