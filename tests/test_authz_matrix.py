@@ -254,12 +254,8 @@ GET_ROUTE_ALIASES = {"warning-markers GET": "api/v1/warning-markers/"}
 
 
 @pytest.fixture(autouse=True)
-def _quick(settings, monkeypatch):
-    """Many users are made per test: a real password hash would dominate the run time.
-
-    Recommendation jobs are not queued: with no broker they would run in-process on commit.
-    """
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _quick(monkeypatch):
+    """Recommendation jobs are not queued: with no broker they would run in-process on commit."""
     from resources import tasks
 
     monkeypatch.setattr(tasks.recommend_for_incident, "delay", lambda *a, **k: None)

@@ -34,12 +34,6 @@ def page_client(client, user):
     return client
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # These tests never sign in with a password; the real hasher costs a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(geography, make_user):
     make_type("VIOL", default_grade="I")

@@ -40,12 +40,6 @@ def make_shift(bcu, team, day: date, kind="early", *, start=time(7), end=time(15
     return shift
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Users are made in every test here; a real password hash would dominate the run time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(geography, make_user):
     cn, as_ = geography["CN"], geography["AS"]

@@ -18,12 +18,6 @@ pytestmark = pytest.mark.django_db
 NAMES = ("Ann Old", "Bob Recent", "Cy Open", "Di Old")
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # These tests never sign in with a password; the real hasher costs a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(geography, make_user, settings):
     settings.RETENTION_CLOSED_INCIDENT_DAYS = 30
