@@ -184,3 +184,17 @@ def incident_row_bypassing_services(
         reference_number=n, type=itype or make_incident_type("VIOL", default_grade="I"),
         grade=grade, lat=lat, lon=lon, bcu=bcu, created_at=now, created_by=by, status=status,
     )  # fmt: skip
+
+
+def unit_position_bypassing_services(unit: Unit, lat: float, lon: float, *,
+                                     age_s: float = 0) -> Unit:  # fmt: skip
+    """Put a unit at (lat, lon) with a fix `age_s` seconds old, straight to the table.
+
+    `unit_set_position` ignores a fix older than the one held, so an aged position (for the
+    recommendation's stale-position rule) cannot be made through it.
+    """
+    Unit.objects.filter(pk=unit.pk).update(
+        lat=lat, lon=lon, position_at=timezone.now() - timedelta(seconds=age_s)
+    )
+    unit.refresh_from_db()
+    return unit

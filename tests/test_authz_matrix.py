@@ -14,6 +14,7 @@ unclassified.
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -30,12 +31,10 @@ from duties.models import Shift, ShiftAssignment, Team
 from duties.tests.conftest import make_officer, make_shift
 from incidents.models import Incident, WarningMarker
 from incidents.services import incident_close
-from incidents.tests.factories import LAMBETH, make_closing_code, make_qualifier
 from resources import despatch
 from resources import services as unit_services
 from resources.models import Assignment, UnitStatus
-from resources.tests.factories_board import new_incident
-from tests.factories import make_unit
+from tests.factories import LAMBETH, make_closing_code, make_incident, make_qualifier, make_unit
 
 # --- the cast ---------------------------------------------------------------------------------
 
@@ -287,13 +286,13 @@ def build_world(geography, make_user) -> tuple[dict, dict]:
     central = users[DESP]
     for bcu, where, station in (("CN", "camden", "kentish"), ("AS", "lambeth", "brixton")):
         st = geography[station]
-        ids[f"inc_{bcu}"] = new_incident(users[HANDLER], where=where, grade="S").pk
-        closed = new_incident(users[HANDLER], where=where, grade="S")
+        ids[f"inc_{bcu}"] = make_incident(users[HANDLER], where=where, grade="S").pk
+        closed = make_incident(users[HANDLER], where=where, grade="S")
         incident_close(incident=closed, by=central, closing_code="NFA", source="test")
         ids[f"closed_{bcu}"] = closed.pk
         free = make_unit(st, callsign=f"{bcu}01")
         busy = make_unit(st, callsign=f"{bcu}02")
-        worked = new_incident(users[HANDLER], where=where, grade="I")
+        worked = make_incident(users[HANDLER], where=where, grade="I")
         despatch.assignment_create(incident=worked, unit=busy, by=central, source="test")
         alarm = make_unit(st, callsign=f"{bcu}03")
         unit_services.unit_raise_emergency(unit=alarm, source="test", by=central)
@@ -611,7 +610,7 @@ async def test_board_socket_scope(actor, geography, make_user, fresh_layer,
     ws, connected, _ = await _connect(users[actor])
     assert connected
     hello = await ws.receive_json_from(timeout=5)
-    create = database_sync_to_async(new_incident)
+    create = database_sync_to_async(partial(make_incident, grade="I"))
     await create(users[HANDLER], where="lambeth")
     await database_sync_to_async(unit_services.unit_set_status)(
         unit=await database_sync_to_async(_unit)(ids["free_AS"]),

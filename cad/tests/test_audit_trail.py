@@ -13,9 +13,15 @@ from cad.models import AuditEvent
 from incidents.models import Incident
 from incidents.retention import incidents_erase_personal_expired
 from incidents.services import incident_close, incident_regrade
-from incidents.tests.factories import CAMDEN, LAMBETH, make_closing_code, make_incident, make_type
 from resources.despatch import assignment_create
-from tests.factories import make_unit
+from tests.factories import (
+    CAMDEN,
+    LAMBETH,
+    make_closing_code,
+    make_incident,
+    make_incident_type,
+    make_unit,
+)
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/audit/"
@@ -36,7 +42,7 @@ def page_client(client, user):
 
 @pytest.fixture
 def world(geography, make_user):
-    make_type("VIOL", default_grade="I")
+    make_incident_type("VIOL", default_grade="I")
     make_closing_code("NFA")
     cast = {
         "handler": make_user("call_handler", username="handler"),

@@ -12,7 +12,7 @@ from incidents.models import Call, Incident, IncidentLogEntry
 from incidents.retention import incidents_erase_personal_batch, retention_cutoff
 from incidents.services import CallDetails, incident_attach_call, incident_close, incident_reopen
 from incidents.tasks import erase_expired_personal_data
-from incidents.tests.factories import make_closing_code, make_incident
+from tests.factories import make_closing_code, make_incident
 
 pytestmark = pytest.mark.django_db
 NAMES = ("Ann Old", "Bob Recent", "Cy Open", "Di Old")

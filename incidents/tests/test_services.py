@@ -11,17 +11,17 @@ from cad.models import AuditEvent, Event
 from incidents import services
 from incidents.models import Call, GradeChange, Incident, IncidentLogEntry, WarningMarker
 from incidents.services import CallDetails
-from incidents.tests.factories import (
+from resources.despatch import assignment_create
+from resources.models import Assignment, UnitStatus
+from tests.factories import (
     CAMDEN,
     LAMBETH,
     make_closing_code,
     make_incident,
+    make_incident_type,
     make_qualifier,
-    make_type,
+    make_unit,
 )
-from resources.despatch import assignment_create
-from resources.models import Assignment, UnitStatus
-from tests.factories import make_unit
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def despatcher(make_user, geography):
 
 
 def test_create_records_reference_due_time_bcu_call_log_audit_and_event(handler):
-    make_type("VIOL", default_grade="I")
+    make_incident_type("VIOL", default_grade="I")
     make_qualifier("DA")
     at = datetime(2026, 11, 22, 14, 3, tzinfo=UTC)
     incident = services.incident_create(
@@ -101,8 +101,8 @@ def test_grade_targets_for_each_grade(handler):
     ],
 )
 def test_bad_input_is_refused_and_nothing_saved(handler, kwargs, field):
-    make_type("ASB1")
-    make_type("OLD", active=False)
+    make_incident_type("ASB1")
+    make_incident_type("OLD", active=False)
     args = {"by": handler, "type_code": "ASB1", "lat": CAMDEN[0], "lon": CAMDEN[1]} | kwargs
     with pytest.raises(ValidationError) as exc:
         services.incident_create(**args)
@@ -112,7 +112,7 @@ def test_bad_input_is_refused_and_nothing_saved(handler, kwargs, field):
 
 
 def test_outside_area_message_is_clear(handler):
-    make_type("ASB1")
+    make_incident_type("ASB1")
     with pytest.raises(ValidationError) as exc:
         services.incident_create(by=handler, type_code="ASB1", lat=52.2, lon=0.12)
     assert "outside the Metropolitan Police area" in exc.value.message_dict["location"][0]

@@ -7,8 +7,6 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from incidents.models import IncidentType
-from incidents.services import incident_create
 from radio import tasks
 from resources.models import Unit
 from tests.factories import make_unit
@@ -64,14 +62,3 @@ def msg(issi: str, kind: str = "status", *, ago: float = 60, **fields) -> dict:
             "sent_at": iso(timezone.now() - timedelta(seconds=ago))}  # fmt: skip
     body.update(fields)
     return body
-
-
-def new_incident(user, *, lat: float = 51.545, lon: float = -0.16):
-    """An incident in Camden (BCU CN of the geography fixture), made by the real service."""
-    itype = IncidentType.objects.get_or_create(
-        code="ASB1", defaults={"name": "Rowdy behaviour", "category": "asb", "default_grade": "S"}
-    )[0]
-    return incident_create(
-        by=user, type_code=itype.code, lat=lat, lon=lon, grade="I", summary="fight outside pub",
-        address="1 High Street, Camden", source="test",
-    )  # fmt: skip

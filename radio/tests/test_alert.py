@@ -16,9 +16,8 @@ from cad.models import BCU, AuditEvent, Event
 from incidents.models import IncidentLogEntry
 from radio import services, tasks
 from radio.models import RadioMessage
-from radio.tests.conftest import new_incident
 from resources.despatch import assignment_clear, assignment_create
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 State = RadioMessage.State
 ALERT = "radio.undelivered"
@@ -32,7 +31,7 @@ def job(geography, make_user, settings, queued, django_capture_on_commit_callbac
     BCU.objects.create(code="NW", name="North West")
     desk = make_user("despatcher", username="dora")
     unit = make_unit(geography["brixton"], callsign="AS07")
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I", summary="fight outside pub")
     # Committed, so radio's reaction queues the despatch message (radio/reactions.py).
     with django_capture_on_commit_callbacks(execute=True):
         assignment = assignment_create(incident=incident, unit=unit, by=desk, source="test")

@@ -11,9 +11,10 @@ from cad.models import Event
 from incidents.models import IncidentLogEntry
 from radio import services, tasks
 from radio.models import RadioMessage, StatusCodeMapping
-from radio.tests.conftest import msg, new_incident
+from radio.tests.conftest import msg
 from resources.despatch import assignment_create
 from resources.models import Unit, UnitStatus, UnitStatusChange
+from tests.factories import make_incident
 
 S = UnitStatus
 State = RadioMessage.State
@@ -34,7 +35,7 @@ def apply(message: RadioMessage) -> RadioMessage:
 @pytest.fixture
 def on_job(world):
     """CN01 assigned to an incident in Camden."""
-    incident = new_incident(world["desk"])
+    incident = make_incident(world["desk"], grade="I", summary="fight outside pub")
     assignment_create(
         incident=incident, unit=world["unit"], by=world["desk"], source="test",
         at=timezone.now() - timedelta(hours=1),

@@ -13,8 +13,7 @@ from cad.models import AuditEvent, Event
 from incidents.models import IncidentLogEntry, IncidentStatus
 from resources import despatch, services
 from resources.models import Assignment, UnitStatus
-from resources.tests.factories_board import new_incident
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 S = UnitStatus
 
@@ -24,7 +23,7 @@ def world(geography, make_user):
     desk = make_user("despatcher", username="dora")
     return {
         "desk": desk,
-        "incident": new_incident(desk),
+        "incident": make_incident(desk, grade="I"),
         "unit": make_unit(geography["kentish"], callsign="CN01"),
         "other": make_unit(geography["kentish"], callsign="CN02"),
         "geo": geography,
@@ -57,7 +56,7 @@ def test_assign_moves_unit_and_incident_and_logs(world):
 
 def test_second_incident_gets_409_with_reason(world):
     despatch.assignment_create(incident=world["incident"], unit=world["unit"], by=world["desk"])
-    second = new_incident(world["desk"])
+    second = make_incident(world["desk"], grade="I")
     response = _api(world["desk"]).post(
         f"/api/v1/incidents/{second.pk}/assign/", {"unit": "CN01"}, format="json"
     )
@@ -210,7 +209,7 @@ def test_twenty_despatchers_race_for_one_unit(postgres, geography, make_user):
     """20 threads send one unit to 20 incidents at once: one 200, nineteen 409s."""
     desk = make_user("despatcher")
     unit = make_unit(geography["kentish"], callsign="CN99")
-    incidents = [new_incident(desk) for _ in range(20)]
+    incidents = [make_incident(desk, grade="I") for _ in range(20)]
     barrier = threading.Barrier(len(incidents))
     results: list[tuple[int, dict]] = []
     lock = threading.Lock()
@@ -252,7 +251,7 @@ def test_close_and_gps_at_once_do_not_deadlock(postgres, geography, make_user):
 
     desk = make_user("despatcher")
     code = ClosingCode.objects.create(code="NFA", name="No further action")
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I")
     units = [make_unit(geography["kentish"], callsign=f"CN5{i}") for i in range(4)]
     for u in units:
         despatch.assignment_create(incident=incident, unit=u, by=desk)

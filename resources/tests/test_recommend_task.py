@@ -14,8 +14,7 @@ from cad.models import Event
 from resources import tasks
 from resources.models import Recommendation, Unit, UnitStatus
 from resources.recommend.services import recommendation_refresh
-from resources.tests.factories_recommend import make_incident
-from tests.factories import make_unit
+from tests.factories import incident_row_bypassing_services, make_unit
 
 INC = (51.545, -0.16)
 
@@ -28,7 +27,7 @@ def desk(make_user):
 @pytest.fixture
 def scene(geography, desk):
     unit = make_unit(geography["kentish"], callsign="CN1", lat=51.546, lon=-0.15)
-    incident = make_incident(user=desk, lat=INC[0], lon=INC[1], bcu=geography["CN"])
+    incident = incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], bcu=geography["CN"])
     return incident, unit
 
 
@@ -118,7 +117,9 @@ def test_rolled_back_result_is_neither_stored_nor_pushed(published):
 
     geo = make_geography()
     make_unit(geo["kentish"], callsign="CN1")
-    incident = make_incident(user=plain_user(), lat=INC[0], lon=INC[1], bcu=geo["CN"])
+    incident = incident_row_bypassing_services(
+        by=plain_user(), lat=INC[0], lon=INC[1], bcu=geo["CN"]
+    )
     with pytest.raises(RuntimeError), transaction.atomic():
         recommendation_refresh(incident_id=incident.pk, trigger="incident_created")
         raise RuntimeError("the caller's transaction fails")
@@ -132,7 +133,9 @@ def test_pushed_through_redis_to_the_board_group_after_commit(redis_url):
 
     geo = make_geography()
     make_unit(geo["kentish"], callsign="CN1")
-    incident = make_incident(user=plain_user(), lat=INC[0], lon=INC[1], bcu=geo["CN"])
+    incident = incident_row_bypassing_services(
+        by=plain_user(), lat=INC[0], lon=INC[1], bcu=geo["CN"]
+    )
     layer = get_channel_layer()
 
     async def listen_while_refreshing():
@@ -157,10 +160,10 @@ def test_pushed_through_redis_to_the_board_group_after_commit(redis_url):
 
 def test_unit_becoming_free_refreshes_open_unresourced_incidents_nearby(geography, desk, published):
     unit = make_unit(geography["kentish"], callsign="CN1", lat=INC[0], lon=INC[1])
-    near_s = make_incident(user=desk, lat=INC[0] + 0.01, lon=INC[1], grade="S")
-    near_i = make_incident(user=desk, lat=INC[0] + 0.02, lon=INC[1], grade="I")
-    resourced = make_incident(user=desk, lat=INC[0], lon=INC[1], status="assigned")
-    far = make_incident(user=desk, lat=51.30, lon=-0.16)  # ~27 km south
+    near_s = incident_row_bypassing_services(by=desk, lat=INC[0] + 0.01, lon=INC[1], grade="S")
+    near_i = incident_row_bypassing_services(by=desk, lat=INC[0] + 0.02, lon=INC[1], grade="I")
+    resourced = incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], status="assigned")
+    far = incident_row_bypassing_services(by=desk, lat=51.30, lon=-0.16)  # ~27 km south
     from resources.recommend.services import recommendations_refresh_near_unit
 
     done = recommendations_refresh_near_unit(unit_id=unit.pk)

@@ -10,8 +10,7 @@ from cad.models import AuditEvent, Event
 from incidents.models import IncidentLogEntry
 from resources import despatch
 from resources.models import UnitStatus
-from resources.tests.factories_board import new_incident
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 S = UnitStatus
 
@@ -137,7 +136,7 @@ def test_older_position_is_ignored(world):
 
 def test_emergency_raised_then_acknowledged_and_logged(world):
     desk = world["desk"]
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I")
     despatch.assignment_create(incident=incident, unit=world["cn"], by=desk)
     raised = _api(world["gateway"]).post("/api/v1/units/CN01/emergency/", {}, format="json")
     assert raised.status_code == 200 and raised.json()["emergency"] is True
@@ -163,7 +162,7 @@ def test_timer_flags(world):
     from resources.timers import board_timers, timer_flags
 
     desk = world["desk"]
-    incident = new_incident(desk, grade="I")
+    incident = make_incident(desk, grade="I")
     despatch.assignment_create(incident=incident, unit=world["cn"], by=desk)
     assert timer_flags() == []
     late = timezone.now() + timedelta(minutes=board_timers()["I"]["not_en_route"] + 1)
