@@ -261,22 +261,22 @@ def _quick(monkeypatch):
     monkeypatch.setattr(tasks.recommend_near_unit, "delay", lambda *a, **k: None)
 
 
-def build_world(geography, make_user) -> tuple[dict, dict]:
+def build_world(cast, geography, make_user) -> tuple[dict, dict]:
     """Users for every actor, and in each of CN and AS: incidents (open, closed, worked),
     units (free, busy, off duty, in emergency), a team, officers and shifts."""
     users = {
-        NOBODY: make_user(HANDLER, username="nobody"),
+        NOBODY: cast.outsider,
+        # The front-line officer: an account with no role, linked to an Officer record below.
         OFFICER: make_user(HANDLER, username="pc_cn"),
-        HANDLER: make_user(HANDLER, username="handler"),
-        DESP: make_user(DESP, username="desp"),
-        DESP_CN: make_user(DESP, bcu="CN", username="desp_cn"),
-        SUP: make_user(SUP, username="sup"),
-        SUP_CN: make_user(SUP, bcu="CN", username="sup_cn"),
-        ADMIN: make_user(ADMIN, username="admin"),
-        GATEWAY: make_user(GATEWAY, username="gateway"),
+        HANDLER: cast.handler,
+        DESP: cast.despatcher_all,
+        DESP_CN: cast.despatcher_cn,
+        SUP: cast.supervisor_all,
+        SUP_CN: cast.supervisor_cn,
+        ADMIN: cast.admin,
+        GATEWAY: cast.gateway,
     }
-    for plain in (users[NOBODY], users[OFFICER]):
-        plain.groups.clear()
+    users[OFFICER].groups.clear()
     make_closing_code("NFA")
     make_qualifier("DA")
     ids: dict[str, Any] = {}
@@ -324,8 +324,8 @@ def build_world(geography, make_user) -> tuple[dict, dict]:
 
 
 @pytest.fixture
-def world(geography, make_user):
-    return build_world(geography, make_user)
+def world(cast, geography, make_user):
+    return build_world(cast, geography, make_user)
 
 
 # --- the matrix -------------------------------------------------------------------------------
@@ -563,8 +563,9 @@ async def _connect(user):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_board_socket_roles(geography, make_user, fresh_layer, close_worker_connections):
-    users, _ = await database_sync_to_async(build_world)(geography, make_user)
+async def test_board_socket_roles(cast, geography, make_user, fresh_layer,
+                                  close_worker_connections):  # fmt: skip
+    users, _ = await database_sync_to_async(build_world)(cast, geography, make_user)
     wrong = []
     for actor in ACTORS:
         communicator, connected, code = await _connect(users.get(actor))
@@ -604,9 +605,9 @@ def _foreign(message: dict) -> bool:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("actor", SCOPED)
-async def test_board_socket_scope(actor, geography, make_user, fresh_layer,
+async def test_board_socket_scope(actor, cast, geography, make_user, fresh_layer,
                                   close_worker_connections):  # fmt: skip
-    users, ids = await database_sync_to_async(build_world)(geography, make_user)
+    users, ids = await database_sync_to_async(build_world)(cast, geography, make_user)
     ws, connected, _ = await _connect(users[actor])
     assert connected
     hello = await ws.receive_json_from(timeout=5)

@@ -22,11 +22,11 @@ pytestmark = [
 
 
 @pytest.fixture
-def world(geography, make_user):
+def world(geography, cast):
     return {
-        "central": make_user("despatcher", username="central"),
-        "cn_desk": make_user("despatcher", bcu="CN", username="cndesk"),
-        "as_desk": make_user("despatcher", bcu="AS", username="asdesk"),
+        "central": cast.despatcher_all,
+        "cn_desk": cast.despatcher_cn,
+        "as_desk": cast.despatcher_as,
         "cn01": make_unit(geography["kentish"], callsign="CN01"),
         "as01": make_unit(geography["brixton"], callsign="AS01"),
     }

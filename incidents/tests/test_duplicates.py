@@ -18,8 +18,8 @@ M_LAT = 1 / 111_320
 
 
 @pytest.fixture
-def handler(make_user, geography):
-    return make_user("call_handler")
+def handler(cast):
+    return cast.handler
 
 
 def test_duplicates_inside_radius_and_window_only(handler):

@@ -19,10 +19,10 @@ NAMES = ("Ann Old", "Bob Recent", "Cy Open", "Di Old")
 
 
 @pytest.fixture
-def world(geography, make_user, settings):
+def world(cast, settings):
     settings.RETENTION_CLOSED_INCIDENT_DAYS = 30
     make_closing_code("NFA")
-    user = make_user("supervisor")
+    user = cast.supervisor_all
     long_ago = timezone.now() - timedelta(days=31)
     old = make_incident(user, caller_name="Ann Old", caller_phone="07700 900001")
     incident_attach_call(

@@ -27,13 +27,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def handler(make_user, geography):
-    return make_user("call_handler")
+def handler(cast):
+    return cast.handler
 
 
 @pytest.fixture
-def despatcher(make_user, geography):
-    return make_user("despatcher")
+def despatcher(cast):
+    return cast.despatcher_all
 
 
 def test_create_records_reference_due_time_bcu_call_log_audit_and_event(handler):

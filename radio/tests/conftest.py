@@ -15,15 +15,15 @@ _ids = count(1)
 
 
 @pytest.fixture
-def world(geography, make_user):
+def world(geography, cast):
     unit = make_unit(geography["kentish"], callsign="CN01")
     # Its last status and fix were two hours ago, so messages from the last hour are newer.
     long_ago = timezone.now() - timedelta(hours=2)
     Unit.objects.filter(pk=unit.pk).update(status_at=long_ago, position_at=long_ago)
     unit.refresh_from_db()
     return {
-        "gateway": make_user("radio_gateway", username="gw"),
-        "desk": make_user("despatcher", username="dora"),
+        "gateway": cast.gateway,
+        "desk": cast.despatcher_all,
         "unit": unit,
         "geo": geography,
     }

@@ -24,19 +24,19 @@ ALERT = "radio.undelivered"
 
 
 @pytest.fixture
-def job(geography, make_user, settings, queued, django_capture_on_commit_callbacks):
+def job(geography, cast, settings, queued, django_capture_on_commit_callbacks):
     """A unit from Brixton (BCU AS) sent across the border to Camden (BCU CN); a third BCU
     (NW) has nothing to do with it."""
     settings.RADIO_DELIVERY_ALERT_SECONDS = 60
     BCU.objects.create(code="NW", name="North West")
-    desk = make_user("despatcher", username="dora")
+    desk = cast.despatcher_all
     unit = make_unit(geography["brixton"], callsign="AS07")
     incident = make_incident(desk, grade="I", summary="fight outside pub")
     # Committed, so radio's reaction queues the despatch message (radio/reactions.py).
     with django_capture_on_commit_callbacks(execute=True):
         assignment = assignment_create(incident=incident, unit=unit, by=desk, source="test")
     message = RadioMessage.objects.get(assignment=assignment, direction="out")
-    return {"desk": desk, "gateway": make_user("radio_gateway", username="gw"), "unit": unit,
+    return {"desk": desk, "gateway": cast.gateway, "unit": unit,
             "incident": incident, "assignment": assignment, "message": message}  # fmt: skip
 
 

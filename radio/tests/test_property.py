@@ -193,8 +193,8 @@ def in_savepoint(body) -> None:
         pass
 
 
-def test_off_a_job_any_order_and_repeats_end_at_the_newest(geography, make_user):
-    gateway = make_user("radio_gateway", username="gw")
+def test_off_a_job_any_order_and_repeats_end_at_the_newest(geography, cast):
+    gateway = cast.gateway
 
     @EXAMPLES
     @given(deliveries(OFF_JOB_CODES))
@@ -217,9 +217,9 @@ def test_off_a_job_any_order_and_repeats_end_at_the_newest(geography, make_user)
     run()
 
 
-def test_on_a_job_any_order_and_repeats_end_at_the_newest_and_log_once(geography, make_user):
-    gateway = make_user("radio_gateway", username="gw")
-    desk = make_user("despatcher", username="dora")
+def test_on_a_job_any_order_and_repeats_end_at_the_newest_and_log_once(geography, cast):
+    gateway = cast.gateway
+    desk = cast.despatcher_all
 
     @EXAMPLES
     @given(deliveries(ON_JOB_CODES))

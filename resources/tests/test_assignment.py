@@ -19,8 +19,8 @@ S = UnitStatus
 
 
 @pytest.fixture
-def world(geography, make_user):
-    desk = make_user("despatcher", username="dora")
+def world(geography, cast):
+    desk = cast.despatcher_all
     return {
         "desk": desk,
         "incident": make_incident(desk, grade="I"),

@@ -10,8 +10,8 @@ from tests.factories import make_incident, make_unit
 
 
 @pytest.fixture
-def world(geography, make_user):
-    desk = make_user("despatcher", bcu="CN", username="cndesk")
+def world(geography, cast):
+    desk = cast.despatcher_cn
     return {
         "desk": desk,
         "cn01": make_unit(geography["kentish"], callsign="CN01"),

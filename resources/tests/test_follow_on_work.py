@@ -26,8 +26,8 @@ def queued(monkeypatch):
 
 
 @pytest.fixture
-def desk(make_user, geography):
-    return make_user("despatcher")
+def desk(cast):
+    return cast.despatcher_all
 
 
 def test_new_incident_asks_for_recommendations_after_commit(

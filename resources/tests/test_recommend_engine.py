@@ -30,8 +30,8 @@ def units_of(rec) -> list[str]:
 
 
 @pytest.fixture
-def desk(make_user):
-    return make_user("despatcher")
+def desk(cast):
+    return cast.despatcher_all
 
 
 @pytest.fixture

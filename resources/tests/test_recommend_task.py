@@ -20,8 +20,8 @@ INC = (51.545, -0.16)
 
 
 @pytest.fixture
-def desk(make_user):
-    return make_user("despatcher")
+def desk(cast):
+    return cast.despatcher_all
 
 
 @pytest.fixture

@@ -16,10 +16,11 @@ S = UnitStatus
 
 
 @pytest.fixture
-def world(geography, make_user):
+def world(geography, cast, make_user):
     return {
+        # Named: the incident log's "acknowledged by dora" is asserted below.
         "desk": make_user("despatcher", username="dora"),
-        "gateway": make_user("radio_gateway", username="gw"),
+        "gateway": cast.gateway,
         "cn": make_unit(geography["kentish"], callsign="CN01", skills=["TASER"]),
         "as": make_unit(geography["brixton"], callsign="AS01", status=S.OFF_DUTY),
         "geo": geography,
