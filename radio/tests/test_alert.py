@@ -6,6 +6,7 @@ Time is controlled by moving the message's `received_at` (when it was queued) in
 never by sleeping.
 """
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -46,11 +47,13 @@ def queued_ago(message: RadioMessage, seconds: float) -> None:
     )
 
 
-def alerts() -> list[Event]:
-    return list(Event.objects.filter(type=ALERT).order_by("seq"))
+@pytest.fixture
+def alerts(captured_events) -> Callable[[], list[Event]]:
+    """The undelivered-despatch alerts the test raised, oldest first."""
+    return lambda: captured_events.of(ALERT)
 
 
-def test_a_message_undelivered_after_the_threshold_alerts_once(job, queued):
+def test_a_message_undelivered_after_the_threshold_alerts_once(job, queued, alerts):
     message = job["message"]
     services.radio_message_send(message_id=message.pk)  # the default adapter: sent, no receipt
     queued_ago(message, 61)
@@ -76,14 +79,14 @@ def test_a_message_undelivered_after_the_threshold_alerts_once(job, queued):
     assert len(alerts()) == 1
 
 
-def test_no_alert_before_the_threshold(job, queued):
+def test_no_alert_before_the_threshold(job, queued, alerts):
     services.radio_message_send(message_id=job["message"].pk)
     queued_ago(job["message"], 59)
     assert services.radio_messages_alert_undelivered() == 0
     assert alerts() == []
 
 
-def test_a_delivered_message_never_alerts(job, queued):
+def test_a_delivered_message_never_alerts(job, queued, alerts):
     message = job["message"]
     services.radio_message_send(message_id=message.pk)
     services.radio_message_delivery_record(ref=message.pk, state="delivered", by=job["gateway"])
@@ -95,7 +98,7 @@ def test_a_delivered_message_never_alerts(job, queued):
 
 
 @pytest.mark.parametrize("stuck", [State.QUEUED, State.FAILED])
-def test_queued_and_failed_messages_alert_too(job, queued, stuck):
+def test_queued_and_failed_messages_alert_too(job, queued, stuck, alerts):
     message = job["message"]
     if stuck == State.FAILED:
         RadioMessage.objects.filter(pk=message.pk).update(state=State.FAILED)
@@ -104,7 +107,7 @@ def test_queued_and_failed_messages_alert_too(job, queued, stuck):
     assert alerts()[0].data["state"] == stuck
 
 
-def test_the_alert_reaches_the_incidents_and_the_units_desks_only(job, queued):
+def test_the_alert_reaches_the_incidents_and_the_units_desks_only(job, queued, alerts):
     queued_ago(job["message"], 61)
     before = Event.objects.order_by("-seq").values_list("seq", flat=True).first()
     services.radio_messages_alert_undelivered()
@@ -117,7 +120,9 @@ def test_the_alert_reaches_the_incidents_and_the_units_desks_only(job, queued):
     assert ALERT in [e["type"] for e in events_since(before, bcu=None, limit=100)]  # central
 
 
-def test_a_cleared_job_or_a_resent_message_does_not_alert_the_old_one(job, queued, settings):
+def test_a_cleared_job_or_a_resent_message_does_not_alert_the_old_one(
+    job, queued, settings, alerts
+):
     settings.RADIO_GATEWAY_ADAPTER = "radio.tests.test_outbound.RefusingAdapter"
     first = job["message"]
     services.radio_message_send(message_id=first.pk)  # failed: the despatcher re-sends
@@ -133,7 +138,7 @@ def test_a_cleared_job_or_a_resent_message_does_not_alert_the_old_one(job, queue
     assert services.radio_messages_alert_undelivered() == 0  # the unit is off the job
 
 
-def test_without_beat_the_radio_sweep_command_raises_it(job, queued):
+def test_without_beat_the_radio_sweep_command_raises_it(job, queued, alerts):
     # The embedded default runs no Celery beat; `manage.py radio_sweep` does its jobs.
     from django.core.management import call_command
 

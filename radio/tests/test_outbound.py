@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cad.models import Event
 from radio import services, tasks
 from radio.adapters import GatewayUnavailable, SendResult
 from radio.models import RadioMessage
@@ -44,7 +43,7 @@ def _state(assignment) -> str:
 
 
 def test_assigning_queues_the_message_and_shows_it_on_the_assignment(
-    world, queued, django_capture_on_commit_callbacks
+    world, queued, django_capture_on_commit_callbacks, captured_events
 ):
     incident = make_incident(world["desk"], grade="I", summary="fight outside pub")
     with django_capture_on_commit_callbacks(execute=True):
@@ -61,7 +60,7 @@ def test_assigning_queues_the_message_and_shows_it_on_the_assignment(
     assert message.raw["reference"] == job["incident"].reference
     assert _state(job["assignment"]) == "queued"
     assert queued["send"] == [message.pk]
-    assert Event.objects.filter(type="incident.updated").exists()
+    assert captured_events.of("incident.updated")
 
 
 def test_queue_twice_queues_one_message(job, queued):

@@ -1,6 +1,7 @@
 """Stored results, the Celery jobs and `recommendations.ready`: idempotent, pushed after commit."""
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from cad.celery import app as celery_app
 from cad.models import Event
+from incidents.models import Incident
 from resources import tasks
 from resources.models import Recommendation, Unit, UnitStatus
 from resources.recommend.services import recommendation_refresh
@@ -37,11 +39,11 @@ def plain_user():
     return User.objects.create_user("writer")
 
 
-def ready_events(incident):
-    return [
-        e
-        for e in Event.objects.filter(type="recommendations.ready").order_by("seq")
-        if e.data["incident"] == incident.pk
+@pytest.fixture
+def ready_events(captured_events) -> Callable[[Incident], list[Event]]:
+    """The `recommendations.ready` events the test emitted for an incident, oldest first."""
+    return lambda incident: [
+        e for e in captured_events.of("recommendations.ready") if e.data["incident"] == incident.pk
     ]
 
 
@@ -54,7 +56,7 @@ def published(monkeypatch):
     return sent
 
 
-def test_job_stores_result_and_running_twice_is_harmless(scene, published):
+def test_job_stores_result_and_running_twice_is_harmless(scene, published, ready_events):
     incident, unit = scene
     tasks.recommend_for_incident(incident.pk, "incident_created")
     tasks.recommend_for_incident(incident.pk, "incident_created")
@@ -69,7 +71,7 @@ def test_job_stores_result_and_running_twice_is_harmless(scene, published):
     assert events[0].bcu == "CN"
 
 
-def test_a_changed_ranking_is_pushed_again(scene, geography):
+def test_a_changed_ranking_is_pushed_again(scene, geography, ready_events):
     incident, unit = scene
     recommendation_refresh(incident_id=incident.pk, trigger="incident_created")
     make_unit(geography["kentish"], callsign="CN0", lat=INC[0], lon=INC[1] + 0.001)
@@ -96,7 +98,9 @@ def test_closed_incident_is_left_alone(scene):
     assert not Recommendation.objects.exists()
 
 
-def test_event_is_published_only_after_commit(scene, published, django_capture_on_commit_callbacks):
+def test_event_is_published_only_after_commit(
+    scene, published, django_capture_on_commit_callbacks, ready_events
+):
     incident, _ = scene
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         recommendation_refresh(incident_id=incident.pk, trigger="incident_created")

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cad.models import AuditEvent, Event
+from cad.models import AuditEvent
 from incidents.models import IncidentLogEntry
 from resources import despatch
 from resources.models import UnitStatus
@@ -135,13 +135,13 @@ def test_older_position_is_ignored(world):
     assert old.json()["position"]["lat"] == 51.51
 
 
-def test_emergency_raised_then_acknowledged_and_logged(world):
+def test_emergency_raised_then_acknowledged_and_logged(world, captured_events):
     desk = world["desk"]
     incident = make_incident(desk, grade="I")
     despatch.assignment_create(incident=incident, unit=world["cn"], by=desk)
     raised = _api(world["gateway"]).post("/api/v1/units/CN01/emergency/", {}, format="json")
     assert raised.status_code == 200 and raised.json()["emergency"] is True
-    event = Event.objects.filter(type="unit.emergency").get()
+    (event,) = captured_events.of("unit.emergency")
     assert set(event.bcu.split(",")) == {"AS", "CN"}  # every desk in London hears it
 
     call_handler_ack = _api(world["gateway"]).post("/api/v1/units/CN01/emergency/acknowledge/")
@@ -155,7 +155,7 @@ def test_emergency_raised_then_acknowledged_and_logged(world):
     ).exists()
     again = _api(desk).post("/api/v1/units/CN01/emergency/acknowledge/")
     assert again.status_code == 409 and again.json()["code"] == "no_emergency"
-    assert Event.objects.filter(type="unit.emergency").count() == 2
+    assert len(captured_events.of("unit.emergency")) == 2
 
 
 def test_timer_flags(world):
