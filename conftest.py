@@ -1,4 +1,6 @@
-"""Shared test fixtures: real services when configured, a small cast of users, small factories.
+"""The one root set of test fixtures: real services when configured, the fast password hasher,
+the geography, a cast of users, and the events a test emitted. Plain factory functions are in
+tests/factories.py. docs/testing.md says how to use them.
 
 A test that needs PostgreSQL, Redis or Chromium skips (with the reason) only outside CI; in CI
 (CI=true) a missing service fails the test instead, so nothing is silently skipped there.
@@ -6,9 +8,11 @@ A test that needs PostgreSQL, Redis or Chromium skips (with the reason) only out
 
 import os
 import shutil
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -18,6 +22,16 @@ def _missing(reason: str):
     if IN_CI:
         pytest.fail(f"CI must provide this: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher() -> Iterator[None]:
+    """One cheap hasher for the whole suite: a real hash costs about a second per user made.
+
+    See tests/hashers.py for why it is PBKDF2 at one iteration rather than MD5.
+    """
+    with override_settings(PASSWORD_HASHERS=["tests.hashers.FastPBKDF2PasswordHasher"]):
+        yield
 
 
 @pytest.fixture
@@ -87,6 +101,134 @@ def geography(db):
     from tests.factories import make_geography
 
     return make_geography()
+
+
+class _Member:
+    """One member of the cast: made (through `make_user`) the first time a test asks for it."""
+
+    def __init__(self, role: str | None, bcu: str | None, username: str):
+        self.role, self.bcu, self.username = role, bcu, username
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, cast: "Cast | None", owner=None):
+        if cast is None:
+            return self
+        if self.name not in cast.made:
+            cast.made[self.name] = cast.make(self)
+        return cast.made[self.name]
+
+
+class Cast:
+    """One user per role and scope, all with the password "a-Strong-pass-42".
+
+    Each is made on first use, so a test holds only the users it names (audit rows, user lists
+    and counts see no one else). Touch them in a synchronous fixture or test: making a user
+    queries the database, which async code may not do directly.
+
+    | member            | role            | BCU | username     |
+    | ----------------- | --------------- | --- | ------------ |
+    | handler           | call_handler    | -   | handler      |
+    | handler_as        | call_handler    | AS  | handler_as   |
+    | despatcher_all    | despatcher      | -   | desp_all     |
+    | despatcher_cn     | despatcher      | CN  | desp_cn      |
+    | despatcher_as     | despatcher      | AS  | desp_as      |
+    | supervisor_all    | supervisor      | -   | sup_all      |
+    | supervisor_cn     | supervisor      | CN  | sup_cn       |
+    | supervisor_as     | supervisor      | AS  | sup_as       |
+    | admin             | admin           | -   | admin        |
+    | gateway           | radio_gateway   | -   | gateway      |
+    | outsider          | none (signed in, no role, no officer record) | - | outsider |
+    """
+
+    handler = _Member("call_handler", None, "handler")
+    handler_as = _Member("call_handler", "AS", "handler_as")
+    despatcher_all = _Member("despatcher", None, "desp_all")
+    despatcher_cn = _Member("despatcher", "CN", "desp_cn")
+    despatcher_as = _Member("despatcher", "AS", "desp_as")
+    supervisor_all = _Member("supervisor", None, "sup_all")
+    supervisor_cn = _Member("supervisor", "CN", "sup_cn")
+    supervisor_as = _Member("supervisor", "AS", "sup_as")
+    admin = _Member("admin", None, "admin")
+    gateway = _Member("radio_gateway", None, "gateway")
+    outsider = _Member(None, None, "outsider")
+
+    def __init__(self, make_user: Callable):
+        self.make_user = make_user
+        self.made: dict[str, object] = {}
+
+    def make(self, member: _Member):
+        # An account with no role is provisioned with one, which is then taken away, as an
+        # admin would leave a leaver's account.
+        user = self.make_user(member.role or "call_handler", bcu=member.bcu,
+                              username=member.username)  # fmt: skip
+        if member.role is None:
+            user.groups.clear()
+        return user
+
+
+@pytest.fixture
+def cast(geography, make_user) -> Cast:
+    """The shared cast of users (see `Cast`): `cast.despatcher_cn`, `cast.supervisor_all`, ...
+
+    Per-module worlds build on it and on `geography`, adding only what their tests need.
+    """
+    return Cast(make_user)
+
+
+class CapturedEvents:
+    """The live-board events stored while the test body ran, oldest first (Event rows).
+
+    Read from the Event table, so it sees what `event_emit` and `events_emit` stored and
+    nothing that rolled back, and not the events of the fixtures that built the world. Each
+    read queries afresh; `clear()` starts again from now.
+    """
+
+    def __init__(self):
+        self.since: int | None = None
+
+    def clear(self) -> None:
+        from cad.models import Event
+
+        last = Event.objects.order_by("-seq").values_list("seq", flat=True).first()
+        self.since = last or 0
+
+    def all(self) -> list:
+        from cad.models import Event
+
+        if self.since is None:
+            raise RuntimeError("captured_events is read before the test body started")
+        return list(Event.objects.filter(seq__gt=self.since).order_by("seq"))
+
+    def types(self) -> list[str]:
+        return [event.type for event in self.all()]
+
+    def of(self, type: str) -> list:
+        return [event for event in self.all() if event.type == type]
+
+    def last(self, type: str | None = None):
+        events = self.of(type) if type else self.all()
+        return events[-1] if events else None
+
+    def __iter__(self):
+        return iter(self.all())
+
+    def __len__(self) -> int:
+        return len(self.all())
+
+
+@pytest.fixture
+def captured_events() -> CapturedEvents:
+    """The events the test emits (see `CapturedEvents`); capture starts as the test body does."""
+    return CapturedEvents()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    capture = getattr(item, "funcargs", {}).get("captured_events")
+    if isinstance(capture, CapturedEvents):
+        capture.clear()
 
 
 @pytest.fixture(autouse=True)

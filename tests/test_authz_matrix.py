@@ -47,6 +47,8 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
+from incidents.tests.factories import LAMBETH, make_closing_code, make_qualifier
+from resources.tests.factories_board import new_incident
 from rest_framework.authtoken.models import Token
 
 from cad.asgi import application
@@ -56,12 +58,10 @@ from duties.services import crew_book_on
 from duties.tests.conftest import make_officer, make_shift
 from incidents.models import GazetteerEntry, Incident, WarningMarker
 from incidents.services import incident_close, incident_regrade
-from incidents.tests.factories import LAMBETH, make_closing_code, make_qualifier
 from radio.models import RadioMessage
 from resources import despatch, tasks
 from resources import services as unit_services
 from resources.models import Assignment, Unit, UnitStatus
-from resources.tests.factories_board import new_incident
 from tests.factories import make_skill, make_unit
 
 # --- the cast ---------------------------------------------------------------------------------
@@ -586,13 +586,8 @@ GET_ROUTE_ALIASES = {"warning-markers GET": "api/v1/warning-markers/"}
 
 
 @pytest.fixture(autouse=True)
-def _quick(settings, monkeypatch):
-    """Many users are made per test: a real password hash would dominate the run time.
-
-    Recommendation jobs are not queued: with no broker they would run in-process on commit.
-    """
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
+def _quick(monkeypatch):
+    """Recommendation jobs are not queued: with no broker they would run in-process on commit."""
     monkeypatch.setattr(tasks.recommend_for_incident, "delay", lambda *a, **k: None)
     monkeypatch.setattr(tasks.recommend_near_unit, "delay", lambda *a, **k: None)
 

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from incidents.models import Call, GazetteerEntry, Incident
-from incidents.tests.factories import make_type
+from tests.factories import make_incident_type
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -33,7 +33,7 @@ def test_call_handler_creates_incident_with_keyboard_only(
     from playwright.sync_api import expect, sync_playwright
 
     make_user("call_handler", username="handler")
-    make_type("VIOL", default_grade="I", name="Violence against the person")
+    make_incident_type("VIOL", default_grade="I", name="Violence against the person")
     GazetteerEntry.objects.create(
         key="t:1",
         address="12 Camden High Street, Camden",

@@ -16,8 +16,7 @@ SECRET = totp.new_secret()
 
 
 @pytest.fixture
-def roster_world(transactional_db, geography, make_user, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def roster_world(transactional_db, geography, make_user):
     # An earlier transactional test's flush removes the role groups the migration made.
     apply_role_permissions()
     sgt = make_user("supervisor", bcu="CN", username="sgt")

@@ -16,8 +16,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 
 @pytest.fixture
-def sgt(transactional_db, geography, make_user, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def sgt(transactional_db, geography, make_user):
     return make_user("supervisor", bcu="CN", username="sgt")
 
 
@@ -68,7 +67,6 @@ def test_idle_warning_shows_and_stay_signed_in_answers(live_server, chromium_pat
                                                        settings, transactional_db):  # fmt: skip
     from playwright.sync_api import expect, sync_playwright
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # A warning as long as the limit: the banner is due as soon as the page asks.
     settings.SESSION_IDLE_WARNING_SECONDS = settings.SESSION_IDLE_SECONDS
     make_user("call_handler", username="carol")

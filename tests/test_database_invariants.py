@@ -7,27 +7,16 @@ from django.utils import timezone
 from cad.audit.append_only import AppendOnlyError
 from cad.audit.trail import audit_record
 from cad.models import AuditEvent
-from incidents.models import GradeChange, Incident, IncidentLogEntry, IncidentType
+from incidents.models import GradeChange, IncidentLogEntry
 from resources.models import Assignment
-from tests.factories import make_unit
-
-
-def _incident(user, n: int = 1) -> Incident:
-    kind, _ = IncidentType.objects.get_or_create(
-        code="ASB1", defaults={"name": "Rowdy behaviour", "category": "asb", "default_grade": "S"}
-    )
-    now = timezone.now()
-    return Incident.objects.create(
-        reference=f"CAD {n:04d}/01Jan26", reference_date=now.date(), reference_number=n,
-        type=kind, grade="S", lat=51.545, lon=-0.16, created_at=now, created_by=user,
-    )  # fmt: skip
+from tests.factories import make_incident, make_unit
 
 
 @pytest.fixture
-def world(geography, make_user):
-    user = make_user("despatcher")
-    return {"user": user, "unit": make_unit(geography["kentish"]), "a": _incident(user, 1),
-            "b": _incident(user, 2)}  # fmt: skip
+def world(cast, geography):
+    user = cast.despatcher_all
+    return {"user": user, "unit": make_unit(geography["kentish"]), "a": make_incident(user),
+            "b": make_incident(user)}  # fmt: skip
 
 
 def test_database_refuses_second_active_assignment(world):

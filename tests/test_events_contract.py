@@ -23,11 +23,10 @@ from incidents.models import ClosingCode
 from incidents.services import incident_close, incident_regrade, incident_reopen
 from radio import services as radio_services
 from radio.models import RadioMessage
-from radio.tests.conftest import new_incident
 from resources.despatch import assignment_create
 from resources.recommend.services import recommendation_refresh
 from resources.services import unit_raise_emergency, unit_set_position
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 from tests.test_architecture import APPS, ROOT, rel, source_files
 
 DOC = ROOT / "docs" / "events.md"
@@ -176,7 +175,7 @@ def test_every_emitter_sends_a_documented_type_with_the_documented_fields(
     desk = make_user("despatcher", username="dora")
     ClosingCode.objects.create(code="NFA", name="No further action")
     unit = make_unit(geography["kentish"], callsign="CN01")
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I", summary="fight outside pub")
     assignment = assignment_create(incident=incident, unit=unit, by=desk, source="test")
     unit_set_position(unit=unit, lat=51.546, lon=-0.161, source="test")
     incident_regrade(incident=incident, by=desk, grade="S", reason="calmer", source="test")
@@ -186,7 +185,7 @@ def test_every_emitter_sends_a_documented_type_with_the_documented_fields(
         received_at=timezone.now() - timedelta(seconds=61)
     )
     assert radio_services.radio_message_alert(message_id=message.pk)
-    other = new_incident(desk)
+    other = make_incident(desk, grade="I", summary="fight outside pub")
     assert recommendation_refresh(incident_id=other.pk, trigger="test", force_event=True)
     incident_close(incident=incident, by=desk, closing_code="NFA")
     incident_reopen(incident=incident, by=desk, reason="more to do")

@@ -22,11 +22,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "a-Strong-pass-42"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def cast(geography, make_user):
     target = make_user("despatcher", bcu="CN", username="dora")

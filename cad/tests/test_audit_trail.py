@@ -13,9 +13,15 @@ from cad.models import AuditEvent
 from incidents.models import Incident
 from incidents.retention import incidents_erase_personal_expired
 from incidents.services import incident_close, incident_regrade
-from incidents.tests.factories import CAMDEN, LAMBETH, make_closing_code, make_incident, make_type
 from resources.despatch import assignment_create
-from tests.factories import make_unit
+from tests.factories import (
+    CAMDEN,
+    LAMBETH,
+    make_closing_code,
+    make_incident,
+    make_incident_type,
+    make_unit,
+)
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/audit/"
@@ -34,31 +40,25 @@ def page_client(client, user):
     return client
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # These tests never sign in with a password; the real hasher costs a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
-def world(geography, make_user):
-    make_type("VIOL", default_grade="I")
+def world(geography, cast):
+    make_incident_type("VIOL", default_grade="I")
     make_closing_code("NFA")
-    cast = {
-        "handler": make_user("call_handler", username="handler"),
-        "handler_as": make_user("call_handler", bcu="AS", username="handler_as"),
-        "despatcher": make_user("despatcher", username="despatcher"),
-        "sup_cn": make_user("supervisor", bcu="CN", username="sup_cn"),
-        "sup_all": make_user("supervisor", username="sup_all"),
-        "admin": make_user("admin", username="admin1"),
-        "cn_staff": make_user("despatcher", bcu="CN", username="desp_cn"),
+    world = {
+        "handler": cast.handler,
+        "handler_as": cast.handler_as,
+        "despatcher": cast.despatcher_all,
+        "sup_cn": cast.supervisor_cn,
+        "sup_all": cast.supervisor_all,
+        "admin": cast.admin,
+        "cn_staff": cast.despatcher_cn,
         "geo": geography,
     }
-    cast["cn"] = make_incident(cast["cn_staff"], caller_name="Ann Caller")
-    cast["as"] = make_incident(
-        cast["handler_as"], lat=LAMBETH[0], lon=LAMBETH[1], caller_name="Bob Caller"
+    world["cn"] = make_incident(world["cn_staff"], caller_name="Ann Caller")
+    world["as"] = make_incident(
+        world["handler_as"], lat=LAMBETH[0], lon=LAMBETH[1], caller_name="Bob Caller"
     )
-    return cast
+    return world
 
 
 def rows_of(response) -> list[dict]:

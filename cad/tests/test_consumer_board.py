@@ -1,5 +1,7 @@
 """The board socket (ws/board/): identity, scope, hello, live events, gaps, resync, snapshot."""
 
+from functools import partial
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -10,8 +12,7 @@ from cad.live import consumers, events
 from cad.live.consumers import BoardConsumer
 from resources import despatch, services
 from resources.models import UnitStatus
-from resources.tests.factories_board import new_incident
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 # Consumers reach the database from worker threads, so the data must be committed;
 pytestmark = [
@@ -21,11 +22,11 @@ pytestmark = [
 
 
 @pytest.fixture
-def world(geography, make_user):
+def world(geography, cast):
     return {
-        "central": make_user("despatcher", username="central"),
-        "cn_desk": make_user("despatcher", bcu="CN", username="cndesk"),
-        "as_desk": make_user("despatcher", bcu="AS", username="asdesk"),
+        "central": cast.despatcher_all,
+        "cn_desk": cast.despatcher_cn,
+        "as_desk": cast.despatcher_as,
         "cn01": make_unit(geography["kentish"], callsign="CN01"),
         "as01": make_unit(geography["brixton"], callsign="AS01"),
     }
@@ -52,7 +53,7 @@ async def next_of(communicator, *types: str, timeout: float = 5) -> dict:
             return message
 
 
-create = database_sync_to_async(new_incident)
+create = database_sync_to_async(partial(make_incident, grade="I"))
 
 
 async def test_anonymous_is_refused():

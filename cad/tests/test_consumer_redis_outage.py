@@ -2,6 +2,7 @@
 
 import contextlib
 import shutil
+from functools import partial
 
 import pytest
 from channels.db import database_sync_to_async
@@ -11,13 +12,14 @@ from channels.testing import WebsocketCommunicator
 from cad.live.consumers import BoardConsumer
 from cad.models import Event
 from incidents.models import Incident
-from resources.tests.factories_board import new_incident
+from tests.factories import make_incident
 from tests.servers import PrivateRedis
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("close_worker_connections"),
 ]
+create = database_sync_to_async(partial(make_incident, grade="I"))
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ async def test_redis_down_then_back(private_redis, geography, make_user, caplog)
 
     private_redis.stop()
     # The call handler's write does not depend on Redis: it commits, with its event row.
-    incident = await database_sync_to_async(new_incident)(desk, summary="during the outage")
+    incident = await create(desk, summary="during the outage")
     assert await database_sync_to_async(Incident.objects.filter(pk=incident.pk).exists)()
     event = await database_sync_to_async(Event.objects.get)(seq=seen + 1)
     assert event.type == "incident.created" and event.data["id"] == incident.pk
@@ -70,7 +72,7 @@ async def test_redis_down_then_back(private_redis, geography, make_user, caplog)
     assert caught_up["seq"] == seen + 1 and caught_up["data"]["id"] == incident.pk
     assert (await ws.receive_json_from(timeout=5)) == {"type": "resynced", "seq": seen + 1}
     # And live pushes flow again.
-    after = await database_sync_to_async(new_incident)(desk, summary="after the outage")
+    after = await create(desk, summary="after the outage")
     live = await ws.receive_json_from(timeout=5)
     assert live["seq"] == seen + 2 and live["data"]["id"] == after.pk
     await ws.disconnect()

@@ -5,7 +5,7 @@ from django.db import transaction
 
 from cad.live import events
 from cad.models import Event
-from resources.tests.factories_board import new_incident
+from tests.factories import make_incident
 
 
 @pytest.fixture
@@ -19,9 +19,9 @@ def test_seq_is_gapless_and_streams_carry_prev(geography, make_user, published,
                                                django_capture_on_commit_callbacks):  # fmt: skip
     desk = make_user("despatcher")
     with django_capture_on_commit_callbacks(execute=True):
-        a = new_incident(desk, where="camden")
-        b = new_incident(desk, where="lambeth")
-        c = new_incident(desk, where="camden")
+        a = make_incident(desk, where="camden", grade="I")
+        b = make_incident(desk, where="lambeth", grade="I")
+        c = make_incident(desk, where="camden", grade="I")
     seqs = [m["seq"] for m, _ in published]
     assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
     assert [m["data"]["id"] for m, _ in published] == [a.pk, b.pk, c.pk]
@@ -42,22 +42,22 @@ def test_rolled_back_change_leaves_no_event_and_no_publish(
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        new_incident(desk)
+        make_incident(desk, grade="I")
         raise RuntimeError("the caller rang off; the desk cancelled")
     assert published == []
     assert events.latest_seq() == before
     assert not Event.objects.filter(seq__gt=before).exists()
     # The number came back: the next event takes it, so there is no gap.
     with django_capture_on_commit_callbacks(execute=True):
-        new_incident(desk)
+        make_incident(desk, grade="I")
     assert [m["seq"] for m, _ in published] == [before + 1]
 
 
 def test_events_since_filters_by_exact_bcu(geography, make_user):
     desk = make_user("despatcher")
     start = events.latest_seq()
-    new_incident(desk, where="camden")
-    new_incident(desk, where="lambeth")
+    make_incident(desk, where="camden", grade="I")
+    make_incident(desk, where="lambeth", grade="I")
     assert [e["type"] for e in events.events_since(start, bcu="AS", limit=10)] == [
         "incident.created"
     ]

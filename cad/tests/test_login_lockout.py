@@ -14,11 +14,6 @@ PASSWORD = "a-Strong-pass-42"
 ROOM = "10.1.1.1"  # a control room behind one NAT address
 
 
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def login(client, username, password, address=ROOM):
     return client.post(
         "/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address

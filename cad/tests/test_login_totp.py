@@ -13,11 +13,6 @@ from cad.models import AuditEvent, LoginFailure, TOTPDevice
 PASSWORD = "a-Strong-pass-42"
 
 
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 # --- RFC 4226 / RFC 6238 ------------------------------------------------------------------
 
 

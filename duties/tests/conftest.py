@@ -40,25 +40,20 @@ def make_shift(bcu, team, day: date, kind="early", *, start=time(7), end=time(15
     return shift
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Users are made in every test here; a real password hash would dominate the run time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
-def world(geography, make_user):
+def world(geography, cast, make_user):
     cn, as_ = geography["CN"], geography["AS"]
     team = Team.objects.create(bcu=cn, name="Team 1")
     return {
         "CN": cn,
         "AS": as_,
         "team": team,
+        # The CN sergeant is named: the audit assertions read "sgt_cn".
         "sup": make_user("supervisor", bcu="CN", username="sgt_cn"),
-        "sup_as": make_user("supervisor", bcu="AS", username="sgt_as"),
-        "central": make_user("supervisor", username="insp_central"),
-        "desp": make_user("despatcher", bcu="CN", username="desp_cn"),
-        "handler": make_user("call_handler", username="handler"),
+        "sup_as": cast.supervisor_as,
+        "central": cast.supervisor_all,
+        "desp": cast.despatcher_cn,
+        "handler": cast.handler,
         "a": make_officer(cn, team, skills=["TASER", "ADV"]),
         "b": make_officer(cn, team, skills=["TASER"], last="Jones"),
         "c": make_officer(cn, team, expired=["TASER"], last="Brown"),

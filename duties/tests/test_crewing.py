@@ -9,9 +9,10 @@ from duties.models import Crewing, RosterDay, ShiftAssignment
 from duties.rules import local_date
 from duties.tests.conftest import make_officer, make_shift
 from incidents.models import IncidentType, ResponsePlanItem
+from resources.despatch import assignment_create
 from resources.models import Assignment, UnitStatus
 from resources.recommend.engine import load_candidates, requirements_for
-from tests.factories import make_skill, make_unit
+from tests.factories import make_incident, make_skill, make_unit
 
 pytestmark = pytest.mark.django_db
 
@@ -92,10 +93,7 @@ def test_book_off_refused_while_on_a_job_and_nothing_changes(client, world, on_n
     shift, unit = on_now
     client.force_login(world["sup"])
     book_on(client, unit, shift, [world["a"]])
-    from resources.despatch import assignment_create
-    from resources.tests.factories_recommend import make_incident
-
-    incident = make_incident(user=world["desp"], lat=51.55, lon=-0.14)
+    incident = make_incident(world["desp"], grade="I")
     assignment_create(incident=incident, unit=unit, by=world["desp"])
     r = client.post("/api/v1/crewing/book-off/", {"unit": "CN11"}, content_type="application/json")
     assert r.status_code == 409

@@ -8,13 +8,13 @@ from rest_framework.test import APIClient
 
 from cad.models import AuditEvent, Event, IdempotencyKey
 from incidents.models import Call, GazetteerEntry, Incident
-from incidents.tests.factories import (
+from tests.factories import (
     CAMDEN,
     LAMBETH,
     make_closing_code,
     make_incident,
+    make_incident_type,
     make_qualifier,
-    make_type,
 )
 
 pytestmark = pytest.mark.django_db
@@ -23,8 +23,8 @@ URL = "/api/v1/incidents/"
 
 @pytest.fixture
 def world(geography):
-    make_type("VIOL", default_grade="I", name="Violence")
-    make_type("OLD", active=False)
+    make_incident_type("VIOL", default_grade="I", name="Violence")
+    make_incident_type("OLD", active=False)
     make_closing_code("NFA")
     make_qualifier("DA")
     return geography

@@ -9,7 +9,7 @@ from django.utils import timezone
 from cad.geo.geometry import haversine_m
 from incidents import services
 from incidents.selectors import location_check, location_history, possible_duplicates
-from incidents.tests.factories import CAMDEN, make_closing_code, make_incident
+from tests.factories import CAMDEN, make_closing_code, make_incident
 
 pytestmark = pytest.mark.django_db
 LAT, LON = CAMDEN
@@ -18,8 +18,8 @@ M_LAT = 1 / 111_320
 
 
 @pytest.fixture
-def handler(make_user, geography):
-    return make_user("call_handler")
+def handler(cast):
+    return cast.handler
 
 
 def test_duplicates_inside_radius_and_window_only(handler):

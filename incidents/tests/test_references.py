@@ -8,7 +8,7 @@ from django.db import connection
 
 from incidents.models import Incident
 from incidents.services import reference_format
-from incidents.tests.factories import make_incident, make_type
+from tests.factories import make_incident, make_incident_type
 
 
 def test_format_pads_to_four_digits_and_grows_past_9999():
@@ -39,7 +39,7 @@ def test_rolled_back_creation_gives_its_number_back(make_user, geography):
     from incidents.services import incident_create
 
     handler = make_user("call_handler")
-    make_type("ASB1")
+    make_incident_type("ASB1")
     at = datetime(2026, 11, 22, 12, tzinfo=UTC)
     make_incident(handler, at=at)
     with pytest.raises(ValidationError):
@@ -52,7 +52,7 @@ def test_twenty_concurrent_creations_get_twenty_different_references(
     postgres, make_user, geography
 ):
     handler = make_user("call_handler")
-    make_type("ASB1")
+    make_incident_type("ASB1")
     at = datetime(2026, 11, 22, 9, tzinfo=UTC)
     barrier = threading.Barrier(20)
     errors: list[BaseException] = []

@@ -12,23 +12,17 @@ from incidents.models import Call, Incident, IncidentLogEntry
 from incidents.retention import incidents_erase_personal_batch, retention_cutoff
 from incidents.services import CallDetails, incident_attach_call, incident_close, incident_reopen
 from incidents.tasks import erase_expired_personal_data
-from incidents.tests.factories import make_closing_code, make_incident
+from tests.factories import make_closing_code, make_incident
 
 pytestmark = pytest.mark.django_db
 NAMES = ("Ann Old", "Bob Recent", "Cy Open", "Di Old")
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # These tests never sign in with a password; the real hasher costs a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
-def world(geography, make_user, settings):
+def world(cast, settings):
     settings.RETENTION_CLOSED_INCIDENT_DAYS = 30
     make_closing_code("NFA")
-    user = make_user("supervisor")
+    user = cast.supervisor_all
     long_ago = timezone.now() - timedelta(days=31)
     old = make_incident(user, caller_name="Ann Old", caller_phone="07700 900001")
     incident_attach_call(

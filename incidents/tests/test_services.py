@@ -7,37 +7,37 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from cad.errors import Conflict
-from cad.models import AuditEvent, Event
+from cad.models import AuditEvent
 from incidents import services
 from incidents.models import Call, GradeChange, Incident, IncidentLogEntry, WarningMarker
 from incidents.services import CallDetails
-from incidents.tests.factories import (
+from resources.despatch import assignment_create
+from resources.models import Assignment, UnitStatus
+from tests.factories import (
     CAMDEN,
     LAMBETH,
     make_closing_code,
     make_incident,
+    make_incident_type,
     make_qualifier,
-    make_type,
+    make_unit,
 )
-from resources.despatch import assignment_create
-from resources.models import Assignment, UnitStatus
-from tests.factories import make_unit
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def handler(make_user, geography):
-    return make_user("call_handler")
+def handler(cast):
+    return cast.handler
 
 
 @pytest.fixture
-def despatcher(make_user, geography):
-    return make_user("despatcher")
+def despatcher(cast):
+    return cast.despatcher_all
 
 
-def test_create_records_reference_due_time_bcu_call_log_audit_and_event(handler):
-    make_type("VIOL", default_grade="I")
+def test_create_records_reference_due_time_bcu_call_log_audit_and_event(handler, captured_events):
+    make_incident_type("VIOL", default_grade="I")
     make_qualifier("DA")
     at = datetime(2026, 11, 22, 14, 3, tzinfo=UTC)
     incident = services.incident_create(
@@ -70,7 +70,7 @@ def test_create_records_reference_due_time_bcu_call_log_audit_and_event(handler)
     audit = AuditEvent.objects.get(object_type="incidents.incident", object_id=str(incident.pk))
     assert audit.action == "create" and audit.user == handler
     assert "07700900123" not in str(audit.changes)
-    event = Event.objects.get(type="incident.created")
+    (event,) = captured_events.of("incident.created")
     assert event.data["reference"] == incident.reference and event.bcu == "CN"
 
 
@@ -100,19 +100,19 @@ def test_grade_targets_for_each_grade(handler):
         ({"qualifier_codes": ["NOSUCH"]}, "qualifiers"),
     ],
 )
-def test_bad_input_is_refused_and_nothing_saved(handler, kwargs, field):
-    make_type("ASB1")
-    make_type("OLD", active=False)
+def test_bad_input_is_refused_and_nothing_saved(handler, kwargs, field, captured_events):
+    make_incident_type("ASB1")
+    make_incident_type("OLD", active=False)
     args = {"by": handler, "type_code": "ASB1", "lat": CAMDEN[0], "lon": CAMDEN[1]} | kwargs
     with pytest.raises(ValidationError) as exc:
         services.incident_create(**args)
     assert field in exc.value.message_dict
     assert Incident.objects.count() == 0
-    assert Call.objects.count() == 0 and Event.objects.count() == 0
+    assert Call.objects.count() == 0 and len(captured_events) == 0
 
 
 def test_outside_area_message_is_clear(handler):
-    make_type("ASB1")
+    make_incident_type("ASB1")
     with pytest.raises(ValidationError) as exc:
         services.incident_create(by=handler, type_code="ASB1", lat=52.2, lon=0.12)
     assert "outside the Metropolitan Police area" in exc.value.message_dict["location"][0]
@@ -138,7 +138,7 @@ def test_regrade_keeps_history_and_moves_target(handler, despatcher):
         services.incident_regrade(incident=incident, by=despatcher, grade="S", reason="  ")
 
 
-def test_close_clears_units_and_reopen(handler, despatcher, make_user, geography):
+def test_close_clears_units_and_reopen(handler, despatcher, make_user, geography, captured_events):
     make_closing_code("NFA")
     incident = make_incident(handler)
     unit = make_unit(geography["kentish"])
@@ -150,7 +150,7 @@ def test_close_clears_units_and_reopen(handler, despatcher, make_user, geography
     assert incident.closed_at is not None
     assert unit.status == UnitStatus.AVAILABLE
     assert not Assignment.objects.filter(incident=incident, cleared_at__isnull=True).exists()
-    assert Event.objects.filter(type="incident.closed").count() == 1
+    assert len(captured_events.of("incident.closed")) == 1
     with pytest.raises(Conflict) as exc:
         services.incident_close(incident=incident, by=despatcher, closing_code="NFA")
     assert exc.value.code == "already_closed"

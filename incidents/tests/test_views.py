@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from cad.models import AuditEvent
-from incidents.tests.factories import make_incident, make_type
+from tests.factories import make_incident, make_incident_type
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,7 @@ def client_for(user) -> Client:
 
 
 def test_call_taker_screen_for_creators_only(make_user, geography):
-    make_type("VIOL", default_grade="I", name="Violence")
+    make_incident_type("VIOL", default_grade="I", name="Violence")
     page = client_for(make_user("call_handler")).get("/calls/")
     assert page.status_code == 200
     html = page.content.decode()

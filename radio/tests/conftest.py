@@ -8,8 +8,6 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from incidents.models import IncidentType
-from incidents.services import incident_create
 from radio import tasks
 from resources.models import Unit
 from tests.factories import make_unit
@@ -18,15 +16,15 @@ _ids = count(1)
 
 
 @pytest.fixture
-def world(geography, make_user):
+def world(geography, cast):
     unit = make_unit(geography["kentish"], callsign="CN01")
     # Its last status and fix were two hours ago, so messages from the last hour are newer.
     long_ago = timezone.now() - timedelta(hours=2)
     Unit.objects.filter(pk=unit.pk).update(status_at=long_ago, position_at=long_ago)
     unit.refresh_from_db()
     return {
-        "gateway": make_user("radio_gateway", username="gw"),
-        "desk": make_user("despatcher", username="dora"),
+        "gateway": cast.gateway,
+        "desk": cast.despatcher_all,
         "unit": unit,
         "geo": geography,
     }
@@ -65,14 +63,3 @@ def msg(issi: str, kind: str = "status", *, ago: float = 60, **fields) -> dict:
             "sent_at": iso(timezone.now() - timedelta(seconds=ago))}  # fmt: skip
     body.update(fields)
     return body
-
-
-def new_incident(user, *, lat: float = 51.545, lon: float = -0.16):
-    """An incident in Camden (BCU CN of the geography fixture), made by the real service."""
-    itype = IncidentType.objects.get_or_create(
-        code="ASB1", defaults={"name": "Rowdy behaviour", "category": "asb", "default_grade": "S"}
-    )[0]
-    return incident_create(
-        by=user, type_code=itype.code, lat=lat, lon=lon, grade="I", summary="fight outside pub",
-        address="1 High Street, Camden", source="test",
-    )  # fmt: skip

@@ -6,6 +6,7 @@ Time is controlled by moving the message's `received_at` (when it was queued) in
 never by sleeping.
 """
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -16,28 +17,27 @@ from cad.models import BCU, AuditEvent, Event
 from incidents.models import IncidentLogEntry
 from radio import services, tasks
 from radio.models import RadioMessage
-from radio.tests.conftest import new_incident
 from resources.despatch import assignment_clear, assignment_create
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 State = RadioMessage.State
 ALERT = "radio.undelivered"
 
 
 @pytest.fixture
-def job(geography, make_user, settings, queued, django_capture_on_commit_callbacks):
+def job(geography, cast, settings, queued, django_capture_on_commit_callbacks):
     """A unit from Brixton (BCU AS) sent across the border to Camden (BCU CN); a third BCU
     (NW) has nothing to do with it."""
     settings.RADIO_DELIVERY_ALERT_SECONDS = 60
     BCU.objects.create(code="NW", name="North West")
-    desk = make_user("despatcher", username="dora")
+    desk = cast.despatcher_all
     unit = make_unit(geography["brixton"], callsign="AS07")
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I", summary="fight outside pub")
     # Committed, so radio's reaction queues the despatch message (radio/reactions.py).
     with django_capture_on_commit_callbacks(execute=True):
         assignment = assignment_create(incident=incident, unit=unit, by=desk, source="test")
     message = RadioMessage.objects.get(assignment=assignment, direction="out")
-    return {"desk": desk, "gateway": make_user("radio_gateway", username="gw"), "unit": unit,
+    return {"desk": desk, "gateway": cast.gateway, "unit": unit,
             "incident": incident, "assignment": assignment, "message": message}  # fmt: skip
 
 
@@ -47,11 +47,13 @@ def queued_ago(message: RadioMessage, seconds: float) -> None:
     )
 
 
-def alerts() -> list[Event]:
-    return list(Event.objects.filter(type=ALERT).order_by("seq"))
+@pytest.fixture
+def alerts(captured_events) -> Callable[[], list[Event]]:
+    """The undelivered-despatch alerts the test raised, oldest first."""
+    return lambda: captured_events.of(ALERT)
 
 
-def test_a_message_undelivered_after_the_threshold_alerts_once(job, queued):
+def test_a_message_undelivered_after_the_threshold_alerts_once(job, queued, alerts):
     message = job["message"]
     services.radio_message_send(message_id=message.pk)  # the default adapter: sent, no receipt
     queued_ago(message, 61)
@@ -77,14 +79,14 @@ def test_a_message_undelivered_after_the_threshold_alerts_once(job, queued):
     assert len(alerts()) == 1
 
 
-def test_no_alert_before_the_threshold(job, queued):
+def test_no_alert_before_the_threshold(job, queued, alerts):
     services.radio_message_send(message_id=job["message"].pk)
     queued_ago(job["message"], 59)
     assert services.radio_messages_alert_undelivered() == 0
     assert alerts() == []
 
 
-def test_a_delivered_message_never_alerts(job, queued):
+def test_a_delivered_message_never_alerts(job, queued, alerts):
     message = job["message"]
     services.radio_message_send(message_id=message.pk)
     services.radio_message_delivery_record(ref=message.pk, state="delivered", by=job["gateway"])
@@ -96,7 +98,7 @@ def test_a_delivered_message_never_alerts(job, queued):
 
 
 @pytest.mark.parametrize("stuck", [State.QUEUED, State.FAILED])
-def test_queued_and_failed_messages_alert_too(job, queued, stuck):
+def test_queued_and_failed_messages_alert_too(job, queued, stuck, alerts):
     message = job["message"]
     if stuck == State.FAILED:
         RadioMessage.objects.filter(pk=message.pk).update(state=State.FAILED)
@@ -105,7 +107,7 @@ def test_queued_and_failed_messages_alert_too(job, queued, stuck):
     assert alerts()[0].data["state"] == stuck
 
 
-def test_the_alert_reaches_the_incidents_and_the_units_desks_only(job, queued):
+def test_the_alert_reaches_the_incidents_and_the_units_desks_only(job, queued, alerts):
     queued_ago(job["message"], 61)
     before = Event.objects.order_by("-seq").values_list("seq", flat=True).first()
     services.radio_messages_alert_undelivered()
@@ -118,7 +120,9 @@ def test_the_alert_reaches_the_incidents_and_the_units_desks_only(job, queued):
     assert ALERT in [e["type"] for e in events_since(before, bcu=None, limit=100)]  # central
 
 
-def test_a_cleared_job_or_a_resent_message_does_not_alert_the_old_one(job, queued, settings):
+def test_a_cleared_job_or_a_resent_message_does_not_alert_the_old_one(
+    job, queued, settings, alerts
+):
     settings.RADIO_GATEWAY_ADAPTER = "radio.tests.test_outbound.RefusingAdapter"
     first = job["message"]
     services.radio_message_send(message_id=first.pk)  # failed: the despatcher re-sends
@@ -134,7 +138,7 @@ def test_a_cleared_job_or_a_resent_message_does_not_alert_the_old_one(job, queue
     assert services.radio_messages_alert_undelivered() == 0  # the unit is off the job
 
 
-def test_without_beat_the_radio_sweep_command_raises_it(job, queued):
+def test_without_beat_the_radio_sweep_command_raises_it(job, queued, alerts):
     # The embedded default runs no Celery beat; `manage.py radio_sweep` does its jobs.
     from django.core.management import call_command
 

@@ -7,13 +7,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from cad.models import Event
 from incidents.models import IncidentLogEntry
 from radio import services, tasks
 from radio.models import RadioMessage, StatusCodeMapping
-from radio.tests.conftest import msg, new_incident
+from radio.tests.conftest import msg
 from resources.despatch import assignment_create
 from resources.models import Unit, UnitStatus, UnitStatusChange
+from tests.factories import make_incident
 
 S = UnitStatus
 State = RadioMessage.State
@@ -34,7 +34,7 @@ def apply(message: RadioMessage) -> RadioMessage:
 @pytest.fixture
 def on_job(world):
     """CN01 assigned to an incident in Camden."""
-    incident = new_incident(world["desk"])
+    incident = make_incident(world["desk"], grade="I", summary="fight outside pub")
     assignment_create(
         incident=incident, unit=world["unit"], by=world["desk"], source="test",
         at=timezone.now() - timedelta(hours=1),
@@ -65,14 +65,14 @@ def test_an_older_status_never_moves_the_unit_back(on_job, queued):
     assert unit.status == S.AT_SCENE and unit.status_at == at_scene.sent_at
 
 
-def test_code_0_raises_the_emergency_for_every_desk(world, queued):
+def test_code_0_raises_the_emergency_for_every_desk(world, queued, captured_events):
     (message,) = receive(world, msg(world["unit"].issi, code=0, ago=5))
     message = apply(message)
     unit = Unit.objects.get(pk=world["unit"].pk)
     assert message.state == State.APPLIED and "emergency raised" in message.note
     assert unit.emergency and unit.emergency_at == message.sent_at
     assert unit.status == S.AVAILABLE  # code 0 changes no status
-    event = Event.objects.get(type="unit.emergency")
+    (event,) = captured_events.of("unit.emergency")
     assert set(event.bcu.split(",")) == {"CN", "AS"}  # every BCU's desks
 
 

@@ -13,10 +13,9 @@ from cad.accounts.roles import RADIO_GATEWAY, has_role
 from radio import services
 from radio.bridge import Bridge, BridgeConfig, BridgeError, backoff, bridge_user
 from radio.models import RadioMessage
-from radio.tests.conftest import new_incident
 from radio.tests.gateway_harness import FakeGateway, LoopThread, position, status, wait_until
 from resources.despatch import assignment_create
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -145,7 +144,10 @@ def test_delivery_receipts_are_recorded_and_acknowledged(
     messages = []
     for unit in units:
         assignment = assignment_create(
-            incident=new_incident(world["desk"]), unit=unit, by=world["desk"], source="test"
+            incident=make_incident(world["desk"], grade="I", summary="fight outside pub"),
+            unit=unit,
+            by=world["desk"],
+            source="test",
         )
         messages.append(services.despatch_message_queue(assignment=assignment, by=world["desk"]))
     services.radio_message_send(message_id=messages[0].pk)  # the logging adapter: sent

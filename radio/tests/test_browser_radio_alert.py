@@ -16,9 +16,8 @@ from django.utils import timezone
 from incidents.models import IncidentType
 from radio import services
 from radio.models import RadioMessage
-from radio.tests.conftest import new_incident
 from resources.despatch import assignment_create
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 from tests.servers import daphne_server
 from tests.test_browser_board import ARGS, ARTIFACTS, _database_url, _login
 
@@ -58,7 +57,7 @@ def test_undelivered_despatch_message_alerts_the_board(server, chromium_path, ge
 
     desk = get_user_model().objects.get(username="dave")
     unit = make_unit(geography["kentish"], callsign="CN01")
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I", summary="fight outside pub")
     assignment_create(incident=incident, unit=unit, by=desk, source="test")
     message = RadioMessage.objects.get(direction="out", unit=unit)
     ARTIFACTS.mkdir(exist_ok=True)

@@ -7,9 +7,9 @@ import pytest
 from radio import services
 from radio.adapters import GatewayUnavailable, WebSocketGatewayAdapter
 from radio.models import RadioMessage
-from radio.tests.conftest import new_incident
 from radio.tests.gateway_harness import FakeGateway
 from resources.despatch import assignment_create
+from tests.factories import make_incident
 
 ADAPTER = "radio.adapters.WebSocketGatewayAdapter"
 
@@ -18,7 +18,10 @@ ADAPTER = "radio.adapters.WebSocketGatewayAdapter"
 def outbound(world, queued, settings):
     settings.RADIO_GATEWAY_ADAPTER = ADAPTER
     assignment = assignment_create(
-        incident=new_incident(world["desk"]), unit=world["unit"], by=world["desk"], source="test"
+        incident=make_incident(world["desk"], grade="I", summary="fight outside pub"),
+        unit=world["unit"],
+        by=world["desk"],
+        source="test",
     )
     message = services.despatch_message_queue(assignment=assignment, by=world["desk"])
     RadioMessage.objects.filter(pk=message.pk).update(

@@ -111,7 +111,9 @@ def test_only_the_radio_gateway_may_post(world, make_user, queued):
 
 def test_token_auth_works_for_the_gateway(world, queued):
     token = APIClient().post(
-        "/api/v1/auth/token/", {"username": "gw", "password": "a-Strong-pass-42"}, format="json"
+        "/api/v1/auth/token/",
+        {"username": world["gateway"].username, "password": "a-Strong-pass-42"},
+        format="json",
     )
     assert token.status_code == 200, token.content
     client = APIClient()

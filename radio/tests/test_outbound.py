@@ -5,14 +5,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cad.models import Event
 from radio import services, tasks
 from radio.adapters import GatewayUnavailable, SendResult
 from radio.models import RadioMessage
-from radio.tests.conftest import api, new_incident
+from radio.tests.conftest import api
 from resources.despatch import assignment_clear, assignment_create
 from resources.models import Assignment
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 State = RadioMessage.State
 URL = "/api/v1/radio/delivery/"
@@ -30,7 +29,7 @@ class RefusingAdapter:
 
 @pytest.fixture
 def job(world, queued, django_capture_on_commit_callbacks):
-    incident = new_incident(world["desk"])
+    incident = make_incident(world["desk"], grade="I", summary="fight outside pub")
     # Committed, so radio's reaction queues the despatch message (radio/reactions.py).
     with django_capture_on_commit_callbacks(execute=True):
         assignment = assignment_create(
@@ -44,9 +43,9 @@ def _state(assignment) -> str:
 
 
 def test_assigning_queues_the_message_and_shows_it_on_the_assignment(
-    world, queued, django_capture_on_commit_callbacks
+    world, queued, django_capture_on_commit_callbacks, captured_events
 ):
-    incident = new_incident(world["desk"])
+    incident = make_incident(world["desk"], grade="I", summary="fight outside pub")
     with django_capture_on_commit_callbacks(execute=True):
         assignment = assignment_create(
             incident=incident, unit=world["unit"], by=world["desk"], source="test"
@@ -61,7 +60,7 @@ def test_assigning_queues_the_message_and_shows_it_on_the_assignment(
     assert message.raw["reference"] == job["incident"].reference
     assert _state(job["assignment"]) == "queued"
     assert queued["send"] == [message.pk]
-    assert Event.objects.filter(type="incident.updated").exists()
+    assert captured_events.of("incident.updated")
 
 
 def test_queue_twice_queues_one_message(job, queued):
@@ -145,7 +144,7 @@ def test_the_despatch_message_carries_the_warnings_near_the_incident(
                                  lon=-0.1601, text="Dog on premises", source="test")  # fmt: skip
     warning_marker_create(by=desk, address="Far away", lat=51.60, lon=-0.20,
                           text="Not this one", source="test")  # fmt: skip
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I", summary="fight outside pub")
     with django_capture_on_commit_callbacks(execute=True):
         assignment = assignment_create(
             incident=incident, unit=world["unit"], by=desk, source="test"
@@ -266,9 +265,17 @@ def test_the_sweeper_queues_a_despatch_message_whose_reaction_was_lost(world, qu
     beat or `manage.py radio_sweep`, finds the active assignment with no despatch message."""
     settings.RADIO_SWEEP_AFTER_SECONDS = 30
     desk = world["desk"]
-    lost = assignment_create(incident=new_incident(desk), unit=world["unit"], by=desk)
+    lost = assignment_create(
+        incident=make_incident(desk, grade="I", summary="fight outside pub"),
+        unit=world["unit"],
+        by=desk,
+    )
     other_unit = make_unit(world["geo"]["kentish"], callsign="CN02")
-    recent = assignment_create(incident=new_incident(desk), unit=other_unit, by=desk)
+    recent = assignment_create(
+        incident=make_incident(desk, grade="I", summary="fight outside pub"),
+        unit=other_unit,
+        by=desk,
+    )
     assert not RadioMessage.objects.filter(direction="out").exists()
     Assignment.objects.filter(pk=lost.pk).update(assigned_at=timezone.now() - timedelta(minutes=2))
 
@@ -288,11 +295,15 @@ def test_the_sweeper_queues_a_despatch_message_whose_reaction_was_lost(world, qu
 def test_the_sweeper_leaves_cleared_and_old_assignments_alone(world, queued, settings):
     settings.RADIO_SWEEP_AFTER_SECONDS = 30
     desk = world["desk"]
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I", summary="fight outside pub")
     cleared = assignment_create(incident=incident, unit=world["unit"], by=desk)
     assignment_clear(incident=incident, unit=world["unit"], by=desk)
     other_unit = make_unit(world["geo"]["kentish"], callsign="CN02")
-    ancient = assignment_create(incident=new_incident(desk), unit=other_unit, by=desk)
+    ancient = assignment_create(
+        incident=make_incident(desk, grade="I", summary="fight outside pub"),
+        unit=other_unit,
+        by=desk,
+    )
     Assignment.objects.filter(pk=cleared.pk).update(
         assigned_at=timezone.now() - timedelta(minutes=2)
     )

@@ -13,10 +13,10 @@ from cad.models import Event
 from radio import services, tasks
 from radio.models import RadioMessage
 from radio.positions import APPLIED, STALE, SUPERSEDED, radio_positions_apply
-from radio.tests.conftest import msg, new_incident
+from radio.tests.conftest import msg
 from resources.despatch import assignment_create
 from resources.models import Unit
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 State = RadioMessage.State
 
@@ -165,7 +165,7 @@ def test_one_coalescible_board_event_per_unit_moved(
 
 
 def test_messages_record_the_units_current_assignment(world, queued):
-    incident = new_incident(world["desk"])
+    incident = make_incident(world["desk"], grade="I", summary="fight outside pub")
     assignment = assignment_create(
         incident=incident, unit=world["unit"], by=world["desk"], source="test"
     )

@@ -55,7 +55,7 @@ def test_group_messages_put_each_groups_events_in_order_in_few_messages():
 
 
 async def test_a_batch_of_fixes_reaches_a_central_board_once_each_in_order(
-    postgres, geography, make_user, monkeypatch
+    postgres, geography, cast, monkeypatch
 ):
     monkeypatch.setattr("cad.live.consumers.COALESCE_SECONDS", 0.05)
     sent = []
@@ -80,8 +80,8 @@ async def test_a_batch_of_fixes_reaches_a_central_board_once_each_in_order(
         Unit.objects.filter(pk__in=[u.pk for u in units]).update(
             position_at=timezone.now() - timedelta(hours=1)
         )
-        desk = make_user("despatcher", username="central")
-        gateway = make_user("radio_gateway", username="gw")
+        desk = cast.despatcher_all
+        gateway = cast.gateway
         return units, desk, gateway
 
     units, desk, gateway = await database_sync_to_async(world)()

@@ -35,10 +35,10 @@ from hypothesis import strategies as st
 from incidents.models import IncidentLogEntry
 from radio import services
 from radio.models import RadioMessage
-from radio.tests.conftest import iso, new_incident
+from radio.tests.conftest import iso
 from resources.despatch import assignment_create
 from resources.models import Unit, UnitStatus
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 S = UnitStatus
 # The national codes (domain.md), restated here so the model does not read the table under test.
@@ -195,8 +195,8 @@ def in_savepoint(body) -> None:
         pass
 
 
-def test_off_a_job_any_order_and_repeats_end_at_the_newest(geography, make_user):
-    gateway = make_user("radio_gateway", username="gw")
+def test_off_a_job_any_order_and_repeats_end_at_the_newest(geography, cast):
+    gateway = cast.gateway
 
     @EXAMPLES
     @given(deliveries(OFF_JOB_CODES))
@@ -219,9 +219,9 @@ def test_off_a_job_any_order_and_repeats_end_at_the_newest(geography, make_user)
     run()
 
 
-def test_on_a_job_any_order_and_repeats_end_at_the_newest_and_log_once(geography, make_user):
-    gateway = make_user("radio_gateway", username="gw")
-    desk = make_user("despatcher", username="dora")
+def test_on_a_job_any_order_and_repeats_end_at_the_newest_and_log_once(geography, cast):
+    gateway = cast.gateway
+    desk = cast.despatcher_all
 
     @EXAMPLES
     @given(deliveries(ON_JOB_CODES))
@@ -231,7 +231,7 @@ def test_on_a_job_any_order_and_repeats_end_at_the_newest_and_log_once(geography
 
         def body():
             unit, long_ago = start_unit(geography)
-            incident = new_incident(desk)
+            incident = make_incident(desk, grade="I", summary="fight outside pub")
             assignment_create(incident=incident, unit=unit, by=desk, source="test",
                               at=long_ago + timedelta(minutes=1))  # fmt: skip
             unit.refresh_from_db()

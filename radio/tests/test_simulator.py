@@ -13,10 +13,10 @@ from radio.adapters import WebSocketGatewayAdapter
 from radio.bridge import Bridge, BridgeConfig, bridge_user
 from radio.models import RadioMessage
 from radio.simulator import GatewayServer, SimConfig, Simulator, distance_m
-from radio.tests.conftest import new_incident
 from radio.tests.gateway_harness import LoopThread, wait_until
 from resources.despatch import assignment_create
 from resources.models import Assignment, Unit
+from tests.factories import make_incident
 
 UNIT = {"callsign": "CN01", "lat": 51.55, "lon": -0.14, "status": "available",
         "urban_kmh": 30.0, "blue_kmh": 45.0}  # fmt: skip
@@ -117,7 +117,9 @@ def test_despatched_unit_acknowledges_drives_to_the_incident_and_clears(
     bridge_lt = LoopThread()
     bridge_done = bridge_lt.submit(bridge.run())
     try:
-        incident = new_incident(world["desk"], lat=51.545, lon=-0.16)  # about 1.5 km away
+        incident = make_incident(
+            world["desk"], lat=51.545, lon=-0.16, grade="I", summary="fight outside pub"
+        )  # about 1.5 km away
         assignment = assignment_create(
             incident=incident, unit=unit, by=world["desk"], source="test"
         )

@@ -13,18 +13,17 @@ from cad.models import AuditEvent, Event
 from incidents.models import IncidentLogEntry, IncidentStatus
 from resources import despatch, services
 from resources.models import Assignment, UnitStatus
-from resources.tests.factories_board import new_incident
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 S = UnitStatus
 
 
 @pytest.fixture
-def world(geography, make_user):
-    desk = make_user("despatcher", username="dora")
+def world(geography, cast):
+    desk = cast.despatcher_all
     return {
         "desk": desk,
-        "incident": new_incident(desk),
+        "incident": make_incident(desk, grade="I"),
         "unit": make_unit(geography["kentish"], callsign="CN01"),
         "other": make_unit(geography["kentish"], callsign="CN02"),
         "geo": geography,
@@ -37,7 +36,7 @@ def _api(user) -> APIClient:
     return client
 
 
-def test_assign_moves_unit_and_incident_and_logs(world):
+def test_assign_moves_unit_and_incident_and_logs(world, captured_events):
     response = _api(world["desk"]).post(
         f"/api/v1/incidents/{world['incident'].pk}/assign/", {"unit": "CN01"}, format="json"
     )
@@ -51,13 +50,13 @@ def test_assign_moves_unit_and_incident_and_logs(world):
         incident=world["incident"], text="CN01 assigned"
     ).exists()
     assert AuditEvent.objects.filter(object_type="resources.assignment").exists()
-    types = list(Event.objects.order_by("-seq").values_list("type", flat=True)[:2])
+    types = captured_events.types()[-2:]
     assert set(types) == {"unit.updated", "incident.updated"}
 
 
 def test_second_incident_gets_409_with_reason(world):
     despatch.assignment_create(incident=world["incident"], unit=world["unit"], by=world["desk"])
-    second = new_incident(world["desk"])
+    second = make_incident(world["desk"], grade="I")
     response = _api(world["desk"]).post(
         f"/api/v1/incidents/{second.pk}/assign/", {"unit": "CN01"}, format="json"
     )
@@ -66,13 +65,13 @@ def test_second_incident_gets_409_with_reason(world):
     assert world["incident"].reference in response.json()["detail"]
 
 
-def test_repeated_assign_to_same_incident_is_a_no_op(world):
+def test_repeated_assign_to_same_incident_is_a_no_op(world, captured_events):
     client = _api(world["desk"])
     url = f"/api/v1/incidents/{world['incident'].pk}/assign/"
     assert client.post(url, {"unit": "CN01"}, format="json").status_code == 200
-    events = Event.objects.count()
+    events = len(captured_events)
     assert client.post(url, {"unit": "CN01"}, format="json").status_code == 200
-    assert Event.objects.count() == events
+    assert len(captured_events) == events
     assert Assignment.objects.filter(unit=world["unit"]).count() == 1
 
 
@@ -101,7 +100,7 @@ def test_other_bcu_desk_cannot_send_a_unit_to_a_foreign_incident(world, make_use
     assert response.status_code == 403
 
 
-def test_local_desk_may_send_own_unit_across_the_border(world, make_user):
+def test_local_desk_may_send_own_unit_across_the_border(world, make_user, captured_events):
     brixton_unit = make_unit(world["geo"]["brixton"], callsign="AS01")
     lambeth_desk = make_user("despatcher", bcu="AS")
     response = _api(lambeth_desk).post(
@@ -109,7 +108,7 @@ def test_local_desk_may_send_own_unit_across_the_border(world, make_user):
     )
     assert response.status_code == 200
     # Both BCUs' desks hear of it: the unit's own and the incident's.
-    event = Event.objects.filter(type="unit.updated").order_by("-seq").first()
+    event = captured_events.last("unit.updated")
     assert set(event.bcu.split(",")) == {"AS", "CN"}
     brixton_unit.refresh_from_db()
     assert brixton_unit.status == S.ASSIGNED
@@ -189,17 +188,17 @@ def test_off_duty_refused_while_on_a_job(world):
     assert err.value.code == "on_assignment"
 
 
-def test_stale_update_changes_nothing(world):
+def test_stale_update_changes_nothing(world, captured_events):
     unit = world["unit"]
     now = timezone.now()
     services.unit_set_status(unit=unit, status=S.UNAVAILABLE, at=now, source="radio")
-    events = Event.objects.count()
+    events = len(captured_events)
     services.unit_set_status(
         unit=unit, status=S.OFF_DUTY, at=now - timedelta(seconds=30), source="radio"
     )
     unit.refresh_from_db()
     assert unit.status == S.UNAVAILABLE
-    assert Event.objects.count() == events
+    assert len(captured_events) == events
 
 
 # --- the race ---------------------------------------------------------------------------------
@@ -210,7 +209,7 @@ def test_twenty_despatchers_race_for_one_unit(postgres, geography, make_user):
     """20 threads send one unit to 20 incidents at once: one 200, nineteen 409s."""
     desk = make_user("despatcher")
     unit = make_unit(geography["kentish"], callsign="CN99")
-    incidents = [new_incident(desk) for _ in range(20)]
+    incidents = [make_incident(desk, grade="I") for _ in range(20)]
     barrier = threading.Barrier(len(incidents))
     results: list[tuple[int, dict]] = []
     lock = threading.Lock()
@@ -252,7 +251,7 @@ def test_close_and_gps_at_once_do_not_deadlock(postgres, geography, make_user):
 
     desk = make_user("despatcher")
     code = ClosingCode.objects.create(code="NFA", name="No further action")
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I")
     units = [make_unit(geography["kentish"], callsign=f"CN5{i}") for i in range(4)]
     for u in units:
         despatch.assignment_create(incident=incident, unit=u, by=desk)

@@ -6,19 +6,18 @@ import pytest
 
 from cad.live.snapshot import board_snapshot
 from resources import despatch
-from resources.tests.factories_board import new_incident
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 
 @pytest.fixture
-def world(geography, make_user):
-    desk = make_user("despatcher", bcu="CN", username="cndesk")
+def world(geography, cast):
+    desk = cast.despatcher_cn
     return {
         "desk": desk,
         "cn01": make_unit(geography["kentish"], callsign="CN01"),
         "as01": make_unit(geography["brixton"], callsign="AS01"),
-        "camden": new_incident(desk, where="camden"),
-        "lambeth": new_incident(desk, where="lambeth"),
+        "camden": make_incident(desk, where="camden", grade="I"),
+        "lambeth": make_incident(desk, where="lambeth", grade="I"),
     }
 
 
@@ -69,7 +68,7 @@ def test_boundaries_geojson(client, world):
 def test_snapshot_query_count_does_not_grow(world, django_assert_max_num_queries):
     for n in range(15):
         make_unit(world["cn01"].station, skills=["TASER"])
-        new_incident(world["desk"], where="camden" if n % 2 else "lambeth")
+        make_incident(world["desk"], where="camden" if n % 2 else "lambeth", grade="I")
     with django_assert_max_num_queries(5):
         data = board_snapshot(bcu=None)["data"]
     assert len(data["incidents"]) == 17 and len(data["units"]) == 17

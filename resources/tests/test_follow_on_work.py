@@ -11,8 +11,7 @@ from resources import tasks
 from resources.despatch import assignment_clear, assignment_create
 from resources.models import UnitStatus
 from resources.services import unit_set_crew_skills, unit_set_status
-from resources.tests.factories_board import new_incident
-from tests.factories import make_skill, make_unit
+from tests.factories import make_incident, make_skill, make_unit
 
 
 @pytest.fixture
@@ -27,15 +26,15 @@ def queued(monkeypatch):
 
 
 @pytest.fixture
-def desk(make_user, geography):
-    return make_user("despatcher")
+def desk(cast):
+    return cast.despatcher_all
 
 
 def test_new_incident_asks_for_recommendations_after_commit(
     desk, queued, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        incident = new_incident(desk)
+        incident = make_incident(desk, grade="I")
     assert queued == []  # nothing before commit
     for callback in callbacks:
         callback()
@@ -46,7 +45,7 @@ def test_a_unit_freed_from_a_job_asks_for_recommendations_near_it(
     desk, geography, queued, django_capture_on_commit_callbacks
 ):
     unit = make_unit(geography["kentish"])
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I")
     assignment_create(incident=incident, unit=unit, by=desk, source="test")
     queued.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -74,7 +73,7 @@ def test_assigning_queues_the_despatch_message_after_commit(
     sent = []
     monkeypatch.setattr(radio_tasks.send_outbound, "delay", sent.append)
     unit = make_unit(geography["kentish"])
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assignment = assignment_create(incident=incident, unit=unit, by=desk, source="test")
     assert not RadioMessage.objects.filter(assignment=assignment).exists()  # not before commit
@@ -89,7 +88,7 @@ def test_assigning_queues_the_despatch_message_after_commit(
 
 def test_a_repeated_status_moves_the_clock_so_an_older_report_cannot_apply(desk, geography):
     unit = make_unit(geography["kentish"])
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I")
     assignment_create(incident=incident, unit=unit, by=desk, source="test")
     t0 = timezone.now()
     unit_set_status(unit=unit, status=UnitStatus.EN_ROUTE, at=t0, source="radio")

@@ -4,8 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from resources.models import Recommendation, Unit, UnitStatus
-from resources.tests.factories_recommend import make_incident
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 INC = (51.545, -0.16)
 
@@ -25,7 +24,7 @@ def scene(geography, make_user):
     desk = make_user("despatcher")
     make_unit(geography["kentish"], callsign="CN1", lat=51.546, lon=-0.15)
     make_unit(geography["brixton"], callsign="AS1")
-    incident = make_incident(user=desk, lat=INC[0], lon=INC[1], bcu=geography["CN"])
+    incident = make_incident(desk, lat=INC[0], lon=INC[1], grade="I")
     return desk, incident
 
 

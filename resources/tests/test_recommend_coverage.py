@@ -5,8 +5,7 @@ from rest_framework.test import APIClient
 
 from resources.models import UnitStatus
 from resources.recommend.geo import haversine_m
-from resources.tests.factories_recommend import make_incident
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 CAMDEN = (51.545, -0.16)  # centre of the test borough, a square of ±0.02°
 LAMBETH = (51.46, -0.115)
@@ -26,9 +25,9 @@ def test_coverage_per_bcu_with_worst_point_and_warnings(geography, make_user):
     make_unit(geography["kentish"], callsign="CN1", lat=CAMDEN[0], lon=CAMDEN[1])
     make_unit(geography["kentish"], callsign="CN2", status=UnitStatus.ASSIGNED)
     desk = make_user("despatcher")
-    far = make_incident(user=desk, lat=LAMBETH[0], lon=LAMBETH[1], bcu=geography["AS"])
-    make_incident(user=desk, lat=CAMDEN[0], lon=CAMDEN[1] + 0.01, bcu=geography["CN"])
-    make_incident(user=desk, lat=LAMBETH[0], lon=LAMBETH[1], grade="S", bcu=geography["AS"])
+    far = make_incident(desk, where="lambeth", grade="I")
+    make_incident(desk, lat=CAMDEN[0], lon=CAMDEN[1] + 0.01, grade="I")
+    make_incident(desk, where="lambeth", grade="S")
 
     body = get(desk).json()
     rows = {row["bcu"]: row for row in body["bcus"]}
@@ -58,7 +57,7 @@ def test_coverage_per_bcu_with_worst_point_and_warnings(geography, make_user):
 
 def test_no_units_at_all_is_reported_not_crashed(geography, make_user):
     desk = make_user("despatcher")
-    make_incident(user=desk, lat=CAMDEN[0], lon=CAMDEN[1], bcu=geography["CN"])
+    make_incident(desk, grade="I")
     body = get(desk).json()
     assert all(r["eta_to_furthest_seconds"] is None and r["warning"] for r in body["bcus"])
     assert body["i_grade_warnings"][0]["eta_seconds"] is None

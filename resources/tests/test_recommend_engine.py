@@ -8,8 +8,14 @@ from django.utils import timezone
 from resources.models import Unit, UnitStatus
 from resources.recommend.engine import recommend_incident
 from resources.recommend.routers import EstimateRouter, Leg, RouterError
-from resources.tests.factories_recommend import make_incident, make_incident_type, place
-from tests.factories import make_skill, make_unit, make_unit_type
+from tests.factories import (
+    incident_row_bypassing_services,
+    make_incident_type,
+    make_skill,
+    make_unit,
+    make_unit_type,
+    unit_position_bypassing_services,
+)
 
 # Around Camden (CN): the incident, and points due east of it at growing distance.
 INC = (51.545, -0.16)
@@ -24,13 +30,13 @@ def units_of(rec) -> list[str]:
 
 
 @pytest.fixture
-def desk(make_user):
-    return make_user("despatcher")
+def desk(cast):
+    return cast.despatcher_all
 
 
 @pytest.fixture
 def incident(geography, desk):
-    return make_incident(user=desk, lat=INC[0], lon=INC[1], bcu=geography["CN"])
+    return incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], bcu=geography["CN"])
 
 
 def unit_at(geography, km, *, station="kentish", **kwargs) -> Unit:
@@ -93,10 +99,10 @@ def test_cross_bcu_unit_nearer_wins_and_says_where_from(geography, incident):
 
 def test_skill_required_for_i_grade_ranks_unskilled_after(geography, desk):
     taser = make_skill("TASER", "Taser")
-    itype = make_incident_type("VIOL", plan=[(None, taser, "I", 1)])
+    itype = make_incident_type("VIOL", default_grade="I", plan=[(None, taser, "I", 1)])
     plain = unit_at(geography, 0.5, callsign="PLAIN")
     trained = unit_at(geography, 3.0, callsign="TASER1", skills=["TASER"])
-    inc = make_incident(user=desk, lat=INC[0], lon=INC[1], itype=itype, grade="I")
+    inc = incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], itype=itype, grade="I")
     out = recommend_incident(inc)
     assert units_of(out) == [trained.callsign, plain.callsign]
     assert "Taser crew" in out.results[0].reasons
@@ -105,16 +111,16 @@ def test_skill_required_for_i_grade_ranks_unskilled_after(geography, desk):
     assert out.plan == [{"need": "Taser crew", "count": 1, "units": ["TASER1"]}]
 
     # The same type at S grade: the Taser line does not apply, so nearest first.
-    s_inc = make_incident(user=desk, lat=INC[0], lon=INC[1], itype=itype, grade="S")
+    s_inc = incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], itype=itype, grade="S")
     assert units_of(recommend_incident(s_inc)) == [plain.callsign, trained.callsign]
 
 
 def test_unit_type_required_and_exclude_mode(geography, desk, settings):
     arv_type = make_unit_type("ARV", "Armed response vehicle")
-    itype = make_incident_type("FIRE", plan=[(arv_type, None, "", 1)])
+    itype = make_incident_type("FIRE", default_grade="I", plan=[(arv_type, None, "", 1)])
     irv = unit_at(geography, 0.5, callsign="IRV1")
     arv = unit_at(geography, 5.0, callsign="ARV1", unit_type=arv_type)
-    inc = make_incident(user=desk, lat=INC[0], lon=INC[1], itype=itype)
+    inc = incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], itype=itype)
     out = recommend_incident(inc)
     assert units_of(out) == [arv.callsign, irv.callsign]
     assert "armed response vehicle" in out.results[0].reasons
@@ -128,12 +134,12 @@ def test_rare_unit_beyond_shortlist_is_still_found(geography, desk, settings):
     settings.RECOMMEND_SEARCH_RADIUS_M = 1000
     dog_skill = make_skill("DOG", "dog handler")
     dog_type = make_unit_type("DOG", "Dog unit")
-    itype = make_incident_type("DOGQ", plan=[(dog_type, dog_skill, "", 1)])
+    itype = make_incident_type("DOGQ", default_grade="I", plan=[(dog_type, dog_skill, "", 1)])
     for i in range(8):
         unit_at(geography, 0.3 + i * 0.1)
     dog = unit_at(geography, 12.0, callsign="DOG1", unit_type=dog_type, skills=["DOG"])
     no_handler = unit_at(geography, 0.2, callsign="DOG2", unit_type=dog_type)
-    inc = make_incident(user=desk, lat=INC[0], lon=INC[1], itype=itype)
+    inc = incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], itype=itype)
     out = recommend_incident(inc)
     assert units_of(out)[0] == dog.callsign
     assert out.results[0].reasons[2] == "dog unit with dog handler crew"
@@ -144,7 +150,9 @@ def test_rare_unit_beyond_shortlist_is_still_found(geography, desk, settings):
 def test_stale_position_penalised_and_explained(geography, incident, settings):
     settings.RECOMMEND_STALE_POSITION_S = 600
     settings.RECOMMEND_STALE_PENALTY_S = 120
-    stale = place(unit_at(geography, 1.0, callsign="STALE"), *east(1.0), age_s=1800)
+    stale = unit_position_bypassing_services(
+        unit_at(geography, 1.0, callsign="STALE"), *east(1.0), age_s=1800
+    )
     # 1.5 km fresh: ~56 s more than the stale unit's 1 km, less than the 120 s penalty.
     fresh = unit_at(geography, 1.5, callsign="FRESH")
     out = recommend_incident(incident)
@@ -153,7 +161,7 @@ def test_stale_position_penalised_and_explained(geography, incident, settings):
     assert "last position 30 min old" in stale_result.reasons
     assert stale_result.score == pytest.approx(stale_result.eta_s + 120)
     # Far enough away, the fresh unit loses to the stale one despite the penalty.
-    place(fresh, *east(5.0))
+    unit_position_bypassing_services(fresh, *east(5.0))
     assert units_of(recommend_incident(incident)) == [stale.callsign, fresh.callsign]
 
 
@@ -228,10 +236,10 @@ def test_speeds_by_unit_type_and_grade(geography, desk):
     fast.save()
     slow = unit_at(geography, 1.0, callsign="SLOW")  # IRV: 30 / 45 km/h
     quick = unit_at(geography, 1.4, callsign="QUICK", unit_type=fast)
-    on_blue = make_incident(user=desk, lat=INC[0], lon=INC[1], grade="I")
+    on_blue = incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], grade="I")
     assert units_of(recommend_incident(on_blue)) == [quick.callsign, slow.callsign]
     # No blue lights at S grade: both at 30 km/h, so the nearer wins.
-    no_blue = make_incident(user=desk, lat=INC[0], lon=INC[1], grade="S")
+    no_blue = incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], grade="S")
     out = recommend_incident(no_blue)
     assert units_of(out) == [slow.callsign, quick.callsign]
     assert out.results[0].eta_s == pytest.approx(1000 * 1.4 / (30 / 3.6), rel=0.02)

@@ -21,8 +21,7 @@ from resources.recommend.routers import (
     RouterError,
     default_router,
 )
-from resources.tests.factories_recommend import make_incident
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INC = (51.545, -0.16)
@@ -106,7 +105,7 @@ def test_non_ok_code_with_200_and_wrong_shape_raise():
 def scene(geography, make_user):
     for callsign, (lat, lon) in (("A", A), ("C", C), ("B", B)):
         make_unit(geography["kentish"], callsign=callsign, lat=lat, lon=lon)
-    return make_incident(user=make_user("despatcher"), lat=INC[0], lon=INC[1], bcu=geography["CN"])
+    return make_incident(make_user("despatcher"), lat=INC[0], lon=INC[1], grade="I")
 
 
 def test_engine_ranks_by_osrm_road_times(scene, settings):

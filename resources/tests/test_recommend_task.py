@@ -1,6 +1,7 @@
 """Stored results, the Celery jobs and `recommendations.ready`: idempotent, pushed after commit."""
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -11,24 +12,24 @@ from django.utils import timezone
 
 from cad.celery import app as celery_app
 from cad.models import Event
+from incidents.models import Incident
 from resources import tasks
 from resources.models import Recommendation, Unit, UnitStatus
 from resources.recommend.services import recommendation_refresh
-from resources.tests.factories_recommend import make_incident
-from tests.factories import make_unit
+from tests.factories import incident_row_bypassing_services, make_unit
 
 INC = (51.545, -0.16)
 
 
 @pytest.fixture
-def desk(make_user):
-    return make_user("despatcher")
+def desk(cast):
+    return cast.despatcher_all
 
 
 @pytest.fixture
 def scene(geography, desk):
     unit = make_unit(geography["kentish"], callsign="CN1", lat=51.546, lon=-0.15)
-    incident = make_incident(user=desk, lat=INC[0], lon=INC[1], bcu=geography["CN"])
+    incident = incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], bcu=geography["CN"])
     return incident, unit
 
 
@@ -38,11 +39,11 @@ def plain_user():
     return User.objects.create_user("writer")
 
 
-def ready_events(incident):
-    return [
-        e
-        for e in Event.objects.filter(type="recommendations.ready").order_by("seq")
-        if e.data["incident"] == incident.pk
+@pytest.fixture
+def ready_events(captured_events) -> Callable[[Incident], list[Event]]:
+    """The `recommendations.ready` events the test emitted for an incident, oldest first."""
+    return lambda incident: [
+        e for e in captured_events.of("recommendations.ready") if e.data["incident"] == incident.pk
     ]
 
 
@@ -55,7 +56,7 @@ def published(monkeypatch):
     return sent
 
 
-def test_job_stores_result_and_running_twice_is_harmless(scene, published):
+def test_job_stores_result_and_running_twice_is_harmless(scene, published, ready_events):
     incident, unit = scene
     tasks.recommend_for_incident(incident.pk, "incident_created")
     tasks.recommend_for_incident(incident.pk, "incident_created")
@@ -70,7 +71,7 @@ def test_job_stores_result_and_running_twice_is_harmless(scene, published):
     assert events[0].bcu == "CN"
 
 
-def test_a_changed_ranking_is_pushed_again(scene, geography):
+def test_a_changed_ranking_is_pushed_again(scene, geography, ready_events):
     incident, unit = scene
     recommendation_refresh(incident_id=incident.pk, trigger="incident_created")
     make_unit(geography["kentish"], callsign="CN0", lat=INC[0], lon=INC[1] + 0.001)
@@ -97,7 +98,9 @@ def test_closed_incident_is_left_alone(scene):
     assert not Recommendation.objects.exists()
 
 
-def test_event_is_published_only_after_commit(scene, published, django_capture_on_commit_callbacks):
+def test_event_is_published_only_after_commit(
+    scene, published, django_capture_on_commit_callbacks, ready_events
+):
     incident, _ = scene
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         recommendation_refresh(incident_id=incident.pk, trigger="incident_created")
@@ -118,7 +121,9 @@ def test_rolled_back_result_is_neither_stored_nor_pushed(published):
 
     geo = make_geography()
     make_unit(geo["kentish"], callsign="CN1")
-    incident = make_incident(user=plain_user(), lat=INC[0], lon=INC[1], bcu=geo["CN"])
+    incident = incident_row_bypassing_services(
+        by=plain_user(), lat=INC[0], lon=INC[1], bcu=geo["CN"]
+    )
     with pytest.raises(RuntimeError), transaction.atomic():
         recommendation_refresh(incident_id=incident.pk, trigger="incident_created")
         raise RuntimeError("the caller's transaction fails")
@@ -132,7 +137,9 @@ def test_pushed_through_redis_to_the_board_group_after_commit(redis_url):
 
     geo = make_geography()
     make_unit(geo["kentish"], callsign="CN1")
-    incident = make_incident(user=plain_user(), lat=INC[0], lon=INC[1], bcu=geo["CN"])
+    incident = incident_row_bypassing_services(
+        by=plain_user(), lat=INC[0], lon=INC[1], bcu=geo["CN"]
+    )
     layer = get_channel_layer()
 
     async def listen_while_refreshing():
@@ -157,10 +164,10 @@ def test_pushed_through_redis_to_the_board_group_after_commit(redis_url):
 
 def test_unit_becoming_free_refreshes_open_unresourced_incidents_nearby(geography, desk, published):
     unit = make_unit(geography["kentish"], callsign="CN1", lat=INC[0], lon=INC[1])
-    near_s = make_incident(user=desk, lat=INC[0] + 0.01, lon=INC[1], grade="S")
-    near_i = make_incident(user=desk, lat=INC[0] + 0.02, lon=INC[1], grade="I")
-    resourced = make_incident(user=desk, lat=INC[0], lon=INC[1], status="assigned")
-    far = make_incident(user=desk, lat=51.30, lon=-0.16)  # ~27 km south
+    near_s = incident_row_bypassing_services(by=desk, lat=INC[0] + 0.01, lon=INC[1], grade="S")
+    near_i = incident_row_bypassing_services(by=desk, lat=INC[0] + 0.02, lon=INC[1], grade="I")
+    resourced = incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], status="assigned")
+    far = incident_row_bypassing_services(by=desk, lat=51.30, lon=-0.16)  # ~27 km south
     from resources.recommend.services import recommendations_refresh_near_unit
 
     done = recommendations_refresh_near_unit(unit_id=unit.pk)

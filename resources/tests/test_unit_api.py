@@ -6,21 +6,21 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cad.models import AuditEvent, Event
+from cad.models import AuditEvent
 from incidents.models import IncidentLogEntry
 from resources import despatch
 from resources.models import UnitStatus
-from resources.tests.factories_board import new_incident
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 
 S = UnitStatus
 
 
 @pytest.fixture
-def world(geography, make_user):
+def world(geography, cast, make_user):
     return {
+        # Named: the incident log's "acknowledged by dora" is asserted below.
         "desk": make_user("despatcher", username="dora"),
-        "gateway": make_user("radio_gateway", username="gw"),
+        "gateway": cast.gateway,
         "cn": make_unit(geography["kentish"], callsign="CN01", skills=["TASER"]),
         "as": make_unit(geography["brixton"], callsign="AS01", status=S.OFF_DUTY),
         "geo": geography,
@@ -135,13 +135,13 @@ def test_older_position_is_ignored(world):
     assert old.json()["position"]["lat"] == 51.51
 
 
-def test_emergency_raised_then_acknowledged_and_logged(world):
+def test_emergency_raised_then_acknowledged_and_logged(world, captured_events):
     desk = world["desk"]
-    incident = new_incident(desk)
+    incident = make_incident(desk, grade="I")
     despatch.assignment_create(incident=incident, unit=world["cn"], by=desk)
     raised = _api(world["gateway"]).post("/api/v1/units/CN01/emergency/", {}, format="json")
     assert raised.status_code == 200 and raised.json()["emergency"] is True
-    event = Event.objects.filter(type="unit.emergency").get()
+    (event,) = captured_events.of("unit.emergency")
     assert set(event.bcu.split(",")) == {"AS", "CN"}  # every desk in London hears it
 
     call_handler_ack = _api(world["gateway"]).post("/api/v1/units/CN01/emergency/acknowledge/")
@@ -155,7 +155,7 @@ def test_emergency_raised_then_acknowledged_and_logged(world):
     ).exists()
     again = _api(desk).post("/api/v1/units/CN01/emergency/acknowledge/")
     assert again.status_code == 409 and again.json()["code"] == "no_emergency"
-    assert Event.objects.filter(type="unit.emergency").count() == 2
+    assert len(captured_events.of("unit.emergency")) == 2
 
 
 def test_timer_flags(world):
@@ -163,7 +163,7 @@ def test_timer_flags(world):
     from resources.timers import board_timers, timer_flags
 
     desk = world["desk"]
-    incident = new_incident(desk, grade="I")
+    incident = make_incident(desk, grade="I")
     despatch.assignment_create(incident=incident, unit=world["cn"], by=desk)
     assert timer_flags() == []
     late = timezone.now() + timedelta(minutes=board_timers()["I"]["not_en_route"] + 1)

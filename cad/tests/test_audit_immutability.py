@@ -12,12 +12,6 @@ from cad.models import AuditEvent
 APPEND_ONLY = ["cad_auditevent", "cad_event", "incidents_incidentlogentry", "incidents_gradechange"]
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # These tests never sign in with a password; the real hasher costs a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def audit_row(postgres, make_user):
     return audit_record(user=make_user("despatcher"), action="read_personal",
