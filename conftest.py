@@ -121,6 +121,18 @@ def _rows_from_data_migrations(request):
 
 
 @pytest.fixture(autouse=True)
+def _cache_of_its_own(settings):
+    """Each test counts throttled requests from zero: its own cache key prefix, since the Redis
+    cache is shared with other runs and clearing it would flush the broker's queues too."""
+    import uuid
+
+    settings.CACHES = {
+        alias: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for alias, config in settings.CACHES.items()
+    }
+
+
+@pytest.fixture(autouse=True)
 def _forced_logins_pass_the_second_factor(monkeypatch):
     """`client.force_login(user)` stands for a finished sign-in, second factor included.
 

@@ -20,4 +20,5 @@ class CadConfig(AppConfig):
     def ready(self):
         # Connected for this app only, so it runs once per migrate, after all apps' tables exist.
         post_migrate.connect(ensure_roles, sender=self, dispatch_uid="cad.ensure_roles")
-        from cad.live import session_sockets  # noqa: F401  (connects the session-end receivers)
+        from cad.accounts import identity_changes  # noqa: F401  (connect receivers)
+        from cad.live import session_sockets  # noqa: F401
