@@ -97,6 +97,9 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         c("accounts/logout/", "POST", "-", "/accounts/logout/", SIGNED_IN, kind="page"),
         c("api/v1/auth/token/", "POST", "-", "/api/v1/auth/token/", frozenset(ACTORS),
           body=lambda w: {"username": "nobody-at-all", "password": "wrong"}, kind="public"),
+        # Ends the API token it is sent with: token clients only, so every session gets 401
+        # (cad/tests/test_api_tokens.py covers the token holders).
+        c("api/v1/auth/logout/", "POST", "-", "/api/v1/auth/logout/", frozenset()),
         c("", "GET", "-", "/", SIGNED_IN, kind="page"),
         c("admin/login/", "GET", "-", "/admin/login/", frozenset(ACTORS), kind="public"),
         c("accounts/idle/", "GET", "-", "/accounts/idle/", frozenset(ACTORS), kind="public"),
