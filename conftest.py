@@ -6,6 +6,7 @@ A test that needs PostgreSQL, Redis or Chromium skips (with the reason) only out
 
 import os
 import shutil
+import uuid
 
 import pytest
 from django.conf import settings
@@ -124,7 +125,6 @@ def _rows_from_data_migrations(request):
 def _cache_of_its_own(settings):
     """Each test counts throttled requests from zero: its own cache key prefix, since the Redis
     cache is shared with other runs and clearing it would flush the broker's queues too."""
-    import uuid
 
     settings.CACHES = {
         alias: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}

@@ -1,18 +1,28 @@
 """Two-factor, second pass: a QR code at enrolment, the secret encrypted at rest (with key
 rotation), ten single-use recovery codes, and lifting a lockout early."""
 
+import os
 import re
+import subprocess
+import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.db import connection, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from cad.accounts import totp, totp_keys
-from cad.accounts.second_factor import SESSION_KEY
+from cad.accounts.second_factor import (
+    SESSION_KEY,
+    code_verify,
+    device_reset,
+    recovery_codes_issue,
+)
 from cad.models import AuditEvent, LoginFailure, RecoveryCode, TOTPDevice
 
 PASSWORD = "a-Strong-pass-42"
@@ -78,10 +88,6 @@ def test_the_secret_is_stored_encrypted(client, make_user):
 
 
 def test_production_needs_the_encryption_keys():
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
     env = {k: v for k, v in os.environ.items() if k != "TOTP_ENCRYPTION_KEYS"}
     env.update(DJANGO_ENV="production", SECRET_KEY="x" * 60, DJANGO_SETTINGS_MODULE="cad.settings")
@@ -113,7 +119,6 @@ def test_rotation_reencrypts_under_the_newest_key(settings, make_user):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_encrypts_existing_secrets(postgres):
-    from django.db.migrations.executor import MigrationExecutor
 
     before, after = ("cad", "0007_drop_plaintext_tokens"), ("cad", "0008_totp_secret_encrypted")
     executor = MigrationExecutor(connection)
@@ -185,8 +190,6 @@ def test_the_token_endpoint_takes_a_recovery_code_as_otp(client, make_user):
 
 @pytest.mark.django_db(transaction=True)
 def test_one_recovery_code_used_twice_at_once_lets_one_in(postgres, make_user):
-    from cad.accounts.second_factor import code_verify, recovery_codes_issue
-
     user = make_user("supervisor", username="sgt")
     TOTPDevice.objects.create(
         user=user, secret_encrypted=totp_keys.secret_encrypt(totp.new_secret()),
@@ -212,8 +215,6 @@ def test_one_recovery_code_used_twice_at_once_lets_one_in(postgres, make_user):
 
 @pytest.mark.django_db
 def test_resetting_the_device_removes_the_recovery_codes(make_user, monkeypatch):
-    from cad.accounts.second_factor import device_reset, recovery_codes_issue
-
     user = make_user("supervisor", username="sgt")
     TOTPDevice.objects.create(user=user, secret_encrypted=totp_keys.secret_encrypt("A" * 32))
     recovery_codes_issue(user=user, source="test")

@@ -7,7 +7,9 @@ import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections
 from django.test import Client
+from rest_framework.test import APIRequestFactory
 
+from cad.api.throttles import PublicAddressThrottle
 from cad.models import LoginFailure
 
 PASSWORD = "a-Strong-pass-42"
@@ -155,10 +157,6 @@ def test_throttles_use_redis_when_it_is_configured(settings):
 def test_the_counter_is_atomic_across_threads(redis_url, settings):
     """Forty requests at once from one address against a limit of ten: exactly ten pass.
     (A read-then-write counter lets most of them through.)"""
-    from rest_framework.test import APIRequestFactory
-
-    from cad.api.throttles import PublicAddressThrottle
-
     settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "public": "10/min"}
     factory = APIRequestFactory()
     allowed, lock = [], threading.Lock()
