@@ -63,6 +63,8 @@ def test_no_operation_answers_with_a_server_error(api_schema, auth_headers):
     failures = []
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 30  # the whole API, not an empty or truncated schema
+    # Logging out ends the token every other operation is sent with: fuzz it last.
+    operations.sort(key=lambda operation: operation.path == "/api/v1/auth/logout/")
 
     for operation in operations:
 
