@@ -12,6 +12,7 @@ import re
 import pytest
 from django.conf import settings
 
+from cad.accounts.totp import totp
 from incidents.models import IncidentType
 from tests.factories import make_unit
 from tests.servers import daphne_server
@@ -69,8 +70,6 @@ def _sign_in(page, base: str, username: str) -> list[str]:
     Returns what the enrolment pages (the QR code's inline SVG, the recovery codes) did against
     the policy: they are seen only here.
     """
-    from cad.totp import totp
-
     problems = []
     page.goto(f"{base}/accounts/login/")
     page.fill("input[name=username]", username)
