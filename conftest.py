@@ -8,6 +8,7 @@ A test that needs PostgreSQL, Redis or Chromium skips (with the reason) only out
 
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -260,6 +261,17 @@ def _rows_from_data_migrations(request):
             for c, d, s, dep, e in NATIONAL_STATUS_CODES
         )
     EventCounter.objects.get_or_create(id=1)
+
+
+@pytest.fixture(autouse=True)
+def _cache_of_its_own(settings):
+    """Each test counts throttled requests from zero: its own cache key prefix, since the Redis
+    cache is shared with other runs and clearing it would flush the broker's queues too."""
+
+    settings.CACHES = {
+        alias: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for alias, config in settings.CACHES.items()
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -131,9 +131,9 @@ def beacon_setup(units: int):
                              password="a-Strong-pass-42", source="bench")  # fmt: skip
     gateway, _ = user_provision(username="bench_gw", role="radio_gateway", bcu_code=None,
                                 password="a-Strong-pass-42", source="bench")  # fmt: skip
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
-    token = Token.objects.create(user=gateway).key
+    _, token = AuthToken.objects.create(user=gateway)
     client = Client()
     client.force_login(desk)
     return client.cookies["sessionid"].value, token

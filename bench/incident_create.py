@@ -47,7 +47,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def setup_world():
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from cad.accounts.services import user_provision
     from cad.models import BCU
@@ -63,7 +63,7 @@ def setup_world():
         user, _ = user_provision(
             username=f"bench{i}", role="call_handler", bcu_code=None, password=None
         )
-        tokens.append(Token.objects.create(user=user).key)
+        tokens.append(AuthToken.objects.create(user=user)[1])
     return tokens
 
 

@@ -10,12 +10,15 @@ from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.urls import reverse
+from knox.models import AuthToken
 
+from cad.accounts.lockout import lockout_lift
 from cad.accounts.roles import ADMIN, ROLES
 from cad.accounts.services import user_disable, user_password_reset_send
+from cad.accounts.tokens import token_revoke
 from cad.audit.admin_base import AuditedAdmin, AuditTrailAdmin, ReadOnlyAdmin
 from cad.audit.trail import audit_record, source_of
-from cad.models import BCU, AuditEvent, Borough, Event, Station, UserScope
+from cad.models import BCU, AuditEvent, Borough, Event, LoginFailure, Station, UserScope
 
 
 @admin.register(BCU)
@@ -264,3 +267,69 @@ class EventAdmin(ReadOnlyAdmin):
     list_display = ["seq", "at", "type", "bcu"]
     list_filter = ["type"]
     search_fields = ["seq", "bcu"]
+
+
+# knox registers an admin that can mint tokens and saves without the audit trail: replaced.
+if admin.site.is_registered(AuthToken):
+    admin.site.unregister(AuthToken)
+
+
+@admin.register(AuthToken)
+class APITokenAdmin(AuditedAdmin):
+    """API tokens: an admin sees who holds one and until when, and may end one (a lost
+    device). None is made or edited here: clients get theirs from POST /api/v1/auth/token/."""
+
+    list_display = ["user", "token", "created", "expiry"]
+    list_filter = ["expiry"]
+    search_fields = ["user__username"]
+    fields = ["user", "token", "created", "expiry"]
+    readonly_fields = ("user", "token", "created", "expiry")
+
+    @admin.display(description="token")
+    def token(self, obj) -> str:
+        # The digest's first characters name the token as the audit trail does; the rest of
+        # the digest is of no use to anyone reading the page.
+        return f"{obj.digest[:12]}…"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        token_revoke(token=obj, by=request.user, source=source_of(request), reason="admin")
+
+
+@admin.register(LoginFailure)
+class LoginFailureAdmin(ReadOnlyAdmin):
+    """Recent failed sign-ins, and the one thing an admin may do with them: lift a lockout
+    early (the same audited service as `manage.py unlock_login`)."""
+
+    list_display = ["at", "username", "source", "second_factor"]
+    list_filter = ["second_factor"]
+    search_fields = ["username", "source"]
+    date_hierarchy = "at"
+    actions = ["lift_lockout"]
+
+    def has_lift_lockout_permission(self, request) -> bool:
+        return request.user.has_perm("cad.delete_loginfailure")
+
+    @admin.action(
+        description="Lift the lockout of the selected username and address",
+        permissions=["lift_lockout"],
+    )
+    def lift_lockout(self, request, queryset):
+        pairs = set(queryset.values_list("username", "source"))
+        cleared = sum(
+            lockout_lift(
+                username=username, address=address, by=request.user, source=source_of(request)
+            )  # fmt: skip
+            for username, address in sorted(pairs)
+        )
+        self.message_user(
+            request,
+            f"Lockout lifted for {len(pairs)} username and address pair(s); "
+            f"{cleared} failure(s) cleared.",
+            messages.SUCCESS,
+        )

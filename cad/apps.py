@@ -7,6 +7,7 @@ class CadConfig(AppConfig):
     verbose_name = "Control room: geography, audit, live events"
 
     def ready(self):
+        from cad.accounts import identity_changes  # noqa: F401  (connects its receivers)
         from cad.accounts.roles import ensure_roles
         from cad.live import session_sockets  # noqa: F401  (connects the session-end receivers)
 

@@ -187,14 +187,15 @@ class LoginFailure(models.Model):
 class TOTPDevice(models.Model):
     """A user's authenticator (RFC 6238). Confirmed once the user has typed a code from it.
 
-    The secret is stored as plain base32: encryption at rest is not done yet, so read access to
-    this table is as good as every enrolled user's second factor.
+    The secret is kept encrypted (Fernet, keys from TOTP_ENCRYPTION_KEYS;
+    cad/accounts/totp_keys.py), so read access to this table alone gives away no one's second
+    factor.
     """
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp_device"
     )
-    secret = models.CharField(max_length=64)
+    secret_encrypted = models.TextField(help_text="the base32 secret, Fernet-encrypted")
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     # The highest time step accepted so far: a code is good once, and never after a later one.
@@ -231,3 +232,27 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.user_id}:{self.key}"
+
+
+class RecoveryCode(models.Model):
+    """One of the ten single-use codes that stand in for the authenticator (a lost phone).
+
+    Shown once, at enrolment; stored only as a hash (Django's PBKDF2 hasher). `used_at` is set
+    by a conditional UPDATE, so one code lets in one sign-in however many race with it.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_codes"
+    )
+    code_hash = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # "this user's unused codes": every recovery-code sign-in
+            models.Index(fields=["user", "used_at"], name="recovery_user_used_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} ({'used' if self.used_at else 'unused'})"

@@ -5,7 +5,10 @@ Celery tasks executed in-process. DATABASE_URL switches to PostgreSQL, REDIS_URL
 channel layer and a real Celery broker. DJANGO_ENV=production hardens everything for deployment.
 """
 
+import base64
+import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -49,7 +52,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens that expire and are stored only as digests (docs/decisions/0007-api-tokens.md).
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -163,6 +167,20 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache holds request throttles' counters (cad/api/throttles.py), which every process must
+# share: Redis when there is one, else this process's memory (the embedded default runs one
+# process).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "beacon"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -212,6 +230,11 @@ CELERY_BEAT_SCHEDULE = {
 # the radio issue's 1 s at p99 (bench/radio_ingest.py). A browser's load is set by how often
 # units report, not by this: at one fix per unit every 2.5 s the hold rarely merges two.
 BOARD_POSITION_HOLD_SECONDS = float(os.environ.get("BOARD_POSITION_HOLD_SECONDS", "0.5"))
+# A board socket re-checks its user's session, roles and scope at least this often (besides
+# being told at once when they change, and at the moment its session would go idle).
+BOARD_RECHECK_SECONDS = float(os.environ.get("BOARD_RECHECK_SECONDS", "60"))
+if not 0 < BOARD_RECHECK_SECONDS <= 60:
+    raise ImproperlyConfigured("BOARD_RECHECK_SECONDS must be more than 0 and at most 60")
 RADIO_GATEWAY_ADAPTER = os.environ.get("RADIO_GATEWAY_ADAPTER", "radio.adapters.LoggingAdapter")
 # The gateway's WebSocket (docs/radio-protocol.md): the bridge and WebSocketGatewayAdapter
 # connect to it; a token, if set, is sent as `Authorization: Bearer`.
@@ -247,9 +270,41 @@ LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 # One address may fail this often across all usernames (a room behind NAT shares one address).
 LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "50"))
 LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "600"))
+# TOTP secrets are encrypted at rest with these Fernet keys (cad/accounts/totp_keys.py):
+# comma-separated, newest first; the newest encrypts, all decrypt, so a new key can be put in
+# front and the old one dropped after `manage.py rotate_totp_keys` (docs/security.md).
+TOTP_ENCRYPTION_KEYS = env_list("TOTP_ENCRYPTION_KEYS", "")
+if not TOTP_ENCRYPTION_KEYS:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "TOTP_ENCRYPTION_KEYS must be set when DJANGO_ENV=production "
+            "(a Fernet key: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')"
+        )
+    # Development only: derived from SECRET_KEY, so `make run` works with nothing set.
+    TOTP_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(f"beacon-totp-key:{SECRET_KEY}".encode()).digest()
+        ).decode()
+    ]
 # Sessions end after this long without user activity; the page warns this long before.
 SESSION_IDLE_SECONDS = int(os.environ.get("SESSION_IDLE_SECONDS", "1800"))
 SESSION_IDLE_WARNING_SECONDS = int(os.environ.get("SESSION_IDLE_WARNING_SECONDS", "300"))
+# API tokens (cad/accounts/tokens.py): `Authorization: Token <key>`, ended by expiry, logout, a new
+# password, a role or scope change or deactivation. Only a SHA-512 digest is stored (knox).
+TOKEN_TTL_SECONDS = int(os.environ.get("TOKEN_TTL_SECONDS", str(12 * 3600)))
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=TOKEN_TTL_SECONDS),
+    "AUTO_REFRESH": False,
+    "AUTH_HEADER_PREFIX": "Token",  # api.md: `Authorization: Token <token>`
+}
+# Request throttles (cad/api/throttles.py), "<count>/<second|minute|hour|day>": API sign-in per
+# client address, the gazetteer's autocomplete per user, the public endpoints per client address.
+THROTTLE_RATES = {
+    "auth_token": os.environ.get("THROTTLE_AUTH_TOKEN_RATE", "20/minute"),
+    "gazetteer": os.environ.get("THROTTLE_GAZETTEER_RATE", "120/minute"),
+    "public": os.environ.get("THROTTLE_PUBLIC_RATE", "10/hour"),
+}
 # Read X-Forwarded-For (its last hop) only behind a proxy that sets it (cad/audit/trail.py). Off in
 # every profile: production is not always behind such a proxy, and a client reaching daphne
 # directly would pick the address that the lockout counts and the audit trail records.
@@ -294,8 +349,10 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # The token scheme first: DRF answers an unauthenticated request with the first
+        # class's `WWW-Authenticate`, so anonymous API requests get 401 (not 403).
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "cad.api.schema.BeaconAutoSchema",

@@ -11,6 +11,7 @@ from cad.web import views
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", sign_in.token_view, name="api-token"),
+    path("auth/logout/", sign_in.token_logout_view, name="api-logout"),
     path("", include("cad.api.urls")),
     path("", include("incidents.api_urls")),
     path("", include("resources.api_urls")),

@@ -27,6 +27,7 @@ from cad.api.fields import (
     control_characters,
 )
 from cad.api.idempotency import idempotent
+from cad.api.throttles import GazetteerThrottle
 from cad.audit.trail import source_of
 from incidents import permissions as perms
 from incidents import selectors, services
@@ -127,6 +128,8 @@ class QualifierListApi(APIView):
 
 class GazetteerSearchApi(APIView):
     """`GET /api/v1/gazetteer/?q=` (extension): autocomplete over addresses, streets, postcodes."""
+
+    throttle_classes = (GazetteerThrottle,)
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()

@@ -47,8 +47,6 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
-from incidents.tests.factories import LAMBETH, make_closing_code, make_qualifier
-from resources.tests.factories_board import new_incident
 from rest_framework.authtoken.models import Token
 
 from cad.asgi import application
@@ -62,7 +60,14 @@ from radio.models import RadioMessage
 from resources import despatch, tasks
 from resources import services as unit_services
 from resources.models import Assignment, Unit, UnitStatus
-from tests.factories import make_skill, make_unit
+from tests.factories import (
+    LAMBETH,
+    make_closing_code,
+    make_incident,
+    make_qualifier,
+    make_skill,
+    make_unit,
+)
 
 # --- the cast ---------------------------------------------------------------------------------
 
@@ -183,6 +188,9 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
           ok=_signed_out),
         c("api/v1/auth/token/", "POST", "-", "/api/v1/auth/token/", frozenset(ACTORS),
           body=lambda w: wrong_login, kind="public", ok={400}),
+        # Ends the API token it is sent with: token clients only, so every session gets 401
+        # (cad/tests/test_api_tokens.py covers the token holders).
+        c("api/v1/auth/logout/", "POST", "-", "/api/v1/auth/logout/", frozenset()),
         c("", "GET", "-", "/", SIGNED_IN, kind="page"),
         c("admin/login/", "GET", "-", "/admin/login/", frozenset(ACTORS), kind="public",
           ok={302}),
@@ -619,13 +627,13 @@ def build_world(geography, make_user) -> tuple[dict, dict]:
     central = users[DESP]
     for bcu, where, station in (("CN", "camden", "kentish"), ("AS", "lambeth", "brixton")):
         st = geography[station]
-        ids[f"inc_{bcu}"] = new_incident(users[HANDLER], where=where, grade="S").pk
-        closed = new_incident(users[HANDLER], where=where, grade="S")
+        ids[f"inc_{bcu}"] = make_incident(users[HANDLER], where=where, grade="S").pk
+        closed = make_incident(users[HANDLER], where=where, grade="S")
         incident_close(incident=closed, by=central, closing_code="NFA", source="test")
         ids[f"closed_{bcu}"] = closed.pk
         free = make_unit(st, callsign=f"{bcu}01")
         busy = make_unit(st, callsign=f"{bcu}02")
-        worked = new_incident(users[HANDLER], where=where, grade="I")
+        worked = make_incident(users[HANDLER], where=where, grade="I")
         despatch.assignment_create(incident=worked, unit=busy, by=central, source="test")
         alarm = make_unit(st, callsign=f"{bcu}03")
         unit_services.unit_raise_emergency(unit=alarm, source="test", by=central)
@@ -1128,8 +1136,8 @@ async def test_board_socket_scope(actor, geography, make_user, fresh_layer,
     ws, connected, _ = await _connect(users[actor])
     assert connected
     hello = await ws.receive_json_from(timeout=5)
-    create = database_sync_to_async(new_incident)
-    await create(users[HANDLER], where="lambeth")
+    create = database_sync_to_async(make_incident)
+    await create(users[HANDLER], where="lambeth", grade="I")
     await database_sync_to_async(unit_services.unit_set_status)(
         unit=await database_sync_to_async(_unit)(ids["free_AS"]),
         status=UnitStatus.UNAVAILABLE, source="test",

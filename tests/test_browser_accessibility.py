@@ -25,6 +25,14 @@ from django.utils import timezone
 from resources.despatch import assignment_create
 from resources.models import Unit
 from tests.a11y import WCAG_AAA_CONTRAST, axe_violations, describe
+from tests.factories import (
+    make_closing_code,
+    make_geography,
+    make_incident,
+    make_incident_type,
+    make_qualifier,
+    make_unit,
+)
 from tests.servers import ROOT, daphne_server
 
 # The marker also makes pytest-django create the test database; each test only reads (through
@@ -160,14 +168,14 @@ def _database_url() -> str:
 
 
 def _build_world() -> dict:
+
     from cad.accounts.services import user_preferences_set, user_provision
     from cad.accounts.totp import new_secret
+    from cad.accounts.totp_keys import secret_encrypt
     from cad.models import TOTPDevice
     from duties.models import ShiftAssignment, Team
     from duties.tests.conftest import make_officer, make_shift
     from incidents.models import GazetteerEntry, WarningMarker
-    from incidents.tests.factories import make_closing_code, make_qualifier, make_type
-    from tests.factories import make_geography, make_unit
 
     geo = make_geography()
 
@@ -188,10 +196,14 @@ def _build_world() -> dict:
     secrets = {}
     for u in (sup, adm):
         secrets[u.username] = new_secret()
-        TOTPDevice.objects.create(user=u, secret=secrets[u.username], confirmed_at=timezone.now())
+        TOTPDevice.objects.create(
+            user=u,
+            secret_encrypted=secret_encrypt(secrets[u.username]),
+            confirmed_at=timezone.now(),
+        )
 
-    make_type("VIOL", default_grade="I", name="Violence against the person")
-    make_type("ASB1", default_grade="S", name="Rowdy behaviour")
+    make_incident_type("VIOL", default_grade="I", name="Violence against the person")
+    make_incident_type("ASB1", default_grade="S", name="Rowdy behaviour")
     make_closing_code("NFA")
     make_qualifier("DA")
     GazetteerEntry.objects.create(
@@ -212,8 +224,6 @@ def _build_world() -> dict:
     for n in range(20):
         make_unit(geo["kentish" if n % 2 else "brixton"], callsign=f"X{n:02d}",
                   lat=51.46 + n * 0.004, lon=-0.16 + n * 0.002)  # fmt: skip
-
-    from incidents.tests.factories import make_incident
 
     incident = make_incident(handler, type_code="VIOL", grade="I", address="12 Camden High St")
     other = make_incident(handler, type_code="ASB1", address="3 Camden High St", lat=51.5452)

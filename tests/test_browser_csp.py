@@ -12,6 +12,7 @@ import re
 import pytest
 from django.conf import settings
 
+from cad.accounts.totp import totp
 from incidents.models import IncidentType
 from tests.factories import make_unit
 from tests.servers import daphne_server
@@ -63,21 +64,32 @@ def server(postgres, chromium_path, geography, make_user):
         yield base
 
 
-def _sign_in(page, base: str, username: str) -> None:
-    """Password, then (supervisors and admins) enrol the second factor as a person would."""
-    from cad.accounts.totp import totp
+def _sign_in(page, base: str, username: str) -> list[str]:
+    """Password, then (supervisors and admins) enrol the second factor as a person would.
 
+    Returns what the enrolment pages (the QR code's inline SVG, the recovery codes) did against
+    the policy: they are seen only here.
+    """
+    problems = []
     page.goto(f"{base}/accounts/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
     if "/accounts/2fa/enrol/" in page.url:
+        page.locator(".qr svg").wait_for()
+        problems += [f"enrol: {m}" for m in INLINE.findall(page.content())]
+        problems += [f"enrol: {v}" for v in page.evaluate("window.__csp")]
         secret = page.locator("#totp-secret").get_attribute("data-secret")
         page.fill("input[name=code]", totp(secret))
         page.click("form[action$='/enrol/'] button[type=submit]")
         page.wait_for_load_state("networkidle")
+        problems += [f"recovery codes: {m}" for m in INLINE.findall(page.content())]
+        problems += [f"recovery codes: {v}" for v in page.evaluate("window.__csp")]
+        page.click("#recovery-continue")  # past the recovery codes, shown once
+        page.wait_for_load_state("networkidle")
     assert "/accounts/" not in page.url, f"{username} not signed in: {page.url}"
+    return problems
 
 
 def _console_watcher(page, problems: list[str]):
@@ -107,7 +119,7 @@ def test_pages_load_without_policy_violations(server, chromium_path):
                 context.add_init_script(WATCH_VIOLATIONS)
                 page = context.new_page()
                 page.on("console", _console_watcher(page, problems))
-                _sign_in(page, server, username)
+                problems += _sign_in(page, server, username)
                 for path in ["/accounts/login/", *paths]:
                     response = page.goto(f"{server}{path}")
                     assert response.status == 200, f"{path}: {response.status}"

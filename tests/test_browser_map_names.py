@@ -12,8 +12,7 @@ import pytest
 
 from cad.models import BCU, Borough
 from incidents.models import IncidentType
-from resources.tests.factories_board import new_incident
-from tests.factories import make_unit
+from tests.factories import make_incident, make_unit
 from tests.servers import daphne_server
 from tests.test_browser_board import ARGS, _database_url, _login
 
@@ -36,7 +35,7 @@ def server(postgres, chromium_path, geography, make_user):
     Borough.objects.filter(pk=geography["camden"].pk).update(name=BOROUGH)
     BCU.objects.filter(code="AS").update(code="<b>A")
     IncidentType.objects.create(code="ASB1", name=TYPE, category="asb", default_grade="I")
-    new_incident(handler, where="camden")
+    make_incident(handler, where="camden", grade="I")
     make_unit(geography["kentish"], callsign=CALLSIGN)
     env = {
         "DATABASE_URL": _database_url(),

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from incidents.models import GazetteerEntry, WarningMarker
-from incidents.tests.factories import make_incident, make_type
+from tests.factories import make_incident, make_incident_type
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -52,7 +52,7 @@ def test_call_taker_reflows_at_400_percent(live_server, chromium_path, make_user
     from playwright.sync_api import expect, sync_playwright
 
     handler = make_user("call_handler", username="handler")
-    make_type("VIOL", default_grade="I", name="Violence against the person")
+    make_incident_type("VIOL", default_grade="I", name="Violence against the person")
     GazetteerEntry.objects.create(
         key="t:1", address="12 Camden High Street, Camden", postcode="NW1 0JH",
         lat=51.545, lon=-0.16, search="12 CAMDEN HIGH STREET CAMDEN NW1 0JH",
@@ -99,7 +99,7 @@ def test_board_reflows_at_400_percent_but_for_its_table_and_map(
 
     make_user("despatcher", username="dave")
     handler = make_user("call_handler", username="carol")
-    make_type("VIOL", default_grade="I", name="Violence against the person")
+    make_incident_type("VIOL", default_grade="I", name="Violence against the person")
     incident = make_incident(handler, type_code="VIOL", address="10 Camden High Street")
 
     with sync_playwright() as p:

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from cad.accounts import totp
 from cad.accounts.roles import apply_role_permissions
+from cad.accounts.totp_keys import secret_encrypt
 from cad.models import AuditEvent, TOTPDevice
 from duties.models import Officer, ShiftAssignment, Team
 
@@ -21,7 +22,9 @@ def roster_world(transactional_db, geography, make_user):
     apply_role_permissions()
     sgt = make_user("supervisor", bcu="CN", username="sgt")
     # Supervisors sign in with a second factor (cad/accounts/second_factor.py): an enrolled device.
-    TOTPDevice.objects.create(user=sgt, secret=SECRET, confirmed_at=timezone.now())
+    TOTPDevice.objects.create(
+        user=sgt, secret_encrypted=secret_encrypt(SECRET), confirmed_at=timezone.now()
+    )
     team = Team.objects.create(bcu=geography["CN"], name="Team 1")
     officer = Officer.objects.create(collar_number="101CN", first_name="Ada", last_name="Byron",
                                      bcu=geography["CN"], team=team)  # fmt: skip

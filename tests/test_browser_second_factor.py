@@ -39,6 +39,7 @@ def test_enrol_then_sign_in_with_a_code(live_server, chromium_path, sgt):
             # First sign-in: sent to set up, with the key shown for manual entry.
             expect(page).to_have_url(f"{base}/accounts/2fa/enrol/?next=%2Froster%2F")
             expect(page.locator("#totp-uri")).to_contain_text("otpauth://totp/")
+            expect(page.locator(".qr svg.qr-code")).to_be_visible()
             secret = page.locator("#totp-secret").get_attribute("data-secret")
             # Nothing else answers until the code is in.
             page.goto(f"{base}/roster/")
@@ -48,6 +49,10 @@ def test_enrol_then_sign_in_with_a_code(live_server, chromium_path, sgt):
             expect(page.locator("p.error")).to_contain_text("not right")
             page.fill("input[name=code]", totp.totp(secret))
             page.click("form[action='/accounts/2fa/enrol/'] button[type=submit]")
+            # Ten recovery codes, shown this once, then on to where they were going.
+            expect(page.locator("li.recovery-code")).to_have_count(10)
+            expect(page.locator("svg.qr-code")).to_have_count(0)
+            page.click("#recovery-continue")
             expect(page).to_have_url(f"{base}/roster/")
             expect(page.locator("h1").first).to_be_visible()
             # Log out; next time the password is followed by a code.

@@ -4,6 +4,8 @@ Every password check made with a request (the login page, the Django admin's log
 token endpoint) passes through here, so none of them can be used to guess around the lock.
 """
 
+from datetime import datetime
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
@@ -20,15 +22,19 @@ class GuardedModelBackend(ModelBackend):
             # Not a sign-in (e.g. a script calling authenticate() directly): nothing to count.
             return super().authenticate(request, username=username, password=password, **kwargs)
         source = source_of(request)
-        until = lockout.lockout_until(username=username, source=source)
-        if until:
-            lockout.login_refused_record(username=username, source=source, until=until)
+        # The lock is checked and the attempt counted in one step, so parallel guesses cannot
+        # all slip past the check before any of them is counted (cad/lockout.py).
+        attempt = lockout.attempt_begin(username=username, source=source)
+        if isinstance(attempt, datetime):
+            lockout.login_refused_record(username=username, source=source, until=attempt)
             # Read by the login form and the token view to say why, without naming the user.
             request.cad_login_locked = True
             raise PermissionDenied("locked")  # authenticate() stops at this backend
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
             known = get_user_model()._default_manager.filter(username=username).first()
-            if lockout.login_failure_record(username=username, source=source, user=known):
+            if lockout.attempt_failed(attempt, user=known):
                 request.cad_login_locked = True
+        else:
+            lockout.attempt_succeeded(attempt)
         return user

@@ -14,10 +14,12 @@ Failures live in PostgreSQL (cad.models.LoginFailure), not the cache, which may 
 between processes or survive a restart. Every outcome is audited with action `login`.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.utils import timezone
 
 from cad.audit.trail import audit_record
@@ -85,26 +87,77 @@ def _user_ref(user, username: str) -> dict:
     return {"object_type": "auth.user", "object_id": ""}
 
 
-@transaction.atomic
+def _serialise(source: str) -> None:
+    """Make attempts from one address take their turn at `attempt_begin`'s check-and-count.
+
+    PostgreSQL: a transaction-scoped advisory lock on the address (held for a count and an
+    insert, milliseconds, never across a password check). SQLite: Beacon opens every
+    transaction with BEGIN IMMEDIATE (settings), which already lets one writer in at a time.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"login:{source}"])
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in attempt let through the lock: `failure` is the row already counting it."""
+
+    username: str
+    source: str
+    failure: int
+    second_factor: bool
+
+
+def attempt_begin(*, username: str, source: str, second_factor: bool = False) -> Attempt | datetime:
+    """Check the lock and count this attempt as a failure in one atomic step.
+
+    Returns the Attempt, or the lock's end if the attempt may not go ahead. The attempt counts
+    as failed *before* its password (or code) is checked, so attempts racing each other all see
+    each other: of twenty wrong passwords sent at once no more than the limit reach the check.
+    A right password then takes its row away again (`attempt_succeeded`). A request that dies
+    half-way leaves its row as a failure: fail-closed.
+    """
+    with transaction.atomic():
+        _serialise(source)
+        now = timezone.now()
+        until = lockout_until(username=username, source=source, now=now)
+        if until:
+            return until
+        # Rows older than two windows can no longer affect any lock.
+        LoginFailure.objects.filter(at__lt=now - 2 * _window()).delete()
+        row = LoginFailure.objects.create(
+            username=normalise(username), source=source, at=now, second_factor=second_factor
+        )
+    return Attempt(normalise(username), source, row.pk, second_factor)
+
+
+def attempt_failed(attempt: Attempt, *, user=None) -> datetime | None:
+    """The password or code was wrong: audit it (it is already counted). Returns the lock's end
+    if this failure locked the pair or the address."""
+    until = lockout_until(username=attempt.username, source=attempt.source)
+    outcome = "second_factor_failed" if attempt.second_factor else "failed"
+    changes = {"outcome": outcome, "username": attempt.username}
+    if until:
+        changes["locked_until"] = until.isoformat()
+    audit_record(user=None, action="login", changes=changes, source=attempt.source,
+                 **_user_ref(user, attempt.username))  # fmt: skip
+    return until
+
+
+def attempt_succeeded(attempt: Attempt) -> None:
+    """The password or code was right: this attempt is no failure after all."""
+    LoginFailure.objects.filter(pk=attempt.failure).delete()
+
+
 def login_failure_record(
     *, username: str, source: str, user=None, second_factor: bool = False
 ) -> datetime | None:
-    """Count one failed attempt and audit it. Returns the lock's end if this failure locked."""
-    now = timezone.now()
-    # Rows older than two windows can no longer affect any lock.
-    LoginFailure.objects.filter(at__lt=now - 2 * _window()).delete()
-    LoginFailure.objects.create(
-        username=normalise(username), source=source, at=now, second_factor=second_factor
-    )
-    until = lockout_until(username=username, source=source, now=now)
-    outcome = "second_factor_failed" if second_factor else "failed"
-    changes = {"outcome": outcome, "username": normalise(username)}
-    if until:
-        changes["locked_until"] = until.isoformat()
-    audit_record(
-        user=None, action="login", changes=changes, source=source, **_user_ref(user, username)
-    )
-    return until
+    """Count one failed attempt that was not begun with `attempt_begin`, and audit it."""
+    attempt = attempt_begin(username=username, source=source, second_factor=second_factor)
+    if isinstance(attempt, datetime):
+        return attempt
+    return attempt_failed(attempt, user=user)
 
 
 def login_refused_record(*, username: str, source: str, until: datetime) -> None:
@@ -132,3 +185,35 @@ def login_success_record(*, user, source: str, outcome: str = "success") -> None
     if outcome == "success":
         LoginFailure.objects.filter(username=normalise(user.username), source=source).delete()
     audit_record(user=user, action="login", obj=user, changes={"outcome": outcome}, source=source)
+
+
+@transaction.atomic
+def lockout_lift(*, username: str = "", address: str = "", by=None, source: str = "cli") -> int:
+    """Lift a lockout early: forget the failures of `username` (from `address`, if given), or
+    of everyone from `address` (a spray lock). Audited; returns how many failures were cleared.
+
+    For a person locked out by their own typing who has since been identified (a supervisor
+    vouches, the service desk calls back), not for waving an attack through: the audit row says
+    who lifted which lock.
+    """
+    if not username and not address:
+        raise ValueError("name a username, an address or both")
+    failures = LoginFailure.objects.all()
+    if username:
+        failures = failures.filter(username=normalise(username))
+    if address:
+        failures = failures.filter(source=address)
+    count, _ = failures.delete()
+    changes = {"outcome": "unlocked", "failures_cleared": count}
+    if username:
+        changes["username"] = normalise(username)
+    if address:
+        changes["address"] = address
+    target = (
+        get_user_model()._default_manager.filter(username__iexact=username).first()
+        if (username)
+        else None
+    )
+    audit_record(user=by, action="login", changes=changes, source=source,
+                 **_user_ref(target, username))  # fmt: skip
+    return count

@@ -74,6 +74,10 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
     ADMIN: [(app, model, ("view", "add", "change", "delete")) for app, model in _REFERENCE]
     + [
         ("auth", "user", ("view", "add", "change")),
+        # API tokens: seen and ended (revoked) in the admin, never made or edited there.
+        ("knox", "authtoken", ("view", "delete")),
+        # Failed sign-ins: seen, and a lockout lifted early (delete = the admin action).
+        ("cad", "loginfailure", ("view", "delete")),
         ("cad", "userscope", ("view", "add", "change", "delete")),
         ("cad", "auditevent", ("view",)),
         ("cad", "event", ("view",)),
@@ -147,11 +151,16 @@ def apply_role_permissions(apps=None) -> None:
         wanted = []
         for app_label, model, actions in grants:
             for action in actions:
-                wanted.append(
-                    Permission.objects.get(
-                        content_type__app_label=app_label, codename=f"{action}_{model}"
-                    )
-                )
+                permission = Permission.objects.filter(
+                    content_type__app_label=app_label, codename=f"{action}_{model}"
+                ).first()
+                if permission is None and apps is not None:
+                    # A data migration runs before the tables of models added later exist;
+                    # the post-migrate run (CadConfig.ready) grants those.
+                    continue
+                if permission is None:
+                    raise LookupError(f"no permission {app_label}.{action}_{model}")
+                wanted.append(permission)
         group.permissions.set(wanted)
 
 

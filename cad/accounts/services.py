@@ -52,8 +52,13 @@ def user_provision(
     user.is_staff = role == ADMIN
     user.is_active = True
     user.save()
-    user.groups.remove(*Group.objects.filter(name__in=ROLES))
-    user.groups.add(Group.objects.get(name=role))
+    # Only when the role really changes: a role change ends the user's API tokens and
+    # re-checks their sockets (cad/accounts/identity_changes.py), re-running `cad_user` must not.
+    held = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+    if held - {role}:
+        user.groups.remove(*Group.objects.filter(name__in=held - {role}))
+    if role not in held:
+        user.groups.add(Group.objects.get(name=role))
     UserScope.objects.update_or_create(user=user, defaults={"bcu": bcu})
     after = {"roles": [role], "bcu": bcu.code if bcu else None, "is_staff": user.is_staff}
     changes = {k: [before[k], v] for k, v in after.items() if before[k] != v}

@@ -12,12 +12,13 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import HASH_SESSION_KEY, logout
 from django.contrib.auth import SESSION_KEY as AUTH_USER_KEY
-from django.contrib.auth import logout
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
 from django.utils.http import urlencode
 
 from cad.accounts.second_factor import SESSION_KEY as SECOND_FACTOR_KEY
@@ -129,10 +130,34 @@ class SecondFactorMiddleware:
         return self.get_response(request)
 
 
-def board_session_ok(session_key: str, user) -> bool:
-    """For the board socket: the stored session is open, not idle, and past any second factor."""
+def board_session_seconds_left(session_key: str, user) -> float:
+    """For the board socket: how long its session stays good, or <= 0 if it is not now.
+
+    Good means: the stored session still belongs to this user under their current password
+    (Django's session hash, as `get_user` checks on every request), is not idle, and is past
+    any second factor. Read from the session store, so a logout or a flush elsewhere counts.
+    """
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     data = store.load()  # {} when the session is gone (logged out, flushed, expired)
-    if str(data.get(AUTH_USER_KEY, "")) != str(user.pk) or idle_seconds_left(data) <= 0:
+    if str(data.get(AUTH_USER_KEY, "")) != str(user.pk) or not _hash_matches(data, user):
+        return 0.0
+    if requires_second_factor(user) and data.get(SECOND_FACTOR_KEY) != user.pk:
+        return 0.0
+    return idle_seconds_left(data)
+
+
+def _hash_matches(data: dict, user) -> bool:
+    session_hash = data.get(HASH_SESSION_KEY) or ""
+    if not session_hash:
         return False
-    return not requires_second_factor(user) or data.get(SECOND_FACTOR_KEY) == user.pk
+    if constant_time_compare(session_hash, user.get_session_auth_hash()):
+        return True
+    return any(
+        constant_time_compare(session_hash, fallback)
+        for fallback in user.get_session_auth_fallback_hash()
+    )
+
+
+def board_session_ok(session_key: str, user) -> bool:
+    """For the board socket: the stored session is open, not idle, and past any second factor."""
+    return board_session_seconds_left(session_key, user) > 0

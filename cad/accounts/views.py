@@ -1,5 +1,6 @@
 """Sign-in pages: password (with lockout), the second factor, the idle check, API tokens."""
 
+import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -13,17 +14,23 @@ from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
-from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
+from drf_spectacular.utils import extend_schema, inline_serializer
+from knox.auth import TokenAuthentication
+from rest_framework import parsers, renderers, serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from cad.accounts import lockout, second_factor, services, totp
+from cad.accounts import tokens as api_tokens
 from cad.accounts.preferences import SHORTCUTS, THEMES, key_map_problems
 from cad.accounts.selectors import user_preferences
 from cad.accounts.sessions import idle_seconds_left, record_activity
+from cad.api.throttles import TokenEndpointThrottle
 from cad.audit.trail import audit_record, source_of
 
 
@@ -114,9 +121,24 @@ def second_factor_verify(request):
     )
 
 
+def _qr_svg(uri: str) -> str:
+    """The otpauth:// link as a QR code, inline SVG (segno).
+
+    Inline SVG needs nothing from the Content-Security-Policy: no script, no style attribute
+    (segno draws with a `stroke` presentation attribute), no image source. The markup is made
+    here from the URI alone, so it is safe to put in the page as it is.
+    """
+    svg = segno.make(uri, error="m").svg_inline(
+        scale=5, svgclass="qr-code", lineclass=None, title="QR code: scan it with the app"
+    )
+    return svg.replace("<svg ", '<svg role="img" aria-label="QR code to scan with the app" ', 1)
+
+
+@never_cache
 @require_http_methods(["GET", "POST"])
 def second_factor_enrol(request):
-    """First sign-in of a supervisor or admin: show a new secret, confirm it with one code."""
+    """First sign-in of a supervisor or admin: show a new secret, confirm it with one code, then
+    show ten recovery codes, once."""
     user = request.user
     if not second_factor.requires_second_factor(user):
         return _done(request)
@@ -129,20 +151,32 @@ def second_factor_enrol(request):
         if lockout.lockout_until(username=user.username, source=source):
             return _locked_out(request)
         code = request.POST.get("code", "")
-        if second_factor.device_confirm(user=user, code=code, source=source):
+        recovery_codes = second_factor.device_confirm(user=user, code=code, source=source)
+        if recovery_codes is not None:
             second_factor.session_mark_verified(request.session, user)
             messages.success(request, "Two-factor sign-in is set up.")
-            return _done(request)
+            # Shown this once: only their hashes are kept.
+            return render(
+                request,
+                "registration/recovery_codes.html",
+                {
+                    "codes": recovery_codes,
+                    "next": _next_from(request) or resolve_url(settings.LOGIN_REDIRECT_URL),
+                },
+            )
         if lockout.lockout_until(username=user.username, source=source):
             return _locked_out(request)
         error = "That code is not right. Check the app shows Beacon's entry and try the next code."
+    secret = second_factor.device_secret(device)
+    uri = totp.provisioning_uri(secret, account=user.username)
     context = {
         "error": error,
         "next": _next_from(request),
-        "secret": device.secret,
+        "secret": secret,
         # Grouped in fours: easier to type into an app by hand.
-        "secret_grouped": " ".join(device.secret[i : i + 4] for i in range(0, 32, 4)),
-        "uri": totp.provisioning_uri(device.secret, account=user.username),
+        "secret_grouped": " ".join(secret[i : i + 4] for i in range(0, 32, 4)),
+        "uri": uri,
+        "qr_svg": mark_safe(_qr_svg(uri)),  # noqa: S308  (made by segno from our own URI)
     }
     return render(
         request, "registration/second_factor_enrol.html", context, status=400 if error else 200
@@ -167,19 +201,39 @@ class TokenSerializer(AuthTokenSerializer):
         required=False,
         write_only=True,
         label="Code from the authenticator app",
-        help_text="Required for supervisors and admins (their second factor).",
+        help_text="Required for supervisors and admins (their second factor); a recovery code "
+        "is accepted in its place.",
     )
 
 
-class TokenView(ObtainAuthToken):
-    """`POST {"username", "password"}` → `{"token"}`; supervisors and admins add `"otp"`.
+class TokenView(APIView):
+    """`POST {"username", "password"}` → `{"token", "expiry"}`; supervisors and admins add `"otp"`.
 
     Behind the same lockout as the login page (the backend counts the failures); a locked
-    pair gets 429 with the same message whether or not the user exists.
+    pair gets 429 with the same message whether or not the user exists. The token expires after
+    TOKEN_TTL_SECONDS and ends earlier at logout or when the user's password, roles, scope or
+    active flag change (cad/accounts/tokens.py).
     """
 
+    # Credentials are in the body; a session or an old token has no say here.
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = (TokenEndpointThrottle,)
+    parser_classes = (parsers.FormParser, parsers.MultiPartParser, parsers.JSONParser)
+    renderer_classes = (renderers.JSONRenderer,)
     serializer_class = TokenSerializer
 
+    def get_serializer(self, *args, **kwargs):
+        kwargs["context"] = {"request": self.request, "format": self.format_kwarg, "view": self}
+        return self.serializer_class(*args, **kwargs)
+
+    @extend_schema(
+        request=TokenSerializer,
+        responses=inline_serializer(
+            "TokenIssued",
+            {"token": serializers.CharField(), "expiry": serializers.DateTimeField()},
+        ),
+    )
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         try:
@@ -209,8 +263,8 @@ class TokenView(ObtainAuthToken):
                 raise serializers.ValidationError({"otp": ["Missing, wrong or already used."]})
         else:
             lockout.login_success_record(user=user, source=source)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token, key = api_tokens.token_issue(user=user, source=source)
+        return Response({"token": key, "expiry": token.expiry})
 
 
 token_view = TokenView.as_view()
@@ -289,3 +343,31 @@ def preferences_page(request):
         ],  # fmt: skip
     }
     return render(request, "accounts/preferences.html", context, status=400 if errors else 200)
+
+
+class TokenLogoutView(APIView):
+    """`POST` with `Authorization: Token <key>` → 204: that token ends. `{"all": true}` ends
+    every token of the user (a lost device)."""
+
+    authentication_classes = (TokenAuthentication,)
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        request=inline_serializer(
+            "TokenLogout", {"all": serializers.BooleanField(required=False, default=False)}
+        ),
+        responses={204: None},
+    )
+    def post(self, request, *args, **kwargs):
+        everything = request.data.get("all") is True if hasattr(request.data, "get") else False
+        source = source_of(request)
+        if everything:
+            api_tokens.tokens_revoke_all(
+                user_id=request.user.pk, reason="logout", by=request.user, source=source
+            )
+        else:
+            api_tokens.token_revoke(token=request.auth, by=request.user, source=source)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+token_logout_view = TokenLogoutView.as_view()

@@ -6,6 +6,14 @@ against it: a gap is filled from the Event table before the event itself goes ou
 therefore sees its stream in order and complete while the socket is up, and after a reconnect it
 sends `resync` with the last seq it holds.
 
+The socket also follows its user. Whenever the user's password, roles, scope or session
+change it is told to re-check (cad/accounts/identity_changes.py, cad/live/session_sockets.py),
+and it re-checks itself at least every BOARD_RECHECK_SECONDS and at the moment its session
+would go idle, without waiting for the browser's heartbeat: an ended session or a new password
+closes it with 4401, a lost board role with 4403, and a new scope moves it to that scope's
+stream, announced by an unasked-for `snapshot` of the new stream (with `"bcu"`) that replaces
+the page's board.
+
 Client messages: `{"type": "resync", "since": n}`, `{"type": "snapshot"}` (a fresh board asks
 for the whole picture), `{"type": "ping"}` (heartbeat; also re-joins the groups).
 Server messages: `hello`, events `{"seq", "type", "data"}`, `snapshot`, `resynced`, `pong`,
@@ -14,14 +22,16 @@ Server messages: `hello`, events `{"seq", "type", "data"}`, `snapshot`, `resynce
 
 import asyncio
 import logging
+import math
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth.models import User
 
 from cad.accounts.roles import DESPATCHER, SUPERVISOR, user_bcu_code, user_roles
 from cad.accounts.second_factor import requires_second_factor
-from cad.accounts.sessions import board_session_ok
+from cad.accounts.sessions import board_session_seconds_left
 from cad.live import events
 from cad.live.hub import hub_for
 from cad.live.session_sockets import user_group
@@ -49,9 +59,11 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         if not roles & BOARD_ROLES:
             await self.close(code=4403)
             return
-        if not await database_sync_to_async(self._session_ok)(user):
+        session_left = await database_sync_to_async(self._session_left)(user)
+        if session_left <= 0:
             await self.close(code=4401)
             return
+        self.user_id = user.pk
         self.bcu = bcu
         # The desk's stream comes through the process's hub (cad/live/hub.py); the user's own
         # group, through which logout, idle expiry or a disabled account closes this socket
@@ -71,25 +83,90 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(
                 {"type": "hello", "seq": seq, "stream_seq": self.cursor, "bcu": bcu}
             )
+        self.watcher = asyncio.ensure_future(self._watch(first_wait=session_left))
 
     @staticmethod
     def _identity(user):
         return user_roles(user), user_bcu_code(user)
 
-    def _session_ok(self, user) -> bool:
-        """Still signed in, not idle, and past the second factor where one is due.
+    def _session_left(self, user) -> float:
+        """Seconds this socket's session stays good (signed in under the current password, not
+        idle, past the second factor where one is due); <= 0 when it is not good now.
 
         Read from the session store, not the scope's copy, which is as old as the socket.
         A scope without a session (built by tests) can only be let in without a second factor.
         """
         key = getattr(self.scope.get("session"), "session_key", None)
         if key is None:
-            return not requires_second_factor(user)
-        return board_session_ok(key, user)
+            return 0.0 if requires_second_factor(user) else math.inf
+        return board_session_seconds_left(key, user)
+
+    def _verdict(self) -> tuple[int | None, str | None, float]:
+        """(close code or None, the BCU to serve, seconds the session stays good), read afresh
+        from the database: the scope's user object is as old as the socket."""
+        user = User.objects.filter(pk=self.user_id, is_active=True).first()
+        if user is None:
+            return 4401, None, 0.0
+        left = self._session_left(user)
+        if left <= 0:
+            return 4401, None, 0.0
+        roles, bcu = self._identity(user)
+        if not roles & BOARD_ROLES:
+            return 4403, None, 0.0
+        return None, bcu, left
+
+    async def _recheck(self) -> float | None:
+        """Close, re-scope or keep the socket. Returns the session's time left, None if closed."""
+        code, bcu, left = await database_sync_to_async(self._verdict)()
+        if code is not None:
+            await self.close(code=code)
+            return None
+        if bcu != self.bcu:
+            await self._rescope(bcu)
+        return left
+
+    async def _watch(self, *, first_wait: float) -> None:
+        """The socket's own clock: re-check at least every BOARD_RECHECK_SECONDS, and just after
+        the session would go idle, so an ended session never waits for the next heartbeat."""
+        every = float(settings.BOARD_RECHECK_SECONDS)
+        wait = first_wait
+        while True:
+            # A moment past the idle deadline, so the re-check finds it passed.
+            await asyncio.sleep(max(0.0, min(every, wait + 0.05)))
+            try:
+                left = await self._recheck()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001  (database briefly away: try again next round)
+                logger.warning("board %s: re-check failed; retrying", self.channel_name)
+                left = every
+            if left is None:
+                return
+            wait = left
 
     async def session_close(self, message):
         """The user logged out, went idle or was disabled: the board must not outlive that."""
         await self.close(code=4401)
+
+    async def session_recheck(self, message):
+        """The user's password, roles or scope changed (cad/accounts/identity_changes.py)."""
+        await self._recheck()
+
+    async def _rescope(self, bcu: str | None) -> None:
+        """Serve another BCU's stream (or all London): leave the old stream, join the new one,
+        and replace the page's board with a snapshot of it. Nothing of the old stream follows:
+        held positions are dropped and deliveries still queued from it are refused by
+        `board_events`."""
+        async with self.lock:
+            self.pending = {}
+            self.hub.leave(self.stream, self)
+            self.bcu = bcu
+            self.stream = events.bcu_group(bcu) if bcu else events.ALL_GROUP
+            await self.hub.join(self.stream, self)
+            snapshot = await database_sync_to_async(board_snapshot)(bcu=bcu)
+            # The snapshot holds everything of the new stream up to its seq.
+            self.cursor = snapshot["seq"]
+            await self.send_json({**snapshot, "bcu": bcu})
 
     def _cursors(self) -> tuple[int, int]:
         latest = events.latest_seq()
@@ -101,9 +178,10 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code):
-        flusher = getattr(self, "flusher", None)
-        if flusher:
-            flusher.cancel()
+        for name in ("watcher", "flusher"):
+            task = getattr(self, name, None)
+            if task is not None:
+                task.cancel()
         if getattr(self, "hub", None):
             self.hub.leave(self.stream, self)
         for group in getattr(self, "groups_joined", []):
@@ -117,9 +195,8 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
-            # Heartbeats are the socket's clock: a session that ended or went idle closes here.
-            if not await database_sync_to_async(self._session_ok)(self.scope["user"]):
-                await self.close(code=4401)
+            # A heartbeat re-checks too (the socket's own clock does so regardless).
+            if await self._recheck() is None:
                 return
             # Re-joining refreshes group membership, which the list-based layer would otherwise
             # expire (a board may stay open for weeks), and finds out whether Redis is there:
@@ -188,17 +265,19 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
 
     # --- from the hub -----------------------------------------------------------------------
 
-    async def board_events(self, items):
+    async def board_events(self, items, stream):
         """Events from the hub, in `seq` order. Called directly, not through Channels' dispatch,
         which would also close stale database connections before every call: a thread hop per
         event per socket, the largest socket-side cost once measured; this consumer touches the
         database only through database_sync_to_async, which cleans up itself."""
         for item in items:
-            await self.board_event(item)
+            await self.board_event(item, stream)
 
-    async def board_event(self, message):
+    async def board_event(self, message, stream):
         event = message["event"]
         async with self.lock:
+            if stream != self.stream:
+                return  # queued before the socket was re-scoped to another stream
             if event["seq"] <= self.cursor:
                 return  # already sent (by a resync, a gap fill or a snapshot)
             if message.get("prev", 0) > self.cursor:

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 class Member(Protocol):
     lock: asyncio.Lock
 
-    async def board_events(self, items: list[dict[str, Any]]) -> None: ...
+    async def board_events(self, items: list[dict[str, Any]], stream: str) -> None: ...
 
 
 class BoardHub:
@@ -74,17 +74,19 @@ class BoardHub:
             else:
                 continue
             for member in list(self.members.get(group, ())):
-                await self._deliver(member, items)
+                await self._deliver(member, items, group)
 
-    async def _deliver(self, member: Member, items: list[dict[str, Any]]) -> None:
+    async def _deliver(self, member: Member, items: list[dict[str, Any]], group: str) -> None:
+        # The stream goes with the items: a socket re-scoped while a delivery waited for its
+        # lock (cad/live/consumers.py) drops what came from the stream it has left.
         if not member.lock.locked() and not self.waiting.get(member):
             try:
-                await member.board_events(items)
+                await member.board_events(items, group)
             except Exception:  # noqa: BLE001  (one broken socket must not stop the others)
                 logger.exception("board delivery failed")
             return
         self.waiting[member] = self.waiting.get(member, 0) + 1
-        task = asyncio.ensure_future(member.board_events(items))
+        task = asyncio.ensure_future(member.board_events(items, group))
         task.add_done_callback(functools.partial(self._done, member))
 
     def _done(self, member: Member, task: asyncio.Task) -> None:

@@ -29,21 +29,29 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def user_sockets_close(*, user_id: int, reason: str) -> None:
-    """Tell every board socket of this user to close (after the current transaction commits)."""
-
+def _send_after_commit(*, user_id: int, kind: str, reason: str) -> None:
     def send():
         layer = get_channel_layer()
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(
-                user_group(user_id), {"type": "session.close", "reason": reason}
-            )
+            async_to_sync(layer.group_send)(user_group(user_id), {"type": kind, "reason": reason})
         except Exception:  # noqa: BLE001  (a layer outage must not break logout itself)
-            logger.warning("could not close sockets of user %s (%s)", user_id, reason)
+            # The sockets still re-check themselves within RECHECK_SECONDS (cad/live/consumers.py).
+            logger.warning("could not reach sockets of user %s (%s, %s)", user_id, kind, reason)
 
     transaction.on_commit(send)
+
+
+def user_sockets_close(*, user_id: int, reason: str) -> None:
+    """Tell every board socket of this user to close (after the current transaction commits)."""
+    _send_after_commit(user_id=user_id, kind="session.close", reason=reason)
+
+
+def user_sockets_recheck(*, user_id: int, reason: str) -> None:
+    """Tell every board socket of this user to re-check who it serves (after commit): a new
+    password, role or scope closes it (4401/4403) or narrows its stream."""
+    _send_after_commit(user_id=user_id, kind="session.recheck", reason=reason)
 
 
 @receiver(user_logged_in, dispatch_uid="cad.session_start")

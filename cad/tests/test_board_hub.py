@@ -12,7 +12,7 @@ class Desk:
         self.lock = asyncio.Lock()
         self.got: list[int] = []
 
-    async def board_events(self, items):
+    async def board_events(self, items, stream):
         async with self.lock:
             self.got.extend(item["event"]["seq"] for item in items)
 

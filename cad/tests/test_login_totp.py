@@ -8,6 +8,7 @@ import pytest
 
 from cad.accounts import totp
 from cad.accounts.second_factor import SESSION_KEY
+from cad.accounts.totp_keys import secret_decrypt, secret_encrypt
 from cad.models import AuditEvent, LoginFailure, TOTPDevice
 
 PASSWORD = "a-Strong-pass-42"
@@ -76,10 +77,11 @@ def password_login(client, username, next_url=""):
 
 
 def enrolled(user) -> str:
-    device = TOTPDevice.objects.create(user=user, secret=totp.new_secret())
+    secret = totp.new_secret()
+    device = TOTPDevice.objects.create(user=user, secret_encrypted=secret_encrypt(secret))
     device.confirmed_at = device.created_at
     device.save()
-    return device.secret
+    return secret
 
 
 def code_for(secret: str, steps_ago: int = 0) -> str:
@@ -122,15 +124,16 @@ def test_enrolment_then_sign_in_with_a_code(client, make_user, geography):
     password_login(client, "sgt", next_url="/roster/")
     page = client.get("/accounts/2fa/enrol/?next=/roster/")
     assert page.status_code == 200
-    secret = TOTPDevice.objects.get(user=user).secret
+    secret = secret_decrypt(TOTPDevice.objects.get(user=user).secret_encrypted)
     assert secret in page.content.decode() and "otpauth://totp/" in page.content.decode()
     # Reloading keeps the same secret (the app may already hold it).
     client.get("/accounts/2fa/enrol/")
-    assert TOTPDevice.objects.get(user=user).secret == secret
+    assert secret_decrypt(TOTPDevice.objects.get(user=user).secret_encrypted) == secret
     wrong = client.post("/accounts/2fa/enrol/", {"code": "000000"})
     assert wrong.status_code == 400
     done = client.post("/accounts/2fa/enrol/", {"code": code_for(secret), "next": "/roster/"})
-    assert done.status_code == 302 and done["Location"] == "/roster/"
+    # The recovery codes are shown once, then the page leads on to where they were going.
+    assert done.status_code == 200 and 'href="/roster/"' in done.content.decode()
     assert TOTPDevice.objects.get(user=user).confirmed_at is not None
     assert client.get("/roster/").status_code == 200
     # Next time: password, then a code (a fresh one: the enrolment code is spent).

@@ -51,11 +51,16 @@ def test_list_based_channel_layer_on_request():
     assert s["group_expiry"] >= 7 * 24 * 3600  # not the one-day default
 
 
+# A Fernet key, as production must set (cad/accounts/totp_keys.py).
+TOTP_KEY = "q7Jx0n2Yb3m9Zr3wWl5mX4m0oQ1aZlV1cZb3xG2sY1E="
+
+
 def test_production_profile_passes_check_deploy():
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG"}}
     env.update(
         DJANGO_ENV="production",
         SECRET_KEY="x7#kQ2!vL9@pR4$wZ8^mN1&bT6*yH3(cF5)jD0-gS2+eU7=aV4%iO9",
+        TOTP_ENCRYPTION_KEYS=TOTP_KEY,
         ALLOWED_HOSTS="cad.example.org",
         DJANGO_SETTINGS_MODULE="cad.settings",
     )
@@ -104,6 +109,7 @@ def test_production_responses_carry_the_security_headers():
     env.update(
         DJANGO_ENV="production",
         SECRET_KEY="x7#kQ2!vL9@pR4$wZ8^mN1&bT6*yH3(cF5)jD0-gS2+eU7=aV4%iO9",
+        TOTP_ENCRYPTION_KEYS=TOTP_KEY,
         ALLOWED_HOSTS="cad.example.org",
         DJANGO_SETTINGS_MODULE="cad.settings",
         MAP_TILE_URL="https://{s}.tiles.example.org/{z}/{x}/{y}.png",

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from cad.models import AuditEvent, Event, IdempotencyKey
@@ -179,10 +179,10 @@ def test_idempotent_repeat_returns_first_result(world, make_user):
 
 def test_token_auth_and_anonymous(world, make_user):
     user = make_user("call_handler")
-    token = Token.objects.create(user=user)
+    _, token = AuthToken.objects.create(user=user)
     client = APIClient()
     assert client.get(URL).status_code in (401, 403)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert post(client, body()).status_code == 201
     assert client.get(URL).status_code == 200
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cad', '0006_idempotencykey'),
+        ('cad', '0009_recovery_codes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,188 @@
+"""API tokens (api.md, "Identity additions"): they expire, and end at logout, password change,
+role or scope change and deactivation, with 401 after. Only a digest of each token is stored."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.utils import timezone
+from knox.models import AuthToken
+
+from cad.accounts.services import user_provision
+from cad.models import BCU, AuditEvent, UserScope
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "a-Strong-pass-42"
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def dave(make_user, geography):
+    return make_user("despatcher", username="dave")
+
+
+def token_for(client, username: str = "dave") -> str:
+    response = client.post(
+        "/api/v1/auth/token/",
+        {"username": username, "password": PASSWORD},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["token"]
+
+
+def answer(client, token: str) -> int:
+    return client.get("/api/v1/bcus/", HTTP_AUTHORIZATION=f"Token {token}").status_code
+
+
+def test_a_token_ends_when_its_users_password_changes(client, dave):
+    # The issue's failing case: the token kept working after the password was changed.
+    token = token_for(client)
+    assert answer(client, token) == 200
+    dave.set_password("another-Strong-pass-43")
+    dave.save()
+    assert answer(client, token) == 401
+
+
+def test_saving_the_user_without_a_new_password_keeps_the_token(client, dave):
+    token = token_for(client)
+    dave.first_name = "Dave"
+    dave.save()
+    dave.last_login = timezone.now()
+    dave.save(update_fields=["last_login"])
+    assert answer(client, token) == 200
+
+
+def test_a_token_expires_after_the_ttl(client, dave, settings):
+    assert settings.TOKEN_TTL_SECONDS == 12 * 3600
+    before = timezone.now()
+    response = client.post("/api/v1/auth/token/", {"username": "dave", "password": PASSWORD},
+                           content_type="application/json")  # fmt: skip
+    token = response.json()["token"]
+    row = AuthToken.objects.get(user=dave)
+    assert timedelta(hours=12) <= row.expiry - before <= timedelta(hours=12, minutes=1)
+    assert response.json()["expiry"]  # told when it ends
+    assert answer(client, token) == 200
+    AuthToken.objects.filter(user=dave).update(expiry=timezone.now() - timedelta(seconds=1))
+    assert answer(client, token) == 401
+
+
+def test_the_ttl_comes_from_the_setting(client, dave, settings):
+    settings.TOKEN_TTL_SECONDS = 60
+    before = timezone.now()
+    token_for(client)
+    assert AuthToken.objects.get(user=dave).expiry - before <= timedelta(seconds=61)
+
+
+def test_api_logout_ends_the_token_it_was_sent_with(client, dave):
+    first, second = token_for(client), token_for(client)
+    response = client.post("/api/v1/auth/logout/", HTTP_AUTHORIZATION=f"Token {first}")
+    assert response.status_code == 204
+    assert answer(client, first) == 401
+    assert answer(client, second) == 200
+    client.post("/api/v1/auth/logout/", {"all": True}, content_type="application/json",
+                HTTP_AUTHORIZATION=f"Token {second}")  # fmt: skip
+    assert answer(client, second) == 401
+
+
+def test_signing_out_of_the_browser_ends_the_users_tokens(client, dave):
+    token = token_for(client)
+    client.force_login(dave)
+    assert client.post("/accounts/logout/").status_code == 302
+    assert answer(client, token) == 401
+
+
+def test_a_role_change_ends_the_token(client, dave):
+    token = token_for(client)
+    user_provision(username="dave", role="call_handler", bcu_code=None, password=None)
+    assert answer(client, token) == 401
+
+
+def test_a_scope_change_ends_the_token(client, dave):
+    token = token_for(client)
+    scope = UserScope.objects.get(user=dave)
+    scope.bcu = BCU.objects.get(code="CN")  # as the admin's scope form saves it
+    scope.save()
+    assert answer(client, token) == 401
+
+
+def test_removing_the_scope_ends_the_token(client, make_user, geography):
+    make_user("despatcher", bcu="CN", username="dave")
+    token = token_for(client)
+    UserScope.objects.filter(user__username="dave").get().delete()
+    assert answer(client, token) == 401
+
+
+def test_provisioning_again_with_the_same_role_keeps_the_token(client, dave):
+    token = token_for(client)
+    user_provision(username="dave", role="despatcher", bcu_code=None, password=None)
+    assert answer(client, token) == 200
+
+
+def test_deactivation_ends_the_token(client, dave):
+    token = token_for(client)
+    dave.is_active = False
+    dave.save()
+    assert not AuthToken.objects.filter(user=dave).exists()
+    dave.is_active = True
+    dave.save()
+    assert answer(client, token) == 401
+
+
+def test_another_users_change_leaves_this_token(client, dave, make_user):
+    token = token_for(client)
+    other = make_user("despatcher", username="eve")
+    other.set_password("another-Strong-pass-43")
+    other.save()
+    assert answer(client, token) == 200
+
+
+def test_only_a_digest_of_the_token_is_stored(client, dave):
+    token = token_for(client)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT digest, token_key FROM knox_authtoken")
+        rows = cursor.fetchall()
+    assert len(rows) == 1
+    digest, key_prefix = rows[0]
+    assert token not in digest and len(key_prefix) < len(token) // 2
+    assert not connection.introspection.table_names().count("authtoken_token")
+
+
+def test_unauthenticated_api_requests_get_401_with_the_token_scheme(client):
+    response = client.get("/api/v1/bcus/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert client.get("/api/v1/bcus/", HTTP_AUTHORIZATION="Token nonsense").status_code == 401
+
+
+def test_issue_and_revocation_are_audited(client, dave):
+    token_for(client)
+    issued = AuditEvent.objects.get(object_type="knox.authtoken", action="create")
+    assert issued.user == dave and "expiry" in issued.changes
+    dave.set_password("another-Strong-pass-43")
+    dave.save()
+    revoked = AuditEvent.objects.get(object_type="knox.authtoken", action="delete")
+    assert revoked.changes == {"reason": "password_changed", "tokens": 1}
+    assert User.objects.get(pk=dave.pk)  # the user remains
+
+
+def test_the_token_admin_ends_tokens_through_the_audit_trail(client, dave, make_user):
+    token = token_for(client)
+    row = AuthToken.objects.get(user=dave)
+    admin_user = make_user("admin", username="root")
+    client.force_login(admin_user)
+    listing = client.get("/admin/knox/authtoken/")
+    assert listing.status_code == 200
+    assert f"{row.digest[:12]}…" in listing.content.decode()  # named by a digest prefix
+    assert client.get("/admin/knox/authtoken/add/").status_code == 403
+    page = f"/admin/knox/authtoken/{row.pk}/delete/"
+    assert client.post(page, {"post": "yes"}).status_code == 302
+    assert answer(client, token) == 401
+    ended = AuditEvent.objects.get(object_type="knox.authtoken", action="delete")
+    assert ended.user == admin_user and ended.changes["reason"] == "admin"
