@@ -308,6 +308,20 @@ MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "https://tile.openstreetmap.org/{z
 DUTIES_MAX_HOURS_PER_7_DAYS = int(os.environ.get("DUTIES_MAX_HOURS_PER_7_DAYS", "60"))
 HEALTHZ_TIMEOUT_S = float(os.environ.get("HEALTHZ_TIMEOUT_S", "2"))
 
+# --- Operations (cad/ops/; docs/operations.md) -----------------------------------------------
+# Bearer token for monitoring (/healthz/detail, /metrics); unset: only supervisors and admins.
+MONITORING_TOKEN = os.environ.get("MONITORING_TOKEN", "")
+# How long /healthz/detail waits for workers to answer the queue ping.
+HEALTHZ_QUEUE_TIMEOUT_S = float(os.environ.get("HEALTHZ_QUEUE_TIMEOUT_S", "1"))
+# Beat sends a task every 10 s (radio-undelivered-alert): silent for longer than this is down.
+BEAT_STALE_SECONDS = int(os.environ.get("BEAT_STALE_SECONDS", "60"))
+# Whether a radio bridge should be running (compose runs one); off: its check reports "off".
+RADIO_BRIDGE_ENABLED = env_bool("RADIO_BRIDGE_ENABLED", False)
+RADIO_BRIDGE_HEARTBEAT_SECONDS = float(os.environ.get("RADIO_BRIDGE_HEARTBEAT_SECONDS", "10"))
+# An inbound radio message unapplied for longer than this is a stuck pipeline: the sweep
+# (RADIO_SWEEP_AFTER_SECONDS, every 30 s) should have applied it by then.
+RADIO_BACKLOG_MAX_AGE_SECONDS = int(os.environ.get("RADIO_BACKLOG_MAX_AGE_SECONDS", "120"))
+
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the dependency-free JS reads it to send X-CSRFToken
