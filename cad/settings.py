@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_guid",
     "cad",
     "resources",
     "incidents",
@@ -61,6 +62,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so everything below (and the tasks it queues) logs with the request's id.
+    "django_guid.middleware.guid_middleware",
+    "cad.ops.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "cad.web.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -344,11 +348,47 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_AGE = 12 * 3600  # one shift and a bit
 
+# --- Logs (cad/ops/logs.py) -------------------------------------------------------------------
+# JSON lines in production (one object per line: time, level, logger, message, request_id,
+# task_id, task_name and any extra fields); plain text for a developer's terminal.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'plain'")
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    # A proxy's id is kept when it is a UUID; anything else a caller sends is replaced.
+    "VALIDATE_GUID": True,
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": False,
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {
+            "()": "django_guid.log_filters.CorrelationId",
+            "correlation_id_field": "request_id",
+        },
+        "task": {"()": "cad.ops.logs.TaskFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "cad.ops.logs.json_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "task"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django_guid": {"level": "WARNING"},
+        # One line per request from cad/ops/logs.py instead of daphne's and gunicorn's own.
+        "django.channels.server": {"level": "WARNING"},
+    },
 }
+# Workers log through LOGGING too (JSON, request ids), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
