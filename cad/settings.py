@@ -6,6 +6,7 @@ channel layer and a real Celery broker. DJANGO_ENV=production hardens everything
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -101,10 +102,23 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Persistent connections only where a thread serves one request after another: gunicorn's
+# threads, Celery workers, the radio bridge's one database thread. Under ASGI (daphne: pages,
+# REST and the board's sockets) Django runs sync code on threads that come and go, so a kept
+# connection is never reused or closed and they pile up until PostgreSQL refuses more; Django's
+# docs say to disable them there. cad/asgi.py is being imported exactly when daphne loads these
+# settings (in every other process, and in tests, it is not). ASGI_DB_CONN_MAX_AGE exists only
+# to measure the old behaviour (docs/benchmarks.md).
+UNDER_ASGI = "cad.asgi" in sys.modules
+CONN_MAX_AGE = int(
+    os.environ.get("ASGI_DB_CONN_MAX_AGE", "0")
+    if UNDER_ASGI
+    else os.environ.get("DB_CONN_MAX_AGE", "60")
+)
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60"))
+            DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=CONN_MAX_AGE > 0
         )
     }
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -308,7 +322,12 @@ DUPLICATE_WINDOW_MINUTES = int(os.environ.get("DUPLICATE_WINDOW_MINUTES", "60"))
 # Callers' names and numbers are erased this long after an incident closes (incidents/retention.py;
 # docs/security.md). Seven years (2,557 days with leap days) unless the force's policy says else.
 RETENTION_CLOSED_INCIDENT_DAYS = int(os.environ.get("RETENTION_CLOSED_INCIDENT_DAYS", "2557"))
-MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+# Map tiles: none by default. OpenStreetMap's public servers forbid this use in their tile
+# policy, and every tile request would tell a third party where despatchers are looking. Without
+# tiles both maps still show borough boundaries and markers. Self-hosting: docs/operations.md.
+MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "")
+# Shown in the maps' corner, as the tiles' licence requires (e.g. "© OpenStreetMap contributors").
+MAP_TILE_ATTRIBUTION = os.environ.get("MAP_TILE_ATTRIBUTION", "")
 DUTIES_MAX_HOURS_PER_7_DAYS = int(os.environ.get("DUTIES_MAX_HOURS_PER_7_DAYS", "60"))
 HEALTHZ_TIMEOUT_S = float(os.environ.get("HEALTHZ_TIMEOUT_S", "2"))
 

@@ -130,3 +130,29 @@ def test_production_responses_carry_the_security_headers():
     assert seen["plain_status"] == 301
     assert seen["plain_location"] == "https://cad.example.org/api/schema/"
     assert seen["cookies_secure"] == [True, True] and seen["session_httponly"] is True
+
+
+CONN_PROBE = (
+    "import json, os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'cad.settings';"
+    "import {entry}; from django.conf import settings;"
+    "print(json.dumps(settings.DATABASES['default']['CONN_MAX_AGE']))"
+)
+
+
+def _conn_max_age(entry: str, **env: str) -> int:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DB_CONN_MAX_AGE"}}
+    clean.update(DATABASE_URL="postgres://u:p@db:5432/beacon", **env)
+    out = subprocess.run(
+        [sys.executable, "-c", CONN_PROBE.format(entry=entry)], cwd=ROOT, env=clean,
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_no_persistent_database_connections_under_asgi():
+    """daphne loads cad.asgi: every request closes its connection. gunicorn (cad.wsgi) and
+    Celery keep theirs for a minute."""
+    assert _conn_max_age("cad.asgi") == 0
+    assert _conn_max_age("cad.asgi", DB_CONN_MAX_AGE="60") == 0
+    assert _conn_max_age("cad.wsgi") == 60
+    assert _conn_max_age("cad.celery, django; django.setup()") == 60
