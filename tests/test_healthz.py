@@ -263,3 +263,16 @@ def test_radio_backlog_by_its_oldest_unapplied_message(settings, geography):
     late = check_backlog()
     assert late["status"] == "down" and late["unapplied"] == 2
     assert 299 < late["oldest_unapplied_age_s"] < 330
+
+
+@pytest.mark.django_db
+def test_health_check_command_for_container_probes(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.BEAT_STALE_SECONDS = 60
+    with pytest.raises(CommandError, match="down: beat"):
+        call_command("health_check", "beat")
+    heartbeats.heartbeat_stamp(name=heartbeats.BEAT)
+    call_command("health_check", "beat", "database")  # no error: both up
+    with pytest.raises(CommandError, match="unknown checks"):
+        call_command("health_check", "nonsense")

@@ -164,7 +164,7 @@ def register(name: str, check: Check) -> None:
 
 
 # --- running them -----------------------------------------------------------------------------
-def _run(check: Check) -> dict[str, Any]:
+def run_check(check: Check) -> dict[str, Any]:
     try:
         result = check()
     except Exception as exc:  # noqa: BLE001  (any failure means "down", with its reason)
@@ -174,12 +174,12 @@ def _run(check: Check) -> dict[str, Any]:
 
 def healthy() -> bool:
     """Whether this process can serve requests: the basic checks, no reasons given."""
-    return all(_run(check)["status"] != DOWN for check in CHECKS.values())
+    return all(run_check(check)["status"] != DOWN for check in CHECKS.values())
 
 
 def health_detail() -> dict[str, Any]:
     """Every check with its reason, for operators."""
-    checks = {name: _run(check) for name, check in {**CHECKS, **DETAIL_CHECKS}.items()}
+    checks = {name: run_check(check) for name, check in {**CHECKS, **DETAIL_CHECKS}.items()}
     down = [name for name, result in checks.items() if result["status"] == DOWN]
     return {
         "status": DOWN if down else OK,
