@@ -94,7 +94,7 @@ serve: install
 		$(PY) manage.py radio_sweep & \
 	fi; \
 	echo "Beacon control room: http://$(HOST):$(PORT)/"; \
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) cad.asgi:application
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_connect_timeout 30 cad.asgi:application
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

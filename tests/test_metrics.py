@@ -210,3 +210,23 @@ def test_metrics_are_for_monitoring_supervisors_and_admins_only(client, make_use
     assert client.get("/metrics").status_code == 403
     client.force_login(make_user("admin"))
     assert client.get("/metrics").status_code == 200
+
+
+@pytest.mark.django_db
+@override_settings(MONITORING_TOKEN=TOKEN)
+def test_the_sample_grafana_dashboard_uses_only_metrics_we_expose(client, redis_url):
+    import json
+    import re
+
+    from tests.servers import ROOT
+
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"beacon_[a-z0-9_]+", target["expr"])
+    }
+    body = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+    exposed = {family.name for family in text_string_to_metric_families(body)}
+    assert used and used <= exposed, used - exposed
