@@ -7,8 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
-from cad.audit import audit_record
-from cad.events import event_emit
+from cad.audit.trail import audit_record
+from cad.live.events import event_emit
 from cad.ops.backup import Server
 
 pytestmark = pytest.mark.django_db(transaction=True)  # pg_dump must see committed rows

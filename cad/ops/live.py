@@ -1,7 +1,7 @@
 """Board sockets and fan-out lag of each server process, for `/metrics`.
 
-Each daphne process's board hub (cad/board_hub.py) counts its sockets and measures, for every
-layer message it fans out, the time from publish (`sent`, stamped by cad/events.py) to the last
+Each daphne process's board hub (cad/live/hub.py) counts its sockets and measures, for every
+layer message it fans out, the time from publish (`sent`, stamped by cad/live/events.py) to the last
 local socket handed the event. A scrape reaches one process, so with Redis each hub writes its
 figures to a key of its own (`beacon:<prefix>:live:<host>:<pid>`, expiring after
 LIVE_REPORT_TTL_SECONDS) at most every LIVE_REPORT_SECONDS, on a join, leave or fan-out (board
