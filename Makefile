@@ -8,7 +8,7 @@ PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := cad.settings
 
 
-.PHONY: run test venv install install-dev migrate demo serve lint format bench clean
+.PHONY: run test venv install install-dev lock lock-upgrade migrate demo serve lint format bench clean
 
 run: install migrate demo serve
 
@@ -25,20 +25,41 @@ $(VENV)/bin/activate:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-venv && \
 		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
-	$(PY) -m pip install -q --upgrade pip
 
+# Installs come from the lock files only, every hash checked: requirements.txt (what runs, also
+# in the Docker image) and requirements-dev.txt (the same pins plus the test tools). The project
+# itself is not installed: it runs from this directory.
 install: $(VENV)/.installed
 
-$(VENV)/.installed: $(VENV)/bin/activate pyproject.toml
-	$(PY) -m pip install -q -e .
+$(VENV)/.installed: $(VENV)/bin/activate requirements.txt
+	$(PY) -m pip install -q --require-hashes -r requirements.txt
 	@touch $@
 
 # Test tools (pytest, Playwright's driver, ruff) only where tests run.
 install-dev: $(VENV)/.installed-dev
 
-$(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install -q -e ".[dev]"
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q --require-hashes -r requirements-dev.txt
 	@touch $@
+
+# Regenerate the lock files after editing the dependencies in pyproject.toml (the one place
+# they are written by hand). Pins already in the lock files are kept where they still fit;
+# `make lock-upgrade` moves everything to the newest allowed versions. The dev lock is resolved
+# first and the runtime lock is constrained by it, so the image runs the versions CI tested.
+# Universal resolution: the same files install on any Python >= 3.11 and platform.
+UV_VERSION := 0.13.8
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --quiet --custom-compile-command "make lock"
+UV_UPGRADE ?=
+
+lock: $(VENV)/bin/activate
+	@$(VENV)/bin/uv --version 2>/dev/null | grep -q " $(UV_VERSION)" || \
+		$(PY) -m pip install -q "uv==$(UV_VERSION)"
+	$(UV_COMPILE) $(UV_UPGRADE) --extra dev -o requirements-dev.txt
+	$(UV_COMPILE) $(UV_UPGRADE) -c requirements-dev.txt -o requirements.txt
+
+lock-upgrade:
+	$(MAKE) lock UV_UPGRADE=--upgrade
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -73,7 +94,7 @@ serve: install
 		$(PY) manage.py radio_sweep & \
 	fi; \
 	echo "Beacon control room: http://$(HOST):$(PORT)/"; \
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) cad.asgi:application
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_connect_timeout 30 cad.asgi:application
 
 # Every check that needs no running service, one command a line. makemigrations and spectacular
 # load the settings but touch no database (makemigrations checks the migration history only

@@ -177,7 +177,10 @@ async def beacon_run(port: int, cookie: str, token: str, clients: int, rate: flo
     headers = {"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"}
     task = asyncio.create_task(run_clients(f"ws://127.0.0.1:{port}/ws/board/", clients, headers,
                                            count, seconds + 30, ready, started))  # fmt: skip
+    connecting = time.monotonic()
     await asyncio.wait_for(ready.wait(), 120)
+    # Every socket's handshake, session and hello: a reconnect storm after a restart.
+    print(f"connect: {clients} sockets in {time.monotonic() - connecting:.2f} s")
     await asyncio.sleep(0.5)
     started.set()
     sent = await asyncio.to_thread(drive, api_port or port, token, units, rate, count)
@@ -275,8 +278,9 @@ def daphne(env: dict[str, str], *, wsgi: bool = False):
         command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-b", f"127.0.0.1:{port}",
                    "--threads", "4", "cad.wsgi:application"]  # fmt: skip
     else:
+        # The handshake timeout as Makefile and compose set it (daphne's default is 5 s).
         command = [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                   "cad.asgi:application"]  # fmt: skip
+                   "--websocket_connect_timeout", "30", "cad.asgi:application"]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
     )

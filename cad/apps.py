@@ -13,3 +13,4 @@ class CadConfig(AppConfig):
 
         # Connected for this app only, so it runs once per migrate, after all apps' tables exist.
         post_migrate.connect(ensure_roles, sender=self, dispatch_uid="cad.ensure_roles")
+        from cad.ops import heartbeats  # noqa: F401  (connects beat's heartbeat receivers)

@@ -256,3 +256,17 @@ class RecoveryCode(models.Model):
 
     def __str__(self):
         return f"{self.user} ({'used' if self.used_at else 'unused'})"
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of a long-running process that no request reaches: Celery beat,
+    each radio bridge (cad/ops/heartbeats.py). `/healthz/detail` reads these, so a process
+    that stopped (or hung) shows as stale even though nothing failed loudly. One row per
+    process name, overwritten in place."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    at = models.DateTimeField()
+    detail = models.JSONField(default=dict, blank=True)
+
+    def __str__(self):
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

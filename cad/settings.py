@@ -8,6 +8,7 @@ channel layer and a real Celery broker. DJANGO_ENV=production hardens everything
 import base64
 import hashlib
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_guid",
     "cad",
     "resources",
     "incidents",
@@ -65,6 +67,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so everything below (and the tasks it queues) logs with the request's id.
+    "django_guid.middleware.guid_middleware",
+    "cad.ops.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "cad.web.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -102,10 +107,23 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Persistent connections only where a thread serves one request after another: gunicorn's
+# threads, Celery workers, the radio bridge's one database thread. Under ASGI (daphne: pages,
+# REST and the board's sockets) Django runs sync code on threads that come and go, so a kept
+# connection is never reused or closed and they pile up until PostgreSQL refuses more; Django's
+# docs say to disable them there. cad/asgi.py is being imported exactly when daphne loads these
+# settings (in every other process, and in tests, it is not). ASGI_DB_CONN_MAX_AGE exists only
+# to measure the old behaviour (docs/benchmarks.md).
+UNDER_ASGI = "cad.asgi" in sys.modules
+CONN_MAX_AGE = int(
+    os.environ.get("ASGI_DB_CONN_MAX_AGE", "0")
+    if UNDER_ASGI
+    else os.environ.get("DB_CONN_MAX_AGE", "60")
+)
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60"))
+            DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=CONN_MAX_AGE > 0
         )
     }
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -335,7 +353,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 STORAGES = {
@@ -380,9 +398,28 @@ DUPLICATE_WINDOW_MINUTES = int(os.environ.get("DUPLICATE_WINDOW_MINUTES", "60"))
 # Callers' names and numbers are erased this long after an incident closes (incidents/retention.py;
 # docs/security.md). Seven years (2,557 days with leap days) unless the force's policy says else.
 RETENTION_CLOSED_INCIDENT_DAYS = int(os.environ.get("RETENTION_CLOSED_INCIDENT_DAYS", "2557"))
-MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+# Map tiles: none by default. OpenStreetMap's public servers forbid this use in their tile
+# policy, and every tile request would tell a third party where despatchers are looking. Without
+# tiles both maps still show borough boundaries and markers. Self-hosting: docs/operations.md.
+MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "")
+# Shown in the maps' corner, as the tiles' licence requires (e.g. "© OpenStreetMap contributors").
+MAP_TILE_ATTRIBUTION = os.environ.get("MAP_TILE_ATTRIBUTION", "")
 DUTIES_MAX_HOURS_PER_7_DAYS = int(os.environ.get("DUTIES_MAX_HOURS_PER_7_DAYS", "60"))
 HEALTHZ_TIMEOUT_S = float(os.environ.get("HEALTHZ_TIMEOUT_S", "2"))
+
+# --- Operations (cad/ops/; docs/operations.md) -----------------------------------------------
+# Bearer token for monitoring (/healthz/detail, /metrics); unset: only supervisors and admins.
+MONITORING_TOKEN = os.environ.get("MONITORING_TOKEN", "")
+# How long /healthz/detail waits for workers to answer the queue ping.
+HEALTHZ_QUEUE_TIMEOUT_S = float(os.environ.get("HEALTHZ_QUEUE_TIMEOUT_S", "1"))
+# Beat sends a task every 10 s (radio-undelivered-alert): silent for longer than this is down.
+BEAT_STALE_SECONDS = int(os.environ.get("BEAT_STALE_SECONDS", "60"))
+# Whether a radio bridge should be running (compose runs one); off: its check reports "off".
+RADIO_BRIDGE_ENABLED = env_bool("RADIO_BRIDGE_ENABLED", False)
+RADIO_BRIDGE_HEARTBEAT_SECONDS = float(os.environ.get("RADIO_BRIDGE_HEARTBEAT_SECONDS", "10"))
+# An inbound radio message unapplied for longer than this is a stuck pipeline: the sweep
+# (RADIO_SWEEP_AFTER_SECONDS, every 30 s) should have applied it by then.
+RADIO_BACKLOG_MAX_AGE_SECONDS = int(os.environ.get("RADIO_BACKLOG_MAX_AGE_SECONDS", "120"))
 
 # --- Security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -406,11 +443,47 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_AGE = 12 * 3600  # one shift and a bit
 
+# --- Logs (cad/ops/logs.py) -------------------------------------------------------------------
+# JSON lines in production (one object per line: time, level, logger, message, request_id,
+# task_id, task_name and any extra fields); plain text for a developer's terminal.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'plain'")
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    # A proxy's id is kept when it is a UUID; anything else a caller sends is replaced.
+    "VALIDATE_GUID": True,
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": False,
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {
+            "()": "django_guid.log_filters.CorrelationId",
+            "correlation_id_field": "request_id",
+        },
+        "task": {"()": "cad.ops.logs.TaskFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "cad.ops.logs.json_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "task"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django_guid": {"level": "WARNING"},
+        # One line per request from cad/ops/logs.py instead of daphne's and gunicorn's own.
+        "django.channels.server": {"level": "WARNING"},
+    },
 }
+# Workers log through LOGGING too (JSON, request ids), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -9,7 +9,10 @@ class IncidentsConfig(AppConfig):
         # `cad` sits below this app: it learns what it needs of incidents by registration.
         from cad.audit.search import register_incident_lookup
         from cad.live.snapshot import register_snapshot_section
+        from cad.ops import metrics
+        from incidents.metrics import incident_figures
         from incidents.selectors import incident_for_audit, incidents_for_board
 
         register_snapshot_section("incidents", incidents_for_board)
         register_incident_lookup(incident_for_audit)
+        metrics.register(incident_figures)

@@ -167,6 +167,8 @@ def possible_duplicates(
                     "id": row["id"],
                     "reference": row["reference"],
                     "distance_m": round(distance),
+                    "lat": row["lat"],
+                    "lon": row["lon"],
                     "created_at": row["created_at"].isoformat(),
                     "type": row["type_code"],
                     "type_name": row["type_name"],

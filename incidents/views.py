@@ -32,6 +32,7 @@ def call_taker(request):
         "thrive_fields": ["threat", "harm", "risk", "investigation", "vulnerability", "engagement"],
         "leaflet": _leaflet_available(),
         "map_tile_url": settings.MAP_TILE_URL,
+        "map_tile_attribution": settings.MAP_TILE_ATTRIBUTION,
         "force_area": settings.FORCE_AREA_BOUNDS,
     }
     return render(request, "incidents/call_taker.html", context)

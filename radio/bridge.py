@@ -33,10 +33,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.db import close_old_connections, connections
+from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
@@ -44,6 +46,7 @@ from websockets.exceptions import WebSocketException
 from cad.accounts.roles import RADIO_GATEWAY, has_role
 from cad.accounts.services import user_provision
 from cad.errors import DomainError
+from cad.ops.heartbeats import RADIO_BRIDGE_PREFIX, heartbeat_stamp, process_name
 from radio import protocol
 from radio.models import RadioMessage
 from radio.services import radio_message_delivery_record, radio_messages_receive
@@ -76,6 +79,7 @@ class BridgeConfig:
     open_timeout: float = 10.0
     stats_every: float = 60.0
     queue_size: int = 10 * protocol.MAX_BATCH
+    heartbeat_every: float = 10.0  # stamp this bridge's heartbeat row (/healthz/detail)
 
 
 @dataclass
@@ -139,6 +143,9 @@ class Bridge:
         self._welcomed = False
         self._unknown_types: set[str] = set()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radio-bridge-db")
+        # For /healthz/detail: when the gateway last sent us a message or receipt.
+        self.last_message_at: datetime | None = None
+        self.heartbeat_name = process_name(RADIO_BRIDGE_PREFIX)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -157,6 +164,7 @@ class Bridge:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         stats = asyncio.create_task(self._log_stats())
+        heartbeat = asyncio.create_task(self._heartbeat_loop())
         delays = backoff(self.config.backoff_initial, self.config.backoff_max)
         try:
             while not self._stop.is_set():
@@ -168,6 +176,7 @@ class Bridge:
                     logger.warning("radio gateway %s: %s", self.config.url, reason)
                 finally:
                     self.connected.clear()
+                    await self._heartbeat()
                 if self._stop.is_set():
                     break
                 if self._welcomed:
@@ -180,6 +189,8 @@ class Bridge:
                     await asyncio.wait_for(self._stop.wait(), timeout=delay)
         finally:
             stats.cancel()
+            heartbeat.cancel()
+            await self._heartbeat()
             await self._db(connections.close_all)
             self._executor.shutdown(wait=True)
             logger.info("radio bridge stopped: %s", dict(self.stats))
@@ -188,6 +199,24 @@ class Bridge:
         while True:
             await asyncio.sleep(self.config.stats_every)
             logger.info("radio bridge: %s", dict(self.stats))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await self._heartbeat()
+            await asyncio.sleep(self.config.heartbeat_every)
+
+    async def _heartbeat(self) -> None:
+        """Stamp this bridge's row: alive, connected or not, and its last message's time."""
+        last = self.last_message_at
+        detail = {
+            "connected": self.connected.is_set(),
+            "url": self.config.url,
+            "last_message_at": last.isoformat() if last else None,
+        }
+        try:
+            await self._db(lambda: heartbeat_stamp(name=self.heartbeat_name, detail=detail))
+        except Exception:  # noqa: BLE001  (the database is away: health will show us stale)
+            logger.warning("could not stamp the radio bridge's heartbeat", exc_info=True)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run database work on the bridge's one database thread."""
@@ -235,6 +264,7 @@ class Bridge:
             logger.info("radio bridge session open with %s (%s)", gateway, self.config.url)
             self._welcomed = True
             self.connected.set()
+            await self._heartbeat()
             queue: asyncio.Queue[Inbound | Receipt] = asyncio.Queue(self.config.queue_size)
             reader = asyncio.create_task(self._read(ws, queue))
             storer = asyncio.create_task(self._store_loop(ws, queue))
@@ -276,7 +306,10 @@ class Bridge:
             if frame is None:
                 logger.warning("radio gateway sent a frame that is not a JSON object: %.200r", text)
                 continue
-            for item in await self._items(ws, frame):
+            items = await self._items(ws, frame)
+            if items:
+                self.last_message_at = timezone.now()
+            for item in items:
                 await queue.put(item)
 
     async def _items(self, ws: ClientConnection, frame: dict[str, Any]) -> list[Inbound | Receipt]:

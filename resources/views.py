@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from cad.accounts.preferences import SHORTCUTS
-from cad.accounts.roles import DESPATCHER, SUPERVISOR, has_role, user_bcu_code
+from cad.accounts.roles import CALL_HANDLER, DESPATCHER, SUPERVISOR, has_role, user_bcu_code
 from cad.live.snapshot import board_snapshot
 from cad.models import BCU, Borough
 from incidents.models import GRADE_TARGETS, ClosingCode
@@ -32,6 +32,7 @@ def board(request):
         "snapshot_url": "/board/snapshot/",
         "boundaries_url": "/board/boundaries/",
         "tile_url": settings.MAP_TILE_URL,
+        "tile_attribution": settings.MAP_TILE_ATTRIBUTION,
         "timers": board_timers(),
         "grade_targets": {
             g: int(t.total_seconds() // 60) if t else None for g, t in GRADE_TARGETS.items()
@@ -57,8 +58,10 @@ def board_snapshot_json(request):
 
 @require_GET
 def boundaries(request):
-    """Borough boundaries as GeoJSON, each tagged with its BCU, for the board map."""
-    _require_desk(request)
+    """Borough boundaries as GeoJSON, each tagged with its BCU, for the board's and the
+    call-taker's maps (public geography: the whole control room may have it)."""
+    if not has_role(request.user, CALL_HANDLER, DESPATCHER, SUPERVISOR):
+        raise PermissionDenied("Borough boundaries are for the control room's maps.")
     features = [
         {
             "type": "Feature",

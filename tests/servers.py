@@ -71,3 +71,31 @@ def daphne_server(env: dict[str, str], *, inherit: bool = True):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def venv_bin(name: str) -> str:
+    path = ROOT / ".venv" / "bin" / name
+    return str(path) if path.exists() else name
+
+
+@contextmanager
+def server_process(command: list[str], env: dict[str, str], port: int, log_path: Path):
+    """Run a server command (its output to `log_path`) until the block ends; waits for its
+    port. On a start-up failure the log's tail is in the exception."""
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_for_port(port, timeout=60)
+        except TimeoutError as exc:
+            raise TimeoutError(
+                f"{command[0]} did not start:\n{log_path.read_text()[-3000:]}"
+            ) from exc
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from incidents.models import Call, GazetteerEntry, Incident
-from tests.factories import make_incident_type
+from tests.factories import CAMDEN, make_incident, make_incident_type
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -94,3 +94,45 @@ def test_call_handler_creates_incident_with_keyboard_only(
     assert (incident.grade, incident.type.code, incident.bcu.code) == ("I", "VIOL", "CN")
     call = Call.objects.get(incident=incident)
     assert (call.caller_name, call.caller_phone) == ("Ann Caller", "07700 900123")
+
+
+def test_call_taker_map_without_tiles_shows_boundaries_and_markers(
+    live_server, chromium_path, make_user, geography, settings
+):
+    """No tile server by default: nothing leaves for one, yet the map shows the boroughs, the
+    pin and a nearby incident, as the board's map does."""
+    from playwright.sync_api import expect, sync_playwright
+
+    assert settings.MAP_TILE_URL == ""
+    handler = make_user("call_handler", username="handler")
+    make_incident_type("VIOL", default_grade="I", name="Violence against the person")
+    make_incident(handler, lat=CAMDEN[0] + 0.0005, lon=CAMDEN[1], type_code="VIOL")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=ARGS)
+        page = browser.new_page()
+        errors: list[str] = []
+        elsewhere: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda r: r.url.startswith(live_server.url) or elsewhere.append(r.url))
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", "handler")
+        page.fill("#id_password", "a-Strong-pass-42")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r".*/calls/$"))
+
+        expect(page.locator("#map .leaflet-overlay-pane path")).to_have_count(2)  # two boroughs
+        assert page.locator("#map .leaflet-tile").count() == 0
+        page.fill("#f-lat", str(CAMDEN[0]))
+        page.fill("#f-lon", str(CAMDEN[1]))
+        expect(page.locator("#map .leaflet-marker-icon")).to_have_count(1)  # the pin
+        # The incident 55 m away: listed, and drawn as a marker beside the boundaries.
+        expect(page.locator("#duplicates li.dup")).to_have_count(1)
+        expect(page.locator("#map .leaflet-overlay-pane path")).to_have_count(3)
+        assert page.locator("#map .leaflet-control-attribution").inner_text().strip() in (
+            "",
+            "Leaflet",
+        )
+        browser.close()
+    assert not errors, errors
+    assert not elsewhere, f"requests left the server: {elsewhere}"

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any, NamedTuple
@@ -176,7 +177,11 @@ async def _send(
     text = json.dumps(message, separators=(",", ":"))
     sends = []
     for group, before in prev.items():
-        payload = {"type": "board.event", "event": message, "text": text, "prev": before}
+        # `sent`: when it left, for the fan-out lag each process's hub measures (cad/ops/live.py).
+        payload = {
+            "type": "board.event", "event": message, "text": text, "prev": before,
+            "sent": time.time(),
+        }  # fmt: skip
         if coalesce:
             payload["coalesce"] = coalesce
         sends.append(layer.group_send(group, payload))
@@ -253,9 +258,14 @@ def group_messages(batch: list[tuple[dict[str, Any], dict[str, int], str]]) -> d
             if coalesce:
                 item["coalesce"] = coalesce
             per_group.setdefault(group, []).append(item)
+    sent = time.time()
     return {
         group: [
-            {"type": "board.events", "items": items[start : start + PUBLISH_MANY_CHUNK]}
+            {
+                "type": "board.events",
+                "items": items[start : start + PUBLISH_MANY_CHUNK],
+                "sent": sent,
+            }
             for start in range(0, len(items), PUBLISH_MANY_CHUNK)
         ]
         for group, items in per_group.items()

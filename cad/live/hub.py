@@ -18,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 import weakref
 from typing import Any, Protocol
+
+from cad.ops.live import LiveFigures
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,11 @@ class BoardHub:
         # Per member: deliveries queued as tasks and not yet done. While any is waiting, newer
         # messages queue too, so nothing overtakes them.
         self.waiting: dict[Member, int] = {}
+        # Sockets and fan-out lag, for /metrics (cad/ops/live.py).
+        self.figures = LiveFigures()
+
+    def _count(self) -> None:
+        self.figures.sockets = sum(len(members) for members in self.members.values())
 
     async def join(self, group: str, member: Member) -> None:
         """Add a socket to a stream; also refreshes the process's membership (the list layer
@@ -52,10 +60,14 @@ class BoardHub:
         else:
             await self.layer.group_add(group, self.channels[group])
         self.members.setdefault(group, set()).add(member)
+        self._count()
+        await self.figures.maybe_report()
 
     def leave(self, group: str, member: Member) -> None:
         self.members.get(group, set()).discard(member)
         self.waiting.pop(member, None)
+        self._count()
+        asyncio.ensure_future(self.figures.maybe_report(force=True))
 
     async def _pump(self, group: str, channel: str) -> None:
         while True:
@@ -75,6 +87,9 @@ class BoardHub:
                 continue
             for member in list(self.members.get(group, ())):
                 await self._deliver(member, items, group)
+            if sent := message.get("sent"):
+                self.figures.observe_lag(max(0.0, time.time() - sent))
+                await self.figures.maybe_report()
 
     async def _deliver(self, member: Member, items: list[dict[str, Any]], group: str) -> None:
         # The stream goes with the items: a socket re-scoped while a delivery waited for its
@@ -97,6 +112,11 @@ class BoardHub:
 
 
 _hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> BoardHub
+
+
+def local_figures() -> list[LiveFigures]:
+    """This process's hubs' figures (one hub per event loop; daphne has one loop)."""
+    return [hub.figures for hub in list(_hubs.values())]
 
 
 def hub_for(layer) -> BoardHub:

@@ -167,6 +167,23 @@ def _forwarded(extra: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+CONN_PROBE = (
+    "import json, os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'cad.settings';"
+    "import {entry}; from django.conf import settings;"
+    "print(json.dumps(settings.DATABASES['default']['CONN_MAX_AGE']))"
+)
+
+
+def _conn_max_age(entry: str, **env: str) -> int:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DB_CONN_MAX_AGE"}}
+    clean.update(DATABASE_URL="postgres://u:p@db:5432/beacon", **env)
+    out = subprocess.run(
+        [sys.executable, "-c", CONN_PROBE.format(entry=entry)], cwd=ROOT, env=clean,
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_production_does_not_trust_x_forwarded_for_by_default():
     """A client picks its own X-Forwarded-For: trusted by default, it would choose the address
     that the lockout counts and the audit trail records."""
@@ -175,3 +192,12 @@ def test_production_does_not_trust_x_forwarded_for_by_default():
     # Behind a proxy that sets the header, the operator turns it on.
     seen = _forwarded({"TRUST_X_FORWARDED_FOR": "1"})
     assert seen == {"trust": True, "source": "203.0.113.9"}
+
+
+def test_no_persistent_database_connections_under_asgi():
+    """daphne loads cad.asgi: every request closes its connection. gunicorn (cad.wsgi) and
+    Celery keep theirs for a minute."""
+    assert _conn_max_age("cad.asgi") == 0
+    assert _conn_max_age("cad.asgi", DB_CONN_MAX_AGE="60") == 0
+    assert _conn_max_age("cad.wsgi") == 60
+    assert _conn_max_age("cad.celery, django; django.setup()") == 60

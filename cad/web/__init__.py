@@ -1,2 +1,3 @@
 """Pages and HTTP plumbing that belong to no single desk: the home page's role routing,
-`/healthz`, placeholders for screens still to come, and the Content-Security-Policy middleware."""
+placeholders for screens still to come, and the Content-Security-Policy middleware. (`/healthz`
+and the other operators' endpoints are in `cad/ops/`.)"""

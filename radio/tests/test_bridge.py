@@ -190,3 +190,36 @@ def test_backoff_doubles_to_its_ceiling_with_jitter():
     steps = [0.5, 1, 2, 4, 8, 16, 30, 30, 30, 30]
     assert all(step / 2 <= delay <= step for delay, step in zip(delays, steps, strict=True))
     assert len(set(delays)) == len(delays)  # jittered, not in lockstep
+
+
+def test_bridge_heartbeat_says_connected_and_when_it_last_heard(
+    postgres, world, queued, gateway, run_bridge, settings
+):
+    """/healthz/detail's view of the bridge: connected while in session, the time of its last
+    message, and not connected once the gateway is gone."""
+    from cad.models import Heartbeat
+    from radio.health import check_bridge
+
+    settings.RADIO_BRIDGE_ENABLED = True
+
+    def row() -> Heartbeat | None:
+        try:
+            return Heartbeat.objects.filter(name=bridge.heartbeat_name).first()
+        finally:
+            connection.close()
+
+    gw = gateway()
+    bridge = run_bridge(gw.url, heartbeat_every=0.2)
+    wait_until(lambda: gw.connected, "bridge connected")
+    wait_until(lambda: (r := row()) and r.detail["connected"], "heartbeat says connected")
+    assert row().detail["last_message_at"] is None
+    gw.add([status("hb-1", world["unit"].issi, code=2)])
+    wait_until(lambda: "hb-1" in gw.acked, "message acknowledged")
+    wait_until(lambda: row().detail["last_message_at"], "heartbeat has the last message time")
+    health = check_bridge()
+    assert health["status"] == "ok" and health["connected"] is True
+    assert health["last_message_at"] == row().detail["last_message_at"]
+
+    bridge.stop()
+    wait_until(lambda: not row().detail["connected"], "heartbeat says disconnected")
+    assert check_bridge()["status"] == "down"

@@ -34,10 +34,15 @@ def test_board_page_for_a_despatcher(client, world, settings):
     assert config["timers"]["I"]["not_en_route"] >= 1
 
 
-@pytest.mark.parametrize("path", ["/board/", "/board/snapshot/", "/board/boundaries/"])
+@pytest.mark.parametrize("path", ["/board/", "/board/snapshot/"])
 def test_board_is_for_desks_only(client, make_user, path):
     client.force_login(make_user("call_handler"))
     assert client.get(path).status_code == 403
+
+
+def test_boundaries_are_for_the_control_room_maps(client, make_user):
+    client.force_login(make_user("radio_gateway"))
+    assert client.get("/board/boundaries/").status_code == 403
 
 
 def test_polled_snapshot_is_scoped_to_the_desk(client, world):
@@ -72,3 +77,19 @@ def test_snapshot_query_count_does_not_grow(world, django_assert_max_num_queries
     with django_assert_max_num_queries(5):
         data = board_snapshot(bcu=None)["data"]
     assert len(data["incidents"]) == 17 and len(data["units"]) == 17
+
+
+@pytest.mark.django_db
+def test_maps_have_no_tile_server_by_default_and_attribution_from_settings(
+    client, make_user, geography, settings
+):
+    assert settings.MAP_TILE_URL == ""  # no public tile server unless configured
+    client.force_login(make_user("despatcher"))
+    settings.MAP_TILE_URL = "https://tiles.force.example/{z}/{x}/{y}.png"
+    settings.MAP_TILE_ATTRIBUTION = "© OpenStreetMap contributors, tiles: Force GIS"
+    config = client.get("/board/").context["config"]
+    assert config["tile_attribution"] == "© OpenStreetMap contributors, tiles: Force GIS"
+    client.force_login(make_user("call_handler"))
+    page = client.get("/calls/").content.decode()
+    assert 'data-attribution="© OpenStreetMap contributors, tiles: Force GIS"' in page
+    assert client.get("/board/boundaries/").status_code == 200  # the call-taker's map uses it

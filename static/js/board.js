@@ -485,7 +485,7 @@ function initMap() {
   map.leaflet = m;
   // Tiles are optional: with no tile server reachable, the boundaries and markers still show.
   if (config.tile_url) {
-    L.tileLayer(config.tile_url, { maxZoom: 19, attribution: "© OpenStreetMap contributors" }).addTo(m);
+    L.tileLayer(config.tile_url, { maxZoom: 19, attribution: config.tile_attribution || "" }).addTo(m);
   }
   map.incidents = L.layerGroup().addTo(m);
   map.units = L.layerGroup().addTo(m);

@@ -216,12 +216,41 @@ function placePin() {
   map.setView([p.lat, p.lon], Math.max(map.getZoom(), 16));
 }
 
+let duplicateMarkers = null;
+
 function initMap() {
   const el = $("map");
   if (!window.L || el.hidden) return; // no Leaflet: the lat/lon fields do the job
   map = window.L.map(el).fitBounds([[area.min_lat, area.min_lon], [area.max_lat, area.max_lon]]);
-  window.L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: "© OpenStreetMap contributors" }).addTo(map);
+  // Tiles only from a configured server (MAP_TILE_URL); without one, as on the board, the
+  // borough boundaries, the pin and nearby incidents still show.
+  if (el.dataset.tiles) {
+    window.L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
+  }
+  duplicateMarkers = window.L.layerGroup().addTo(map);
   map.on("click", (e) => setPosition(e.latlng.lat, e.latlng.lng, { fromMap: true }));
+  fetch(el.dataset.boundaries, { credentials: "same-origin", headers: { "X-Beacon-Background": "1" } })
+    .then((r) => (r.ok ? r.json() : null))
+    .then((geo) => {
+      if (!geo || !geo.features.length) return;
+      window.L.geoJSON(geo, {
+        style: { color: "#56606b", weight: 1, fillOpacity: 0.04 },
+        onEachFeature: (f, l) => l.bindTooltip(`${f.properties.name} (${f.properties.bcu})`),
+        interactive: false,
+      }).addTo(map).bringToBack();
+    })
+    .catch(() => {});
+}
+
+function showDuplicateMarkers(duplicates) {
+  if (!duplicateMarkers) return;
+  duplicateMarkers.clearLayers();
+  for (const x of duplicates) {
+    if (!Number.isFinite(x.lat) || !Number.isFinite(x.lon)) continue;
+    window.L.circleMarker([x.lat, x.lon], { radius: 7, color: "#b3261e", weight: 2, fillOpacity: 0.5 })
+      .bindTooltip(`${x.reference} ${x.type_name}`)
+      .addTo(duplicateMarkers);
+  }
 }
 
 for (const id of ["f-lat", "f-lon"]) $(id).addEventListener("input", () => { placePin(); scheduleCheck(); });
@@ -240,6 +269,7 @@ async function runCheck() {
   if (mine !== checkSeq) return;
   if (!r || !r.ok) { $("duplicates").innerHTML = `<li class="error">Check unavailable${r && r.data ? ": " + escapeHtml(JSON.stringify(r.data)) : ""}</li>`; return; }
   const d = r.data;
+  showDuplicateMarkers(d.possible_duplicates || []);
   $("dup-rule").textContent = `(${d.radius_m} m, ${d.window_minutes} min)`;
   if (!d.in_force_area) {
     $("duplicates").innerHTML = `<li class="error">This position is outside the force's area.</li>`;

@@ -10,6 +10,7 @@ closes the session. Protocol: docs/radio-protocol.md.
 import asyncio
 import signal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from radio import protocol
@@ -60,6 +61,7 @@ class Command(BaseCommand):
             silence=silence,
             ping_after=min(10.0, silence / 3),
             stats_every=stats_every,
+            heartbeat_every=settings.RADIO_BRIDGE_HEARTBEAT_SECONDS,
         )
         bridge = Bridge(config, user=account)
         self.stdout.write(f"radio bridge: {config.url} as {account.username}")

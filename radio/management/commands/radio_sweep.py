@@ -16,6 +16,7 @@ import threading
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from cad.ops.heartbeats import BEAT, heartbeat_stamp
 from radio import tasks
 
 
@@ -34,6 +35,8 @@ class Command(BaseCommand):
         while True:
             # Called directly (not .delay()): this process is the worker here.
             tasks.apply_pending_radio_messages()
+            # Beat's stand-in: its heartbeat is beat's (/healthz/detail).
+            heartbeat_stamp(name=BEAT, detail={"by": "radio_sweep"})
             if once or stop.wait(every):
                 return
             close_old_connections()  # a long-lived loop: drop a connection the server closed

@@ -1,0 +1,112 @@
+"""Board sockets and fan-out lag of each server process, for `/metrics`.
+
+Each daphne process's board hub (cad/live/hub.py) counts its sockets and measures, for every
+layer message it fans out, the time from publish (`sent`, stamped by cad/live/events.py) to the last
+local socket handed the event. A scrape reaches one process, so with Redis each hub writes its
+figures to a key of its own (`beacon:<prefix>:live:<host>:<pid>`, expiring after
+LIVE_REPORT_TTL_SECONDS) at most every LIVE_REPORT_SECONDS, on a join, leave or fan-out (board
+sockets ping every few seconds, so a quiet process still reports); the collector reads every
+process's key. On the embedded default there is one process, and the figures are read in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+LIVE_REPORT_SECONDS = 10.0
+LIVE_REPORT_TTL_SECONDS = 120
+
+
+def process_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _key_prefix() -> str:
+    return f"beacon:{getattr(settings, 'CHANNEL_LAYER_PREFIX', 'asgi')}:live:"
+
+
+@dataclass
+class LiveFigures:
+    """One process's figures: sockets now, and the fan-out lag since the last report."""
+
+    sockets: int = 0
+    lag_max: float = 0.0
+    lag_last: float | None = None
+    fanouts: int = 0
+    reported_at: float = 0.0
+    _client: Any = field(default=None, repr=False)
+    _reporting: bool = False
+
+    def observe_lag(self, seconds: float) -> None:
+        self.lag_last = seconds
+        self.lag_max = max(self.lag_max, seconds)
+        self.fanouts += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sockets": self.sockets,
+            "lag_max_s": self.lag_max,
+            "lag_last_s": self.lag_last,
+            "fanouts": self.fanouts,
+            "at": time.time(),
+        }
+
+    async def maybe_report(self, *, force: bool = False) -> None:
+        """Write this process's figures to Redis if due; never raise (metrics must not break
+        the board)."""
+        if not settings.REDIS_URL or self._reporting:
+            return
+        now = time.monotonic()
+        if not force and now - self.reported_at < LIVE_REPORT_SECONDS:
+            return
+        self._reporting = True
+        self.reported_at = now
+        try:
+            if self._client is None:
+                self._client = aioredis.from_url(settings.REDIS_URL, socket_timeout=1)
+            await self._client.set(
+                _key_prefix() + process_id(), json.dumps(self.as_dict()), ex=LIVE_REPORT_TTL_SECONDS
+            )
+            self.lag_max = 0.0  # the maximum is per report interval
+        except Exception:  # noqa: BLE001
+            logger.debug("could not report live figures", exc_info=True)
+        finally:
+            self._reporting = False
+
+
+def collect(local: list[LiveFigures]) -> dict[str, dict[str, Any]]:
+    """{process: figures} of every live server process (from Redis), or of this one."""
+    if not settings.REDIS_URL:
+        if not local:
+            return {}
+        return {
+            process_id(): {
+                "sockets": sum(f.sockets for f in local),
+                "lag_max_s": max(f.lag_max for f in local),
+                "lag_last_s": next((f.lag_last for f in local if f.lag_last is not None), None),
+            }
+        }
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=_key_prefix() + "*", count=500))
+        values = client.mget(keys) if keys else []
+    finally:
+        client.close()
+    prefix = _key_prefix()
+    return {
+        key.decode().removeprefix(prefix): json.loads(value)
+        for key, value in zip(keys, values, strict=True)
+        if value is not None
+    }
