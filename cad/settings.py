@@ -53,7 +53,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    # API tokens that expire and are stored only as digests (docs/decisions/0007-api-tokens.md).
+    # API tokens that expire and are stored only as digests (docs/decisions/0008-api-tokens.md).
     "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",

@@ -1,6 +1,6 @@
 """axe-core in Playwright: run the WCAG 2.0/2.1/2.2 A and AA rules on a page, explain failures.
 
-axe-core is vendored (static/vendor/axe-core/, docs/decisions/0007-accessibility-testing.md).
+axe-core is vendored (static/vendor/axe-core/, docs/decisions/0010-accessibility-testing.md).
 It is added to the page as a same-origin script, which the Content-Security-Policy admits
 (`script-src 'self'`), so the pages are tested under the policy they really run with.
 """

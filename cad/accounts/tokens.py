@@ -4,7 +4,7 @@ django-rest-knox stores each token as a SHA-512 digest (and the key's first 15 c
 find the row), so a copy of the database holds no usable token. A token ends when it expires
 (TOKEN_TTL_SECONDS, 12 hours by default) or is revoked here: at logout, and whenever its user's
 password, roles, scope or active flag change (cad/accounts/identity_changes.py). Every issue
-and every revocation is audited. See docs/decisions/0007-api-tokens.md.
+and every revocation is audited. See docs/decisions/0008-api-tokens.md.
 """
 
 from datetime import timedelta

@@ -3,7 +3,7 @@
 Existing tokens are dropped, not converted: their keys are stored in plain text, and a digest
 made of them now would keep alive tokens that never expire and that anyone who ever read the
 table may hold. Clients sign in again (POST /api/v1/auth/token/) and get an expiring token.
-docs/decisions/0007-api-tokens.md.
+docs/decisions/0008-api-tokens.md.
 """
 
 from django.db import migrations
