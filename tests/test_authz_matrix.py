@@ -47,10 +47,12 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
+from cad.accounts.preferences import SHORTCUTS
 from cad.asgi import application
 from cad.live.routing import websocket_urlpatterns
+from cad.models import LoginFailure
 from duties.models import Officer, Shift, ShiftAssignment, Team
 from duties.services import crew_book_on
 from duties.tests.conftest import make_officer, make_shift
@@ -220,7 +222,8 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         # Everyone's own screen settings (docs/accessibility.md).
         c("accounts/preferences/", "GET", "-", "/accounts/preferences/", SIGNED_IN, kind="page"),
         c("accounts/preferences/", "POST", "-", "/accounts/preferences/", SIGNED_IN, kind="form",
-          body=lambda w: {"theme": "high_contrast", "shortcuts": "on"}),
+          body=lambda w: {"theme": "high_contrast", "shortcuts": "on",
+                         **{f"key-{s.action}": s.key for s in SHORTCUTS}}),
         c("api/v1/me/preferences/", "GET", "-", "/api/v1/me/preferences/", SIGNED_IN),
         c("api/v1/me/preferences/", "PUT", "-", "/api/v1/me/preferences/", SIGNED_IN,
           body=lambda w: {"theme": "high_contrast"}),
@@ -405,11 +408,12 @@ def _new_incident_body(lat: float, lon: float) -> dict:
 ADMIN_MODELS: dict[str, str] = {
     "auth.user": "view add change",  # accounts without admin power; never a password
     "auth.group": "",  # roles and their permissions: superusers only
-    "authtoken.tokenproxy": "",
+    "knox.authtoken": "view delete",  # tokens are issued by sign-in only; ending one is audited
     "cad.auditevent": "view",
     "cad.bcu": "view add change delete",
     "cad.borough": "view add change delete",
     "cad.event": "view",
+    "cad.loginfailure": "view",  # lifting a lockout is an action, not an edit
     "cad.station": "view add change delete",
     "cad.userscope": "view add change delete",
     "duties.crewing": "",
@@ -681,7 +685,8 @@ def _rows_for_the_admin(users, ids, geography) -> None:
                      reason="weapon seen", source="test")  # fmt: skip
     GazetteerEntry.objects.create(key="test-1", address="1 High Street", lat=51.5, lon=-0.12)
     make_skill("TASER")
-    Token.objects.create(user=users[GATEWAY])
+    AuthToken.objects.create(user=users[GATEWAY])
+    LoginFailure.objects.create(username="nobody", source="192.0.2.1", at=timezone.now())
     # A crewed unit, for the crewing records (its own unit: the cells' units stay as they are).
     now_as = Shift.objects.get(pk=ids["now_shift_AS"])
     ShiftAssignment.objects.create(shift=now_as, officer=_officer(ids["spare_AS"]))
