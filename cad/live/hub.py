@@ -61,13 +61,13 @@ class BoardHub:
             await self.layer.group_add(group, self.channels[group])
         self.members.setdefault(group, set()).add(member)
         self._count()
-        await self.figures.maybe_report()
+        self.figures.report_soon()
 
     def leave(self, group: str, member: Member) -> None:
         self.members.get(group, set()).discard(member)
         self.waiting.pop(member, None)
         self._count()
-        asyncio.ensure_future(self.figures.maybe_report(force=True))
+        self.figures.report_soon(force=True)
 
     async def _pump(self, group: str, channel: str) -> None:
         while True:
@@ -89,7 +89,7 @@ class BoardHub:
                 await self._deliver(member, items, group)
             if sent := message.get("sent"):
                 self.figures.observe_lag(max(0.0, time.time() - sent))
-                await self.figures.maybe_report()
+                self.figures.report_soon()
 
     async def _deliver(self, member: Member, items: list[dict[str, Any]], group: str) -> None:
         # The stream goes with the items: a socket re-scoped while a delivery waited for its

@@ -11,6 +11,7 @@ process's key. On the embedded default there is one process, and the figures are
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -63,9 +64,16 @@ class LiveFigures:
             "at": time.time(),
         }
 
+    def report_soon(self, *, force: bool = False) -> None:
+        """Report in the background if due: the board's own work never waits for metrics."""
+        if not settings.REDIS_URL or self._reporting:
+            return
+        if force or time.monotonic() - self.reported_at >= LIVE_REPORT_SECONDS:
+            asyncio.ensure_future(self.maybe_report(force=force))
+
     async def maybe_report(self, *, force: bool = False) -> None:
         """Write this process's figures to Redis if due; never raise (metrics must not break
-        the board)."""
+        the board), and give up after two seconds."""
         if not settings.REDIS_URL or self._reporting:
             return
         now = time.monotonic()
@@ -75,10 +83,11 @@ class LiveFigures:
         self.reported_at = now
         try:
             if self._client is None:
-                self._client = aioredis.from_url(settings.REDIS_URL, socket_timeout=1)
-            await self._client.set(
-                _key_prefix() + process_id(), json.dumps(self.as_dict()), ex=LIVE_REPORT_TTL_SECONDS
-            )
+                self._client = aioredis.from_url(
+                    settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+                )
+            key, value = _key_prefix() + process_id(), json.dumps(self.as_dict())
+            await asyncio.wait_for(self._client.set(key, value, ex=LIVE_REPORT_TTL_SECONDS), 2)
             self.lag_max = 0.0  # the maximum is per report interval
         except Exception:  # noqa: BLE001
             logger.debug("could not report live figures", exc_info=True)
