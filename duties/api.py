@@ -395,9 +395,8 @@ class CrewBookOnApi(DutiesApi):
         officers = list(Officer.objects.filter(pk__in=v["officers"]))
         if len(officers) != len(set(v["officers"])):
             errors["officers"] = ["No such officer."]
-        if errors:
+        if errors or unit is None or shift is None:  # (no unit or shift is an error already)
             raise serializers.ValidationError(errors)
-        assert unit is not None and shift is not None  # else an error was raised above
         _refuse(crew_book_on_refusal(request.user, unit=unit, shift=shift, officers=officers))
         crew_book_on(unit=unit, shift=shift, officers=officers, by=request.user,
                      source=source_of(request))  # fmt: skip

@@ -10,6 +10,7 @@ officers.
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -433,7 +434,7 @@ def roster_pattern_apply(
                 if mark:
                     drop_marks.append(mark["pk"])
                 if kind in WORKING:
-                    assert target is not None  # _team_shifts made one for each working kind
+                    target = cast(Shift, target)  # _team_shifts made one for each working kind
                     new_assignments.append(ShiftAssignment(shift=target, officer=officer,
                                                            created_by=by))  # fmt: skip
                     added.append(Interval(target.starts_at, target.ends_at, target.pk,

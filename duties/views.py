@@ -1,7 +1,7 @@
 """Duty pages: the roster (edit and print), my shifts, booking on. Writes go through services."""
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -162,11 +162,8 @@ def book_on(request):
         return _book_on_post(request)
     me = officer_of(request.user)
     supervisor = has_role(request.user, SUPERVISOR)
-    if supervisor:
-        bcu = user_bcu_code(request.user)
-    else:
-        assert me is not None  # may_crew refused anyone else above
-        bcu = me.bcu.code
+    # Not a supervisor: an officer (may_crew refused anyone else above).
+    bcu = user_bcu_code(request.user) if supervisor else cast(Officer, me).bcu.code
     shifts = shifts_open_for_booking(bcu=bcu)
     if not supervisor:
         shifts = [s for s in shifts if s.assignments.filter(officer=me).exists()]

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -106,8 +106,7 @@ def _near(sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
                 row = dict(zip(names, values, strict=True))
                 for key in ("created_at", "expires_at"):
                     if isinstance(row.get(key), str):  # SQLite hands back text
-                        parsed = parse_datetime(row[key])
-                        assert parsed is not None  # the ISO text SQLite stored
+                        parsed = cast(datetime, parse_datetime(row[key]))  # ISO text it stored
                         row[key] = timezone.make_aware(parsed, UTC)
                 yield row
 

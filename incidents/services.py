@@ -197,9 +197,8 @@ def incident_create(
     call = _validated_call(errors, CallDetails(address=address) if call is None else call)
     thrive = _validated_thrive(errors, thrive or {})
     qualifiers = _validated_qualifiers(errors, qualifier_codes or [])
-    if errors:
+    if errors or incident_type is None or grade is None:  # (either is an error already)
         raise ValidationError(errors)
-    assert incident_type is not None and grade is not None  # else an error was raised above
 
     bcu = bcu_at(lat, lon)
     # No savepoint: any failure below fails the whole creation, so there is nothing to keep.
@@ -507,9 +506,8 @@ def incident_close(
     if code is None:
         errors["closing_code"] = [f"Unknown closing code {str(closing_code)[:20]!r}."]
     note = _clean_text(errors, "note", note, max_length=4000, multiline=True)
-    if errors:
+    if errors or code is None:  # (no code is an error already)
         raise ValidationError(errors)
-    assert code is not None  # else an error was raised above
     at = timezone.now()
     with transaction.atomic():
         incident = _lock(incident)

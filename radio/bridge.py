@@ -157,7 +157,8 @@ class Bridge:
     @property
     def _stopping(self) -> asyncio.Event:
         """The stop signal of the running bridge (made by `run`, which every session is under)."""
-        assert self._stop is not None
+        if self._stop is None:
+            raise RuntimeError("the bridge is not running")
         return self._stop
 
     async def run(self) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -203,8 +203,8 @@ def radio_message_apply(*, message_id: int) -> str | None:
 def _effective_time(message: RadioMessage) -> datetime:
     # A radio whose clock runs ahead must not freeze its unit (every later, correctly timed
     # update would look stale), so a message never counts as newer than its arrival.
-    assert message.sent_at is not None  # every inbound message has one (radio.validation)
-    return min(message.sent_at, message.received_at)
+    sent_at = cast(datetime, message.sent_at)  # every inbound message has one (validation)
+    return min(sent_at, message.received_at)
 
 
 def _apply_to_unit(message: RadioMessage, unit: Unit, assignment: Assignment | None) -> Outcome:

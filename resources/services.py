@@ -12,7 +12,7 @@ The incident's rows (its log, its status) are written only through `incidents.se
 """
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -176,7 +176,8 @@ def unit_set_status(
         unit.refresh_from_db()
 
         if assignment is not None:
-            assert incident is not None  # locked with its assignment by unit_lock_with_job
+            # unit_lock_with_job locked the assignment's incident with it.
+            incident = cast(Incident, incident)
             _follow_assignment(unit=unit, assignment=assignment, incident=incident, at=at, by=by)
         audit_record(
             user=by, action="update", obj=unit, source=source,

@@ -9,7 +9,7 @@ the board recomputes them every second from the `job` block of each unit, and
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models import F
@@ -66,7 +66,7 @@ def timer_flags(*, bcu: str | None = None, now: datetime | None = None) -> list[
         flag = job_flag(job, now=now, timers=timers)
         if flag:
             since = job["at_scene_at"] if flag == "at_scene" else job["assigned_at"]
-            assert since is not None  # "at_scene" is flagged only once at_scene_at is set
+            since = cast(datetime, since)  # "at_scene" is flagged only once at_scene_at is set
             flagged.append(
                 {"unit": job["unit__callsign"], "incident": job["incident_id"], "flag": flag,
                  "since": since.isoformat()}

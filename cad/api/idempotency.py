@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -32,8 +32,7 @@ def idempotent(request: Request, produce: Callable[[], Response]) -> Response:
         return produce()
     if not key or len(key) > 200 or control_characters(key, multiline=False):
         raise ValidationError({"Idempotency-Key": ["1 to 200 printable characters."]})
-    user = request.user
-    assert isinstance(user, User)  # every creating endpoint requires sign-in
+    user = cast(User, request.user)  # every creating endpoint requires sign-in
     fingerprint = request_fingerprint(request.method, request.path, request.data)
     with transaction.atomic():
         stored = idempotency_claim(user=user, key=key, fingerprint=fingerprint)

@@ -11,6 +11,7 @@ ISSI (radio/simulator.py). It reads the database and never writes to it. Stops o
 import asyncio
 import contextlib
 import signal
+from typing import cast
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -62,8 +63,7 @@ class Command(BaseCommand):
 
     @staticmethod
     async def _run(simulator: Simulator, host: str, port: int) -> None:
-        task = asyncio.current_task()
-        assert task is not None  # run by asyncio.run
+        task = cast(asyncio.Task, asyncio.current_task())  # there is one: under asyncio.run
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
