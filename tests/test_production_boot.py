@@ -15,6 +15,7 @@ import urllib.parse
 
 import pytest
 import websockets
+from cryptography.fernet import Fernet
 from django.conf import settings
 
 from tests.servers import ROOT, free_port, server_process, venv_bin
@@ -66,6 +67,7 @@ def production(postgres, redis_url, make_user, tmp_path):
         DJANGO_ENV="production",
         DJANGO_SETTINGS_MODULE="cad.settings",
         SECRET_KEY=secrets.token_urlsafe(50),
+        TOTP_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=f"postgres://{auth}@{where}",
         REDIS_URL=redis_url,

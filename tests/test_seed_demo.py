@@ -285,6 +285,7 @@ PRODUCTION_ENV = {
     "DJANGO_ENV": "production",
     "SECRET_KEY": "x7#kQ2!vL9@pR4$wZ8^mN1&bT6*yH3(cF5)jD0-gS2+eU7=aV4%iO9",
     "ALLOWED_HOSTS": "cad.example.org",
+    "TOTP_ENCRYPTION_KEYS": "q7Jx0n2Yb3m9Zr3wWl5mX4m0oQ1aZlV1cZb3xG2sY1E=",
     "DJANGO_SETTINGS_MODULE": "cad.settings",
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -157,6 +157,7 @@ def _forwarded(extra: dict[str, str]) -> dict:
         DJANGO_ENV="production",
         SECRET_KEY="x7#kQ2!vL9@pR4$wZ8^mN1&bT6*yH3(cF5)jD0-gS2+eU7=aV4%iO9",
         ALLOWED_HOSTS="cad.example.org",
+        TOTP_ENCRYPTION_KEYS=TOTP_KEY,
         DJANGO_SETTINGS_MODULE="cad.settings",
         **extra,
     )
