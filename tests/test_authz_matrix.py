@@ -445,6 +445,9 @@ SERVICE_OWNED = {
     "incidents.gradechange", "incidents.incident", "incidents.incidentlogentry",
     "radio.radiomessage", "resources.assignment", "resources.unitstatuschange",
 }  # fmt: skip
+# Records a superuser may only partly touch: a token is issued by sign-in alone (it may be ended);
+# a failed sign-in is evidence, and a lockout is lifted by an action, not by editing the row.
+ROOT_LIMITED = {"knox.authtoken": {"view", "delete"}, "cad.loginfailure": {"view"}}
 # The admin site's own views, by URL name: who gets through (besides superusers).
 ADMIN_SITE = {
     "index": ("GET", frozenset({ADMIN}), None),
@@ -471,6 +474,20 @@ def _admin_site_routes() -> dict[str, str]:
     return routes
 
 
+def _root_may(label: str) -> set[str]:
+    """What a superuser may do with a model in the admin."""
+    if label in SERVICE_OWNED:
+        return {"view"}
+    return ROOT_LIMITED.get(label, {"view", "add", "change", "delete"})
+
+
+def _shown(may: set[str]) -> str:
+    """A superuser's column in docs/security.md."""
+    if may == {"view", "add", "change", "delete"}:
+        return "all"
+    return " ".join(action for action in ("view", "add", "change", "delete") if action in may)
+
+
 def _admin_cells() -> list[Cell]:
     c = Cell
     rows = []
@@ -493,7 +510,7 @@ def _admin_cells() -> list[Cell]:
         base = f"admin/{app}/{name}/"
         one = f"/admin/{app}/{name}/{{obj_{app}_{name}}}/"
 
-        root = {"view"} if label in SERVICE_OWNED else {"view", "add", "change", "delete"}
+        root = _root_may(label)
 
         def who(*needs: str, may=may, root=root) -> frozenset:
             return frozenset(
@@ -1205,5 +1222,5 @@ def test_the_table_mirrors_the_documented_roles():
         shown = shown.replace("<uidb64>/<token>", "{uid}/{token}")
         assert f"`{shown}`" in section, f"docs/security.md does not list {shown}"
     for label, may in ADMIN_MODELS.items():
-        row = f"| `{label}` | {may or 'nothing'} | {'view' if label in SERVICE_OWNED else 'all'} |"
+        row = f"| `{label}` | {may or 'nothing'} | {_shown(_root_may(label))} |"
         assert row in section, f"docs/security.md does not say: {row}"

@@ -66,11 +66,12 @@ def test_map_tooltips_show_names_as_text(server, chromium_path):
             page = _login(context, server, "dave")
             page.goto(f"{server}/board/")
             expect(page.locator("#live-banner")).to_have_class("live-banner live", timeout=15000)
-            unit = page.locator("#map path.m-unit")
-            incident = page.locator("#map path.m-incident")
+            # Markers are labelled shapes (divIcons): hover the visible label, not its anchor.
+            unit = page.locator("#map .m-unit .mk-unit")
+            incident = page.locator("#map .m-incident")
             expect(unit).to_have_count(1)
             expect(incident).to_have_count(1)
-            seen = {}
+            seen = {"label": (unit.inner_text(), unit.locator("i").count())}
             for name, marker in (("unit", unit), ("incident", incident)):
                 box = marker.bounding_box()
                 tip = _tooltip_after_hover(page, box["x"] + box["width"] / 2,
@@ -97,7 +98,13 @@ def test_map_tooltips_show_names_as_text(server, chromium_path):
         finally:
             browser.close()
 
-    expected = {"unit": CALLSIGN, "incident": TYPE, "borough": BOROUGH, "bcu": "(<b>A)"}
+    expected = {
+        "label": CALLSIGN,
+        "unit": CALLSIGN,
+        "incident": TYPE,
+        "borough": BOROUGH,
+        "bcu": "(<b>A)",
+    }
     wrong = {k: seen[k] for k, text in expected.items() if text not in seen[k][0] or seen[k][1]}
     assert not wrong, f"shown as markup (text, elements made): {wrong}"
     assert ran is None, f"a name's handler ran: {ran}"

@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.auth import TokenAuthentication
-from rest_framework import parsers, renderers, serializers, status
+from rest_framework import exceptions, parsers, renderers, serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -351,6 +351,12 @@ class TokenLogoutView(APIView):
 
     authentication_classes = (TokenAuthentication,)
     permission_classes = (IsAuthenticated,)
+
+    def initial(self, request, *args, **kwargs):
+        # Another method is a 405 whoever asks: the token is looked at only for a real logout.
+        if request.method not in ("POST", "OPTIONS"):
+            raise exceptions.MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(
         request=inline_serializer(

@@ -69,9 +69,9 @@ async def test_a_batch_of_fixes_reaches_a_central_board_once_each_in_order(
     seen = []
     real_board_event = BoardConsumer.board_event
 
-    async def board_event(self, message):
+    async def board_event(self, message, stream):
         seen.append((message["event"]["seq"], message["prev"], self.cursor))
-        await real_board_event(self, message)
+        await real_board_event(self, message, stream)
 
     monkeypatch.setattr(BoardConsumer, "board_event", board_event)
 
