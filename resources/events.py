@@ -101,6 +101,7 @@ def partner_undelivered(delivery: PartnerDelivery, *, age_s: int) -> Event:
     """To the incident's BCU desk and central desks: the partner has not got it; phone them."""
     share = delivery.share
     incident, partner = share.incident, share.partner
+    bcu = incident.bcu.code if incident.bcu is not None else ""
     payload = {
         "delivery": delivery.pk,
         "state": delivery.state,
@@ -110,8 +111,8 @@ def partner_undelivered(delivery: PartnerDelivery, *, age_s: int) -> Event:
         "queued_at": delivery.queued_at.isoformat(),
         "incident": incident.pk,
         "reference": incident.reference,
-        "incident_bcu": incident.bcu.code if incident.bcu is not None else "",
+        "incident_bcu": bcu,
         "partner": partner.code,
         "partner_name": partner.name,
     }
-    return event_emit(type=PARTNER_UNDELIVERED, data=payload, bcus=[payload["incident_bcu"]])
+    return event_emit(type=PARTNER_UNDELIVERED, data=payload, bcus=[bcu])

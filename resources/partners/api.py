@@ -28,6 +28,7 @@ from incidents.models import Incident
 from incidents.services import personal_data_read_record
 from resources.partners import eido, services
 from resources.partners.models import PartnerAgency
+from resources.partners.selectors import incident_partner_shares
 
 
 class IncidentEidoApi(APIView):
@@ -80,7 +81,7 @@ class IncidentShareApi(APIView):
                 raise ValidationError({"partner": ["Unknown partner agency."]})
             services.incident_share(incident=incident, partner=partner, by=request.user,
                                     source=source_of(request) or "api")  # fmt: skip
-            shares = services.partner_shares_of(incident)
+            shares = incident_partner_shares(incident)
             return Response({"incident": incident.pk, "partners": shares},
                             status=status.HTTP_201_CREATED)  # fmt: skip
 

@@ -14,7 +14,7 @@ so the log shows the partner's name; a partner's incident id maps to one Beacon 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -41,7 +41,7 @@ State = PartnerDelivery.State
 Kind = IncidentLogEntry.Kind
 
 
-def _delivery_queue(share: PartnerShare, *, at) -> PartnerDelivery | None:
+def _delivery_queue(share: PartnerShare, *, at: datetime) -> PartnerDelivery | None:
     """Queue a delivery for the share unless one is already waiting (it will send the latest)."""
     if PartnerDelivery.objects.filter(share=share, state=State.QUEUED).exists():
         return None
