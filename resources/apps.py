@@ -23,7 +23,10 @@ class ResourcesConfig(AppConfig):
         from resources import reactions
         from resources.despatch import assignments_clear_on_close
         from resources.partners import reactions as partner_reactions
-        from resources.partners.selectors import incident_partner_shares
+        from resources.partners.selectors import (
+            incident_partner_shares,
+            partner_agencies_available,
+        )
         from resources.selectors import assignment_audit_rows, incident_assignments, units_for_board
 
         register_snapshot_section("units", units_for_board)
@@ -37,5 +40,6 @@ class ResourcesConfig(AppConfig):
         react(INCIDENT_REOPENED, reactions.recommend_for_reopened_incident)
         # Partner agencies (resources/partners/): shared incidents follow their changes.
         register_incident_detail_part("partners", incident_partner_shares)
+        register_incident_detail_part("partner_agencies", partner_agencies_available)
         react(INCIDENT_UPDATED, partner_reactions.resend_changed_incident)
         react(INCIDENT_CLOSED, partner_reactions.resend_changed_incident)

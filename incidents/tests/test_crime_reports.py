@@ -211,3 +211,13 @@ def test_only_the_control_room_drafts(call, cast):
     assert _client(cast.admin).post(url).status_code == 403
     assert _client(cast.despatcher_as).post(url).status_code == 403  # another BCU's incident
     assert not CrimeReport.objects.exists()
+
+
+def test_the_page_offers_the_report_and_keeps_the_details_behind_the_api(call, cast, client):
+    client.force_login(cast.handler)
+    page = client.get(f"/incidents/{call.pk}/").content.decode()
+    assert "Create crime report" in page
+    services.crime_report_draft(incident=call, by=cast.handler)
+    page = client.get(f"/incidents/{call.pk}/").content.decode()
+    assert "Review the draft" in page and "ROB-PERS" in page
+    assert "red puffer jacket, ran towards" not in page.split('id="crime-report"')[1]

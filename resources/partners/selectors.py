@@ -12,6 +12,13 @@ def partners_active() -> QuerySet[PartnerAgency]:
     return PartnerAgency.objects.filter(active=True).order_by("code")
 
 
+def partner_agencies_available(incident: Incident) -> list[dict[str, str]]:
+    """The incident's "partner_agencies" detail part: active partners it is not yet shared
+    with, for the page's share form."""
+    shared = PartnerShare.objects.filter(incident=incident).values("partner_id")
+    return list(partners_active().exclude(pk__in=shared).values("code", "name"))
+
+
 def incident_partner_shares(incident: Incident) -> list[dict[str, Any]]:
     """The incident's "partners" part of its detail: who it is shared with and the state of the
     latest delivery to each (queued, acknowledged, failed), with its attempts and error."""

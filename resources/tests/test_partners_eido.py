@@ -360,3 +360,13 @@ def test_admin_stores_the_token_encrypted_and_audits_without_it(world, client, d
     assert "s3cret" not in json.dumps(row.changes)
     assert row.changes["secret_encrypted"] == ["***", "changed"]
     assert PartnerShare.objects.count() == 0
+
+
+def test_the_incident_page_shows_the_delivery_state_and_offers_the_others(world, cast, client,
+                                                                         monkeypatch):  # fmt: skip
+    monkeypatch.setattr(tasks.send_partner_delivery, "delay", lambda delivery_id: None)
+    services.incident_share(incident=world["incident"], partner=world["lfb"], by=cast.despatcher_cn)
+    client.force_login(cast.despatcher_cn)
+    page = client.get(f"/incidents/{world['incident'].pk}/").content.decode()
+    assert "London Fire Brigade (LFB): queued" in page
+    assert '<option value="LAS">' in page and '<option value="LFB">' not in page
