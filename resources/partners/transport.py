@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -46,6 +47,10 @@ def post_document(partner: PartnerAgency, document: dict[str, Any]) -> str:
     """Send one document; return the partner's acknowledgement reference ('' if none given)."""
     if not partner.endpoint.startswith(("https://", "http://")):
         raise PartnerRefused("the partner has no http(s) endpoint configured")
+    # Documents may carry callers' details: plain http only to this machine (the simulator).
+    local = urllib.parse.urlsplit(partner.endpoint).hostname in ("127.0.0.1", "localhost", "::1")
+    if partner.endpoint.startswith("http://") and not (local or settings.DEBUG):
+        raise PartnerRefused("plain http is allowed only to this machine; use https")
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if token := partner_secret(partner):
         headers["Authorization"] = f"Bearer {token}"

@@ -370,3 +370,11 @@ def test_the_incident_page_shows_the_delivery_state_and_offers_the_others(world,
     page = client.get(f"/incidents/{world['incident'].pk}/").content.decode()
     assert "London Fire Brigade (LFB): queued" in page
     assert '<option value="LAS">' in page and '<option value="LFB">' not in page
+
+
+def test_plain_http_goes_only_to_this_machine(world, settings):
+    settings.DEBUG = False
+    partner = PartnerAgency(code="X", name="X", kind="other", agency_id="x.example",
+                            endpoint="http://partner.example/eido")  # fmt: skip
+    with pytest.raises(transport.PartnerRefused, match="https"):
+        transport.post_document(partner, {})
