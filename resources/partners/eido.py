@@ -206,6 +206,22 @@ class EidoFacts:
     updated_at: datetime | None = None
 
 
+def _when(value: Any) -> datetime | None:
+    """A timestamp, or None for one that is missing or impossible (the schema's `date-time`
+    format is not enforced: "2026-13-45T…" is a string like any other)."""
+    try:
+        return parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def reference(value: Any) -> str | None:
+    """The `$ref` of a ReferenceType. The published schema gives ReferenceType no `type`, so a
+    valid document may hold a string or a list where a reference belongs: that is no reference."""
+    ref = value.get("$ref") if isinstance(value, dict) else None
+    return ref if isinstance(ref, str) else None
+
+
 def _text(value: str) -> str:
     """A note's HTML as plain text (tags dropped, entities read), for our log."""
     return html.unescape(re.sub(r"<[^>]{0,500}>", " ", value)).strip()
@@ -233,7 +249,7 @@ def eido_facts(document: dict[str, Any], *, known_type_codes: set[str]) -> EidoF
                 "Priority must be 1 to 4 (1 = immediate)."
             ]
     locations = {loc.get("$id"): loc for loc in document.get("locationComponent") or []}
-    wanted = [r.get("$ref") for r in incident.get("locationReference") or []]
+    wanted = [reference(r) for r in incident.get("locationReference") or []]
     location = next((locations[r] for r in wanted if r in locations), None)
     if location is None and locations:
         location = next(iter(locations.values()))
@@ -258,7 +274,7 @@ def eido_facts(document: dict[str, Any], *, known_type_codes: set[str]) -> EidoF
     if errors:
         raise ValueError(errors)
     return EidoFacts(
-        agency=document["updatedByAgencyReference"]["$ref"],
+        agency=str(reference(document.get("updatedByAgencyReference"))),
         partner_incident_id=str(incident["$id"])[:200],
         type_code=type_code,
         grade=grade,
@@ -267,7 +283,7 @@ def eido_facts(document: dict[str, Any], *, known_type_codes: set[str]) -> EidoF
         address=str((location or {}).get("locationDescriptionText", ""))[:300],
         summary=summary[:4000],
         notes=notes,
-        updated_at=parse_datetime(str(document.get("lastUpdateTimeStamp", ""))),
+        updated_at=_when(document.get("lastUpdateTimeStamp")),
     )
 
 

@@ -235,7 +235,7 @@ def eido_receive(*, user: User, document: Any, source: str = "") -> tuple[Incide
     """
     if problems := eido_errors(document):
         raise ValidationError(problems)
-    partner = partner_for(user=user, agency=document["updatedByAgencyReference"]["$ref"])
+    partner = partner_for(user=user, agency=eido.reference(document["updatedByAgencyReference"]))
     known = set(IncidentType.objects.filter(active=True).values_list("code", flat=True))
     try:
         facts = eido.eido_facts(document, known_type_codes=known)

@@ -269,9 +269,13 @@ def _nothing_saved(before):
          "incidentComponent/incidentCommonPriorityNumber"),
         (lambda d: d["updatedByAgencyReference"].__setitem__("$ref", "someone.else"),
          "updatedByAgencyReference"),
+        # The published ReferenceType has no `type`: a string passes the schema, not us.
+        (lambda d: d.__setitem__("updatedByAgencyReference", "las.nhs.example"),
+         "updatedByAgencyReference"),
     ],
     ids=["wrong-type", "wrong-version-type", "no-agency", "no-incident-type", "no-location",
-         "location-not-a-point", "priority-out-of-range", "unknown-partner"],
+         "location-not-a-point", "priority-out-of-range", "unknown-partner",
+         "agency-reference-not-an-object"],
 )  # fmt: skip
 def test_bad_documents_get_400_naming_the_fault_and_nothing_is_saved(world, damage, where):
     doc = _partner_doc(world)
@@ -378,3 +382,13 @@ def test_plain_http_goes_only_to_this_machine(world, settings):
                             endpoint="http://partner.example/eido")  # fmt: skip
     with pytest.raises(transport.PartnerRefused, match="https"):
         transport.post_document(partner, {})
+
+
+def test_references_that_are_not_objects_are_ignored_not_a_500(world):
+    doc = _partner_doc(world)
+    doc["incidentComponent"]["locationReference"] = ["x", 3]  # valid EIDO: ReferenceType is untyped
+    doc["lastUpdateTimeStamp"] = "2026-13-45T99:00:00Z"  # format not enforced by the schema
+    answer = _client(world["las_user"]).post("/api/v1/eido/inbound/", doc, format="json")
+    assert answer.status_code == 202  # the document's only location is taken
+    made = Incident.objects.get(pk=answer.json()["incident"])
+    assert (made.lat, made.lon) == pytest.approx((world["incident"].lat, world["incident"].lon))
