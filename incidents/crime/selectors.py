@@ -28,8 +28,9 @@ def crime_report_summary(incident: Incident) -> dict[str, Any] | None:
 
 
 def classifications_active() -> list[dict[str, str]]:
-    return list(
+    rows = (
         CrimeClassification.objects.filter(active=True)
         .order_by("group", "name")
-        .values("code", "name", "group")
+        .values_list("code", "name", "group")
     )
+    return [{"code": code, "name": name, "group": group} for code, name, group in rows]

@@ -16,7 +16,8 @@ def partner_agencies_available(incident: Incident) -> list[dict[str, str]]:
     """The incident's "partner_agencies" detail part: active partners it is not yet shared
     with, for the page's share form."""
     shared = PartnerShare.objects.filter(incident=incident).values("partner_id")
-    return list(partners_active().exclude(pk__in=shared).values("code", "name"))
+    rows = partners_active().exclude(pk__in=shared).values_list("code", "name")
+    return [{"code": code, "name": name} for code, name in rows]
 
 
 def incident_partner_shares(incident: Incident) -> list[dict[str, Any]]:
