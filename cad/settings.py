@@ -487,3 +487,29 @@ LOGGING = {
 }
 # Workers log through LOGGING too (JSON, request ids), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Partner agencies and the records system (issue 18: docs/partners.md) ---------------------
+# Our agency's EIDO identifier: the `updatedByAgencyReference` of every document we send and
+# the tail of every id in it.
+EIDO_AGENCY_ID = os.environ.get("EIDO_AGENCY_ID", "beacon.police.example")
+# An inbound EIDO document larger than this is refused (400) before it is parsed.
+EIDO_MAX_BYTES = int(os.environ.get("EIDO_MAX_BYTES", str(512 * 1024)))
+# A shared incident's document not acknowledged by the partner within this time alerts the desks.
+PARTNER_DELIVERY_ALERT_SECONDS = int(os.environ.get("PARTNER_DELIVERY_ALERT_SECONDS", "120"))
+PARTNER_SEND_RETRIES = int(os.environ.get("PARTNER_SEND_RETRIES", "6"))
+PARTNER_SEND_TIMEOUT_SECONDS = float(os.environ.get("PARTNER_SEND_TIMEOUT_SECONDS", "10"))
+# Crime reports drafted from calls go to the records system through this adapter (dotted path):
+# incidents.crime.adapters.LoggingRecordsAdapter (default) or .JsonHttpsRecordsAdapter.
+RECORDS_ADAPTER = os.environ.get(
+    "RECORDS_ADAPTER", "incidents.crime.adapters.LoggingRecordsAdapter"
+)
+RECORDS_URL = os.environ.get("RECORDS_URL", "")
+RECORDS_TOKEN = os.environ.get("RECORDS_TOKEN", "")
+RECORDS_SEND_RETRIES = int(os.environ.get("RECORDS_SEND_RETRIES", "5"))
+CELERY_BEAT_SCHEDULE["partner-undelivered-alert"] = {
+    "task": "resources.partners.tasks.alert_unacknowledged_partner_deliveries",
+    "schedule": 15.0,
+    "options": {"expires": 14},
+}
+# Closing codes that are crime outcomes: closing with one drafts the crime report.
+CRIME_CLOSING_CODES = env_list("CRIME_CLOSING_CODES", "CRIME,ARREST")

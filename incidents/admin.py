@@ -126,3 +126,7 @@ class GradeChangeAdmin(ReadOnlyAdmin):
     list_display = ["incident", "at", "by", "from_grade", "to_grade", "reason"]
     list_filter = ["to_grade"]
     search_fields = ["incident__reference"]
+
+
+# Crime reports (incidents/crime/admin.py registers its models).
+from incidents.crime import admin as crime_admin  # noqa: E402, F401

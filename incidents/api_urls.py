@@ -1,6 +1,7 @@
 from django.urls import path
 
 from incidents import api
+from incidents.crime import api as crime_api
 
 # `incidents/<id>/assign/`, `unassign/` and `recommendations/` live in resources (despatch).
 urlpatterns = [
@@ -28,5 +29,15 @@ urlpatterns = [
         "warning-markers/<int:pk>/expire/",
         api.WarningMarkerExpireApi.as_view(),
         name="api-warning-marker-expire",
+    ),
+    path(
+        "incidents/<int:pk>/crime-report/",
+        crime_api.CrimeReportApi.as_view(),
+        name="api-incident-crime-report",
+    ),
+    path(
+        "incidents/<int:pk>/crime-report/submit/",
+        crime_api.CrimeReportSubmitApi.as_view(),
+        name="api-incident-crime-report-submit",
     ),
 ]

@@ -8,11 +8,16 @@ class IncidentsConfig(AppConfig):
     def ready(self) -> None:
         # `cad` sits below this app: it learns what it needs of incidents by registration.
         from cad.audit.search import register_incident_lookup
+        from cad.live.events import react
         from cad.live.snapshot import register_snapshot_section
         from cad.ops import metrics
+        from incidents.crime.services import crime_report_draft_on_close
+        from incidents.events import INCIDENT_CLOSED
         from incidents.metrics import incident_figures
         from incidents.selectors import incident_for_audit, incidents_for_board
 
         register_snapshot_section("incidents", incidents_for_board)
         register_incident_lookup(incident_for_audit)
         metrics.register(incident_figures)
+        # A crime outcome drafts the crime report once the closing has committed.
+        react(INCIDENT_CLOSED, crime_report_draft_on_close)

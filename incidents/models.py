@@ -172,6 +172,8 @@ class Call(models.Model):
         EMERGENCY = "999", "999"
         NON_EMERGENCY = "101", "101"
         ONLINE = "online", "Online"
+        # Shared by another service's CAD as EIDO (resources/partners/): not a call to us.
+        PARTNER = "partner", "Partner agency"
 
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="calls")
     caller_name = models.CharField(max_length=200, blank=True)
@@ -306,3 +308,7 @@ class GazetteerEntry(models.Model):
 
     def __str__(self):
         return self.address
+
+
+# Crime reports drafted from calls (incidents/crime/): their tables belong to this app.
+from incidents.crime.models import CrimeClassification, CrimeReport  # noqa: E402, F401

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 from cad.audit.trail import source_of
 from incidents import permissions as perms
 from incidents import selectors, services
+from incidents.crime import selectors as crime_selectors
 from incidents.models import Call, Grade, Incident
 
 
@@ -67,6 +68,10 @@ def incident_detail(request, pk: int):
         ),
         "channels": Call.Channel.choices,
         "closed": detail["status"] == "closed",
+        # Issue 18: the crime report's state (no personal data; the draft itself is fetched
+        # from the audited API when the handler opens it) and the classifications to pick.
+        "crime_report": crime_selectors.crime_report_summary(incident),
+        "classifications": crime_selectors.classifications_active(),
     }
     services.personal_data_combination_record(
         by=user, source=source_of(request), what="incident page",

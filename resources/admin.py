@@ -41,3 +41,7 @@ class UnitStatusChangeAdmin(ReadOnlyAdmin):
     list_display = ["unit", "at", "from_status", "to_status", "source", "by"]
     list_filter = ["to_status", "source"]
     search_fields = ["unit__callsign"]
+
+
+# Partner agencies (resources/partners/admin.py registers its models).
+from resources.partners import admin as partners_admin  # noqa: E402, F401

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from resources import api
+from resources.partners import api as partners_api
 
 urlpatterns = [
     path("units/", api.UnitListApi.as_view(), name="api-units"),
@@ -24,4 +25,13 @@ urlpatterns = [
         name="api-incident-unassign",
     ),
     path("board/timers/", api.TimerFlagsApi.as_view(), name="api-board-timers"),
+    path(
+        "incidents/<int:pk>/eido/", partners_api.IncidentEidoApi.as_view(), name="api-incident-eido"
+    ),
+    path(
+        "incidents/<int:pk>/partners/",
+        partners_api.IncidentShareApi.as_view(),
+        name="api-incident-partners",
+    ),
+    path("eido/inbound/", partners_api.EidoInboundApi.as_view(), name="api-eido-inbound"),
 ]

@@ -11,11 +11,22 @@ class ResourcesConfig(AppConfig):
         from cad.audit.search import register_incident_rows
         from cad.live.events import react
         from cad.live.snapshot import register_snapshot_section
-        from incidents.events import INCIDENT_CREATED, INCIDENT_REGRADED, INCIDENT_REOPENED
+        from incidents.events import (
+            INCIDENT_CLOSED,
+            INCIDENT_CREATED,
+            INCIDENT_REGRADED,
+            INCIDENT_REOPENED,
+            INCIDENT_UPDATED,
+        )
         from incidents.selectors import register_incident_detail_part
         from incidents.services import incident_close_hook_register
         from resources import reactions
         from resources.despatch import assignments_clear_on_close
+        from resources.partners import reactions as partner_reactions
+        from resources.partners.selectors import (
+            incident_partner_shares,
+            partner_agencies_available,
+        )
         from resources.selectors import assignment_audit_rows, incident_assignments, units_for_board
 
         register_snapshot_section("units", units_for_board)
@@ -27,3 +38,8 @@ class ResourcesConfig(AppConfig):
         react(INCIDENT_CREATED, reactions.recommend_for_new_incident)
         react(INCIDENT_REGRADED, reactions.recommend_for_regraded_incident)
         react(INCIDENT_REOPENED, reactions.recommend_for_reopened_incident)
+        # Partner agencies (resources/partners/): shared incidents follow their changes.
+        register_incident_detail_part("partners", incident_partner_shares)
+        register_incident_detail_part("partner_agencies", partner_agencies_available)
+        react(INCIDENT_UPDATED, partner_reactions.resend_changed_incident)
+        react(INCIDENT_CLOSED, partner_reactions.resend_changed_incident)

@@ -11,13 +11,15 @@ from typing import Any
 from cad.live.events import EventSpec, event_emit, event_notify, events_emit
 from cad.models import BCU, Event
 from incidents.models import Incident
-from resources.models import Assignment, Recommendation, Unit
+from resources.models import Assignment, PartnerDelivery, Recommendation, Unit
 from resources.selectors import unit_detail
 
 # To the desks (stored, numbered, published).
 UNIT_UPDATED = "unit.updated"
 UNIT_EMERGENCY = "unit.emergency"
 RECOMMENDATIONS_READY = "recommendations.ready"
+# To the desks: a shared incident's document a partner agency has not acknowledged in time.
+PARTNER_UNDELIVERED = "partner.undelivered"
 # For reactions only (not stored, not sent to desks): radio queues the despatch message.
 ASSIGNMENT_CREATED = "assignment.created"
 
@@ -93,3 +95,24 @@ def assignment_payload(assignment: Assignment) -> dict[str, Any]:
 def assignment_created(assignment: Assignment) -> None:
     """For reactions: a unit was sent to an incident (radio queues its despatch message)."""
     event_notify(type=ASSIGNMENT_CREATED, data=assignment_payload(assignment))
+
+
+def partner_undelivered(delivery: PartnerDelivery, *, age_s: int) -> Event:
+    """To the incident's BCU desk and central desks: the partner has not got it; phone them."""
+    share = delivery.share
+    incident, partner = share.incident, share.partner
+    bcu = incident.bcu.code if incident.bcu is not None else ""
+    payload = {
+        "delivery": delivery.pk,
+        "state": delivery.state,
+        "attempts": delivery.attempts,
+        "error": delivery.last_error,
+        "age_s": age_s,
+        "queued_at": delivery.queued_at.isoformat(),
+        "incident": incident.pk,
+        "reference": incident.reference,
+        "incident_bcu": bcu,
+        "partner": partner.code,
+        "partner_name": partner.name,
+    }
+    return event_emit(type=PARTNER_UNDELIVERED, data=payload, bcus=[bcu])

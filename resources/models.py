@@ -169,3 +169,12 @@ class Recommendation(models.Model):
 
     def __str__(self):
         return f"recommendation for {self.incident_id} at {self.computed_at:%H:%M:%S}"
+
+
+# Partner agencies (resources/partners/): their tables belong to this app.
+from resources.partners.models import (  # noqa: E402, F401
+    PartnerAgency,
+    PartnerDelivery,
+    PartnerIncident,
+    PartnerShare,
+)

@@ -56,12 +56,15 @@ from cad.models import LoginFailure
 from duties.models import Officer, Shift, ShiftAssignment, Team
 from duties.services import crew_book_on
 from duties.tests.conftest import make_officer, make_shift
+from incidents.crime.models import CrimeClassification
+from incidents.crime.services import crime_report_draft, crime_report_update
 from incidents.models import GazetteerEntry, Incident, WarningMarker
 from incidents.services import incident_close, incident_regrade
 from radio.models import RadioMessage
 from resources import despatch, tasks
 from resources import services as unit_services
 from resources.models import Assignment, Unit, UnitStatus
+from resources.partners.models import PartnerAgency, PartnerDelivery, PartnerShare
 from tests.factories import (
     LAMBETH,
     make_closing_code,
@@ -169,6 +172,18 @@ def _assign(incident: str, unit: str):
         despatch.assignment_create(incident=Incident.objects.get(pk=ids[incident]),
                                         unit=Unit.objects.get(callsign=ids[unit]),
                                         by=users[DESP], source="test")  # fmt: skip
+
+    return setup
+
+
+def _crime_draft(incident: str, *, classified: bool = False):
+    """Setup: a crime report drafted for the incident (classified, so it can be submitted)."""
+
+    def setup(users, ids):
+        inc = Incident.objects.get(pk=ids[incident])
+        crime_report_draft(incident=inc, by=users[HANDLER])
+        if classified:
+            crime_report_update(incident=inc, by=users[HANDLER], changes={"classification": "MISC"})
 
     return setup
 
@@ -375,6 +390,31 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
                                         "code": 2, "sent_at": timezone.now().isoformat()}]}),
         c("api/v1/radio/delivery/", "POST", "-", "/api/v1/radio/delivery/",
           frozenset({GATEWAY}), body=lambda w: {"id": w["outbound"], "state": "delivered"}),
+        # Other services (issue 18). EIDO export: whoever reads incidents. Sharing: the desks of
+        # the incident's BCU. Inbound: role partner_agency only, which no actor here has
+        # (resources/tests/test_partners_eido.py covers it), so everyone here is refused.
+        c(f"{inc}eido/", "GET", "CN", "/api/v1/incidents/{inc_CN}/eido/", INCIDENT_READERS),
+        c(f"{inc}partners/", "POST", "CN", "/api/v1/incidents/{inc_CN}/partners/", DESKS,
+          body=lambda w: {"partner": "LFB"}),
+        c(f"{inc}partners/", "POST", "AS", "/api/v1/incidents/{inc_AS}/partners/",
+          CENTRAL_DESKS, body=lambda w: {"partner": "LFB"}),
+        c("api/v1/eido/inbound/", "POST", "-", "/api/v1/eido/inbound/", frozenset(),
+          body=lambda w: {}),
+        # Crime reports: call handlers anywhere, desks in their BCU (as calls and log notes).
+        c(f"{inc}crime-report/", "POST", "CN", "/api/v1/incidents/{inc_CN}/crime-report/",
+          CONTROL_ROOM),
+        c(f"{inc}crime-report/", "POST", "AS", "/api/v1/incidents/{inc_AS}/crime-report/",
+          CENTRAL_DESKS | {HANDLER}),
+        c(f"{inc}crime-report/", "GET", "CN", "/api/v1/incidents/{inc_CN}/crime-report/",
+          CONTROL_ROOM, setup=_crime_draft("inc_CN")),
+        c(f"{inc}crime-report/", "PATCH", "CN", "/api/v1/incidents/{inc_CN}/crime-report/",
+          CONTROL_ROOM, setup=_crime_draft("inc_CN"), body=lambda w: {"mo": "forced a door"}),
+        c(f"{inc}crime-report/submit/", "POST", "CN",
+          "/api/v1/incidents/{inc_CN}/crime-report/submit/", CONTROL_ROOM,
+          setup=_crime_draft("inc_CN", classified=True), ok={202}),
+        c(f"{inc}crime-report/submit/", "POST", "AS",
+          "/api/v1/incidents/{inc_AS}/crime-report/submit/", CENTRAL_DESKS | {HANDLER},
+          setup=_crime_draft("inc_AS", classified=True), ok={202}),
         # pages
         c("calls/", "GET", "-", "/calls/", CONTROL_ROOM, kind="page"),
         c("board/", "GET", "-", "/board/", DESKS, kind="page"),
@@ -437,6 +477,12 @@ ADMIN_MODELS: dict[str, str] = {
     "resources.unit": "view add change delete",
     "resources.unitstatuschange": "",
     "resources.unittype": "view add change delete",
+    # Issue 18: partner agencies and crime classifications are maintained here; deliveries and
+    # crime reports are written by services.
+    "resources.partneragency": "view add change delete",
+    "resources.partnerdelivery": "view",
+    "incidents.crimeclassification": "view add change delete",
+    "incidents.crimereport": "view",
 }
 # Written only by services (logs, the trail, events, assignments, crews): nobody adds, changes or
 # deletes them in the admin, superusers included.
@@ -444,6 +490,7 @@ SERVICE_OWNED = {
     "cad.auditevent", "cad.event", "duties.crewing", "duties.shiftassignment", "incidents.call",
     "incidents.gradechange", "incidents.incident", "incidents.incidentlogentry",
     "radio.radiomessage", "resources.assignment", "resources.unitstatuschange",
+    "resources.partnerdelivery", "incidents.crimereport",
 }  # fmt: skip
 # Records a superuser may only partly touch: a token is issued by sign-in alone (it may be ended);
 # a failed sign-in is evidence, and a lockout is lifted by an action, not by editing the row.
@@ -710,6 +757,20 @@ def _rows_for_the_admin(users, ids, geography) -> None:
     crewed = make_unit(geography["brixton"], callsign="AS05", status=UnitStatus.OFF_DUTY)
     crew_book_on(unit=crewed, shift=now_as, officers=[_officer(ids["spare_AS"])], by=users[SUP],
                  source="test")  # fmt: skip
+    # Partner agencies (issue 18): one with nothing shared (so it can be deleted), one with a
+    # shared incident and its delivery; a crime report.
+    PartnerAgency.objects.create(code="LFB", name="London Fire Brigade", kind="fire",
+                                 agency_id="lfb.example")  # fmt: skip
+    las = PartnerAgency.objects.create(code="LAS", name="London Ambulance Service",
+                                       kind="ambulance", agency_id="las.example")  # fmt: skip
+    busy = Incident.objects.get(pk=ids["busy_inc_CN"])
+    share = PartnerShare.objects.create(incident=busy, partner=las, shared_at=timezone.now())
+    PartnerDelivery.objects.create(share=share, queued_at=timezone.now())
+    crime_report_draft(incident=busy, by=users[HANDLER])
+    # Loaded by a data migration, which a flushed (transactional) test database no longer has.
+    CrimeClassification.objects.get_or_create(code="MISC", defaults={
+        "name": "Miscellaneous crimes against society",
+        "group": "Miscellaneous crimes against society"})  # fmt: skip
     for model, model_admin in admin.site._registry.items():
         app, name = model._meta.label_lower.split(".")
         if model is User:  # an account the admin may manage: no role, not staff

@@ -24,6 +24,8 @@ from incidents.services import incident_close, incident_regrade, incident_reopen
 from radio import services as radio_services
 from radio.models import RadioMessage
 from resources.despatch import assignment_create
+from resources.partners import services as partner_services
+from resources.partners.models import PartnerAgency
 from resources.recommend.services import recommendation_refresh
 from resources.services import unit_raise_emergency, unit_set_position
 from tests.factories import make_incident, make_unit
@@ -185,6 +187,10 @@ def test_every_emitter_sends_a_documented_type_with_the_documented_fields(
         received_at=timezone.now() - timedelta(seconds=61)
     )
     assert radio_services.radio_message_alert(message_id=message.pk)
+    partner = PartnerAgency.objects.create(code="LFB", name="Fire", kind="fire",
+                                           agency_id="lfb.example")  # fmt: skip
+    share = partner_services.incident_share(incident=incident, partner=partner, by=desk)
+    assert partner_services.partner_delivery_alert(delivery_id=share.deliveries.get().pk)
     other = make_incident(desk, grade="I", summary="fight outside pub")
     assert recommendation_refresh(incident_id=other.pk, trigger="test", force_event=True)
     incident_close(incident=incident, by=desk, closing_code="NFA")

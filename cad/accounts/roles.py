@@ -9,7 +9,9 @@ DESPATCHER = "despatcher"
 SUPERVISOR = "supervisor"
 ADMIN = "admin"
 RADIO_GATEWAY = "radio_gateway"
-ROLES = [CALL_HANDLER, DESPATCHER, SUPERVISOR, ADMIN, RADIO_GATEWAY]
+# Another service's CAD sending us EIDO documents (resources/partners/; api.md "Other services").
+PARTNER_AGENCY = "partner_agency"
+ROLES = [CALL_HANDLER, DESPATCHER, SUPERVISOR, ADMIN, RADIO_GATEWAY, PARTNER_AGENCY]
 
 # Model permissions per role, as (app_label, model, actions). The data migration and
 # `cad_user` both apply this table, so it is the one place to read who may do what.
@@ -86,11 +88,19 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         ("resources", "assignment", ("view",)),
         ("duties", "shift", ("view", "add", "change")),
         ("radio", "radiomessage", ("view",)),
+        # Partner agencies and crime classifications are maintained here; what was sent and
+        # drafted is written by services only.
+        ("resources", "partneragency", ("view", "add", "change", "delete")),
+        ("resources", "partnerdelivery", ("view",)),
+        ("incidents", "crimeclassification", ("view", "add", "change", "delete")),
+        ("incidents", "crimereport", ("view",)),
     ],
     RADIO_GATEWAY: [
         ("radio", "radiomessage", ("add",)),
         ("resources", "unit", ("view",)),
     ],
+    # No model permission: its one endpoint (POST /api/v1/eido/inbound/) checks the role.
+    PARTNER_AGENCY: [],
 }
 
 # Where each role lands after login (the home page sends them there).
@@ -100,6 +110,7 @@ ROLE_HOME = {
     SUPERVISOR: "duties:roster",
     ADMIN: "admin:index",
     RADIO_GATEWAY: "api-docs",
+    PARTNER_AGENCY: "api-docs",
 }
 
 

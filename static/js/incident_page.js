@@ -36,6 +36,7 @@ function formBody(form) {
       continue;
     }
     let value = el.value;
+    if (el.dataset.type === "optional" && !value) continue;
     if (el.dataset.type === "number") value = Number(value);
     if (el.dataset.type === "date") value = value ? new Date(`${value}T23:59:59`).toISOString() : null;
     if (el.name.includes(".")) {
@@ -58,7 +59,7 @@ for (const form of document.querySelectorAll("form.action-form")) {
     try {
       const headers = {};
       const r = await fetch(url, {
-        method: "POST", credentials: "same-origin", body: JSON.stringify(formBody(form)),
+        method: form.dataset.method || "POST", credentials: "same-origin", body: JSON.stringify(formBody(form)),
         headers: Object.assign(headers, { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": cookie("csrftoken"), "Idempotency-Key": key }),
       });
       let data = null;
@@ -99,5 +100,21 @@ for (const button of document.querySelectorAll("button.expire")) {
     const r = await api(`/api/v1/warning-markers/${button.dataset.id}/expire/`, "POST", {});
     if (r.ok) window.location.reload();
     else button.textContent = messages(r.data);
+  });
+}
+
+// The crime report's draft holds the victim's and suspect's details: fetched (and audited) only
+// when the handler opens it for review.
+const loadCrime = document.getElementById("load-crime");
+if (loadCrime) {
+  loadCrime.addEventListener("click", async () => {
+    const r = await api(`${base}crime-report/`);
+    const form = document.getElementById("crime-review");
+    if (!r.ok) { loadCrime.textContent = messages(r.data); return; }
+    const values = Object.assign({}, r.data, { location: r.data.location.address });
+    for (const el of form.querySelectorAll("input[name], textarea[name]")) el.value = values[el.name] ?? "";
+    if (r.data.classification) form.querySelector("select[name=classification]").value = r.data.classification.code;
+    form.hidden = false;
+    loadCrime.hidden = true;
   });
 }
