@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from incidents import api
 
@@ -29,4 +29,5 @@ urlpatterns = [
         api.WarningMarkerExpireApi.as_view(),
         name="api-warning-marker-expire",
     ),
+    path("", include("incidents.operations.api_urls")),
 ]

@@ -11,8 +11,11 @@ class IncidentsConfig(AppConfig):
         from cad.live.snapshot import register_snapshot_section
         from cad.ops import metrics
         from incidents.metrics import incident_figures
+        from incidents.operations.selectors import major_incidents_active
         from incidents.selectors import incident_for_audit, incidents_for_board
 
         register_snapshot_section("incidents", incidents_for_board)
+        # The declaration banner on every desk's board (incidents/operations/).
+        register_snapshot_section("major_incidents", major_incidents_active)
         register_incident_lookup(incident_for_audit)
         metrics.register(incident_figures)

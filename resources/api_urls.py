@@ -23,5 +23,11 @@ urlpatterns = [
         api.IncidentUnassignApi.as_view(),
         name="api-incident-unassign",
     ),
+    path("operations/<int:pk>/units/", api.OperationUnitsApi.as_view(), name="api-operation-units"),
+    path(
+        "operations/<int:pk>/units/<str:callsign>/",
+        api.OperationUnitReleaseApi.as_view(),
+        name="api-operation-unit",
+    ),
     path("board/timers/", api.TimerFlagsApi.as_view(), name="api-board-timers"),
 ]
