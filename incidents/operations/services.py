@@ -279,7 +279,7 @@ def major_incident_stand_down(
     with transaction.atomic():
         incident = Incident.objects.select_for_update(of=("self",)).select_related(
             "bcu").get(pk=major.incident_id)  # fmt: skip
-        major = MajorIncident.objects.select_for_update().select_related(
+        major = MajorIncident.objects.select_for_update(of=("self",)).select_related(
             "declared_by").get(pk=major.pk)  # fmt: skip
         if major.stood_down_at is not None:
             raise Conflict("this major incident has already been stood down",
@@ -313,7 +313,7 @@ def mobilisation_add(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        major = MajorIncident.objects.select_for_update().select_related(
+        major = MajorIncident.objects.select_for_update(of=("self",)).select_related(
             "incident__bcu", "declared_by").get(pk=major.pk)  # fmt: skip
         if major.stood_down_at is not None:
             raise Conflict("this major incident has been stood down", code="stood_down")
