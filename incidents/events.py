@@ -21,8 +21,8 @@ INCIDENT_REGRADED = "incident.regraded"
 INCIDENT_REOPENED = "incident.reopened"
 # Planned operations and major incidents (incidents/operations/).
 OPERATION_UPDATED = "operation.updated"
-MAJOR_INCIDENT_DECLARED = "major_incident.declared"
-MAJOR_INCIDENT_STOOD_DOWN = "major_incident.stood_down"
+MAJOR_INCIDENT_DECLARED = "major.declared"
+MAJOR_INCIDENT_STOOD_DOWN = "major.stood_down"
 
 
 def board_incident(row: dict[str, Any]) -> dict[str, Any]:

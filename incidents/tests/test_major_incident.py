@@ -50,7 +50,7 @@ def test_supervisor_declares_and_methane_is_stored(incident, cast, captured_even
                                      user=cast.supervisor_cn).exists()  # fmt: skip
     log = IncidentLogEntry.objects.get(incident=incident, text__startswith="MAJOR INCIDENT")
     assert "N: fatal 2, serious 5, minor 20 (estimated)" in log.text
-    declared = captured_events.of("major_incident.declared")
+    declared = captured_events.of("major.declared")
     assert len(declared) == 1
     # The banner goes to every BCU's desks, not only the incident's.
     assert set(declared[0].bcu.split(",")) == {"CN", "AS"}
@@ -154,7 +154,7 @@ def test_banner_is_in_every_desks_snapshot_until_stand_down(incident, cast, capt
                                          {"reason": "Scene cleared"}, format="json")  # fmt: skip
     assert down.status_code == 200, down.content
     assert board_snapshot(bcu="AS")["data"]["major_incidents"] == []
-    assert captured_events.of("major_incident.stood_down")[0].data["stood_down_at"]
+    assert captured_events.of("major.stood_down")[0].data["stood_down_at"]
     again = _api(cast.supervisor_cn).post(_url(incident) + "stand-down/",
                                           {"reason": "again"}, format="json")  # fmt: skip
     assert again.status_code == 409
