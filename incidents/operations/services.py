@@ -37,6 +37,7 @@ from incidents.models import Incident, IncidentLogEntry, IncidentStatus
 from incidents.operations import partners
 from incidents.operations.methane import methane_errors, methane_text
 from incidents.operations.models import (
+    FallbackRecord,
     MajorIncident,
     MobilisationItem,
     Operation,
@@ -329,3 +330,20 @@ def mobilisation_add(
                               "name": name})  # fmt: skip
         incident_updated(major.incident)
     return item
+
+
+# --- the fallback log, imported after an outage --------------------------------------------------
+
+
+def fallback_record_create(
+    *, key: str, incident: Incident, by: User | None, source_file: str, line: int
+) -> FallbackRecord:
+    """Remember that a fallback-log row became this incident (import_fallback's natural key):
+    the same row imported again is found here and creates nothing. Called inside the import's
+    transaction for the row; a second import racing the first fails on the unique key."""
+    record = FallbackRecord.objects.create(
+        key=key, incident=incident, imported_by=by, source_file=source_file[:300], line=line
+    )
+    audit_record(user=by, action="create", obj=record, source="import_fallback",
+                 changes={"incident": incident.reference, "key": key, "line": line})  # fmt: skip
+    return record
