@@ -184,7 +184,9 @@ def _import_row(row: Row, *, by: User, source_file: str) -> str:
             why = "matches several places" if candidates else "is not in the gazetteer"
             raise RowRefused([f"location: {row.location!r} {why}; give lat and lon."])
         lat, lon = entry["lat"], entry["lon"]
-    units = {u.callsign: u for u in Unit.objects.filter(callsign__in=[v.callsign for v in row.units])}
+    units = {
+        u.callsign: u for u in Unit.objects.filter(callsign__in=[v.callsign for v in row.units])
+    }
     unknown = [v.callsign for v in row.units if v.callsign not in units]
     if unknown:
         raise RowRefused([f"units: no such unit {', '.join(unknown)}."])
@@ -242,7 +244,9 @@ def fallback_import(
             except ValidationError as error:
                 report.refused.append((line, serial, _messages(error)))
             except IntegrityError:
-                report.refused.append((line, serial, ["serial: imported meanwhile by another run."]))
+                report.refused.append(
+                    (line, serial, ["serial: imported meanwhile by another run."])
+                )
             else:
                 report.imported.append((line, serial, reference))
         if dry_run or (report.refused and not skip_bad):

@@ -32,8 +32,13 @@ def test_supervisor_marks_a_shift_and_its_officers_join_the_operation(world, fut
     shift = Shift.objects.get(starts_at__date=future, kind="early")
     shift_officer_add(shift=shift, officer=world["a"], by=world["sup"], source="test")
     url = f"/api/v1/shifts/{shift.pk}/operation/"
-    assert _api(world["desp"]).post(url, {"operation": operation.pk}, format="json").status_code == 403
-    assert _api(world["sup_as"]).post(url, {"operation": operation.pk}, format="json").status_code == 403
+    assert (
+        _api(world["desp"]).post(url, {"operation": operation.pk}, format="json").status_code == 403
+    )
+    assert (
+        _api(world["sup_as"]).post(url, {"operation": operation.pk}, format="json").status_code
+        == 403
+    )
     reply = _api(world["sup"]).post(url, {"operation": operation.pk}, format="json")
     assert reply.status_code == 200, reply.content
     shift.refresh_from_db()
@@ -45,7 +50,9 @@ def test_supervisor_marks_a_shift_and_its_officers_join_the_operation(world, fut
     assert AuditEvent.objects.filter(object_type="duties.shift", user=world["sup"]).exists()
     cleared = _api(world["sup"]).post(url, {"operation": None}, format="json")
     assert cleared.status_code == 200
-    assert _api(world["handler"]).get(f"/api/v1/operations/{operation.pk}/").json()["officers"] == []
+    assert (
+        _api(world["handler"]).get(f"/api/v1/operations/{operation.pk}/").json()["officers"] == []
+    )
 
 
 def test_a_shift_outside_the_operation_cannot_be_marked(world, future):

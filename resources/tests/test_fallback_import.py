@@ -75,7 +75,9 @@ def test_imports_with_the_real_times(world, tmp_path):
     assert cn01.cleared_at == start + timedelta(minutes=40)
     cn02 = Assignment.objects.get(incident=first, unit__callsign="CN02")
     assert cn02.at_scene_at is None and cn02.cleared_at == start + timedelta(minutes=30)
-    assert IncidentLogEntry.objects.filter(incident=first, text__startswith="Entered retro").exists()
+    assert IncidentLogEntry.objects.filter(
+        incident=first, text__startswith="Entered retro"
+    ).exists()
     second = FallbackRecord.objects.get(key="FB-002").incident
     assert second.status == IncidentStatus.OPEN and second.grade == "S"
     # The units' present states are not rewritten by history.

@@ -32,7 +32,9 @@ class Command(BaseCommand):
         report = fallback_import(text=text, by=user, source_file=str(path),
                                  dry_run=options["dry_run"], skip_bad=options["skip_bad"])  # fmt: skip
         for line, serial, reasons in report.refused:
-            self.stdout.write(f"line {line} ({serial or 'no serial'}): refused: " + "; ".join(reasons))
+            self.stdout.write(
+                f"line {line} ({serial or 'no serial'}): refused: " + "; ".join(reasons)
+            )
         for line, serial, reference in report.already:
             self.stdout.write(f"line {line} ({serial}): already imported as {reference}")
         verb = "would import" if options["dry_run"] else "imported"
