@@ -155,8 +155,10 @@ def parse_row(line: int, raw: dict[str, str]) -> Row:
     for visit in units:
         if visit.cleared is None:
             if closed_at is None:
-                reasons.append(f"units: {visit.callsign} has no cleared time and the incident no "
-                               "result; a unit still there is entered on the live system.")  # fmt: skip
+                reasons.append(
+                    f"units: {visit.callsign} has no cleared time and the incident no result; "
+                    "a unit still there is entered on the live system."
+                )
             else:
                 visit.cleared = closed_at
     if reasons or received is None:
@@ -193,7 +195,7 @@ def _import_row(row: Row, *, by: User, source_file: str) -> str:
     incident = incident_create(
         by=by, type_code=row.type, lat=lat, lon=lon, address=row.location, grade=row.grade,
         summary=row.summary, at=row.received_at, retrospective=True, source="import_fallback",
-        call=CallDetails(address=row.location, notes=f"From the fallback log, serial {row.serial}."),
+        call=CallDetails(address=row.location, notes=f"Fallback log serial {row.serial}."),
     )  # fmt: skip
     for visit in row.units:
         assignment_record_past(

@@ -25,8 +25,8 @@ from incidents.operations.services import (
     major_incident_stand_down,
     operation_create,
 )
-from incidents.tests.test_major_incident import METHANE
 from incidents.services import incident_close, incident_regrade, incident_reopen
+from incidents.tests.test_major_incident import METHANE
 from radio import services as radio_services
 from radio.models import RadioMessage
 from resources.despatch import assignment_create

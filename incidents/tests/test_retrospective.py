@@ -22,8 +22,9 @@ def _api(user) -> APIClient:
 
 
 def _body(**extra):
+    location = {"lat": 51.545, "lon": -0.16, "address": "1 High Street"}
     return {"type": "ASB1", "grade": "I", "summary": "fight, taken on paper",
-            "location": {"lat": 51.545, "lon": -0.16, "address": "1 High Street"}, **extra}  # fmt: skip
+            "location": location, **extra}  # fmt: skip
 
 
 @pytest.fixture

@@ -11,8 +11,11 @@ class Command(BaseCommand):
     help = "Write the resilience snapshot (one self-contained HTML file) to --dir."
 
     def add_arguments(self, parser):
-        parser.add_argument("--dir", default=settings.RESILIENCE_SNAPSHOT_DIR,
-                            help="directory to write into (default RESILIENCE_SNAPSHOT_DIR)")  # fmt: skip
+        parser.add_argument(
+            "--dir",
+            default=settings.RESILIENCE_SNAPSHOT_DIR,
+            help="directory to write into (default RESILIENCE_SNAPSHOT_DIR)",
+        )
 
     def handle(self, *args, **options):
         path = resilience_snapshot_write(directory=options["dir"])

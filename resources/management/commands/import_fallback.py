@@ -29,8 +29,10 @@ class Command(BaseCommand):
         user = User.objects.filter(username=options["user"], is_active=True).first()
         if user is None:
             raise CommandError(f"no active user {options['user']!r}")
-        report = fallback_import(text=text, by=user, source_file=str(path),
-                                 dry_run=options["dry_run"], skip_bad=options["skip_bad"])  # fmt: skip
+        report = fallback_import(
+            text=text, by=user, source_file=str(path),
+            dry_run=options["dry_run"], skip_bad=options["skip_bad"],
+        )  # fmt: skip
         for line, serial, reasons in report.refused:
             self.stdout.write(
                 f"line {line} ({serial or 'no serial'}): refused: " + "; ".join(reasons)
