@@ -21,6 +21,7 @@ from duties.models import (
     Team,
 )
 from duties.rules import Interval, day_bounds, local_date, skill_valid_on
+from incidents.operations.models import Operation
 
 # Roster cell values: the shift kinds, then the RosterDay kinds. Keys are what the API takes.
 CELL_KINDS = ["early", "late", "night", "other", *DayKind.values]
@@ -374,7 +375,7 @@ def crew_board(*, shift: Shift) -> dict:
     return {"officers": officers, "crews": dict(sorted(crews.items()))}
 
 
-def operation_officers(operation) -> list[dict]:
+def operation_officers(operation: Operation) -> list[dict]:
     """Officers on the shifts marked for a planned operation (its detail; registered in
     DutiesConfig.ready), with their shift times."""
     rows = (

@@ -54,15 +54,14 @@ def snapshot_context(*, now: datetime) -> dict[str, Any]:
         .values("id", "reference", "grade", "status", "type__code", "type__name", "address",
                 "resolved_address", "summary", "created_at", "bcu__code", "operation__name")
     ]  # fmt: skip
-    units = list(
-        Unit.objects.filter(active=True).order_by("bcu__code", "callsign")
-        .values("callsign", "type__code", "status", "emergency", "bcu__code", "station__name",
-                "status_at", "lat", "lon")
-    )  # fmt: skip
     unit_job = dict(Assignment.objects.filter(cleared_at__isnull=True)
                     .values_list("unit__callsign", "incident__reference"))  # fmt: skip
-    for unit in units:
-        unit["job"] = unit_job.get(unit["callsign"], "")
+    units = [
+        {**row, "job": unit_job.get(row["callsign"], "")}
+        for row in Unit.objects.filter(active=True).order_by("bcu__code", "callsign")
+        .values("callsign", "type__code", "status", "emergency", "bcu__code", "station__name",
+                "status_at", "lat", "lon")
+    ]  # fmt: skip
     warnings = list(
         WarningMarker.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .order_by("address").values("address", "text", "expires_at")

@@ -34,7 +34,7 @@ def _operation(pk: int) -> Operation:
 
 
 class OperationInput(serializers.Serializer):
-    class LocationInput(serializers.Serializer):
+    class OperationLocationInput(serializers.Serializer):
         lat = StrictFloatField(min_value=-90, max_value=90, required=False)
         lon = StrictFloatField(min_value=-180, max_value=180, required=False)
         address = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
@@ -43,7 +43,7 @@ class OperationInput(serializers.Serializer):
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     bcu = StrictCharField(max_length=8)
-    location = LocationInput()
+    location = OperationLocationInput()
     radius_m = serializers.IntegerField(required=False, default=500, min_value=10,
                                         max_value=services.MAX_RADIUS_M)  # fmt: skip
     polygon = serializers.JSONField(

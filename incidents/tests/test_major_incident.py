@@ -3,6 +3,7 @@ stored), the banner reaches every desk, partners hear through the CAD-to-CAD sea
 says they did not, a mobilisation list, and stand-down (issue 17)."""
 
 import copy
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -81,7 +82,7 @@ def test_a_registered_adapter_gets_it_after_commit(incident, cast, monkeypatch,
 def _without(path: str):
     report = copy.deepcopy(METHANE)
     *parents, last = path.split(".")
-    node = report
+    node: Any = report
     for p in parents:
         node = node[p]
     del node[last]
@@ -91,7 +92,7 @@ def _without(path: str):
 def _with(path: str, value):
     report = copy.deepcopy(METHANE)
     *parents, last = path.split(".")
-    node = report
+    node: Any = report
     for p in parents:
         node = node[p]
     node[last] = value
