@@ -113,3 +113,13 @@ def test_ring_fence_api_roles_and_release(scene, cast):
     assert released.status_code == 200
     assert [u["unit"] for u in released.json()["units"]] == ["CN91"]
     assert _api(cast.supervisor_cn).delete(f"{url}CN90/").status_code == 409
+
+
+def test_a_stored_recommendation_is_recomputed_once_its_unit_is_ring_fenced(scene, cast):
+    url = f"/api/v1/incidents/{scene['elsewhere'].pk}/recommendations/"
+    ringfence.ring_fence_remove(operation=scene["op"], unit=scene["fenced"], by=cast.supervisor_cn)
+    first = _api(scene["desk"]).get(url).json()
+    assert [r["unit"] for r in first["results"]][0] == "CN90"
+    ringfence.ring_fence_add(operation=scene["op"], unit=scene["fenced"], by=cast.supervisor_cn)
+    again = _api(scene["desk"]).get(url).json()
+    assert [r["unit"] for r in again["results"]] == ["CN91"]
