@@ -118,6 +118,7 @@ def major_incidents_active(*, bcu: str | None = None) -> list[dict[str, Any]]:
     rows = (
         MajorIncident.objects.filter(stood_down_at__isnull=True)
         .select_related("incident__bcu", "declared_by")
+        .prefetch_related("mobilisation")
         .order_by("declared_at")
     )
     return [major_incident_row(m) for m in rows]
