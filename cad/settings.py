@@ -217,6 +217,12 @@ CELERY_TASK_ROUTES = {
     "resources.tasks.*": {"queue": "recommend"},
     "radio.tasks.*": {"queue": "radio"},
 }
+# Where the resilience snapshot (duties/resilience/snapshot.py) is written every 5 minutes:
+# a directory the control room's laptops can read when the CAD is down (a share or a synced
+# folder), kept out of the web root.
+RESILIENCE_SNAPSHOT_DIR = os.environ.get(
+    "RESILIENCE_SNAPSHOT_DIR", str(BASE_DIR / "var" / "resilience")
+)
 CELERY_BEAT_SCHEDULE = {
     # Applies any radio message whose task was lost (broker restart, worker killed), so a status
     # stored for the gateway is never silently dropped.
@@ -241,6 +247,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.erase_expired_personal_data",
         "schedule": 3600.0,
         "options": {"expires": 3000},
+    },
+    # Issue 17: a file to work from when the server can't be reached.
+    "resilience-snapshot": {
+        "task": "duties.tasks.write_resilience_snapshot",
+        "schedule": 300.0,
+        "options": {"expires": 240},
     },
 }
 # How long a board socket holds unit positions to send only the newest per unit; statuses and

@@ -50,7 +50,9 @@ from duties.services import (
     roster_pattern_apply,
     shift_officer_add,
     shift_officer_remove,
+    shift_operation_set,
 )
+from incidents.operations.models import Operation
 from resources.models import Unit
 
 MAX_RANGE_DAYS = 62
@@ -222,6 +224,31 @@ class ShiftOfficerAddApi(DutiesApi):
         reason = data.validated_data.get("reason", "")
         shift_officer_add(shift=shift, officer=officer, by=request.user, reason=reason,
                           override=bool(reason.strip()), source=source_of(request))  # fmt: skip
+        return Response(shift_detail(shift.pk))
+
+
+class ShiftOperationApi(DutiesApi):
+    """`POST /api/v1/shifts/{id}/operation/` `{"operation": id | null}`: mark the shift for a
+    planned operation (or clear the mark). Supervisors of the shift's BCU; 409
+    `outside_operation` when the shift does not overlap it."""
+
+    class InputSerializer(serializers.Serializer):
+        operation = id_field(allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses=ShiftOutput)
+    def post(self, request, shift_id: int):
+        require_supervisor_of(request)
+        shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=shift_id)
+        require_supervisor_of(request, shift.bcu.code)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        operation = None
+        if (wanted := data.validated_data["operation"]) is not None:
+            operation = Operation.objects.filter(pk=wanted).first()
+            if operation is None:
+                raise serializers.ValidationError({"operation": ["No such operation."]})
+        shift_operation_set(shift=shift, operation=operation, by=request.user,
+                            source=source_of(request))  # fmt: skip
         return Response(shift_detail(shift.pk))
 
 

@@ -16,6 +16,11 @@ urlpatterns = [
         api.ShiftOfficerRemoveApi.as_view(),
         name="api-shift-officer-remove",
     ),
+    path(
+        "shifts/<int:shift_id>/operation/",
+        api.ShiftOperationApi.as_view(),
+        name="api-shift-operation",
+    ),
     path("roster/cells/", api.RosterCellApi.as_view(), name="api-roster-cell"),
     path("roster/patterns/", api.RosterPatternApi.as_view(), name="api-roster-pattern"),
     path("roster/summary/", api.RosterSummaryApi.as_view(), name="api-roster-summary"),

@@ -92,6 +92,12 @@ class Shift(models.Model):
     officers = models.ManyToManyField(
         Officer, through="ShiftAssignment", blank=True, related_name="shifts"
     )
+    # Marked for a planned operation: its officers are drawn for it (duties/services.py
+    # shift_operation_set; the operation lists them, incidents/operations/selectors.py).
+    operation = models.ForeignKey(
+        "incidents.Operation", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="shifts",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["starts_at"]

@@ -21,6 +21,7 @@ from duties.models import (
     Team,
 )
 from duties.rules import Interval, day_bounds, local_date, skill_valid_on
+from incidents.operations.models import Operation
 
 # Roster cell values: the shift kinds, then the RosterDay kinds. Keys are what the API takes.
 CELL_KINDS = ["early", "late", "night", "other", *DayKind.values]
@@ -372,3 +373,19 @@ def crew_board(*, shift: Shift) -> dict:
         if row["unit"] is not None:
             crews[row["unit"].callsign].append(row)
     return {"officers": officers, "crews": dict(sorted(crews.items()))}
+
+
+def operation_officers(operation: Operation) -> list[dict]:
+    """Officers on the shifts marked for a planned operation (its detail; registered in
+    DutiesConfig.ready), with their shift times."""
+    rows = (
+        ShiftAssignment.objects.filter(shift__operation=operation)
+        .select_related("officer", "shift")
+        .order_by("shift__starts_at", "officer__collar_number")
+    )
+    return [
+        {"officer": a.officer_id, "collar_number": a.officer.collar_number,
+         "name": str(a.officer), "shift": a.shift_id,
+         "starts_at": a.shift.starts_at.isoformat(), "ends_at": a.shift.ends_at.isoformat()}
+        for a in rows
+    ]  # fmt: skip

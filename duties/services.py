@@ -44,6 +44,8 @@ from duties.rules import (
     skill_valid_on,
 )
 from duties.selectors import CELL_LABELS, WORKING, officer_intervals
+from incidents.operations.models import Operation
+from incidents.operations.services import operation_log_record
 from resources.models import Unit
 from resources.services import (
     unit_book_off,
@@ -667,3 +669,36 @@ def crew_book_off(
         return unit_set_crew_skills(
             unit=unit, skill_ids=_crew_skill_ids(unit, day), by=by, source=source
         )
+
+
+# --- planned operations ------------------------------------------------------------------------
+
+
+def shift_operation_set(
+    *, shift: Shift, operation: Operation | None, by: User | None, source: str = ""
+) -> Shift:
+    """Mark a shift for a planned operation (or clear the mark with None): its officers are
+    drawn from the roster for it. The shift must overlap the operation's time (409
+    `outside_operation`); the operation's log records the mark."""
+    with transaction.atomic():
+        shift = Shift.objects.select_for_update().select_related("bcu").get(pk=shift.pk)
+        before = shift.operation
+        if operation is not None and not (
+            shift.starts_at < operation.ends_at and operation.starts_at < shift.ends_at
+        ):
+            raise Conflict(f"This shift does not overlap {operation.name}",
+                           code="outside_operation")  # fmt: skip
+        if before == operation:
+            return shift
+        shift.operation = operation
+        shift.save(update_fields=["operation"])
+        audit_record(user=by, action="update", obj=shift, source=source,
+                     changes={"operation": [before.pk if before else None,
+                                            operation.pk if operation else None]})  # fmt: skip
+        kind = shift.get_kind_display().lower()
+        when = f"{shift.bcu.code} {kind} shift of {shift.starts_at:%d %b %H:%M}"
+        if before is not None:
+            operation_log_record(operation=before, by=by, text=f"{when} no longer marked for it.")
+        if operation is not None:
+            operation_log_record(operation=operation, by=by, text=f"{when} marked for it.")
+    return shift

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from cad.accounts.roles import user_bcu_code
 from cad.api.fields import (
+    StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
     StrictFloatField,
@@ -190,6 +191,18 @@ class IncidentCreateInput(CallInputSerializer):
     qualifiers = serializers.ListField(
         child=StrictCharField(max_length=20), required=False, default=list, max_length=30
     )
+    # Retrospective entry after an outage (api.md): the call's real time of receipt.
+    received_at = serializers.DateTimeField(required=False)
+    retrospective = StrictBooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        if attrs.get("retrospective") and "received_at" not in attrs:
+            raise ValidationError({"received_at": ["Give the time the call was received."]})
+        if "received_at" in attrs and not attrs.get("retrospective"):
+            raise ValidationError(
+                {"retrospective": ['A past received_at needs "retrospective": true.']}
+            )
+        return attrs
 
 
 def _resolve_location(location: dict[str, Any]) -> tuple[float, float, str]:
@@ -300,7 +313,12 @@ class IncidentListCreateApi(APIView):
             v = data.validated_data
             lat, lon, resolved = _resolve_location(v["location"])
             caller = v.get("caller") or {}
-            at = timezone.now()
+            retrospective = v["retrospective"]
+            at = v["received_at"] if retrospective else timezone.now()
+            if retrospective and (
+                problems := services.retrospective_errors(at, now=timezone.now())
+            ):
+                raise ValidationError(problems)
             findings = location_findings(lat=lat, lon=lon, at=at)
             incident = services.incident_create(
                 by=request.user,
@@ -322,6 +340,7 @@ class IncidentListCreateApi(APIView):
                 qualifier_codes=v["qualifiers"],
                 source=_source(request),
                 at=at,
+                retrospective=retrospective,
             )
             services.personal_data_combination_record(
                 by=request.user, source=_source(request), what="incident created",

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from incidents import api
 from incidents.crime import api as crime_api
@@ -40,4 +40,5 @@ urlpatterns = [
         crime_api.CrimeReportSubmitApi.as_view(),
         name="api-incident-crime-report-submit",
     ),
+    path("", include("incidents.operations.api_urls")),
 ]

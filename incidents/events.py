@@ -9,8 +9,8 @@ own.
 from typing import Any
 
 from cad.live.events import event_emit, event_notify
-from cad.models import Event
-from incidents.models import Incident
+from cad.models import BCU, Event
+from incidents.models import Incident, MajorIncident, Operation
 
 # To the desks (stored, numbered, published): the board's view of the incident.
 INCIDENT_CREATED = "incident.created"
@@ -19,6 +19,10 @@ INCIDENT_CLOSED = "incident.closed"
 # For reactions only (not stored, not sent to desks): resources refreshes recommendations.
 INCIDENT_REGRADED = "incident.regraded"
 INCIDENT_REOPENED = "incident.reopened"
+# Planned operations and major incidents (incidents/operations/).
+OPERATION_UPDATED = "operation.updated"
+MAJOR_INCIDENT_DECLARED = "major.declared"
+MAJOR_INCIDENT_STOOD_DOWN = "major.stood_down"
 
 
 def board_incident(row: dict[str, Any]) -> dict[str, Any]:
@@ -40,12 +44,13 @@ def board_incident(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"].isoformat(),
         "due_at": row["due_at"].isoformat() if row["due_at"] else None,
         "version": row["version"],
+        "operation": row["operation_id"],
     }
 
 
 BOARD_FIELDS = (
     "id", "reference", "type__code", "type__name", "grade", "status", "summary",
-    "lat", "lon", "address", "bcu__code", "created_at", "due_at", "version",
+    "lat", "lon", "address", "bcu__code", "created_at", "due_at", "version", "operation_id",
 )  # fmt: skip
 
 
@@ -106,3 +111,60 @@ def incident_regraded(incident: Incident) -> None:
 def incident_reopened(incident: Incident) -> None:
     """For reactions: a closed incident is open again, unresourced."""
     event_notify(type=INCIDENT_REOPENED, data=incident_changed_payload(incident))
+
+
+# --- planned operations and major incidents --------------------------------------------------
+
+
+def operation_payload(operation: Operation) -> dict[str, Any]:
+    """The board's and the operation stream's view of an operation."""
+    return {
+        "operation": operation.pk,
+        "name": operation.name,
+        "starts_at": operation.starts_at.isoformat(),
+        "ends_at": operation.ends_at.isoformat(),
+        "bcu": operation.bcu.code,
+        "location": {"lat": operation.lat, "lon": operation.lon, "address": operation.address},
+        "radius_m": operation.radius_m,
+        "polygon": operation.polygon,
+        "commander": operation.commander,
+        "version": operation.version,
+        "change": "",
+    }
+
+
+def operation_updated(operation: Operation, *, change: str) -> Event:
+    """The operation was created or changed (`change` says how: "created", "unit ring-fenced",
+    "logged", ...), to the desks of its BCU. Its stream is every event naming it."""
+    payload = {**operation_payload(operation), "change": change}
+    return event_emit(type=OPERATION_UPDATED, data=payload, bcus=[operation.bcu.code])
+
+
+def major_incident_payload(major: MajorIncident) -> dict[str, Any]:
+    """The declaration banner: which incident, when, by whom, and its METHANE."""
+    incident = major.incident
+    return {
+        "incident": incident.pk,
+        "reference": incident.reference,
+        "bcu": incident.bcu.code if incident.bcu is not None else None,
+        "declared_at": major.declared_at.isoformat(),
+        "declared_by": major.declared_by.username,
+        "methane": major.methane,
+        "stood_down_at": major.stood_down_at.isoformat() if major.stood_down_at else None,
+    }
+
+
+def _every_bcu() -> list[str]:
+    return list(BCU.objects.values_list("code", flat=True))
+
+
+def major_incident_declared(major: MajorIncident) -> Event:
+    """A major incident: the banner goes up on every desk in London."""
+    payload = major_incident_payload(major)
+    return event_emit(type=MAJOR_INCIDENT_DECLARED, data=payload, bcus=_every_bcu())
+
+
+def major_incident_stood_down(major: MajorIncident) -> Event:
+    """Stand-down: the banner comes down on every desk."""
+    payload = major_incident_payload(major)
+    return event_emit(type=MAJOR_INCIDENT_STOOD_DOWN, data=payload, bcus=_every_bcu())

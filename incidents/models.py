@@ -145,6 +145,11 @@ class Incident(models.Model):
     # Set when retention erased the callers' details (incidents/retention.py); the rest of the
     # record stays.
     personal_erased_at = models.DateTimeField(null=True, blank=True)
+    # The planned operation whose area and time it fell in (incidents/operations/services.py).
+    operation = models.ForeignKey(
+        "incidents.Operation", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="incidents",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-created_at"]
@@ -312,3 +317,11 @@ class GazetteerEntry(models.Model):
 
 # Crime reports drafted from calls (incidents/crime/): their tables belong to this app.
 from incidents.crime.models import CrimeClassification, CrimeReport  # noqa: E402, F401
+# Registered with this app; they live with their services in incidents/operations/.
+from incidents.operations.models import (  # noqa: E402, F401
+    FallbackRecord,
+    MajorIncident,
+    MobilisationItem,
+    Operation,
+    OperationLogEntry,
+)

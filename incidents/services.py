@@ -17,7 +17,7 @@ a valid request the state forbids raises cad.errors.Conflict (409).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -52,9 +52,14 @@ from incidents.models import (
     Qualifier,
     WarningMarker,
 )
+from incidents.operations.selectors import operation_covering
 
 LONDON = ZoneInfo("Europe/London")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Retrospective entry (after an outage): how far back a call may be entered, and how far ahead
+# of this server's clock a "past" time may be (clocks on paper and on phones differ a little).
+RETROSPECTIVE_MAX_AGE = timedelta(days=7)
+RETROSPECTIVE_CLOCK_SLACK = timedelta(minutes=2)
 THRIVE_KEYS = ("threat", "harm", "risk", "investigation", "vulnerability", "engagement")
 Kind = IncidentLogEntry.Kind
 
@@ -170,14 +175,21 @@ def incident_create(
     qualifier_codes: list[str] | None = None,
     source: str = "",
     at: datetime | None = None,
+    retrospective: bool = False,
 ) -> Incident:
     """Record a new incident from a call: reference, due time, log, audit and board event.
 
     `address` is the caller's own words and is stored untouched; `resolved_address` is what the
-    gazetteer or the map pin made of it.
+    gazetteer or the map pin made of it. `retrospective`: a call taken while the CAD was down,
+    entered afterwards with `at` its real time of receipt (at most 7 days back, never in the
+    future): the reference, the due time and the response figures run from that time, and the
+    log says who entered it and when.
     """
-    at = at or timezone.now()
+    now = timezone.now()
+    at = at or now
     errors: dict[str, list[str]] = {}
+    if retrospective:
+        errors.update(retrospective_errors(at, now=now))
     incident_type = IncidentType.objects.filter(code=type_code).first()
     if incident_type is None:
         errors["type"] = [f"Unknown incident type {str(type_code)[:20]!r}."]
@@ -201,6 +213,8 @@ def incident_create(
         raise ValidationError(errors)
 
     bcu = bcu_at(lat, lon)
+    # Inside a planned operation's area while it runs: the incident is tagged with it.
+    operation = operation_covering(lat=lat, lon=lon, at=at)
     # No savepoint: any failure below fails the whole creation, so there is nothing to keep.
     with transaction.atomic(savepoint=False):
         day = london_date(at)
@@ -221,6 +235,7 @@ def incident_create(
             created_at=at,
             created_by=by,
             due_at=due_at_for(grade, at),
+            operation=operation,
         )
         if qualifiers:
             incident.qualifiers.set(qualifiers)
@@ -235,15 +250,38 @@ def incident_create(
             taken_by=by,
         )
         _log(incident, _opening_text(incident, call, qualifiers), kind=Kind.CALL, by=by)
-        audit_record(
-            user=by, action="create", obj=incident, source=source,
-            # Caller details are personal data: the trail says they were taken, not what they are.
-            changes={"type": incident_type.code, "grade": grade, "lat": lat, "lon": lon,
-                     "bcu": bcu.code if bcu else None, "channel": call.channel,
-                     "caller_details": bool(call.caller_name or call.caller_phone)},
-        )  # fmt: skip
+        if retrospective:
+            _log(incident, f"Entered retrospectively by {by.username} at {_hm(now)}; call "
+                           f"received {_hm(at)} while the CAD was unavailable.",
+                 kind=Kind.SYSTEM, by=by)  # fmt: skip
+        if operation is not None:
+            _log(incident, f"Inside the area of operation {operation.name}: tagged.",
+                 kind=Kind.SYSTEM, by=by)  # fmt: skip
+        changes = {"type": incident_type.code, "grade": grade, "lat": lat, "lon": lon,
+                   "bcu": bcu.code if bcu else None, "channel": call.channel,
+                   # Caller details are personal data: the trail says they were taken, not what.
+                   "caller_details": bool(call.caller_name or call.caller_phone)}  # fmt: skip
+        if retrospective:
+            changes.update(retrospective=True, received_at=at.isoformat())
+        if operation is not None:
+            changes["operation"] = operation.pk
+        audit_record(user=by, action="create", obj=incident, source=source, changes=changes)
         incident_created(incident)
     return incident
+
+
+def _hm(moment: datetime) -> str:
+    return moment.astimezone(LONDON).strftime("%d %b %Y %H:%M:%S")
+
+
+def retrospective_errors(at: datetime, *, now: datetime) -> dict[str, list[str]]:
+    """Why `at` cannot be the real time of a call entered after an outage (empty if fine)."""
+    if at > now + RETROSPECTIVE_CLOCK_SLACK:
+        return {"received_at": ["Is in the future: give the time the call was received."]}
+    if at < now - RETROSPECTIVE_MAX_AGE:
+        return {"received_at": ["Is more than 7 days ago: retrospective entry goes back at "
+                                "most 7 days; record older calls by report."]}  # fmt: skip
+    return {}
 
 
 def _opening_text(incident: Incident, call: CallDetails, qualifiers: list[Qualifier]) -> str:
@@ -498,17 +536,29 @@ def incident_close_hook_register(hook: CloseHook) -> None:
 
 
 def incident_close(
-    *, incident: Incident, by: User | None, closing_code: str, note: str = "", source: str = ""
+    *,
+    incident: Incident,
+    by: User | None,
+    closing_code: str,
+    note: str = "",
+    source: str = "",
+    at: datetime | None = None,
 ) -> Incident:
-    """Result and close: the closing code, and every unit still on it is freed."""
+    """Result and close: the closing code, and every unit still on it is freed.
+
+    `at` is for results entered after an outage (import_fallback): the real closing time,
+    between the incident's creation and now."""
     errors: dict[str, list[str]] = {}
     code = ClosingCode.objects.filter(code=closing_code, active=True).first()
     if code is None:
         errors["closing_code"] = [f"Unknown closing code {str(closing_code)[:20]!r}."]
     note = _clean_text(errors, "note", note, max_length=4000, multiline=True)
+    now = timezone.now()
+    if at is not None and not (incident.created_at <= at <= now):
+        errors["closed_at"] = ["Must lie between the incident's creation and now."]
     if errors or code is None:  # (no code is an error already)
         raise ValidationError(errors)
-    at = timezone.now()
+    at = at or now
     with transaction.atomic():
         incident = _lock(incident)
         if incident.status == IncidentStatus.CLOSED:

@@ -30,12 +30,13 @@ from cad.accounts.roles import (
     has_role,
     user_bcu_code,
 )
-from cad.api.fields import StrictFloatField
+from cad.api.fields import StrictCharField, StrictFloatField
 from cad.api.idempotency import idempotent
 from cad.audit.trail import source_of
 from incidents.models import Incident
+from incidents.operations.models import Operation
 from incidents.selectors import incident_detail
-from resources import despatch, selectors, services
+from resources import despatch, ringfence, selectors, services
 from resources.models import Assignment, Unit, UnitStatus
 from resources.timers import board_timers, timer_flags
 
@@ -237,6 +238,10 @@ class UnitEmergencyAcknowledgeApi(APIView):
 
 class AssignInput(serializers.Serializer):
     unit = serializers.CharField(max_length=20, help_text="call sign")
+    override_reason = StrictCharField(
+        max_length=1000, required=False, allow_blank=True, default="", multiline=True,
+        help_text="needed to send a unit ring-fenced for a planned operation elsewhere",
+    )  # fmt: skip
 
 
 def _incident_and_unit(request, pk: int) -> tuple[Incident, Unit]:
@@ -268,11 +273,13 @@ class IncidentAssignApi(APIView):
     @extend_schema(request=AssignInput, responses={200: dict})
     def post(self, request, pk: int):
         incident, unit = _incident_and_unit(request, pk)
+        reason = request.data.get("override_reason", "") if isinstance(request.data, dict) else ""
 
         def produce():
             despatch.assignment_create(
-                incident=incident, unit=unit, by=request.user, source=_source(request)
-            )
+                incident=incident, unit=unit, by=request.user, source=_source(request),
+                override_reason=reason,
+            )  # fmt: skip
             return Response(incident_detail(incident=incident, user=request.user))
 
         return idempotent(request, produce)
@@ -302,3 +309,43 @@ class TimerFlagsApi(APIView):
             raise PermissionDenied("Your role does not allow this.")
         bcu = user_bcu_code(request.user)
         return Response({"timers": board_timers(), "flags": timer_flags(bcu=bcu)})
+
+
+class OperationUnitsApi(APIView):
+    """`POST /api/v1/operations/{id}/units/` `{"unit": "<call sign>"}` → 200 with the operation's
+    ring-fenced units: between its start and end the unit is not recommended for other
+    incidents, and sending it to one needs `override_reason`. Supervisors whose scope holds the
+    operation's BCU; 409 `operation_over` once it has ended."""
+
+    @extend_schema(request=AssignInput, responses={200: dict})
+    def post(self, request, pk: int):
+        operation = _operation_for_supervisor(request, pk)
+        data = AssignInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        unit = Unit.objects.filter(callsign=data.validated_data["unit"], active=True).first()
+        if unit is None:
+            raise serializers.ValidationError({"unit": ["No such unit."]})
+        ringfence.ring_fence_add(operation=operation, unit=unit, by=request.user,
+                                 source=_source(request))  # fmt: skip
+        return Response({"operation": operation.pk, "units": ringfence.operation_units(operation)})
+
+
+class OperationUnitReleaseApi(APIView):
+    """`DELETE /api/v1/operations/{id}/units/{callsign}/` → 200: the unit is released."""
+
+    @extend_schema(responses={200: dict})
+    def delete(self, request, pk: int, callsign: str):
+        operation = _operation_for_supervisor(request, pk)
+        ringfence.ring_fence_remove(operation=operation, unit=_unit(callsign), by=request.user,
+                                    source=_source(request))  # fmt: skip
+        return Response({"operation": operation.pk, "units": ringfence.operation_units(operation)})
+
+
+def _operation_for_supervisor(request, pk: int) -> Operation:
+    if not has_role(request.user, SUPERVISOR):
+        raise PermissionDenied("Only supervisors ring-fence units.")
+    operation = get_object_or_404(Operation.objects.select_related("bcu"), pk=pk)
+    bcu = user_bcu_code(request.user)
+    if bcu is not None and bcu != operation.bcu.code:
+        raise PermissionDenied("This operation is outside your BCU.")
+    return operation

@@ -24,6 +24,12 @@ urlpatterns = [
         api.IncidentUnassignApi.as_view(),
         name="api-incident-unassign",
     ),
+    path("operations/<int:pk>/units/", api.OperationUnitsApi.as_view(), name="api-operation-units"),
+    path(
+        "operations/<int:pk>/units/<str:callsign>/",
+        api.OperationUnitReleaseApi.as_view(),
+        name="api-operation-unit",
+    ),
     path("board/timers/", api.TimerFlagsApi.as_view(), name="api-board-timers"),
     path(
         "incidents/<int:pk>/eido/", partners_api.IncidentEidoApi.as_view(), name="api-incident-eido"

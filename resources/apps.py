@@ -18,6 +18,10 @@ class ResourcesConfig(AppConfig):
             INCIDENT_REOPENED,
             INCIDENT_UPDATED,
         )
+        from incidents.operations.selectors import (
+            register_operation_detail_part,
+            register_operation_units,
+        )
         from incidents.selectors import register_incident_detail_part
         from incidents.services import incident_close_hook_register
         from resources import reactions
@@ -27,11 +31,15 @@ class ResourcesConfig(AppConfig):
             incident_partner_shares,
             partner_agencies_available,
         )
+        from resources.ringfence import operation_callsigns, operation_units
         from resources.selectors import assignment_audit_rows, incident_assignments, units_for_board
 
         register_snapshot_section("units", units_for_board)
         register_incident_rows(assignment_audit_rows)
         register_incident_detail_part("assignments", incident_assignments)
+        # A planned operation's ring-fenced units, in its detail and its own stream.
+        register_operation_detail_part("units", operation_units)
+        register_operation_units(operation_callsigns)
         # In the closing transaction: an incident is never closed with units still on it.
         incident_close_hook_register(assignments_clear_on_close)
         # After commit: recommendations follow the incident.

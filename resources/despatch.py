@@ -19,16 +19,20 @@ incident's log and status are written through `incidents.services`.
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from cad.api.fields import control_characters
 from cad.audit.trail import audit_record
 from cad.errors import Conflict
 from incidents.events import incident_updated
 from incidents.models import Incident, IncidentLogEntry, IncidentStatus
+from incidents.operations.services import operation_log_record
 from incidents.services import incident_log_record
 from resources.events import assignment_created, unit_updated
 from resources.models import Assignment, Unit, UnitStatus
+from resources.ringfence import ring_fence_holding
 from resources.services import (
     ON_JOB,
     incident_follow_units,
@@ -43,10 +47,22 @@ Kind = IncidentLogEntry.Kind
 
 
 def assignment_create(
-    *, incident: Incident, unit: Unit, by, source: str = "board", at: datetime | None = None
+    *,
+    incident: Incident,
+    unit: Unit,
+    by,
+    source: str = "board",
+    at: datetime | None = None,
+    override_reason: str = "",
 ) -> Assignment:
-    """Send a unit to an incident. Exactly one of many simultaneous senders wins."""
+    """Send a unit to an incident. Exactly one of many simultaneous senders wins.
+
+    A unit ring-fenced for a running operation goes to an incident outside it only with an
+    `override_reason` (409 `ring_fenced` without one); the reason is logged on the incident and
+    the operation and audited as an override.
+    """
     at = at or timezone.now()
+    override_reason = _clean_reason(override_reason)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         unit = unit_lock(unit)
@@ -65,6 +81,13 @@ def assignment_create(
                 f"{unit.callsign} is not free to go: {unit.get_status_display()}{where}",
                 code="unit_unavailable",
             )
+        fence = ring_fence_holding(unit=unit, at=at, operation_id=incident.operation_id)
+        if fence is not None and not override_reason:
+            raise Conflict(
+                f"{unit.callsign} is ring-fenced for operation {fence.operation.name}; "
+                "give an override_reason to send it elsewhere",
+                code="ring_fenced",
+            )
         try:
             with transaction.atomic():
                 assignment = Assignment.objects.create(
@@ -81,6 +104,9 @@ def assignment_create(
         unit.refresh_from_db()
         incident_log_record(incident=incident, text=f"{unit.callsign} assigned",
                             kind=Kind.ASSIGNMENT, by=by)  # fmt: skip
+        if fence is not None:
+            _override_record(fence.operation, incident=incident, unit=unit, by=by,
+                             reason=override_reason, source=source)  # fmt: skip
         incident_follow_units(incident)
         audit_record(user=by, action="create", obj=assignment, source=source,
                      changes={"incident": incident.reference, "unit": unit.callsign})  # fmt: skip
@@ -91,6 +117,71 @@ def assignment_create(
         incident_updated(incident, extra_bcus=bcus)
         # After commit, radio queues the despatch message (see the module docstring).
         assignment_created(assignment)
+    return assignment
+
+
+def _clean_reason(reason: str) -> str:
+    if (
+        not isinstance(reason, str)
+        or len(reason.strip()) > 1000
+        or control_characters(reason, multiline=True)
+    ):
+        raise ValidationError({"override_reason": ["At most 1000 characters of text."]})
+    return reason.strip()
+
+
+def _override_record(operation, *, incident: Incident, unit: Unit, by, reason: str,
+                     source: str) -> None:  # fmt: skip
+    text = (f"{unit.callsign} (ring-fenced for operation {operation.name}) sent to "
+            f"{incident.reference} on override: {reason}")  # fmt: skip
+    incident_log_record(incident=incident, text=text, kind=Kind.ASSIGNMENT, by=by)
+    operation_log_record(operation=operation, text=text, by=by)
+    audit_record(user=by, action="override", obj=unit, source=source,
+                 changes={"ring_fence": operation.pk, "incident": incident.reference,
+                          "reason": reason})  # fmt: skip
+
+
+def assignment_record_past(
+    *,
+    incident: Incident,
+    unit: Unit,
+    by,
+    assigned_at: datetime,
+    at_scene_at: datetime | None,
+    cleared_at: datetime,
+    source: str,
+) -> Assignment:
+    """A unit's attendance taken while the CAD was down, entered afterwards (import_fallback).
+
+    History only: the assignment is recorded already cleared, with its real times (the
+    response figures read them), and the unit's present status is not touched, since it has
+    moved on since. The incident's log says so.
+    """
+    if not (incident.created_at <= assigned_at <= cleared_at <= timezone.now()):
+        raise ValidationError({"units": [
+            f"{unit.callsign}: times must run received ≤ sent ≤ cleared ≤ now."]})  # fmt: skip
+    if at_scene_at is not None and not (assigned_at <= at_scene_at <= cleared_at):
+        raise ValidationError({"units": [
+            f"{unit.callsign}: at scene must lie between sent and cleared."]})  # fmt: skip
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        assignment = Assignment.objects.create(
+            incident=incident, unit=unit, assigned_at=assigned_at, assigned_by=by,
+            en_route_at=assigned_at, at_scene_at=at_scene_at, cleared_at=cleared_at,
+        )  # fmt: skip
+        times = f"sent {assigned_at:%H:%M}" + (
+            f", at scene {at_scene_at:%H:%M}" if at_scene_at else "") + (
+            f", cleared {cleared_at:%H:%M} (UTC), from the fallback log")  # fmt: skip
+        incident_log_record(incident=incident, text=f"{unit.callsign} {times}",
+                            kind=Kind.ASSIGNMENT, by=by)  # fmt: skip
+        changes = {
+            "incident": incident.reference, "unit": unit.callsign,
+            "assigned_at": assigned_at.isoformat(),
+            "at_scene_at": at_scene_at.isoformat() if at_scene_at else None,
+            "cleared_at": cleared_at.isoformat(), "retrospective": True,
+        }  # fmt: skip
+        audit_record(user=by, action="create", obj=assignment, source=source, changes=changes)
+        incident_updated(incident)
     return assignment
 
 

@@ -178,3 +178,25 @@ from resources.partners.models import (  # noqa: E402, F401
     PartnerIncident,
     PartnerShare,
 )
+class RingFence(models.Model):
+    """A unit held for a planned operation (incidents.Operation) while it runs: not recommended
+    for other incidents, and sent elsewhere only with an override reason (resources/ringfence.py).
+    """
+
+    operation = models.ForeignKey(
+        "incidents.Operation", on_delete=models.PROTECT, related_name="ring_fences"
+    )
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="ring_fences")
+    added_at = models.DateTimeField(auto_now_add=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["unit__callsign"]
+        constraints = [
+            models.UniqueConstraint(fields=["operation", "unit"], name="one_ring_fence_per_unit")
+        ]
+
+    def __str__(self):
+        return f"{self.unit} for {self.operation}"

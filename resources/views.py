@@ -12,7 +12,9 @@ from cad.accounts.roles import CALL_HANDLER, DESPATCHER, SUPERVISOR, has_role, u
 from cad.live.snapshot import board_snapshot
 from cad.models import BCU, Borough
 from incidents.models import GRADE_TARGETS, ClosingCode
+from incidents.operations.models import Operation
 from resources.models import UnitStatus
+from resources.ringfence import operation_callsigns
 from resources.timers import board_timers
 
 
@@ -44,8 +46,22 @@ def board(request):
         ),
         # What each shortcut does; the keys themselves are the user's (#user-prefs).
         "shortcuts": [{"action": s.action, "does": s.does} for s in SHORTCUTS],
+        "operation": _operation_filter(request),
     }
     return render(request, "resources/board.html", {"config": config})
+
+
+def _operation_filter(request) -> dict | None:
+    """`?operation=<id>`: the board of one planned operation (its tagged incidents and its
+    ring-fenced units; the live events carry the incident's `operation`)."""
+    raw = request.GET.get("operation", "")
+    if not raw.isdigit() or len(raw) > 12:
+        return None
+    operation = Operation.objects.filter(pk=int(raw)).first()
+    if operation is None:
+        return None
+    return {"id": operation.pk, "name": operation.name,
+            "units": operation_callsigns(operation)}  # fmt: skip
 
 
 @require_GET

@@ -59,12 +59,15 @@ from duties.tests.conftest import make_officer, make_shift
 from incidents.crime.models import CrimeClassification
 from incidents.crime.services import crime_report_draft, crime_report_update
 from incidents.models import GazetteerEntry, Incident, WarningMarker
+from incidents.operations.services import major_incident_declare, operation_create
 from incidents.services import incident_close, incident_regrade
+from incidents.tests.test_major_incident import METHANE
 from radio.models import RadioMessage
 from resources import despatch, tasks
 from resources import services as unit_services
 from resources.models import Assignment, Unit, UnitStatus
 from resources.partners.models import PartnerAgency, PartnerDelivery, PartnerShare
+from resources.ringfence import ring_fence_add
 from tests.factories import (
     LAMBETH,
     make_closing_code,
@@ -192,6 +195,7 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
     c = Cell
     # fmt: off
     inc = "api/v1/incidents/<int:pk>/"
+    op = "api/v1/operations/<int:pk>/"
     unit = "api/v1/units/<str:callsign>/"
     wrong_login = {"username": "nobody-at-all", "password": "wrong"}
     rows = [
@@ -314,6 +318,33 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
               DESKS | {GATEWAY}, body=lambda w: {}),
             c(f"{unit}emergency/acknowledge/", "POST", bcu,
               f"/api/v1/units/{{alarm_{bcu}}}/emergency/acknowledge/", DESKS),
+            # planned operations and major incidents (issue 17)
+            c(f"{op}", "GET", bcu, f"/api/v1/operations/{{op_{bcu}}}/", INCIDENT_READERS),
+            c(f"{op}events/", "GET", bcu, f"/api/v1/operations/{{op_{bcu}}}/events/",
+              INCIDENT_READERS),
+            c(f"{op}log/", "POST", bcu, f"/api/v1/operations/{{op_{bcu}}}/log/", _sup(bcu),
+              body=lambda w: {"text": "kick-off delayed"}),
+            c(f"{op}units/", "POST", bcu, f"/api/v1/operations/{{op_{bcu}}}/units/", _sup(bcu),
+              body=lambda w, b=bcu: {"unit": w[f"free_{b}"]}),
+            c(f"{op}units/<str:callsign>/", "DELETE", bcu,
+              f"/api/v1/operations/{{op_{bcu}}}/units/{{busy_{bcu}}}/", _sup(bcu)),
+            c("operations/<int:pk>/", "GET", bcu, f"/operations/{{op_{bcu}}}/", INCIDENT_READERS,
+              kind="page"),
+            c("operations/<int:pk>/briefing/", "GET", bcu, f"/operations/{{op_{bcu}}}/briefing/",
+              INCIDENT_READERS, kind="page"),
+            c(f"{inc}major-incident/", "POST", bcu, f"/api/v1/incidents/{i}/major-incident/",
+              _sup(bcu), body=lambda w: {"methane": METHANE}),
+            c(f"{inc}major-incident/", "GET", bcu,
+              f"/api/v1/incidents/{{busy_inc_{bcu}}}/major-incident/", INCIDENT_READERS),
+            c(f"{inc}major-incident/stand-down/", "POST", bcu,
+              f"/api/v1/incidents/{{busy_inc_{bcu}}}/major-incident/stand-down/", _sup(bcu),
+              body=lambda w: {"reason": "scene cleared"}),
+            c(f"{inc}major-incident/mobilisation/", "POST", bcu,
+              f"/api/v1/incidents/{{busy_inc_{bcu}}}/major-incident/mobilisation/", local,
+              body=lambda w: {"kind": "serial", "name": "U231"}),
+            c("api/v1/shifts/<int:shift_id>/operation/", "POST", bcu,
+              f"/api/v1/shifts/{{now_shift_{bcu}}}/operation/", _sup(bcu),
+              body=lambda w, b=bcu: {"operation": w[f"op_{b}"]}),
             # duties
             c("api/v1/shifts/<int:shift_id>/", "GET", bcu, f"/api/v1/shifts/{{shift_{bcu}}}/",
               DUTY_READERS),
@@ -378,6 +409,13 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
                           "officers": [w["rostered_AS"]], "action": "book_off"}),
         # lists and the rest
         c("api/v1/units/", "GET", "-", "/api/v1/units/", UNIT_READERS),
+        c("api/v1/operations/", "GET", "-", "/api/v1/operations/", INCIDENT_READERS),
+        c("api/v1/operations/", "POST", "CN", "/api/v1/operations/", SUPERVISORS,
+          body=lambda w: _new_operation_body("CN")),
+        c("api/v1/operations/", "POST", "AS", "/api/v1/operations/", frozenset({SUP}),
+          body=lambda w: _new_operation_body("AS")),
+        c("operations/", "GET", "-", "/operations/", INCIDENT_READERS, kind="page"),
+        c("fallback-sheet/", "GET", "-", "/fallback-sheet/", INCIDENT_READERS, kind="page"),
         c("api/v1/board/timers/", "GET", "-", "/api/v1/board/timers/", DESKS),
         c("api/v1/coverage/", "GET", "-", "/api/v1/coverage/", DESKS),
         c("api/v1/officers/", "GET", "-", "/api/v1/officers/", DUTY_READERS),
@@ -433,6 +471,13 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
 def _sup(bcu: str) -> frozenset:
     """Roster and crewing changes: supervisors of that BCU, or of all London."""
     return SUPERVISORS if bcu == "CN" else frozenset({SUP})
+
+
+def _new_operation_body(bcu: str) -> dict:
+    now = timezone.now()
+    return {"name": "March", "bcu": bcu, "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(hours=4)).isoformat(),
+            "location": {"lat": 51.5, "lon": -0.12, "address": "Trafalgar Square"}}  # fmt: skip
 
 
 def _new_incident_body(lat: float, lon: float) -> dict:
@@ -739,6 +784,19 @@ def build_world(geography, make_user) -> tuple[dict, dict]:
         direction="out", kind="despatch", issi=job.unit.issi, unit=job.unit, assignment=job,
         state="sent", by=central,
     ).pk  # fmt: skip
+    # A planned operation running in each BCU (its small area away from the cells' incidents),
+    # holding the BCU's busy unit; a major incident declared on the BCU's worked incident.
+    for bcu, (lat, lon) in (("CN", (51.555, -0.15)), ("AS", (51.45, -0.105))):
+        operation = operation_create(
+            by=users[SUP], name=f"Operation {bcu}", bcu_code=bcu, lat=lat, lon=lon, radius_m=50,
+            starts_at=timezone.now() - timedelta(hours=1),
+            ends_at=timezone.now() + timedelta(hours=6),
+        )  # fmt: skip
+        ids[f"op_{bcu}"] = operation.pk
+        ring_fence_add(operation=operation, unit=Unit.objects.get(callsign=ids[f"busy_{bcu}"]),
+                       by=users[SUP])  # fmt: skip
+        major_incident_declare(incident=Incident.objects.get(pk=ids[f"busy_inc_{bcu}"]),
+                               by=users[SUP], methane=METHANE)  # fmt: skip
     _rows_for_the_admin(users, ids, geography)
     return users, ids
 

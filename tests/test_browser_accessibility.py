@@ -22,8 +22,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
+from incidents.operations.services import major_incident_declare, operation_create
+from incidents.tests.test_major_incident import METHANE
 from resources.despatch import assignment_create
 from resources.models import Unit
+from resources.ringfence import ring_fence_add
 from tests.a11y import WCAG_AAA_CONTRAST, axe_violations, describe
 from tests.factories import (
     make_closing_code,
@@ -149,6 +152,11 @@ SCREENS = [
     Screen("idle warning dialog", "handler", "/calls/", _idle_warning),
     Screen("settings", "handler", "/accounts/preferences/"),
     Screen("board, keys and settings dialog", "dave", "/board/", _board_help),
+    # Issue 17: the operation's pages and the fallback sheet (the board screens above show a
+    # declared major incident's banner).
+    Screen("operation page", "handler", "/operations/{operation}/"),
+    Screen("operation briefing (print page)", "handler", "/operations/{operation}/briefing/"),
+    Screen("fallback log sheet", "handler", "/fallback-sheet/"),
     # The high-contrast theme (a user setting) also meets 7:1 for text (WCAG 1.4.6, AAA).
     Screen("high contrast: call-taker", "handler_hc", "/calls/", _call_taker_results, aaa=True),
     Screen("high contrast: board", "dave_hc", "/board/", _board_alarm, aaa=True),
@@ -243,10 +251,18 @@ def _build_world() -> dict:
         ShiftAssignment.objects.create(shift=shift, officer=ada)
         if day % 2:
             ShiftAssignment.objects.create(shift=shift, officer=spare)
+    operation = operation_create(
+        by=sup, name="Carnival", bcu_code="CN", lat=51.5452, lon=-0.16, radius_m=300,
+        starts_at=timezone.now() - timedelta(hours=1), ends_at=timezone.now() + timedelta(hours=8),
+        commander="Ch Supt Gold", briefing="Floats from 10:00.\nRoad closures on the route.",
+    )  # fmt: skip
+    ring_fence_add(operation=operation, unit=Unit.objects.get(callsign="CN09"), by=sup)
+    major_incident_declare(incident=incident, by=sup, methane=METHANE)
     return {
         "incident": incident.pk,
         "reference": incident.reference,
         "secrets": secrets,
+        "operation": operation.pk,
     }
 
 

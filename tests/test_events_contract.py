@@ -20,7 +20,13 @@ from django.utils import timezone
 
 from cad.live import events as live_events
 from incidents.models import ClosingCode
+from incidents.operations.services import (
+    major_incident_declare,
+    major_incident_stand_down,
+    operation_create,
+)
 from incidents.services import incident_close, incident_regrade, incident_reopen
+from incidents.tests.test_major_incident import METHANE
 from radio import services as radio_services
 from radio.models import RadioMessage
 from resources.despatch import assignment_create
@@ -195,6 +201,10 @@ def test_every_emitter_sends_a_documented_type_with_the_documented_fields(
     assert recommendation_refresh(incident_id=other.pk, trigger="test", force_event=True)
     incident_close(incident=incident, by=desk, closing_code="NFA")
     incident_reopen(incident=incident, by=desk, reason="more to do")
+    operation_create(by=desk, name="Match", starts_at=timezone.now(), bcu_code="CN",
+                     ends_at=timezone.now() + timedelta(hours=2), lat=51.5, lon=-0.1)  # fmt: skip
+    major = major_incident_declare(incident=other, by=desk, methane=METHANE, source="test")
+    major_incident_stand_down(major=major, by=desk, reason="cleared", source="test")
 
     fields = documented()
     assert {t for t, _ in emitted} == set(fields), "run every documented type once"

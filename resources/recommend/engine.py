@@ -38,6 +38,7 @@ from resources.recommend.routers import (
     RouterError,
     default_router,
 )
+from resources.ringfence import ring_fenced_elsewhere
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -119,6 +120,8 @@ class Target:
     grade: str
     bcu: str | None = None
     requirements: list[Requirement] = field(default_factory=list)
+    # The planned operation the incident belongs to: its own ring-fenced units may go to it.
+    operation: int | None = None
 
 
 @dataclass
@@ -376,13 +379,20 @@ def free_units_query() -> "QuerySet[WithAnnotations[Unit, Placed]]":
 
 
 def load_candidates(
-    lat: float, lon: float, radius_m: float | None, line: Requirement | None = None
+    lat: float,
+    lon: float,
+    radius_m: float | None,
+    line: Requirement | None = None,
+    operation: int | None = None,
 ) -> list[Candidate]:
     """Free units in a box around (lat, lon) (radius None: all of them), with their skills.
 
-    With `line`, only units meeting that response-plan line.
+    With `line`, only units meeting that response-plan line. Units ring-fenced for a running
+    planned operation are left out, unless the incident belongs to that operation.
     """
-    qs = free_units_query()
+    qs = free_units_query().filter(
+        ~ring_fenced_elsewhere(at=timezone.now(), operation_id=operation)
+    )
     if line is not None and line.unit_type:
         qs = qs.filter(type__code=line.unit_type)
     if line is not None and line.skill:
@@ -428,7 +438,9 @@ def _widen(target: Target, wanted: int, line: Requirement | None) -> tuple[list[
     radius = float(conf("SEARCH_RADIUS_M"))
     while True:
         unbounded = radius >= MAX_RADIUS_M
-        found = load_candidates(target.lat, target.lon, None if unbounded else radius, line)
+        found = load_candidates(
+            target.lat, target.lon, None if unbounded else radius, line, target.operation
+        )
         if unbounded:
             return found, radius
         inside = sum(
@@ -468,6 +480,7 @@ def target_for(incident: "Incident") -> Target:
         grade=incident.grade,
         bcu=incident.bcu.code if incident.bcu is not None else None,
         requirements=requirements_for(incident.type_id, incident.grade),
+        operation=incident.operation_id,
     )
 
 

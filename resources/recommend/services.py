@@ -18,6 +18,7 @@ from resources.recommend.conf import conf
 from resources.recommend.engine import Outcome, free_units_query, recommend_incident
 from resources.recommend.geo import box_around, haversine_m
 from resources.recommend.routers import Router
+from resources.ringfence import ring_fenced_elsewhere
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +104,12 @@ def recommendation_is_fresh(rec: Recommendation | None, incident: Incident) -> b
     listed = {r["unit"] for r in rec.results}
     if not listed:
         return False
+    # A unit ring-fenced for an operation since then is no longer one to offer.
     still_free = set(
-        free_units_query().filter(callsign__in=listed).values_list("callsign", flat=True)
+        free_units_query()
+        .filter(callsign__in=listed)
+        .filter(~ring_fenced_elsewhere(at=timezone.now(), operation_id=incident.operation_id))
+        .values_list("callsign", flat=True)
     )
     return still_free == listed
 

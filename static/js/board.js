@@ -26,7 +26,10 @@ const state = {
   emergencies: new Map(), // callsign -> unit, raised and not acknowledged
   undelivered: new Map(), // radio message id -> radio.undelivered data, until dismissed
   announced: [], // every announcement made, oldest first (for support staff and the tests)
+  majors: new Map(), // incident id -> declared major incident, until stood down (issue 17)
 };
+// The board of one planned operation (?operation=id): its tagged incidents and its units only.
+const OPERATION = config.operation || null;
 const FREE = (u) => !u.emergency && (u.status === "available" || (u.status === "unavailable" && u.deployable));
 
 // --- helpers ------------------------------------------------------------------------------
@@ -131,6 +134,8 @@ function applySnapshot(data) {
   state.incidents = new Map(data.incidents.map((i) => [i.id, i]));
   state.units = new Map(data.units.map((u) => [u.callsign, u]));
   state.emergencies = new Map(data.units.filter((u) => u.emergency).map((u) => [u.callsign, u]));
+  state.majors = new Map((data.major_incidents || []).map((m) => [m.incident, m]));
+  renderMajors();
   renderAll();
   if (state.selected !== null) loadPanel(state.selected);
 }
@@ -169,6 +174,16 @@ function applyEvent(msg) {
     case "radio.undelivered":
       state.undelivered.set(d.message, d);
       renderUndelivered();
+      return;
+    case "major.declared":
+      state.majors.set(d.incident, d);
+      renderMajors();
+      announce(`Major incident declared: ${d.reference}, ${d.methane.exact_location}`, { urgent: true });
+      return;
+    case "major.stood_down":
+      state.majors.delete(d.incident);
+      renderMajors();
+      announce(`Major incident ${d.reference} stood down`);
       return;
     default:
       return;
@@ -210,6 +225,20 @@ function renderAll() {
   for (const text of pending.splice(0)) announce(text);
 }
 
+// --- the major incident banner (issue 17) ----------------------------------------------------
+
+function renderMajors() {
+  const el = $("major-banner");
+  if (!el) return;
+  const majors = [...state.majors.values()];
+  el.hidden = majors.length === 0;
+  el.replaceChildren(
+    ...majors.map((m) =>
+      h("p", {}, `MAJOR INCIDENT ${m.reference} (${m.bcu || "—"}) declared ${fmtTime(m.declared_at)} by ${m.declared_by}: ${m.methane.exact_location} · ${m.methane.type}`),
+    ),
+  );
+}
+
 // --- the incident queue ---------------------------------------------------------------------
 
 function unitsOn(incidentId) {
@@ -224,6 +253,7 @@ function visibleIncidents() {
   const left = (i) => (i.due_at ? Date.parse(i.due_at) - now : Infinity);
   return [...state.incidents.values()]
     .filter((i) => i.status !== "closed")
+    .filter((i) => !OPERATION || i.operation === OPERATION.id)
     .filter((i) => !f.bcu || i.location.bcu === f.bcu)
     .filter((i) => !f.grade || i.grade === f.grade)
     .filter((i) => !f.status || i.status === f.status)
@@ -352,7 +382,9 @@ function jobFlag(u, now) {
 
 function renderUnits() {
   const bcu = $("u-bcu").value;
-  const units = [...state.units.values()].filter((u) => !bcu || u.bcu === bcu);
+  const units = [...state.units.values()]
+    .filter((u) => !OPERATION || OPERATION.units.includes(u.callsign))
+    .filter((u) => !bcu || u.bcu === bcu);
   const groups = STATUS_ORDER.map((status) => {
     const members = units.filter((u) => u.status === status);
     if (!members.length) return null;
