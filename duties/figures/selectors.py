@@ -1,0 +1,245 @@
+"""Reads for the performance figures (docs/stats.md has the definitions).
+
+Response figures are aggregates over `incidents.IncidentResponse`, one narrow row per incident
+kept by the incident services, so a year of London (about 1.5 million incidents) is one scan
+of one table. On PostgreSQL the percentiles are `percentile_cont` in the same query; SQLite
+(local development only) has no ordered-set aggregates, so there they are taken from the
+sorted response times of the attended rows.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.db.models import Aggregate, Count, F, FloatField, Max, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Greatest
+
+from incidents.models import GRADE_TARGETS, Grade, IncidentResponse
+from resources.models import Assignment, UnitStatus, UnitStatusChange
+
+LONDON = ZoneInfo("Europe/London")
+# Graded to be attended against a clock; E is by appointment and R is never attended.
+TARGET_GRADES = (Grade.IMMEDIATE, Grade.SIGNIFICANT)
+TARGET_SECONDS = {
+    grade: int(target.total_seconds())
+    for grade, target in GRADE_TARGETS.items()
+    if target is not None
+}
+
+
+class _Percentile(Aggregate):
+    """PostgreSQL's `percentile_cont(f) WITHIN GROUP (ORDER BY x)`; ignores NULLs."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float, **extra):
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+def day_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
+    """London midnight at the start of `date_from` to London midnight after `date_to`."""
+    lo = datetime.combine(date_from, time(0), tzinfo=LONDON)
+    hi = datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=LONDON)
+    return lo, hi
+
+
+def _rows(*, bcu: str | None, date_from: date, date_to: date) -> QuerySet[IncidentResponse]:
+    rows = IncidentResponse.objects.filter(
+        day__gte=date_from, day__lte=date_to, grade__in=TARGET_GRADES
+    )
+    if bcu:
+        rows = rows.filter(bcu__code=bcu)
+    return rows
+
+
+def _counts(now: datetime, target_seconds: int | None = None) -> dict:
+    """The counting rules (docs/stats.md) as aggregate expressions.
+
+    `judged`: attended, or not attended and its target has passed (it counts against it);
+    an incident still inside its target and not yet attended is in `incidents` only.
+    """
+    within = (
+        Q(response_seconds__lte=target_seconds)
+        if target_seconds is not None
+        else Q(first_at_scene_at__lte=F("target_at"))
+    )
+    return {
+        "incidents": Count("pk"),
+        "attended": Count("pk", filter=Q(first_at_scene_at__isnull=False)),
+        "within_target": Count("pk", filter=within),
+        "judged": Count(
+            "pk", filter=Q(first_at_scene_at__isnull=False) | Q(target_at__lte=now)
+        ),
+    }
+
+
+def _pct(within: int, judged: int) -> float | None:
+    return round(100.0 * within / judged, 1) if judged else None
+
+
+def _percentile(sorted_values: list[int], fraction: float) -> float | None:
+    """Linear interpolation between closest ranks, as percentile_cont does."""
+    if not sorted_values:
+        return None
+    position = fraction * (len(sorted_values) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def response_figures(
+    *, bcu: str | None, date_from: date, date_to: date, now: datetime
+) -> dict:
+    """The `GET /api/v1/stats/response-times/` body (api.md "Performance figures")."""
+    rows = _rows(bcu=bcu, date_from=date_from, date_to=date_to)
+    grades: dict[str, dict] = {}
+    postgres = connection.vendor == "postgresql"
+    for grade in TARGET_GRADES:
+        target_seconds = TARGET_SECONDS[grade]
+        aggregates = _counts(now, target_seconds)
+        if postgres:
+            aggregates["p50"] = _Percentile("response_seconds", 0.5)
+            aggregates["p90"] = _Percentile("response_seconds", 0.9)
+        figures = rows.filter(grade=grade).aggregate(**aggregates)
+        if not postgres:
+            times = sorted(
+                rows.filter(grade=grade, response_seconds__isnull=False).values_list(
+                    "response_seconds", flat=True
+                )
+            )
+            figures["p50"], figures["p90"] = _percentile(times, 0.5), _percentile(times, 0.9)
+        grades[grade] = {
+            "incidents": figures["incidents"],
+            "attended": figures["attended"],
+            "within_target": figures["within_target"],
+            "pct_within_target": _pct(figures["within_target"], figures["judged"]),
+            "target_seconds": target_seconds,
+            "p50_seconds": _round(figures["p50"]),
+            "p90_seconds": _round(figures["p90"]),
+        }
+    by_day = [
+        {
+            "date": row["day"].isoformat(),
+            "grade": row["grade"],
+            "incidents": row["incidents"],
+            "pct_within_target": _pct(row["within_target"], row["judged"]),
+        }
+        for row in rows.values("day", "grade")
+        .annotate(**_counts(now))
+        .order_by("day", "grade")
+    ]
+    return {
+        "from": date_from.isoformat(),
+        "to": date_to.isoformat(),
+        "bcu": bcu,
+        "grades": grades,
+        "by_day": by_day,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def worst_breaches(
+    *, bcu: str | None, date_from: date, date_to: date, now: datetime, limit: int = 20
+) -> list[dict]:
+    """The incidents furthest past their target: late arrivals, and those still waiting."""
+    late = Greatest(Coalesce("first_at_scene_at", Value(now)), F("target_at")) - F("target_at")
+    rows = (
+        _rows(bcu=bcu, date_from=date_from, date_to=date_to)
+        .filter(
+            Q(first_at_scene_at__gt=F("target_at"))
+            | Q(first_at_scene_at__isnull=True, target_at__lte=now)
+        )
+        .annotate(late=late)
+        .order_by("-late", "received_at")
+        .values(
+            "incident_id", "incident__reference", "grade", "bcu__code", "received_at",
+            "first_at_scene_at", "target_at",
+        )[:limit]
+    )  # fmt: skip
+    return [
+        {
+            "incident": r["incident_id"],
+            "reference": r["incident__reference"],
+            "grade": r["grade"],
+            "bcu": r["bcu__code"],
+            "received_at": r["received_at"].isoformat(),
+            "attended_at": r["first_at_scene_at"].isoformat() if r["first_at_scene_at"] else None,
+            "late_seconds": int(((r["first_at_scene_at"] or now) - r["target_at"]).total_seconds()),
+        }
+        for r in rows
+    ]
+
+
+def demand_heatmap(*, bcu: str | None, date_from: date, date_to: date) -> list[list[int]]:
+    """Incidents of every grade by London day of week (rows, Monday first) and hour (columns)."""
+    rows = IncidentResponse.objects.filter(day__gte=date_from, day__lte=date_to)
+    if bcu:
+        rows = rows.filter(bcu__code=bcu)
+    grid = [[0] * 24 for _ in range(7)]
+    for row in rows.values("hour_of_week").annotate(n=Count("pk")):
+        grid[row["hour_of_week"] // 24][row["hour_of_week"] % 24] = row["n"]
+    return grid
+
+
+def unit_utilisation(*, bcu: str | None, date_from: date, date_to: date, now: datetime) -> list:
+    """Per BCU, the share of units' on-duty time (any status but off duty) spent on a job
+    (assigned to clearing). Both are intervals clipped to the range; a unit's time is counted
+    under its own BCU."""
+    lo, hi = day_bounds(date_from, date_to)
+    hi = min(hi, now)
+    if hi <= lo:
+        return []
+    on_duty: dict[str, float] = {}
+    changes = UnitStatusChange.objects.filter(at__lt=hi).order_by("unit_id", "at", "id")
+    if bcu:
+        changes = changes.filter(unit__bcu__code=bcu)
+    # Only the last change before the range matters for each unit, plus those inside it.
+    last_before = {
+        r["unit_id"]: r["last"]
+        for r in changes.filter(at__lt=lo).values("unit_id").annotate(last=Max("at"))
+    }
+    current: dict[int, tuple[datetime, str, str]] = {}
+    for c in changes.filter(Q(at__gte=lo) | Q(at__in=list(last_before.values()))).values(
+        "unit_id", "unit__bcu__code", "at", "to_status"
+    ):
+        unit = c["unit_id"]
+        if unit in current:
+            since, status, code = current[unit]
+            _add_on_duty(on_duty, code, status, max(since, lo), c["at"])
+        current[unit] = (c["at"], c["to_status"], c["unit__bcu__code"])
+    for since, status, code in current.values():
+        _add_on_duty(on_duty, code, status, max(since, lo), hi)
+
+    committed: dict[str, float] = {}
+    jobs = Assignment.objects.filter(assigned_at__lt=hi).filter(
+        Q(cleared_at__isnull=True) | Q(cleared_at__gt=lo)
+    )
+    if bcu:
+        jobs = jobs.filter(unit__bcu__code=bcu)
+    for j in jobs.values("unit__bcu__code", "assigned_at", "cleared_at"):
+        start, end = max(j["assigned_at"], lo), min(j["cleared_at"] or hi, hi)
+        if end > start:
+            code = j["unit__bcu__code"]
+            committed[code] = committed.get(code, 0.0) + (end - start).total_seconds()
+    return [
+        {
+            "bcu": code,
+            "on_duty_hours": round(seconds / 3600, 1),
+            "committed_hours": round(committed.get(code, 0.0) / 3600, 1),
+            "pct_committed": round(100 * min(committed.get(code, 0.0), seconds) / seconds, 1),
+        }
+        for code, seconds in sorted(on_duty.items())
+        if seconds > 0
+    ]
+
+
+def _add_on_duty(totals: dict, code: str, status: str, start: datetime, end: datetime) -> None:
+    if status != UnitStatus.OFF_DUTY and end > start:
+        totals[code] = totals.get(code, 0.0) + (end - start).total_seconds()
