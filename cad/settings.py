@@ -487,3 +487,9 @@ LOGGING = {
 }
 # Workers log through LOGGING too (JSON, request ids), not Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Performance figures (docs/stats.md): the share attended within target the force aims at, per
+# grade (the trend chart's target line; the MPS aims at 90 % of I-grade calls within 15 min), and
+# the forecast incidents per rostered officer per hour above which the roster marks a shift.
+STATS_TARGET_PCT = {"I": 90.0, "S": 90.0}
+FORECAST_DEMAND_PER_OFFICER = float(os.environ.get("FORECAST_DEMAND_PER_OFFICER", "0.5"))

@@ -369,6 +369,11 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         c("api/v1/shifts/", "GET", "-", "/api/v1/shifts/", DUTY_READERS),
         c("api/v1/roster/summary/", "GET", "-", "/api/v1/roster/summary/", DUTY_READERS),
         c("api/v1/roster/csv/", "GET", "CN", "/api/v1/roster/csv/?bcu=CN", DUTY_READERS),
+        # performance figures (docs/stats.md): supervisors (a scoped one, its own BCU), admins
+        c("api/v1/stats/response-times/", "GET", "-", "/api/v1/stats/response-times/",
+          SUPERVISORS | {ADMIN}),
+        c("api/v1/stats/response-times/", "GET", "AS", "/api/v1/stats/response-times/?bcu=AS",
+          frozenset({SUP, ADMIN})),
         c("api/v1/radio/inbound/", "POST", "-", "/api/v1/radio/inbound/", frozenset({GATEWAY}),
           ok={202},
           body=lambda w: {"messages": [{"id": "gw-1", "issi": w["issi_CN"], "kind": "status",
@@ -385,6 +390,9 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         c("roster/book-on/", "GET", "-", "/roster/book-on/", SUPERVISORS | {OFFICER},
           kind="page"),
         c("my-shifts/", "GET", "-", "/my-shifts/", frozenset({OFFICER}), kind="myshifts"),
+        c("stats/", "GET", "-", "/stats/", SUPERVISORS | {ADMIN}, kind="page"),
+        c("stats/", "GET", "AS", "/stats/?bcu=AS&csv=grades", frozenset({SUP, ADMIN}),
+          kind="page"),
     ]
     # fmt: on
     return rows

@@ -78,7 +78,7 @@ def world(cast, geography):
     i5 = make_incident(by, grade="S", at=at(4))
     incident_regrade(incident=i5, by=by, grade="I", reason="weapon seen")
     attend(i5, units[0], by, sent=at(4), arrived=at(4) + 40 * minute)
-    make_incident(by, grade="I", at=at(5))  # 6: nobody ever went
+    i6 = make_incident(by, grade="I", at=at(5))  # nobody ever went
     i8 = make_incident(by, grade="I", at=at(6))
     despatch.assignment_create(incident=i8, unit=units[0], by=by, at=at(6))
     unit_set_status(unit=units[0], status="at_scene", at=at(6) + 8 * minute, source="t", by=by)
@@ -89,7 +89,7 @@ def world(cast, geography):
     make_incident(by, grade="I", at=timezone.now() - 5 * minute)  # 7: still inside its target
     other = make_incident(by, grade="I", where="lambeth", at=base)
     attend(other, as_unit, by, sent=base, arrived=base + timedelta(seconds=100))
-    return {"day": day, "i8": i8}
+    return {"day": day, "i6": i6, "i8": i8}
 
 
 def figures(client, user, **params):
@@ -204,3 +204,40 @@ def test_bad_input_names_the_field(client, cast, geography, params, field):
     r = figures(client, cast.admin, **params)
     assert r.status_code == 400
     assert field in r.json()
+
+
+def test_stats_page_shows_the_figures_and_links_the_breaches(client, cast, world):
+    client.force_login(cast.supervisor_cn)
+    r = client.get("/stats/", {"from": world["day"].isoformat()})
+    assert r.status_code == 200
+    html = r.content.decode()
+    # #6 (never attended, ten days late) is the worst breach, linked to its incident.
+    first_link = html.index('href="/incidents/')
+    assert html[first_link:].startswith(f'href="/incidents/{world["i6"].pk}/"')
+    assert "uPlot.iife.min.js" in html and 'data-table="trend"' in html
+    assert "All London" not in html  # a scoped supervisor is not offered other BCUs
+
+
+def test_stats_csv_exports_the_table(client, cast, world):
+    client.force_login(cast.supervisor_cn)
+    r = client.get("/stats/", {"from": world["day"].isoformat(), "csv": "grades"})
+    assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
+    lines = r.content.decode().splitlines()
+    assert lines[0].startswith("Grade,Incidents,Attended,Within target")
+    # I: 7 incidents, 5 attended, 3 within, 50 %, 15 min, median 10.0 min, p90 26.0 min.
+    assert lines[1] == "I,7,5,3,50.0,15,10.0,26.0"
+    heat = client.get("/stats/", {"from": world["day"].isoformat(), "csv": "demand"})
+    rows = list(heat.content.decode().splitlines())
+    weekday = world["day"].weekday()
+    # Ten days ago from 10:00 to 16:00 one CN incident an hour (#1 to #6 and #8).
+    counts = rows[1 + weekday].split(",")[1:]
+    assert [int(n) for n in counts[10:17]] == [1] * 7
+
+
+def test_stats_page_refuses_and_rejects(client, cast, world):
+    client.force_login(cast.supervisor_cn)
+    assert client.get("/stats/", {"bcu": "AS"}).status_code == 403
+    assert client.get("/stats/", {"from": "soon"}).status_code == 400
+    assert client.get("/stats/", {"csv": "nothing"}).status_code == 400
+    client.force_login(cast.despatcher_cn)
+    assert client.get("/stats/").status_code == 403
