@@ -17,6 +17,8 @@ from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Max, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Greatest
 
+from duties.figures.forecast import HORIZON_HOURS, forecast
+from duties.selectors import shift_facts, shift_strength, shifts_between
 from incidents.models import GRADE_TARGETS, Grade, IncidentResponse
 from resources.models import Assignment, UnitStatus, UnitStatusChange
 
@@ -243,3 +245,58 @@ def unit_utilisation(*, bcu: str | None, date_from: date, date_to: date, now: da
 def _add_on_duty(totals: dict, code: str, status: str, start: datetime, end: datetime) -> None:
     if status != UnitStatus.OFF_DUTY and end > start:
         totals[code] = totals.get(code, 0.0) + (end - start).total_seconds()
+
+
+# --- demand forecast beside the roster ---------------------------------------------------------
+
+HISTORY_WEEKS = 8
+
+
+def hourly_history(*, bcu: str, today: date, weeks: int = HISTORY_WEEKS) -> list[float]:
+    """Incidents of every grade per London hour, from midnight `weeks` weeks before `today`
+    to midnight today: one aggregate query."""
+    first = today - timedelta(weeks=weeks)
+    counts = [0.0] * (weeks * 7 * 24)
+    rows = (
+        IncidentResponse.objects.filter(bcu__code=bcu, day__gte=first, day__lt=today)
+        .values("day", "hour_of_week")
+        .annotate(n=Count("pk"))
+    )
+    for row in rows:
+        counts[(row["day"] - first).days * 24 + row["hour_of_week"] % 24] += row["n"]
+    return counts
+
+
+def demand_forecast(*, bcu: str, today: date) -> dict:
+    """Incidents per hour for BCU from midnight today for 14 days (docs/stats.md)."""
+    model, hourly = forecast(hourly_history(bcu=bcu, today=today))
+    return {"start": today, "model": model, "hourly": hourly}
+
+
+def shifts_against_forecast(*, bcu: str, today: date, ratio: float) -> list[dict]:
+    """Each of the BCU's shifts in the forecast's 14 days: rostered strength, forecast
+    incidents over the shift, and forecast incidents per officer per hour, marked when over
+    `ratio` (or when nobody is rostered and anything is forecast)."""
+    fc = demand_forecast(bcu=bcu, today=today)
+    last = today + timedelta(days=HORIZON_HOURS // 24 - 1)
+    facts = shift_facts(shifts_between(bcu=bcu, date_from=today, date_to=last))
+    rows = []
+    for shift in facts.shifts:
+        start = shift["starts_at"].astimezone(LONDON)
+        end = shift["ends_at"].astimezone(LONDON)
+        hours = max(1, round((end - start).total_seconds() / 3600))
+        first_hour = (start.date() - today).days * 24 + start.hour
+        expected = sum(fc["hourly"][h] for h in range(first_hour, first_hour + hours)
+                       if 0 <= h < len(fc["hourly"]))  # fmt: skip
+        strength = shift_strength(facts, shift)
+        per_officer = expected / (strength["strength"] * hours) if strength["strength"] else None
+        rows.append({
+            "shift": shift["id"], "date": start.date(), "kind": shift["kind"],
+            "team": shift["team__name"] or "", "starts": start, "ends": end, "hours": hours,
+            "strength": strength["strength"], "minimum": strength["minimum"],
+            "forecast": round(expected, 1),
+            "per_officer_hour": None if per_officer is None else round(per_officer, 2),
+            "over": (per_officer is None and expected >= 0.5)
+                    or (per_officer is not None and per_officer > ratio),
+        })  # fmt: skip
+    return rows
