@@ -39,7 +39,6 @@ from duties.figures.forecast import (  # noqa: E402
     seasonal_naive,
 )
 
-
 MODELS = {
     "seasonal naive": seasonal_naive,
     "hour-of-week mean": hour_of_week_mean,
@@ -72,8 +71,10 @@ def lfb_series(path: Path) -> tuple[dict[str, list[float]], date]:
                 continue
             series[bcu][t] += 1
     if unmapped:
-        print(f"  (LFB: {unmapped} incidents in no BCU (the City of London has its own force): "
-              "in the London total only)")
+        print(
+            f"  (LFB: {unmapped} incidents in no BCU (the City of London has its own force): "
+            "in the London total only)"
+        )
     return dict(series), start
 
 
@@ -109,7 +110,8 @@ def evaluate(series: dict[str, list[float]], origins: list[int], horizon: int) -
                     (mean_absolute_error(actual, predicted), len(actual))
                 )
         result[name] = {
-            key: sum(e * n for e, n in rows) / sum(n for _, n in rows) for key, rows in errors.items()
+            key: sum(e * n for e, n in rows) / sum(n for _, n in rows)
+            for key, rows in errors.items()
         }
     return result
 
@@ -122,8 +124,10 @@ def report(title: str, result: dict, areas: str, whole: str) -> None:
     base, best = result["seasonal naive"], result["chosen per area"]
     for key, label in (("areas", areas), ("whole", whole)):
         gain = 100 * (base[key] - best[key]) / base[key]
-        print(f"  Beacon's forecast (chosen per area) vs seasonal naive per {label}-hour: "
-              f"{gain:.1f} % lower MAE")
+        print(
+            f"  Beacon's forecast (chosen per area) vs seasonal naive per {label}-hour: "
+            f"{gain:.1f} % lower MAE"
+        )
 
 
 def main() -> int:
@@ -141,8 +145,12 @@ def main() -> int:
     else:
         print(f"skipped: {lfb} not found")
     if sf.exists():
-        report("San Francisco 7-20 Apr 2020: train on week 1, forecast week 2",
-               evaluate(sf_series(sf), [HOURS_PER_WEEK], HOURS_PER_WEEK), "battalion", "city")
+        report(
+            "San Francisco 7-20 Apr 2020: train on week 1, forecast week 2",
+            evaluate(sf_series(sf), [HOURS_PER_WEEK], HOURS_PER_WEEK),
+            "battalion",
+            "city",
+        )
     else:
         print(f"skipped: {sf} not found")
     return 0

@@ -197,7 +197,9 @@ def main() -> int:
                   f"{len(body['by_day'])} daily rows)")  # fmt: skip
             worst = max(worst, seconds)
         ok = worst * 1000 < TARGET_MS
-        print(f"slowest {worst * 1000:.0f} ms (target < {TARGET_MS} ms): {'PASS' if ok else 'FAIL'}")
+        print(
+            f"slowest {worst * 1000:.0f} ms (target < {TARGET_MS} ms): {'PASS' if ok else 'FAIL'}"
+        )
         return 0 if ok or args.small else 1
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)

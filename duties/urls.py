@@ -10,4 +10,5 @@ urlpatterns = [
     path("roster/book-on/", views.book_on, name="book_on"),
     path("my-shifts/", views.my_shifts, name="my_shifts"),
     path("stats/", figures.stats_page, name="stats"),
+    path("board/figures/", figures.board_figures_json, name="board_figures"),
 ]

@@ -601,14 +601,11 @@ def incident_response_attended(*, incident: Incident, at: datetime) -> None:
     second unit or an arrival after reopening leaves it alone; an earlier one reported late
     (radio messages arrive out of order) moves it back. A conditional update, so two units
     arriving together cannot lose the earlier time."""
-    received_at = (
-        IncidentResponse.objects.filter(pk=incident.pk).values_list("received_at", flat=True).first()
-    )
+    row = IncidentResponse.objects.filter(pk=incident.pk)
+    received_at = row.values_list("received_at", flat=True).first()
     if received_at is None:
         return  # not made by incident_create (a bench or test row): no figures to keep
-    IncidentResponse.objects.filter(pk=incident.pk).filter(
-        Q(first_at_scene_at__isnull=True) | Q(first_at_scene_at__gt=at)
-    ).update(
+    row.filter(Q(first_at_scene_at__isnull=True) | Q(first_at_scene_at__gt=at)).update(
         first_at_scene_at=at,
         # An at-scene time before the call (a mistyped retrospective entry) counts as no wait.
         response_seconds=max(0, int((at - received_at).total_seconds())),

@@ -384,6 +384,7 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         c("calls/", "GET", "-", "/calls/", CONTROL_ROOM, kind="page"),
         c("board/", "GET", "-", "/board/", DESKS, kind="page"),
         c("board/snapshot/", "GET", "-", "/board/snapshot/", DESKS, kind="page"),
+        c("board/figures/", "GET", "-", "/board/figures/", DESKS, kind="page"),
         c("board/boundaries/", "GET", "-", "/board/boundaries/", CONTROL_ROOM, kind="page"),
         c("roster/", "GET", "-", "/roster/", SUPERVISORS, kind="page"),
         c("roster/print/", "GET", "-", "/roster/print/", SUPERVISORS, kind="page"),

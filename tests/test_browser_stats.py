@@ -2,6 +2,7 @@
 beside its table under the CSP, and a table exports as CSV."""
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -75,7 +76,7 @@ def test_stats_page_draws_the_trend_and_exports_csv(live_server, chromium_path, 
             expect(trend_day).to_have_count(1)
             with page.expect_download() as download:
                 page.locator("#table-breaches a.csv").click()
-            text = open(download.value.path(), encoding="utf-8").read()
+            text = Path(download.value.path()).read_text(encoding="utf-8")
             assert text.splitlines()[0].startswith("Incident,Grade,BCU")
             assert len(text.splitlines()) == 2  # the 25-minute arrival, 10 minutes late
             assert ",10.0" in text.splitlines()[1]

@@ -74,9 +74,7 @@ def _counts(now: datetime, target_seconds: int | None = None) -> dict:
         "incidents": Count("pk"),
         "attended": Count("pk", filter=Q(first_at_scene_at__isnull=False)),
         "within_target": Count("pk", filter=within),
-        "judged": Count(
-            "pk", filter=Q(first_at_scene_at__isnull=False) | Q(target_at__lte=now)
-        ),
+        "judged": Count("pk", filter=Q(first_at_scene_at__isnull=False) | Q(target_at__lte=now)),
     }
 
 
@@ -93,9 +91,7 @@ def _percentile(sorted_values: list[int], fraction: float) -> float | None:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
-def response_figures(
-    *, bcu: str | None, date_from: date, date_to: date, now: datetime
-) -> dict:
+def response_figures(*, bcu: str | None, date_from: date, date_to: date, now: datetime) -> dict:
     """The `GET /api/v1/stats/response-times/` body (api.md "Performance figures")."""
     rows = _rows(bcu=bcu, date_from=date_from, date_to=date_to)
     grades: dict[str, dict] = {}
@@ -130,9 +126,7 @@ def response_figures(
             "incidents": row["incidents"],
             "pct_within_target": _pct(row["within_target"], row["judged"]),
         }
-        for row in rows.values("day", "grade")
-        .annotate(**_counts(now))
-        .order_by("day", "grade")
+        for row in rows.values("day", "grade").annotate(**_counts(now)).order_by("day", "grade")
     ]
     return {
         "from": date_from.isoformat(),

@@ -6,16 +6,18 @@ from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from rest_framework.exceptions import ValidationError
 
-from cad.accounts.roles import user_bcu_code
+from cad.accounts.roles import DESPATCHER, SUPERVISOR, has_role, user_bcu_code
 from cad.models import BCU
 from duties.figures.access import figures_refusal, figures_scope
+from duties.figures.board import board_figures
 from duties.figures.selectors import (
     TARGET_GRADES,
     demand_heatmap,
@@ -95,7 +97,7 @@ def _tables(bcu: str | None, date_from: date, date_to: date) -> dict[str, dict]:
 def _cells(tables: dict[str, dict]) -> None:
     """What the page shows of each row: the values, the breaches linked to their incidents,
     and the demand grid shaded in six steps of its busiest hour."""
-    for name, table in tables.items():
+    for table in tables.values():
         links = table.get("links") or []
         table["cells"] = [
             [{"value": v, "href": reverse("incidents:detail", args=[links[r]]) if links and c == 0
@@ -153,3 +155,12 @@ def stats_page(request):
     context.update(bcu=bcu, date_from=date_from, date_to=date_to, tables=tables,
                    query=query.urlencode())  # fmt: skip
     return render(request, "duties/stats.html", context)
+
+
+@require_GET
+@never_cache
+def board_figures_json(request):
+    """The board's breach flags, strength header and coverage shading, for this desk's BCU."""
+    if not has_role(request.user, DESPATCHER, SUPERVISOR):
+        raise PermissionDenied("The board is for despatchers and supervisors.")
+    return JsonResponse(board_figures(bcu=user_bcu_code(request.user), now=timezone.now()))

@@ -181,9 +181,10 @@ def test_bcu_scope(client, cast, world):
     since = {"from": world["day"].isoformat()}
     assert figures(client, cast.supervisor_cn, bcu="AS", **since).status_code == 403
     assert figures(client, cast.supervisor_as, **since).json()["grades"]["I"]["incidents"] == 1
-    assert figures(client, cast.supervisor_all, bcu="CN", **since).json()["grades"]["I"][
-        "incidents"
-    ] == 7
+    assert (
+        figures(client, cast.supervisor_all, bcu="CN", **since).json()["grades"]["I"]["incidents"]
+        == 7
+    )
     for user in (cast.despatcher_all, cast.handler, cast.outsider):
         assert figures(client, user).status_code == 403
     client.logout()
