@@ -1,7 +1,7 @@
 """The board's figures: the breach flag before the breach, strength against minimum, and the
 coverage shading by the best I-grade time to each BCU's demand-weighted centre."""
 
-from datetime import time, timedelta
+from datetime import timedelta
 
 from django.utils import timezone
 

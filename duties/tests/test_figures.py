@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
+from duties.figures.selectors import percentile_from_histogram
 from incidents.models import Incident, IncidentResponse
 from incidents.services import incident_close, incident_regrade, incident_reopen
 from resources import despatch
@@ -242,3 +243,14 @@ def test_stats_page_refuses_and_rejects(client, cast, world):
     assert client.get("/stats/", {"csv": "nothing"}).status_code == 400
     client.force_login(cast.despatcher_cn)
     assert client.get("/stats/").status_code == 403
+
+
+def test_percentiles_from_a_histogram_interpolate_like_percentile_cont():
+    # Values 10, 20, 20, 40: p50 at rank 1.5 → 20; p90 at rank 2.7 → 20 + 0.7 × 20 = 34;
+    # p0 → 10; p100 → 40.
+    histogram = [(10, 1), (20, 2), (40, 1)]
+    assert percentile_from_histogram(histogram, 0.5) == pytest.approx(20.0)
+    assert percentile_from_histogram(histogram, 0.9) == pytest.approx(34.0)
+    assert percentile_from_histogram(histogram, 0.0) == 10
+    assert percentile_from_histogram(histogram, 1.0) == 40
+    assert percentile_from_histogram([], 0.5) is None
