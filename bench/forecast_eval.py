@@ -100,7 +100,7 @@ def evaluate(series: dict[str, list[float]], origins: list[int], horizon: int) -
     """Per model: MAE over the BCU-level series together, and over the whole-area series."""
     result = {}
     for name, model in MODELS.items():
-        errors = {"areas": [], "whole": []}
+        errors: dict[str, list[tuple[float, int]]] = {"areas": [], "whole": []}
         for area, counts in series.items():
             whole = area in ("London", "city")
             for origin in origins:

@@ -23,8 +23,9 @@ import random
 import statistics
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +144,7 @@ def build(n: int, start) -> dict:
     return {"token": AuthToken.objects.create(user=user)[1], "bcu": bcus[3].code}
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
+def timed(fn, repeat: int) -> tuple[float, Any]:
     """Median seconds over `repeat` runs, after one warm-up, and the last answer."""
     answer = fn()
     runs = []
@@ -172,7 +173,7 @@ def main() -> int:
     try:
         today = timezone.localdate()
         first = today - timedelta(days=DAYS)
-        start = timezone.datetime(first.year, first.month, first.day, tzinfo=LONDON)
+        start = datetime(first.year, first.month, first.day, tzinfo=LONDON)
         world = build(n, start)
         client = Client(HTTP_AUTHORIZATION=f"Token {world['token']}", HTTP_HOST="localhost")
         url = "/api/v1/stats/response-times/"

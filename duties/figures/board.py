@@ -41,7 +41,8 @@ def _free_unit_index() -> tuple[NearestIndex, dict[str, int]]:
     rows = free_units_query().values_list(
         "bcu__code", "status", "plat", "plon", "type__urban_speed_kmh", "type__blue_light_speed_kmh"
     )
-    units, free = [], defaultdict(int)
+    units: list[FastUnit] = []
+    free: defaultdict[str, int] = defaultdict(int)
     for bcu, status, lat, lon, urban, blue in rows:
         if lat is None or lon is None:
             continue
@@ -65,6 +66,8 @@ def breach_risks(*, bcu: str | None, now: datetime, index: NearestIndex) -> list
     for pk, reference, grade, lat, lon, due_at in incidents.values_list(
         "id", "reference", "grade", "lat", "lon", "due_at"
     ).order_by("due_at"):
+        if due_at is None:
+            continue  # (never: the filter asks for a due time after now)
         eta = index.fastest(lat, lon)
         left = (due_at - now).total_seconds()
         if eta is not None and eta <= left:
