@@ -73,7 +73,7 @@ class Migration(migrations.Migration):
                 ('bcu', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='cad.bcu')),
             ],
             options={
-                'indexes': [models.Index(fields=['bcu', 'day'], name='response_bcu_day_idx'), models.Index(fields=['day'], name='response_day_idx')],
+                'indexes': [models.Index(fields=['bcu', 'day'], include=('grade', 'response_seconds', 'first_at_scene_at', 'target_at'), name='response_bcu_day_idx'), models.Index(fields=['day'], name='response_day_idx')],
             },
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
