@@ -64,8 +64,11 @@ lock-upgrade:
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# A short past (DEMO_HISTORY days of incidents) so the figures at /stats/ are alive at first
+# sight; `manage.py seed_demo --history 90` for more. Only missing days are added.
+DEMO_HISTORY ?= 14
 demo: install
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --history $(DEMO_HISTORY)
 
 # With REDIS_URL set, real Celery workers and beat run beside daphne: one worker for the
 # default and radio queues, and one of its own for recommendations, so radio bursts cannot

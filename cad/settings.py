@@ -525,3 +525,8 @@ CELERY_BEAT_SCHEDULE["partner-undelivered-alert"] = {
 }
 # Closing codes that are crime outcomes: closing with one drafts the crime report.
 CRIME_CLOSING_CODES = env_list("CRIME_CLOSING_CODES", "CRIME,ARREST")
+# Performance figures (docs/stats.md): the share attended within target the force aims at, per
+# grade (the trend chart's target line; the MPS aims at 90 % of I-grade calls within 15 min), and
+# the forecast incidents per rostered officer per hour above which the roster marks a shift.
+STATS_TARGET_PCT = {"I": 90.0, "S": 90.0}
+FORECAST_DEMAND_PER_OFFICER = float(os.environ.get("FORECAST_DEMAND_PER_OFFICER", "0.5"))

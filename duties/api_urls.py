@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from duties import api
 
@@ -27,4 +27,5 @@ urlpatterns = [
     path("roster/csv/", api.RosterCsvApi.as_view(), name="api-roster-csv"),
     path("crewing/book-on/", api.CrewBookOnApi.as_view(), name="api-book-on"),
     path("crewing/book-off/", api.CrewBookOffApi.as_view(), name="api-book-off"),
+    path("", include("duties.figures.api_urls")),
 ]

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from duties import views
+from duties.figures import views as figures
 
 app_name = "duties"
 urlpatterns = [
@@ -8,4 +9,6 @@ urlpatterns = [
     path("roster/print/", views.roster_print, name="roster_print"),
     path("roster/book-on/", views.book_on, name="book_on"),
     path("my-shifts/", views.my_shifts, name="my_shifts"),
+    path("stats/", figures.stats_page, name="stats"),
+    path("board/figures/", figures.board_figures_json, name="board_figures"),
 ]

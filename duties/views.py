@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
@@ -18,6 +19,7 @@ from cad.accounts.roles import SUPERVISOR, has_role, in_scope, user_bcu_code
 from cad.audit.trail import source_of
 from cad.errors import DomainError
 from cad.models import BCU
+from duties.figures.selectors import shifts_against_forecast
 from duties.models import Officer, Shift
 from duties.permissions import (
     crew_book_off_refusal,
@@ -129,7 +131,13 @@ def _roster_context(request) -> dict:
 def roster(request):
     """Officers × 28 days for a BCU and team; edited in place by static/js/roster.js."""
     _require_supervisor(request)
-    return render(request, "duties/roster.html", _roster_context(request))
+    context = _roster_context(request)
+    ratio = settings.FORECAST_DEMAND_PER_OFFICER
+    context["forecast_ratio"] = ratio
+    context["forecast"] = shifts_against_forecast(
+        bcu=context["bcu"], today=timezone.localdate(), ratio=ratio
+    )
+    return render(request, "duties/roster.html", context)
 
 
 @require_GET

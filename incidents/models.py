@@ -315,8 +315,56 @@ class GazetteerEntry(models.Model):
         return self.address
 
 
+class IncidentResponse(models.Model):
+    """One row per incident for the response-time figures (docs/stats.md), so they are one
+    aggregate over a narrow table rather than a join of incidents, calls and assignments.
+
+    Written only by `incidents.services`: at creation (grade and clock start, never changed
+    afterwards, so a re-grade or a reopening does not move it) and at the first unit at scene
+    (`incident_response_attended`, called by resources inside the status change's transaction).
+    """
+
+    incident = models.OneToOneField(
+        Incident, on_delete=models.CASCADE, primary_key=True, related_name="response"
+    )
+    bcu = models.ForeignKey("cad.BCU", on_delete=models.PROTECT, null=True, blank=True)
+    grade = models.CharField(max_length=1, choices=Grade.choices, help_text="grade at creation")
+    received_at = models.DateTimeField(help_text="the first call's receipt: the clock starts")
+    # London calendar date and hour of the week (Monday 00:00-00:59 = 0) of received_at, kept
+    # so the daily trend and the demand heatmap group by a column, not a per-row time-zone sum.
+    day = models.DateField(help_text="London date of received_at")
+    hour_of_week = models.PositiveSmallIntegerField(help_text="London hour of the week, 0-167")
+    target_at = models.DateTimeField(
+        null=True, blank=True, help_text="received_at + the grade's target; none for E and R"
+    )
+    first_at_scene_at = models.DateTimeField(
+        null=True, blank=True, help_text="the earliest at-scene time of any unit: the clock stops"
+    )
+    response_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="first_at_scene_at - received_at, whole seconds"
+    )
+
+    class Meta:
+        indexes = [
+            # duties.figures.selectors.response_figures for one BCU over a range of days: the
+            # columns it counts are included, so PostgreSQL answers from the index alone (an
+            # index-only scan) instead of visiting the table's pages, where a BCU's rows are
+            # spread among every other BCU's
+            models.Index(
+                fields=["bcu", "day"],
+                include=["grade", "response_seconds", "first_at_scene_at", "target_at"],
+                name="response_bcu_day_idx",
+            ),
+            models.Index(fields=["day"], name="response_day_idx"),
+        ]
+
+    def __str__(self):
+        return f"response of {self.incident_id}"
+
+
 # Crime reports drafted from calls (incidents/crime/): their tables belong to this app.
 from incidents.crime.models import CrimeClassification, CrimeReport  # noqa: E402, F401
+
 # Registered with this app; they live with their services in incidents/operations/.
 from incidents.operations.models import (  # noqa: E402, F401
     FallbackRecord,

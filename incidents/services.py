@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from cad.api.fields import control_characters
@@ -47,6 +47,7 @@ from incidents.models import (
     GradeChange,
     Incident,
     IncidentLogEntry,
+    IncidentResponse,
     IncidentStatus,
     IncidentType,
     Qualifier,
@@ -239,7 +240,7 @@ def incident_create(
         )
         if qualifiers:
             incident.qualifiers.set(qualifiers)
-        Call.objects.create(
+        first_call = Call.objects.create(
             incident=incident,
             caller_name=call.caller_name,
             caller_phone=call.caller_phone,
@@ -249,6 +250,7 @@ def incident_create(
             received_at=at,
             taken_by=by,
         )
+        _response_start(incident, received_at=first_call.received_at)
         _log(incident, _opening_text(incident, call, qualifiers), kind=Kind.CALL, by=by)
         if retrospective:
             _log(incident, f"Entered retrospectively by {by.username} at {_hm(now)}; call "
@@ -282,6 +284,22 @@ def retrospective_errors(at: datetime, *, now: datetime) -> dict[str, list[str]]
         return {"received_at": ["Is more than 7 days ago: retrospective entry goes back at "
                                 "most 7 days; record older calls by report."]}  # fmt: skip
     return {}
+
+
+def _response_start(incident: Incident, *, received_at: datetime) -> None:
+    """The incident's row in the response figures (docs/stats.md): the clock starts at the
+    first call's receipt (a retrospective entry's real time) and the grade is the one given now;
+    neither is touched again, so re-grading or reopening never moves or duplicates it."""
+    local = received_at.astimezone(LONDON)
+    IncidentResponse.objects.create(
+        incident=incident,
+        bcu=incident.bcu,
+        grade=incident.grade,
+        received_at=received_at,
+        day=local.date(),
+        hour_of_week=local.weekday() * 24 + local.hour,
+        target_at=due_at_for(incident.grade, received_at),
+    )
 
 
 def _opening_text(incident: Incident, call: CallDetails, qualifiers: list[Qualifier]) -> str:
@@ -625,6 +643,23 @@ def incident_log_record(
     is the system's, not a user's, so it is not validated here. Log rows are append-only, so no
     lock is needed to add one."""
     return _log(incident, text, kind=kind, by=by)
+
+
+def incident_response_attended(*, incident: Incident, at: datetime) -> None:
+    """A unit reached the scene at `at` (inside the caller's transaction, which audits the
+    status change): the response clock stops at the earliest such time. A later arrival, a
+    second unit or an arrival after reopening leaves it alone; an earlier one reported late
+    (radio messages arrive out of order) moves it back. A conditional update, so two units
+    arriving together cannot lose the earlier time."""
+    row = IncidentResponse.objects.filter(pk=incident.pk)
+    received_at = row.values_list("received_at", flat=True).first()
+    if received_at is None:
+        return  # not made by incident_create (a bench or test row): no figures to keep
+    row.filter(Q(first_at_scene_at__isnull=True) | Q(first_at_scene_at__gt=at)).update(
+        first_at_scene_at=at,
+        # An at-scene time before the call (a mistyped retrospective entry) counts as no wait.
+        response_seconds=max(0, int((at - received_at).total_seconds())),
+    )
 
 
 def incident_status_follow_units(*, incident: Incident, assigned: bool, at_scene: bool) -> None:

@@ -178,6 +178,8 @@ from resources.partners.models import (  # noqa: E402, F401
     PartnerIncident,
     PartnerShare,
 )
+
+
 class RingFence(models.Model):
     """A unit held for a planned operation (incidents.Operation) while it runs: not recommended
     for other incidents, and sent elsewhere only with an override reason (resources/ringfence.py).

@@ -23,7 +23,11 @@ from cad.audit.trail import audit_record
 from cad.errors import Conflict
 from incidents.events import incident_updated
 from incidents.models import Incident, IncidentLogEntry
-from incidents.services import incident_log_record, incident_status_follow_units
+from incidents.services import (
+    incident_log_record,
+    incident_response_attended,
+    incident_status_follow_units,
+)
 from resources.events import (
     unit_emergency,
     unit_position_updated,
@@ -204,6 +208,7 @@ def _follow_assignment(
         text = f"{unit.callsign} en route"
     elif unit.status == S.AT_SCENE and assignment.at_scene_at is None:
         assignment.at_scene_at = at
+        incident_response_attended(incident=incident, at=at)
         text = f"{unit.callsign} at scene"
     elif unit.status == S.AVAILABLE:
         # "Available" from the unit itself means it has finished here.

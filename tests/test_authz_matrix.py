@@ -422,6 +422,11 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         c("api/v1/shifts/", "GET", "-", "/api/v1/shifts/", DUTY_READERS),
         c("api/v1/roster/summary/", "GET", "-", "/api/v1/roster/summary/", DUTY_READERS),
         c("api/v1/roster/csv/", "GET", "CN", "/api/v1/roster/csv/?bcu=CN", DUTY_READERS),
+        # performance figures (docs/stats.md): supervisors (a scoped one, its own BCU), admins
+        c("api/v1/stats/response-times/", "GET", "-", "/api/v1/stats/response-times/",
+          SUPERVISORS | {ADMIN}),
+        c("api/v1/stats/response-times/", "GET", "AS", "/api/v1/stats/response-times/?bcu=AS",
+          frozenset({SUP, ADMIN})),
         c("api/v1/radio/inbound/", "POST", "-", "/api/v1/radio/inbound/", frozenset({GATEWAY}),
           ok={202},
           body=lambda w: {"messages": [{"id": "gw-1", "issi": w["issi_CN"], "kind": "status",
@@ -457,12 +462,16 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         c("calls/", "GET", "-", "/calls/", CONTROL_ROOM, kind="page"),
         c("board/", "GET", "-", "/board/", DESKS, kind="page"),
         c("board/snapshot/", "GET", "-", "/board/snapshot/", DESKS, kind="page"),
+        c("board/figures/", "GET", "-", "/board/figures/", DESKS, kind="page"),
         c("board/boundaries/", "GET", "-", "/board/boundaries/", CONTROL_ROOM, kind="page"),
         c("roster/", "GET", "-", "/roster/", SUPERVISORS, kind="page"),
         c("roster/print/", "GET", "-", "/roster/print/", SUPERVISORS, kind="page"),
         c("roster/book-on/", "GET", "-", "/roster/book-on/", SUPERVISORS | {OFFICER},
           kind="page"),
         c("my-shifts/", "GET", "-", "/my-shifts/", frozenset({OFFICER}), kind="myshifts"),
+        c("stats/", "GET", "-", "/stats/", SUPERVISORS | {ADMIN}, kind="page"),
+        c("stats/", "GET", "AS", "/stats/?bcu=AS&csv=grades", frozenset({SUP, ADMIN}),
+          kind="page"),
     ]
     # fmt: on
     return rows

@@ -24,7 +24,7 @@ from cad.geo.geometry import haversine_m, point_in_geometry
 from cad.management.commands.seed_demo import _shift_window, team_on
 from cad.models import BCU, Borough, Station
 from duties.models import Crewing, Officer, OfficerSkill, Shift, ShiftAssignment
-from incidents.models import Incident, IncidentType, ResponsePlanItem
+from incidents.models import Incident, IncidentResponse, IncidentType, ResponsePlanItem
 from resources.models import Assignment, Unit, UnitStatus
 
 LONDON = ZoneInfo("Europe/London")
@@ -329,3 +329,32 @@ def test_production_starts_with_no_users(tmp_path):
     assert probe.returncode == 0, probe.stderr
     users, groups = map(int, probe.stdout.strip().splitlines()[-1].split())
     assert users == 0 and groups == 5  # the check can see: the data migrations did run
+
+
+def test_history_adds_the_missing_past_days_once(postgres):
+    out = StringIO()
+    call_command("seed_demo", "--at", AT.isoformat(), "--history", "3", stdout=out)
+    days = [AT.date() - timedelta(days=n) for n in (3, 2, 1)]
+    past = Incident.objects.filter(reference_date__in=days)
+    assert set(past.values_list("reference_date", flat=True)) == set(days)
+    assert not Incident.objects.filter(reference_date__lt=days[0]).exists()
+    # One response row per incident, on the London day of its call, with the clock stopped at
+    # its unit's arrival.
+    assert IncidentResponse.objects.count() == past.count()
+    for row in IncidentResponse.objects.select_related("incident")[:200]:
+        assert row.day == row.received_at.astimezone(LONDON).date()
+        arrived = row.incident.assignments.values_list("at_scene_at", flat=True).first()
+        assert row.first_at_scene_at == arrived
+        if arrived is not None:
+            assert row.response_seconds == int((arrived - row.received_at).total_seconds())
+    # I-grade: 1-3 min to send plus an LFB attendance time (median 298 s): a median of
+    # roughly 5 to 9 minutes.
+    i_times = sorted(IncidentResponse.objects.filter(grade="I", response_seconds__isnull=False)
+                     .values_list("response_seconds", flat=True))  # fmt: skip
+    assert 300 <= i_times[len(i_times) // 2] <= 540
+    before = past.count()
+    call_command("seed_demo", "--at", AT.isoformat(), "--history", "5", stdout=StringIO())
+    assert Incident.objects.filter(reference_date__in=days).count() == before
+    assert Incident.objects.filter(reference_date=AT.date() - timedelta(days=5)).exists()
+    with pytest.raises(CommandError):
+        call_command("seed_demo", "--history", "-1", stdout=StringIO())

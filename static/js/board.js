@@ -1190,4 +1190,4 @@ const feed = new LiveFeed({
 });
 feed.start();
 setInterval(tick, 1000);
-window.beaconBoard = { state, feed, alarm, prefs }; // for the browser tests and for support staff
+window.beaconBoard = { state, feed, alarm, prefs, map }; // for the browser tests and for support staff

@@ -40,6 +40,7 @@ from cad.accounts.services import user_provision
 from cad.audit.trail import audit_record
 from cad.demo import fleet, geography, people, reference
 from cad.demo.boundaries import generated_boundaries
+from cad.demo.history import seed_history
 from cad.geo.geometry import bbox_of
 from cad.models import BCU, Borough, Station, UserScope
 from duties.models import (
@@ -128,6 +129,7 @@ class Seed:
     created: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     logins: list[tuple[str, str, str, str]] = field(default_factory=list)
+    history_days: int = 0  # --history: days of past incidents (cad/demo/history.py)
 
     @property
     def today(self) -> date:
@@ -723,6 +725,13 @@ def _officer_user(
     return user
 
 
+def seed_incident_history(seed: Seed) -> None:
+    """--history N: past incidents, their units and at-scene times (cad/demo/history.py)."""
+    made = seed_history(days=seed.history_days, today=seed.today, now=seed.now)
+    if made:
+        seed.created["past incidents"] += made
+
+
 PARTS: tuple[Callable[[Seed], None], ...] = (
     seed_geography,
     seed_reference,
@@ -733,6 +742,7 @@ PARTS: tuple[Callable[[Seed], None], ...] = (
     seed_booking,
     seed_users,
     seed_gazetteer,
+    seed_incident_history,
 )
 
 COUNTED = (
@@ -758,8 +768,18 @@ class Command(BaseCommand):
             "--at",
             help="act as if it were this ISO 8601 time (for tests and rehearsals); default now",
         )
+        parser.add_argument(
+            "--history",
+            type=int,
+            default=0,
+            metavar="DAYS",
+            help="also create this many days of past incidents for the performance figures "
+            "(only the days missing; at most 400)",
+        )
 
-    def handle(self, *args, at=None, **options):
+    def handle(self, *args, at=None, history=0, **options):
+        if not 0 <= history <= 400:
+            raise CommandError("--history takes 0 to 400 days")
         if settings.PRODUCTION:
             # Its users share a published password (DEMO_PASSWORD's default is in the README).
             raise CommandError(
@@ -772,7 +792,7 @@ class Command(BaseCommand):
             if given is None or timezone.is_naive(given):
                 raise CommandError("--at needs an ISO 8601 time with an offset")
             now = given
-        seed = Seed(now=now.astimezone(UTC))
+        seed = Seed(now=now.astimezone(UTC), history_days=history)
         with transaction.atomic():
             for part in PARTS:
                 part(seed)
