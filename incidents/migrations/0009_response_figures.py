@@ -13,7 +13,7 @@ TARGETS = {"I": timedelta(minutes=15), "S": timedelta(minutes=60)}
 
 def backfill(apps, schema_editor):
     """Give every incident recorded before the figures existed its row, from what it has."""
-    Incident = apps.get_model("incidents", "0008_planned_operations")
+    Incident = apps.get_model("incidents", "Incident")
     Call = apps.get_model("incidents", "Call")
     GradeChange = apps.get_model("incidents", "GradeChange")
     IncidentResponse = apps.get_model("incidents", "IncidentResponse")
