@@ -10,15 +10,18 @@ class ResourcesConfig(AppConfig):
         # assignments by registration, and never import resources.
         from cad.audit.search import register_incident_rows
         from cad.live.events import react
+        from cad.live.replay import register_replay_section
         from cad.live.snapshot import register_snapshot_section
         from incidents.events import INCIDENT_CREATED, INCIDENT_REGRADED, INCIDENT_REOPENED
         from incidents.selectors import register_incident_detail_part
         from incidents.services import incident_close_hook_register
         from resources import reactions
         from resources.despatch import assignments_clear_on_close
+        from resources.replay import UNITS
         from resources.selectors import assignment_audit_rows, incident_assignments, units_for_board
 
         register_snapshot_section("units", units_for_board)
+        register_replay_section("units", UNITS)
         register_incident_rows(assignment_audit_rows)
         register_incident_detail_part("assignments", incident_assignments)
         # In the closing transaction: an incident is never closed with units still on it.
