@@ -66,6 +66,9 @@ def test_replay_a_moment_step_and_play(live_server, chromium_path, replay_world)
             expect(units.locator("tr", has_text="CN11").locator("td").nth(2)).to_have_text(
                 str(first.pk)
             )
+            # The map: both incidents and the unit (it has a position).
+            expect(page.locator("#replay-map .rp-inc")).to_have_count(2)
+            expect(page.locator("#replay-map .rp-unit")).to_have_text("CN11")
             # Who did what: the call handler's and the despatcher's changes.
             expect(page.locator("#replay-audit")).to_contain_text("desk")
             # Event by event back (the despatch message's state and the unit's status each

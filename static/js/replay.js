@@ -90,6 +90,31 @@ async function drawAudit(moment) {
       `${r.object_type}${r.object_id ? ` #${r.object_id}` : ""} ${r.object_repr || ""}`])));
 }
 
+// The map: redrawn whole for each moment (a replayed board changes in jumps, not moves).
+// Tiles only when a tile server is configured; markers show either way.
+const map = { layer: null };
+if (window.L && $("replay-map")) {
+  const m = L.map("replay-map").setView([51.5072, -0.1276], 10);
+  if (config.tile_url) L.tileLayer(config.tile_url, { maxZoom: 19, attribution: config.tile_attribution || "" }).addTo(m);
+  map.layer = L.layerGroup().addTo(m);
+}
+
+function marker(lat, lon, className, label) {
+  const html = cell("span", label); // text, never markup: call signs are typed into the admin
+  return L.marker([lat, lon], { keyboard: false, icon: L.divIcon({ html, className, iconSize: null }) });
+}
+
+function drawMap(board) {
+  if (!map.layer) return;
+  map.layer.clearLayers();
+  for (const i of board.incidents) {
+    if (i.lat != null) marker(i.lat, i.lon, `rp-inc grade-${i.grade}`, i.grade).addTo(map.layer);
+  }
+  for (const u of board.units) {
+    if (u.position) marker(u.position.lat, u.position.lon, `rp-unit${u.emergency ? " rp-emergency" : ""}`, u.callsign).addTo(map.layer);
+  }
+}
+
 function sliderTo(moment) {
   const span = Math.max(end - start, 1);
   $("replay-slider").value = String(Math.round(((moment - start) / span) * 1000));
@@ -109,6 +134,7 @@ async function show(params, { logs = true } = {}) {
     else if (board.at) state.moment = new Date(board.at).getTime();
     sliderTo(state.moment);
     drawBoard(board);
+    drawMap(board);
     showError([]);
     if (logs) await Promise.all([drawEvents(state.moment), drawAudit(state.moment)]);
   } catch (errors) {
