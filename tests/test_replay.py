@@ -17,6 +17,7 @@ from cad.live.replay import (
     board_at,
     board_checkpoint_create,
     board_checkpoint_due,
+    board_checkpoints_backfill,
     board_checkpoints_prune,
     seq_at,
 )
@@ -204,3 +205,16 @@ def test_checkpoints_are_written_when_due_and_pruned(history, cast):
     BoardCheckpoint.objects.update(at=timezone.now() - timedelta(days=10))
     assert board_checkpoints_prune(older_than=timezone.now() - timedelta(days=8)) == 2
     assert BoardCheckpoint.objects.get().seq == made.seq  # the newest stays as a base
+
+
+def test_backfilled_checkpoints_rebuild_the_same_boards(history):
+    """Checkpoints folded forward from the first one (a log no beat checkpointed) give the same
+    board at every sampled moment as the live one."""
+    first = BoardCheckpoint.objects.order_by("seq").first()
+    BoardCheckpoint.objects.exclude(pk=first.pk).delete()
+    written = board_checkpoints_backfill(every_events=3, every_seconds=3600)
+    assert written == BoardCheckpoint.objects.count() - 1 >= 3
+    for moment in history:
+        assert _contract(board_at(seq=moment["seq"], bcu=None)) == _contract(moment["all"])
+    # Nothing new since: nothing more to write.
+    assert board_checkpoints_backfill(every_events=3, every_seconds=3600) == 0
