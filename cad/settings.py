@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "cad.accounts.context_processors.roles",
                 "cad.accounts.context_processors.preferences",
+                "cad.web.training.training",
             ],
         },
     },
@@ -254,6 +255,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 240},
     },
+    # Replay checkpoints (cad/live/replay.py): the task writes one only when it is due.
+    "write-board-checkpoint": {
+        "task": "cad.tasks.write_board_checkpoint",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 # How long a board socket holds unit positions to send only the newest per unit; statuses and
 # incidents never wait. Issue 4 allows 1-2 s; half a second keeps a radio fix on the board within
@@ -277,11 +284,46 @@ RADIO_BATCH_POSITIONS = os.environ.get("RADIO_BATCH_POSITIONS", "1") != "0"
 RADIO_DELIVERY_ALERT_SECONDS = int(os.environ.get("RADIO_DELIVERY_ALERT_SECONDS", "60"))
 # How long a task taken by a worker that died unacknowledged (acks_late) waits on Redis before
 # another worker takes it again. Longer than any task runs, or a slow task would run twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+
+# --- Training (issue 20, decision 0016) ------------------------------------------------------
+# A training instance is the same code run as its own processes with TRAINING=true: another
+# database, another channel-layer prefix, cache prefix, broker key prefix and cookie names. Every
+# query and socket of such a process can only reach training data, because its connections go
+# nowhere else: there is no per-query flag to forget.
+TRAINING = os.environ.get("TRAINING", "").lower() in {"1", "true", "yes"}
+if TRAINING:
+    live_name = str(DATABASES["default"]["NAME"])
+    if os.environ.get("TRAINING_DATABASE_URL"):
+        DATABASES["default"] = {
+            **DATABASES["default"],
+            **dj_database_url.parse(
+                os.environ["TRAINING_DATABASE_URL"],
+                conn_max_age=CONN_MAX_AGE,
+                conn_health_checks=CONN_MAX_AGE > 0,
+            ),
+        }
+    elif live_name.endswith(".sqlite3"):
+        DATABASES["default"]["NAME"] = live_name.removesuffix(".sqlite3") + "-training.sqlite3"
+    else:
+        DATABASES["default"]["NAME"] = f"{live_name}_training"
+    if str(DATABASES["default"]["NAME"]) == live_name:
+        raise ImproperlyConfigured("TRAINING_DATABASE_URL names the live database")
+    for layer in CHANNEL_LAYERS.values():
+        config = layer.get("CONFIG")
+        if isinstance(config, dict):
+            config["prefix"] = f"{config['prefix']}-training"
+    CACHES["default"]["KEY_PREFIX"] = f"{CACHES['default'].get('KEY_PREFIX', '')}-training"
+    # Live workers never take a training task (it would run against the live database).
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = "training:"
+    # Live and training may be open side by side in one browser on one host (cookies ignore
+    # the port): each keeps its own sign-in. The CSRF cookie keeps its name (the pages' scripts
+    # read it); it holds no data, only a secret to compare with the form's.
+    SESSION_COOKIE_NAME = "beacon_training_session"
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -3,8 +3,10 @@
 from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 
 from cad.api.idempotency import idempotency_keys_purge
+from cad.live.replay import board_checkpoint_due, board_checkpoints_prune
 
 IDEMPOTENCY_KEYS_KEPT = timedelta(hours=24)
 
@@ -13,3 +15,20 @@ IDEMPOTENCY_KEYS_KEPT = timedelta(hours=24)
 def purge_idempotency_keys() -> int:
     """Delete Idempotency-Key answers older than a day (run daily by beat)."""
     return idempotency_keys_purge(older_than=IDEMPOTENCY_KEYS_KEPT)
+
+
+# Replay (cad/live/replay.py): a checkpoint every 5 minutes or 2000 events, whichever comes
+# first, keeps any rebuild to one checkpoint and at most a few thousand events; kept 8 days.
+CHECKPOINT_EVERY_EVENTS = 2000
+CHECKPOINT_EVERY_SECONDS = 300.0
+CHECKPOINTS_KEPT = timedelta(days=8)
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=120, soft_time_limit=100)
+def write_board_checkpoint() -> int | None:
+    """Write a replay checkpoint if one is due, and drop old ones (beat, every minute)."""
+    checkpoint = board_checkpoint_due(
+        every_events=CHECKPOINT_EVERY_EVENTS, every_seconds=CHECKPOINT_EVERY_SECONDS
+    )
+    board_checkpoints_prune(older_than=timezone.now() - CHECKPOINTS_KEPT)
+    return checkpoint.seq if checkpoint is not None else None

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from cad.accounts import views as sign_in
 from cad.admin import admin_own_password_change
 from cad.audit import views as audit_views
+from cad.live.replay_views import replay_page
 from cad.ops import views as ops
 from cad.web import views
 
@@ -27,6 +28,7 @@ urlpatterns = [
     path("healthz/detail", ops.healthz_detail, name="healthz-detail"),
     path("metrics", ops.metrics, name="metrics"),
     path("audit/", audit_views.audit_search_page, name="audit"),
+    path("replay/", replay_page, name="replay"),
     path("accounts/login/", sign_in.LoginView.as_view(), name="login"),
     path("accounts/2fa/", sign_in.second_factor_verify, name="second_factor"),
     path("accounts/2fa/enrol/", sign_in.second_factor_enrol, name="second_factor_enrol"),

@@ -10,6 +10,7 @@ class ResourcesConfig(AppConfig):
         # assignments by registration, and never import resources.
         from cad.audit.search import register_incident_rows
         from cad.live.events import react
+        from cad.live.replay import register_replay_section
         from cad.live.snapshot import register_snapshot_section
         from incidents.events import (
             INCIDENT_CLOSED,
@@ -32,9 +33,11 @@ class ResourcesConfig(AppConfig):
             partner_agencies_available,
         )
         from resources.ringfence import operation_callsigns, operation_units
+        from resources.replay import UNITS
         from resources.selectors import assignment_audit_rows, incident_assignments, units_for_board
 
         register_snapshot_section("units", units_for_board)
+        register_replay_section("units", UNITS)
         register_incident_rows(assignment_audit_rows)
         register_incident_detail_part("assignments", incident_assignments)
         # A planned operation's ring-fenced units, in its detail and its own stream.

@@ -250,6 +250,12 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         c("audit/", "GET", "-", "/audit/", SUPERVISORS | {ADMIN}, kind="page"),
         c("api/v1/audit/", "GET", "-", "/api/v1/audit/", SUPERVISORS | {ADMIN}),
         c("api/v1/audit/csv/", "GET", "-", "/api/v1/audit/csv/", SUPERVISORS | {ADMIN}),
+        # Replay (issue 20): the board at any moment, supervisors (their BCU's) and admins.
+        c("replay/", "GET", "-", "/replay/", SUPERVISORS | {ADMIN}, kind="page"),
+        c("api/v1/board/at/", "GET", "-", "/api/v1/board/at/?t={replay_at}",
+          SUPERVISORS | {ADMIN}),
+        c("api/v1/board/timeline/", "GET", "-",
+          "/api/v1/board/timeline/?from={replay_from}&to={replay_at}", SUPERVISORS | {ADMIN}),
         c("api/schema/", "GET", "-", "/api/schema/", SIGNED_IN),
         c("api/docs/", "GET", "-", "/api/docs/", SIGNED_IN),
         # reference data: any signed-in account
@@ -807,6 +813,9 @@ def build_world(geography, make_user) -> tuple[dict, dict]:
         major_incident_declare(incident=Incident.objects.get(pk=ids[f"busy_inc_{bcu}"]),
                                by=users[SUP], methane=METHANE)  # fmt: skip
     _rows_for_the_admin(users, ids, geography)
+    # Replay's moments (issue 20): now, and an hour before; "Z", as a "+" would not survive a URL.
+    ids["replay_at"] = timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ids["replay_from"] = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return users, ids
 
 

@@ -138,6 +138,15 @@ def _idle_route(page):
     )
 
 
+def _replay_loaded(page, world):
+    """The board rebuilt at the latest moment, with its events and who did what."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#replay-moment")).to_contain_text("Board at", timeout=15000)
+    expect(page.locator("#replay-queue tr").first).to_be_visible()
+    expect(page.locator("#replay-events li").first).to_be_visible()
+
+
 SCREENS = [
     Screen("login", None, "/accounts/login/"),
     Screen("two-factor enrol", "newsup:pending", "/accounts/2fa/enrol/"),
@@ -161,6 +170,7 @@ SCREENS = [
     Screen("high contrast: call-taker", "handler_hc", "/calls/", _call_taker_results, aaa=True),
     Screen("high contrast: board", "dave_hc", "/board/", _board_alarm, aaa=True),
     Screen("high contrast: incident page", "handler_hc", "/incidents/{incident}/", aaa=True),
+    Screen("replay", "sup", "/replay/", _replay_loaded),
     # To come with their issues, one line each: the officer app, the public report and its
     # triage queue, stats.
 ]

@@ -104,6 +104,7 @@ PAGES = {
     "sup": ["/calls/", "/board/", "/roster/", "/roster/print/", "/audit/", "/api/docs/"],
     "adm": ["/admin/", "/admin/auth/user/", "/admin/auth/user/add/", "/api/docs/"],
 }
+PAGES["sup"].append("/replay/")  # issue 20: the replay page's module, slider and map
 
 
 def test_pages_load_without_policy_violations(server, chromium_path):

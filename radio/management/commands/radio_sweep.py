@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from cad.ops.heartbeats import BEAT, heartbeat_stamp
+from cad.tasks import write_board_checkpoint
 from radio import tasks
 
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
         while True:
             # Called directly (not .delay()): this process is the worker here.
             tasks.apply_pending_radio_messages()
+            write_board_checkpoint()  # replay's checkpoints, when one is due (cad/live/replay.py)
             # Beat's stand-in: its heartbeat is beat's (/healthz/detail).
             heartbeat_stamp(name=BEAT, detail={"by": "radio_sweep"})
             if once or stop.wait(every):
