@@ -32,8 +32,8 @@ class ResourcesConfig(AppConfig):
             incident_partner_shares,
             partner_agencies_available,
         )
-        from resources.ringfence import operation_callsigns, operation_units
         from resources.replay import UNITS
+        from resources.ringfence import operation_callsigns, operation_units
         from resources.selectors import assignment_audit_rows, incident_assignments, units_for_board
 
         register_snapshot_section("units", units_for_board)
