@@ -147,6 +147,13 @@ def _replay_loaded(page, world):
     expect(page.locator("#replay-events li").first).to_be_visible()
 
 
+def _stats_drawn(page, world):
+    """The figures page with its trend chart drawn (uPlot's canvas beside its table)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#trend-chart canvas")).to_have_count(1, timeout=15000)
+
+
 SCREENS = [
     Screen("login", None, "/accounts/login/"),
     Screen("two-factor enrol", "newsup:pending", "/accounts/2fa/enrol/"),
@@ -171,8 +178,9 @@ SCREENS = [
     Screen("high contrast: board", "dave_hc", "/board/", _board_alarm, aaa=True),
     Screen("high contrast: incident page", "handler_hc", "/incidents/{incident}/", aaa=True),
     Screen("replay", "sup", "/replay/", _replay_loaded),
+    Screen("stats", "sup", "/stats/", _stats_drawn),
     # To come with their issues, one line each: the officer app, the public report and its
-    # triage queue, stats.
+    # triage queue.
 ]
 
 
