@@ -10,6 +10,7 @@ from cad.audit.trail import source_of
 from incidents import permissions as perms
 from incidents import selectors, services
 from incidents.models import Call, Grade, Incident
+from incidents.public import texts
 
 
 def _leaflet_available() -> bool:
@@ -67,6 +68,7 @@ def incident_detail(request, pk: int):
         ),
         "channels": Call.Channel.choices,
         "closed": detail["status"] == "closed",
+        "caller_messages": texts.incident_messages(incident=incident),
     }
     services.personal_data_combination_record(
         by=user, source=source_of(request), what="incident page",

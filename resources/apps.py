@@ -11,11 +11,19 @@ class ResourcesConfig(AppConfig):
         from cad.audit.search import register_incident_rows
         from cad.live.events import react
         from cad.live.snapshot import register_snapshot_section
-        from incidents.events import INCIDENT_CREATED, INCIDENT_REGRADED, INCIDENT_REOPENED
+        from incidents.events import (
+            INCIDENT_CLOSED,
+            INCIDENT_CREATED,
+            INCIDENT_REGRADED,
+            INCIDENT_REOPENED,
+            INCIDENT_UPDATED,
+        )
         from incidents.selectors import register_incident_detail_part
         from incidents.services import incident_close_hook_register
         from resources import reactions
+        from resources.caller_texts import reactions as caller_texts
         from resources.despatch import assignments_clear_on_close
+        from resources.events import ASSIGNMENT_CREATED
         from resources.selectors import assignment_audit_rows, incident_assignments, units_for_board
 
         register_snapshot_section("units", units_for_board)
@@ -27,3 +35,7 @@ class ResourcesConfig(AppConfig):
         react(INCIDENT_CREATED, reactions.recommend_for_new_incident)
         react(INCIDENT_REGRADED, reactions.recommend_for_regraded_incident)
         react(INCIDENT_REOPENED, reactions.recommend_for_reopened_incident)
+        # After commit: texts to callers who agreed, on despatch, arrival and close (issue 15).
+        react(ASSIGNMENT_CREATED, caller_texts.text_callers_on_despatch)
+        react(INCIDENT_UPDATED, caller_texts.text_callers_on_arrival)
+        react(INCIDENT_CLOSED, caller_texts.text_callers_on_close)
