@@ -379,7 +379,7 @@ def online_reports_alert_overdue(*, now: datetime | None = None) -> int:
             OnlineReport.objects.filter(
                 status=OnlineReportStatus.NEW, received_at__lt=cutoff, overdue_alerted_at=None
             )
-            .select_for_update(skip_locked=True)
+            .select_for_update(skip_locked=True, of=("self",))
             .select_related("bcu")[:200]
         )
         for report in due:
