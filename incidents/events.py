@@ -21,9 +21,9 @@ INCIDENT_REGRADED = "incident.regraded"
 INCIDENT_REOPENED = "incident.reopened"
 # The public's side (incidents/public/): the triage queue's changes and its overdue alert, to
 # the central desks and the report's BCU. No personal data: reference, category, risks, state.
-ONLINE_REPORT_CREATED = "online_report.created"
-ONLINE_REPORT_TRIAGED = "online_report.triaged"
-ONLINE_REPORT_OVERDUE = "online_report.overdue"
+ONLINE_REPORT_CREATED = "report.created"
+ONLINE_REPORT_TRIAGED = "report.triaged"
+ONLINE_REPORT_OVERDUE = "report.overdue"
 
 
 def board_incident(row: dict[str, Any]) -> dict[str, Any]:

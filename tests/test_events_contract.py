@@ -20,6 +20,12 @@ from django.utils import timezone
 
 from cad.live import events as live_events
 from incidents.models import ClosingCode
+from incidents.public.services import (
+    ReportInput,
+    online_report_create,
+    online_report_triage,
+    online_reports_alert_overdue,
+)
 from incidents.services import incident_close, incident_regrade, incident_reopen
 from radio import services as radio_services
 from radio.models import RadioMessage
@@ -189,6 +195,12 @@ def test_every_emitter_sends_a_documented_type_with_the_documented_fields(
     assert recommendation_refresh(incident_id=other.pk, trigger="test", force_event=True)
     incident_close(incident=incident, by=desk, closing_code="NFA")
     incident_reopen(incident=incident, by=desk, reason="more to do")
+    # The public's side (issue 15): a report, its overdue alert, its triage.
+    report, _ = online_report_create(data=ReportInput(
+        category="seen_heard", description="a van every night", lat=51.546, lon=-0.161,
+        reporter_name="Pat"))  # fmt: skip
+    assert online_reports_alert_overdue(now=timezone.now() + timedelta(days=1)) == 1
+    online_report_triage(report=report, by=desk, decision="close", reason="no crime")
 
     fields = documented()
     assert {t for t, _ in emitted} == set(fields), "run every documented type once"

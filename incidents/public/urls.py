@@ -9,5 +9,5 @@ urlpatterns = [
     path("report/status/<str:slug>/", views.report_status, name="report_status"),
     path("report/<slug:category>/", views.report_form, name="report_form"),
     path("triage/", views.triage, name="triage"),
-    path("triage/<int:pk>/", views.triage, name="triage_report"),
+    path("triage/<int:pk>/", views.triage_report, name="triage_report"),
 ]

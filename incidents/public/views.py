@@ -22,7 +22,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.exceptions import NotFound
 
 from cad.api.throttles import PublicAddressThrottle
@@ -77,6 +77,7 @@ def report_start(request):
 
 
 @login_not_required
+@require_GET
 def report_emergency(request):
     return render(request, "public/report_emergency.html")
 
@@ -209,6 +210,7 @@ def report_form(request, category: str):
 
 
 @login_not_required
+@require_GET
 def report_status(request, slug: str):
     """The reporter's status link: reference and status only."""
     try:
@@ -224,19 +226,23 @@ def report_status(request, slug: str):
 # --- triage (staff) -----------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
-def triage(request, pk: int | None = None):
-    """The triage queue, oldest first, with the selected report and its decision form."""
+@require_GET
+def triage(request):
+    """The triage queue, oldest first."""
     if not perms.can_triage(request.user):
         raise PermissionDenied
-    report = None
-    if pk is not None:
-        report = get_object_or_404(OnlineReport.objects.select_related("bcu", "incident"), pk=pk)
-        if not perms.can_triage(request.user, report):
-            raise PermissionDenied
+    return _triage_page(request, None)
+
+
+@require_http_methods(["GET", "POST"])
+def triage_report(request, pk: int):
+    """The queue with one report open, and its decision form (POST: the decision)."""
+    if not perms.can_triage(request.user):
+        raise PermissionDenied
+    report = get_object_or_404(OnlineReport.objects.select_related("bcu", "incident"), pk=pk)
+    if not perms.can_triage(request.user, report):
+        raise PermissionDenied
     if request.method == "POST":
-        if report is None:
-            raise Http404
         try:
             done = services.online_report_triage(
                 report=report, by=request.user, decision=request.POST.get("decision", ""),
@@ -256,6 +262,10 @@ def triage(request, pk: int | None = None):
             text += f" Incident {done.incident.reference} created."
         messages.success(request, text)
         return redirect("public:triage")
+    return _triage_page(request, report)
+
+
+def _triage_page(request, report: OnlineReport | None):
     queue = list(selectors.triage_queue(user=request.user)[:200])
     now = timezone.now()
     detail = None

@@ -14,7 +14,8 @@ from incidents.public.models import (
     InvestigationCase,
     OnlineReport,
 )
-from incidents.public.services import online_reports_alert_overdue
+from incidents.public.services import online_report_triage, online_reports_alert_overdue
+from incidents.tasks import erase_expired_personal_data
 from tests.factories import CAMDEN, LAMBETH, make_incident, make_incident_type
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +84,7 @@ def test_report_is_audited_without_the_personal_values_and_acknowledged_by_text(
     assert (ack.kind, ack.channel, ack.status) == ("acknowledged", "sms", "queued")
     assert ack.to_masked == "07••• •••982"
     assert report.reference in ack.body
-    assert Event.objects.filter(type="online_report.created").count() == 1
+    assert Event.objects.filter(type="report.created").count() == 1
 
 
 def test_no_acknowledgement_unless_asked(world, public):
@@ -265,5 +266,27 @@ def test_untriaged_reports_raise_one_alert_after_the_configured_time(world, publ
     later = timezone.now() + timedelta(minutes=61)
     assert online_reports_alert_overdue(now=later) == 1
     assert online_reports_alert_overdue(now=later) == 0  # once
-    event = Event.objects.get(type="online_report.overdue")
+    event = Event.objects.get(type="report.overdue")
     assert event.data["reference"] == report.reference
+
+
+def test_retention_erases_the_reporters_details_of_long_triaged_reports(
+    world, public, cast, settings
+):
+    settings.RETENTION_CLOSED_INCIDENT_DAYS = 30
+    old, recent, waiting = _report(public), _report(public), _report(public)
+    for report in (old, recent):
+        online_report_triage(report=report, by=cast.handler, decision="close", reason="advice")
+    OnlineReport.objects.filter(pk=old.pk).update(triaged_at=timezone.now() - timedelta(days=31))
+    assert erase_expired_personal_data() == 1
+    old.refresh_from_db()
+    assert (old.reporter_name, old.reporter_email, old.reporter_phone) == ("", "", "")
+    assert old.personal_erased_at is not None
+    assert old.description  # the report itself is kept
+    for kept in (recent, waiting):
+        kept.refresh_from_db()
+        assert kept.reporter_name == "Pat Public"
+    row = AuditEvent.objects.get(action="erase", object_type="incidents.onlinereport")
+    assert row.changes["fields"] == ["reporter_name", "reporter_email", "reporter_phone"]
+    assert "Pat" not in str(row.changes)
+    assert erase_expired_personal_data() == 0
