@@ -1,6 +1,6 @@
 """Periodic housekeeping for call handling. Thin: a service call, safe to run twice."""
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 
 from incidents.public import services as public_services
@@ -21,7 +21,7 @@ def erase_expired_personal_data() -> int:
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None,
              time_limit=30, soft_time_limit=20)  # fmt: skip
-def send_caller_message(self, message_id: int) -> str:
+def send_caller_message(self: Task, message_id: int) -> str:
     """Send one text or email (queue `texts`). A transient provider error is retried with a
     growing wait; after NOTIFY_MAX_ATTEMPTS attempts the message is marked failed. Safe to run
     twice: sending claims the message first."""

@@ -283,7 +283,7 @@ class InvestigationUpdateApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         owner = StrictCharField(max_length=150, required=False, allow_null=True, default=None)
-        status = StrictChoiceField(choices=InvestigationCase.Status.values)
+        status = StrictCharField(max_length=20, help_text="unallocated, in_progress or finished")
 
         def validate_owner(self, value):
             if value is None:

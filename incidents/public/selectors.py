@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -12,7 +14,9 @@ from incidents.public.categories import category_get
 from incidents.public.models import InvestigationCase, OnlineReport, OnlineReportStatus
 
 
-def triage_queue(*, user, status: str = OnlineReportStatus.NEW) -> QuerySet[OnlineReport]:
+def triage_queue(
+    *, user: User | AnonymousUser, status: str = OnlineReportStatus.NEW
+) -> QuerySet[OnlineReport]:
     """Reports in `status`, oldest first (`online_report_queue_idx`). Call handlers see all
     London; a scoped supervisor their BCU's."""
     rows = OnlineReport.objects.filter(status=status).select_related("bcu", "incident")
@@ -22,7 +26,7 @@ def triage_queue(*, user, status: str = OnlineReportStatus.NEW) -> QuerySet[Onli
     return rows.order_by("received_at", "id")
 
 
-def report_row(report: OnlineReport, *, now=None) -> dict[str, Any]:
+def report_row(report: OnlineReport, *, now: datetime | None = None) -> dict[str, Any]:
     """A report in the queue: no personal data."""
     now = now or timezone.now()
     category = category_get(report.category)
@@ -72,7 +76,7 @@ def report_detail(report: OnlineReport) -> dict[str, Any]:
     }
 
 
-def queue_age_minutes(*, user) -> int | None:
+def queue_age_minutes(*, user: User | AnonymousUser) -> int | None:
     """How long the oldest untriaged report has waited (the supervisors' figure)."""
     oldest = triage_queue(user=user).values_list("received_at", flat=True).first()
     return int((timezone.now() - oldest).total_seconds() // 60) if oldest else None

@@ -29,7 +29,7 @@ from cad.geo.geometry import bcu_at
 from incidents import selectors
 from incidents.events import online_report_created, online_report_overdue, online_report_triaged
 from incidents.models import Call, Grade, IncidentType
-from incidents.public.categories import category_get
+from incidents.public.categories import Category, category_get
 from incidents.public.models import (
     InvestigationCase,
     MessageKind,
@@ -115,7 +115,7 @@ def _text(errors: dict, field_name: str, value: Any, *, max_length: int, multili
     return value
 
 
-def _answers(errors: dict, category, answers: Any) -> dict[str, str]:
+def _answers(errors: dict, category: Category | None, answers: Any) -> dict[str, str]:
     if category is None:
         return {}
     if not isinstance(answers, dict):
@@ -235,7 +235,7 @@ def online_report_create(
 # --- triage --------------------------------------------------------------------------------
 
 DECISIONS = ("incident", "investigate", "refer", "close")
-STATUS_WORDS = {
+STATUS_WORDS: dict[str, str] = {
     OnlineReportStatus.NEW: "received, waiting to be looked at",
     OnlineReportStatus.INCIDENT: "passed to officers to deal with",
     OnlineReportStatus.INVESTIGATION: "passed to an investigator, who will contact you",
@@ -293,6 +293,8 @@ def online_report_triage(
         if report.status != OnlineReportStatus.NEW:
             raise Conflict(f"{report.reference} has already been triaged", code="already_triaged")
         if decision == "incident":
+            if report.lat is None or report.lon is None:  # every report is made with a place
+                raise ValidationError({"location": ["This report has no position."]})
             category = category_get(report.category)
             code = type_code or (category.incident_type if category else "")
             if not IncidentType.objects.filter(code=code, active=True).exists():

@@ -105,10 +105,10 @@ def _not_registered(message_id: int) -> None:
 
 # How a message id reaches the sending task (incidents.tasks.send_caller_message), set from
 # IncidentsConfig.ready: the task module imports this one, so this one cannot import it.
-_senders: list[Callable[[int], None]] = [_not_registered]
+_senders: list[Callable[[int], object]] = [_not_registered]
 
 
-def sender_register(send: Callable[[int], None]) -> None:
+def sender_register(send: Callable[[int], object]) -> None:
     """`send(message_id)` queues the sending task."""
     _senders[0] = send
 
@@ -193,7 +193,7 @@ def _recipient(message: CallerMessage) -> Recipient | None:
         phone = Call.objects.filter(pk=message.call_id).values_list("caller_phone", flat=True)
         number = uk_mobile(phone.first() or "")
         return Recipient("sms", number) if number else None
-    report = OnlineReport.objects.filter(pk=message.report_id).first()
+    report = OnlineReport.objects.filter(pk=message.report_id or 0).first()
     if report is None:
         return None
     if message.channel == "sms":

@@ -134,12 +134,12 @@ def _place(errors, post, candidates_out: list) -> tuple[float | None, float | No
         return None, None, ""
     if len(address) > 300:
         return None, None, ""  # the service names the length
-    entry, candidates = incident_selectors.gazetteer_resolve(address)
-    if entry is not None:
+    found, candidates = incident_selectors.gazetteer_resolve(address)
+    if found is not None:
         return (
-            entry["lat"],
-            entry["lon"],
-            entry["address"] + (f", {entry['postcode']}" if entry["postcode"] else ""),
+            found["lat"],
+            found["lon"],
+            found["address"] + (f", {found['postcode']}" if found["postcode"] else ""),
         )
     if candidates:
         candidates_out.extend(candidates)

@@ -14,12 +14,15 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def world(geography):
     make_incident_type("FRAUD", default_grade="E")
-    GazetteerEntry.objects.create(key="t-1", address="10 CAMDEN HIGH STREET", postcode="NW1 0JH",
-                                  lat=CAMDEN[0], lon=CAMDEN[1], search="10 CAMDEN HIGH STREET NW1 0JH")  # fmt: skip
+    GazetteerEntry.objects.create(
+        key="t-1", address="10 CAMDEN HIGH STREET", postcode="NW1 0JH", lat=CAMDEN[0],
+        lon=CAMDEN[1], search="10 CAMDEN HIGH STREET NW1 0JH",
+    )  # fmt: skip
     return geography
 
 
-FORM = {"answer_contact": "phone", "answer_amount": "200", "description": "A caller said he was my bank.",
+FORM = {"answer_contact": "phone", "answer_amount": "200",
+        "description": "A caller said he was my bank.",
         "address": "10 Camden High Street NW1 0JH", "name": "Pat Public", "phone": "07700 900982",
         "updates_by": "sms"}  # fmt: skip
 
