@@ -143,6 +143,17 @@ def start_worker(db_name: str):
     )  # fmt: skip
 
 
+def wait_for_worker(limit: float = 120.0) -> None:
+    """Until the worker answers a ping: time spent starting it is not a text's wait."""
+    from cad.celery import app
+
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if app.control.ping(timeout=1.0):
+            return
+    print("  WARNING: the texts worker did not answer within the limit")
+
+
 def run_texts(despatches: int) -> None:
     from django.contrib.auth.models import User
     from django.db import transaction
@@ -166,8 +177,10 @@ def run_texts(despatches: int) -> None:
             by=desk, type_code=itype.code, lat=51.54, lon=-0.15, address=f"{i} Bench Road",
             call=CallDetails(caller_name="Bench", caller_phone=f"07700 9{i:05d}", updates=True),
         )  # fmt: skip
-        unit = Unit.objects.create(callsign=f"BX{i:04d}", type=utype, station=station,
-                                   bcu=station.bcu, issi=f"8{i:06d}", status="available")  # fmt: skip
+        unit = Unit.objects.create(
+            callsign=f"BX{i:04d}", type=utype, station=station, bcu=station.bcu,
+            issi=f"8{i:06d}", status="available",
+        )  # fmt: skip
         pairs.append((incident, unit))
     t0 = time.time()
     for incident, unit in pairs:
@@ -216,7 +229,7 @@ def main() -> int:
         run_reports(args.rate, seconds, args.procs)
         if settings.REDIS_URL:
             worker = start_worker(db_name)
-            time.sleep(8)  # the worker connects and starts consuming
+            wait_for_worker()
         else:
             print("  (no REDIS_URL: texts are sent in-process, as in the embedded default)")
         run_texts(despatches)
