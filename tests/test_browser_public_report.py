@@ -114,3 +114,38 @@ def test_a_whole_report_without_javascript(live_server, chromium_path, place):
         browser.close()
     report = OnlineReport.objects.get()  # one: the refused attempt stored nothing
     assert (report.reporter_email, report.updates_by) == ("pat@example.com", "email")
+
+
+def test_triage_with_the_keyboard_into_investigation(live_server, chromium_path, place, make_user):
+    from playwright.sync_api import expect, sync_playwright
+
+    from incidents.public.services import ReportInput, online_report_create
+
+    make_user("call_handler", username="handler")
+    report, _ = online_report_create(data=ReportInput(
+        category="fraud", description="A text said my parcel was held; I paid £2.",
+        lat=CAMDEN[0], lon=CAMDEN[1], reporter_name="Pat",
+        answers={"contact": "text", "amount": "2"}))  # fmt: skip
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=ARGS)
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", "handler")
+        page.fill("#id_password", "a-Strong-pass-42")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/calls/")  # signed in: a call handler lands on the call-taker
+        page.goto(f"{live_server.url}/triage/")
+        page.keyboard.press("j")  # the oldest report opens
+        page.wait_for_url(f"**/triage/{report.pk}/")
+        page.keyboard.press("2")  # allocate to investigation
+        expect(page.locator("#d-investigate")).to_be_checked()
+        page.keyboard.press("r")
+        page.keyboard.type("Small loss, phone enquiry")
+        tab_to(page, "triage-submit")
+        page.keyboard.press("Enter")
+        expect(page.locator(".messages")).to_contain_text("passed to an investigator")
+        browser.close()
+    report.refresh_from_db()
+    assert report.status == "investigation"
+    assert report.investigation.status == "unallocated"
