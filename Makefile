@@ -90,7 +90,7 @@ serve: install
 		$(PY) manage.py radio_bridge & \
 	fi; \
 	if [ -n "$$REDIS_URL" ]; then \
-		$(VENV)/bin/celery -A cad worker -Q default,radio -n main@%h -l info & \
+		$(VENV)/bin/celery -A cad worker -Q default,radio,texts -n main@%h -l info & \
 		$(VENV)/bin/celery -A cad worker -Q recommend -c 2 -n recommend@%h -l info & \
 		$(VENV)/bin/celery -A cad beat -l info & \
 	else \

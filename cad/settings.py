@@ -217,6 +217,10 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "resources.tasks.*": {"queue": "recommend"},
     "radio.tasks.*": {"queue": "radio"},
+    # Texts to the public (issue 15) wait on their own queue: a Notify outage backs up texts,
+    # never recommendations or radio.
+    "incidents.tasks.send_caller_message": {"queue": "texts"},
+    "incidents.tasks.requeue_caller_messages": {"queue": "texts"},
 }
 # Where the resilience snapshot (duties/resilience/snapshot.py) is written every 5 minutes:
 # a directory the control room's laptops can read when the CAD is down (a share or a synced
@@ -244,6 +248,17 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Hourly, in capped batches, so a first run over years of closed incidents catches up in
     # days without one long transaction (incidents/retention.py).
+    # Issue 15: the untriaged online-report alert, and texts whose task was lost.
+    "online-reports-overdue": {
+        "task": "incidents.tasks.alert_overdue_online_reports",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "caller-texts-sweep": {
+        "task": "incidents.tasks.requeue_caller_messages",
+        "schedule": 60.0,
+        "options": {"queue": "texts", "expires": 55},
+    },
     "erase-expired-personal-data": {
         "task": "incidents.tasks.erase_expired_personal_data",
         "schedule": 3600.0,
@@ -376,7 +391,12 @@ THROTTLE_RATES = {
     "auth_token": os.environ.get("THROTTLE_AUTH_TOKEN_RATE", "20/minute"),
     "gazetteer": os.environ.get("THROTTLE_GAZETTEER_RATE", "120/minute"),
     "public": os.environ.get("THROTTLE_PUBLIC_RATE", "10/hour"),
+    # Issue 15: the public status link (a token to guess), and the relaxed rate for the
+    # addresses in PUBLIC_THROTTLE_RELAXED_NETWORKS (a load test's range, a trusted front end).
+    "public_status": os.environ.get("THROTTLE_PUBLIC_STATUS_RATE", "60/minute"),
+    "public_relaxed": os.environ.get("THROTTLE_PUBLIC_RELAXED_RATE", "100000/hour"),
 }
+PUBLIC_THROTTLE_RELAXED_NETWORKS = env_list("PUBLIC_THROTTLE_RELAXED_NETWORKS", "")
 # Read X-Forwarded-For (its last hop) only behind a proxy that sets it (cad/audit/trail.py). Off in
 # every profile: production is not always behind such a proxy, and a client reaching daphne
 # directly would pick the address that the lockout counts and the audit trail records.
@@ -572,3 +592,24 @@ CRIME_CLOSING_CODES = env_list("CRIME_CLOSING_CODES", "CRIME,ARREST")
 # the forecast incidents per rostered officer per hour above which the roster marks a shift.
 STATS_TARGET_PCT = {"I": 90.0, "S": 90.0}
 FORECAST_DEMAND_PER_OFFICER = float(os.environ.get("FORECAST_DEMAND_PER_OFFICER", "0.5"))
+
+# --- The public's side (issue 15; docs/public-contact.md) -------------------------------------
+# Texts and emails: `log` (default) stores what would be sent and sends nothing; `notify` sends
+# through GOV.UK Notify with the key and the two templates below (each only `((body))`, and
+# `((subject))` for email); or a dotted path to a backend class.
+NOTIFY_BACKEND = os.environ.get("NOTIFY_BACKEND", "log")
+NOTIFY_API_KEY = os.environ.get("NOTIFY_API_KEY", "")
+NOTIFY_SMS_TEMPLATE_ID = os.environ.get("NOTIFY_SMS_TEMPLATE_ID", "")
+NOTIFY_EMAIL_TEMPLATE_ID = os.environ.get("NOTIFY_EMAIL_TEMPLATE_ID", "")
+# Notify's callbacks carry this as `Authorization: Bearer <token>`; empty refuses every callback.
+NOTIFY_CALLBACK_TOKEN = os.environ.get("NOTIFY_CALLBACK_TOKEN", "")
+if PRODUCTION and NOTIFY_BACKEND == "notify" and not NOTIFY_API_KEY:
+    raise ImproperlyConfigured("NOTIFY_API_KEY must be set when NOTIFY_BACKEND=notify")
+# Sending retries (a transient Notify error): this many attempts in all, then failed.
+NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "5"))
+# A reply of one of these words stops all texts to that number.
+TEXT_OPT_OUT_WORDS = tuple(w.upper() for w in env_list("TEXT_OPT_OUT_WORDS", "STOP"))
+# A message still queued after this long had its task lost: the sweeper queues it again.
+CALLER_TEXT_SWEEP_AFTER_SECONDS = int(os.environ.get("CALLER_TEXT_SWEEP_AFTER_SECONDS", "120"))
+# An online report untriaged this long raises the supervisors' alert.
+ONLINE_REPORT_TRIAGE_ALERT_MINUTES = int(os.environ.get("ONLINE_REPORT_TRIAGE_ALERT_MINUTES", "60"))

@@ -16,6 +16,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("auth/logout/", sign_in.token_logout_view, name="api-logout"),
     path("", include("cad.api.urls")),
     path("", include("incidents.api_urls")),
+    path("", include("incidents.public.api_urls")),
     path("", include("resources.api_urls")),
     path("", include("resources.recommend.urls")),
     path("", include("duties.api_urls")),
@@ -66,6 +67,7 @@ urlpatterns = [
         name="api-docs",
     ),
     path("", include("incidents.urls")),
+    path("", include("incidents.public.urls")),
     path("", include("resources.urls")),
     path("", include("duties.urls")),
 ]

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from cad.audit.admin_base import AuditedAdmin, ReadOnlyAdmin
@@ -11,10 +12,12 @@ from incidents.models import (
     Incident,
     IncidentLogEntry,
     IncidentType,
+    MessageTemplate,
     Qualifier,
     ResponsePlanItem,
     WarningMarker,
 )
+from incidents.public.texts import template_errors
 from incidents.selectors import gazetteer_normalise
 from incidents.services import warning_marker_expire
 
@@ -130,3 +133,32 @@ class GradeChangeAdmin(ReadOnlyAdmin):
 
 # Crime reports (incidents/crime/admin.py registers its models).
 from incidents.crime import admin as crime_admin  # noqa: E402, F401
+
+# --- the public's side (issue 15) ------------------------------------------------------------
+
+
+class MessageTemplateForm(forms.ModelForm):
+    """Only $reference and $status: a text never names an officer or gives a position."""
+
+    class Meta:
+        model = MessageTemplate
+        fields = ["kind", "channel", "subject", "body"]
+
+    def clean_body(self):
+        body = self.cleaned_data["body"]
+        if problems := template_errors(body):
+            raise forms.ValidationError(problems)
+        return body
+
+    def clean_subject(self):
+        subject = self.cleaned_data["subject"]
+        if problems := template_errors(subject):
+            raise forms.ValidationError(problems)
+        return subject
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(AuditedAdmin):
+    form = MessageTemplateForm
+    list_display = ["kind", "channel", "body"]
+    list_filter = ["channel"]

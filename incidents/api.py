@@ -45,6 +45,8 @@ class PositionSerializer(serializers.Serializer):
 class CallerSerializer(serializers.Serializer):
     name = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
     phone = StrictCharField(max_length=40, required=False, allow_blank=True, default="")
+    # Consent, given during the call, to texts while police are on the way (issue 15).
+    updates = StrictBooleanField(required=False, default=False)
 
 
 class ThriveSerializer(serializers.Serializer):
@@ -335,6 +337,7 @@ class IncidentListCreateApi(APIView):
                     channel=v["channel"],
                     address=v["location"].get("address", ""),
                     notes=v["notes"],
+                    updates=caller.get("updates", False),
                 ),
                 thrive=v.get("thrive"),
                 qualifier_codes=v["qualifiers"],
@@ -429,6 +432,7 @@ class IncidentCallsApi(APIView):
                     channel=v["channel"],
                     address=v["address"],
                     notes=v["notes"],
+                    updates=caller.get("updates", False),
                 ),
                 source=_source(request),
             )

@@ -16,8 +16,10 @@ class IncidentsConfig(AppConfig):
         from incidents.events import INCIDENT_CLOSED
         from incidents.metrics import incident_figures
         from incidents.operations.selectors import major_incidents_active
+        from incidents.public.texts import sender_register
         from incidents.replay import QUEUE
         from incidents.selectors import incident_for_audit, incidents_for_board
+        from incidents.tasks import send_caller_message
 
         register_snapshot_section("incidents", incidents_for_board)
         # The declaration banner on every desk's board (incidents/operations/).
@@ -27,3 +29,6 @@ class IncidentsConfig(AppConfig):
         metrics.register(incident_figures)
         # A crime outcome drafts the crime report once the closing has committed.
         react(INCIDENT_CLOSED, crime_report_draft_on_close)
+        # Texts are sent by a task; the texts module cannot import the task module (it is
+        # imported by it), so it is told here how to queue one.
+        sender_register(send_caller_message.delay)

@@ -10,7 +10,7 @@ from typing import Any
 
 from cad.live.events import event_emit, event_notify
 from cad.models import BCU, Event
-from incidents.models import Incident, MajorIncident, Operation
+from incidents.models import Incident, MajorIncident, OnlineReport, Operation
 
 # To the desks (stored, numbered, published): the board's view of the incident.
 INCIDENT_CREATED = "incident.created"
@@ -23,6 +23,11 @@ INCIDENT_REOPENED = "incident.reopened"
 OPERATION_UPDATED = "operation.updated"
 MAJOR_INCIDENT_DECLARED = "major.declared"
 MAJOR_INCIDENT_STOOD_DOWN = "major.stood_down"
+# The public's side (incidents/public/): the triage queue's changes and its overdue alert, to
+# the central desks and the report's BCU. No personal data: reference, category, risks, state.
+ONLINE_REPORT_CREATED = "report.created"
+ONLINE_REPORT_TRIAGED = "report.triaged"
+ONLINE_REPORT_OVERDUE = "report.overdue"
 
 
 def board_incident(row: dict[str, Any]) -> dict[str, Any]:
@@ -168,3 +173,42 @@ def major_incident_stood_down(major: MajorIncident) -> Event:
     """Stand-down: the banner comes down on every desk."""
     payload = major_incident_payload(major)
     return event_emit(type=MAJOR_INCIDENT_STOOD_DOWN, data=payload, bcus=_every_bcu())
+
+
+def online_report_payload(report: OnlineReport) -> dict[str, Any]:
+    """A report as the triage queue and the desks see it: never the reporter's details."""
+    return {
+        "id": report.pk,
+        "reference": report.reference,
+        "category": report.category,
+        "status": report.status,
+        "risk_flags": list(report.risk_flags),
+        "received_at": report.received_at.isoformat(),
+        "bcu": report.bcu.code if report.bcu is not None else None,
+        "incident": report.incident_id,
+    }
+
+
+def _report_bcus(report: OnlineReport) -> list[str]:
+    return [report.bcu.code if report.bcu is not None else ""]
+
+
+def online_report_created(report: OnlineReport) -> Event:
+    """A new report in the triage queue."""
+    return event_emit(
+        type=ONLINE_REPORT_CREATED, data=online_report_payload(report), bcus=_report_bcus(report)
+    )
+
+
+def online_report_triaged(report: OnlineReport) -> Event:
+    """A report left the queue: made an incident, allocated, referred or closed."""
+    return event_emit(
+        type=ONLINE_REPORT_TRIAGED, data=online_report_payload(report), bcus=_report_bcus(report)
+    )
+
+
+def online_report_overdue(report: OnlineReport) -> Event:
+    """A report still untriaged after ONLINE_REPORT_TRIAGE_ALERT_MINUTES: the supervisors' alert."""
+    return event_emit(
+        type=ONLINE_REPORT_OVERDUE, data=online_report_payload(report), bcus=_report_bcus(report)
+    )

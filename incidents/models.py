@@ -189,6 +189,8 @@ class Call(models.Model):
     # Each caller's own words about where they are, kept even when attached to another incident.
     address = models.CharField(max_length=300, blank=True)
     notes = models.TextField(blank=True, validators=[MaxLengthValidator(4000)])
+    # The caller agreed, during the call, to texts while police are on the way (issue 15).
+    updates_consent = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["received_at"]
@@ -372,4 +374,14 @@ from incidents.operations.models import (  # noqa: E402, F401
     MobilisationItem,
     Operation,
     OperationLogEntry,
+)
+
+# The public's side lives in its own module; imported here so Django registers its models.
+from incidents.public.models import (  # noqa: E402, F401
+    CallerMessage,
+    InvestigationCase,
+    MessageTemplate,
+    OnlineReport,
+    TextOptOut,
+    WebDailySequence,
 )

@@ -24,9 +24,12 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from cad.audit.trail import audit_record
-from incidents.models import Call, Incident, IncidentStatus
+from incidents.models import Call, Incident, IncidentStatus, OnlineReport
 
 PERSONAL_CALL_FIELDS = ("caller_name", "caller_phone")
+# Online reports (issue 15): the reporter's details, erased once the report has been triaged for
+# the same period. The incident a report became has its own call, erased with the incident.
+PERSONAL_REPORT_FIELDS = ("reporter_name", "reporter_email", "reporter_phone")
 SOURCE = "retention"
 
 
@@ -102,4 +105,39 @@ def incidents_erase_personal_expired(
         total += done
         if done < batch_size:
             break
+    for _ in range(max_batches):
+        done = online_reports_erase_personal_batch(cutoff=cutoff, limit=batch_size, now=now)
+        total += done
+        if done < batch_size:
+            break
     return total
+
+
+def online_reports_due_for_erasure(*, cutoff: datetime) -> QuerySet[OnlineReport]:
+    """Triaged before `cutoff` and not erased yet (`online_report_retention_idx`). An
+    untriaged report is still work in hand, and the untriaged alert keeps it from waiting."""
+    return OnlineReport.objects.filter(triaged_at__lt=cutoff, personal_erased_at__isnull=True)
+
+
+def online_reports_erase_personal_batch(
+    *, cutoff: datetime, limit: int = 200, now: datetime | None = None
+) -> int:
+    """Erase reporters' details on up to `limit` due reports, in one transaction; how many."""
+    now = now or timezone.now()
+    days = retention_days()
+    with transaction.atomic():
+        due = list(
+            online_reports_due_for_erasure(cutoff=cutoff)
+            .select_for_update(skip_locked=True)
+            .order_by("triaged_at", "id")[:limit]
+        )
+        for report in due:
+            held = [f for f in PERSONAL_REPORT_FIELDS if getattr(report, f)]
+            OnlineReport.objects.filter(pk=report.pk).update(
+                reporter_name="", reporter_email="", reporter_phone="", personal_erased_at=now
+            )
+            audit_record(
+                user=None, action="erase", obj=report, source=SOURCE,
+                changes={"report": report.reference, "fields": held, "retention_days": days},
+            )  # fmt: skip
+    return len(due)

@@ -54,6 +54,7 @@ from incidents.models import (
     WarningMarker,
 )
 from incidents.operations.selectors import operation_covering
+from incidents.public.validation import uk_mobile
 
 LONDON = ZoneInfo("Europe/London")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -137,6 +138,8 @@ class CallDetails:
     channel: str = Call.Channel.EMERGENCY
     address: str = ""
     notes: str = ""
+    # The caller agreed to texts while police are on the way (issue 15: incidents/public/texts.py).
+    updates: bool = False
 
 
 def _validated_call(errors: dict, call: CallDetails) -> CallDetails:
@@ -148,7 +151,11 @@ def _validated_call(errors: dict, call: CallDetails) -> CallDetails:
         errors.setdefault("channel", []).append(
             f"Unknown channel; one of {', '.join(Call.Channel.values)}."
         )
-    return CallDetails(name, phone, call.channel, address, notes)
+    if call.updates and not uk_mobile(phone):
+        errors.setdefault("caller_phone", []).append(
+            "Texts need a UK mobile number (07…) for the caller."
+        )
+    return CallDetails(name, phone, call.channel, address, notes, bool(call.updates))
 
 
 def _log(incident: Incident, text: str, *, kind: str, by: User | None) -> IncidentLogEntry:
@@ -249,6 +256,7 @@ def incident_create(
             notes=call.notes,
             received_at=at,
             taken_by=by,
+            updates_consent=call.updates,
         )
         _response_start(incident, received_at=first_call.received_at)
         _log(incident, _opening_text(incident, call, qualifiers), kind=Kind.CALL, by=by)
@@ -322,6 +330,8 @@ def _opening_text(incident: Incident, call: CallDetails, qualifiers: list[Qualif
         lines.append(f"Call notes: {call.notes}")
     if call.caller_name or call.caller_phone:
         lines.append("Caller details recorded (restricted).")
+    if call.updates:
+        lines.append("Caller agreed to text updates.")
     return "\n".join(lines)
 
 
@@ -393,6 +403,7 @@ def incident_attach_call(
             notes=call.notes,
             received_at=at,
             taken_by=by,
+            updates_consent=call.updates,
         )
         count = incident.calls.count()
         text = f"Further {call.channel} call attached (call {count})."

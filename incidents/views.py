@@ -11,6 +11,7 @@ from incidents import permissions as perms
 from incidents import selectors, services
 from incidents.crime import selectors as crime_selectors
 from incidents.models import Call, Grade, Incident
+from incidents.public import texts
 
 
 def _leaflet_available() -> bool:
@@ -72,6 +73,7 @@ def incident_detail(request, pk: int):
         # from the audited API when the handler opens it) and the classifications to pick.
         "crime_report": crime_selectors.crime_report_summary(incident),
         "classifications": crime_selectors.classifications_active(),
+        "caller_messages": texts.incident_messages(incident=incident),
     }
     services.personal_data_combination_record(
         by=user, source=source_of(request), what="incident page",

@@ -26,7 +26,9 @@ class ResourcesConfig(AppConfig):
         from incidents.selectors import register_incident_detail_part
         from incidents.services import incident_close_hook_register
         from resources import reactions
+        from resources.caller_texts import reactions as caller_texts
         from resources.despatch import assignments_clear_on_close
+        from resources.events import ASSIGNMENT_CREATED
         from resources.partners import reactions as partner_reactions
         from resources.partners.selectors import (
             incident_partner_shares,
@@ -54,3 +56,7 @@ class ResourcesConfig(AppConfig):
         register_incident_detail_part("partner_agencies", partner_agencies_available)
         react(INCIDENT_UPDATED, partner_reactions.resend_changed_incident)
         react(INCIDENT_CLOSED, partner_reactions.resend_changed_incident)
+        # After commit: texts to callers who agreed, on despatch, arrival and close (issue 15).
+        react(ASSIGNMENT_CREATED, caller_texts.text_callers_on_despatch)
+        react(INCIDENT_UPDATED, caller_texts.text_callers_on_arrival)
+        react(INCIDENT_CLOSED, caller_texts.text_callers_on_close)

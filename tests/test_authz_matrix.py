@@ -58,8 +58,15 @@ from duties.services import crew_book_on
 from duties.tests.conftest import make_officer, make_shift
 from incidents.crime.models import CrimeClassification
 from incidents.crime.services import crime_report_draft, crime_report_update
-from incidents.models import GazetteerEntry, Incident, WarningMarker
+from incidents.models import (
+    GazetteerEntry,
+    Incident,
+    InvestigationCase,
+    MessageTemplate,
+    WarningMarker,
+)
 from incidents.operations.services import major_incident_declare, operation_create
+from incidents.public.services import ReportInput, online_report_create, online_report_triage
 from incidents.services import incident_close, incident_regrade
 from incidents.tests.test_major_incident import METHANE
 from radio.models import RadioMessage
@@ -72,6 +79,7 @@ from tests.factories import (
     LAMBETH,
     make_closing_code,
     make_incident,
+    make_incident_type,
     make_qualifier,
     make_skill,
     make_unit,
@@ -100,6 +108,7 @@ CONTROL_ROOM = DESKS | {HANDLER}  # take calls, create incidents, read callers' 
 INCIDENT_READERS = CONTROL_ROOM | {ADMIN}
 UNIT_READERS = INCIDENT_READERS | {GATEWAY}
 DUTY_READERS = DESKS | {ADMIN}
+TRIAGERS = frozenset({HANDLER, SUP, SUP_CN})  # online reports (issue 15)
 
 
 # --- the table --------------------------------------------------------------------------------
@@ -478,9 +487,65 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         c("stats/", "GET", "-", "/stats/", SUPERVISORS | {ADMIN}, kind="page"),
         c("stats/", "GET", "AS", "/stats/?bcu=AS&csv=grades", frozenset({SUP, ADMIN}),
           kind="page"),
+        # --- the public's side (issue 15; docs/public-contact.md) ---
+        # The public: no sign-in, throttled per address.
+        c("api/v1/public/report-categories/", "GET", "-", "/api/v1/public/report-categories/",
+          frozenset(ACTORS), kind="public"),
+        c("api/v1/public/reports/", "POST", "-", "/api/v1/public/reports/", frozenset(ACTORS),
+          kind="public", ok={201}, body=lambda w: _public_report_body()),
+        c("api/v1/public/reports/<path:reference>/", "GET", "-",
+          "/api/v1/public/reports/{web_slug}/?token={web_token}", frozenset(ACTORS),
+          kind="public"),
+        c("report/", "GET", "-", "/report/", frozenset(ACTORS), kind="public"),
+        c("report/", "POST", "-", "/report/", frozenset(ACTORS), kind="form",
+          body=lambda w: {"danger": "no", "category": "fraud"}, ok=_redirect_not_login),
+        c("report/emergency/", "GET", "-", "/report/emergency/", frozenset(ACTORS),
+          kind="public"),
+        c("report/status/<str:slug>/", "GET", "-", "/report/status/{web_slug}/?token={web_token}",
+          frozenset(ACTORS), kind="public"),
+        c("report/<slug:category>/", "GET", "-", "/report/seen_heard/", frozenset(ACTORS),
+          kind="public"),
+        c("report/<slug:category>/", "POST", "-", "/report/seen_heard/", frozenset(ACTORS),
+          kind="form", ok=_redirect_not_login,
+          body=lambda w: {"description": "noise", "lat": "51.545", "lon": "-0.16",
+                          "name": "Pat", "updates_by": "none"}),
+        # GOV.UK Notify's callbacks: its bearer token, never a session or a role.
+        c("api/v1/public/notify/status/", "POST", "-", "/api/v1/public/notify/status/",
+          frozenset(), body=lambda w: {"id": "x", "status": "delivered"}),
+        c("api/v1/public/notify/inbound/", "POST", "-", "/api/v1/public/notify/inbound/",
+          frozenset(), body=lambda w: {"source_number": "447700900123", "message": "STOP"}),
+        # Triage: call handlers (all London), supervisors (their BCU).
+        c("api/v1/online-reports/", "GET", "-", "/api/v1/online-reports/", TRIAGERS),
+        c("triage/", "GET", "-", "/triage/", TRIAGERS, kind="page"),
+        c("api/v1/investigations/", "GET", "-", "/api/v1/investigations/", TRIAGERS),
+        c("api/v1/investigations/<int:pk>/", "POST", "-", "/api/v1/investigations/{case}/",
+          TRIAGERS, body=lambda w: {"owner": None, "status": "unallocated"}),
+        c("api/v1/incidents/<int:pk>/messages/", "GET", "CN",
+          "/api/v1/incidents/{inc_CN}/messages/", INCIDENT_READERS),
     ]
+    for bcu in ("CN", "AS"):
+        who = TRIAGERS if bcu == "CN" else TRIAGERS - {SUP_CN}
+        rows += [
+            c("api/v1/online-reports/<int:pk>/", "GET", bcu,
+              f"/api/v1/online-reports/{{web_{bcu}}}/", who),
+            c("api/v1/online-reports/<int:pk>/triage/", "POST", bcu,
+              f"/api/v1/online-reports/{{web_{bcu}}}/triage/", who,
+              body=lambda w: {"decision": "close", "reason": "advice given"}),
+            c("triage/<int:pk>/", "GET", bcu, f"/triage/{{web_{bcu}}}/", who, kind="page"),
+            c("triage/<int:pk>/", "POST", bcu, f"/triage/{{web_{bcu}}}/", who, kind="form",
+              body=lambda w: {"decision": "close", "reason": "advice given"}),
+        ]
     # fmt: on
     return rows
+
+
+def _public_report_body() -> dict:
+    return {"category": "seen_heard", "description": "a van every night",
+            "location": {"lat": 51.545, "lon": -0.16}, "reporter": {"name": "Pat"}}  # fmt: skip
+
+
+def _redirect_not_login(response) -> bool:
+    return response.status_code == 302 and not _to_login(response)
 
 
 def _sup(bcu: str) -> frozenset:
@@ -528,6 +593,7 @@ ADMIN_MODELS: dict[str, str] = {
     "incidents.incident": "view",
     "incidents.incidentlogentry": "",
     "incidents.incidenttype": "view add change delete",
+    "incidents.messagetemplate": "view change",  # the words of texts to the public (issue 15)
     "incidents.qualifier": "view add change delete",
     "incidents.warningmarker": "view add change delete",
     "radio.radiomessage": "view",
@@ -812,11 +878,30 @@ def build_world(geography, make_user) -> tuple[dict, dict]:
                        by=users[SUP])  # fmt: skip
         major_incident_declare(incident=Incident.objects.get(pk=ids[f"busy_inc_{bcu}"]),
                                by=users[SUP], methane=METHANE)  # fmt: skip
+    _public_contact_world(users, ids)
     _rows_for_the_admin(users, ids, geography)
     # Replay's moments (issue 20): now, and an hour before; "Z", as a "+" would not survive a URL.
     ids["replay_at"] = timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     ids["replay_from"] = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return users, ids
+
+
+def _public_contact_world(users, ids) -> None:
+    """Issue 15: an online report in each BCU, a status link, an investigation case."""
+    make_incident_type("ADMIN")
+    for bcu, (lat, lon) in (("CN", (51.545, -0.16)), ("AS", LAMBETH)):
+        report, token = online_report_create(data=ReportInput(
+            category="seen_heard", description="a van every night", lat=lat, lon=lon,
+            reporter_name="Pat"))  # fmt: skip
+        ids[f"web_{bcu}"] = report.pk
+    ids["web_slug"] = report.reference.replace(" ", "-").replace("/", "-")
+    ids["web_token"] = token
+    case_report, _ = online_report_create(data=ReportInput(
+        category="seen_heard", description="parked car", lat=LAMBETH[0], lon=LAMBETH[1],
+        reporter_name="Sam"))  # fmt: skip
+    online_report_triage(report=case_report, by=users[HANDLER], decision="investigate",
+                         reason="no attendance needed")  # fmt: skip
+    ids["case"] = InvestigationCase.objects.get(report=case_report).pk
 
 
 def _rows_for_the_admin(users, ids, geography) -> None:
@@ -847,6 +932,8 @@ def _rows_for_the_admin(users, ids, geography) -> None:
     CrimeClassification.objects.get_or_create(code="MISC", defaults={
         "name": "Miscellaneous crimes against society",
         "group": "Miscellaneous crimes against society"})  # fmt: skip
+    MessageTemplate.objects.get_or_create(kind="closed", channel="sms",
+                                          defaults={"body": "Closed: $reference"})  # fmt: skip
     for model, model_admin in admin.site._registry.items():
         app, name = model._meta.label_lower.split(".")
         if model is User:  # an account the admin may manage: no role, not staff
@@ -1044,7 +1131,10 @@ def test_no_role_learns_nothing_from_the_answer(actor, world):
 
 # The one write that is not a form and needs no session: the token endpoint takes credentials
 # in its body and answers with a token, not a cookie (DRF checks CSRF only for sessions).
-NO_SESSION_WRITES = {("api/v1/auth/token/", "POST")}
+NO_SESSION_WRITES = {("api/v1/auth/token/", "POST"),
+                     # Issue 15: the public's report and Notify's callbacks carry no session.
+                     ("api/v1/public/reports/", "POST"), ("api/v1/public/notify/status/", "POST"),
+                     ("api/v1/public/notify/inbound/", "POST")}  # fmt: skip
 
 
 def _session_writes() -> list[tuple[Cell, str]]:

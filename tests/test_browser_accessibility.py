@@ -23,6 +23,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from incidents.operations.services import major_incident_declare, operation_create
+from incidents.public.services import ReportInput, online_report_create
 from incidents.tests.test_major_incident import METHANE
 from resources.despatch import assignment_create
 from resources.models import Unit
@@ -78,6 +79,14 @@ def _call_taker_results(page, world):
     expect(page.locator("#warnings li.warning").first).to_be_visible()
     page.fill("#f-search", "camden")
     expect(page.locator("#f-search-list li").first).to_be_visible()
+
+
+def _submit_empty(page, world):
+    """The form sent with nothing filled in: the error summary and the fields' messages."""
+    from playwright.sync_api import expect
+
+    page.click("button[type=submit]")
+    expect(page.locator("#error-summary")).to_be_visible()
 
 
 def _board_alarm(page, world):
@@ -179,8 +188,14 @@ SCREENS = [
     Screen("high contrast: incident page", "handler_hc", "/incidents/{incident}/", aaa=True),
     Screen("replay", "sup", "/replay/", _replay_loaded),
     Screen("stats", "sup", "/stats/", _stats_drawn),
-    # To come with their issues, one line each: the officer app, the public report and its
-    # triage queue.
+    # The public's side (issue 15): the report, its errors, the status link, the triage queue.
+    Screen("public report: start", None, "/report/"),
+    Screen("public report: start, errors shown", None, "/report/", _submit_empty),
+    Screen("public report: fraud form, errors shown", None, "/report/fraud/", _submit_empty),
+    Screen("public report: call 999", None, "/report/emergency/"),
+    Screen("public report: status link", None, "/report/status/{web_slug}/?token={web_token}"),
+    Screen("triage, report open", "handler", "/triage/{web_report}/"),
+    # To come with its issue: the officer app.
 ]
 
 
@@ -276,11 +291,18 @@ def _build_world() -> dict:
     )  # fmt: skip
     ring_fence_add(operation=operation, unit=Unit.objects.get(callsign="CN09"), by=sup)
     major_incident_declare(incident=incident, by=sup, methane=METHANE)
+    report, token = online_report_create(data=ReportInput(
+        category="crime", description="Someone took my <b>bike</b> with a knife.",
+        lat=51.545, lon=-0.16, address="12 Camden High St", reporter_name="Pat Public",
+        answers={"what_happened": "a red bicycle"}))  # fmt: skip
     return {
         "incident": incident.pk,
         "reference": incident.reference,
         "secrets": secrets,
         "operation": operation.pk,
+        "web_report": report.pk,
+        "web_slug": report.reference.replace(" ", "-").replace("/", "-"),
+        "web_token": token,
     }
 
 

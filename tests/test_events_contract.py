@@ -25,6 +25,12 @@ from incidents.operations.services import (
     major_incident_stand_down,
     operation_create,
 )
+from incidents.public.services import (
+    ReportInput,
+    online_report_create,
+    online_report_triage,
+    online_reports_alert_overdue,
+)
 from incidents.services import incident_close, incident_regrade, incident_reopen
 from incidents.tests.test_major_incident import METHANE
 from radio import services as radio_services
@@ -205,6 +211,12 @@ def test_every_emitter_sends_a_documented_type_with_the_documented_fields(
                      ends_at=timezone.now() + timedelta(hours=2), lat=51.5, lon=-0.1)  # fmt: skip
     major = major_incident_declare(incident=other, by=desk, methane=METHANE, source="test")
     major_incident_stand_down(major=major, by=desk, reason="cleared", source="test")
+    # The public's side (issue 15): a report, its overdue alert, its triage.
+    report, _ = online_report_create(data=ReportInput(
+        category="seen_heard", description="a van every night", lat=51.546, lon=-0.161,
+        reporter_name="Pat"))  # fmt: skip
+    assert online_reports_alert_overdue(now=timezone.now() + timedelta(days=1)) == 1
+    online_report_triage(report=report, by=desk, decision="close", reason="no crime")
 
     fields = documented()
     assert {t for t, _ in emitted} == set(fields), "run every documented type once"

@@ -85,6 +85,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         ("cad", "event", ("view",)),
         ("incidents", "warningmarker", ("view", "add", "change", "delete")),
         ("incidents", "incident", ("view",)),
+        # The words of texts to the public (issue 15): edited, never added or removed.
+        ("incidents", "messagetemplate", ("view", "change")),
         ("resources", "assignment", ("view",)),
         ("duties", "shift", ("view", "add", "change")),
         ("radio", "radiomessage", ("view",)),

@@ -12,6 +12,7 @@ Rates are in settings.THROTTLE_RATES, read on each request (operators tune them 
 environment, tests change them).
 """
 
+import ipaddress
 import math
 import time
 
@@ -95,6 +96,32 @@ class GazetteerThrottle(UserRateThrottle):
 
 
 class PublicAddressThrottle(AddressRateThrottle):
-    """For the unauthenticated public endpoints (issue 15): per client address."""
+    """For the unauthenticated public endpoints (issue 15): per client address.
+
+    Addresses in settings.PUBLIC_THROTTLE_RELAXED_NETWORKS (CIDR) count against the
+    `public_relaxed` rate instead: a load test's range, or a front end that gathers many members
+    of the public behind one address. Empty by default, so nobody is relaxed unless named.
+    """
 
     scope = "public"
+
+    def allow_request(self, request, view) -> bool:
+        if _in_networks(source_of(request), settings.PUBLIC_THROTTLE_RELAXED_NETWORKS):
+            self.scope = "public_relaxed"
+        return super().allow_request(request, view)
+
+
+class PublicStatusThrottle(AddressRateThrottle):
+    """The public status link: its token is the only credential, so guessing is throttled."""
+
+    scope = "public_status"
+
+
+def _in_networks(address: str, networks: list[str]) -> bool:
+    if not address or not networks:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+        return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
+    except ValueError:
+        return False

@@ -185,6 +185,13 @@ function applyEvent(msg) {
       renderMajors();
       announce(`Major incident ${d.reference} stood down`);
       return;
+    case "report.overdue":
+      overdueReports.set(d.id, d);
+      renderOverdueReports();
+      return;
+    case "report.triaged":
+      if (overdueReports.delete(d.id)) renderOverdueReports();
+      return;
     default:
       return;
   }
@@ -764,6 +771,33 @@ function renderUndelivered() {
         h("button", { type: "button", class: "small", onclick: () => select(a.incident) }, "Open"),
         " ",
         h("button", { type: "button", class: "small secondary", onclick: () => { state.undelivered.delete(a.message); renderUndelivered(); } }, "Dismiss"),
+      ),
+    ),
+  );
+}
+
+// --- online reports untriaged too long (report.overdue): the supervisors' alert -------------
+
+const overdueReports = new Map(); // report id -> report.overdue data, until triaged or dismissed
+
+function renderOverdueReports() {
+  let box = $("report-alerts");
+  if (!box) {
+    box = h("div", { id: "report-alerts", class: "radio-alerts", role: "alert" });
+    document.body.prepend(box);
+  }
+  const list = [...overdueReports.values()];
+  box.hidden = list.length === 0;
+  box.replaceChildren(
+    ...list.map((r) =>
+      h(
+        "div",
+        { class: "radio-alert" },
+        h("strong", {}, `Online report ${r.reference} not triaged`),
+        ` · received ${fmtTime(r.received_at)}${r.risk_flags.length ? ` · risks: ${r.risk_flags.join(", ")}` : ""} `,
+        h("a", { href: `/triage/${r.id}/` }, "Open in triage"),
+        " ",
+        h("button", { type: "button", class: "small secondary", onclick: () => { overdueReports.delete(r.id); renderOverdueReports(); } }, "Dismiss"),
       ),
     ),
   );

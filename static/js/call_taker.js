@@ -310,7 +310,7 @@ function payload() {
     summary: $("f-summary").value,
     channel: $("f-channel").value,
     location,
-    caller: { name: $("f-caller-name").value, phone: $("f-caller-phone").value },
+    caller: { name: $("f-caller-name").value, phone: $("f-caller-phone").value, updates: $("f-caller-updates").checked },
     thrive,
     qualifiers: [...form.querySelectorAll("input[name=qualifiers]:checked")].map((el) => el.value),
   };
@@ -376,7 +376,7 @@ async function attachTo(id, reference) {
   clearErrors();
   try {
     const body = {
-      caller: { name: $("f-caller-name").value, phone: $("f-caller-phone").value },
+      caller: { name: $("f-caller-name").value, phone: $("f-caller-phone").value, updates: $("f-caller-updates").checked },
       channel: $("f-channel").value,
       address: $("f-address").value,
       notes: $("f-summary").value,

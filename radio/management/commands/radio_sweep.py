@@ -18,6 +18,7 @@ from django.db import close_old_connections
 
 from cad.ops.heartbeats import BEAT, heartbeat_stamp
 from cad.tasks import write_board_checkpoint
+from incidents import tasks as incident_tasks
 from radio import tasks
 
 
@@ -37,6 +38,9 @@ class Command(BaseCommand):
             # Called directly (not .delay()): this process is the worker here.
             tasks.apply_pending_radio_messages()
             write_board_checkpoint()  # replay's checkpoints, when one is due (cad/live/replay.py)
+            # Issue 15, also beat's work: the untriaged online-report alert, lost texts.
+            incident_tasks.alert_overdue_online_reports()
+            incident_tasks.requeue_caller_messages()
             # Beat's stand-in: its heartbeat is beat's (/healthz/detail).
             heartbeat_stamp(name=BEAT, detail={"by": "radio_sweep"})
             if once or stop.wait(every):
