@@ -19,6 +19,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("resources.recommend.urls")),
     path("", include("duties.api_urls")),
     path("", include("radio.api_urls")),
+    path("", include("duties.officer.api_urls")),
 ]
 
 urlpatterns = [
@@ -66,4 +67,5 @@ urlpatterns = [
     path("", include("incidents.urls")),
     path("", include("resources.urls")),
     path("", include("duties.urls")),
+    path("m/", include("duties.officer.urls")),
 ]

@@ -9,7 +9,10 @@ DESPATCHER = "despatcher"
 SUPERVISOR = "supervisor"
 ADMIN = "admin"
 RADIO_GATEWAY = "radio_gateway"
-ROLES = [CALL_HANDLER, DESPATCHER, SUPERVISOR, ADMIN, RADIO_GATEWAY]
+# Front-line officers on their phones (duties/officer/): no model permission, no control-room
+# page or API; only /m/, /api/v1/me/… and /ws/officer/, for the unit they are booked on to.
+OFFICER = "officer"
+ROLES = [CALL_HANDLER, DESPATCHER, SUPERVISOR, ADMIN, RADIO_GATEWAY, OFFICER]
 
 # Model permissions per role, as (app_label, model, actions). The data migration and
 # `cad_user` both apply this table, so it is the one place to read who may do what.
@@ -91,6 +94,7 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
         ("radio", "radiomessage", ("add",)),
         ("resources", "unit", ("view",)),
     ],
+    OFFICER: [],
 }
 
 # Where each role lands after login (the home page sends them there).
@@ -100,6 +104,7 @@ ROLE_HOME = {
     SUPERVISOR: "duties:roster",
     ADMIN: "admin:index",
     RADIO_GATEWAY: "api-docs",
+    OFFICER: "officer:home",
 }
 
 

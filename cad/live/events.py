@@ -51,6 +51,27 @@ def groups_for(bcu_codes: list[str]) -> list[str]:
     return [ALL_GROUP, *(bcu_group(code) for code in sorted(set(bcu_codes)) if code)]
 
 
+# Extra groups an event is published to besides the desks' streams, from apps above (officers'
+# phones: a group per unit and per incident, duties/officer/live.py). A route sees the event's
+# type and payload and names groups; it runs inside the writer's transaction, so it must not
+# query. Those groups carry no `prev` chain (0): their consumers catch up through their own
+# resync. Coalesced events (GPS fixes) are not routed: a phone does not need its own position.
+Route = Callable[[str, dict[str, Any]], list[str]]
+_routes: list[Route] = []
+
+
+def register_route(route: Route) -> None:
+    """Publish events also to the groups `route(type, data)` names (AppConfig.ready)."""
+    if route not in _routes:
+        _routes.append(route)
+
+
+def _routed(type: str, data: dict[str, Any], prev: dict[str, int]) -> None:
+    for route in _routes:
+        for group in route(type, data):
+            prev.setdefault(group, 0)
+
+
 Reaction = Callable[[dict[str, Any]], None]
 _reactions: dict[str, list[Reaction]] = {}
 
@@ -107,6 +128,8 @@ def event_emit(
         prev = {ALL_GROUP: seq - 1}
         if codes:
             prev.update(_advance_bcu_streams(codes, seq))
+        if not coalesce:
+            _routed(type, data, prev)
         event = Event.objects.create(seq=seq, type=type, bcu=",".join(codes), data=data)
     message = event.as_message()
     transaction.on_commit(lambda: publish(message, prev, coalesce=coalesce))
@@ -224,6 +247,8 @@ def events_emit(specs: list[EventSpec]) -> list[Event]:
                 if code in ids:  # as _advance_bcu_streams: an unknown code has no stream
                     prev[bcu_group(code)] = last[code] or 0
                     last[code] = seq
+            if not spec.coalesce:
+                _routed(spec.type, spec.data, prev)
             prevs.append(prev)
             rows.append(Event(seq=seq, type=spec.type, bcu=",".join(codes), data=spec.data))
         for code, stream_seq in last.items():
