@@ -30,9 +30,6 @@ from resources.api import MAX_CLOCK_AHEAD, UnitOutput
 from resources.models import Unit, UnitStatus
 from resources.selectors import unit_detail
 
-# The statuses a phone may set (api.md); `assigned` comes only from a despatcher.
-PHONE_STATUSES = [UnitStatus.EN_ROUTE, UnitStatus.AT_SCENE, UnitStatus.AVAILABLE,
-                  UnitStatus.UNAVAILABLE]  # fmt: skip
 
 
 def _source(request) -> str:
@@ -107,7 +104,7 @@ class MeStatusApi(APIView):
     """
 
     class InputSerializer(AtInput):
-        status = StrictChoiceField(choices=PHONE_STATUSES)
+        status = StrictChoiceField(choices=list(selectors.PHONE_STATUSES))
         reason = StrictCharField(required=False, allow_blank=True, max_length=200)
 
         def validate(self, attrs):

@@ -15,9 +15,15 @@ from django.contrib.auth.models import AnonymousUser, User
 from duties.models import Crewing, Officer
 from incidents.models import Call, Incident, IncidentStatus
 from incidents.selectors import incident_detail, location_history, warnings_near
-from resources.models import Assignment, Unit
+from resources.models import Assignment, Unit, UnitStatus
 from resources.selectors import unit_detail
+from resources.services import ALLOWED_TRANSITIONS
 
+# The statuses a phone may set (api.md); `assigned` comes only from a despatcher, `off_duty`
+# from booking off.
+PHONE_STATUSES = (UnitStatus.EN_ROUTE, UnitStatus.AT_SCENE, UnitStatus.AVAILABLE,
+                  UnitStatus.UNAVAILABLE)  # fmt: skip
+ON_THE_WAY = (UnitStatus.EN_ROUTE, UnitStatus.AT_SCENE)
 # Log lines the phone shows: the latest, not a long job's whole history.
 JOB_LOG_LINES = 20
 # Qualifiers under which the caller must not be called back from an officer's phone (a
@@ -75,8 +81,22 @@ def me_payload(*, user: User, post: Post) -> dict[str, Any]:
             .filter(unit=unit, booked_off_at__isnull=True)
             .order_by("officer__collar_number")
         ]  # fmt: skip
+        # The buttons the phone offers: the unit's transition graph (resources/services.py), so
+        # the phone and the server cannot disagree; the server checks again on every press.
+        nexts = [
+            s for s in PHONE_STATUSES
+            if s in ALLOWED_TRANSITIONS.get(board["status"], ())
+            and (board["incident"] is not None or s not in ON_THE_WAY)
+        ]  # fmt: skip
         unit_part = {
             "callsign": unit.callsign,
+            "next_statuses": [str(s) for s in nexts],
+            # The whole graph, so a phone without signal can offer the right buttons after a
+            # press it has only queued.
+            "transitions": {
+                str(a): [str(b) for b in PHONE_STATUSES if b in tos]
+                for a, tos in ALLOWED_TRANSITIONS.items()
+            },
             "status": board["status"],
             "incident": board["incident"],
             "type": board["type"],
