@@ -388,6 +388,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        # The statuses an officer's phone may set (a subset of the unit's): issue 14.
+        "PhoneStatusEnum": "duties.officer.selectors.PHONE_STATUS_CHOICES",
+    },
 }
 
 # --- Domain settings --------------------------------------------------------------------------

@@ -681,8 +681,8 @@ def officer_user_link(*, user: User, collar: str, by: User | None, source: str) 
             raise DomainError(f"no officer with collar number {collar!r}", code="no_officer")
         if officer.user_id == user.pk:
             return str(officer)
-        for previous in Officer.objects.select_for_update().filter(user=user).exclude(
-            pk=officer.pk
+        for previous in (
+            Officer.objects.select_for_update().filter(user=user).exclude(pk=officer.pk)
         ):
             previous.user = None
             previous.save(update_fields=["user"])

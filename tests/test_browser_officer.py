@@ -132,7 +132,9 @@ def test_a_job_reaches_the_phone_and_presses_reach_the_board(server, chromium_pa
             unit_row = board.locator(".us-assigned li[data-callsign='CN01']")
             expect(unit_row.locator(".tag.ack")).to_be_visible(timeout=10000)
             expect(phone.locator("#o-job-ref")).to_have_text(job["reference"])
-            expect(phone.locator("#o-navigate")).to_have_attribute("href", "geo:51.545,-0.16?q=51.545,-0.16(1%20High%20Street%2C%20Camden)")
+            expect(phone.locator("#o-navigate")).to_have_attribute(
+                "href", "geo:51.545,-0.16?q=51.545,-0.16(1%20High%20Street%2C%20Camden)"
+            )
 
             # 3. En route from the phone reaches the board.
             phone.locator("button[data-status=en_route]").tap()

@@ -31,7 +31,6 @@ from resources.models import Unit, UnitStatus
 from resources.selectors import unit_detail
 
 
-
 def _source(request) -> str:
     return source_of(request) or "phone"
 
@@ -104,7 +103,7 @@ class MeStatusApi(APIView):
     """
 
     class InputSerializer(AtInput):
-        status = StrictChoiceField(choices=list(selectors.PHONE_STATUSES))
+        status = StrictChoiceField(choices=selectors.PHONE_STATUS_CHOICES)
         reason = StrictCharField(required=False, allow_blank=True, max_length=200)
 
         def validate(self, attrs):

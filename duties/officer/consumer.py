@@ -15,6 +15,7 @@ booked on to another one (announced by an unasked-for `snapshot`).
 import asyncio
 import logging
 import math
+from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -144,10 +145,11 @@ class OfficerConsumer(AsyncJsonWebsocketConsumer):
         if watcher is not None:
             watcher.cancel()
         groups = [user_group(self.user_id)] if hasattr(self, "user_id") else []
-        if getattr(self, "callsign", None):
-            groups.append(unit_group(self.callsign))
-        if getattr(self, "incident", None):
-            groups.append(incident_group(self.incident))
+        callsign, incident = getattr(self, "callsign", None), getattr(self, "incident", None)
+        if callsign:
+            groups.append(unit_group(callsign))
+        if incident:
+            groups.append(incident_group(incident))
         for group in groups:
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -173,17 +175,18 @@ class OfficerConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.send_json({"type": "error", "detail": "unknown message type"})
 
-    def _missed(self, since: int) -> list[dict] | None:
+    def _missed(self, since: int) -> list[dict[str, Any]] | None:
         mine = Q(pk__in=[])
         if self.callsign:
             mine |= Q(type__in=UNIT_TYPES, data__callsign=self.callsign)
         if self.incident:
             mine |= Q(type__in=INCIDENT_TYPES, data__id=self.incident)
-        rows = list(
-            Event.objects.filter(mine, seq__gt=since)
+        rows = [
+            {"seq": e["seq"], "type": e["type"], "data": e["data"]}
+            for e in Event.objects.filter(mine, seq__gt=since)
             .order_by("seq")
             .values("seq", "type", "data")[: RESYNC_LIMIT + 1]
-        )
+        ]
         return None if len(rows) > RESYNC_LIMIT else rows
 
     async def _resync(self, since: int) -> None:

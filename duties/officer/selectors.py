@@ -7,7 +7,7 @@ phone, so there is no other officer's or unit's row to ask for.
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -23,6 +23,9 @@ from resources.services import ALLOWED_TRANSITIONS
 # from booking off.
 PHONE_STATUSES = (UnitStatus.EN_ROUTE, UnitStatus.AT_SCENE, UnitStatus.AVAILABLE,
                   UnitStatus.UNAVAILABLE)  # fmt: skip
+# Named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] (PhoneStatusEnum): a subset of the unit's
+# statuses, which the schema would otherwise give a colliding name.
+PHONE_STATUS_CHOICES = [(s.value, s.label) for s in PHONE_STATUSES]
 ON_THE_WAY = (UnitStatus.EN_ROUTE, UnitStatus.AT_SCENE)
 # Log lines the phone shows: the latest, not a long job's whole history.
 JOB_LOG_LINES = 20
@@ -160,7 +163,9 @@ def job_payload(*, incident: Incident, unit: Unit, user: User) -> dict[str, Any]
         .values("assigned_at", "acknowledged_at", "en_route_at", "at_scene_at")
         .first()
     )
-    detail["my_assignment"] = {k: _iso(v) for k, v in mine.items()} if mine else None
+    detail["my_assignment"] = (
+        {k: _iso(cast(datetime | None, v)) for k, v in mine.items()} if mine else None
+    )
     detail["callback_allowed"] = callback_allowed(incident=incident)
     return detail
 
@@ -186,9 +191,15 @@ def shift_jobs(*, post: Post) -> list[dict[str, Any]]:
         )
         .order_by("-assigned_at")
         .values(
-            "incident_id", "incident__reference", "incident__type__code",
-            "incident__type__name", "incident__grade", "incident__status",
-            "incident__address", "assigned_at", "cleared_at",
+            "incident_id",
+            "incident__reference",
+            "incident__type__code",
+            "incident__type__name",
+            "incident__grade",
+            "incident__status",
+            "incident__address",
+            "assigned_at",
+            "cleared_at",
         )  # fmt: skip
     ]
 

@@ -163,9 +163,7 @@ def test_request_to_speak_is_logged_on_the_job(phone):
     ).exists()
 
 
-def test_acknowledge_is_recorded_on_the_assignment_and_told_to_the_board(
-    phone, captured_events
-):
+def test_acknowledge_is_recorded_on_the_assignment_and_told_to_the_board(phone, captured_events):
     incident = send(phone)
     captured_events.clear()
     url = f"/api/v1/me/incidents/{incident.pk}/acknowledge/"

@@ -18,7 +18,7 @@ pytestmark = [
 ]
 
 
-async def connect(user) -> tuple[WebsocketCommunicator, bool, int | None]:
+async def connect(user) -> tuple[WebsocketCommunicator, bool, int | str | None]:
     communicator = WebsocketCommunicator(OfficerConsumer.as_asgi(), "/ws/officer/")
     communicator.scope["user"] = user  # type: ignore[typeddict-unknown-key]  # as AuthMiddleware
     connected, code = await communicator.connect()
