@@ -177,3 +177,37 @@ def test_a_job_reaches_the_phone_and_presses_reach_the_board(server, chromium_pa
     assignment = Assignment.objects.get(unit__callsign="CN01")
     assert assignment.acknowledged_at is not None
     assert assignment.at_scene_at is not None and assignment.cleared_at is not None
+
+
+def test_a_press_made_while_signed_out_is_kept_and_sent_after_sign_in(server, chromium_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    base = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, args=ARGS)
+        try:
+            phone_ctx = browser.new_context(**PHONE)
+            phone = _login(phone_ctx, base, "pc_cn")
+            phone.goto(f"{base}/m/")
+            expect(phone.locator("#o-callsign")).to_have_text("CN01", timeout=15000)
+            phone_ctx.clear_cookies()  # the session ended (expired, or signed out elsewhere)
+
+            phone.locator("button[data-status=unavailable]").tap()
+            phone.select_option("#o-reason-text", "Refuelling")
+            phone.locator("#o-reason button[type=submit]").tap()
+            expect(phone.locator("#o-conn")).to_contain_text("Signed out", timeout=10000)
+            expect(phone.locator("#o-queue")).to_contain_text("Waiting to send (1): Unavailable")
+
+            # Signing in again lands on /m/ (the officer's home), which sends what was kept.
+            again = _login(phone_ctx, base, "pc_cn")
+            assert again.url.endswith("/m/"), again.url
+            expect(again.locator("#o-queue")).to_be_hidden(timeout=15000)
+            expect(again.locator("#o-status-now")).to_have_text("Unavailable", timeout=10000)
+        finally:
+            browser.close()
+
+    change = UnitStatusChange.objects.filter(unit__callsign="CN01").order_by("-at", "-id").first()
+    assert change is not None and change.to_status == "unavailable"
+    assert (
+        UnitStatusChange.objects.filter(unit__callsign="CN01", to_status="unavailable").count() == 1
+    )

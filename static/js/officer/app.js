@@ -30,6 +30,12 @@ function username() {
 async function getJSON(url) {
   const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
   if (response.status === 401 || response.status === 403) {
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 403 && /not linked|officers' view/.test(body.detail || "")) {
+      // Signed in, but not as a roster officer: say so rather than "signed out".
+      showMessage(body.detail);
+      return { status: response.status, body: null };
+    }
     setSignedOut(true);
     return { status: response.status, body: null };
   }
