@@ -53,9 +53,10 @@ def groups_for(bcu_codes: list[str]) -> list[str]:
 
 # Extra groups an event is published to besides the desks' streams, from apps above (officers'
 # phones: a group per unit and per incident, duties/officer/live.py). A route sees the event's
-# type and payload and names groups; it runs inside the writer's transaction, so it must not
-# query. Those groups carry no `prev` chain (0): their consumers catch up through their own
-# resync. Coalesced events (GPS fixes) are not routed: a phone does not need its own position.
+# type and payload and names groups; it runs in the publisher, once per event, so it must be
+# quick and must not query. Those groups carry no `prev` chain (0): their consumers catch up
+# through their own resync. Coalesced events (GPS fixes) are not routed: a phone does not need
+# its own position.
 Route = Callable[[str, dict[str, Any]], list[str]]
 _routes: list[Route] = []
 
@@ -66,10 +67,15 @@ def register_route(route: Route) -> None:
         _routes.append(route)
 
 
-def _routed(type: str, data: dict[str, Any], prev: dict[str, int]) -> None:
+def _targets(message: dict[str, Any], prev: dict[str, int], coalesce: str) -> dict[str, int]:
+    """The desks' streams with their `prev`, plus the routed groups (prev 0)."""
+    if coalesce or not _routes:
+        return prev
+    targets = dict(prev)
     for route in _routes:
-        for group in route(type, data):
-            prev.setdefault(group, 0)
+        for group in route(message["type"], message["data"]):
+            targets.setdefault(group, 0)
+    return targets
 
 
 Reaction = Callable[[dict[str, Any]], None]
@@ -128,8 +134,6 @@ def event_emit(
         prev = {ALL_GROUP: seq - 1}
         if codes:
             prev.update(_advance_bcu_streams(codes, seq))
-        if not coalesce:
-            _routed(type, data, prev)
         event = Event.objects.create(seq=seq, type=type, bcu=",".join(codes), data=data)
     message = event.as_message()
     transaction.on_commit(lambda: publish(message, prev, coalesce=coalesce))
@@ -199,7 +203,7 @@ async def _send(
     # Encoded once here rather than once per connected board in every consumer.
     text = json.dumps(message, separators=(",", ":"))
     sends = []
-    for group, before in prev.items():
+    for group, before in _targets(message, prev, coalesce).items():
         # `sent`: when it left, for the fan-out lag each process's hub measures (cad/ops/live.py).
         payload = {
             "type": "board.event", "event": message, "text": text, "prev": before,
@@ -247,8 +251,6 @@ def events_emit(specs: list[EventSpec]) -> list[Event]:
                 if code in ids:  # as _advance_bcu_streams: an unknown code has no stream
                     prev[bcu_group(code)] = last[code] or 0
                     last[code] = seq
-            if not spec.coalesce:
-                _routed(spec.type, spec.data, prev)
             prevs.append(prev)
             rows.append(Event(seq=seq, type=spec.type, bcu=",".join(codes), data=spec.data))
         for code, stream_seq in last.items():
@@ -278,7 +280,7 @@ def group_messages(batch: list[tuple[dict[str, Any], dict[str, int], str]]) -> d
     per_group: dict[str, list[dict[str, Any]]] = {}
     for message, prev, coalesce in batch:
         text = json.dumps(message, separators=(",", ":"))
-        for group, before in prev.items():
+        for group, before in _targets(message, prev, coalesce).items():
             item = {"type": "board.event", "event": message, "text": text, "prev": before}
             if coalesce:
                 item["coalesce"] = coalesce
