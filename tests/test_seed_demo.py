@@ -331,4 +331,4 @@ def test_production_starts_with_no_users(tmp_path):
     )  # fmt: skip
     assert probe.returncode == 0, probe.stderr
     users, groups = map(int, probe.stdout.strip().splitlines()[-1].split())
-    assert users == 0 and groups == 5  # the check can see: the data migrations did run
+    assert users == 0 and groups == 6  # the six roles: the data migrations did run

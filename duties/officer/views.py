@@ -9,6 +9,7 @@ control only pages under its own path).
 import json
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
@@ -45,6 +46,7 @@ def home(request):
     return render(request, "officer/app.html", {"config": config})
 
 
+@login_not_required
 @require_GET
 def service_worker(request):
     """static/js/officer/sw.js at /m/sw.js, uncached by the browser's HTTP cache so a new
@@ -59,6 +61,7 @@ def service_worker(request):
     return response
 
 
+@login_not_required
 @require_GET
 def manifest(request):
     """The web app manifest (installable PWA): start at /m/, standalone, portrait."""
