@@ -203,6 +203,19 @@ class OfficerConsumer(AsyncJsonWebsocketConsumer):
 
     # --- from the channel layer -------------------------------------------------------------
 
+    async def dispatch(self, message):
+        """Events straight to their handler. Channels' dispatch first closes stale database
+        connections through the thread that runs every synchronous database call of the
+        process: one hop per event per phone, queued behind 2,000 phones' re-checks, which was
+        seconds of delay in bench/officer_push.py. These handlers touch the database only
+        through database_sync_to_async, which cleans up itself (as the board's hub does)."""
+        if message.get("type") == "board.event":
+            await self.board_event(message)
+        elif message.get("type") == "board.events":
+            await self.board_events(message)
+        else:
+            await super().dispatch(message)
+
     async def board_events(self, message):
         for item in message["items"]:
             await self.board_event(item)

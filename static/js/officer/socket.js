@@ -35,7 +35,8 @@ export class OfficerSocket {
         this.onState("offline");
       }
       if (!this.stopped) {
-        setTimeout(() => this.open(), this.backoff);
+        // Jitter: after a server restart 2,000 phones must not all come back in the same second.
+        setTimeout(() => this.open(), this.backoff * (0.5 + Math.random()));
         this.backoff = Math.min(this.backoff * 2, 30000);
       }
     });
