@@ -47,10 +47,10 @@ django.setup()
 import logging  # noqa: E402
 
 import websockets  # noqa: E402
+from board_fanout import database_url, drop_bench_database, summary  # noqa: E402  (bench/ is on the path)
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from bench.board_fanout import database_url, drop_bench_database, summary  # noqa: E402
 from tests.servers import free_port, wait_for_port  # noqa: E402
 
 # --- the world ------------------------------------------------------------------------------
