@@ -462,6 +462,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        # The statuses an officer's phone may set are a subset of the unit's: both are named, or
+        # the schema's two `status` enums collide (issue 14).
+        "UnitStatusEnum": "resources.models.UnitStatus",
+        "PhoneStatusEnum": "duties.officer.selectors.PHONE_STATUS_CHOICES",
+    },
 }
 
 # --- Domain settings --------------------------------------------------------------------------

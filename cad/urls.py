@@ -21,6 +21,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("resources.recommend.urls")),
     path("", include("duties.api_urls")),
     path("", include("radio.api_urls")),
+    path("", include("duties.officer.api_urls")),
 ]
 
 urlpatterns = [
@@ -70,4 +71,5 @@ urlpatterns = [
     path("", include("incidents.public.urls")),
     path("", include("resources.urls")),
     path("", include("duties.urls")),
+    path("m/", include("duties.officer.urls")),
 ]

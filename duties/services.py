@@ -702,3 +702,30 @@ def shift_operation_set(
         if operation is not None:
             operation_log_record(operation=operation, by=by, text=f"{when} marked for it.")
     return shift
+
+
+def officer_user_link(*, user: User, collar: str, by: User | None, source: str) -> str:
+    """Make `user` the account of the officer with collar number `collar` (cad_user --collar).
+
+    An account belongs to one officer and an officer to one account: a previous link of either
+    is undone in the same transaction, and both are audited. Returns the officer, as text.
+    """
+    with transaction.atomic():
+        officer = Officer.objects.select_for_update().filter(collar_number=collar).first()
+        if officer is None:
+            raise DomainError(f"no officer with collar number {collar!r}", code="no_officer")
+        if officer.user_id == user.pk:
+            return str(officer)
+        for previous in (
+            Officer.objects.select_for_update().filter(user=user).exclude(pk=officer.pk)
+        ):
+            previous.user = None
+            previous.save(update_fields=["user"])
+            audit_record(user=by, action="update", obj=previous, source=source,
+                         changes={"user": [user.username, None]})  # fmt: skip
+        before = officer.user.username if officer.user else None
+        officer.user = user
+        officer.save(update_fields=["user"])
+        audit_record(user=by, action="update", obj=officer, source=source,
+                     changes={"user": [before, user.username]})  # fmt: skip
+    return str(officer)

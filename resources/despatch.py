@@ -272,3 +272,39 @@ def assignment_message_state_set(
         pk=assignment_id
     )
     incident_updated(assignment.incident, extra_bcus=[assignment.unit.bcu.code])
+
+
+def assignment_acknowledge(
+    *, unit: Unit, incident_id: int, by, source: str = "phone", at: datetime | None = None
+) -> Assignment:
+    """The crew has seen the despatch on a phone: record it on the unit's active assignment.
+
+    `incident_id` is the job the phone showed: if the unit has since been taken off it (or sent
+    elsewhere), the press is about a job that is no longer theirs and is refused with 409
+    rather than acknowledging a despatch nobody saw. A repeated press changes nothing.
+    """
+    at = at or timezone.now()
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().filter(pk=incident_id).first()
+        unit = unit_lock(unit)
+        assignment = (
+            Assignment.objects.select_for_update()
+            .filter(unit=unit, incident_id=incident_id, cleared_at__isnull=True)
+            .first()
+        )
+        if incident is None or assignment is None:
+            raise Conflict(f"{unit.callsign} is no longer on that job", code="not_assigned")
+        if assignment.acknowledged_at is not None:
+            return assignment
+        assignment.acknowledged_at = at
+        assignment.save(update_fields=["acknowledged_at"])
+        incident_log_record(incident=incident, text=f"{unit.callsign} acknowledged the despatch",
+                            kind=Kind.ASSIGNMENT, by=by)  # fmt: skip
+        audit_record(user=by, action="update", obj=assignment, source=source,
+                     changes={"acknowledged_at": [None, at.isoformat()]})  # fmt: skip
+        bcus = [
+            b for b in (incident.bcu.code if incident.bcu is not None else "", unit.bcu.code) if b
+        ]
+        unit_updated(unit, extra_bcus=bcus)
+        incident_updated(incident, extra_bcus=bcus)
+    return assignment

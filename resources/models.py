@@ -102,6 +102,9 @@ class Assignment(models.Model):
     en_route_at = models.DateTimeField(null=True, blank=True)
     at_scene_at = models.DateTimeField(null=True, blank=True)
     cleared_at = models.DateTimeField(null=True, blank=True)
+    # When the crew acknowledged the despatch on an officer's phone (duties/officer/): the
+    # board shows it beside the despatch message's radio state.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
     message_state = models.CharField(
         max_length=10, choices=MessageState.choices, default=MessageState.NONE, blank=True
     )

@@ -16,7 +16,7 @@ UNIT_FIELDS = (
 )  # fmt: skip
 JOB_FIELDS = (
     "unit_id", "incident_id", "incident__bcu__code", "incident__grade",
-    "assigned_at", "en_route_at", "at_scene_at",
+    "assigned_at", "en_route_at", "at_scene_at", "acknowledged_at",
 )  # fmt: skip
 
 
@@ -104,6 +104,7 @@ def unit_payload(row: dict, skills: list[str], job: dict[str, Any] | None) -> di
             "assigned_at": _iso(job["assigned_at"]),
             "en_route_at": _iso(job["en_route_at"]),
             "at_scene_at": _iso(job["at_scene_at"]),
+            "acknowledged_at": _iso(job["acknowledged_at"]),
         }
         if job
         else None,
@@ -139,6 +140,7 @@ def incident_assignments(incident: Incident) -> list[dict[str, Any]]:
             "assigned_at": _iso(a["assigned_at"]),
             "cleared_at": _iso(a["cleared_at"]),
             "message_state": a["message_state"],
+            "acknowledged_at": _iso(a["acknowledged_at"]),
         }
         for a in Assignment.objects.filter(incident=incident)
         .order_by("assigned_at")
@@ -149,5 +151,6 @@ def incident_assignments(incident: Incident) -> list[dict[str, Any]]:
             "en_route_at",
             "at_scene_at",
             "message_state",
+            "acknowledged_at",
         )
     ]

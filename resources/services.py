@@ -383,3 +383,25 @@ def unit_acknowledge_emergency(*, unit: Unit, by: User | None, source: str = "bo
                                 kind=IncidentLogEntry.Kind.STATUS)  # fmt: skip
         unit_emergency(unit)
     return unit
+
+
+def unit_request_to_speak(*, unit: Unit, by: User | None, source: str = "phone") -> str | None:
+    """The crew asks the despatcher to call them (the phone's button; radio code 12's twin).
+
+    Like the radio's messaging codes it changes no status: the despatcher reads it in the job's
+    log, so it is logged there when the unit is on a job. Returns that job's reference, or None
+    when there is none (the request is then only in the audit trail, as the radio's is).
+    """
+    with transaction.atomic():
+        incident, unit, assignment = unit_lock_with_job(unit)
+        audit_record(user=by, action="update", obj=unit, source=source,
+                     changes={"request_to_speak": True})  # fmt: skip
+        if incident is None:
+            return None
+        incident_log_record(incident=incident, by=by,
+                            text=f"Phone from {unit.callsign}: Request to speak",
+                            kind=IncidentLogEntry.Kind.STATUS)  # fmt: skip
+        bcus = [b for b in (incident.bcu.code if incident.bcu is not None else "",
+                            unit.bcu.code) if b]  # fmt: skip
+        incident_updated(incident, extra_bcus=bcus)
+        return incident.reference

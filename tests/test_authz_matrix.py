@@ -535,6 +535,7 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
             c("triage/<int:pk>/", "POST", bcu, f"/triage/{{web_{bcu}}}/", who, kind="form",
               body=lambda w: {"decision": "close", "reason": "advice given"}),
         ]
+    rows += _officer_cells()
     # fmt: on
     return rows
 
@@ -546,6 +547,51 @@ def _public_report_body() -> dict:
 
 def _redirect_not_login(response) -> bool:
     return response.status_code == 302 and not _to_login(response)
+
+
+def _on_a_job(users, ids):
+    """Setup: the officer (rostered_CN) booked on to CN04 and CN04 sent to inc_CN."""
+    _crew("CN")(users, ids)
+    _assign("inc_CN", "offduty_CN")(users, ids)
+
+
+def _officer_cells() -> list[Cell]:
+    """The officers' phones (docs/officer-app.md): the `officer` role linked to a roster
+    officer, about the unit they are booked on to and its job; nobody else, no other job."""
+    c = Cell
+    me = frozenset({OFFICER})
+    ack = "api/v1/me/incidents/<int:pk>/acknowledge/"
+    cb = "api/v1/me/incidents/<int:pk>/callback/"
+    # fmt: off
+    return [
+        c("m/", "GET", "-", "/m/", me, kind="page"),
+        # The worker and the manifest hold no data; a signed-out phone must still update them.
+        c("m/sw.js", "GET", "-", "/m/sw.js", frozenset(ACTORS), kind="public"),
+        c("m/manifest.webmanifest", "GET", "-", "/m/manifest.webmanifest", frozenset(ACTORS),
+          kind="public"),
+        c("api/v1/me/", "GET", "-", "/api/v1/me/", me),
+        c("api/v1/me/job/", "GET", "CN", "/api/v1/me/job/", me, setup=_on_a_job),
+        c("api/v1/me/jobs/", "GET", "CN", "/api/v1/me/jobs/", me, setup=_on_a_job),
+        c("api/v1/me/status/", "POST", "CN", "/api/v1/me/status/", me, setup=_crew("CN"),
+          body=lambda w: {"status": "unavailable", "reason": "refuelling"}),
+        c("api/v1/me/emergency/", "POST", "CN", "/api/v1/me/emergency/", me,
+          setup=_crew("CN"), body=lambda w: {}),
+        c("api/v1/me/request-to-speak/", "POST", "CN", "/api/v1/me/request-to-speak/", me,
+          setup=_on_a_job, body=lambda w: {}),
+        c(ack, "POST", "CN", "/api/v1/me/incidents/{inc_CN}/acknowledge/", me,
+          setup=_on_a_job, body=lambda w: {}),
+        # Another unit's job, even in the officer's own BCU: nobody's from the phone.
+        c(ack, "POST", "CN other job", "/api/v1/me/incidents/{busy_inc_CN}/acknowledge/",
+          frozenset(), setup=_on_a_job, body=lambda w: {}),
+        c(ack, "POST", "AS", "/api/v1/me/incidents/{busy_inc_AS}/acknowledge/", frozenset(),
+          setup=_on_a_job, body=lambda w: {}),
+        c(cb, "GET", "CN", "/api/v1/me/incidents/{inc_CN}/callback/", me, setup=_on_a_job),
+        c(cb, "GET", "CN other job", "/api/v1/me/incidents/{busy_inc_CN}/callback/",
+          frozenset(), setup=_on_a_job),
+        c(cb, "GET", "AS", "/api/v1/me/incidents/{busy_inc_AS}/callback/", frozenset(),
+          setup=_on_a_job),
+    ]
+    # fmt: on
 
 
 def _sup(bcu: str) -> frozenset:
@@ -784,7 +830,7 @@ def _admin_cells() -> list[Cell]:
 CELLS = _cells()
 ADMIN_CELLS = _admin_cells()
 # Routes classified elsewhere in this file (the socket has its own tests below).
-OTHER_ROUTES = {"ws/board/"}
+OTHER_ROUTES = {"ws/board/", "ws/officer/"}
 GET_ROUTE_ALIASES = {"warning-markers GET": "api/v1/warning-markers/"}
 
 
@@ -816,6 +862,8 @@ def build_world(geography, make_user) -> tuple[dict, dict]:
     }
     for plain in (users[NOBODY], users[OFFICER]):
         plain.groups.clear()
+    # The front-line officer has the `officer` role (no control-room one) and a roster record.
+    users[OFFICER].groups.add(Group.objects.get(name="officer"))
     make_closing_code("NFA")
     make_qualifier("DA")
     ids: dict[str, Any] = {}

@@ -154,7 +154,7 @@ def _check_users() -> None:
         "supervisor": ({"supervisor"}, "CN"),
         "admin": ({"admin"}, None),
         "gateway": ({"radio_gateway"}, None),
-        "officer": (set(), "CN"),
+        "officer": ({"officer"}, "CN"),
     }
     for username, (roles, bcu) in expected.items():
         user = User.objects.get(username=username)
@@ -165,6 +165,8 @@ def _check_users() -> None:
     assert not User.objects.get(username="despatcher").is_staff
     officer = Officer.objects.get(user__username="officer")
     assert officer.bcu.code == "CN"
+    # Booked on now, so /m/ has a unit to show (issue 14).
+    assert officer.crewings.filter(booked_off_at__isnull=True).exists()
 
 
 @pytest.mark.django_db
@@ -213,6 +215,7 @@ def test_seed_twice_gives_the_same_data_and_a_shift_on_duty(postgres):
         datetime(2026, 11, 23, 22, 0, tzinfo=LONDON)
     }
     _check_booking(morning, morning.date(), busy_units={busy.id})
+    _check_users()  # the officer login follows the shift change to a crew on duty
 
 
 @pytest.mark.django_db
@@ -328,7 +331,7 @@ def test_production_starts_with_no_users(tmp_path):
     )  # fmt: skip
     assert probe.returncode == 0, probe.stderr
     users, groups = map(int, probe.stdout.strip().splitlines()[-1].split())
-    assert users == 0 and groups == 5  # the check can see: the data migrations did run
+    assert users == 0 and groups == 7  # the seven roles: the data migrations did run
 
 
 def test_history_adds_the_missing_past_days_once(postgres):

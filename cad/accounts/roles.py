@@ -11,7 +11,10 @@ ADMIN = "admin"
 RADIO_GATEWAY = "radio_gateway"
 # Another service's CAD sending us EIDO documents (resources/partners/; api.md "Other services").
 PARTNER_AGENCY = "partner_agency"
-ROLES = [CALL_HANDLER, DESPATCHER, SUPERVISOR, ADMIN, RADIO_GATEWAY, PARTNER_AGENCY]
+# Front-line officers on their phones (duties/officer/): no model permission, no control-room
+# page or API; only /m/, /api/v1/me/… and /ws/officer/, for the unit they are booked on to.
+OFFICER = "officer"
+ROLES = [CALL_HANDLER, DESPATCHER, SUPERVISOR, ADMIN, RADIO_GATEWAY, PARTNER_AGENCY, OFFICER]
 
 # Model permissions per role, as (app_label, model, actions). The data migration and
 # `cad_user` both apply this table, so it is the one place to read who may do what.
@@ -103,6 +106,7 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
     ],
     # No model permission: its one endpoint (POST /api/v1/eido/inbound/) checks the role.
     PARTNER_AGENCY: [],
+    OFFICER: [],
 }
 
 # Where each role lands after login (the home page sends them there).
@@ -113,6 +117,7 @@ ROLE_HOME = {
     ADMIN: "admin:index",
     RADIO_GATEWAY: "api-docs",
     PARTNER_AGENCY: "api-docs",
+    OFFICER: "officer:home",
 }
 
 

@@ -51,6 +51,33 @@ def groups_for(bcu_codes: list[str]) -> list[str]:
     return [ALL_GROUP, *(bcu_group(code) for code in sorted(set(bcu_codes)) if code)]
 
 
+# Extra groups an event is published to besides the desks' streams, from apps above (officers'
+# phones: a group per unit and per incident, duties/officer/live.py). A route sees the event's
+# type and payload and names groups; it runs in the publisher, once per event, so it must be
+# quick and must not query. Those groups carry no `prev` chain (0): their consumers catch up
+# through their own resync. Coalesced events (GPS fixes) are not routed: a phone does not need
+# its own position.
+Route = Callable[[str, dict[str, Any]], list[str]]
+_routes: list[Route] = []
+
+
+def register_route(route: Route) -> None:
+    """Publish events also to the groups `route(type, data)` names (AppConfig.ready)."""
+    if route not in _routes:
+        _routes.append(route)
+
+
+def _targets(message: dict[str, Any], prev: dict[str, int], coalesce: str) -> dict[str, int]:
+    """The desks' streams with their `prev`, plus the routed groups (prev 0)."""
+    if coalesce or not _routes:
+        return prev
+    targets = dict(prev)
+    for route in _routes:
+        for group in route(message["type"], message["data"]):
+            targets.setdefault(group, 0)
+    return targets
+
+
 Reaction = Callable[[dict[str, Any]], None]
 _reactions: dict[str, list[Reaction]] = {}
 
@@ -176,7 +203,7 @@ async def _send(
     # Encoded once here rather than once per connected board in every consumer.
     text = json.dumps(message, separators=(",", ":"))
     sends = []
-    for group, before in prev.items():
+    for group, before in _targets(message, prev, coalesce).items():
         # `sent`: when it left, for the fan-out lag each process's hub measures (cad/ops/live.py).
         payload = {
             "type": "board.event", "event": message, "text": text, "prev": before,
@@ -253,7 +280,7 @@ def group_messages(batch: list[tuple[dict[str, Any], dict[str, int], str]]) -> d
     per_group: dict[str, list[dict[str, Any]]] = {}
     for message, prev, coalesce in batch:
         text = json.dumps(message, separators=(",", ":"))
-        for group, before in prev.items():
+        for group, before in _targets(message, prev, coalesce).items():
             item = {"type": "board.event", "event": message, "text": text, "prev": before}
             if coalesce:
                 item["coalesce"] = coalesce

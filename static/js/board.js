@@ -416,6 +416,8 @@ function renderUnits() {
             h("span", { class: "ubcu" }, u.bcu),
             u.deployable ? h("span", { class: "tag" }, "deployable") : null,
             u.incident ? h("span", { class: "tag job" }, refOf(u.incident)) : null,
+            // The crew acknowledged the despatch on an officer's phone (docs/officer-app.md).
+            u.job && u.job.acknowledged_at ? h("span", { class: "tag ack", title: `acknowledged ${fmtTime(u.job.acknowledged_at)}` }, "ack") : null,
             h("span", { class: "flag" }, ""),
             h("span", { class: "since" }, ""),
           ),
@@ -927,6 +929,7 @@ function renderPanel() {
             h("b", {}, a.unit),
             ` ${a.status.replace("_", " ")} · ${fmtTime(a.assigned_at)}`,
             a.message_state ? h("span", { class: `msg-state msg-${a.message_state}` }, ` · message ${a.message_state}`) : "",
+            a.acknowledged_at ? h("span", { class: "ack-state" }, ` · acknowledged ${fmtTime(a.acknowledged_at)}`) : "",
             a.cleared_at
               ? ` – ${fmtTime(a.cleared_at)}`
               : h("button", { type: "button", class: "secondary small", onclick: () => unassign(a.unit) }, "Unassign"),

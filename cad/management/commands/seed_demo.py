@@ -29,13 +29,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from cad.accounts.roles import ADMIN, CALL_HANDLER, DESPATCHER, RADIO_GATEWAY, SUPERVISOR
+from cad.accounts.roles import (
+    ADMIN,
+    CALL_HANDLER,
+    DESPATCHER,
+    OFFICER,
+    RADIO_GATEWAY,
+    SUPERVISOR,
+)
 from cad.accounts.services import user_provision
 from cad.audit.trail import audit_record
 from cad.demo import fleet, geography, people, reference
@@ -55,6 +62,7 @@ from duties.models import (
     ShiftSkillRequirement,
     Team,
 )
+from duties.services import officer_user_link
 from incidents.demo_gazetteer import seed_gazetteer as load_gazetteer
 from incidents.models import (
     ClosingCode,
@@ -117,7 +125,7 @@ DEMO_USERS = (  # username, role (None: no role group), BCU scope
     ("supervisor", SUPERVISOR, "CN"),
     ("admin", ADMIN, None),
     ("gateway", RADIO_GATEWAY, None),
-    ("officer", None, "CN"),
+    ("officer", OFFICER, "CN"),
 )
 
 
@@ -680,7 +688,7 @@ def seed_users(seed: Seed) -> None:
     for username, role, bcu_code in DEMO_USERS:
         user = existing.get(username)
         shown = password
-        if role is None:
+        if role == OFFICER:
             user = _officer_user(seed, username, bcu_code, password, user)
         elif (
             user is not None
@@ -693,35 +701,55 @@ def seed_users(seed: Seed) -> None:
                 username=username, role=role, bcu_code=bcu_code, password=password, source="cli"
             )
             seed.created["users"] += int(created)
-        seed.logins.append((username, role or "officer (no role)", bcu_code or "all London", shown))
+        seed.logins.append((username, role, bcu_code or "all London", shown))
 
 
 def _officer_user(
     seed: Seed, username: str, bcu_code: str | None, password: str, user: User | None
 ):
-    """The front-line officer login: no role group, linked to a constable in `bcu_code`."""
-    officer = (
-        Officer.objects.filter(bcu__code=bcu_code, rank=Rank.PC, active=True)
-        .order_by("collar_number")
-        .first()
+    """The front-line officer login: the `officer` role, linked to a constable in `bcu_code`
+    who is booked on to a unit now (so /m/ has a unit to show and a job can arrive); on a later
+    run, moved to one who is, if their shift has ended."""
+    constables = Officer.objects.filter(bcu__code=bcu_code, rank=Rank.PC, active=True)
+    # A subquery: `crewings__booked_off_at__isnull` alone would also match the uncrewed (an
+    # outer join's NULL).
+    crewed_now = constables.filter(
+        pk__in=Crewing.objects.filter(booked_off_at__isnull=True).values("officer_id")
     )
+    linked = Officer.objects.filter(user=user).first() if user is not None else None
+    if linked is not None and crewed_now.filter(pk=linked.pk).exists():
+        officer: Officer | None = linked  # still on duty: a re-run changes nothing
+    else:
+        officer = (
+            crewed_now.order_by("collar_number").first()
+            or constables.order_by("collar_number").first()
+        )
     if officer is None:
         raise CommandError(f"no constable in {bcu_code} to link the {username!r} login to")
     if user is None:
         user = User.objects.create_user(username=username, password=password)
         UserScope.objects.create(user=user, bcu=officer.bcu)
+        user.groups.add(Group.objects.get(name=OFFICER))
         audit_record(
             user=None,
             action="create",
             obj=user,
             source="cli",
-            changes={"roles": [[], []], "officer": [None, officer.collar_number]},
+            changes={"roles": [[], [OFFICER]], "officer": [None, officer.collar_number]},
         )
         seed.created["users"] += 1
-    if not Officer.objects.filter(user=user).exists():
-        officer.user = user
-        officer.save(update_fields=["user"])
-        seed.notes.append(f"{username} is {officer}")
+    elif not user.groups.filter(name=OFFICER).exists():  # made by an older seed_demo
+        user.groups.add(Group.objects.get(name=OFFICER))
+        audit_record(user=None, action="update", obj=user, source="cli",
+                     changes={"roles": [[], [OFFICER]]})  # fmt: skip
+    if officer.user_id != user.pk:
+        officer_user_link(user=user, collar=officer.collar_number, by=None, source="cli")
+    crewing = officer.crewings.filter(booked_off_at__isnull=True).select_related("unit").first()
+    seed.notes.append(
+        f"{username} is {officer}"
+        + (f", booked on to {crewing.unit.callsign}: send it a job and watch /m/" if crewing
+           else ", not booked on to a unit")
+    )  # fmt: skip
     return user
 
 
