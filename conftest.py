@@ -6,16 +6,24 @@ A test that needs PostgreSQL, Redis or Chromium skips (with the reason) only out
 (CI=true) a missing service fails the test instead, so nothing is silently skipped there.
 """
 
+import importlib
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.test import override_settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Reference rows that data migrations load, put back after a flush by the same function:
+# (app, model, migration, function).
+DATA_MIGRATION_ROWS = [
+    ("incidents", "CrimeClassification", "0007_crime_reports", "load_hocr_subset"),
+    ("incidents", "MessageTemplate", "0010_public_contact", "add_templates"),
+]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -234,7 +242,8 @@ def pytest_runtest_call(item):
 
 @pytest.fixture(autouse=True)
 def _rows_from_data_migrations(request):
-    """Put back what data migrations create (role groups, radio status codes, event counter).
+    """Put back what data migrations create (role groups, radio status codes, event counter,
+    crime classifications, message templates).
 
     Transactional tests end by flushing every table, which also removes rows that migrations
     made; later tests would then run in a world no deployment ever has.
@@ -261,6 +270,10 @@ def _rows_from_data_migrations(request):
             for c, d, s, dep, e in NATIONAL_STATUS_CODES
         )
     EventCounter.objects.get_or_create(id=1)
+    for app, model, migration, function in DATA_MIGRATION_ROWS:
+        if not django_apps.get_model(app, model).objects.exists():
+            module = importlib.import_module(f"{app}.migrations.{migration}")
+            getattr(module, function)(django_apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -80,7 +80,7 @@ def test_map_tooltips_show_names_as_text(server, chromium_path):
                 page.mouse.move(5, 5)
                 expect(page.locator(".leaflet-tooltip")).to_have_count(0)
             # The Camden square, away from its centre where the markers are.
-            boroughs = page.locator("#map path.leaflet-interactive:not(.m-unit):not(.m-incident)")
+            boroughs = page.locator("#map path.m-borough")
             expect(boroughs).to_have_count(2)
             boxes = [boroughs.nth(i).bounding_box() for i in range(2)]
             camden = min(boxes, key=lambda b: b["y"])  # the northern square

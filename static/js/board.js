@@ -540,6 +540,7 @@ function initMap() {
           dashArray: f.properties.bcu === config.bcu ? null : "4 3", // own BCU: solid and bold
           weight: f.properties.bcu === config.bcu ? 2.5 : 1,
           fillOpacity: 0.04,
+          className: "m-borough",
         }),
         onEachFeature: (f, l) => l.bindTooltip(asText(`${f.properties.name} (${f.properties.bcu})`)),
       }).addTo(m);
