@@ -19,6 +19,7 @@ class ResourcesConfig(AppConfig):
             INCIDENT_REOPENED,
             INCIDENT_UPDATED,
         )
+        from incidents.operations.partners import partner_sender_register
         from incidents.operations.selectors import (
             register_operation_detail_part,
             register_operation_units,
@@ -30,6 +31,7 @@ class ResourcesConfig(AppConfig):
         from resources.despatch import assignments_clear_on_close
         from resources.events import ASSIGNMENT_CREATED
         from resources.partners import reactions as partner_reactions
+        from resources.partners import services as partner_services
         from resources.partners.selectors import (
             incident_partner_shares,
             partner_agencies_available,
@@ -56,6 +58,8 @@ class ResourcesConfig(AppConfig):
         register_incident_detail_part("partner_agencies", partner_agencies_available)
         react(INCIDENT_UPDATED, partner_reactions.resend_changed_incident)
         react(INCIDENT_CLOSED, partner_reactions.resend_changed_incident)
+        # A declared major incident's METHANE goes out through the same adapter (issue 17).
+        partner_sender_register(partner_services.major_incident_to_partners)
         # After commit: texts to callers who agreed, on despatch, arrival and close (issue 15).
         react(ASSIGNMENT_CREATED, caller_texts.text_callers_on_despatch)
         react(INCIDENT_UPDATED, caller_texts.text_callers_on_arrival)

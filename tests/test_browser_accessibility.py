@@ -22,10 +22,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
+from duties.models import Shift
+from duties.services import crew_book_on
 from incidents.operations.services import major_incident_declare, operation_create
 from incidents.public.services import ReportInput, online_report_create
 from incidents.tests.test_major_incident import METHANE
-from resources.despatch import assignment_create
+from resources.despatch import assignment_acknowledge, assignment_create
 from resources.models import Unit
 from resources.ringfence import ring_fence_add
 from tests.a11y import WCAG_AAA_CONTRAST, axe_violations, describe
@@ -156,6 +158,15 @@ def _replay_loaded(page, world):
     expect(page.locator("#replay-events li").first).to_be_visible()
 
 
+def _officer_app_live(page, world):
+    """The phone's app connected, showing its unit and the acknowledged job."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#o-conn")).to_have_text("Live", timeout=15000)
+    expect(page.locator("#o-callsign")).to_have_text("CN05")
+    expect(page.locator("#o-job")).to_be_visible()
+
+
 def _stats_drawn(page, world):
     """The figures page with its trend chart drawn (uPlot's canvas beside its table)."""
     from playwright.sync_api import expect
@@ -172,7 +183,7 @@ SCREENS = [
     Screen("board, incident selected, alarm raised", "dave", "/board/", _board_alarm),
     Screen("roster", "sup", "/roster/"),
     Screen("audit, with rows", "sup", "/audit/?incident={incident}"),
-    Screen("my shifts", "officer", "/my-shifts/"),
+    Screen("my shifts", "pc_ada", "/my-shifts/"),
     Screen("admin index", "adm", "/admin/"),
     Screen("idle warning dialog", "handler", "/calls/", _idle_warning),
     Screen("settings", "handler", "/accounts/preferences/"),
@@ -195,7 +206,8 @@ SCREENS = [
     Screen("public report: call 999", None, "/report/emergency/"),
     Screen("public report: status link", None, "/report/status/{web_slug}/?token={web_token}"),
     Screen("triage, report open", "handler", "/triage/{web_report}/"),
-    # To come with its issue: the officer app.
+    # The officers' phones (issue 14): the unit, its status buttons and the job.
+    Screen("officer app, unit and job", "pc_ada", "/m/", _officer_app_live),
 ]
 
 
@@ -232,8 +244,7 @@ def _build_world() -> dict:
     sup = user("supervisor", "sup", "CN")
     user("supervisor", "newsup", "CN")
     adm = user("admin", "adm")
-    officer_user = user("call_handler", "pc_ada")
-    officer_user.groups.clear()
+    officer_user = user("officer", "pc_ada")  # a front-line officer: the phone, no desk
     secrets = {}
     for u in (sup, adm):
         secrets[u.username] = new_secret()
@@ -284,6 +295,15 @@ def _build_world() -> dict:
         ShiftAssignment.objects.create(shift=shift, officer=ada)
         if day % 2:
             ShiftAssignment.objects.create(shift=shift, officer=spare)
+    # Ada is booked on now to CN05, which has a job she has acknowledged on her phone.
+    now_shift = Shift.objects.create(bcu=geo["CN"], team=team, kind="early",
+                                     starts_at=timezone.now() - timedelta(hours=1),
+                                     ends_at=timezone.now() + timedelta(hours=7))  # fmt: skip
+    ShiftAssignment.objects.create(shift=now_shift, officer=ada)
+    cn05 = make_unit(geo["kentish"], callsign="CN05", status="off_duty", lat=51.547, lon=-0.161)
+    crew_book_on(unit=cn05, shift=now_shift, officers=[ada], by=None, source="test")
+    assignment_create(incident=incident, unit=cn05, by=dave, source="test")
+    assignment_acknowledge(unit=cn05, incident_id=incident.pk, by=officer_user, source="test")
     operation = operation_create(
         by=sup, name="Carnival", bcu_code="CN", lat=51.5452, lon=-0.16, radius_m=300,
         starts_at=timezone.now() - timedelta(hours=1), ends_at=timezone.now() + timedelta(hours=8),
@@ -385,6 +405,8 @@ def test_no_wcag_violations(screen: Screen, base, world, signed_in):
                 _idle_route(page)
             response = page.goto(base + screen.path.format(**world))
             assert response.status == 200, f"{screen.path}: {response.status}"
+            # A signed-in screen that landed on the sign-in page would check the wrong page.
+            assert screen.who is None or "/accounts/login/" not in page.url, page.url
             page.wait_for_load_state("networkidle")
             if screen.prepare:
                 screen.prepare(page, world)

@@ -1,14 +1,20 @@
 """Reflow at 400 % zoom (WCAG 1.4.10): the call-taker at 320 CSS pixels wide (a 1280-pixel
 screen at 400 %) scrolls in one direction only and loses nothing: every field, label, button
-and result is inside the width, and a call can still be taken. The officer app joins when it
-exists (docs/accessibility.md)."""
+and result is inside the width, and a call can still be taken. The officer app too, with its
+unit, status buttons and job (docs/accessibility.md)."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from duties.models import Shift, ShiftAssignment, Team
+from duties.services import crew_book_on
+from duties.tests.conftest import make_officer
 from incidents.models import GazetteerEntry, WarningMarker
-from tests.factories import make_incident, make_incident_type
+from resources.despatch import assignment_acknowledge, assignment_create
+from tests.factories import make_incident, make_incident_type, make_unit
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -123,5 +129,42 @@ def test_board_reflows_at_400_percent_but_for_its_table_and_map(
             panel = ", ".join(f"#panel {s}" for s in ("label", "input", "select", "button", "h2"))
             outside = page.evaluate(OUTSIDE, panel + ", header a, header button")
             assert not outside, "cut off at 400 %:\n" + "\n".join(outside)
+        finally:
+            browser.close()
+
+
+def test_officer_app_reflows_at_400_percent(live_server, chromium_path, make_user, geography):
+    """The phone's app at 320 CSS pixels: the unit, every status button, the emergency button
+    and the job, all inside the width."""
+    from playwright.sync_api import expect, sync_playwright
+
+    pc = make_user("officer", username="pc_ada")
+    handler = make_user("call_handler", username="carol")
+    make_incident_type("VIOL", default_grade="I", name="Violence against the person")
+    team = Team.objects.create(bcu=geography["CN"], name="Team 1")
+    ada = make_officer(geography["CN"], team, user=pc, last="Lovelace")
+    shift = Shift.objects.create(
+        bcu=geography["CN"], team=team, kind="early",
+        starts_at=timezone.now() - timedelta(hours=1), ends_at=timezone.now() + timedelta(hours=7),
+    )  # fmt: skip
+    ShiftAssignment.objects.create(shift=shift, officer=ada)
+    unit = make_unit(geography["kentish"], callsign="CN05", status="off_duty")
+    crew_book_on(unit=unit, shift=shift, officers=[ada], by=None, source="test")
+    incident = make_incident(handler, type_code="VIOL", address="10 Camden High Street")
+    assignment_create(incident=incident, unit=unit, by=handler, source="test")
+    assignment_acknowledge(unit=unit, incident_id=incident.pk, by=pc, source="test")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=ARGS)
+        try:
+            page = browser.new_page(viewport=ZOOMED, has_touch=True)
+            page.goto(f"{live_server.url}/accounts/login/")
+            page.fill("#id_username", "pc_ada")
+            page.fill("#id_password", "a-Strong-pass-42")
+            page.keyboard.press("Enter")
+            page.goto(f"{live_server.url}/m/")
+            expect(page.locator("#o-callsign")).to_have_text("CN05", timeout=15000)
+            expect(page.locator("#o-job-ref")).to_contain_text(incident.reference)
+            _no_sideways_scroll(page)
         finally:
             browser.close()

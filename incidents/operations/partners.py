@@ -1,9 +1,9 @@
 """The seam through which a METHANE report reaches partner agencies (CAD-to-CAD).
 
-The CAD-to-CAD (EIDO) adapter is built elsewhere. When it exists it registers a sender here
-from its AppConfig.ready (`partner_sender_register`); a declaration then hands the report to it
-after commit. Until then, or when none is configured, the declaration records in the incident's
-log that METHANE was not sent electronically, so the supervisor passes it by phone, as today.
+The CAD-to-CAD (EIDO) adapter lives above this app (resources/partners/) and registers a sender
+here from its AppConfig.ready (`partner_sender_register`); a declaration then hands the report
+to it after commit. With none registered, the declaration records in the incident's log that
+METHANE was not sent electronically, so the supervisor passes it by phone.
 """
 
 import logging

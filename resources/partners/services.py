@@ -27,7 +27,7 @@ from cad.audit.trail import audit_record
 from cad.errors import Conflict
 from incidents import services as incident_services
 from incidents.events import incident_updated
-from incidents.models import Call, Incident, IncidentLogEntry, IncidentType
+from incidents.models import Call, Incident, IncidentLogEntry, IncidentType, MajorIncident
 from resources.events import partner_undelivered
 
 # resources.partners.tasks calls this module and this module queues its tasks after commit: the
@@ -85,6 +85,19 @@ def partner_deliveries_queue(*, incident_id: int) -> int:
         for share in PartnerShare.objects.filter(incident_id=incident_id, partner__active=True):
             queued += _delivery_queue(share, at=at) is not None
     return queued
+
+
+def major_incident_to_partners(major_incident_id: int) -> str:
+    """The CAD-to-CAD adapter for a declared major incident (incidents/operations/partners.py),
+    after the declaration commits: every partner the incident is shared with gets a fresh
+    document, whose notes carry the declaration and its METHANE report (the declaration's log
+    entry). A partner it is not shared with gets nothing until a desk shares it, as for any
+    incident: sharing decides what each partner may see."""
+    incident_id = MajorIncident.objects.values_list("incident_id", flat=True).get(
+        pk=major_incident_id
+    )
+    queued = partner_deliveries_queue(incident_id=incident_id)
+    return f"queued for {queued} partner(s)"
 
 
 def partner_delivery_send(*, delivery_id: int, give_up: bool = False) -> str:

@@ -13,7 +13,9 @@ from rest_framework.test import APIClient
 
 from cad.models import AuditEvent
 from incidents.models import Incident, IncidentLogEntry
+from incidents.operations.services import major_incident_declare
 from incidents.services import incident_log_add
+from incidents.tests.test_major_incident import METHANE
 from resources import despatch
 from resources.partners import eido, services, simulator, tasks, transport
 from resources.partners.eido_schema import eido_errors
@@ -392,3 +394,27 @@ def test_references_that_are_not_objects_are_ignored_not_a_500(world):
     assert answer.status_code == 202  # the document's only location is taken
     made = Incident.objects.get(pk=answer.json()["incident"])
     assert (made.lat, made.lon) == pytest.approx((world["incident"].lat, world["incident"].lon))
+
+
+def test_a_declared_major_incident_sends_methane_to_its_partners(
+    world, cast, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The adapter is connected: the declaration's METHANE reaches the partners the incident is
+    shared with, in a valid document, and the declaration says it went by the adapter."""
+    sent = []
+    monkeypatch.setattr(transport, "post_document", lambda p, d: sent.append((p.code, d)) or "A1")
+    task = tasks.send_partner_delivery
+    monkeypatch.setattr(task, "delay", lambda delivery_id: task.apply(args=[delivery_id]))
+    incident = world["incident"]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.incident_share(incident=incident, partner=world["las"], by=cast.despatcher_cn)
+    before = len(sent)
+    with django_capture_on_commit_callbacks(execute=True):
+        major = major_incident_declare(incident=incident, by=cast.supervisor_cn, methane=METHANE)
+    assert major.partner_delivery == "to the CAD-to-CAD adapter"
+    after = sent[before:]
+    assert after and {code for code, _ in after} == {"LAS"}
+    assert all(eido_errors(doc) == {} for _, doc in after)
+    text = json.dumps(after[-1][1])
+    assert "MAJOR INCIDENT DECLARED" in text
+    assert METHANE["exact_location"] in text
