@@ -205,6 +205,7 @@ SCREENS = [
     Screen("public report: fraud form, errors shown", None, "/report/fraud/", _submit_empty),
     Screen("public report: call 999", None, "/report/emergency/"),
     Screen("public report: status link", None, "/report/status/{web_slug}/?token={web_token}"),
+    Screen("triage queue", "handler", "/triage/"),
     Screen("triage, report open", "handler", "/triage/{web_report}/"),
     # The officers' phones (issue 14): the unit, its status buttons and the job.
     Screen("officer app, unit and job", "pc_ada", "/m/", _officer_app_live),
