@@ -209,8 +209,14 @@ def test_each_queue_pinged_with_its_workers_and_depth(private_redis, default_que
             queue.put({"job": 1})
             queue.put({"job": 2})
             queue.close()
-        result = health.check_queues()
-    assert result["status"] == "down" and set(result["down"]) == {"radio", "recommend"}
+        # A solo worker answers the broadcast between other work: on a busy machine one ping
+        # can miss the timeout, so ask again (what is measured is who consumes what).
+        while time.monotonic() < deadline:
+            result = health.check_queues()
+            if result["queues"]["default"]["workers"]:
+                break
+    # Only `default` has a worker here: radio, recommend and texts have none.
+    assert result["status"] == "down" and set(result["down"]) == {"radio", "recommend", "texts"}
     default = result["queues"]["default"]
     assert default["status"] == "ok" and default["workers"][0].startswith("healthz-probe@")
     assert result["queues"]["recommend"] == {"status": "down", "workers": [], "depth": 2}
