@@ -162,7 +162,7 @@ def test_officer_app_reflows_at_400_percent(live_server, chromium_path, make_use
             page.fill("#id_username", "pc_ada")
             page.fill("#id_password", "a-Strong-pass-42")
             page.keyboard.press("Enter")
-            page.goto(f"{live_server.url}/m/")
+            page.wait_for_url(re.compile(r".*/m/$"))  # an officer lands on the phone's app
             expect(page.locator("#o-callsign")).to_have_text("CN05", timeout=15000)
             expect(page.locator("#o-job-ref")).to_contain_text(incident.reference)
             _no_sideways_scroll(page)

@@ -11,7 +11,7 @@ let end = new Date(config.end).getTime();
 const AUDIT_WINDOW_MS = 15 * 60 * 1000;
 const AUDIT_EVERY_TICKS = 15;
 
-const state = { moment: end, seq: null, previous: null, next: null, timer: null, ticks: 0,
+const state = { moment: end, seq: null, previous: null, next: null, timer: null, ticks: 0, queued: null,
   loading: false };
 
 function iso(ms) {
@@ -123,7 +123,12 @@ function sliderTo(moment) {
 // Show one moment: by time (`t`) or just after an event (`seq`). `logs`: refresh the event
 // list and the audit rows too (not on every playback tick: each audit search is recorded).
 async function show(params, { logs = true } = {}) {
-  if (state.loading) return;
+  // One load at a time; a press made meanwhile (a step back, the slider) is kept, the latest
+  // only, and shown when the load in flight ends: never dropped.
+  if (state.loading) {
+    state.queued = [params, { logs }];
+    return;
+  }
   state.loading = true;
   try {
     const board = await getJson(config.board_at_url, { ...params, ...(config.bcu ? { bcu: config.bcu } : {}) });
@@ -142,6 +147,9 @@ async function show(params, { logs = true } = {}) {
     stop();
   } finally {
     state.loading = false;
+    const queued = state.queued;
+    state.queued = null;
+    if (queued) show(...queued);
   }
 }
 
