@@ -34,6 +34,7 @@ from cad.accounts.second_factor import requires_second_factor
 from cad.accounts.sessions import board_session_seconds_left
 from cad.live import events
 from cad.live.hub import hub_for
+from cad.live.rechecked import RecheckedSocket
 from cad.live.session_sockets import user_group
 from cad.live.snapshot import board_snapshot
 
@@ -47,7 +48,7 @@ COALESCE_SECONDS = float(getattr(settings, "BOARD_POSITION_HOLD_SECONDS", 0.5))
 CLOSE_LAYER_DOWN = 4503
 
 
-class BoardConsumer(AsyncJsonWebsocketConsumer):
+class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
     """Sends `hello`, then every event for this desk in order; answers resync/snapshot/ping."""
 
     async def connect(self):
@@ -124,33 +125,6 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         if bcu != self.bcu:
             await self._rescope(bcu)
         return left
-
-    async def _watch(self, *, first_wait: float) -> None:
-        """The socket's own clock: re-check at least every BOARD_RECHECK_SECONDS, and just after
-        the session would go idle, so an ended session never waits for the next heartbeat."""
-        every = float(settings.BOARD_RECHECK_SECONDS)
-        wait = first_wait
-        while True:
-            # A moment past the idle deadline, so the re-check finds it passed.
-            await asyncio.sleep(max(0.0, min(every, wait + 0.05)))
-            try:
-                left = await self._recheck()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001  (database briefly away: try again next round)
-                logger.warning("board %s: re-check failed; retrying", self.channel_name)
-                left = every
-            if left is None:
-                return
-            wait = left
-
-    async def session_close(self, message):
-        """The user logged out, went idle or was disabled: the board must not outlive that."""
-        await self.close(code=4401)
-
-    async def session_recheck(self, message):
-        """The user's password, roles or scope changed (cad/accounts/identity_changes.py)."""
-        await self._recheck()
 
     async def _rescope(self, bcu: str | None) -> None:
         """Serve another BCU's stream (or all London): leave the old stream, join the new one,

@@ -19,7 +19,6 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Q
 
@@ -27,6 +26,7 @@ from cad.accounts.roles import OFFICER, has_role
 from cad.accounts.second_factor import requires_second_factor
 from cad.accounts.sessions import board_session_seconds_left
 from cad.live import events
+from cad.live.rechecked import RecheckedSocket
 from cad.live.session_sockets import user_group
 from cad.models import Event
 from duties.officer.live import INCIDENT_TYPES, UNIT_TYPES, incident_group, unit_group
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 RESYNC_LIMIT = 200
 
 
-class OfficerConsumer(AsyncJsonWebsocketConsumer):
+class OfficerConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
     """Sends `hello`, then its unit's and its job's events; answers resync and ping."""
 
     async def connect(self):
@@ -117,28 +117,6 @@ class OfficerConsumer(AsyncJsonWebsocketConsumer):
                     {"type": "snapshot", "seq": seq, "unit": callsign, "incident": incident}
                 )
         return left
-
-    async def _watch(self, *, first_wait: float) -> None:
-        every = float(settings.BOARD_RECHECK_SECONDS)
-        wait = first_wait
-        while True:
-            await asyncio.sleep(max(0.0, min(every, wait + 0.05)))
-            try:
-                left = await self._recheck()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001  (database briefly away: try again next round)
-                logger.warning("officer socket %s: re-check failed", self.channel_name)
-                left = every
-            if left is None:
-                return
-            wait = left
-
-    async def session_close(self, message):
-        await self.close(code=4401)
-
-    async def session_recheck(self, message):
-        await self._recheck()
 
     async def disconnect(self, code):
         watcher = getattr(self, "watcher", None)
