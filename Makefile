@@ -79,6 +79,16 @@ demo: install
 SIMULATOR ?=
 SIM_PORT ?= 8765
 SIM_SPEEDUP ?= 10
+# Two simulated partner CADs (an ambulance service and a fire brigade) run beside the demo by
+# default, on PARTNER_SIM_PORT and the port after it, where seed_demo points the demo's LAS and
+# LFB: sharing an incident shows its delivery state, and the partner's answer lands in the log
+# (docs/partners.md). `make run PARTNERS=0` leaves them out. They sign in to Beacon as the demo
+# accounts las_cad and lfb_cad, so they need seed_demo's DEMO_PASSWORD.
+PARTNERS ?= 1
+PARTNER_SIM_PORT ?= 8766
+export PARTNER_SIM_PORT
+# The simulators answer Beacon on loopback, also when it listens on every address.
+BEACON_LOCAL := http://$(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 
 serve: install
 	$(PY) manage.py collectstatic --noinput -v 0
@@ -88,6 +98,15 @@ serve: install
 		export RADIO_GATEWAY_URL=ws://127.0.0.1:$(SIM_PORT)/; \
 		$(PY) manage.py radio_simulator --port $(SIM_PORT) --speedup $(SIM_SPEEDUP) & \
 		$(PY) manage.py radio_bridge & \
+	fi; \
+	if [ -n "$(PARTNERS)" ] && [ "$(PARTNERS)" != 0 ]; then \
+		export PARTNER_SIMULATOR_PASSWORD="$${DEMO_PASSWORD:-beacon-demo-2026}"; \
+		$(PY) manage.py partner_simulator --port $(PARTNER_SIM_PORT) --agency las.sim.example \
+			--name "London Ambulance Service (simulated)" --kind ems --username las_cad \
+			--beacon $(BEACON_LOCAL) & \
+		$(PY) manage.py partner_simulator --port $$(( $(PARTNER_SIM_PORT) + 1 )) \
+			--agency lfb.sim.example --name "London Fire Brigade (simulated)" --kind fire \
+			--username lfb_cad --beacon $(BEACON_LOCAL) & \
 	fi; \
 	if [ -n "$$REDIS_URL" ]; then \
 		$(VENV)/bin/celery -A cad worker -Q default,radio,texts -n main@%h -l info & \

@@ -5,6 +5,11 @@ schema, and acknowledges it (`200 {"ack": "<its ref>"}`; an invalid document get
 faults). The first time it sees an incident it answers back, after `reply_delay` seconds, with
 an update of its own to Beacon's `POST /api/v1/eido/inbound/` (token auth as the partner's
 account): a note that it is attending. It never touches the database.
+
+It signs in as another CAD would: with a token it was given (`token`), or with the partner
+account's username and password at `POST /api/v1/auth/token/`, the first time it needs one and
+again when Beacon answers 401 (tokens expire). That is what lets `make run` start it beside
+the demo, whose partner accounts `seed_demo` makes with the demo password.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ class PartnerConfig:
     name: str = "London Ambulance Service (simulated)"
     beacon_url: str = "http://127.0.0.1:8000"
     token: str = ""
+    username: str = ""  # without a token: sign in as this partner account …
+    password: str = ""  # … with this password
+    agency_type: str = "ems"  # IANA urn:emergency:service:responder: ems, fire, police
     inbound_token: str = ""  # what Beacon must send as its bearer token ('' = anything)
     reply_delay: float = 5.0
     max_bytes: int = 1024 * 1024
@@ -43,6 +51,7 @@ class PartnerState:
     received: list[dict[str, Any]] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    token: str = ""  # the token it signed in for, when it was not given one
     refs: Any = field(default_factory=lambda: count(1))
 
 
@@ -68,7 +77,8 @@ def update_for(document: dict[str, Any], config: PartnerConfig, *, note: str) ->
         },
         "agencyComponent": [{
             "$id": config.agency_id, "lastUpdateTimeStamp": now, "updatedByAgencyReference": agency,
-            "agencyRoleDescriptionRegistryText": ["Assisting"], "agencyType": ["ems"],
+            "agencyRoleDescriptionRegistryText": ["Assisting"],
+            "agencyType": [config.agency_type],
         }],
         "notesComponent": [{
             "$id": note_id, "lastUpdateTimeStamp": now, "updatedByAgencyReference": agency,
@@ -80,14 +90,11 @@ def update_for(document: dict[str, Any], config: PartnerConfig, *, note: str) ->
     return update
 
 
-def post_inbound(document: dict[str, Any], config: PartnerConfig) -> tuple[int, str]:
-    """Send an update to Beacon; (status, body)."""
+def _post_json(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, str]:
     request = urllib.request.Request(  # noqa: S310 (the operator's own Beacon URL)
-        config.beacon_url.rstrip("/") + "/api/v1/eido/inbound/",
-        data=json.dumps(document).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Token {config.token}"},
-        method="POST",
-    )
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", **headers},
+    )  # fmt: skip
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310
             return response.status, response.read(4096).decode(errors="replace")
@@ -95,6 +102,39 @@ def post_inbound(document: dict[str, Any], config: PartnerConfig) -> tuple[int, 
         return exc.code, exc.read(4096).decode(errors="replace")
     except OSError as exc:
         return 0, str(exc)
+
+
+def sign_in(config: PartnerConfig) -> str:
+    """A fresh API token for the partner's account ('' if Beacon refused or is not there)."""
+    status, body = _post_json(
+        config.beacon_url.rstrip("/") + "/api/v1/auth/token/",
+        {"username": config.username, "password": config.password}, {},
+    )  # fmt: skip
+    if status != 200:
+        logger.warning("partner simulator: sign-in as %s refused: %s %s", config.username,
+                       status, body[:200])  # fmt: skip
+        return ""
+    try:
+        return str(json.loads(body)["token"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def post_inbound(document: dict[str, Any], config: PartnerConfig,
+                 state: PartnerState | None = None) -> tuple[int, str]:  # fmt: skip
+    """Send an update to Beacon; (status, body). Signs in first if it has no token yet, and
+    once more if Beacon says the token it has is no longer good (401)."""
+    url = config.beacon_url.rstrip("/") + "/api/v1/eido/inbound/"
+    state = state or PartnerState()
+    can_sign_in = not config.token and bool(config.username)
+    if can_sign_in and not state.token:
+        state.token = sign_in(config)
+    token = config.token or state.token
+    status, body = _post_json(url, document, {"Authorization": f"Token {token}"})
+    if status == 401 and can_sign_in:
+        state.token = sign_in(config)
+        status, body = _post_json(url, document, {"Authorization": f"Token {state.token}"})
+    return status, body
 
 
 def make_handler(config: PartnerConfig, state: PartnerState, *, reply: bool = True):
@@ -143,8 +183,8 @@ def make_handler(config: PartnerConfig, state: PartnerState, *, reply: bool = Tr
         def _reply(self, document: dict[str, Any]) -> None:
             time.sleep(config.reply_delay)
             update = update_for(document, config,
-                                note=f"{config.name}: resource assigned, attending.")  # fmt: skip
-            status, body = post_inbound(update, config)
+                                note="Resource assigned, attending.")  # fmt: skip
+            status, body = post_inbound(update, config, state)
             with state.lock:
                 state.sent.append({"status": status, "body": body[:200]})
             logger.info("partner simulator: update for %s → %s %s", document["$id"], status,

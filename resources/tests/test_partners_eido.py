@@ -6,8 +6,10 @@ get 400 naming the fault with nothing saved; a partner that is down gets retries
 import copy
 import json
 import threading
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -173,6 +175,17 @@ def test_a_partner_that_is_down_gets_retries_then_an_alert(world, cast, monkeypa
     texts = list(IncidentLogEntry.objects.filter(incident=world["incident"])
                  .values_list("text", flat=True))  # fmt: skip
     assert any("has not acknowledged" in t and "Pass it by phone" in t for t in texts)
+
+
+def test_without_beat_the_radio_sweep_raises_the_partner_alert(world, cast, monkeypatch,
+                                                              captured_events):  # fmt: skip
+    # The embedded default (make run without REDIS_URL) has no beat: radio_sweep does its jobs.
+    monkeypatch.setattr(tasks.send_partner_delivery, "delay", lambda delivery_id: None)
+    services.incident_share(incident=world["incident"], partner=world["lfb"],
+                            by=cast.despatcher_cn)  # fmt: skip
+    with override_settings(PARTNER_DELIVERY_ALERT_SECONDS=0):
+        call_command("radio_sweep", "--once", stdout=StringIO())
+    assert [e.data["partner"] for e in captured_events.of("partner.undelivered")] == ["LFB"]
 
 
 def test_a_partner_that_comes_back_acknowledges_on_the_next_attempt(world, cast, monkeypatch):

@@ -40,6 +40,7 @@ from cad.accounts.roles import (
     CALL_HANDLER,
     DESPATCHER,
     OFFICER,
+    PARTNER_AGENCY,
     RADIO_GATEWAY,
     SUPERVISOR,
 )
@@ -73,6 +74,7 @@ from incidents.models import (
     WarningMarker,
 )
 from resources.models import Assignment, Skill, Unit, UnitStatus, UnitStatusChange, UnitType
+from resources.partners.models import PartnerAgency
 
 LONDON = ZoneInfo("Europe/London")
 BATCH = 1000
@@ -126,7 +128,20 @@ DEMO_USERS = (  # username, role (None: no role group), BCU scope
     ("admin", ADMIN, None),
     ("gateway", RADIO_GATEWAY, None),
     ("officer", OFFICER, "CN"),
+    ("las_cad", PARTNER_AGENCY, None),
+    ("lfb_cad", PARTNER_AGENCY, None),
 )
+
+# The demo's partner agencies (docs/partners.md): each is played by a `partner_simulator` that
+# `make run` starts on PARTNER_SIM_PORT (+0, +1, …) and that signs in as its account above.
+# (code, name, kind, EIDO agency id, account, may receive callers' details)
+DEMO_PARTNERS = (
+    ("LAS", "London Ambulance Service (simulated)", PartnerAgency.Kind.AMBULANCE,
+     "las.sim.example", "las_cad", True),
+    ("LFB", "London Fire Brigade (simulated)", PartnerAgency.Kind.FIRE,
+     "lfb.sim.example", "lfb_cad", False),
+)  # fmt: skip
+PARTNER_SIM_PORT = 8766
 
 
 @dataclass
@@ -704,6 +719,22 @@ def seed_users(seed: Seed) -> None:
         seed.logins.append((username, role, bcu_code or "all London", shown))
 
 
+def seed_partners(seed: Seed) -> None:
+    """The demo's partner agencies, pointed at the simulators `make run` starts. A partner that
+    exists already is left as it is (an admin may have pointed it elsewhere)."""
+    port = int(os.environ.get("PARTNER_SIM_PORT") or PARTNER_SIM_PORT)
+    have = set(PartnerAgency.objects.values_list("code", flat=True))
+    users = {u.username: u for u in User.objects.filter(username__in=[p[4] for p in DEMO_PARTNERS])}
+    for offset, (code, name, kind, agency_id, username, personal) in enumerate(DEMO_PARTNERS):
+        if code in have:
+            continue
+        PartnerAgency.objects.create(
+            code=code, name=name, kind=kind, agency_id=agency_id, user=users[username],
+            endpoint=f"http://127.0.0.1:{port + offset}/", may_receive_personal=personal,
+        )  # fmt: skip
+        seed.created["partner agencies"] += 1
+
+
 def _officer_user(
     seed: Seed, username: str, bcu_code: str | None, password: str, user: User | None
 ):
@@ -769,6 +800,7 @@ PARTS: tuple[Callable[[Seed], None], ...] = (
     seed_rest_days,
     seed_booking,
     seed_users,
+    seed_partners,
     seed_gazetteer,
     seed_incident_history,
 )
@@ -776,7 +808,7 @@ PARTS: tuple[Callable[[Seed], None], ...] = (
 COUNTED = (
     BCU, Borough, Station, UnitType, Skill, Unit, IncidentType, ResponsePlanItem, ClosingCode,
     Qualifier, WarningMarker, Team, Officer, OfficerSkill, Shift, ShiftAssignment,
-    ShiftSkillRequirement, Crewing, RosterDay, User,
+    ShiftSkillRequirement, Crewing, RosterDay, User, PartnerAgency,
 )  # fmt: skip
 
 

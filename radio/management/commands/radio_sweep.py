@@ -20,6 +20,7 @@ from cad.ops.heartbeats import BEAT, heartbeat_stamp
 from cad.tasks import write_board_checkpoint
 from incidents import tasks as incident_tasks
 from radio import tasks
+from resources.partners import tasks as partner_tasks
 
 
 class Command(BaseCommand):
@@ -41,6 +42,8 @@ class Command(BaseCommand):
             # Issue 15, also beat's work: the untriaged online-report alert, lost texts.
             incident_tasks.alert_overdue_online_reports()
             incident_tasks.requeue_caller_messages()
+            # Issue 18, beat's too: the alert on a document a partner has not acknowledged.
+            partner_tasks.alert_unacknowledged_partner_deliveries()
             # Beat's stand-in: its heartbeat is beat's (/healthz/detail).
             heartbeat_stamp(name=BEAT, detail={"by": "radio_sweep"})
             if once or stop.wait(every):
