@@ -22,6 +22,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # (app, model, migration, function).
 DATA_MIGRATION_ROWS = [
     ("incidents", "CrimeClassification", "0007_crime_reports", "load_hocr_subset"),
+    ("incidents", "CrimeClassification", "0011_crime_ho_codes", "fill_ho_codes"),
     ("incidents", "MessageTemplate", "0010_public_contact", "add_templates"),
 ]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -270,8 +271,12 @@ def _rows_from_data_migrations(request):
             for c, d, s, dep, e in NATIONAL_STATUS_CODES
         )
     EventCounter.objects.get_or_create(id=1)
+    # Which tables are empty is decided first: a later migration's rows (0011's codes) go on
+    # top of an earlier one's, into a table that is no longer empty by then.
+    empty = {(app, model) for app, model, *_ in DATA_MIGRATION_ROWS
+             if not django_apps.get_model(app, model).objects.exists()}  # fmt: skip
     for app, model, migration, function in DATA_MIGRATION_ROWS:
-        if not django_apps.get_model(app, model).objects.exists():
+        if (app, model) in empty:
             module = importlib.import_module(f"{app}.migrations.{migration}")
             getattr(module, function)(django_apps, None)
 

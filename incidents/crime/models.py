@@ -3,8 +3,14 @@
 Imported by incidents/models.py, so the tables belong to `incidents`."""
 
 from django.conf import settings
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
+
+# A Home Office Counting Rules classification number: digits, then an optional letter, then an
+# optional "/n" subdivision (39, 34B, 8N, 4/1, 37/2). Not our own keys: the records system files
+# the crime under this, so a typo in the admin is refused rather than sent.
+HO_CODE = RegexValidator(r"^[1-9][0-9]{0,2}[A-Z]?(/[0-9]{1,3})?$",
+                         "A Home Office classification looks like 39, 34B or 4/1.")  # fmt: skip
 
 
 class CrimeClassification(models.Model):
@@ -18,8 +24,9 @@ class CrimeClassification(models.Model):
     name = models.CharField(max_length=120, help_text="HOCR crime category / sub-category")
     group = models.CharField(max_length=80, help_text="HOCR crime group (ONS offence group)")
     ho_code = models.CharField(
-        max_length=10, blank=True,
-        help_text="Home Office offence code, filled in by the force crime registrar",
+        max_length=10, blank=True, validators=[HO_CODE],
+        help_text="Home Office Counting Rules classification, where this category is exactly one "
+                  "(docs/crime-reports.md); else blank, for the force crime registrar",
     )  # fmt: skip
     incident_types = models.JSONField(default=list, blank=True)
     active = models.BooleanField(default=True)

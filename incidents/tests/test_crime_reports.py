@@ -2,12 +2,15 @@
 victim and suspect, location, times, MO, reference), reviewed, sent to records through the
 configured adapter, the crime number written into the incident log."""
 
+import importlib
 import json
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from django.apps import apps as django_apps
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -70,6 +73,45 @@ def test_the_draft_comes_from_the_call(call, cast):
     assert report.occurred_from == report.occurred_to == report.reported_at == first_call
     # Drafting again returns the same report.
     assert services.crime_report_draft(incident=call, by=cast.handler).pk == report.pk
+
+
+# The migration that fills the codes (the name the lead gives it on merge; conftest.py too).
+codes_migration = importlib.import_module("incidents.migrations.0011_crime_ho_codes")
+# Read from the Home Office Counting Rules (April 2021), sources in docs/crime-reports.md.
+CITED_HO_CODES = {"ROB-BUS": "34A", "ROB-PERS": "34B", "THEFT-PERS": "39"}
+
+
+def test_home_office_codes_are_the_cited_ones_and_well_formed(db):
+    codes = dict(CrimeClassification.objects.values_list("code", "ho_code"))
+    assert {c: h for c, h in codes.items() if h} == CITED_HO_CODES
+    for code, ho_code in codes.items():
+        if ho_code:  # each passes the model's own check, as an admin's entry must
+            CrimeClassification.objects.get(code=code).full_clean()
+    theft = CrimeClassification.objects.get(code="THEFT-OTHER")
+    for good in ("39", "34B", "8N", "4/1", "37/2", "195/94"):
+        theft.ho_code = good
+        theft.full_clean()
+    for bad in ("28-E", "B34", "034", "34b", "4/", "1234", "39 "):
+        theft.ho_code = bad
+        with pytest.raises(ValidationError) as refused:
+            theft.full_clean()
+        assert "ho_code" in refused.value.message_dict, bad
+
+
+def test_the_codes_migration_keeps_what_the_registrar_entered(db):
+    CrimeClassification.objects.filter(code="ROB-PERS").update(ho_code="34")
+    CrimeClassification.objects.filter(code="THEFT-PERS").update(ho_code="")
+    codes_migration.fill_ho_codes(django_apps, None)
+    assert CrimeClassification.objects.get(code="ROB-PERS").ho_code == "34"
+    assert CrimeClassification.objects.get(code="THEFT-PERS").ho_code == "39"
+
+
+def test_the_draft_carries_the_home_office_code_to_records(call, cast):
+    report = services.crime_report_draft(incident=call, by=cast.handler)
+    answer = _client(cast.handler).get(f"/api/v1/incidents/{call.pk}/crime-report/")
+    assert answer.status_code == 200
+    assert answer.json()["classification"]["ho_code"] == "34B"  # robbery of personal property
+    assert services.crime_report_payload(report)["classification"]["ho_code"] == "34B"
 
 
 def test_unlabelled_story_becomes_the_mo_and_the_caller_the_victim(geography, cast):
