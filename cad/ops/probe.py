@@ -1,8 +1,12 @@
-"""Container health probe for the HTTP processes: `python -m cad.ops.probe http 8000`.
+"""Container health probe for the HTTP processes: `python -P /app/cad/ops/probe.py http 8000`.
 
-Asks the process's own `/healthz` (anonymous, minimal) and exits 0 when it answers 200. It does
-not set Django up, so a probe every 30 s costs a fraction of a second. The Host header is the
-first of ALLOWED_HOSTS, as a real client would send, so Django's host check passes.
+Asks the process's own `/healthz` (anonymous, minimal) and exits 0 when it answers 200. It
+imports only the standard library, so a probe every 30 s costs a fraction of a second, as long
+as it is run as a file: `python -m cad.ops.probe` would import the `cad` package first, whose
+`__init__` loads the Celery app (4-5 s on a busy host, past the image's 5 s timeout). `-P`
+keeps this directory off sys.path, where `logging.py` would shadow the standard library's.
+The Host header is the first of ALLOWED_HOSTS, as a real client would send, so Django's host
+check passes.
 """
 
 import os
@@ -32,7 +36,7 @@ def http_ok(port: int, *, timeout: float = 4.0) -> bool:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "http" or not argv[1].isdigit():
-        print("usage: python -m cad.ops.probe http PORT", file=sys.stderr)
+        print("usage: python -P cad/ops/probe.py http PORT", file=sys.stderr)
         return 2
     return 0 if http_ok(int(argv[1])) else 1
 

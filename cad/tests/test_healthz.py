@@ -3,8 +3,10 @@
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from celery.signals import before_task_publish
@@ -282,3 +284,34 @@ def test_health_check_command_for_container_probes(settings):
     call_command("health_check", "beat", "database")  # no error: both up
     with pytest.raises(CommandError, match="unknown checks"):
         call_command("health_check", "nonsense")
+
+
+def test_the_container_probe_answers_from_the_standard_library_alone():
+    """The image's HEALTHCHECK command, as the Dockerfile runs it: 0 for a 200 from /healthz,
+    1 for anything else, and neither Django nor Celery loaded (`python -m cad.ops.probe` loaded
+    the Celery app through the package, which took longer than the 5 s timeout on a busy host)."""
+    answers = {"code": 200}
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(answers["code"] if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    probe = [sys.executable, "-P", "-X", "importtime", "cad/ops/probe.py", "http",
+             str(server.server_port)]  # fmt: skip
+    try:
+        up = subprocess.run(probe, cwd=ROOT, capture_output=True, text=True, timeout=30)
+        answers["code"] = 503
+        down = subprocess.run(probe, cwd=ROOT, capture_output=True, text=True, timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (up.returncode, down.returncode) == (0, 1)
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in up.stderr.splitlines()}
+    assert not {m for m in loaded if m.split(".")[0] in {"cad", "django", "celery"}}
+    assert "urllib.request" in loaded  # importtime did list what was imported
