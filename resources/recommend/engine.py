@@ -390,11 +390,14 @@ def load_candidates(
     radius_m: float | None,
     line: Requirement | None = None,
     operation: int | None = None,
+    skills_wanted: frozenset[str] | None = None,
 ) -> list[Candidate]:
     """Free units in a box around (lat, lon) (radius None: all of them), with their skills.
 
     With `line`, only units meeting that response-plan line. Units ring-fenced for a running
-    planned operation are left out, unless the incident belongs to that operation.
+    planned operation are left out, unless the incident belongs to that operation. With
+    `skills_wanted`, a unit's skills are only those (ranking reads no others): an empty set
+    saves the skills query altogether, as for most incident types.
     """
     qs = free_units_query().filter(
         ~ring_fenced_elsewhere(at=timezone.now(), operation_id=operation)
@@ -412,10 +415,13 @@ def load_candidates(
                 station__lon__gte=min_lon, station__lon__lte=max_lon)
         )  # fmt: skip
     # Tuples, not dicts or models: this runs for every recommendation over hundreds of rows.
-    rows = list(qs.values_list(*FIELDS))
+    # No ORDER BY: the ranking orders them itself (the model's default sorts by call sign).
+    rows = list(qs.order_by().values_list(*FIELDS))
     skills: dict[int, set[str]] = {}
-    if rows:
+    if rows and (skills_wanted is None or skills_wanted):
         through = Unit.skills.through.objects.filter(unit_id__in=[r[0] for r in rows])
+        if skills_wanted is not None:
+            through = through.filter(skill__code__in=sorted(skills_wanted))
         for unit_id, code in through.values_list("unit_id", "skill__code"):
             skills.setdefault(unit_id, set()).add(code)
     return [
@@ -445,8 +451,9 @@ def _widen(target: Target, wanted: int, line: Requirement | None) -> tuple[list[
     while True:
         unbounded = radius >= MAX_RADIUS_M
         found = load_candidates(
-            target.lat, target.lon, None if unbounded else radius, line, target.operation
-        )
+            target.lat, target.lon, None if unbounded else radius, line, target.operation,
+            frozenset(r.skill for r in target.requirements if r.skill),
+        )  # fmt: skip
         if unbounded:
             return found, radius
         inside = sum(

@@ -1,17 +1,25 @@
 """The learned router: training on hand-built histories, versions, the engine's use, fallback."""
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 
 from cad.models import AuditEvent
-from resources.models import Assignment, TravelModel
-from resources.recommend.engine import recommend_incident
+from resources.models import Assignment, TravelModel, Unit, UnitStatus
+from resources.recommend.engine import load_candidates, rank, recommend_incident, target_for
 from resources.recommend.learned import Attendance, LearnedModel, fit
+from resources.recommend.routers import EstimateRouter
 from resources.recommend.training import attendances_between, travel_model_train
 from resources.tasks import train_travel_model
-from tests.factories import incident_row_bypassing_services, make_unit
+from tests.factories import (
+    incident_row_bypassing_services,
+    make_incident_type,
+    make_skill,
+    make_unit,
+    make_unit_type,
+)
 
 # 10:00 UTC in January is 10:00 in London: the hour the history is at.
 T0 = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
@@ -190,3 +198,41 @@ def test_the_command_and_the_nightly_task_train(geography, desk, learning, capsy
     assert "travel model v1: 3 attendances" in capsys.readouterr().out
     train_travel_model()
     assert list(TravelModel.objects.values_list("version", flat=True)) == [2, 1]
+
+
+# --- issue 22.5: the faster gathering answers as the whole of London would ---------------------
+
+
+def test_optimised_gathering_ranks_as_the_reference_on_a_random_world(geography, desk):
+    """Shortlist from widening boxes and only the plan's skills = rank over every free unit
+    with every skill, on a random world of types, skills, statuses and plans."""
+    rng = random.Random(22)
+    arv, dog = make_unit_type("ARV", "Armed response vehicle"), make_unit_type("DOG", "Dog unit")
+    types = [make_unit_type(), make_unit_type(), arv, dog]
+    plans = [
+        make_incident_type("ASB9", default_grade="I"),
+        make_incident_type("VIOL9", default_grade="I", plan=[(None, make_skill("TASER"), "", 2)]),
+        make_incident_type("FIRE9", default_grade="I",
+                           plan=[(arv, make_skill("AFO"), "", 1), (dog, None, "I", 1)]),
+    ]  # fmt: skip
+    statuses = [UnitStatus.AVAILABLE] * 6 + [UnitStatus.UNAVAILABLE, UnitStatus.AT_SCENE]
+    for n in range(150):
+        unit = make_unit(
+            geography["kentish" if n % 2 else "brixton"], callsign=f"R{n:03d}",
+            unit_type=rng.choice(types), status=rng.choice(statuses),
+            lat=51.45 + rng.random() * 0.15, lon=-0.25 + rng.random() * 0.25,
+            skills=[s for s in ("TASER", "AFO", "MEDIC") if rng.random() < 0.3],
+        )  # fmt: skip
+        if unit.status == UnitStatus.UNAVAILABLE and rng.random() < 0.5:
+            Unit.objects.filter(pk=unit.pk).update(deployable=True)
+    for n in range(40):
+        incident = incident_row_bypassing_services(
+            by=desk, lat=51.45 + rng.random() * 0.15, lon=-0.25 + rng.random() * 0.25,
+            grade=rng.choice("ISE"), itype=rng.choice(plans),
+        )  # fmt: skip
+        router = EstimateRouter()
+        fast = recommend_incident(incident, router=router, now=NOW)
+        target = target_for(incident)
+        reference = rank(target, load_candidates(target.lat, target.lon, None), router=router,
+                         now=NOW)  # fmt: skip
+        assert fast.as_dict() | {"considered": 0} == reference.as_dict() | {"considered": 0}, n
