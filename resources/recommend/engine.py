@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypedDict
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -31,6 +31,7 @@ from incidents.models import ResponsePlanItem
 from resources.models import Unit, UnitStatus
 from resources.recommend.conf import conf
 from resources.recommend.geo import box_around, haversine_m
+from resources.recommend.prepared import PreparedValues
 from resources.recommend.routers import (
     EstimateRouter,
     Origin,
@@ -349,20 +350,31 @@ def explain(r: Ranked, target: Target, *, now: datetime, estimated: bool) -> lis
 # --- loading the world ---------------------------------------------------------------------------
 
 
+def _plan_queryset(*, incident_type_id: int) -> QuerySet:
+    return (
+        ResponsePlanItem.objects.filter(incident_type_id=incident_type_id)
+        .order_by("id")
+        .values_list("count", "grades", "unit_type__code", "unit_type__name", "skill__code",
+                     "skill__name")
+    )  # fmt: skip
+
+
+PLAN = PreparedValues(ResponsePlanItem, _plan_queryset)
+
+
 def requirements_for(incident_type_id: int, grade: str) -> list[Requirement]:
-    rows = ResponsePlanItem.objects.filter(incident_type_id=incident_type_id).values(
-        "count", "grades", "unit_type__code", "unit_type__name", "skill__code", "skill__name"
-    )
     return [
         Requirement(
-            count=row["count"] or 1,
-            unit_type=row["unit_type__code"],
-            unit_type_name=(row["unit_type__name"] or "").lower() if row["unit_type__code"] else "",
-            skill=row["skill__code"],
-            skill_name=row["skill__name"] or "",
+            count=count or 1,
+            unit_type=type_code,
+            unit_type_name=(type_name or "").lower() if type_code else "",
+            skill=skill_code,
+            skill_name=skill_name or "",
         )
-        for row in rows.order_by("id")
-        if not row["grades"] or grade in row["grades"]
+        for count, grades, type_code, type_name, skill_code, skill_name in PLAN.rows(
+            "plan", incident_type_id=incident_type_id
+        )
+        if not grades or grade in grades
     ]
 
 
@@ -384,6 +396,47 @@ def free_units_query() -> "QuerySet[WithAnnotations[Unit, Placed]]":
     )
 
 
+def _candidates_queryset(
+    *,
+    at: datetime,
+    unit_type: str | None = None,
+    skill: str | None = None,
+    operation: int | None = None,
+    min_lat: float | None = None,
+    max_lat: float | None = None,
+    min_lon: float | None = None,
+    max_lon: float | None = None,
+    **wanted: str,
+) -> QuerySet:
+    """load_candidates' query; the box is given as all four bounds or none. Each of `wanted`
+    (want_0, want_1, …: skill codes) adds a column: has the unit that skill?"""
+    qs = free_units_query().filter(~ring_fenced_elsewhere(at=at, operation_id=operation))
+    names = sorted(wanted)
+    through = Unit.skills.through.objects
+    qs = qs.annotate(**{
+        name: Exists(through.filter(unit_id=OuterRef("pk"), skill__code=wanted[name]))
+        for name in names
+    })  # fmt: skip
+    if unit_type is not None:
+        qs = qs.filter(type__code=unit_type)
+    if skill is not None:
+        qs = qs.filter(skills__code=skill)
+    if min_lat is not None:
+        # On the raw columns, not the COALESCE: the planner can use them, and it is twice as fast.
+        qs = qs.filter(
+            Q(lat__gte=min_lat, lat__lte=max_lat, lon__gte=min_lon, lon__lte=max_lon)
+            | Q(lat__isnull=True, station__lat__gte=min_lat, station__lat__lte=max_lat,
+                station__lon__gte=min_lon, station__lon__lte=max_lon)
+        )  # fmt: skip
+    # Tuples, not dicts or models: this runs for every recommendation over hundreds of rows.
+    # No ORDER BY: the ranking orders them itself (the model's default sorts by call sign).
+    return qs.order_by().values_list(*FIELDS, *names)
+
+
+# Compiled once per shape (which filters apply), run with each recommendation's values.
+CANDIDATES = PreparedValues(Unit, _candidates_queryset)
+
+
 def load_candidates(
     lat: float,
     lon: float,
@@ -399,29 +452,30 @@ def load_candidates(
     `skills_wanted`, a unit's skills are only those (ranking reads no others): an empty set
     saves the skills query altogether, as for most incident types.
     """
-    qs = free_units_query().filter(
-        ~ring_fenced_elsewhere(at=timezone.now(), operation_id=operation)
-    )
+    values: dict = {"at": timezone.now()}
     if line is not None and line.unit_type:
-        qs = qs.filter(type__code=line.unit_type)
+        values["unit_type"] = line.unit_type
     if line is not None and line.skill:
-        qs = qs.filter(skills__code=line.skill)
+        values["skill"] = line.skill
+    if operation is not None:
+        values["operation"] = operation
     if radius_m is not None:
-        min_lat, max_lat, min_lon, max_lon = box_around(lat, lon, radius_m)
-        # On the raw columns, not the COALESCE: the planner can use them, and it is twice as fast.
-        qs = qs.filter(
-            Q(lat__gte=min_lat, lat__lte=max_lat, lon__gte=min_lon, lon__lte=max_lon)
-            | Q(lat__isnull=True, station__lat__gte=min_lat, station__lat__lte=max_lat,
-                station__lon__gte=min_lon, station__lon__lte=max_lon)
-        )  # fmt: skip
-    # Tuples, not dicts or models: this runs for every recommendation over hundreds of rows.
-    # No ORDER BY: the ranking orders them itself (the model's default sorts by call sign).
-    rows = list(qs.order_by().values_list(*FIELDS))
+        values.update(zip(("min_lat", "max_lat", "min_lon", "max_lon"),
+                          box_around(lat, lon, radius_m), strict=True))  # fmt: skip
+    codes = sorted(skills_wanted) if skills_wanted is not None else None
+    if codes:
+        # In the same query, one yes/no column each: no second round trip for the skills.
+        values.update((f"want_{i}", code) for i, code in enumerate(codes))
+    rows = CANDIDATES.rows(tuple(sorted(values)), **values)
     skills: dict[int, set[str]] = {}
-    if rows and (skills_wanted is None or skills_wanted):
+    if codes:
+        width = len(FIELDS)
+        for row in rows:
+            skills[row[0]] = {code for code, has in zip(codes, row[width:], strict=True) if has}
+        rows = [row[:width] for row in rows]
+    elif codes is None and rows:
+        # Every skill (callers outside the engine's gather): the second query, as before.
         through = Unit.skills.through.objects.filter(unit_id__in=[r[0] for r in rows])
-        if skills_wanted is not None:
-            through = through.filter(skill__code__in=sorted(skills_wanted))
         for unit_id, code in through.values_list("unit_id", "skill__code"):
             skills.setdefault(unit_id, set()).add(code)
     return [

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -21,6 +21,7 @@ from cad.audit.trail import audit_record
 from resources.models import Assignment, TravelModel
 from resources.recommend.conf import conf
 from resources.recommend.learned import Attendance, LearnedModel, LearnedRouter, fit
+from resources.recommend.prepared import PreparedValues
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,17 @@ def travel_model_train(
     raise RuntimeError("could not number a new travel model version")
 
 
+def _newest_queryset() -> QuerySet:
+    return (
+        TravelModel.objects.filter(active=True)
+        .order_by("-version")
+        .values_list("id", "version", "trained_at")[:1]
+    )
+
+
+# Asked on every recommendation: compiled once (resources/recommend/prepared.py).
+NEWEST = PreparedValues(TravelModel, _newest_queryset)
+
 # Built models by version: parsing the parameters and building the grids is done once per
 # version and process, not per recommendation.
 _built: dict[tuple, LearnedModel] = {}
@@ -110,14 +122,10 @@ _lock = threading.Lock()
 
 def learned_router(*, now: datetime | None = None) -> LearnedRouter | None:
     """A router over the newest active version, or None when nothing is trained."""
-    row = (
-        TravelModel.objects.filter(active=True)
-        .order_by("-version")
-        .values_list("id", "version", "trained_at")
-        .first()
-    )
-    if row is None:
+    rows = NEWEST.rows("newest")
+    if not rows:
         return None
+    row = rows[0]
     pk, version, _ = row
     model = _built.get(row)
     if model is None:
