@@ -11,6 +11,7 @@ from resources.models import Assignment, TravelModel, Unit, UnitStatus
 from resources.recommend import engine
 from resources.recommend.engine import load_candidates, rank, recommend_incident, target_for
 from resources.recommend.learned import Attendance, LearnedModel, fit
+from resources.recommend.prepared import PreparedValues
 from resources.recommend.routers import EstimateRouter
 from resources.recommend.training import attendances_between, travel_model_train
 from resources.tasks import train_travel_model
@@ -244,3 +245,27 @@ def test_optimised_gathering_ranks_as_the_reference_on_a_random_world(geography,
             everyone = load_candidates(target.lat, target.lon, None)
         reference = rank(target, everyone, router=router, now=NOW)
         assert fast.as_dict() | {"considered": 0} == reference.as_dict() | {"considered": 0}, n
+
+
+def test_a_prepared_query_answers_with_each_runs_values(geography):
+    """Compiled once, run with other values: the same rows as the queryset itself."""
+    for n, lat in enumerate((51.50, 51.52, 51.54)):
+        make_unit(geography["kentish"], callsign=f"P{n}", lat=lat, lon=-0.1)
+
+    def build(*, south: float, callsign: str, at: datetime):
+        return (
+            Unit.objects.filter(lat__gte=south, position_at__lte=at, status="available")
+            .exclude(callsign=callsign)
+            .order_by("callsign")
+            .values_list("callsign", "lat", "position_at")
+        )
+
+    prepared = PreparedValues(Unit, build)
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    for values in ({"south": 51.51, "callsign": "P2", "at": later},
+                   {"south": 51.49, "callsign": "P0", "at": later},
+                   {"south": 51.49, "callsign": "P0", "at": T0}):  # fmt: skip
+        assert prepared.rows("one", **values) == list(build(**values)), values
+    assert [r[0] for r in prepared.rows("one", south=51.49, callsign="P0", at=later)] == [
+        "P1", "P2"
+    ]  # fmt: skip
