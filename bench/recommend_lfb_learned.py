@@ -102,6 +102,7 @@ def main() -> None:
             home = by_name[r["first"]]
             line_err.append(abs(a + b * dist(r, home) - r["attendance_s"]))
             [leg] = router.travel([_origin(home)], r["lat"], r["lon"], blue_lights=True)
+            assert leg is not None  # the learned router answers for every origin
             learned_err.append(abs(leg.seconds - r["attendance_s"]))
     n = len(test)
     print(f"top-1 = the station whose pump arrived first ({n} test incidents):")

@@ -173,7 +173,7 @@ class LearnedModel:
                 self.firsts[_cell(x, y, VOTE_RADIUS_M)].append((x, y, keys[k]))
         self.attendances = int(parameters.get("attendances", len(parameters["points"])))
 
-    def vote(self, x: float, y: float) -> Counter:
+    def vote(self, x: float, y: float) -> dict[str, float]:
         """Origin areas of the first units at the VOTE_K nearest past incidents, as shares."""
         cx, cy = _cell(x, y, VOTE_RADIUS_M)
         near: list[tuple[float, str]] = []
@@ -185,10 +185,8 @@ class LearnedModel:
                     if d2 <= limit and (len(near) < VOTE_K or d2 < near[-1][0]):
                         insort(near, (d2, key))
                         del near[VOTE_K:]
-        shares: Counter = Counter()
-        for _, key in near:
-            shares[key] += 1 / len(near)
-        return shares
+        counts = Counter(key for _, key in near)
+        return {key: n / len(near) for key, n in counts.items()}
 
     def predict_many(
         self, origins: list[tuple[float, float]], dest_lat: float, dest_lon: float, hour: int

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, QuerySet
 from django.db.models.functions import Coalesce
@@ -55,8 +56,10 @@ def attendances_between(start: datetime, end: datetime) -> list[Attendance]:
     out: list[Attendance] = []
     last_incident = None
     for incident_id, olat, olon, lat, lon, assigned_at, at_scene_at in rows.iterator():
+        if at_scene_at is None or olat is None or olon is None or lat is None:
+            continue  # filtered out above; said again for the type checker
         seconds = (at_scene_at - assigned_at).total_seconds()
-        if olat is None or lat is None or not MIN_TRIP_S <= seconds <= MAX_TRIP_S:
+        if not MIN_TRIP_S <= seconds <= MAX_TRIP_S:
             continue
         out.append(
             Attendance(
@@ -69,7 +72,7 @@ def attendances_between(start: datetime, end: datetime) -> list[Attendance]:
 
 
 def travel_model_train(
-    *, now: datetime | None = None, days: int | None = None, by=None
+    *, now: datetime | None = None, days: int | None = None, by: User | None = None
 ) -> TravelModel | None:
     """Train a new version from the last `days` of attendances; None if there are too few.
 
