@@ -18,7 +18,6 @@ Station positions, names and the BNG → WGS84 conversion are bench/recommend_lf
 """
 
 import argparse
-import csv
 import statistics
 import sys
 from pathlib import Path
@@ -27,11 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from recommend_lfb import (  # noqa: E402  (sets up Django)
     DATA,
-    _float,
-    bng_to_wgs84,
     fit_line,
+    load_incidents,
     load_stations,
-    norm,
     pct,
 )
 
@@ -40,24 +37,6 @@ from resources.recommend.engine import Target, rank  # noqa: E402
 from resources.recommend.geo import haversine_m  # noqa: E402
 from resources.recommend.learned import Attendance, LearnedModel, LearnedRouter, fit  # noqa: E402
 from resources.recommend.routers import Origin  # noqa: E402
-
-
-def load(by_name: dict) -> list[dict]:
-    rows = []
-    with open(DATA / "lfb_incidents_2023_sample10k.csv", newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            e = _float(row["Easting_m"]) or _float(row["Easting_rounded"])
-            n = _float(row["Northing_m"]) or _float(row["Northing_rounded"])
-            first = norm(row["FirstPumpArriving_DeployedFromStation"] or "")
-            if e is None or n is None or first not in by_name:
-                continue
-            lat, lon = bng_to_wgs84(e, n)
-            rows.append({
-                "lat": lat, "lon": lon, "first": first, "month": int(row["DateOfCall"][5:7]),
-                "ground": norm(row["IncidentStationGround"] or ""), "hour": int(row["HourOfCall"]),
-                "attendance_s": _float(row["FirstPumpArriving_AttendanceTime"]),
-            })  # fmt: skip
-    return rows
 
 
 def main() -> None:
@@ -69,7 +48,7 @@ def main() -> None:
         return
     stations = load_stations()
     by_name = {c.callsign: c for c in stations}
-    rows = load(by_name)
+    rows = [r for r in load_incidents(None)[0] if r["first"] in by_name]
     train = [r for r in rows if r["month"] <= args.train_months and r["attendance_s"]]
     test = [r for r in rows if r["month"] > args.train_months]
     print(f"stations {len(stations)}; incidents with a first pump from a known station "
