@@ -139,6 +139,7 @@ class Ranked:
     stale_s: float | None
     reasons: list[str] = field(default_factory=list)
     note: str = ""  # the router's own words for the ETA (learned: how many attendances)
+    first_share: float = 0.0  # learned router: share of nearby past incidents it came first
 
     def as_dict(self) -> dict:
         c = self.candidate
@@ -265,6 +266,7 @@ def rank(
                 candidate=c, distance_m=distance, eta_s=leg.seconds, by_road=by_road,
                 score=score, suitable=suitable, meets=meets, lacks=lacks, stale_s=stale_s,
                 note=leg.note if i not in missing and not fallback else "",
+                first_share=leg.first_share,
             )
         )  # fmt: skip
 
@@ -327,6 +329,11 @@ def explain(r: Ranked, target: Target, *, now: datetime, estimated: bool) -> lis
     c = r.candidate
     how = "by road (estimated)" if estimated else "by road"
     reasons = [r.note or f"{_minutes(r.eta_s)} min {how}", f"{r.distance_m / 1000:.1f} km"]
+    if r.first_share > 0:
+        # Why a unit may stand above a quicker one: the learned router's vote (decision 0021).
+        reasons.append(
+            f"first there at {round(100 * r.first_share)} % of the nearest past incidents"
+        )
     if not r.suitable:
         reasons.append("not suggested: " + "; ".join(dict.fromkeys(x for x in r.lacks if x)))
     for req in r.meets:

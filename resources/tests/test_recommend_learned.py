@@ -190,6 +190,11 @@ def test_a_unit_from_where_the_first_unit_usually_comes_is_ranked_first(geograph
     incident = incident_row_bypassing_services(by=desk, lat=spot[0], lon=spot[1])
     out = recommend_incident(incident, now=NOW)
     assert [r.candidate.callsign for r in out.results] == [usual.callsign, other.callsign]
+    assert "first there at 100 % of the nearest past incidents" in out.results[0].reasons
+    assert not any(x.startswith("first there") for x in out.results[1].reasons)
+    # The straight line would have sent the nearer one.
+    straight = recommend_incident(incident, router=EstimateRouter(), now=NOW)
+    assert [r.candidate.callsign for r in straight.results] == [other.callsign, usual.callsign]
 
 
 def test_the_command_and_the_nightly_task_train(geography, desk, learning, capsys):
