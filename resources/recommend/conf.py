@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "LEARNED_DAYS": 180,
     "LEARNED_MIN_ATTENDANCES": 50,
     "LEARNED_FIRST_BONUS_S": 200,
+    # How often the engine asks whether a newer version has been trained (seconds).
+    "LEARNED_CHECK_S": 10,
     "OSRM_URL": "",
     "OSRM_PROFILE": "driving",
     "OSRM_TIMEOUT_S": 2.0,

@@ -8,7 +8,9 @@ engine falls back to the straight-line estimate.
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -123,12 +125,28 @@ _built: dict[tuple, LearnedModel] = {}
 _lock = threading.Lock()
 
 
+# The newest version's key, asked again at most every LEARNED_CHECK_S seconds: one round trip
+# less per recommendation, for a model that changes nightly. 0 asks every time (tests do).
+_newest: dict[str, Any] = {"at": float("-inf"), "row": None}
+
+
+def _newest_version() -> tuple | None:
+    ttl = float(conf("LEARNED_CHECK_S"))
+    if ttl > 0 and time.monotonic() - _newest["at"] < ttl:
+        return _newest["row"]
+    rows = NEWEST.rows("newest")
+    row = tuple(rows[0]) if rows else None
+    if ttl > 0:
+        with _lock:
+            _newest.update(at=time.monotonic(), row=row)
+    return row
+
+
 def learned_router(*, now: datetime | None = None) -> LearnedRouter | None:
     """A router over the newest active version, or None when nothing is trained."""
-    rows = NEWEST.rows("newest")
-    if not rows:
+    row = _newest_version()
+    if row is None:
         return None
-    row = rows[0]
     pk, version, _ = row
     model = _built.get(row)
     if model is None:

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from cad.models import AuditEvent
 from resources.models import Assignment, TravelModel, Unit, UnitStatus
-from resources.recommend import engine
+from resources.recommend import engine, training
 from resources.recommend.engine import load_candidates, rank, recommend_incident, target_for
 from resources.recommend.learned import Attendance, LearnedModel, fit
 from resources.recommend.prepared import PreparedValues
@@ -72,6 +72,7 @@ def test_fit_refuses_an_empty_history():
 def learning(settings):
     settings.RECOMMEND_ROUTER = "learned"
     settings.RECOMMEND_LEARNED_MIN_ATTENDANCES = 3
+    settings.RECOMMEND_LEARNED_CHECK_S = 0  # each test trains its own versions: ask every time
 
 
 def attend(unit, incident, *, seconds: float, at: datetime = T0, origin=None) -> Assignment:
@@ -274,3 +275,22 @@ def test_a_prepared_query_answers_with_each_runs_values(geography):
     assert [r[0] for r in prepared.rows("one", south=51.49, callsign="P0", at=later)] == [
         "P1", "P2"
     ]  # fmt: skip
+
+
+def test_the_newest_version_is_asked_for_at_most_every_check_interval(
+    geography, desk, learning, settings, monkeypatch
+):
+    monkeypatch.setitem(training._newest, "at", float("-inf"))  # restored afterwards, both keys
+    monkeypatch.setitem(training._newest, "row", None)
+    settings.RECOMMEND_LEARNED_CHECK_S = 3600
+    unit = make_unit(geography["kentish"], callsign="KT1")
+    history(geography, desk, unit, [(1, 200), (2, 300), (3, 400)])
+    travel_model_train(now=NOW, days=30)
+    router = training.learned_router(now=NOW)
+    assert router is not None and router.version == 1
+    travel_model_train(now=NOW, days=30)
+    cached = training.learned_router(now=NOW)
+    assert cached is not None and cached.version == 1  # within the hour: not asked again
+    settings.RECOMMEND_LEARNED_CHECK_S = 0
+    fresh = training.learned_router(now=NOW)
+    assert fresh is not None and fresh.version == 2
