@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 
+from cad.celery import app
 from cad.models import AuditEvent
 from resources.models import Assignment, TravelModel, Unit, UnitStatus
 from resources.recommend import engine, training
@@ -294,3 +295,13 @@ def test_the_newest_version_is_asked_for_at_most_every_check_interval(
     settings.RECOMMEND_LEARNED_CHECK_S = 0
     fresh = training.learned_router(now=NOW)
     assert fresh is not None and fresh.version == 2
+
+
+def test_beat_trains_nightly_on_the_default_queue(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["train-travel-model"]
+    assert entry["task"] == train_travel_model.name
+    # Not on the recommend queue, where minutes of training would hold a worker.
+    assert app.amqp.router.route({}, train_travel_model.name)["queue"].name == "default"
+    assert app.amqp.router.route({}, "resources.tasks.recommend_for_incident")["queue"].name == (
+        "recommend"
+    )
