@@ -248,8 +248,8 @@ def rank(
     for i, ((distance, c), leg) in enumerate(zip(short, legs, strict=True)):
         by_road = router.by_road and not fallback and i not in missing
         stale_s = None
-        # A unit from where the first unit usually comes from gets a little off: the learned
-        # router's vote (0 for every other router), tuned on the LFB's earlier months.
+        # A unit from where the first unit usually came gets a little off its score: the
+        # learned router's vote (0 from every other router), tuned on the LFB's earlier months.
         score = leg.seconds - first_bonus * leg.first_share
         if c.at_station or c.position_at is None:
             score += stale_penalty
@@ -418,7 +418,7 @@ def _candidates_queryset(
     """load_candidates' query; the box is given as all four bounds or none. Each of `wanted`
     (want_0, want_1, …: skill codes) adds a column: has the unit that skill?"""
     qs = free_units_query().filter(~ring_fenced_elsewhere(at=at, operation_id=operation))
-    names = sorted(wanted)
+    names = sorted(wanted, key=lambda name: int(name.removeprefix("want_")))  # want_10 after _9
     through = Unit.skills.through.objects
     qs = qs.annotate(**{
         name: Exists(through.filter(unit_id=OuterRef("pk"), skill__code=wanted[name]))
@@ -456,8 +456,8 @@ def load_candidates(
 
     With `line`, only units meeting that response-plan line. Units ring-fenced for a running
     planned operation are left out, unless the incident belongs to that operation. With
-    `skills_wanted`, a unit's skills are only those (ranking reads no others): an empty set
-    saves the skills query altogether, as for most incident types.
+    `skills_wanted`, a unit's skills are only those (ranking reads no others), read as columns
+    of the same query; without, every skill, by a second query.
     """
     values: dict = {"at": timezone.now()}
     if line is not None and line.unit_type:
