@@ -35,20 +35,18 @@ from resources.recommend.routers import Leg, Origin, speed_kmh
 
 FORMAT = 1
 M_PER_DEG = 111_195.0
-# Origin areas: fine enough that two stations never share one, coarse enough that a unit on
-# patrol near its station lands in the same cell as the station most of the time.
+# Origin areas: fine enough that two stations rarely share one (none of the LFB's 103 do),
+# coarse enough that units sent from near the same corner pool their attendances.
 ORIGIN_CELL_M = 400.0
 # Shrinkage: a group's correction is its median residual × n / (n + SHRINK_N).
 SHRINK_N = 8.0
 # Pair corrections: past attendances from the same origin area ending this close to the incident.
 LOCAL_RADIUS_M = 1200.0
 LOCAL_SHRINK_N = 4.0
-LOCAL_K = 20
+LOCAL_K = 20  # the nearest this many of them: more adds far ones, fewer adds noise
 # The first-arrival vote: this many nearest past incidents, no further away than VOTE_RADIUS_M.
 VOTE_K = 8
 VOTE_RADIUS_M = 2000.0
-# Below this many attendances the straight-line estimate is used instead (fallback).
-MIN_ATTENDANCES = 50
 
 
 @dataclass(frozen=True)
