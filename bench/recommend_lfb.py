@@ -176,6 +176,9 @@ def load_incidents(limit: int | None) -> tuple[list[dict], list[float]]:
                     "first": norm(row["FirstPumpArriving_DeployedFromStation"] or ""),
                     "ground": norm(row["IncidentStationGround"] or ""),
                     "attendance_s": _float(row["FirstPumpArriving_AttendanceTime"]),
+                    # For the time split and the hour (bench/recommend_lfb_learned.py).
+                    "month": int(row["DateOfCall"][5:7]),
+                    "hour": int(row["HourOfCall"]),
                 }
             )
             if limit and len(rows) >= limit:

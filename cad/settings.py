@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -215,6 +216,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Recommendations get their own queue so a burst of radio traffic cannot delay them.
 CELERY_TASK_ROUTES = {
+    # A name is matched before the patterns: the nightly training (minutes of work) must not
+    # hold a recommend worker.
+    "resources.tasks.train_travel_model": {"queue": "default"},
     "resources.tasks.*": {"queue": "recommend"},
     "radio.tasks.*": {"queue": "radio"},
     # Texts to the public (issue 15) wait on their own queue: a Notify outage backs up texts,
@@ -275,6 +279,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cad.tasks.write_board_checkpoint",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    # Issue 22: the learned router retrained nightly at 04:10 UTC, a quiet hour.
+    "train-travel-model": {
+        "task": "resources.tasks.train_travel_model",
+        "schedule": crontab(hour=4, minute=10),
+        "options": {"expires": 3 * 3600},
     },
 }
 # How long a board socket holds unit positions to send only the newest per unit; statuses and

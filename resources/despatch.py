@@ -90,9 +90,11 @@ def assignment_create(
             )
         try:
             with transaction.atomic():
+                # The origin is the unit's GPS fix; without one, training takes its station.
                 assignment = Assignment.objects.create(
-                    incident=incident, unit=unit, assigned_at=at, assigned_by=by
-                )
+                    incident=incident, unit=unit, assigned_at=at, assigned_by=by,
+                    origin_lat=unit.lat, origin_lon=unit.lon,
+                )  # fmt: skip
         except IntegrityError as exc:  # the index caught what the lock should have
             raise Conflict(
                 f"{unit.callsign} is already on another incident", code="unit_unavailable"

@@ -100,6 +100,10 @@ class Assignment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
     )
     en_route_at = models.DateTimeField(null=True, blank=True)
+    # Where the unit was when it was sent (its GPS fix, else its station): with `at_scene_at`
+    # this is one attendance the learned router trains on (resources/recommend/training.py).
+    origin_lat = models.FloatField(null=True, blank=True)
+    origin_lon = models.FloatField(null=True, blank=True)
     at_scene_at = models.DateTimeField(null=True, blank=True)
     cleared_at = models.DateTimeField(null=True, blank=True)
     # When the crew acknowledged the despatch on an officer's phone (duties/officer/): the
@@ -205,3 +209,29 @@ class RingFence(models.Model):
 
     def __str__(self):
         return f"{self.unit} for {self.operation}"
+
+
+class TravelModel(models.Model):
+    """One trained version of the learned router (resources/recommend/learned.py).
+
+    Append-only in practice: training writes a new version; the engine uses the newest active
+    one. Switching a bad version off (`active`) falls back to the one before it.
+    """
+
+    version = models.PositiveIntegerField(unique=True)
+    trained_at = models.DateTimeField()
+    window_start = models.DateTimeField(help_text="first assignment trained on")
+    window_end = models.DateTimeField(help_text="last assignment trained on")
+    attendances = models.PositiveIntegerField()
+    parameters = models.JSONField()
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-version"]
+        indexes = [
+            # The engine's "newest active version" on every recommendation.
+            models.Index(fields=["active", "-version"], name="travel_model_active_idx"),
+        ]
+
+    def __str__(self):
+        return f"travel model v{self.version} ({self.attendances} attendances)"

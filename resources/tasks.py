@@ -11,6 +11,7 @@ from resources.recommend.services import (
     recommendation_refresh,
     recommendations_refresh_near_unit,
 )
+from resources.recommend.training import travel_model_train
 
 # A recommendation is worth something for seconds, not hours: a job that could not run soon
 # after it was queued is dropped rather than run late (the API computes on demand anyway).
@@ -33,3 +34,9 @@ def recommend_for_incident(incident_id: int, trigger: str = "incident") -> None:
 def recommend_near_unit(unit_id: int) -> None:
     """A unit became free: refresh open, unresourced incidents near it."""
     recommendations_refresh_near_unit(unit_id=unit_id)
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=600, soft_time_limit=540)
+def train_travel_model() -> None:
+    """Nightly: a new version of the learned router from the recent attendances."""
+    travel_model_train()

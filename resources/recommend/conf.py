@@ -32,8 +32,17 @@ DEFAULTS: dict[str, Any] = {
     # Speeds for a unit type that has none recorded (km/h).
     "URBAN_SPEED_KMH": 30.0,
     "BLUE_LIGHT_SPEED_KMH": 45.0,
-    # "router" to use: "estimate" (default, no network) or "osrm" (needs OSRM_URL).
-    "ROUTER": "estimate",
+    # "router" to use: "learned" (default: travel times learned from past attendances, the
+    # estimate until a model is trained), "estimate" (no network) or "osrm" (needs OSRM_URL).
+    "ROUTER": "learned",
+    # The learned router (docs/decisions/0021-learned-router.md): days of history it trains on,
+    # the fewest attendances worth a model, and the seconds taken off the score of a unit from
+    # where the first unit came at every one of the nearest past incidents (scaled by the share).
+    "LEARNED_DAYS": 180,
+    "LEARNED_MIN_ATTENDANCES": 50,
+    "LEARNED_FIRST_BONUS_S": 200,
+    # How often the engine asks whether a newer version has been trained (seconds).
+    "LEARNED_CHECK_S": 10,
     "OSRM_URL": "",
     "OSRM_PROFILE": "driving",
     "OSRM_TIMEOUT_S": 2.0,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypedDict
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -31,6 +31,7 @@ from incidents.models import ResponsePlanItem
 from resources.models import Unit, UnitStatus
 from resources.recommend.conf import conf
 from resources.recommend.geo import box_around, haversine_m
+from resources.recommend.prepared import PreparedValues
 from resources.recommend.routers import (
     EstimateRouter,
     Origin,
@@ -38,6 +39,7 @@ from resources.recommend.routers import (
     RouterError,
     default_router,
 )
+from resources.recommend.training import learned_router
 from resources.ringfence import ring_fenced_elsewhere
 
 if TYPE_CHECKING:
@@ -136,6 +138,8 @@ class Ranked:
     lacks: list[str]
     stale_s: float | None
     reasons: list[str] = field(default_factory=list)
+    note: str = ""  # the router's own words for the ETA (learned: how many attendances)
+    first_share: float = 0.0  # learned router: share of nearby past incidents it came first
 
     def as_dict(self) -> dict:
         c = self.candidate
@@ -239,11 +243,14 @@ def rank(
 
     stale_after = float(conf("STALE_POSITION_S"))
     stale_penalty = float(conf("STALE_PENALTY_S"))
+    first_bonus = float(conf("LEARNED_FIRST_BONUS_S"))
     ranked: list[Ranked] = []
     for i, ((distance, c), leg) in enumerate(zip(short, legs, strict=True)):
         by_road = router.by_road and not fallback and i not in missing
         stale_s = None
-        score = leg.seconds
+        # A unit from where the first unit usually came gets a little off its score: the
+        # learned router's vote (0 from every other router), tuned on the LFB's earlier months.
+        score = leg.seconds - first_bonus * leg.first_share
         if c.at_station or c.position_at is None:
             score += stale_penalty
         else:
@@ -258,6 +265,8 @@ def rank(
             Ranked(
                 candidate=c, distance_m=distance, eta_s=leg.seconds, by_road=by_road,
                 score=score, suitable=suitable, meets=meets, lacks=lacks, stale_s=stale_s,
+                note=leg.note if i not in missing and not fallback else "",
+                first_share=leg.first_share,
             )
         )  # fmt: skip
 
@@ -319,7 +328,12 @@ def explain(r: Ranked, target: Target, *, now: datetime, estimated: bool) -> lis
     """Reasons a despatcher can read: '4 min by road, 2.1 km, Taser crew, same BCU'."""
     c = r.candidate
     how = "by road (estimated)" if estimated else "by road"
-    reasons = [f"{_minutes(r.eta_s)} min {how}", f"{r.distance_m / 1000:.1f} km"]
+    reasons = [r.note or f"{_minutes(r.eta_s)} min {how}", f"{r.distance_m / 1000:.1f} km"]
+    if r.first_share > 0:
+        # Why a unit may stand above a quicker one: the learned router's vote (decision 0021).
+        reasons.append(
+            f"first there at {round(100 * r.first_share)} % of the nearest past incidents"
+        )
     if not r.suitable:
         reasons.append("not suggested: " + "; ".join(dict.fromkeys(x for x in r.lacks if x)))
     for req in r.meets:
@@ -343,20 +357,31 @@ def explain(r: Ranked, target: Target, *, now: datetime, estimated: bool) -> lis
 # --- loading the world ---------------------------------------------------------------------------
 
 
+def _plan_queryset(*, incident_type_id: int) -> QuerySet:
+    return (
+        ResponsePlanItem.objects.filter(incident_type_id=incident_type_id)
+        .order_by("id")
+        .values_list("count", "grades", "unit_type__code", "unit_type__name", "skill__code",
+                     "skill__name")
+    )  # fmt: skip
+
+
+PLAN = PreparedValues(ResponsePlanItem, _plan_queryset)
+
+
 def requirements_for(incident_type_id: int, grade: str) -> list[Requirement]:
-    rows = ResponsePlanItem.objects.filter(incident_type_id=incident_type_id).values(
-        "count", "grades", "unit_type__code", "unit_type__name", "skill__code", "skill__name"
-    )
     return [
         Requirement(
-            count=row["count"] or 1,
-            unit_type=row["unit_type__code"],
-            unit_type_name=(row["unit_type__name"] or "").lower() if row["unit_type__code"] else "",
-            skill=row["skill__code"],
-            skill_name=row["skill__name"] or "",
+            count=count or 1,
+            unit_type=type_code,
+            unit_type_name=(type_name or "").lower() if type_code else "",
+            skill=skill_code,
+            skill_name=skill_name or "",
         )
-        for row in rows.order_by("id")
-        if not row["grades"] or grade in row["grades"]
+        for count, grades, type_code, type_name, skill_code, skill_name in PLAN.rows(
+            "plan", incident_type_id=incident_type_id
+        )
+        if not grades or grade in grades
     ]
 
 
@@ -378,27 +403,32 @@ def free_units_query() -> "QuerySet[WithAnnotations[Unit, Placed]]":
     )
 
 
-def load_candidates(
-    lat: float,
-    lon: float,
-    radius_m: float | None,
-    line: Requirement | None = None,
+def _candidates_queryset(
+    *,
+    at: datetime,
+    unit_type: str | None = None,
+    skill: str | None = None,
     operation: int | None = None,
-) -> list[Candidate]:
-    """Free units in a box around (lat, lon) (radius None: all of them), with their skills.
-
-    With `line`, only units meeting that response-plan line. Units ring-fenced for a running
-    planned operation are left out, unless the incident belongs to that operation.
-    """
-    qs = free_units_query().filter(
-        ~ring_fenced_elsewhere(at=timezone.now(), operation_id=operation)
-    )
-    if line is not None and line.unit_type:
-        qs = qs.filter(type__code=line.unit_type)
-    if line is not None and line.skill:
-        qs = qs.filter(skills__code=line.skill)
-    if radius_m is not None:
-        min_lat, max_lat, min_lon, max_lon = box_around(lat, lon, radius_m)
+    min_lat: float | None = None,
+    max_lat: float | None = None,
+    min_lon: float | None = None,
+    max_lon: float | None = None,
+    **wanted: str,
+) -> QuerySet:
+    """load_candidates' query; the box is given as all four bounds or none. Each of `wanted`
+    (want_0, want_1, …: skill codes) adds a column: has the unit that skill?"""
+    qs = free_units_query().filter(~ring_fenced_elsewhere(at=at, operation_id=operation))
+    names = sorted(wanted, key=lambda name: int(name.removeprefix("want_")))  # want_10 after _9
+    through = Unit.skills.through.objects
+    qs = qs.annotate(**{
+        name: Exists(through.filter(unit_id=OuterRef("pk"), skill__code=wanted[name]))
+        for name in names
+    })  # fmt: skip
+    if unit_type is not None:
+        qs = qs.filter(type__code=unit_type)
+    if skill is not None:
+        qs = qs.filter(skills__code=skill)
+    if min_lat is not None:
         # On the raw columns, not the COALESCE: the planner can use them, and it is twice as fast.
         qs = qs.filter(
             Q(lat__gte=min_lat, lat__lte=max_lat, lon__gte=min_lon, lon__lte=max_lon)
@@ -406,9 +436,52 @@ def load_candidates(
                 station__lon__gte=min_lon, station__lon__lte=max_lon)
         )  # fmt: skip
     # Tuples, not dicts or models: this runs for every recommendation over hundreds of rows.
-    rows = list(qs.values_list(*FIELDS))
+    # No ORDER BY: the ranking orders them itself (the model's default sorts by call sign).
+    return qs.order_by().values_list(*FIELDS, *names)
+
+
+# Compiled once per shape (which filters apply), run with each recommendation's values.
+CANDIDATES = PreparedValues(Unit, _candidates_queryset)
+
+
+def load_candidates(
+    lat: float,
+    lon: float,
+    radius_m: float | None,
+    line: Requirement | None = None,
+    operation: int | None = None,
+    skills_wanted: frozenset[str] | None = None,
+) -> list[Candidate]:
+    """Free units in a box around (lat, lon) (radius None: all of them), with their skills.
+
+    With `line`, only units meeting that response-plan line. Units ring-fenced for a running
+    planned operation are left out, unless the incident belongs to that operation. With
+    `skills_wanted`, a unit's skills are only those (ranking reads no others), read as columns
+    of the same query; without, every skill, by a second query.
+    """
+    values: dict = {"at": timezone.now()}
+    if line is not None and line.unit_type:
+        values["unit_type"] = line.unit_type
+    if line is not None and line.skill:
+        values["skill"] = line.skill
+    if operation is not None:
+        values["operation"] = operation
+    if radius_m is not None:
+        values.update(zip(("min_lat", "max_lat", "min_lon", "max_lon"),
+                          box_around(lat, lon, radius_m), strict=True))  # fmt: skip
+    codes = sorted(skills_wanted) if skills_wanted is not None else None
+    if codes:
+        # In the same query, one yes/no column each: no second round trip for the skills.
+        values.update((f"want_{i}", code) for i, code in enumerate(codes))
+    rows = CANDIDATES.rows(tuple(sorted(values)), **values)
     skills: dict[int, set[str]] = {}
-    if rows:
+    if codes:
+        width = len(FIELDS)
+        for row in rows:
+            skills[row[0]] = {code for code, has in zip(codes, row[width:], strict=True) if has}
+        rows = [row[:width] for row in rows]
+    elif codes is None and rows:
+        # Every skill (callers outside the engine's gather): the second query, as before.
         through = Unit.skills.through.objects.filter(unit_id__in=[r[0] for r in rows])
         for unit_id, code in through.values_list("unit_id", "skill__code"):
             skills.setdefault(unit_id, set()).add(code)
@@ -439,8 +512,9 @@ def _widen(target: Target, wanted: int, line: Requirement | None) -> tuple[list[
     while True:
         unbounded = radius >= MAX_RADIUS_M
         found = load_candidates(
-            target.lat, target.lon, None if unbounded else radius, line, target.operation
-        )
+            target.lat, target.lon, None if unbounded else radius, line, target.operation,
+            frozenset(r.skill for r in target.requirements if r.skill),
+        )  # fmt: skip
         if unbounded:
             return found, radius
         inside = sum(
@@ -484,6 +558,13 @@ def target_for(incident: "Incident") -> Target:
     )
 
 
+def configured_router(*, now: datetime | None = None) -> Router:
+    """RECOMMEND_ROUTER's router; "learned" is the straight-line estimate until trained."""
+    if conf("ROUTER") == "learned":
+        return learned_router(now=now) or EstimateRouter()
+    return default_router()
+
+
 def recommend_incident(
     incident: "Incident", *, router: Router | None = None, now: datetime | None = None
 ) -> Outcome:
@@ -491,7 +572,7 @@ def recommend_incident(
     target = target_for(incident)
     candidates = gather(target)
     try:
-        router = router or default_router()
+        router = router or configured_router(now=now)
     except RouterError as exc:  # misconfigured OSRM: still answer, and say why
         outcome = rank(target, candidates, router=EstimateRouter(), now=now)
         outcome.warnings.insert(0, f"router not available ({exc}); estimated")

@@ -37,6 +37,12 @@ class Origin:
 class Leg:
     seconds: float
     road_m: float | None  # None when the router only estimates
+    # What the time is based on, in words, when the router knows better than "estimated"
+    # (the learned router: "usually 6 min from here at this hour, from 214 past attendances").
+    note: str = ""
+    # Of the nearest past incidents, the share where a unit from this origin arrived first
+    # (learned router only); the engine takes a little off the score for it.
+    first_share: float = 0.0
 
 
 class Router(Protocol):

@@ -1,0 +1,102 @@
+"""The learned router on London Fire Brigade data (issue 22), split by time.
+
+Trains resources.recommend.learned on the earlier months of the LFB 2023 sample (each incident
+with a recorded first pump is one attendance: that pump's station → the incident, its first-pump
+attendance time, the hour of the call, first = True) and tests on the later months. Prints, on
+the same test incidents and in one run:
+
+- top-1 agreement with the station whose pump actually arrived first, for the straight-line
+  nearest station, LFB's own ground station (its turnout areas: reference only), and the engine's
+  ranking (resources.recommend.engine.rank) with the learned router;
+- median absolute error of the ETA for the station that actually went, for the straight-line
+  model (mobilisation + pace fitted by least squares on the same training months) and the
+  learned router.
+
+Station positions, names and the BNG → WGS84 conversion are bench/recommend_lfb.py's.
+
+    .venv/bin/python bench/recommend_lfb_learned.py [--train-months 9]
+"""
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from recommend_lfb import (  # noqa: E402  (sets up Django)
+    DATA,
+    fit_line,
+    load_incidents,
+    load_stations,
+    pct,
+)
+
+from resources.recommend.conf import conf  # noqa: E402
+from resources.recommend.engine import Target, rank  # noqa: E402
+from resources.recommend.geo import haversine_m  # noqa: E402
+from resources.recommend.learned import Attendance, LearnedModel, LearnedRouter, fit  # noqa: E402
+from resources.recommend.routers import Origin  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train-months", type=int, default=9, help="train on Jan..this month")
+    args = parser.parse_args()
+    if not (DATA / "lfb_incidents_2023_sample10k.csv").exists():
+        print(f"skipped: {DATA} has no LFB data")
+        return
+    stations = load_stations()
+    by_name = {c.callsign: c for c in stations}
+    rows = [r for r in load_incidents(None)[0] if r["first"] in by_name]
+    train = [r for r in rows if r["month"] <= args.train_months and r["attendance_s"]]
+    test = [r for r in rows if r["month"] > args.train_months]
+    print(f"stations {len(stations)}; incidents with a first pump from a known station "
+          f"{len(rows)}: train months 1-{args.train_months} ({len(train)} with an attendance "
+          f"time), test months {args.train_months + 1}-12 ({len(test)})")  # fmt: skip
+
+    def dist(r: dict, c) -> float:
+        return haversine_m(c.lat, c.lon, r["lat"], r["lon"])
+
+    a, b = fit_line(
+        [dist(r, by_name[r["first"]]) for r in train], [r["attendance_s"] for r in train]
+    )
+    model = LearnedModel(fit(
+        Attendance(by_name[r["first"]].lat, by_name[r["first"]].lon, r["lat"], r["lon"],
+                   r["attendance_s"], r["hour"], True)
+        for r in train
+    ))  # fmt: skip
+    print(f"straight line (least squares on the training months): {a:.0f} s + {b * 1000:.1f} s/km")
+    near_top = ground_top = learned_top = 0
+    line_err, learned_err = [], []
+    for r in test:
+        nearest = min(stations, key=lambda c: dist(r, c))
+        near_top += nearest.callsign == r["first"]
+        ground_top += r["ground"] == r["first"]
+        router = LearnedRouter(model, hour=r["hour"])
+        out = rank(Target(lat=r["lat"], lon=r["lon"], grade="I"), stations, router=router,
+                   limit=len(stations))  # fmt: skip
+        learned_top += out.results[0].candidate.callsign == r["first"]
+        if r["attendance_s"]:
+            home = by_name[r["first"]]
+            line_err.append(abs(a + b * dist(r, home) - r["attendance_s"]))
+            [leg] = router.travel([_origin(home)], r["lat"], r["lon"], blue_lights=True)
+            assert leg is not None  # the learned router answers for every origin
+            learned_err.append(abs(leg.seconds - r["attendance_s"]))
+    n = len(test)
+    print(f"top-1 = the station whose pump arrived first ({n} test incidents):")
+    print(f"  straight-line nearest      {pct(near_top, n)}")
+    print(f"  ground station (LFB's own) {pct(ground_top, n)}   (reference, not a policy we use)")
+    print(f"  learned router (engine)    {pct(learned_top, n)}   "
+          f"(first-arrival bonus {conf('LEARNED_FIRST_BONUS_S')} s)")  # fmt: skip
+    print(f"median absolute ETA error of the actual station ({len(line_err)} test incidents):")
+    print(f"  straight line              {statistics.median(line_err):.0f} s")
+    print(f"  learned router             {statistics.median(learned_err):.0f} s")
+
+
+def _origin(c) -> Origin:
+    return Origin(c.lat, c.lon, c.urban_speed_kmh, c.blue_light_speed_kmh)
+
+
+if __name__ == "__main__":
+    main()
