@@ -8,9 +8,9 @@ and the straight-line-nearest baseline beside it.
 
 Incident positions come from the British National Grid columns (Easting_m/Northing_m, else the
 50 m rounded ones), converted to WGS84 by cad/geo/bng.py: inverse transverse Mercator on the
-Airy 1830 ellipsoid, then the OSGB36→WGS84 7-parameter Helmert transformation (Ordnance Survey, "A guide
-to coordinate systems in Great Britain", 2020; Helmert accurate to ~5 m, no OSTN15 grid). The
-conversion is checked against the rows that carry LFB's own Latitude/Longitude.
+Airy 1830 ellipsoid, then the OSGB36→WGS84 7-parameter Helmert transformation (Ordnance
+Survey, "A guide to coordinate systems in Great Britain", 2020; Helmert accurate to ~5 m, no
+OSTN15 grid). The conversion is checked against the rows that carry LFB's own Latitude/Longitude.
 
 Calibration (global constants only): the estimate router's mobilisation time and effective
 straight-line speed are fitted to the attendance times of half the incidents and reported on

@@ -308,9 +308,11 @@ def units_training_reset(*, at: datetime, by: User | None, source: str) -> list[
             status=S.AVAILABLE, status_at=at, deployable=False, emergency=False, lat=None,
             lon=None, position_at=None, last_cleared_at=None, version=F("version") + 1,
         )  # fmt: skip
-        audit_record(user=by, action="update", object_type="resources.unit", object_id="*",
-                     object_repr=f"{len(units)} units", source=source,
-                     changes={"reset_to": "available at station", "at": at.isoformat()})  # fmt: skip
+        audit_record(
+            user=by, action="update", object_type="resources.unit", object_id="*",
+            object_repr=f"{len(units)} units", source=source,
+            changes={"reset_to": "available at station", "at": at.isoformat()},
+        )  # fmt: skip
         for unit in units:
             unit.refresh_from_db()
             unit_updated(unit)

@@ -29,16 +29,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--source", required=True, choices=SOURCES)
-        parser.add_argument("--day", required=True, type=date.fromisoformat,
-                            help="the real day to play, YYYY-MM-DD")  # fmt: skip
-        parser.add_argument("--speed", type=float, default=0.0,
-                            help="simulated seconds per wall second (0: as fast as it goes)")  # fmt: skip
+        parser.add_argument(
+            "--day", required=True, type=date.fromisoformat, help="the real day, YYYY-MM-DD"
+        )
+        parser.add_argument(
+            "--speed", type=float, default=0.0,
+            help="simulated seconds per wall second (0: as fast as it goes)",
+        )  # fmt: skip
         parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument("--what-if", dest="what_if", default="",
-                            help="fewer-units=10%%, move-bcu=FROM:TO or policy=top|nearest|own-bcu")  # fmt: skip
+        parser.add_argument(
+            "--what-if", dest="what_if", default="",
+            help="fewer-units=10%%, move-bcu=FROM:TO or policy=top|nearest|own-bcu",
+        )  # fmt: skip
         parser.add_argument("--by", default="", help="whose name the runs go under (a user)")
-        parser.add_argument("--data", type=Path, default=None,
-                            help="the folder holding the extracts (default ../shared/data)")  # fmt: skip
+        parser.add_argument(
+            "--data", type=Path, default=None,
+            help="the folder holding the extracts (default ../shared/data)",
+        )  # fmt: skip
 
     def handle(self, *args, source, day, speed, seed, what_if, by, data, **options):
         if speed < 0:
