@@ -131,6 +131,9 @@ class DayResult:
     simulated_seconds: float
     wall_seconds: float
     skipped: list[str] = field(default_factory=list)
+    # Paced runs: the most any event was handled after its moment on the wall clock (a loop
+    # that cannot keep up with `speed` falls behind; it never skips).
+    worst_lag_s: float = 0.0
 
 
 @dataclass
@@ -263,12 +266,14 @@ def simulate_day(
     wall_start = clock()
     next_progress = start + PROGRESS_EVERY
     at = start
+    worst_lag = 0.0
     while heap:
         at, _, kind, key = heapq.heappop(heap)
         if speed > 0:
             wait = wall_start + (at - start).total_seconds() / speed - clock()
             if wait > 0:
                 sleep(wait)
+            worst_lag = max(worst_lag, -wait)
         while at >= next_progress:
             say(f"{next_progress:%H:%M} {len(incidents)} calls, {despatched} despatched, "
                 f"{len(waiting)} waiting for a unit")  # fmt: skip
@@ -321,6 +326,7 @@ def simulate_day(
     return DayResult(
         calls=len(incidents), despatched=despatched, figures=figures,
         simulated_seconds=(at - start).total_seconds(), wall_seconds=wall, skipped=skipped,
+        worst_lag_s=worst_lag,
     )  # fmt: skip
 
 
