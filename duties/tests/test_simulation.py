@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from cad.errors import Conflict
+from cad.models import Station
 from duties.models import SimulationRun
 from duties.simulation import services
 from duties.simulation.selectors import comparison_rows
@@ -35,7 +36,7 @@ from resources.models import Assignment, Unit
 from resources.recommend.conf import conf
 from resources.recommend.geo import haversine_m
 from resources.services import units_training_reset
-from tests.factories import make_closing_code, make_incident_type, make_unit
+from tests.factories import make_closing_code, make_incident_type, make_unit, make_unit_type
 
 LONDON = ZoneInfo("Europe/London")
 pytestmark = pytest.mark.django_db
@@ -337,3 +338,28 @@ def test_the_shared_days_are_read_where_present():
 def test_missing_data_says_where_it_looked(tmp_path):
     with pytest.raises(SourceError, match="not found"):
         day_calls("lfb", date(2023, 6, 1), data=Path(tmp_path))
+
+
+@override_settings(TRAINING=True)
+def test_the_policies_pick_differently_from_one_recommendation(sim_world, geography):
+    """A collision in Camden (CN) whose plan asks for a traffic car: the engine ranks the
+    distant traffic car first (it meets the plan), `nearest` sends AS's car from a station a
+    few metres away, `own-bcu` CN's car from Kentish Town."""
+    make_incident_type("RTCINJ", default_grade="I", plan=[(make_unit_type("TRAF"), None, "", 1)])
+    scene = (51.5445, -0.159)
+    close_by = Station.objects.create(
+        code="AX", name="Across the border", bcu=geography["AS"], borough=geography["lambeth"],
+        lat=51.5446, lon=-0.1591,
+    )  # fmt: skip
+    traffic = make_unit(geography["brixton"], callsign="AS-TRAF", unit_type=make_unit_type("TRAF"))
+    nearest = make_unit(close_by, callsign="AS-IRV")
+    own = make_unit(geography["kentish"], callsign="CN-IRV")
+    calls = [SourceCall(key="rtc", received_at=_at(9, 0), lat=scene[0], lon=scene[1],
+                        type_code="RTCINJ", grade="I", summary="rtc")]  # fmt: skip
+    sent, response = {}, {}
+    for policy in ("top", "nearest", "own-bcu"):
+        result = simulate_day(calls=calls, seed=1, by=sim_world, change=Change("policy", policy))
+        sent[policy] = Assignment.objects.order_by("-pk").first().unit
+        response[policy] = result.figures["I"]["p50_seconds"]
+    assert sent == {"top": traffic, "nearest": nearest, "own-bcu": own}
+    assert response["nearest"] < response["own-bcu"] < response["top"]
