@@ -233,3 +233,31 @@ class RestDayCancellation(models.Model):
 
     def __str__(self):
         return f"{self.officer.collar_number} rest day {self.date} cancelled"
+
+
+class SimulationRun(models.Model):
+    """One day of real demand played by the demand simulator (docs/simulation.md), with its
+    response figures. Written only on a training instance (the simulator refuses elsewhere);
+    a what-if variant points at the baseline it was run against, with the same seed."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True)
+    source = models.CharField(max_length=8)
+    day = models.DateField(help_text="the real day played (its London date)")
+    seed = models.BigIntegerField()
+    change = models.CharField(max_length=60, blank=True, help_text="the what-if; empty: none")
+    baseline = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="variants"
+    )
+    calls = models.PositiveIntegerField()
+    despatched = models.PositiveIntegerField()
+    # response_figures' "grades" (docs/stats.md) over this run's incidents only.
+    figures = models.JSONField()
+    simulated_seconds = models.FloatField()
+    wall_seconds = models.FloatField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.source} {self.day} seed {self.seed} {self.change or 'baseline'}"

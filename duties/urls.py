@@ -2,6 +2,7 @@ from django.urls import path
 
 from duties import views
 from duties.figures import views as figures
+from duties.simulation import views as simulation
 
 app_name = "duties"
 urlpatterns = [
@@ -10,5 +11,6 @@ urlpatterns = [
     path("roster/book-on/", views.book_on, name="book_on"),
     path("my-shifts/", views.my_shifts, name="my_shifts"),
     path("stats/", figures.stats_page, name="stats"),
+    path("stats/what-if/", simulation.what_if_page, name="what_if"),
     path("board/figures/", figures.board_figures_json, name="board_figures"),
 ]

@@ -14,6 +14,7 @@ The incident's rows (its log, its status) are written only through `incidents.se
 from datetime import datetime
 from typing import NamedTuple, cast
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -279,6 +280,43 @@ def units_set_positions(*, fixes: list[UnitFix]) -> None:
                 params,
             )
     unit_positions_updated(unit_details(unit_ids=[f.unit_id for f in fixes]))
+
+
+def units_training_reset(*, at: datetime, by: User | None, source: str) -> list[Unit]:
+    """Training only (the demand simulator, docs/simulation.md): every active unit available at
+    its station as at `at`, off any job, out of emergency, never cleared. Returns the units in
+    call-sign order.
+
+    A simulated day starts from this one state each time, so two runs of one day (a what-if and
+    its baseline) start alike, and `at` (the day's start, before anything an earlier run of the
+    same day recorded) lets that run's timed updates apply rather than look stale. On a live
+    instance it refuses: it rewrites every unit's status.
+    """
+    if not settings.TRAINING:
+        raise Conflict("units are reset only on a training instance", code="not_training")
+    with transaction.atomic():
+        for job in Assignment.objects.select_for_update().filter(cleared_at__isnull=True):
+            job.cleared_at = max(at, job.assigned_at)
+            job.save(update_fields=["cleared_at"])
+        units = list(Unit.objects.select_for_update().filter(active=True).order_by("callsign"))
+        UnitStatusChange.objects.bulk_create(
+            UnitStatusChange(unit=u, at=at, from_status=u.status, to_status=S.AVAILABLE,
+                             source=source, by=by)
+            for u in units if u.status != S.AVAILABLE
+        )  # fmt: skip
+        Unit.objects.filter(pk__in=[u.pk for u in units]).update(
+            status=S.AVAILABLE, status_at=at, deployable=False, emergency=False, lat=None,
+            lon=None, position_at=None, last_cleared_at=None, version=F("version") + 1,
+        )  # fmt: skip
+        audit_record(
+            user=by, action="update", object_type="resources.unit", object_id="*",
+            object_repr=f"{len(units)} units", source=source,
+            changes={"reset_to": "available at station", "at": at.isoformat()},
+        )  # fmt: skip
+        for unit in units:
+            unit.refresh_from_db()
+            unit_updated(unit)
+    return units
 
 
 # --- booking on and off (crews come from the duty roster) -------------------------------------

@@ -487,6 +487,7 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
         c("stats/", "GET", "-", "/stats/", SUPERVISORS | {ADMIN}, kind="page"),
         c("stats/", "GET", "AS", "/stats/?bcu=AS&csv=grades", frozenset({SUP, ADMIN}),
           kind="page"),
+        c("stats/what-if/", "GET", "-", "/stats/what-if/", SUPERVISORS | {ADMIN}, kind="page"),
         # --- the public's side (issue 15; docs/public-contact.md) ---
         # The public: no sign-in, throttled per address.
         c("api/v1/public/report-categories/", "GET", "-", "/api/v1/public/report-categories/",

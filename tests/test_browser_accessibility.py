@@ -20,10 +20,12 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.test import override_settings
 from django.utils import timezone
 
 from duties.models import Shift
 from duties.services import crew_book_on
+from duties.simulation.services import Change, DayResult, simulation_run_record
 from incidents.operations.services import major_incident_declare, operation_create
 from incidents.public.services import ReportInput, online_report_create
 from incidents.tests.test_major_incident import METHANE
@@ -199,6 +201,7 @@ SCREENS = [
     Screen("high contrast: incident page", "handler_hc", "/incidents/{incident}/", aaa=True),
     Screen("replay", "sup", "/replay/", _replay_loaded),
     Screen("stats", "sup", "/stats/", _stats_drawn),
+    Screen("what-if: simulated days side by side", "sup", "/stats/what-if/"),
     # The public's side (issue 15): the report, its errors, the status link, the triage queue.
     Screen("public report: start", None, "/report/"),
     Screen("public report: start, errors shown", None, "/report/", _submit_empty),
@@ -316,6 +319,7 @@ def _build_world() -> dict:
         category="crime", description="Someone took my <b>bike</b> with a knife.",
         lat=51.545, lon=-0.16, address="12 Camden High St", reporter_name="Pat Public",
         answers={"what_happened": "a red bicycle"}))  # fmt: skip
+    _simulated_runs(sup)
     return {
         "incident": incident.pk,
         "reference": incident.reference,
@@ -325,6 +329,33 @@ def _build_world() -> dict:
         "web_slug": report.reference.replace(" ", "-").replace("/", "-"),
         "web_token": token,
     }
+
+
+def _simulated_runs(by) -> None:
+    """A what-if pair as the demand simulator keeps it (on a training instance)."""
+
+    def figures(pct: float, p50: float) -> dict:
+        grade = {
+            "incidents": 10,
+            "attended": 10,
+            "within_target": 9,
+            "pct_within_target": pct,
+            "target_seconds": 900,
+            "p50_seconds": p50,
+            "p90_seconds": p50 * 1.5,
+        }
+        return {"I": grade, "S": {**grade, "target_seconds": 3600}}
+
+    with override_settings(TRAINING=True):
+        base = simulation_run_record(
+            result=DayResult(20, 20, figures(90.0, 400.0), 90000.0, 30.0), source="sf",
+            day=timezone.localdate(), seed=1, change=Change(), by=by,
+        )  # fmt: skip
+        simulation_run_record(
+            result=DayResult(20, 20, figures(80.0, 460.0), 90000.0, 31.0), source="sf",
+            day=timezone.localdate(), seed=1, change=Change("fewer-units", "10%"), by=by,
+            baseline=base,
+        )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

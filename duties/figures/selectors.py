@@ -37,12 +37,16 @@ def day_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
     return lo, hi
 
 
-def _rows(*, bcu: str | None, date_from: date, date_to: date) -> QuerySet[IncidentResponse]:
+def _rows(
+    *, bcu: str | None, date_from: date, date_to: date, incidents: list[int] | None = None
+) -> QuerySet[IncidentResponse]:
     rows = IncidentResponse.objects.filter(
         day__gte=date_from, day__lte=date_to, grade__in=TARGET_GRADES
     )
     if bcu:
         rows = rows.filter(bcu__code=bcu)
+    if incidents is not None:
+        rows = rows.filter(incident_id__in=incidents)
     return rows
 
 
@@ -90,8 +94,16 @@ def percentile_from_histogram(histogram: list[tuple[int, int]], fraction: float)
     return low + (high - low) * (position - low_rank)
 
 
-def response_figures(*, bcu: str | None, date_from: date, date_to: date, now: datetime) -> dict:
+def response_figures(
+    *,
+    bcu: str | None,
+    date_from: date,
+    date_to: date,
+    now: datetime,
+    incidents: list[int] | None = None,
+) -> dict:
     """The `GET /api/v1/stats/response-times/` body (api.md "Performance figures").
+    `incidents`: only these (one simulated run's, docs/simulation.md).
 
     Two aggregate queries over the summary rows, both grouped (hash aggregates, no sort of the
     rows): counts per day and grade, from which the grade totals are summed; and the number of
@@ -99,7 +111,7 @@ def response_figures(*, bcu: str | None, date_from: date, date_to: date, now: da
     taken exactly. This answers a year of all London within the benchmark's limit, where
     `percentile_cont` sorting every response time did not (docs/benchmarks.md).
     """
-    rows = _rows(bcu=bcu, date_from=date_from, date_to=date_to)
+    rows = _rows(bcu=bcu, date_from=date_from, date_to=date_to, incidents=incidents)
     # Rows of .values() (dicts); the plugin's row TypedDict knows no annotations.
     per_day: list[Any] = list(
         rows.values("day", "grade").annotate(**_counts(now)).order_by("day", "grade")

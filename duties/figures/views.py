@@ -110,7 +110,7 @@ def _cells(tables: dict[str, dict]) -> None:
             cell["css"] = f"heat-{round(5 * cell['value'] / busiest) if busiest else 0}"
 
 
-def _csv(table: dict, name: str) -> HttpResponse:
+def table_csv(table: dict, name: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="beacon-{name}.csv"'
     writer = csv.writer(response)
@@ -148,7 +148,7 @@ def stats_page(request):
         if wanted not in tables:
             context["errors"] = {"csv": [f"No table called {wanted[:20]!r}."]}
             return render(request, "duties/stats.html", context, status=400)
-        return _csv(tables[wanted], f"{wanted}-{bcu or 'london'}-{date_from}-{date_to}")
+        return table_csv(tables[wanted], f"{wanted}-{bcu or 'london'}-{date_from}-{date_to}")
     _cells(tables)
     query = request.GET.copy()
     query.pop("csv", None)
