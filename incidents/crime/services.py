@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from cad.api.fields import control_characters
 from cad.audit.trail import audit_record
+from cad.enqueue import enqueue
 from cad.errors import Conflict
 from incidents.crime import adapters, tasks
 from incidents.crime.draft import CallFacts, draft_from_call
@@ -186,7 +187,7 @@ def crime_report_submit(*, incident: Incident, by: User, source: str = "") -> Cr
         audit_record(user=by, action="update", obj=report, source=source,
                      changes={"state": ["draft", "submitted"]})  # fmt: skip
         incident_updated(report.incident)
-        transaction.on_commit(lambda: tasks.send_crime_report.delay(report.pk))
+        transaction.on_commit(lambda: enqueue(tasks.send_crime_report, report.pk))
     return report
 
 
