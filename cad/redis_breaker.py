@@ -10,10 +10,10 @@ depended on them, so once one send has failed this process stops trying:
 - **open**: sends are not attempted; each is kept, in order, in this process's backlog, and the
   request returns at once. A background thread pings Redis every
   `REDIS_BREAKER_PROBE_SECONDS` with a short timeout: requests never pay for the trial.
-- **recovering**: the ping answered. The same thread sends the backlog, oldest first, while new
-  sends still join its end, and closes the breaker only when the backlog is empty (under the
-  lock new sends take), so nothing sent after recovery overtakes what waited. If a send fails
-  again the breaker stays open and probing goes on.
+- **recovering**: the ping answered twice running. The same thread sends the backlog, oldest
+  first, while new sends still join its end, and closes the breaker only when the backlog is
+  empty (under the lock new sends take), so nothing sent after recovery overtakes what waited.
+  If a send fails again the breaker stays open and probing goes on.
 
 What is kept is only a convenience: the durable record is elsewhere. Every event is a row in
 the Event table (boards resync from it), and every task that matters has a sweeper behind it
@@ -124,11 +124,19 @@ class RedisBreaker:
             self._prober.start()
 
     def _probe(self) -> None:
+        answered = 0
         while not self.stopped:
             time.sleep(settings.REDIS_BREAKER_PROBE_SECONDS)
-            if self.stopped or not ping(probe_url(), settings.REDIS_BREAKER_PROBE_TIMEOUT_S):
+            if self.stopped:
+                return
+            if not ping(probe_url(), settings.REDIS_BREAKER_PROBE_TIMEOUT_S):
+                answered = 0
                 continue
-            if self._drain():
+            answered += 1
+            # Two answers in a row, not one: a Redis that has just started has no subscribers
+            # yet (the daphne processes' hubs reconnect within a second), and what is published
+            # before they are back reaches nobody. It also keeps a flapping Redis open.
+            if answered >= 2 and self._drain():
                 return
 
     def _drain(self) -> bool:
