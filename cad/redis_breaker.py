@@ -30,19 +30,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import redis
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-Send = Callable[[], None]
+Send = Callable[[], object]
 
 
 def probe_url() -> str:
     """The Redis a failed send was going to: the channel layer's host, else the broker."""
-    layer = settings.CHANNEL_LAYERS.get("default", {})
-    hosts = layer.get("CONFIG", {}).get("hosts") or []
+    layers: dict[str, Any] = settings.CHANNEL_LAYERS
+    hosts = layers.get("default", {}).get("CONFIG", {}).get("hosts") or []
     if hosts:
         host = hosts[0]
         if isinstance(host, dict):

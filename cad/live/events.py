@@ -203,7 +203,7 @@ def publish(message: dict[str, Any], prev: dict[str, int], *, coalesce: str = ""
 
     def send_now() -> None:
         # The layer as it is when the send runs: a kept send may run after a reconnect.
-        current = get_channel_layer()
+        current = get_channel_layer() or layer
         _publisher().run(_send(current, message, prev, coalesce), timeout=publish_timeout())
 
     breaker().send(send_now, describe=f"live publish of seq {message['seq']}")
@@ -338,7 +338,8 @@ def publish_many(batch: list[tuple[dict[str, Any], dict[str, int], str]]) -> Non
         return
 
     def send_now() -> None:
-        _publisher().run(send_in_order(get_channel_layer()), timeout=publish_timeout(len(batch)))
+        current = get_channel_layer() or layer
+        _publisher().run(send_in_order(current), timeout=publish_timeout(len(batch)))
 
     breaker().send(
         send_now, describe=f"live publish of {len(batch)} events from seq {batch[0][0]['seq']}"

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 import psycopg2
 import redis
 from websockets.sync.client import connect as ws_connect
