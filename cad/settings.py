@@ -614,6 +614,14 @@ RECORDS_ADAPTER = os.environ.get(
 RECORDS_URL = os.environ.get("RECORDS_URL", "")
 RECORDS_TOKEN = os.environ.get("RECORDS_TOKEN", "")
 RECORDS_SEND_RETRIES = int(os.environ.get("RECORDS_SEND_RETRIES", "5"))
+# A reviewed report still `submitted` this long after review had its task lost: queue it again
+# (hourly). Longer than the send's retries (2, 4, 8 ... 120 s each) take in all.
+CRIME_REPORT_SWEEP_AFTER_SECONDS = int(os.environ.get("CRIME_REPORT_SWEEP_AFTER_SECONDS", "3600"))
+CELERY_BEAT_SCHEDULE["crime-reports-sweep"] = {
+    "task": "incidents.crime.tasks.requeue_crime_reports",
+    "schedule": 3600.0,
+    "options": {"expires": 3000},
+}
 CELERY_BEAT_SCHEDULE["partner-undelivered-alert"] = {
     "task": "resources.partners.tasks.alert_unacknowledged_partner_deliveries",
     "schedule": 15.0,

@@ -10,7 +10,7 @@ The report holds personal data (victim, suspect): every read through the API is 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -189,6 +189,24 @@ def crime_report_submit(*, incident: Incident, by: User, source: str = "") -> Cr
         incident_updated(report.incident)
         transaction.on_commit(lambda: enqueue(tasks.send_crime_report, report.pk))
     return report
+
+
+def crime_reports_requeue_stale(*, now: datetime | None = None) -> int:
+    """Queue again the reports still `submitted` long after review: their task was lost (the
+    enqueue was kept by a process that died while Redis was down, or the broker lost it).
+    `CRIME_REPORT_SWEEP_AFTER_SECONDS` is longer than the send's whole retry schedule, so a
+    report still being retried is not queued twice; a duplicate would be harmless anyway (the
+    send locks the submitted row and skips one already sent)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.CRIME_REPORT_SWEEP_AFTER_SECONDS)
+    ids = list(
+        CrimeReport.objects.filter(
+            state=State.SUBMITTED, reviewed_at__lt=cutoff, reviewed_at__gte=now - timedelta(days=7)
+        ).values_list("pk", flat=True)[:200]
+    )
+    for report_id in ids:
+        enqueue(tasks.send_crime_report, report_id)
+    return len(ids)
 
 
 def crime_report_payload(report: CrimeReport) -> dict[str, Any]:
