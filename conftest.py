@@ -44,6 +44,17 @@ def _fast_password_hasher() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def _redis_breaker_reset() -> Iterator[None]:
+    """Each test starts with Redis taken as up: one test's outage (a private Redis stopped)
+    must not leave the next one's publishes waiting in a backlog."""
+    from cad.redis_breaker import breaker_reset
+
+    breaker_reset()
+    yield
+    breaker_reset()
+
+
 @pytest.fixture
 def postgres(db):
     """Use in tests that need PostgreSQL (row locks, triggers, real concurrency)."""

@@ -159,11 +159,18 @@ if REDIS_URL:
     # Redis pub/sub channels ignore the database number: deployments (or test runs) that share
     # one Redis keep apart by prefix.
     CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")
+    # A connect to a Redis that is gone fails in a second, not the kernel's minutes. No read
+    # timeout: the subscriber's reads wait for messages; a publish's wait is bounded by
+    # REDIS_PUBLISH_TIMEOUT_S in cad/live/events.py.
+    _LAYER_HOST = {
+        "address": REDIS_URL,
+        "socket_connect_timeout": float(os.environ.get("REDIS_CONNECT_TIMEOUT_S", "1")),
+    }
     if CHANNEL_LAYER == "pubsub":
         CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
+                "CONFIG": {"hosts": [_LAYER_HOST], "prefix": CHANNEL_LAYER_PREFIX},
             }
         }
     else:
@@ -171,7 +178,7 @@ if REDIS_URL:
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 "CONFIG": {
-                    "hosts": [REDIS_URL],
+                    "hosts": [_LAYER_HOST],
                     "prefix": CHANNEL_LAYER_PREFIX,
                     # channels-redis forgets group members after a day by default; a control
                     # room never closes, so membership lasts a week and the board consumer
@@ -310,8 +317,29 @@ RADIO_DELIVERY_ALERT_SECONDS = int(os.environ.get("RADIO_DELIVERY_ALERT_SECONDS"
 # How long a task taken by a worker that died unacknowledged (acks_late) waits on Redis before
 # another worker takes it again. Longer than any task runs, or a slow task would run twice.
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
-    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+    # A Redis that is gone (a dead host, a dropped route) fails a connect in a second, not the
+    # kernel's minutes; and a command on a connection that went quiet gives up in a few seconds.
+    # Longer than kombu's 1 s BRPOP poll, which waits on the same sockets in a worker.
+    "socket_connect_timeout": float(os.environ.get("REDIS_CONNECT_TIMEOUT_S", "1")),
+    "socket_timeout": float(os.environ.get("CELERY_BROKER_SOCKET_TIMEOUT_S", "5")),
 }
+# --- The Redis breaker (issue 23, cad/redis_breaker.py, docs/reliability.md) ---------------------
+# Once a publish or a task's enqueue has failed, a process stops waiting on Redis: it keeps the
+# sends and makes them when a background ping answers. REDIS_BREAKER=0 turns it off (every send
+# tries Redis and waits for its timeouts, as before; the fault suite measures both).
+REDIS_BREAKER = os.environ.get("REDIS_BREAKER", "1") != "0"
+# The breaker is the retry: Celery's own (three tries over about 0.6 s) would hold the request.
+CELERY_TASK_PUBLISH_RETRY = not REDIS_BREAKER
+REDIS_BREAKER_PROBE_SECONDS = float(os.environ.get("REDIS_BREAKER_PROBE_SECONDS", "1"))
+REDIS_BREAKER_PROBE_TIMEOUT_S = float(os.environ.get("REDIS_BREAKER_PROBE_TIMEOUT_S", "0.5"))
+# Kept sends per process while Redis is down (about 100 s of a busy control room's events and
+# tasks); the oldest go first. Every event is in the Event table and every task has a sweeper.
+REDIS_BREAKER_BACKLOG = int(os.environ.get("REDIS_BREAKER_BACKLOG", "10000"))
+# How long a live publish may wait for Redis before it counts as failed: it takes about 1 ms,
+# and this is what the one request that finds Redis gone pays. A spurious trip on a busy
+# machine costs only a delay: the kept events go out two probes later.
+REDIS_PUBLISH_TIMEOUT_S = float(os.environ.get("REDIS_PUBLISH_TIMEOUT_S", "0.3"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
@@ -596,6 +624,14 @@ RECORDS_ADAPTER = os.environ.get(
 RECORDS_URL = os.environ.get("RECORDS_URL", "")
 RECORDS_TOKEN = os.environ.get("RECORDS_TOKEN", "")
 RECORDS_SEND_RETRIES = int(os.environ.get("RECORDS_SEND_RETRIES", "5"))
+# A reviewed report still `submitted` this long after review had its task lost: queue it again
+# (hourly). Longer than the send's retries (2, 4, 8 ... 120 s each) take in all.
+CRIME_REPORT_SWEEP_AFTER_SECONDS = int(os.environ.get("CRIME_REPORT_SWEEP_AFTER_SECONDS", "3600"))
+CELERY_BEAT_SCHEDULE["crime-reports-sweep"] = {
+    "task": "incidents.crime.tasks.requeue_crime_reports",
+    "schedule": 3600.0,
+    "options": {"expires": 3000},
+}
 CELERY_BEAT_SCHEDULE["partner-undelivered-alert"] = {
     "task": "resources.partners.tasks.alert_unacknowledged_partner_deliveries",
     "schedule": 15.0,

@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.apps import AppConfig
 
 
@@ -8,6 +10,7 @@ class IncidentsConfig(AppConfig):
     def ready(self) -> None:
         # `cad` sits below this app: it learns what it needs of incidents by registration.
         from cad.audit.search import register_incident_lookup
+        from cad.enqueue import enqueue
         from cad.live.events import react
         from cad.live.replay import register_replay_section
         from cad.live.snapshot import register_snapshot_section
@@ -31,4 +34,4 @@ class IncidentsConfig(AppConfig):
         react(INCIDENT_CLOSED, crime_report_draft_on_close)
         # Texts are sent by a task; the texts module cannot import the task module (it is
         # imported by it), so it is told here how to queue one.
-        sender_register(send_caller_message.delay)
+        sender_register(partial(enqueue, send_caller_message))

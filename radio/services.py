@@ -39,6 +39,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from cad.audit.trail import audit_record
+from cad.enqueue import enqueue
 from cad.errors import Conflict
 from incidents.selectors import warnings_near
 from incidents.services import incident_log_add
@@ -150,14 +151,15 @@ def _enqueue_apply(message_ids: list[int], *, positions: list[int] | None = None
     batched = set(positions) if positions and positions_batched() else set()
     for message_id in (i for i in message_ids if i not in batched):
         try:
-            tasks.apply_radio_message.delay(message_id)
-        except Exception:  # noqa: BLE001  (broker down, or an eager task failing in-process)
+            enqueue(tasks.apply_radio_message, message_id)
+        except Exception:  # noqa: BLE001  (an eager task failing in-process; with a broker,
+            # `enqueue` keeps what it cannot queue now and the sweeper is behind it)
             logger.exception(
                 "could not queue radio message %s; the sweeper will apply it", message_id
             )
     if batched:
         try:
-            tasks.apply_radio_positions.delay([i for i in message_ids if i in batched])
+            enqueue(tasks.apply_radio_positions, [i for i in message_ids if i in batched])
         except Exception:  # noqa: BLE001  (as above)
             logger.exception("could not queue %s radio positions; the sweeper will", len(batched))
 
@@ -454,7 +456,7 @@ def despatch_messages_queue_missing(*, older_than: timedelta, limit: int = 100) 
 
 def _enqueue_send(message_id: int) -> None:
     try:
-        tasks.send_outbound.delay(message_id)
+        enqueue(tasks.send_outbound, message_id)
     except Exception:  # noqa: BLE001  (the sweeper sends what could not be queued)
         logger.exception("could not queue outbound radio message %s", message_id)
 

@@ -7,19 +7,20 @@ recommendations endpoint computes on demand when no fresh result is stored.
 
 from typing import Any
 
+from cad.enqueue import enqueue
 from resources.tasks import recommend_for_incident
 
 
 def recommend_for_new_incident(data: dict[str, Any]) -> None:
     """`incident.created`: recommend units for it."""
-    recommend_for_incident.delay(data["id"], "incident_created")
+    enqueue(recommend_for_incident, data["id"], "incident_created")
 
 
 def recommend_for_regraded_incident(data: dict[str, Any]) -> None:
     """`incident.regraded`: the grade decides speed and who suits it, so recommend again."""
-    recommend_for_incident.delay(data["incident"], "regraded")
+    enqueue(recommend_for_incident, data["incident"], "regraded")
 
 
 def recommend_for_reopened_incident(data: dict[str, Any]) -> None:
     """`incident.reopened`: back in the queue, unresourced."""
-    recommend_for_incident.delay(data["incident"], "reopened")
+    enqueue(recommend_for_incident, data["incident"], "reopened")

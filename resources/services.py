@@ -21,6 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cad.audit.trail import audit_record
+from cad.enqueue import enqueue
 from cad.errors import Conflict
 from incidents.events import incident_updated
 from incidents.models import Incident, IncidentLogEntry
@@ -78,7 +79,7 @@ def recommend_near_after_commit(unit: Unit) -> None:
     `robust`: a broker that is down must not fail the committed status change.
     """
     unit_id = unit.pk
-    transaction.on_commit(lambda: recommend_near_unit.delay(unit_id), robust=True)
+    transaction.on_commit(lambda: enqueue(recommend_near_unit, unit_id), robust=True)
 
 
 def incident_follow_units(incident: Incident) -> None:

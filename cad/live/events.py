@@ -31,9 +31,11 @@ from typing import Any, NamedTuple
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 from django.db import connection, transaction
 
 from cad.models import BCU, Event, EventCounter
+from cad.redis_breaker import breaker
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +180,11 @@ def _advance_bcu_streams(codes: list[str], seq: int) -> dict[str, int]:
 
 
 def publish(message: dict[str, Any], prev: dict[str, int], *, coalesce: str = "") -> None:
-    """Send to the channel layer; never raise, because the change is already committed."""
+    """Send to the channel layer; never raise, because the change is already committed.
+
+    Through this process's Redis breaker (cad/redis_breaker.py): while Redis is known to be
+    down the message is kept and sent, in order, when it answers again, and the request does
+    not wait for Redis' timeouts."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -186,15 +192,26 @@ def publish(message: dict[str, Any], prev: dict[str, int], *, coalesce: str = ""
     async def send_all() -> None:
         await _send(layer, message, prev, coalesce)
 
-    try:
-        if isinstance(layer, InMemoryChannelLayer):
-            # The in-memory layer's queues belong to the server's own event loop, which
-            # async_to_sync reaches from a sync view; only it may touch them.
+    if isinstance(layer, InMemoryChannelLayer):
+        # The in-memory layer's queues belong to the server's own event loop, which
+        # async_to_sync reaches from a sync view; only it may touch them. No Redis, no breaker.
+        try:
             async_to_sync(send_all)()
-        else:
-            _publisher().run(send_all(), timeout=PUBLISH_TIMEOUT_S)
-    except Exception:  # noqa: BLE001  (Redis down must not fail a committed change)
-        logger.warning("live publish failed for seq %s; clients will resync", message["seq"])
+        except Exception:  # noqa: BLE001  (a committed change must not fail here)
+            logger.warning("live publish failed for seq %s; clients will resync", message["seq"])
+        return
+
+    def send_now() -> None:
+        # The layer as it is when the send runs: a kept send may run after a reconnect.
+        current = get_channel_layer() or layer
+        _publisher().run(_send(current, message, prev, coalesce), timeout=publish_timeout())
+
+    breaker().send(send_now, describe=f"live publish of seq {message['seq']}")
+
+
+def publish_timeout(events: int = 1) -> float:
+    """How long one publish may wait for Redis before it counts as failed."""
+    return settings.REDIS_PUBLISH_TIMEOUT_S + 0.01 * (events - 1)
 
 
 async def _send(
@@ -306,26 +323,29 @@ def publish_many(batch: list[tuple[dict[str, Any], dict[str, int], str]]) -> Non
         return
     per_group = group_messages(batch)
 
-    async def send_group(group: str, messages: list[dict[str, Any]]) -> None:
-        for message in messages:  # in order, one by one
-            await layer.group_send(group, message)
+    async def send_in_order(layer: BaseChannelLayer) -> None:
+        async def send_group(group: str, messages: list[dict[str, Any]]) -> None:
+            for message in messages:  # in order, one by one
+                await layer.group_send(group, message)
 
-    async def send_in_order() -> None:
         await asyncio.gather(*(send_group(g, msgs) for g, msgs in per_group.items()))
 
-    try:
-        if isinstance(layer, InMemoryChannelLayer):  # see `publish`
-            async_to_sync(send_in_order)()
-        else:
-            _publisher().run(send_in_order(), timeout=PUBLISH_TIMEOUT_S + 0.01 * len(batch))
-    except Exception:  # noqa: BLE001  (Redis down must not fail a committed change)
-        logger.warning(
-            "live publish of %s events failed from seq %s; clients will resync",
-            len(batch), batch[0][0]["seq"],
-        )  # fmt: skip
+    if isinstance(layer, InMemoryChannelLayer):  # see `publish`
+        try:
+            async_to_sync(send_in_order)(layer)
+        except Exception:  # noqa: BLE001  (a committed change must not fail here)
+            logger.warning("live publish of %s events failed; clients will resync", len(batch))
+        return
+
+    def send_now() -> None:
+        current = get_channel_layer() or layer
+        _publisher().run(send_in_order(current), timeout=publish_timeout(len(batch)))
+
+    breaker().send(
+        send_now, describe=f"live publish of {len(batch)} events from seq {batch[0][0]['seq']}"
+    )
 
 
-PUBLISH_TIMEOUT_S = 2.0
 PUBLISH_MANY_CHUNK = 200  # events per layer message: well inside Redis' and msgpack's comfort
 
 
@@ -343,7 +363,14 @@ class _PublisherLoop:
         threading.Thread(target=self.loop.run_forever, name="event-publisher", daemon=True).start()
 
     def run(self, coroutine: Coroutine[Any, Any, Any], *, timeout: float) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            # Stop it: a send stuck on a slow Redis holds the layer's connection lock, and every
+            # later send would queue behind it.
+            future.cancel()
+            raise
 
 
 _loop: _PublisherLoop | None = None

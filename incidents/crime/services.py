@@ -10,7 +10,7 @@ The report holds personal data (victim, suspect): every read through the API is 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from cad.api.fields import control_characters
 from cad.audit.trail import audit_record
+from cad.enqueue import enqueue
 from cad.errors import Conflict
 from incidents.crime import adapters, tasks
 from incidents.crime.draft import CallFacts, draft_from_call
@@ -186,8 +187,26 @@ def crime_report_submit(*, incident: Incident, by: User, source: str = "") -> Cr
         audit_record(user=by, action="update", obj=report, source=source,
                      changes={"state": ["draft", "submitted"]})  # fmt: skip
         incident_updated(report.incident)
-        transaction.on_commit(lambda: tasks.send_crime_report.delay(report.pk))
+        transaction.on_commit(lambda: enqueue(tasks.send_crime_report, report.pk))
     return report
+
+
+def crime_reports_requeue_stale(*, now: datetime | None = None) -> int:
+    """Queue again the reports still `submitted` long after review: their task was lost (the
+    enqueue was kept by a process that died while Redis was down, or the broker lost it).
+    `CRIME_REPORT_SWEEP_AFTER_SECONDS` is longer than the send's whole retry schedule, so a
+    report still being retried is not queued twice; a duplicate would be harmless anyway (the
+    send locks the submitted row and skips one already sent)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.CRIME_REPORT_SWEEP_AFTER_SECONDS)
+    ids = list(
+        CrimeReport.objects.filter(
+            state=State.SUBMITTED, reviewed_at__lt=cutoff, reviewed_at__gte=now - timedelta(days=7)
+        ).values_list("pk", flat=True)[:200]
+    )
+    for report_id in ids:
+        enqueue(tasks.send_crime_report, report_id)
+    return len(ids)
 
 
 def crime_report_payload(report: CrimeReport) -> dict[str, Any]:

@@ -18,3 +18,9 @@ def send_crime_report(self: Task[[int], None], report_id: int) -> None:
         services.crime_report_send(report_id=report_id, give_up=give_up)
     except RecordsUnavailable as exc:
         raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 120)) from exc
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=60, soft_time_limit=50)
+def requeue_crime_reports() -> int:
+    """Queue again the reviewed reports whose sending task was lost (hourly)."""
+    return services.crime_reports_requeue_stale()

@@ -263,3 +263,23 @@ def test_the_page_offers_the_report_and_keeps_the_details_behind_the_api(call, c
     page = client.get(f"/incidents/{call.pk}/").content.decode()
     assert "Review the draft" in page and "ROB-PERS" in page
     assert "red puffer jacket, ran towards" not in page.split('id="crime-report"')[1]
+
+
+def test_a_report_whose_send_was_lost_is_queued_again_by_the_sweep(
+    call, cast, settings, monkeypatch
+):
+    """Reviewed while Redis was down, in a process that then died: nothing queued the send.
+    The hourly sweep finds it by its state; a report still within its retries is left alone."""
+    settings.CRIME_REPORT_SWEEP_AFTER_SECONDS = 3600
+    monkeypatch.setattr(tasks.send_crime_report, "delay", lambda report_id: None)  # lost
+    report = services.crime_report_draft(incident=call, by=cast.handler)
+    CrimeReport.objects.filter(pk=report.pk).update(
+        classification=CrimeClassification.objects.first()
+    )
+    services.crime_report_submit(incident=call, by=cast.handler)
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.send_crime_report, "delay", queued.append)
+    assert services.crime_reports_requeue_stale() == 0 and queued == []  # too recent
+    later = timezone.now() + timedelta(seconds=3601)
+    assert services.crime_reports_requeue_stale(now=later) == 1
+    assert queued == [report.pk]

@@ -32,9 +32,12 @@ from radio import services
 from radio.models import RadioMessage
 from radio.tests.conftest import msg
 from resources.models import Unit, UnitStatus, UnitStatusChange
+from tests.faults.stack import record
 from tests.servers import ROOT, PrivateRedis
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+# Part of the fault suite (tests/faults/, `make faults`, docs/reliability.md) as well as the
+# ordinary run: it starts its own broker and workers, on the test database.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
 
 VISIBILITY_S = 2
 WAIT_S = 60  # generous upper bounds on waiting for real processes; nothing asserts on speed
@@ -173,6 +176,7 @@ def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
     assert redis.Redis.from_url(broker).hlen("unacked") == 1  # taken, never acknowledged
 
     time.sleep(VISIBILITY_S + 0.5)  # let the task's visibility timeout lapse before restarting
+    restarted = time.monotonic()
     second = Worker(broker, tmp_path / "worker2.log")
     try:
         _wait(
@@ -181,6 +185,7 @@ def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
                 pk=message.pk, state=RadioMessage.State.APPLIED
             ).exists(),
         )
+        recovered = time.monotonic() - restarted
         # The very task the killed worker held, redelivered, not a new one.
         _wait("the worker to finish it", lambda: f"[{original}] succeeded" in second.output())
         assert redis.Redis.from_url(broker).hlen("unacked") == 0
@@ -193,6 +198,14 @@ def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
         again = send_apply()
         _wait("the repeated task to finish", lambda: f"[{again}] succeeded" in second.output())
         assert _snapshot(unit, message) == applied
+        record("celery-worker-killed", {
+            "fault": "celery-worker-killed", "requests": 1, "tasks_sent": 2,
+            "by_status": {"stored by the API": 1},
+            "acknowledged": 1, "applied": applied["changes"], "applied_twice": 0,
+            "recovery_s": round(recovered, 2),
+            "note": "recovery counted from the second worker's start; the visibility timeout "
+                    f"({VISIBILITY_S} s here, CELERY_VISIBILITY_TIMEOUT) comes before it",
+        })  # fmt: skip
     finally:
         second.stop()
 

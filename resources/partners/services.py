@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cad.audit.trail import audit_record
+from cad.enqueue import enqueue
 from cad.errors import Conflict
 from incidents import services as incident_services
 from incidents.events import incident_updated
@@ -46,7 +47,7 @@ def _delivery_queue(share: PartnerShare, *, at: datetime) -> PartnerDelivery | N
     if PartnerDelivery.objects.filter(share=share, state=State.QUEUED).exists():
         return None
     delivery = PartnerDelivery.objects.create(share=share, state=State.QUEUED, queued_at=at)
-    transaction.on_commit(lambda: tasks.send_partner_delivery.delay(delivery.pk))
+    transaction.on_commit(lambda: enqueue(tasks.send_partner_delivery, delivery.pk))
     return delivery
 
 
