@@ -41,6 +41,7 @@ import json
 import multiprocessing
 import os
 import random
+import signal
 import sys
 import tempfile
 import threading
@@ -669,6 +670,9 @@ def report(args, result: dict) -> dict:
 
 
 def main() -> int:
+    # A SIGTERM (a test's timeout, a Ctrl-C from a wrapper) unwinds like an error, so the servers
+    # this started are stopped and the throw-away database dropped, not left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     radio_ingest.logging.getLogger("websockets").setLevel(radio_ingest.logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=3600.0, help="s of load")
