@@ -50,6 +50,7 @@ from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from queue import Empty
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -238,10 +239,12 @@ class Despatcher:
             self._due_closes(now)
             time.sleep(0.02)
         deadline = time.time() + self.life + 5
-        while self.closes and time.time() < deadline:
+        while self.closes and time.time() < deadline and not self.stop.is_set():
             self._due_closes(time.time())
             time.sleep(0.1)
-        self.pool.shutdown(wait=True)
+        # Stopped (an interrupted soak): do not wait for requests to a server being stopped.
+        interrupted = self.stop.is_set()
+        self.pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
 
     def _due_closes(self, now: float) -> None:
         while self.closes and self.closes[0][0] <= now:
@@ -489,26 +492,42 @@ async def run(args, env: dict, cookies: dict, tokens: tuple[str, str], port: int
         daemon=True,
     )  # fmt: skip
     gateway.start()
-    get = lambda: asyncio.to_thread(queue.get, True, args.duration + args.drain + 300)  # noqa: E731
-    assert (await get())[0] == "listening"
-    url = f"ws://127.0.0.1:{gw_port}/"
-    with radio_ingest.subprocess_logged(
-        "bridge", [sys.executable, "manage.py", "radio_bridge", "--url", url], env
-    ):
-        _, started = await get()
-        figures.t0 = started  # windows count from the start of the load
-        figures.windows = []
-        drive = asyncio.create_task(asyncio.to_thread(despatcher.run, args.duration))
-        sampler = asyncio.create_task(sample_loop(args, figures, gateway.pid, stop))
-        _, load_end, _, _ = await get()
-        await drive
-        _, _, final_stats, never_acked, _ = await get()
-        left = await in_db(radio_ingest.received_count)
-        deadline = time.time() + args.drain
-        while left and time.time() < deadline:
-            await asyncio.sleep(1.0)
+
+    async def get():
+        # Short waits, so that an interrupted soak is not held up by a thread blocked here.
+        while True:
+            with contextlib.suppress(Empty):
+                return await asyncio.to_thread(queue.get, True, 1.0)
+            if not gateway.is_alive():
+                raise RuntimeError("the load gateway died")
+
+    try:
+        assert (await get())[0] == "listening"
+        url = f"ws://127.0.0.1:{gw_port}/"
+        with radio_ingest.subprocess_logged(
+            "bridge", [sys.executable, "manage.py", "radio_bridge", "--url", url], env
+        ):
+            _, started = await get()
+            figures.t0 = started  # windows count from the start of the load
+            figures.windows = []
+            drive = asyncio.create_task(asyncio.to_thread(despatcher.run, args.duration))
+            sampler = asyncio.create_task(sample_loop(args, figures, gateway.pid, stop))
+            _, load_end, _, _ = await get()
+            await drive
+            _, _, final_stats, never_acked, _ = await get()
             left = await in_db(radio_ingest.received_count)
-        await asyncio.sleep(radio_ingest.COALESCE_GRACE_S + 1)
+            deadline = time.time() + args.drain
+            while left and time.time() < deadline:
+                await asyncio.sleep(1.0)
+                left = await in_db(radio_ingest.received_count)
+            await asyncio.sleep(radio_ingest.COALESCE_GRACE_S + 1)
+    finally:
+        # Also on SIGTERM/SIGINT (main): stop the despatcher's thread, which asyncio.run would
+        # otherwise wait for, and the gateway, before main stops the servers.
+        despatcher.stop.set()
+        stop.set()
+        if gateway.is_alive():
+            gateway.terminate()
     stop.set()
     await asyncio.gather(*sockets, sampler)
     gateway.join(timeout=10)
@@ -670,8 +689,8 @@ def report(args, result: dict) -> dict:
 
 
 def main() -> int:
-    # A SIGTERM (a test's timeout, a Ctrl-C from a wrapper) unwinds like an error, so the servers
-    # this started are stopped and the throw-away database dropped, not left running.
+    # A SIGTERM (a test's timeout, `kill`) unwinds like Ctrl-C: the `finally`s stop the load, the
+    # servers this started (ExitStack) and drop the throw-away database, none is left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     radio_ingest.logging.getLogger("websockets").setLevel(radio_ingest.logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
