@@ -257,17 +257,23 @@ async def board_client(url: str, headers: dict, stop: asyncio.Event, ready: asyn
             await asyncio.sleep(0.5)
 
 
+async def received(ws, stop: asyncio.Event):
+    """(arrival time, text) of each message on `ws` until `stop` is set (looked at twice a
+    second, so a quiet socket does not hold a bench up). Also used by bench/soak.py."""
+    while not stop.is_set():
+        try:
+            raw = await asyncio.wait_for(ws.recv(), 0.5)
+        except TimeoutError:
+            continue
+        yield time.time(), raw
+
+
 async def _board_session(url, headers, stop, ready, record) -> None:
     async with websockets.connect(url, additional_headers=headers, max_size=2**26,
                                   open_timeout=30, ping_interval=None) as ws:  # fmt: skip
         json.loads(await ws.recv())  # hello
         ready.set()
-        while not stop.is_set():
-            try:
-                raw = await asyncio.wait_for(ws.recv(), 0.5)
-            except TimeoutError:
-                continue
-            at = time.time()
+        async for at, raw in received(ws, stop):
             msg = json.loads(raw)
             kind = msg.get("type")
             if kind == "unit.updated":

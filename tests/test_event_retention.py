@@ -132,7 +132,7 @@ async def test_a_board_whose_last_seq_was_pruned_gets_a_snapshot(log):
     seen = log["old"].seq - 1  # a board that went away just before the checkpoint
     await database_sync_to_async(event_log_prune)(older_than=log["cutoff"])
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
-    communicator.scope["user"] = log["desk"]  # type: ignore[typeddict-unknown-key]
+    communicator.scope["user"] = log["desk"]
     connected, _ = await communicator.connect()
     assert connected
     assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"

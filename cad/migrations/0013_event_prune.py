@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from cad.audit.append_only import append_only_trigger_sql
+from cad.audit.append_only import append_only_trigger_sql, postgres_only_operation
 
 # The event log may be pruned (cad/live/retention.py): its trigger still refuses every UPDATE,
 # and a DELETE unless the transaction has set `beacon.event_prune` (SET LOCAL), which only the
@@ -21,19 +21,9 @@ FORWARD = """
 REVERSE = append_only_trigger_sql("cad_event")[0].split("CREATE TRIGGER")[0]
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def reverse(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(REVERSE, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("cad", "0012_board_replay"),
     ]
 
-    operations = [migrations.RunPython(forward, reverse)]
+    operations = [postgres_only_operation(FORWARD, REVERSE)]
