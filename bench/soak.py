@@ -170,7 +170,8 @@ class Despatcher:
 
     def _incident(self, n: int, due: float) -> None:
         if time.time() - due > 1.0:
-            self.late += 1
+            with self.figures.lock:
+                self.late += 1
         k = self.rng.randrange(8)
         lat, lon = cell_centre(k)
         summary = f"soak {n}"
@@ -194,9 +195,10 @@ class Despatcher:
             return
         bcu = incident["location"]["bcu"]
         self.incidents[incident["id"]] = {"bcu": bcu, "summary": summary}
+        free = self.free.get(bcu) or deque()  # no BCU (outside every borough): nobody to send
         for _ in range(3):
             try:
-                unit = self.free[bcu].popleft()
+                unit = free.popleft()
             except IndexError:
                 break
             status, _ = self._post(f"/api/v1/incidents/{incident['id']}/assign/", {"unit": unit},
@@ -204,7 +206,7 @@ class Despatcher:
             if status == 200:
                 self.closes.append((time.time() + self.life, incident["id"], unit, bcu))
                 return
-            self.free[bcu].append(unit)  # 409: busy elsewhere; try the next
+            free.append(unit)  # 409: busy elsewhere; try the next
         with self.figures.lock:
             self.figures.at(t0).unassigned += 1
         self.closes.append((time.time() + self.life, incident["id"], "", bcu))
@@ -585,8 +587,9 @@ def print_window(window: Window, figures: Figures) -> None:
     rss = ", ".join(f"{name.split()[0]} {mb:,.0f}" for name, mb in r["rss_mb"].items())
     print(
         f"[{start:>5.0f}-{start + figures.length:<5.0f}s] creates {r['created']} "
-        f"(failed {r['failed']}, closed {r['closed']}) p50/p99 {fmt(r['create_p50'])}/"
-        f"{fmt(r['create_p99'])} ms | push p50/p99 {fmt(r['push_p50'])}/{fmt(r['push_p99'])} ms "
+        f"(failed {r['failed']}, unassigned {r['unassigned']}, closed {r['closed']}) "
+        f"p50/p99 {fmt(r['create_p50'])}/{fmt(r['create_p99'])} ms | "
+        f"push p50/p99 {fmt(r['push_p50'])}/{fmt(r['push_p99'])} ms "
         f"(n={r['push_n']:,}) | radio lag p50/p99 {fmt(r['radio_p50'])}/{fmt(r['radio_p99'])} ms "
         f"(n={r['radio_n']:,}) | events {fmt(r['event_rows'])} rows {fmt(r['event_mb'])} MB, "
         f"pruned to #{fmt(r['pruned_through'])} of #{fmt(r['last_seq'])} | db "
