@@ -81,12 +81,15 @@ def iso_now() -> str:
 
 
 def gateway_process(port: int, units: int, interval: float, seconds: float, drain: float,
-                    resend_after: float, out: multiprocessing.Queue) -> None:  # fmt: skip
+                    resend_after: float, out: multiprocessing.Queue,
+                    keep_ids: bool = True) -> None:  # fmt: skip
+    """keep_ids=False: the final report carries no list of acked ids (an hour's soak would
+    hold millions); its counts still say what was sent, acked and never acked."""
     logging.getLogger("websockets").setLevel(logging.CRITICAL)
-    asyncio.run(_gateway(port, units, interval, seconds, drain, resend_after, out))
+    asyncio.run(_gateway(port, units, interval, seconds, drain, resend_after, out, keep_ids))
 
 
-async def _gateway(port, units, interval, seconds, drain, resend_after, out) -> None:
+async def _gateway(port, units, interval, seconds, drain, resend_after, out, keep_ids) -> None:
     rng = random.Random(7)
     issis = [f"{2600000 + i}" for i in range(units)]
     where = [[rng.uniform(LAT0, LAT1), rng.uniform(LON0, LON1)] for _ in range(units)]
@@ -141,7 +144,8 @@ async def _gateway(port, units, interval, seconds, drain, resend_after, out) -> 
                             stats["ack_unknown"] += 1  # a resent copy acked twice
                         else:
                             stats["acked"] += 1
-                            acked.append(key)
+                            if keep_ids:
+                                acked.append(key)
                 elif kind == "nack":
                     if unacked.pop(frame.get("id"), None) is not None:
                         stats["nacked"] += 1
@@ -253,17 +257,23 @@ async def board_client(url: str, headers: dict, stop: asyncio.Event, ready: asyn
             await asyncio.sleep(0.5)
 
 
+async def received(ws, stop: asyncio.Event):
+    """(arrival time, text) of each message on `ws` until `stop` is set (looked at twice a
+    second, so a quiet socket does not hold a bench up). Also used by bench/soak.py."""
+    while not stop.is_set():
+        try:
+            raw = await asyncio.wait_for(ws.recv(), 0.5)
+        except TimeoutError:
+            continue
+        yield time.time(), raw
+
+
 async def _board_session(url, headers, stop, ready, record) -> None:
     async with websockets.connect(url, additional_headers=headers, max_size=2**26,
                                   open_timeout=30, ping_interval=None) as ws:  # fmt: skip
         json.loads(await ws.recv())  # hello
         ready.set()
-        while not stop.is_set():
-            try:
-                raw = await asyncio.wait_for(ws.recv(), 0.5)
-            except TimeoutError:
-                continue
-            at = time.time()
+        async for at, raw in received(ws, stop):
             msg = json.loads(raw)
             kind = msg.get("type")
             if kind == "unit.updated":

@@ -294,6 +294,17 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 3 * 3600},
     },
 }
+# The live-board event log keeps this long (cad/live/retention.py, decision 0018): resync and
+# replay work within it; a board further behind gets a snapshot. Hours, so a soak can use 0.1.
+EVENT_RETENTION_HOURS = float(os.environ.get("EVENT_RETENTION_HOURS", str(31 * 24)))
+EVENT_PRUNE_EVERY_SECONDS = float(os.environ.get("EVENT_PRUNE_EVERY_SECONDS", "600"))
+if EVENT_RETENTION_HOURS <= 0 or EVENT_PRUNE_EVERY_SECONDS <= 0:
+    raise ImproperlyConfigured("EVENT_RETENTION_HOURS and EVENT_PRUNE_EVERY_SECONDS must be > 0")
+CELERY_BEAT_SCHEDULE["prune-event-log"] = {
+    "task": "cad.tasks.prune_event_log",
+    "schedule": EVENT_PRUNE_EVERY_SECONDS,
+    "options": {"expires": EVENT_PRUNE_EVERY_SECONDS * 0.9},
+}
 # How long a board socket holds unit positions to send only the newest per unit; statuses and
 # incidents never wait. Issue 4 allows 1-2 s; half a second keeps a radio fix on the board within
 # the radio issue's 1 s at p99 (bench/radio_ingest.py). A browser's load is set by how often

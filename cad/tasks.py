@@ -3,10 +3,12 @@
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from cad.api.idempotency import idempotency_keys_purge
 from cad.live.replay import board_checkpoint_due, board_checkpoints_prune
+from cad.live.retention import event_log_prune
 
 IDEMPOTENCY_KEYS_KEPT = timedelta(hours=24)
 
@@ -30,5 +32,23 @@ def write_board_checkpoint() -> int | None:
     checkpoint = board_checkpoint_due(
         every_events=CHECKPOINT_EVERY_EVENTS, every_seconds=CHECKPOINT_EVERY_SECONDS
     )
-    board_checkpoints_prune(older_than=timezone.now() - CHECKPOINTS_KEPT)
+    board_checkpoints_prune(older_than=timezone.now() - checkpoints_kept())
     return checkpoint.seq if checkpoint is not None else None
+
+
+def checkpoints_kept() -> timedelta:
+    """At least as long as the event log: pruning stops at a checkpoint older than its cutoff,
+    and the checkpoints' own prune keeps the newest one older than this (cad/live/retention.py)."""
+    return max(CHECKPOINTS_KEPT, event_retention())
+
+
+def event_retention() -> timedelta:
+    return timedelta(hours=settings.EVENT_RETENTION_HOURS)
+
+
+# Batches commit one by one: a run stopped by its time limit loses nothing, the next carries on
+# from the watermark.
+@shared_task(acks_late=True, ignore_result=True, time_limit=600, soft_time_limit=540)
+def prune_event_log() -> int:
+    """Delete live-board events older than EVENT_RETENTION_HOURS (beat)."""
+    return event_log_prune(older_than=timezone.now() - event_retention())

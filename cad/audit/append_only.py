@@ -58,10 +58,12 @@ def append_only_trigger_sql(table: str) -> tuple[str, str]:
 
 def append_only_operation(table: str):
     """A migration operation that installs the trigger on PostgreSQL and does nothing elsewhere."""
-    return _postgres_only(*append_only_trigger_sql(table))
+    return postgres_only_operation(*append_only_trigger_sql(table))
 
 
-def _postgres_only(forward: str, reverse: str):
+def postgres_only_operation(forward: str, reverse: str):
+    """A migration operation running `forward` (and `reverse` back) on PostgreSQL only."""
+
     def install(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
             schema_editor.execute(forward, params=None)
@@ -103,4 +105,4 @@ def truncate_guard_sql(table: str) -> tuple[str, str]:
 
 def truncate_guard_operation(table: str):
     """A migration operation installing the TRUNCATE guard on PostgreSQL (nothing elsewhere)."""
-    return _postgres_only(*truncate_guard_sql(table))
+    return postgres_only_operation(*truncate_guard_sql(table))

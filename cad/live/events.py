@@ -34,6 +34,7 @@ from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_
 from django.conf import settings
 from django.db import connection, transaction
 
+from cad.live.retention import events_pruned_through
 from cad.models import BCU, Event, EventCounter
 from cad.redis_breaker import breaker
 
@@ -400,12 +401,15 @@ def latest_seq(*, bcu: str | None = None) -> int:
 
 
 def events_since(seq: int, *, bcu: str | None, limit: int) -> list[dict[str, Any]] | None:
-    """Events after `seq` visible to a desk, oldest first; None when more than `limit` missed."""
+    """Events after `seq` visible to a desk, oldest first; None when more than `limit` missed
+    or when some of them have been pruned (cad/live/retention.py): the desk needs a snapshot."""
     rows = Event.objects.filter(seq__gt=seq).order_by("seq")
     if bcu:
         rows = rows.filter(bcu__contains=bcu)
     batch = list(rows.values("seq", "type", "data", "bcu")[: limit + 1])
-    if len(batch) > limit:
+    # Read after the events: a prune that commits between the two reads raises the watermark,
+    # so the answer errs towards a snapshot, never towards a list with its start missing.
+    if len(batch) > limit or seq < events_pruned_through():
         return None
     if bcu:
         # `contains` on a comma list can over-match ("AW" in "XAW"); keep exact members only.

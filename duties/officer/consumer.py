@@ -27,6 +27,7 @@ from cad.accounts.second_factor import requires_second_factor
 from cad.accounts.sessions import board_session_seconds_left
 from cad.live import events
 from cad.live.rechecked import RecheckedSocket
+from cad.live.retention import events_pruned_through
 from cad.live.session_sockets import user_group
 from cad.models import Event
 from duties.officer.live import INCIDENT_TYPES, UNIT_TYPES, incident_group, unit_group
@@ -165,7 +166,11 @@ class OfficerConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
             .order_by("seq")
             .values("seq", "type", "data")[: RESYNC_LIMIT + 1]
         ]
-        return None if len(rows) > RESYNC_LIMIT else rows
+        # Some of what it missed may have been pruned (cad/live/retention.py): a snapshot, not
+        # a list with its start gone. Read after the rows, as events_since does.
+        if len(rows) > RESYNC_LIMIT or since < events_pruned_through():
+            return None
+        return rows
 
     async def _resync(self, since: int) -> None:
         missed = await database_sync_to_async(self._missed)(since)

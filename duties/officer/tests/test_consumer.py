@@ -4,8 +4,11 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 
 from cad.asgi import application
+from cad.live.replay import board_checkpoint_create
+from cad.live.retention import event_log_prune
 from duties.officer.consumer import OfficerConsumer
 from incidents.services import incident_log_add
 from resources import despatch
@@ -112,4 +115,23 @@ async def test_resync_sends_only_what_this_phone_missed(phone):
         assert data.get("callsign") == "CN01" or data.get("id") == incident.pk, message
     await communicator.send_json_to({"type": "resync", "since": "x"})
     assert (await communicator.receive_json_from(timeout=5))["type"] == "error"
+    await communicator.disconnect()
+
+
+@database_sync_to_async
+def prune_to_now():
+    """A checkpoint now, and the log pruned up to it."""
+    board_checkpoint_create()
+    assert event_log_prune(older_than=timezone.now()) > 0
+
+
+async def test_resync_from_a_pruned_seq_gets_a_snapshot(phone):
+    communicator, hello = await socket(phone["user"])
+    await communicator.disconnect()
+    await send_unit(phone)  # missed, then pruned away
+    await prune_to_now()
+    communicator, _ = await socket(phone["user"])
+    await communicator.send_json_to({"type": "resync", "since": hello["seq"]})
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "snapshot", message
     await communicator.disconnect()
