@@ -91,7 +91,11 @@ def _who(officer: Officer) -> str:
 
 
 def _lock_officers(ids: list[int]) -> dict[int, Officer]:
-    locked = Officer.objects.select_for_update().filter(pk__in=sorted(set(ids))).order_by("pk")
+    locked = (
+        Officer.objects.select_for_update(no_key=True)
+        .filter(pk__in=sorted(set(ids)))
+        .order_by("pk")
+    )
     return {o.pk: o for o in locked}
 
 
@@ -376,7 +380,9 @@ def roster_pattern_apply(
     wanted_kinds = sorted({k for k in pattern if k in WORKING})
     with transaction.atomic():
         officers = list(
-            Officer.objects.select_for_update().filter(team=team, active=True).order_by("pk")
+            Officer.objects.select_for_update(no_key=True)
+            .filter(team=team, active=True)
+            .order_by("pk")
         )
         ids = [o.pk for o in officers]
         shifts = _team_shifts(team=team, dates=dates, kinds=wanted_kinds)
@@ -649,7 +655,9 @@ def crew_book_off(
     at = at or timezone.now()
     with transaction.atomic():
         _incident, unit, _job = unit_lock_with_job(unit)
-        crew = Crewing.objects.select_for_update().filter(unit=unit, booked_off_at__isnull=True)
+        crew = Crewing.objects.select_for_update(no_key=True).filter(
+            unit=unit, booked_off_at__isnull=True
+        )
         if officers is not None:
             crew = crew.filter(officer_id__in=[o.pk for o in officers])
         leaving = list(crew.select_related("officer", "shift").order_by("officer_id"))
@@ -681,7 +689,7 @@ def shift_operation_set(
     drawn from the roster for it. The shift must overlap the operation's time (409
     `outside_operation`); the operation's log records the mark."""
     with transaction.atomic():
-        shift = Shift.objects.select_for_update().select_related("bcu").get(pk=shift.pk)
+        shift = Shift.objects.select_for_update(no_key=True).select_related("bcu").get(pk=shift.pk)
         before = shift.operation
         if operation is not None and not (
             shift.starts_at < operation.ends_at and operation.starts_at < shift.ends_at
@@ -711,13 +719,15 @@ def officer_user_link(*, user: User, collar: str, by: User | None, source: str) 
     is undone in the same transaction, and both are audited. Returns the officer, as text.
     """
     with transaction.atomic():
-        officer = Officer.objects.select_for_update().filter(collar_number=collar).first()
+        officer = (
+            Officer.objects.select_for_update(no_key=True).filter(collar_number=collar).first()
+        )
         if officer is None:
             raise DomainError(f"no officer with collar number {collar!r}", code="no_officer")
         if officer.user_id == user.pk:
             return str(officer)
         for previous in (
-            Officer.objects.select_for_update().filter(user=user).exclude(pk=officer.pk)
+            Officer.objects.select_for_update(no_key=True).filter(user=user).exclude(pk=officer.pk)
         ):
             previous.user = None
             previous.save(update_fields=["user"])

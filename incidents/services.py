@@ -366,7 +366,7 @@ def _validated_qualifiers(errors: dict, codes: Any) -> list[Qualifier]:
 
 def _lock(incident: Incident) -> Incident:
     return (
-        Incident.objects.select_for_update(of=("self",))
+        Incident.objects.select_for_update(no_key=True, of=("self",))
         .select_related("type", "bcu")
         .get(pk=incident.pk)
     )
@@ -737,7 +737,7 @@ def warning_marker_expire(
     """End a warning now. It stays on record (and in location history) with its expiry."""
     now = timezone.now()
     with transaction.atomic():
-        marker = WarningMarker.objects.select_for_update().get(pk=marker.pk)
+        marker = WarningMarker.objects.select_for_update(no_key=True).get(pk=marker.pk)
         if marker.expires_at is not None and marker.expires_at <= now:
             raise Conflict("this warning has already expired", code="already_expired")
         before = marker.expires_at

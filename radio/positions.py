@@ -63,7 +63,7 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
     now = timezone.now()
     with transaction.atomic():
         claimed = list(
-            RadioMessage.objects.select_for_update(skip_locked=True)
+            RadioMessage.objects.select_for_update(no_key=True, skip_locked=True)
             .filter(
                 pk__in=message_ids,
                 direction=RadioMessage.Direction.INBOUND,
@@ -90,7 +90,9 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
 
         units = {
             issi: (pk, callsign, active, position_at)
-            for pk, issi, callsign, active, position_at in Unit.objects.select_for_update()
+            for pk, issi, callsign, active, position_at in Unit.objects.select_for_update(
+                no_key=True
+            )
             .filter(issi__in=list(newest))
             .order_by("pk")
             .values_list("pk", "issi", "callsign", "active", "position_at")

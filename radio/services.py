@@ -362,7 +362,7 @@ def despatch_message_queue(*, assignment: Assignment, by: User | None) -> RadioM
     with transaction.atomic():
         # The assignment row lock serialises two callers for the same assignment.
         assignment = (
-            Assignment.objects.select_for_update(of=("self",))
+            Assignment.objects.select_for_update(no_key=True, of=("self",))
             .select_related("unit", "incident__type", "incident__bcu")
             .get(pk=assignment.pk)
         )
@@ -517,7 +517,7 @@ def radio_message_send(*, message_id: int, give_up: bool = False) -> str | None:
     """
     with transaction.atomic():
         message = (
-            RadioMessage.objects.select_for_update(skip_locked=True)
+            RadioMessage.objects.select_for_update(no_key=True, skip_locked=True)
             .filter(pk=message_id, direction=Direction.OUTBOUND, state=State.QUEUED)
             .first()
         )
@@ -579,7 +579,9 @@ def radio_message_delivery_record(
     """
     if state not in RECEIPT_FROM:
         raise Conflict(f"a receipt cannot set {state!r}", code="invalid_state")
-    outbound = RadioMessage.objects.select_for_update().filter(direction=Direction.OUTBOUND)
+    outbound = RadioMessage.objects.select_for_update(no_key=True).filter(
+        direction=Direction.OUTBOUND
+    )
     with transaction.atomic():
         message: RadioMessage | None
         if isinstance(ref, int):

@@ -64,7 +64,7 @@ def assignment_create(
     at = at or timezone.now()
     override_reason = _clean_reason(override_reason)
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
         unit = unit_lock(unit)
         if incident.status == IncidentStatus.CLOSED:
             raise Conflict(f"{incident.reference} is closed", code="incident_closed")
@@ -166,7 +166,7 @@ def assignment_record_past(
         raise ValidationError({"units": [
             f"{unit.callsign}: at scene must lie between sent and cleared."]})  # fmt: skip
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
         assignment = Assignment.objects.create(
             incident=incident, unit=unit, assigned_at=assigned_at, assigned_by=by,
             en_route_at=assigned_at, at_scene_at=at_scene_at, cleared_at=cleared_at,
@@ -193,10 +193,10 @@ def assignment_clear(
     """Take a unit off an incident (unassign). The unit becomes available again."""
     at = at or timezone.now()
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
         unit = unit_lock(unit)
         assignment = (
-            Assignment.objects.select_for_update()
+            Assignment.objects.select_for_update(no_key=True)
             .filter(incident=incident, unit=unit, cleared_at__isnull=True)
             .first()
         )
@@ -237,14 +237,14 @@ def assignments_clear_on_close(*, incident: Incident, by, source: str, at: datet
     with transaction.atomic():
         active = list(
             # of=self: the incident's BCU is an outer join, which PostgreSQL cannot lock.
-            Assignment.objects.select_for_update(of=("self",))
+            Assignment.objects.select_for_update(no_key=True, of=("self",))
             .filter(incident=incident, cleared_at__isnull=True)
             .select_related("incident__bcu", "unit")
             .order_by("unit_id")
         )
         # Every unit is locked before any event is emitted: event_emit holds the event counter
         # until commit, and a GPS update holding a unit row waits for that counter.
-        units = {u.pk: u for u in Unit.objects.select_for_update().filter(
+        units = {u.pk: u for u in Unit.objects.select_for_update(no_key=True).filter(
             pk__in=[a.unit_id for a in active]).order_by("pk")}  # fmt: skip
         for assignment in active:
             unit = units[assignment.unit_id]
@@ -287,10 +287,10 @@ def assignment_acknowledge(
     """
     at = at or timezone.now()
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().filter(pk=incident_id).first()
+        incident = Incident.objects.select_for_update(no_key=True).filter(pk=incident_id).first()
         unit = unit_lock(unit)
         assignment = (
-            Assignment.objects.select_for_update()
+            Assignment.objects.select_for_update(no_key=True)
             .filter(unit=unit, incident_id=incident_id, cleared_at__isnull=True)
             .first()
         )

@@ -27,7 +27,11 @@ def ring_fence_add(
     """Hold a unit for an operation. 409 `operation_over` once it has ended; adding it again
     changes nothing."""
     with transaction.atomic():
-        operation = Operation.objects.select_for_update().select_related("bcu").get(pk=operation.pk)
+        operation = (
+            Operation.objects.select_for_update(no_key=True)
+            .select_related("bcu")
+            .get(pk=operation.pk)
+        )
         if operation.ends_at <= timezone.now():
             raise Conflict(f"{operation.name} has ended", code="operation_over")
         fence, created = RingFence.objects.get_or_create(
@@ -46,7 +50,11 @@ def ring_fence_remove(
 ) -> None:
     """Release a unit from an operation. 409 `not_ring_fenced` when it was not held for it."""
     with transaction.atomic():
-        operation = Operation.objects.select_for_update().select_related("bcu").get(pk=operation.pk)
+        operation = (
+            Operation.objects.select_for_update(no_key=True)
+            .select_related("bcu")
+            .get(pk=operation.pk)
+        )
         fence = RingFence.objects.filter(operation=operation, unit=unit).first()
         if fence is None:
             raise Conflict(f"{unit.callsign} is not ring-fenced for {operation.name}",

@@ -93,7 +93,7 @@ def incident_follow_units(incident: Incident) -> None:
 
 
 def unit_lock(unit: Unit) -> Unit:
-    return Unit.objects.select_for_update().get(pk=unit.pk)
+    return Unit.objects.select_for_update(no_key=True).get(pk=unit.pk)
 
 
 def unit_lock_with_job(unit: Unit) -> tuple[Incident | None, Unit, Assignment | None]:
@@ -108,10 +108,14 @@ def unit_lock_with_job(unit: Unit) -> tuple[Incident | None, Unit, Assignment | 
             .values_list("incident_id", flat=True)
             .first()
         )
-        incident = Incident.objects.select_for_update().get(pk=incident_id) if incident_id else None
+        incident = (
+            Incident.objects.select_for_update(no_key=True).get(pk=incident_id)
+            if incident_id
+            else None
+        )
         locked = unit_lock(unit)
         assignment = (
-            Assignment.objects.select_for_update()
+            Assignment.objects.select_for_update(no_key=True)
             .filter(unit=locked, cleared_at__isnull=True)
             .first()
         )
@@ -296,10 +300,14 @@ def units_training_reset(*, at: datetime, by: User | None, source: str) -> list[
     if not settings.TRAINING:
         raise Conflict("units are reset only on a training instance", code="not_training")
     with transaction.atomic():
-        for job in Assignment.objects.select_for_update().filter(cleared_at__isnull=True):
+        for job in Assignment.objects.select_for_update(no_key=True).filter(
+            cleared_at__isnull=True
+        ):
             job.cleared_at = max(at, job.assigned_at)
             job.save(update_fields=["cleared_at"])
-        units = list(Unit.objects.select_for_update().filter(active=True).order_by("callsign"))
+        units = list(
+            Unit.objects.select_for_update(no_key=True).filter(active=True).order_by("callsign")
+        )
         UnitStatusChange.objects.bulk_create(
             UnitStatusChange(unit=u, at=at, from_status=u.status, to_status=S.AVAILABLE,
                              source=source, by=by)

@@ -76,7 +76,7 @@ def device_enrol_start(*, user) -> TOTPDevice:
     A confirmed device is never replaced here: only `device_reset` (an admin, via
     `manage.py cad_user --reset-2fa`) removes it, or a password alone could re-enrol.
     """
-    device, created = TOTPDevice.objects.select_for_update().get_or_create(
+    device, created = TOTPDevice.objects.select_for_update(no_key=True).get_or_create(
         user=user, defaults={"secret_encrypted": secret_encrypt(totp.new_secret())}
     )
     if device.confirmed_at is not None:
@@ -225,7 +225,7 @@ def devices_reencrypt(*, source: str = "cli") -> int:
     count = 0
     for pk in TOTPDevice.objects.values_list("pk", flat=True):
         with transaction.atomic():
-            device = TOTPDevice.objects.select_for_update().get(pk=pk)
+            device = TOTPDevice.objects.select_for_update(no_key=True).get(pk=pk)
             device.secret_encrypted = secret_rotate(device.secret_encrypted)
             device.save(update_fields=["secret_encrypted"])
             audit_record(user=None, action="update", obj=device,

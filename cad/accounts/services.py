@@ -38,7 +38,7 @@ def user_provision(
         bcu = BCU.objects.filter(code=bcu_code.upper()).first()
         if bcu is None:
             raise DomainError(f"unknown BCU {bcu_code!r}", code="bad_bcu")
-    user, created = User.objects.select_for_update().get_or_create(username=username)
+    user, created = User.objects.select_for_update(no_key=True).get_or_create(username=username)
     scope = getattr(user, "scope", None)  # a new user has none yet
     before = {
         "roles": sorted(user.groups.values_list("name", flat=True)) if not created else [],
@@ -75,7 +75,7 @@ def user_disable(*, user: User, by: User | None, source: str) -> bool:
     """Switch an account off (it can no longer sign in; its sockets close on commit, see
     cad/session_sockets.py). Returns False when it was already off."""
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         if not locked.is_active:
             return False
         locked.is_active = False
@@ -141,7 +141,7 @@ def user_preferences_set(
         raise ValidationError({"keys": [f"{a}: {' '.join(m)}" for a, m in problems.items()]})
     if theme not in THEMES:
         raise ValidationError({"theme": [f"One of {', '.join(THEMES)}."]})
-    prefs, created = UserPreferences.objects.select_for_update().get_or_create(user=user)
+    prefs, created = UserPreferences.objects.select_for_update(no_key=True).get_or_create(user=user)
     before = {
         "shortcuts": prefs.shortcuts,
         "confirm_despatch": prefs.confirm_despatch,

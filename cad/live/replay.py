@@ -80,7 +80,9 @@ def board_checkpoint_create() -> BoardCheckpoint:
     tens of milliseconds). Derived data, not a change anyone made: not audited, no event.
     """
     with transaction.atomic():
-        counter = EventCounter.objects.select_for_update().filter(id=GLOBAL_COUNTER).first()
+        counter = (
+            EventCounter.objects.select_for_update(no_key=True).filter(id=GLOBAL_COUNTER).first()
+        )
         seq = counter.last_seq if counter is not None else 0
         existing = BoardCheckpoint.objects.filter(seq=seq).first()
         if existing is not None:

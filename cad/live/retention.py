@@ -51,7 +51,9 @@ def event_log_prune(*, older_than: datetime, batch: int = PRUNE_BATCH) -> int:
     deleted = 0
     while True:
         with transaction.atomic():
-            watermark, _ = EventCounter.objects.select_for_update().get_or_create(id=PRUNED_THROUGH)
+            watermark, _ = EventCounter.objects.select_for_update(no_key=True).get_or_create(
+                id=PRUNED_THROUGH
+            )
             start = watermark.last_seq
             if start >= base:
                 return deleted

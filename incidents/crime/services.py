@@ -56,7 +56,7 @@ def crime_report_draft(*, incident: Incident, by: User | None, source: str = "")
     gone to records, since a second crime from one incident is a records decision)."""
     with transaction.atomic():
         incident = (
-            Incident.objects.select_for_update(of=("self",))
+            Incident.objects.select_for_update(no_key=True, of=("self",))
             .select_related("type", "bcu")
             .get(pk=incident.pk)
         )
@@ -109,7 +109,7 @@ def crime_report_draft_on_close(data: dict[str, Any]) -> None:
 
 
 def _lock_report(incident: Incident) -> CrimeReport:
-    report = CrimeReport.objects.select_for_update().filter(incident=incident).first()
+    report = CrimeReport.objects.select_for_update(no_key=True).filter(incident=incident).first()
     if report is None:
         raise Conflict("No crime report has been drafted for this incident.", code="no_report")
     return report
@@ -235,7 +235,7 @@ def crime_report_send(*, report_id: int, give_up: bool = False) -> str:
     unavailable: adapters.RecordsUnavailable | None = None
     with transaction.atomic():
         report = (
-            CrimeReport.objects.select_for_update(of=("self",))
+            CrimeReport.objects.select_for_update(no_key=True, of=("self",))
             .select_related("incident", "classification")
             .filter(pk=report_id, state=State.SUBMITTED)
             .first()

@@ -159,7 +159,7 @@ def _oplog(operation: Operation, text: str, *, by: User | None) -> OperationLogE
 
 def _tag_recorded_incidents(operation: Operation, *, by: User | None) -> int:
     rows = (
-        Incident.objects.select_for_update(of=("self",))
+        Incident.objects.select_for_update(no_key=True, of=("self",))
         .filter(
             operation__isnull=True,
             created_at__gte=operation.starts_at, created_at__lte=operation.ends_at,
@@ -218,7 +218,9 @@ def operation_log_record(*, operation: Operation, text: str, by: User | None) ->
 
 def _lock(operation: Operation) -> Operation:
     return (
-        Operation.objects.select_for_update(of=("self",)).select_related("bcu").get(pk=operation.pk)
+        Operation.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("bcu")
+        .get(pk=operation.pk)
     )
 
 
@@ -240,7 +242,7 @@ def major_incident_declare(
     senders = partners.partner_senders()
     delivery = "to the CAD-to-CAD adapter" if senders else partners.NOT_CONNECTED
     with transaction.atomic():
-        incident = Incident.objects.select_for_update(of=("self",)).select_related(
+        incident = Incident.objects.select_for_update(no_key=True, of=("self",)).select_related(
             "bcu").get(pk=incident.pk)  # fmt: skip
         if incident.status == IncidentStatus.CLOSED:
             raise Conflict(f"{incident.reference} is closed", code="incident_closed")
@@ -278,9 +280,9 @@ def major_incident_stand_down(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        incident = Incident.objects.select_for_update(of=("self",)).select_related(
+        incident = Incident.objects.select_for_update(no_key=True, of=("self",)).select_related(
             "bcu").get(pk=major.incident_id)  # fmt: skip
-        major = MajorIncident.objects.select_for_update(of=("self",)).select_related(
+        major = MajorIncident.objects.select_for_update(no_key=True, of=("self",)).select_related(
             "declared_by").get(pk=major.pk)  # fmt: skip
         if major.stood_down_at is not None:
             raise Conflict("this major incident has already been stood down",
@@ -314,7 +316,7 @@ def mobilisation_add(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        major = MajorIncident.objects.select_for_update(of=("self",)).select_related(
+        major = MajorIncident.objects.select_for_update(no_key=True, of=("self",)).select_related(
             "incident__bcu", "declared_by").get(pk=major.pk)  # fmt: skip
         if major.stood_down_at is not None:
             raise Conflict("this major incident has been stood down", code="stood_down")

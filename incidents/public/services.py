@@ -246,7 +246,9 @@ STATUS_WORDS: dict[str, str] = {
 
 def _lock(report: OnlineReport) -> OnlineReport:
     return (
-        OnlineReport.objects.select_for_update(of=("self",)).select_related("bcu").get(pk=report.pk)
+        OnlineReport.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("bcu")
+        .get(pk=report.pk)
     )
 
 
@@ -356,7 +358,7 @@ def investigation_update(
     if status != InvestigationCase.Status.UNALLOCATED and owner is None:
         raise ValidationError({"owner": ["A case in progress or finished has an owner."]})
     with transaction.atomic():
-        case = InvestigationCase.objects.select_for_update().get(pk=case.pk)
+        case = InvestigationCase.objects.select_for_update(no_key=True).get(pk=case.pk)
         if case.status == InvestigationCase.Status.FINISHED:
             raise Conflict("this investigation is finished", code="investigation_finished")
         before = {"owner": case.owner.username if case.owner else None, "status": case.status}
@@ -381,7 +383,7 @@ def online_reports_alert_overdue(*, now: datetime | None = None) -> int:
             OnlineReport.objects.filter(
                 status=OnlineReportStatus.NEW, received_at__lt=cutoff, overdue_alerted_at=None
             )
-            .select_for_update(skip_locked=True, of=("self",))
+            .select_for_update(no_key=True, skip_locked=True, of=("self",))
             .select_related("bcu")[:200]
         )
         for report in due:

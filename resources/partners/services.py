@@ -59,7 +59,7 @@ def incident_share(
         raise ValidationError({"partner": [f"{partner.code} is not an active partner."]})
     at = timezone.now()
     with transaction.atomic():
-        incident = Incident.objects.select_for_update(of=("self",)).get(pk=incident.pk)
+        incident = Incident.objects.select_for_update(no_key=True, of=("self",)).get(pk=incident.pk)
         share, created = PartnerShare.objects.get_or_create(
             incident=incident, partner=partner, defaults={"shared_at": at, "shared_by": by}
         )
@@ -111,7 +111,7 @@ def partner_delivery_send(*, delivery_id: int, give_up: bool = False) -> str:
     unavailable: transport.PartnerUnavailable | None = None
     with transaction.atomic():
         delivery = (
-            PartnerDelivery.objects.select_for_update(of=("self",))
+            PartnerDelivery.objects.select_for_update(no_key=True, of=("self",))
             .select_related("share__partner", "share__incident")
             .filter(pk=delivery_id, state=State.QUEUED)
             .first()
@@ -260,7 +260,7 @@ def eido_receive(*, user: User, document: Any, source: str = "") -> tuple[Incide
         with transaction.atomic():
             # The partner's row serialises its documents: the same incident sent twice at once
             # is created once.
-            PartnerAgency.objects.select_for_update().get(pk=partner.pk)
+            PartnerAgency.objects.select_for_update(no_key=True).get(pk=partner.pk)
             ours = eido.our_incident_pk(facts.partner_incident_id)
             link = PartnerIncident.objects.filter(
                 partner=partner, partner_incident_id=facts.partner_incident_id

@@ -66,7 +66,11 @@ def recommendation_refresh(
         "plan": outcome.plan,
     }
     with transaction.atomic():
-        rec = Recommendation.objects.select_for_update().filter(incident_id=incident_id).first()
+        rec = (
+            Recommendation.objects.select_for_update(no_key=True)
+            .filter(incident_id=incident_id)
+            .first()
+        )
         if rec is None:
             try:
                 with transaction.atomic():
@@ -74,7 +78,9 @@ def recommendation_refresh(
                 changed = True
             except IntegrityError:
                 # Another worker stored one between our read and insert: update that instead.
-                rec = Recommendation.objects.select_for_update().get(incident_id=incident_id)
+                rec = Recommendation.objects.select_for_update(no_key=True).get(
+                    incident_id=incident_id
+                )
                 rec, changed = _update(rec, fields)
         else:
             rec, changed = _update(rec, fields)

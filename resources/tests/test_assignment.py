@@ -1,10 +1,11 @@
 """Safe assignment: one active job per unit, transitions, stale updates, incident status."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -285,3 +286,73 @@ def test_close_and_gps_at_once_do_not_deadlock(postgres, geography, make_user):
         t.join()
     assert errors == []
     assert not Assignment.objects.filter(incident=incident, cleared_at__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_committing_beside_an_assignment_does_not_deadlock(postgres, geography, make_user):
+    """The soak's deadlock: a transaction that added a row pointing at an incident and took the
+    event counter commits while an assignment holds the incident and waits for the counter.
+
+    PostgreSQL checks the new row's (deferred) foreign key at COMMIT with FOR KEY SHARE on the
+    incident. A plain FOR UPDATE lock on the incident conflicts with that, so each waited on the
+    other; the incident is now locked FOR NO KEY UPDATE, which a key check may pass.
+    """
+    from cad.live.events import event_emit
+    from incidents.services import incident_log_record
+
+    desk = make_user("despatcher")
+    incident = make_incident(desk, grade="I")
+    unit = make_unit(geography["kentish"], callsign="CN77")
+    holding = threading.Event()
+    errors: list[Exception] = []
+
+    def note_then_commit():
+        try:
+            with transaction.atomic():
+                incident_log_record(
+                    incident=incident,
+                    text="caller rang back",
+                    kind=IncidentLogEntry.Kind.NOTE,
+                    by=desk,
+                )
+                event_emit(type="incident.updated", data={"id": incident.pk})  # the counter
+                holding.set()
+                _wait_until_blocked_on_the_counter()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def assign():
+        try:
+            holding.wait(10)
+            despatch.assignment_create(incident=incident, unit=unit, by=desk)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=note_then_commit), threading.Thread(target=assign)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert Assignment.objects.filter(incident=incident, unit=unit, cleared_at__isnull=True).exists()
+    assert IncidentLogEntry.objects.filter(incident=incident, text="caller rang back").exists()
+
+
+def _wait_until_blocked_on_the_counter() -> None:
+    """Return once another session waits on a row lock (the assignment, on the counter)."""
+    with connection.cursor() as cursor:
+        for _ in range(200):
+            # Statistics are read once per transaction unless the snapshot is cleared.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the assignment never waited on the event counter")

@@ -112,7 +112,9 @@ class Command(BaseCommand):
             raise CommandError(f"{file} is in {crs}; convert it to WGS84 lon/lat (CRS84) first")
 
         with transaction.atomic():
-            boroughs = {normalise(b.name): b for b in Borough.objects.select_for_update()}
+            boroughs = {
+                normalise(b.name): b for b in Borough.objects.select_for_update(no_key=True)
+            }
             matched: dict[str, tuple[Borough, str, dict]] = {}
             problems: list[str] = []
             for i, feature in enumerate(data.get("features") or []):
