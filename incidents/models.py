@@ -403,9 +403,12 @@ class ResponseDay(models.Model):
     class Meta:
         constraints = [
             # The triggers' ON CONFLICT target; an incident outside every BCU has a NULL bcu,
-            # which must still meet its own cell (PostgreSQL 15's NULLS NOT DISTINCT).
+            # which must still meet its own cell (PostgreSQL 15's NULLS NOT DISTINCT). In this
+            # order and with the count included, a year of all London or of one BCU is one
+            # range of the index, read without visiting the table.
             models.UniqueConstraint(
-                fields=["day", "all_london", "bcu", "grade", "bucket"],
+                fields=["all_london", "bcu", "day", "grade", "bucket"],
+                include=["n"],
                 nulls_distinct=False,
                 name="response_day_cell",
             )

@@ -27,10 +27,10 @@ SELECT day, all_london, bcu_id, grade, bucket, sum(n)::int FROM (
   SELECT day, true AS all_london, NULL AS bcu_id, grade, bucket, n FROM changes
 ) AS cells
 WHERE grade IN ('I', 'S')
-GROUP BY day, all_london, bcu_id, grade, bucket
+GROUP BY all_london, bcu_id, day, grade, bucket
 HAVING sum(n) <> 0
-ORDER BY day, all_london, bcu_id, grade, bucket
-ON CONFLICT ON CONSTRAINT response_day_cell
+ORDER BY all_london, bcu_id, day, grade, bucket
+ON CONFLICT (all_london, bcu_id, day, grade, bucket)
 DO UPDATE SET n = incidents_responseday.n + EXCLUDED.n
 """
 NEW = "SELECT day, bcu_id, grade, incidents_response_bucket(response_seconds) AS bucket, 1 AS n FROM new_rows"
@@ -116,7 +116,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='responseday',
-            constraint=models.UniqueConstraint(fields=('day', 'all_london', 'bcu', 'grade', 'bucket'), name='response_day_cell', nulls_distinct=False),
+            constraint=models.UniqueConstraint(fields=('all_london', 'bcu', 'day', 'grade', 'bucket'), include=('n',), name='response_day_cell', nulls_distinct=False),
         ),
         migrations.RunPython(create_triggers, drop_triggers),
     ]
