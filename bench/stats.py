@@ -218,7 +218,7 @@ def main() -> int:
         ]
         print(f"database: {connection.vendor}; {n:,} incidents over {DAYS} days, 12 BCUs; "
               f"load average {os.getloadavg()[0]:.2f} (1 min) at the start")  # fmt: skip
-        paths = [("before", before_the_roll_up), ("after", nullcontext)]
+        paths: list[tuple[str, Any]] = [("before", before_the_roll_up), ("after", nullcontext)]
         if connection.vendor != "postgresql":
             paths = [("live (no roll-up on this database)", nullcontext)]
         worst = 0.0

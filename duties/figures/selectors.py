@@ -172,7 +172,7 @@ def _live_figures(*, bcu: str | None, date_from: date, date_to: date, now: datet
         rows.values("day", "grade").annotate(**_counts(now)).order_by("day", "grade")
     )
     histograms = _histograms(rows)
-    percentiles = {
+    percentiles: dict[str, dict[str, float | None]] = {
         grade: {name: percentile_from_histogram(histograms[grade], fraction)
                 for name, fraction in PERCENTILES.items()}
         for grade in TARGET_GRADES
@@ -259,21 +259,19 @@ def _bucketed_percentiles(
             span = rows.filter(response_seconds__gte=edge)
             if i + 1 < len(edges):
                 span = span.filter(response_seconds__lt=edges[i + 1])
-            histogram = [
-                (r["response_seconds"], r["n"])
-                # count(*), not of a column the index lacks, so the scan stays index-only
-                for r in span.values("response_seconds")
-                .annotate(n=Count("*"))
-                .order_by("response_seconds")
-            ]
+            # count(*), not of a column the index lacks, so the scan stays index-only
+            counted: list[Any] = list(
+                span.values("response_seconds").annotate(n=Count("*")).order_by("response_seconds")
+            )
+            histogram = [(r["response_seconds"], r["n"]) for r in counted]
             spans.append((first, histogram))
             if sum(n for _, n in histogram) != counts[edge]:
                 # A response row written between the reads: take the grade's whole histogram.
                 spans = []
                 break
         if total and not spans:
-            histogram = _histograms(rows)[grade]
-            result[grade] = {name: percentile_from_histogram(histogram, fraction)
+            whole = _histograms(rows)[grade]
+            result[grade] = {name: percentile_from_histogram(whole, fraction)
                              for name, fraction in PERCENTILES.items()}  # fmt: skip
             continue
         result[grade] = {}
