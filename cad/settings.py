@@ -654,6 +654,9 @@ CRIME_CLOSING_CODES = env_list("CRIME_CLOSING_CODES", "CRIME,ARREST")
 # grade (the trend chart's target line; the MPS aims at 90 % of I-grade calls within 15 min), and
 # the forecast incidents per rostered officer per hour above which the roster marks a shift.
 STATS_TARGET_PCT = {"I": 90.0, "S": 90.0}
+# Response figures from the daily roll-up (incidents.ResponseDay, PostgreSQL only) rather than
+# from every response row; off reads the rows (the same numbers, slower over long ranges).
+STATS_RESPONSE_ROLLUP = env_bool("STATS_RESPONSE_ROLLUP", True)
 FORECAST_DEMAND_PER_OFFICER = float(os.environ.get("FORECAST_DEMAND_PER_OFFICER", "0.5"))
 
 # --- The public's side (issue 15; docs/public-contact.md) -------------------------------------

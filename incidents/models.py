@@ -358,10 +358,65 @@ class IncidentResponse(models.Model):
                 name="response_bcu_day_idx",
             ),
             models.Index(fields=["day"], name="response_day_idx"),
+            # duties.figures.selectors: the exact percentile inside one bucket of the daily
+            # roll-up (ResponseDay) reads only that bucket's span of response seconds, from the
+            # index alone, whatever the date range
+            models.Index(
+                fields=["grade", "response_seconds"],
+                include=["day", "bcu"],
+                name="response_grade_seconds_idx",
+            ),
         ]
 
     def __str__(self):
         return f"response of {self.incident_id}"
+
+
+class ResponseDay(models.Model):
+    """The I and S rows of `IncidentResponse` counted per London day, BCU, grade at creation and
+    response-time bucket (docs/stats.md "How it is kept fast"), so a year of figures sums a few
+    hundred thousand small rows instead of reading 1.5 million.
+
+    PostgreSQL only: kept by statement triggers on the incidents_incidentresponse table
+    (migration 0011), in the same transaction as every insert, update or delete of a response
+    row, whoever makes it (the services, the demo loader, a bench's bulk insert). SQLite has
+    no such table contents and the figures read the response rows directly.
+    """
+
+    day = models.DateField()
+    # Each response row is counted twice: in its BCU's cell (all_london false; bcu NULL for an
+    # incident outside every BCU) and in all London's (all_london true, bcu NULL), so a year of
+    # all London sums 365 days' cells, not 365 days times every BCU's.
+    all_london = models.BooleanField(default=False)
+    # No foreign key constraint: the triggers write the response row's bcu_id as it is, and a
+    # cell emptied to n = 0 must not stop anything (the response rows already protect BCUs).
+    bcu = models.ForeignKey(
+        "cad.BCU", on_delete=models.DO_NOTHING, null=True, blank=True, db_constraint=False
+    )
+    grade = models.CharField(max_length=1, choices=Grade.choices)
+    # The lowest response second of the bucket; NOT_ATTENDED for no unit at scene yet.
+    bucket = models.IntegerField()
+    n = models.IntegerField(help_text="response rows in the cell; 0 once all have left it")
+
+    NOT_ATTENDED = -1
+
+    class Meta:
+        constraints = [
+            # The triggers' ON CONFLICT target; an incident outside every BCU has a NULL bcu,
+            # which must still meet its own cell (PostgreSQL 15's NULLS NOT DISTINCT). In this
+            # order and with the count included, a year of all London or of one BCU is one
+            # range of the index, read without visiting the table.
+            models.UniqueConstraint(
+                fields=["all_london", "bcu", "day", "grade", "bucket"],
+                include=["n"],
+                nulls_distinct=False,
+                name="response_day_cell",
+            )
+        ]
+
+    def __str__(self):
+        where = "London" if self.all_london else self.bcu_id
+        return f"{self.day} {where} {self.grade} {self.bucket}: {self.n}"
 
 
 # Crime reports drafted from calls (incidents/crime/): their tables belong to this app.

@@ -1,8 +1,8 @@
 """Reads for the performance figures (docs/stats.md has the definitions).
 
 Response figures are aggregates over `incidents.IncidentResponse`, one narrow row per incident
-kept by the incident services, so a year of London (about 1.5 million incidents) is two grouped
-scans of one table, the same SQL on PostgreSQL and SQLite.
+kept by the incident services, and on PostgreSQL over its daily roll-up `incidents.ResponseDay`,
+so a year of London (about 1.5 million incidents) never reads every row.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Max, Q, QuerySet, Value
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, F, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from duties.figures.forecast import HORIZON_HOURS, forecast
 from duties.selectors import shift_facts, shift_strength, shifts_between
-from incidents.models import GRADE_TARGETS, Grade, IncidentResponse
+from incidents.models import GRADE_TARGETS, Grade, IncidentResponse, ResponseDay
 from resources.models import Assignment, UnitStatus, UnitStatusChange
 
 LONDON = ZoneInfo("Europe/London")
@@ -38,11 +40,14 @@ def day_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
 
 
 def _rows(
-    *, bcu: str | None, date_from: date, date_to: date, incidents: list[int] | None = None
+    *,
+    bcu: str | None,
+    date_from: date,
+    date_to: date,
+    grades: tuple[str, ...] = TARGET_GRADES,
+    incidents: list[int] | None = None,
 ) -> QuerySet[IncidentResponse]:
-    rows = IncidentResponse.objects.filter(
-        day__gte=date_from, day__lte=date_to, grade__in=TARGET_GRADES
-    )
+    rows = IncidentResponse.objects.filter(day__gte=date_from, day__lte=date_to, grade__in=grades)
     if bcu:
         rows = rows.filter(bcu__code=bcu)
     if incidents is not None:
@@ -71,6 +76,21 @@ def _pct(within: int, judged: int) -> float | None:
     return round(100.0 * within / judged, 1) if judged else None
 
 
+def _value_at(histogram: list[tuple[int, int]], rank: int) -> int:
+    """The value at 0-based `rank` of the values a histogram of (value, how many), sorted by
+    value, describes (the last value for a rank past the end)."""
+    seen = 0
+    for value, n in histogram:
+        seen += n
+        if rank < seen:
+            return value
+    return histogram[-1][0]
+
+
+def _interpolate(low: int, high: int, position: float) -> float:
+    return low + (high - low) * (position - math.floor(position))
+
+
 def percentile_from_histogram(histogram: list[tuple[int, int]], fraction: float) -> float | None:
     """`percentile_cont` (linear interpolation between the two closest ranks) of the values a
     histogram of (value, how many) sorted by value describes: exact, in one pass over its
@@ -79,19 +99,13 @@ def percentile_from_histogram(histogram: list[tuple[int, int]], fraction: float)
     if not total:
         return None
     position = fraction * (total - 1)
-    low_rank, high_rank = math.floor(position), math.ceil(position)
-    # Ranks lie inside the total, so both are found; the last value stands in otherwise.
-    low = high = histogram[-1][0]
-    found_low = False
-    seen = 0
-    for value, n in histogram:
-        if not found_low and low_rank < seen + n:
-            low, found_low = value, True
-        if high_rank < seen + n:
-            high = value
-            break
-        seen += n
-    return low + (high - low) * (position - low_rank)
+    low = _value_at(histogram, math.floor(position))
+    high = _value_at(histogram, math.ceil(position))
+    return _interpolate(low, high, position)
+
+
+PERCENTILES = {"p50_seconds": 0.5, "p90_seconds": 0.9}
+Figures = tuple[list[dict], dict[str, dict[str, float | None]]]
 
 
 def response_figures(
@@ -103,28 +117,21 @@ def response_figures(
     incidents: list[int] | None = None,
 ) -> dict:
     """The `GET /api/v1/stats/response-times/` body (api.md "Performance figures").
-    `incidents`: only these (one simulated run's, docs/simulation.md).
+    `incidents`: only these (one simulated run's, docs/simulation.md), read from the rows.
 
-    Two aggregate queries over the summary rows, both grouped (hash aggregates, no sort of the
-    rows): counts per day and grade, from which the grade totals are summed; and the number of
-    incidents per grade and response time in whole seconds, from which the percentiles are
-    taken exactly. This answers a year of all London within the benchmark's limit, where
-    `percentile_cont` sorting every response time did not (docs/benchmarks.md).
+    On PostgreSQL from the daily roll-up (`incidents.ResponseDay`, kept by triggers) with the
+    recent part that still depends on the clock read live; elsewhere, or with
+    `STATS_RESPONSE_ROLLUP` off, from the response rows themselves. Both give the same numbers
+    (duties/tests/test_figures_rollup.py); docs/stats.md "How it is kept fast".
     """
-    rows = _rows(bcu=bcu, date_from=date_from, date_to=date_to, incidents=incidents)
-    # Rows of .values() (dicts); the plugin's row TypedDict knows no annotations.
-    per_day: list[Any] = list(
-        rows.values("day", "grade").annotate(**_counts(now)).order_by("day", "grade")
-    )
-    histograms: dict[str, list[tuple[int, int]]] = {grade: [] for grade in TARGET_GRADES}
-    counted: list[Any] = list(
-        rows.filter(response_seconds__isnull=False)
-        .values("grade", "response_seconds")
-        .annotate(n=Count("pk"))
-        .order_by("grade", "response_seconds")
-    )
-    for row in counted:
-        histograms[row["grade"]].append((row["response_seconds"], row["n"]))
+    # The roll-up counts every incident of a day; a chosen few are read from their own rows.
+    if incidents is None and settings.STATS_RESPONSE_ROLLUP and connection.vendor == "postgresql":
+        figures = _rolled_up_figures(bcu=bcu, date_from=date_from, date_to=date_to, now=now)
+    else:
+        figures = _live_figures(
+            bcu=bcu, date_from=date_from, date_to=date_to, now=now, incidents=incidents
+        )
+    per_day, percentiles = figures
     grades: dict[str, dict] = {}
     for grade in TARGET_GRADES:
         totals = dict.fromkeys(("incidents", "attended", "within_target", "judged"), 0)
@@ -138,8 +145,7 @@ def response_figures(
             "within_target": totals["within_target"],
             "pct_within_target": _pct(totals["within_target"], totals["judged"]),
             "target_seconds": TARGET_SECONDS[grade],
-            "p50_seconds": _round(percentile_from_histogram(histograms[grade], 0.5)),
-            "p90_seconds": _round(percentile_from_histogram(histograms[grade], 0.9)),
+            **{name: _round(value) for name, value in percentiles[grade].items()},
         }
     by_day = [
         {
@@ -157,6 +163,167 @@ def response_figures(
         "grades": grades,
         "by_day": by_day,
     }
+
+
+def _histograms(rows: QuerySet[IncidentResponse]) -> dict[str, list[tuple[int, int]]]:
+    """Incidents per grade and response time in whole seconds: a hash aggregate of a few
+    thousand groups, sorted by second."""
+    histograms: dict[str, list[tuple[int, int]]] = {grade: [] for grade in TARGET_GRADES}
+    counted: list[Any] = list(
+        rows.filter(response_seconds__isnull=False)
+        .values("grade", "response_seconds")
+        .annotate(n=Count("pk"))
+        .order_by("grade", "response_seconds")
+    )
+    for row in counted:
+        histograms[row["grade"]].append((row["response_seconds"], row["n"]))
+    return histograms
+
+
+def _live_figures(
+    *,
+    bcu: str | None,
+    date_from: date,
+    date_to: date,
+    now: datetime,
+    incidents: list[int] | None = None,
+) -> Figures:
+    """Two grouped scans of the response rows in the range: counts per day and grade, and the
+    histogram of whole seconds from which the percentiles are exact. A year of all London reads
+    about 825,000 rows twice (docs/benchmarks.md "Response figures")."""
+    rows = _rows(bcu=bcu, date_from=date_from, date_to=date_to, incidents=incidents)
+    # Rows of .values() (dicts); the plugin's row TypedDict knows no annotations.
+    per_day: list[Any] = list(
+        rows.values("day", "grade").annotate(**_counts(now)).order_by("day", "grade")
+    )
+    histograms = _histograms(rows)
+    percentiles: dict[str, dict[str, float | None]] = {
+        grade: {name: percentile_from_histogram(histograms[grade], fraction)
+                for name, fraction in PERCENTILES.items()}
+        for grade in TARGET_GRADES
+    }  # fmt: skip
+    return per_day, percentiles
+
+
+def _rolled_up_figures(
+    *, bcu: str | None, date_from: date, date_to: date, now: datetime
+) -> Figures:
+    """The figures from `ResponseDay` (rows per day, BCU or all London, grade and response-time
+    bucket):
+
+    - counts per day and grade: summed cells (a bucket is wholly within a target or wholly
+      past it, so `within_target` is a sum of buckets);
+    - `judged` needs the clock: every incident is judged except those not attended whose
+      target is still ahead, which are read live (only the last hour's calls can be);
+    - percentiles: the bucket holding each rank is found from the cells summed per bucket, and
+      only that bucket's span of seconds is read from the response rows, exactly.
+    """
+    cells = ResponseDay.objects.filter(
+        day__gte=date_from, day__lte=date_to, grade__in=TARGET_GRADES, all_london=not bcu
+    )
+    # all London's cells have no BCU: saying so lets the index range start there
+    cells = cells.filter(bcu__code=bcu) if bcu else cells.filter(bcu__isnull=True)
+    attended = Q(bucket__gt=ResponseDay.NOT_ATTENDED)
+    within = Q()
+    for grade, seconds in TARGET_SECONDS.items():
+        within |= Q(grade=grade, bucket__lte=seconds)
+    per_day: list[Any] = list(
+        cells.values("day", "grade")
+        .annotate(
+            incidents=Sum("n"),
+            attended=Coalesce(Sum("n", filter=attended), 0),
+            within_target=Coalesce(Sum("n", filter=attended & within), 0),
+            judged=Sum("n"),
+        )
+        .filter(incidents__gt=0)
+        .order_by("day", "grade")
+    )
+    # An I or S target is at most an hour after the call, so a target still ahead of `now`
+    # belongs to a call of the last hour: the (day) index finds them among a day or two.
+    recent = (now - timedelta(seconds=max(TARGET_SECONDS.values()))).astimezone(LONDON).date()
+    waiting = {
+        (row["day"], row["grade"]): row["n"]
+        for row in _rows(bcu=bcu, date_from=max(date_from, recent), date_to=date_to)
+        .filter(first_at_scene_at__isnull=True, target_at__gt=now)
+        .values("day", "grade")
+        .annotate(n=Count("pk"))
+    }
+    for row in per_day:
+        row["judged"] -= waiting.get((row["day"], row["grade"]), 0)
+    buckets: dict[str, dict[int, int]] = {grade: {} for grade in TARGET_GRADES}
+    for row in cells.filter(attended).values("grade", "bucket").annotate(n=Sum("n")):
+        if row["n"]:
+            buckets[row["grade"]][row["bucket"]] = row["n"]
+    return per_day, _bucketed_percentiles(
+        {grade: _rows(bcu=bcu, date_from=date_from, date_to=date_to, grades=(grade,))
+         for grade in TARGET_GRADES},
+        buckets,
+    )  # fmt: skip
+
+
+def _bucketed_percentiles(
+    rows_of: dict[str, QuerySet[IncidentResponse]], buckets: dict[str, dict[int, int]]
+) -> dict[str, dict[str, float | None]]:
+    """Exact percentiles from bucket counts plus the whole seconds of the buckets that hold
+    the ranks wanted (an index-only range scan of the grade and seconds index for each; the
+    rows of one grade, `grade = 'I'`, which the planner matches to that index's range)."""
+    result: dict[str, dict[str, float | None]] = {}
+    for grade, counts in buckets.items():
+        rows = rows_of[grade]
+        total = sum(counts.values())
+        ranks = _ranks(total)
+        edges = sorted(counts)
+        # (rows before the bucket, its whole seconds) for each bucket holding a wanted rank
+        spans: list[tuple[int, list[tuple[int, int]]]] = []
+        seen = 0
+        for i, edge in enumerate(edges):
+            first, seen = seen, seen + counts[edge]
+            if not any(first <= rank < seen for rank in ranks):
+                continue
+            # The span reaches to the next bucket with rows in the range: none lie between.
+            span = rows.filter(response_seconds__gte=edge)
+            if i + 1 < len(edges):
+                span = span.filter(response_seconds__lt=edges[i + 1])
+            # count(*), not of a column the index lacks, so the scan stays index-only
+            counted: list[Any] = list(
+                span.values("response_seconds").annotate(n=Count("*")).order_by("response_seconds")
+            )
+            histogram = [(r["response_seconds"], r["n"]) for r in counted]
+            spans.append((first, histogram))
+            if sum(n for _, n in histogram) != counts[edge]:
+                # A response row written between the reads: take the grade's whole histogram.
+                spans = []
+                break
+        if total and not spans:
+            whole = _histograms(rows)[grade]
+            result[grade] = {name: percentile_from_histogram(whole, fraction)
+                             for name, fraction in PERCENTILES.items()}  # fmt: skip
+            continue
+        result[grade] = {}
+        for name, fraction in PERCENTILES.items():
+            if not total:
+                result[grade][name] = None
+                continue
+            position = fraction * (total - 1)
+            low, high = (_value_in_spans(spans, rank)
+                         for rank in (math.floor(position), math.ceil(position)))  # fmt: skip
+            result[grade][name] = _interpolate(low, high, position)
+    return result
+
+
+def _ranks(total: int) -> set[int]:
+    """The 0-based ranks `percentile_cont` reads for the figures' percentiles."""
+    if not total:
+        return set()
+    positions = [fraction * (total - 1) for fraction in PERCENTILES.values()]
+    return {math.floor(p) for p in positions} | {math.ceil(p) for p in positions}
+
+
+def _value_in_spans(spans: list[tuple[int, list[tuple[int, int]]]], rank: int) -> int:
+    for first, histogram in spans:
+        if first <= rank < first + sum(n for _, n in histogram):
+            return _value_at(histogram, rank - first)
+    raise AssertionError(f"rank {rank} outside the spans read")  # _ranks chose the spans
 
 
 def _round(value: float | None) -> float | None:
