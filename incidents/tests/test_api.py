@@ -402,3 +402,23 @@ def test_schema_and_docs_are_served(world, make_user):
     text = schema.content.decode()
     assert "/api/v1/incidents/{id}/close/" in text and "/api/v1/incident-types/" in text
     assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["json", "multipart", "form"])
+def test_thrive_refuses_an_unknown_field_with_its_name(world, make_user, fmt):
+    # Found by fuzzing (issue 23): any field THRIVE does not know was a 500, in JSON and in a
+    # form body alike, and nothing was saved.
+    handler = make_user("call_handler")
+    incident = make_incident(handler, type_code="VIOL")
+    client = client_for(handler)
+    url = f"{URL}{incident.id}/thrive/"
+    data = {"threat": "high", "colour": "red"}
+    if fmt == "form":
+        response = client.post(url, "threat=high&colour=red",
+                               content_type="application/x-www-form-urlencoded")  # fmt: skip
+    else:
+        response = client.post(url, data, format=fmt)
+    assert response.status_code == 400, response.content
+    assert response.json() == {"colour": ["Unknown field."]}
+    incident.refresh_from_db()
+    assert incident.thrive == {}
