@@ -422,3 +422,28 @@ def test_thrive_refuses_an_unknown_field_with_its_name(world, make_user, fmt):
     assert response.json() == {"colour": ["Unknown field."]}
     incident.refresh_from_db()
     assert incident.thrive == {}
+
+
+def test_schema_links_an_incidents_workflow(world, make_user):
+    # The links (cad/api/schema.py) drive the fuzz gate's stateful phase: each names an
+    # operation the schema has, and the incident's workflow is among them.
+    schema = client_for(make_user("call_handler")).get("/api/schema/?format=json").json()
+    operations = {
+        operation["operationId"]: operation
+        for item in schema["paths"].values()
+        for operation in item.values()
+    }
+    targets = {
+        (source, link["operationId"])
+        for source, operation in operations.items()
+        for response in operation["responses"].values()
+        for link in response.get("links", {}).values()
+    }
+    assert {target for _, target in targets} <= set(operations)
+    assert {
+        ("v1_incidents_create", "v1_incidents_assign_create"),
+        ("v1_incidents_assign_create", "v1_incidents_close_create"),
+        ("v1_incidents_close_create", "v1_incidents_reopen_create"),
+    } <= targets
+    create = operations["v1_incidents_create"]["responses"]["201"]["links"]
+    assert create["assign_create"]["parameters"] == {"id": "$response.body#/id"}
