@@ -24,7 +24,7 @@ FUZZ_STATEFUL ?= 30
 fuzz: install-dev
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_STATEFUL=$(FUZZ_STATEFUL) \
 	FUZZ_PHASES=examples,coverage,fuzzing \
-		$(PY) -m pytest tests/test_api_fuzz.py -k no_request_answers -rP -q \
+		$(PY) -m pytest tests/test_api_fuzz.py -k no_request_answers -rP -q -s \
 		$(PYTEST_ARGS)
 
 venv: $(VENV)/bin/activate

@@ -170,10 +170,16 @@ class ShiftOutput(serializers.Serializer):
 class OfficerListApi(DutiesApi):
     """`GET /api/v1/officers/?bcu=CN`: officers with their unexpired skills."""
 
-    @extend_schema(responses=OfficerOutput(many=True))
+    class FilterSerializer(serializers.Serializer):
+        # Read by hand, a NUL in `bcu` reached PostgreSQL as a 500 (issue 23).
+        bcu = serializers.CharField(required=False, allow_blank=True, max_length=8)
+
+    @extend_schema(parameters=[FilterSerializer], responses=OfficerOutput(many=True))
     def get(self, request):
         require_reader(request)
-        asked = (request.query_params.get("bcu") or "").upper() or None
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        asked = filters.validated_data.get("bcu", "").upper() or None
         bcu, visible = listable_bcu(request, asked)
         if not visible:
             return Response([])

@@ -239,6 +239,8 @@ def fuzz_operations(
         # schemathesis reports its failures as a BaseExceptionGroup; collect every operation's.
         except (Exception, BaseExceptionGroup) as exc:
             failures.append(f"{operation.label}: {exc}")
+            # A long `make fuzz` run shows each fault as it is found (with -s), not at the end.
+            print(f"\nFAILED seed={seed} {operation.label}: {exc}", flush=True)
     return sent
 
 
@@ -272,6 +274,7 @@ def fuzz_workflows(schema, headers: dict, seed: int, failures: list[str]) -> int
         hypothesis.seed(seed)(test)()
     except (Exception, BaseExceptionGroup) as exc:
         failures.append(f"stateful: {exc}")
+        print(f"\nFAILED seed={seed} stateful: {exc}", flush=True)
     return sent
 
 

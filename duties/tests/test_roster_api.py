@@ -384,3 +384,10 @@ def test_csv_neutralises_formulas(client, world, future):
     ).content.decode()
     assert "'=HYPERLINK(1)" in body
     assert ",=" not in body
+
+
+def test_officers_list_refuses_a_bcu_that_is_not_text(client, world, cast):
+    # Found by fuzzing (issue 23): read by hand, a NUL in `bcu` reached PostgreSQL: 500.
+    client.force_login(cast.supervisor_all)
+    response = client.get("/api/v1/officers/", {"bcu": "C\x00N"})
+    assert response.status_code == 400 and list(response.json()) == ["bcu"]
