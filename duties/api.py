@@ -261,14 +261,20 @@ class ShiftOperationApi(DutiesApi):
 class ShiftOfficerRemoveApi(DutiesApi):
     """`DELETE /api/v1/shifts/{id}/officers/{officer_id}/`."""
 
-    @extend_schema(responses=ShiftOutput)
+    class FilterSerializer(serializers.Serializer):
+        # Read by hand, a NUL in `reason` went into the audit row's JSON: PostgreSQL refused it.
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    @extend_schema(parameters=[FilterSerializer], responses=ShiftOutput)
     def delete(self, request, shift_id: int, officer_id: int):
         require_supervisor_of(request)
         shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=shift_id)
         require_supervisor_of(request, shift.bcu.code)
         officer = get_object_or_404(Officer, pk=officer_id)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         shift_officer_remove(shift=shift, officer=officer, by=request.user,
-                             reason=request.query_params.get("reason", ""),
+                             reason=filters.validated_data.get("reason", ""),
                              source=source_of(request))  # fmt: skip
         return Response(shift_detail(shift.pk))
 
