@@ -4,11 +4,12 @@ and no answer may be a 5xx.
 Bad input must come back as 400/409 with field messages (docs/api.md), so a server error for
 any generated request is a bug. Each role is its own user with only that role (one user holding
 every role hid the paths a single role takes, issue 23), plus no user at all. For each, every
-operation gets schemathesis' three single-request phases: the schema's examples, coverage
-(boundary and invalid values for each field) and fuzzing (generated bodies, valid and invalid,
-sent as JSON, form-encoded and multipart, as the schema offers all three; some with fields the
-API does not know). Then the stateful phase follows the schema's OpenAPI links (create an
-incident → assign a unit → close → reopen …, cad/api/schema.py) with the ids the app returned.
+operation gets the schema's examples and fuzzing (generated data, valid and invalid, bodies sent
+as JSON, form-encoded and multipart, as the schema offers all three; some with fields the API
+does not know; paths often naming real incidents and units), and `make fuzz` adds the coverage
+phase (boundary and invalid values for each field). Then the stateful phase follows the
+schema's OpenAPI links (create an incident → assign a unit → close → reopen …,
+cad/api/schema.py) with the ids the app returned.
 
 Seeds: each role runs once with a fixed seed (the same cases on every run, so CI is
 repeatable) and once with a fresh one, drawn per run and shown in the test's id
