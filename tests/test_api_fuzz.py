@@ -144,6 +144,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
 }
 LINK_BODIES = {
     "assign_create": VALID_BODIES["POST /api/v1/incidents/{id}/assign/"],
+    "unassign_create": VALID_BODIES["POST /api/v1/incidents/{id}/unassign/"],
     "close_create": VALID_BODIES["POST /api/v1/incidents/{id}/close/"],
     "reopen_create": VALID_BODIES["POST /api/v1/incidents/{id}/reopen/"],
     "thrive_create": VALID_BODIES["POST /api/v1/incidents/{id}/thrive/"],

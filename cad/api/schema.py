@@ -57,11 +57,9 @@ LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str], dict | None]]]
         )
     },  # fmt: skip
     ("v1_incidents_assign_create", "200"): {
-        "unassign_create": (
-            "v1_incidents_unassign_create",
-            _SAME_INCIDENT,
-            {"unit": "$request.body#/unit"},
-        ),
+        # No `{"unit": "$request.body#/unit"}` body: schemathesis 4.32 fails on it (it merges
+        # None) when the assign it follows had no JSON body.
+        "unassign_create": ("v1_incidents_unassign_create", _SAME_INCIDENT, None),
         "close_create": ("v1_incidents_close_create", _SAME_INCIDENT, None),
         "retrieve": ("v1_incidents_retrieve", _SAME_INCIDENT, None),
     },  # fmt: skip
