@@ -185,7 +185,8 @@ def with_known_ids(incidents: list[int]):
             known["callsign"] = st.sampled_from([UNIT, "CN02"])
         if not known:
             return st.just(parameters)
-        real = st.fixed_dictionaries(known).map(lambda ids: {**parameters, **ids})
+        # `parameters` can be None in the stateful phase (`{**None}` stopped it).
+        real = st.fixed_dictionaries(known).map(lambda ids: {**(parameters or {}), **ids})
         return st.one_of(real, st.just(parameters))
 
     return flatmap_path_parameters
