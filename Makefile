@@ -8,7 +8,7 @@ PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := cad.settings
 
 
-.PHONY: run test faults venv install install-dev lock lock-upgrade migrate demo serve lint format bench clean
+.PHONY: run test faults fuzz venv install install-dev lock lock-upgrade migrate demo serve lint format bench clean
 
 run: install migrate demo serve
 
@@ -20,6 +20,18 @@ test: install-dev
 
 faults: install-dev
 	$(PY) -m pytest -m faults tests/faults radio/tests/test_worker_kill.py -s $(PYTEST_ARGS)
+
+# The API fuzz gate of `make test` (tests/test_api_fuzz.py), much larger: every role and
+# anonymous, a fixed seed and a fresh one, the coverage phase added, many more cases per
+# operation and stateful scenarios. `FUZZ_SEED=<seed> make fuzz` replays the seed a failure
+# names (docs/reliability-fuzzing.md).
+FUZZ_EXAMPLES ?= 50
+FUZZ_STATEFUL ?= 30
+fuzz: install-dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_STATEFUL=$(FUZZ_STATEFUL) \
+	FUZZ_PHASES=examples,coverage,fuzzing \
+		$(PY) -m pytest tests/test_api_fuzz.py -k no_request_answers -rP -q -s \
+		$(PYTEST_ARGS)
 
 venv: $(VENV)/bin/activate
 

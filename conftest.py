@@ -8,6 +8,7 @@ A test that needs PostgreSQL, Redis or Chromium skips (with the reason) only out
 
 import importlib
 import os
+import secrets
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +27,13 @@ DATA_MIGRATION_ROWS = [
     ("incidents", "MessageTemplate", "0010_public_contact", "add_templates"),
 ]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+# The API fuzz gate's fresh seed (tests/test_api_fuzz.py): drawn once per run, here so that the
+# run's header shows it before any test fails; FUZZ_SEED=<seed> replays one.
+os.environ.setdefault("FUZZ_SEED", str(secrets.randbelow(2**32)))
+
+
+def pytest_report_header(config) -> str:
+    return f"API fuzz seed: {os.environ['FUZZ_SEED']} (replay: FUZZ_SEED=<seed> make fuzz)"
 
 
 def _missing(reason: str):

@@ -511,6 +511,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # OpenAPI links between operations (create → assign → close …), for clients and fuzzing
+        "cad.api.schema.add_links",
+    ],
     "ENUM_NAME_OVERRIDES": {
         # The statuses an officer's phone may set are a subset of the unit's: both are named, or
         # the schema's two `status` enums collide (issue 14).

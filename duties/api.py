@@ -170,10 +170,16 @@ class ShiftOutput(serializers.Serializer):
 class OfficerListApi(DutiesApi):
     """`GET /api/v1/officers/?bcu=CN`: officers with their unexpired skills."""
 
-    @extend_schema(responses=OfficerOutput(many=True))
+    class FilterSerializer(serializers.Serializer):
+        # Read by hand, a NUL in `bcu` reached PostgreSQL as a 500 (issue 23).
+        bcu = serializers.CharField(required=False, allow_blank=True, max_length=8)
+
+    @extend_schema(parameters=[FilterSerializer], responses=OfficerOutput(many=True))
     def get(self, request):
         require_reader(request)
-        asked = (request.query_params.get("bcu") or "").upper() or None
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        asked = filters.validated_data.get("bcu", "").upper() or None
         bcu, visible = listable_bcu(request, asked)
         if not visible:
             return Response([])
@@ -255,14 +261,20 @@ class ShiftOperationApi(DutiesApi):
 class ShiftOfficerRemoveApi(DutiesApi):
     """`DELETE /api/v1/shifts/{id}/officers/{officer_id}/`."""
 
-    @extend_schema(responses=ShiftOutput)
+    class FilterSerializer(serializers.Serializer):
+        # Read by hand, a NUL in `reason` went into the audit row's JSON: PostgreSQL refused it.
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    @extend_schema(parameters=[FilterSerializer], responses=ShiftOutput)
     def delete(self, request, shift_id: int, officer_id: int):
         require_supervisor_of(request)
         shift = get_object_or_404(Shift.objects.select_related("bcu"), pk=shift_id)
         require_supervisor_of(request, shift.bcu.code)
         officer = get_object_or_404(Officer, pk=officer_id)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         shift_officer_remove(shift=shift, officer=officer, by=request.user,
-                             reason=request.query_params.get("reason", ""),
+                             reason=filters.validated_data.get("reason", ""),
                              source=source_of(request))  # fmt: skip
         return Response(shift_detail(shift.pk))
 

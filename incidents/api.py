@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from cad.accounts.roles import user_bcu_code
 from cad.api.fields import (
+    ClosedSerializer,
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
@@ -49,7 +50,7 @@ class CallerSerializer(serializers.Serializer):
     updates = StrictBooleanField(required=False, default=False)
 
 
-class ThriveSerializer(serializers.Serializer):
+class ThriveSerializer(ClosedSerializer):
     threat = StrictCharField(max_length=1000, required=False, allow_blank=True, multiline=True)
     harm = StrictCharField(max_length=1000, required=False, allow_blank=True, multiline=True)
     risk = StrictCharField(max_length=1000, required=False, allow_blank=True, multiline=True)
@@ -60,13 +61,6 @@ class ThriveSerializer(serializers.Serializer):
         max_length=1000, required=False, allow_blank=True, multiline=True
     )
     engagement = StrictCharField(max_length=1000, required=False, allow_blank=True, multiline=True)
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise ValidationError(f"Unknown THRIVE field(s): {', '.join(unknown)[:100]}.")
-        return super().to_internal_value(data)
 
 
 def _source(request) -> str:

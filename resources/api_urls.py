@@ -1,20 +1,23 @@
 from django.urls import path
 
+import cad.api.converters  # noqa: F401  (registers the <text:> and <textpath:> converters)
 from resources import api
 from resources.partners import api as partners_api
 
 urlpatterns = [
     path("units/", api.UnitListApi.as_view(), name="api-units"),
-    path("units/<str:callsign>/", api.UnitDetailApi.as_view(), name="api-unit"),
-    path("units/<str:callsign>/status/", api.UnitStatusApi.as_view(), name="api-unit-status"),
-    path("units/<str:callsign>/position/", api.UnitPositionApi.as_view(), name="api-unit-position"),
+    path("units/<text:callsign>/", api.UnitDetailApi.as_view(), name="api-unit"),
+    path("units/<text:callsign>/status/", api.UnitStatusApi.as_view(), name="api-unit-status"),
     path(
-        "units/<str:callsign>/emergency/",
+        "units/<text:callsign>/position/", api.UnitPositionApi.as_view(), name="api-unit-position"
+    ),
+    path(
+        "units/<text:callsign>/emergency/",
         api.UnitEmergencyApi.as_view(),
         name="api-unit-emergency",
     ),
     path(
-        "units/<str:callsign>/emergency/acknowledge/",
+        "units/<text:callsign>/emergency/acknowledge/",
         api.UnitEmergencyAcknowledgeApi.as_view(),
         name="api-unit-emergency-acknowledge",
     ),
@@ -26,7 +29,7 @@ urlpatterns = [
     ),
     path("operations/<int:pk>/units/", api.OperationUnitsApi.as_view(), name="api-operation-units"),
     path(
-        "operations/<int:pk>/units/<str:callsign>/",
+        "operations/<int:pk>/units/<text:callsign>/",
         api.OperationUnitReleaseApi.as_view(),
         name="api-operation-unit",
     ),

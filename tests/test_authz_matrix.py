@@ -205,7 +205,7 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
     # fmt: off
     inc = "api/v1/incidents/<int:pk>/"
     op = "api/v1/operations/<int:pk>/"
-    unit = "api/v1/units/<str:callsign>/"
+    unit = "api/v1/units/<text:callsign>/"
     wrong_login = {"username": "nobody-at-all", "password": "wrong"}
     rows = [
         # public, identity, documentation
@@ -341,7 +341,7 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
               body=lambda w: {"text": "kick-off delayed"}),
             c(f"{op}units/", "POST", bcu, f"/api/v1/operations/{{op_{bcu}}}/units/", _sup(bcu),
               body=lambda w, b=bcu: {"unit": w[f"free_{b}"]}),
-            c(f"{op}units/<str:callsign>/", "DELETE", bcu,
+            c(f"{op}units/<text:callsign>/", "DELETE", bcu,
               f"/api/v1/operations/{{op_{bcu}}}/units/{{busy_{bcu}}}/", _sup(bcu)),
             c("operations/<int:pk>/", "GET", bcu, f"/operations/{{op_{bcu}}}/", INCIDENT_READERS,
               kind="page"),
@@ -494,7 +494,7 @@ def _cells() -> list[Cell]:  # noqa: PLR0915  (one table)
           frozenset(ACTORS), kind="public"),
         c("api/v1/public/reports/", "POST", "-", "/api/v1/public/reports/", frozenset(ACTORS),
           kind="public", ok={201}, body=lambda w: _public_report_body()),
-        c("api/v1/public/reports/<path:reference>/", "GET", "-",
+        c("api/v1/public/reports/<textpath:reference>/", "GET", "-",
           "/api/v1/public/reports/{web_slug}/?token={web_token}", frozenset(ACTORS),
           kind="public"),
         c("report/", "GET", "-", "/report/", frozenset(ACTORS), kind="public"),
@@ -1493,7 +1493,7 @@ def test_the_table_mirrors_the_documented_roles():
     section = text.split("## Authorization matrix", 1)[1].split("\n## ", 1)[0]
     for route in {GET_ROUTE_ALIASES.get(c.route, c.route) for c in CELLS} | OTHER_ROUTES:
         shown = "/" + route if route else "/"
-        shown = shown.replace("<int:pk>", "{id}").replace("<str:callsign>", "{callsign}")
+        shown = shown.replace("<int:pk>", "{id}").replace("<text:callsign>", "{callsign}")
         shown = shown.replace("<int:shift_id>", "{id}").replace("<int:officer_id>", "{officer}")
         shown = shown.replace("<uidb64>/<token>", "{uid}/{token}")
         assert f"`{shown}`" in section, f"docs/security.md does not list {shown}"

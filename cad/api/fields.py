@@ -4,6 +4,7 @@ records should hold what the client meant, or refuse it with a field-level 400."
 
 import math
 import unicodedata
+from collections.abc import Mapping
 
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -61,3 +62,19 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
+
+
+class ClosedSerializer(serializers.Serializer):
+    """A body whose every field name is known: any other is refused, by name.
+
+    Most bodies ignore a field they do not know, as DRF does. A closed one is a record whose
+    absent answer means something (a THRIVE line not asked, a crime report field not given), so
+    a misspelt name must not vanish silently. The refusal is a dict keyed by field: raised as a
+    bare message from `to_internal_value`, a top-level serializer could not build its errors
+    and answered 500 (issue 23).
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping) and (unknown := sorted(set(data) - set(self.fields))):
+            raise ValidationError({str(name)[:50]: ["Unknown field."] for name in unknown[:10]})
+        return super().to_internal_value(data)

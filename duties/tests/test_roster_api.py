@@ -384,3 +384,22 @@ def test_csv_neutralises_formulas(client, world, future):
     ).content.decode()
     assert "'=HYPERLINK(1)" in body
     assert ",=" not in body
+
+
+def test_officers_list_refuses_a_bcu_that_is_not_text(client, world, cast):
+    # Found by fuzzing (issue 23): read by hand, a NUL in `bcu` reached PostgreSQL: 500.
+    client.force_login(cast.supervisor_all)
+    response = client.get("/api/v1/officers/", {"bcu": "C\x00N"})
+    assert response.status_code == 400 and list(response.json()) == ["bcu"]
+
+
+def test_remove_officer_refuses_a_reason_that_is_not_text(client, world, future):
+    # Read by hand, a NUL in `reason` went into the audit row's JSON, which PostgreSQL refused.
+    shift = make_shift(world["CN"], world["team"], future)
+    client.force_login(world["sup"])
+    assert add(client, shift, world["a"]).status_code == 200
+    url = f"/api/v1/shifts/{shift.pk}/officers/{world['a'].pk}/?reason=sick%00"
+    r = client.delete(url)
+    assert r.status_code == 400 and list(r.json()) == ["reason"]
+    r = client.delete(url.replace("%00", ""))
+    assert r.status_code == 200 and r.json()["officers"] == []

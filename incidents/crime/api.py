@@ -14,7 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cad.api.fields import StrictCharField
+from cad.api.fields import ClosedSerializer, StrictCharField
 from cad.audit.trail import audit_record, source_of
 from incidents import permissions as perms
 from incidents.crime import services
@@ -48,7 +48,7 @@ class CrimeReportApi(APIView):
     """GET: the draft. POST: draft it from the call ("Create crime report"): 201, or 200 with the
     one already drafted. PATCH: the handler's corrections (drafts only)."""
 
-    class ReviewInput(serializers.Serializer):
+    class ReviewInput(ClosedSerializer):
         classification = StrictCharField(max_length=12, required=False)
         victim_description = StrictCharField(max_length=2000, required=False, allow_blank=True,
                                              multiline=True)  # fmt: skip
@@ -59,13 +59,6 @@ class CrimeReportApi(APIView):
         mo = StrictCharField(max_length=4000, required=False, allow_blank=True, multiline=True)
         occurred_from = serializers.DateTimeField(required=False)
         occurred_to = serializers.DateTimeField(required=False)
-
-        def to_internal_value(self, data):
-            if isinstance(data, dict) and (unknown := sorted(set(data) - set(self.fields))):
-                raise serializers.ValidationError(
-                    {name: ["Unknown field."] for name in unknown[:10]}
-                )
-            return super().to_internal_value(data)
 
     @extend_schema(responses=dict)
     def get(self, request, pk: int):

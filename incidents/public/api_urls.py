@@ -1,5 +1,6 @@
 from django.urls import path
 
+import cad.api.converters  # noqa: F401  (registers the <text:> and <textpath:> converters)
 from incidents.public import api
 
 urlpatterns = [
@@ -11,7 +12,7 @@ urlpatterns = [
     path("public/reports/", api.PublicReportCreateApi.as_view(), name="api-public-reports"),
     # The reference has a space and a slash (`WEB 0017/30Nov26`, URL-encoded) or dashes.
     path(
-        "public/reports/<path:reference>/",
+        "public/reports/<textpath:reference>/",
         api.PublicReportStatusApi.as_view(),
         name="api-public-report-status",
     ),

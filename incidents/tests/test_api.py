@@ -402,3 +402,48 @@ def test_schema_and_docs_are_served(world, make_user):
     text = schema.content.decode()
     assert "/api/v1/incidents/{id}/close/" in text and "/api/v1/incident-types/" in text
     assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["json", "multipart", "form"])
+def test_thrive_refuses_an_unknown_field_with_its_name(world, make_user, fmt):
+    # Found by fuzzing (issue 23): any field THRIVE does not know was a 500, in JSON and in a
+    # form body alike, and nothing was saved.
+    handler = make_user("call_handler")
+    incident = make_incident(handler, type_code="VIOL")
+    client = client_for(handler)
+    url = f"{URL}{incident.id}/thrive/"
+    data = {"threat": "high", "colour": "red"}
+    if fmt == "form":
+        response = client.post(url, "threat=high&colour=red",
+                               content_type="application/x-www-form-urlencoded")  # fmt: skip
+    else:
+        response = client.post(url, data, format=fmt)
+    assert response.status_code == 400, response.content
+    assert response.json() == {"colour": ["Unknown field."]}
+    incident.refresh_from_db()
+    assert incident.thrive == {}
+
+
+def test_schema_links_an_incidents_workflow(world, make_user):
+    # The links (cad/api/schema.py) drive the fuzz gate's stateful phase: each names an
+    # operation the schema has, and the incident's workflow is among them.
+    schema = client_for(make_user("call_handler")).get("/api/schema/?format=json").json()
+    operations = {
+        operation["operationId"]: operation
+        for item in schema["paths"].values()
+        for operation in item.values()
+    }
+    targets = {
+        (source, link["operationId"])
+        for source, operation in operations.items()
+        for response in operation["responses"].values()
+        for link in response.get("links", {}).values()
+    }
+    assert {target for _, target in targets} <= set(operations)
+    assert {
+        ("v1_incidents_create", "v1_incidents_assign_create"),
+        ("v1_incidents_assign_create", "v1_incidents_close_create"),
+        ("v1_incidents_close_create", "v1_incidents_reopen_create"),
+    } <= targets
+    create = operations["v1_incidents_create"]["responses"]["201"]["links"]
+    assert create["assign_create"]["parameters"] == {"id": "$response.body#/id"}

@@ -290,3 +290,9 @@ def test_retention_erases_the_reporters_details_of_long_triaged_reports(
     assert row.changes["fields"] == ["reporter_name", "reporter_email", "reporter_phone"]
     assert "Pat" not in str(row.changes)
     assert erase_expired_personal_data() == 0
+
+
+def test_a_report_reference_with_a_control_character_is_no_report(world, public):
+    # Found by fuzzing (issue 23): a NUL in the reference reached PostgreSQL and was a 500.
+    response = public.get("/api/v1/public/reports/WEB-0001-30Nov26%00/", {"token": "x"})
+    assert response.status_code == 404

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -34,19 +34,25 @@ from resources.partners.selectors import incident_partner_shares
 class IncidentEidoApi(APIView):
     """`GET /api/v1/incidents/{id}/eido/`: the incident as an EIDO document (NENA-STA-021)."""
 
-    @extend_schema(
-        parameters=[OpenApiParameter("partner", str, description="render as sent to this partner")],
-        responses=dict,
-    )
+    class FilterSerializer(serializers.Serializer):
+        # Validated like any field: a NUL in the code reached PostgreSQL as a 500 (issue 23).
+        partner = StrictCharField(
+            max_length=20, required=False, allow_blank=True,
+            help_text="render as sent to this partner",
+        )  # fmt: skip
+
+    @extend_schema(parameters=[FilterSerializer], responses=dict)
     def get(self, request, pk: int):
         if not perms.can_read(request.user):
             raise PermissionDenied("Your role does not allow this.")
         incident = get_object_or_404(Incident, pk=pk)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         personal, include_log = False, True
-        if code := request.query_params.get("partner"):
-            partner = PartnerAgency.objects.filter(code=code[:20]).first()
+        if code := filters.validated_data.get("partner"):
+            partner = PartnerAgency.objects.filter(code=code).first()
             if partner is None:
-                raise ValidationError({"partner": [f"Unknown partner {code[:20]!r}."]})
+                raise ValidationError({"partner": [f"Unknown partner {code!r}."]})
             personal = partner.may_receive_personal and perms.can_read_personal(request.user)
             include_log = partner.may_receive_log
         document = eido.eido_document(incident, personal=personal, include_log=include_log)

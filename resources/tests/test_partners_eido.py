@@ -431,3 +431,12 @@ def test_a_declared_major_incident_sends_methane_to_its_partners(
     text = json.dumps(after[-1][1])
     assert "MAJOR INCIDENT DECLARED" in text
     assert METHANE["exact_location"] in text
+
+
+@pytest.mark.parametrize("code", ["L\x00FB", "LFB" * 10])
+def test_eido_refuses_a_partner_code_that_is_not_text_with_its_field(world, cast, code):
+    # Found by `make fuzz` (issue 23): a NUL in `partner` reached PostgreSQL and was a 500.
+    client = _client(cast.despatcher_cn)
+    response = client.get(f"/api/v1/incidents/{world['incident'].pk}/eido/", {"partner": code})
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["partner"]

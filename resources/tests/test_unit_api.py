@@ -183,3 +183,10 @@ def test_board_timers_follow_settings(settings):
     timers = board_timers()
     assert timers["I"]["not_en_route"] == 5 and timers["I"]["at_scene"] == 60
     assert timers["S"]["at_scene"] is None
+
+
+@pytest.mark.parametrize("path", ["C%00N01/", "CN01%00/status/", "CN%1B01/position/"])
+def test_a_call_sign_with_a_control_character_is_no_unit(world, path):
+    # Found by fuzzing (issue 23): a NUL in the path reached PostgreSQL and was a 500.
+    response = _api(world["gateway"]).get(f"/api/v1/units/{path}")
+    assert response.status_code == 404
