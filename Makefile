@@ -24,7 +24,7 @@ faults: install-dev
 # The API fuzz gate of `make test` (tests/test_api_fuzz.py), much larger: every role and
 # anonymous, a fixed seed and a fresh one, the coverage phase added, many more cases per
 # operation and stateful scenarios. `FUZZ_SEED=<seed> make fuzz` replays the seed a failure
-# names (docs/reliability-fuzzing.md).
+# names (docs/reliability.md, "Fuzzing").
 FUZZ_EXAMPLES ?= 50
 FUZZ_STATEFUL ?= 30
 fuzz: install-dev

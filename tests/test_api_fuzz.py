@@ -18,7 +18,7 @@ repeatable) and once with a fresh one, drawn per run and shown in the test's id
 operation: small in CI (about three minutes for the whole gate), large in `make fuzz`.
 
 The app runs in-process (WSGI) on the test database inside the test's transaction: all that
-the fuzzer writes is rolled back. docs/reliability-fuzzing.md has the figures.
+the fuzzer writes is rolled back. docs/reliability.md, "Fuzzing" has the figures.
 """
 
 import logging
