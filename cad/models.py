@@ -129,8 +129,10 @@ class AuditEvent(AppendOnlyModel):
 class EventCounter(models.Model):
     """The single row holding the last issued event sequence number.
 
-    Incrementing it under a row lock inside the writer's transaction makes `seq` gapless: a
-    rolled-back transaction rolls its number back too.
+    Incrementing it under a row lock as the writer's transaction commits (PostgreSQL's
+    `cad_event_number` trigger; at the write on SQLite) makes `seq` gapless and in commit
+    order: a rolled-back transaction rolls its number back too. Rows from id 1000 up hold the
+    last seq of each BCU's stream.
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
@@ -141,13 +143,26 @@ class EventCounter(models.Model):
 
 
 class Event(AppendOnlyModel):
-    """The live-board event log. `seq` rises by one per event across the whole system."""
+    """The live-board event log. `seq` rises by one per event across the whole system.
 
-    seq = models.BigIntegerField(unique=True)
+    On PostgreSQL a row is numbered as its transaction commits (cad/live/events.py), so `seq`
+    and `prev` are empty only inside the writing transaction; no one else ever sees them so.
+    """
+
+    seq = models.BigIntegerField(
+        null=True,
+        unique=True,
+        help_text="Empty only inside the writing transaction (numbered at its commit)",
+    )
     at = models.DateTimeField(auto_now_add=True)
     type = models.CharField(max_length=50)
     bcu = models.CharField(max_length=8, blank=True, help_text="BCU group it belongs to")
     data = models.JSONField(default=dict)
+    prev = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="{stream group: the previous seq on that stream}, for the publisher",
+    )
 
     class Meta:
         ordering = ["seq"]

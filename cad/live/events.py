@@ -1,8 +1,11 @@
 """Live-board events: stored with a gapless sequence number, published after commit.
 
 The Event row is written in the writer's transaction, so it exists exactly when the change does.
-Publishing to the channel layer happens on commit and may fail (Redis down): the record is safe
-and browsers catch up with `resync`, which reads this table.
+On PostgreSQL it is numbered as that transaction commits (the `cad_event_number` trigger), so
+the counter row is locked for the length of a commit, not of a whole change: writers no longer
+queue behind each other's work (docs/decisions/0025-event-numbering-at-commit.md). Publishing to
+the channel layer happens after commit, from the numbers read back, and may fail (Redis down):
+the record is safe and browsers catch up with `resync`, which reads this table.
 
 Each desk hears a *stream*: central desks every event (group `board.all`), a BCU desk the events
 of its BCU (group `board.bcu.<code>`). A BCU stream is a subsequence of `seq`, so a BCU desk
@@ -32,7 +35,7 @@ from typing import Any, NamedTuple
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from cad.live.retention import events_pruned_through
 from cad.models import BCU, Event, EventCounter
@@ -124,24 +127,92 @@ def event_emit(
     the same key makes obsolete (a unit's position): a consumer may hold such events for a
     moment and send only the newest, so a busy night does not flood browsers.
 
-    Call it as late as possible in a transaction: the counter row stays locked until commit, and
-    every writer queues on it.
+    On PostgreSQL the event is numbered as the transaction commits (the `cad_event_number`
+    trigger, docs/decisions/0025-event-numbering-at-commit.md): its `seq` and `prev` are empty
+    until then and filled in on the returned object when it is published.
     """
     codes = sorted({b for b in (bcus or []) if b})
-    # No savepoint: an error here fails the caller's whole change anyway, and a busy create
-    # path saves the round trips.
-    with transaction.atomic(savepoint=False):
-        # The counter row is the serialisation point: numbers are handed out in commit order
-        # and never skipped (a rollback returns the number with the change).
-        seq = _next_seq()
-        prev = {ALL_GROUP: seq - 1}
-        if codes:
-            prev.update(_advance_bcu_streams(codes, seq))
-        event = Event.objects.create(seq=seq, type=type, bcu=",".join(codes), data=data)
-    message = event.as_message()
-    transaction.on_commit(lambda: publish(message, prev, coalesce=coalesce))
+    if _numbered_at_commit():
+        event = Event.objects.create(type=type, bcu=",".join(codes), data=data)
+    else:
+        # No savepoint: an error here fails the caller's whole change anyway.
+        with transaction.atomic(savepoint=False):
+            # The counter row is the serialisation point: numbers are handed out in commit
+            # order and never skipped (a rollback returns the number with the change).
+            seq = _next_seq()
+            prev = {ALL_GROUP: seq - 1}
+            if codes:
+                prev.update(_advance_bcu_streams(codes, seq))
+            event = Event.objects.create(
+                seq=seq, type=type, bcu=",".join(codes), data=data, prev=prev
+            )
+    _publish_after_commit(_Unpublished([event], [coalesce], batch=False))
     _react_after_commit(type, data)
     return event
+
+
+def _numbered_at_commit() -> bool:
+    """PostgreSQL numbers events at commit (its trigger); SQLite, one writer at a time, here."""
+    return connection.vendor == "postgresql"
+
+
+class _Unpublished(NamedTuple):
+    events: list[Event]
+    coalesce: list[str]
+    batch: bool  # from events_emit: published together (publish_many)
+
+
+def _publish_after_commit(item: _Unpublished) -> None:
+    """Queue `item` for publishing after the transaction commits.
+
+    The events of one transaction are published by one callback, after one query that reads
+    the numbers the commit gave them. A callback is registered per item all the same: one
+    registered inside a savepoint that rolls back is dropped with it, and whichever survives
+    publishes everything. An item whose rows rolled back is simply not found.
+    """
+    blocks = connection.atomic_blocks
+    outermost = blocks[0] if blocks else None
+    held = getattr(connection, "beacon_unpublished", None)
+    if held is None or outermost is None or held[0] is not outermost:
+        held = (outermost, [])
+        connection.beacon_unpublished = held  # type: ignore[attr-defined]
+    held[1].append(item)
+    transaction.on_commit(partial(_publish_committed, held[1]))
+
+
+def _publish_committed(items: list[_Unpublished]) -> None:
+    """Publish the committed events among `items`, in `seq` order; never raise."""
+    taken = list(items)
+    items.clear()
+    if not taken:
+        return
+    try:
+        stored = {
+            pk: (seq, prev)
+            for pk, seq, prev in Event.objects.filter(
+                pk__in=[event.pk for item in taken for event in item.events]
+            ).values_list("pk", "seq", "prev")
+        }
+    except DatabaseError:  # the change is committed: desks catch up by resync
+        logger.warning("could not read back %s committed events; clients will resync", len(taken))
+        return
+    seen: set[int] = set()
+    for item in taken:
+        batch = []
+        for event, coalesce in zip(item.events, item.coalesce, strict=True):
+            seq, prev = stored.get(event.pk, (None, None))
+            if seq is None or event.pk in seen:  # rolled back (or, unnumbered, never published)
+                continue
+            seen.add(event.pk)
+            event.seq, event.prev = seq, prev
+            batch.append((event.as_message(), prev or {ALL_GROUP: seq - 1}, coalesce))
+        if not batch:
+            continue
+        if item.batch:
+            publish_many(batch)
+        else:
+            for message, prev, coalesce in batch:
+                publish(message, prev, coalesce=coalesce)
 
 
 def _next_seq(count: int = 1) -> int:
@@ -246,10 +317,28 @@ class EventSpec(NamedTuple):
 def events_emit(specs: list[EventSpec]) -> list[Event]:
     """`event_emit` for many events in one transaction step: the same gapless `seq` (in list
     order), the same per-BCU `prev` chains and the same messages, published in order after
-    commit; but a handful of queries for the lot instead of five per event, and one hop to the
-    publisher thread instead of one per event."""
+    commit; but a handful of queries for the lot instead of several per event, and one hop to
+    the publisher thread instead of one per event."""
     if not specs:
         return []
+    if _numbered_at_commit():
+        rows = Event.objects.bulk_create(
+            [
+                Event(type=spec.type, bcu=",".join(sorted({b for b in spec.bcus if b})),
+                      data=spec.data)
+                for spec in specs
+            ]
+        )  # fmt: skip
+    else:
+        rows = _events_numbered_here(specs)
+    _publish_after_commit(_Unpublished(rows, [spec.coalesce for spec in specs], batch=True))
+    for spec in specs:
+        _react_after_commit(spec.type, spec.data)
+    return rows
+
+
+def _events_numbered_here(specs: list[EventSpec]) -> list[Event]:
+    """SQLite's `events_emit`: numbered at the write, as `cad_event_number` does at commit."""
     with transaction.atomic(savepoint=False):
         first = _next_seq(len(specs)) - len(specs) + 1
         wanted = sorted({b for spec in specs for b in spec.bcus if b})
@@ -260,7 +349,7 @@ def events_emit(specs: list[EventSpec]) -> list[Event]:
             ).values_list("id", "last_seq")
         )
         last = {code: held.get(BCU_STREAM_BASE + bcu_id) for code, bcu_id in ids.items()}
-        rows, prevs = [], []
+        rows = []
         for offset, spec in enumerate(specs):
             seq = first + offset
             codes = sorted({b for b in spec.bcus if b})
@@ -269,8 +358,9 @@ def events_emit(specs: list[EventSpec]) -> list[Event]:
                 if code in ids:  # as _advance_bcu_streams: an unknown code has no stream
                     prev[bcu_group(code)] = last[code] or 0
                     last[code] = seq
-            prevs.append(prev)
-            rows.append(Event(seq=seq, type=spec.type, bcu=",".join(codes), data=spec.data))
+            rows.append(
+                Event(seq=seq, type=spec.type, bcu=",".join(codes), data=spec.data, prev=prev)
+            )
         for code, stream_seq in last.items():
             counter_id = BCU_STREAM_BASE + ids[code]
             if counter_id not in held:
@@ -278,15 +368,7 @@ def events_emit(specs: list[EventSpec]) -> list[Event]:
                     EventCounter.objects.create(id=counter_id, last_seq=stream_seq)
             elif stream_seq != held[counter_id]:
                 EventCounter.objects.filter(id=counter_id).update(last_seq=stream_seq)
-        Event.objects.bulk_create(rows)
-    batch = [
-        (row.as_message(), prev, spec.coalesce)
-        for row, prev, spec in zip(rows, prevs, specs, strict=True)
-    ]
-    transaction.on_commit(lambda: publish_many(batch))
-    for spec in specs:
-        _react_after_commit(spec.type, spec.data)
-    return rows
+        return Event.objects.bulk_create(rows)
 
 
 def group_messages(batch: list[tuple[dict[str, Any], dict[str, int], str]]) -> dict[str, list]:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from cad.errors import Conflict
-from cad.models import AuditEvent, Event
+from cad.models import AuditEvent, Event, EventCounter
 from incidents.models import IncidentLogEntry, IncidentStatus
 from resources import despatch, services
 from resources.models import Assignment, UnitStatus
@@ -296,8 +296,10 @@ def test_a_write_committing_beside_an_assignment_does_not_deadlock(postgres, geo
     PostgreSQL checks the new row's (deferred) foreign key at COMMIT with FOR KEY SHARE on the
     incident. A plain FOR UPDATE lock on the incident conflicts with that, so each waited on the
     other; the incident is now locked FOR NO KEY UPDATE, which a key check may pass.
+
+    Events now take the counter only as they commit, so the first transaction holds it as a
+    board checkpoint does (cad/live/replay.py); the assignment waits for it at its own commit.
     """
-    from cad.live.events import event_emit
     from incidents.services import incident_log_record
 
     desk = make_user("despatcher")
@@ -315,7 +317,7 @@ def test_a_write_committing_beside_an_assignment_does_not_deadlock(postgres, geo
                     kind=IncidentLogEntry.Kind.NOTE,
                     by=desk,
                 )
-                event_emit(type="incident.updated", data={"id": incident.pk})  # the counter
+                EventCounter.objects.select_for_update(no_key=True).get(id=1)  # the counter
                 holding.set()
                 _wait_until_blocked_on_the_counter()
         except Exception as exc:  # noqa: BLE001
