@@ -10,8 +10,10 @@ What runs, all on this machine (2 cores here):
 - a load gateway (this script, in its own process): a WebSocket server speaking
   docs/radio-protocol.md. Once a bridge session says hello it sends `position` messages for
   `--units` units, each every `--interval` s (5,000 / 2.5 s = 2,000 messages/s), in batch frames
-  every 100 ms, each with a unique id and `sent_at`. It keeps every message until acked, resends
-  the unacked after a reconnect and after 10 s on a live session, as the protocol says;
+  every 100 ms, each with a unique id and `sent_at`. It keeps every message until acked, keeps
+  at most the bridge's window unacked with it (holding the rest: flow control), resends the
+  unacked after a reconnect and after 10 s on a live session that shows no progress (no ack,
+  nack or `busy`), as the protocol says, and counts the resends of each kind;
 - the real bridge, `manage.py radio_bridge --url ws://...`, as a subprocess;
 - a real Celery worker on the `radio` queue, daphne (cad.asgi) with the Redis channel layer;
 - a board client: a WebSocket on ws/board/ logged in as a central despatcher. For each
@@ -43,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +69,7 @@ from board_fanout import daphne, database_url, drop_bench_database, percentile  
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from radio import protocol  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 TICK_S = 0.1  # one batch frame per tick
@@ -93,27 +96,45 @@ async def _gateway(port, units, interval, seconds, drain, resend_after, out, kee
     rng = random.Random(7)
     issis = [f"{2600000 + i}" for i in range(units)]
     where = [[rng.uniform(LAT0, LAT1), rng.uniform(LON0, LON1)] for _ in range(units)]
-    unacked: OrderedDict[str, tuple[str, float]] = OrderedDict()  # id -> (json, last sent)
-    stats = {"sent": 0, "resent": 0, "acked": 0, "ack_unknown": 0, "nacked": 0, "sessions": 0,
-             "frames": 0, "max_unacked": 0}  # fmt: skip
+    unacked: OrderedDict[str, str] = OrderedDict()  # id -> json, until acked
+    held: deque[str] = deque()  # ids waiting for room in a bridge's window, oldest first
+    stats = {"sent": 0, "resent": 0, "resent_live": 0, "resent_reconnect": 0, "acked": 0,
+             "ack_unknown": 0, "nacked": 0, "sessions": 0, "frames": 0, "max_unacked": 0,
+             "max_held": 0, "busy": 0, "window": 0}  # fmt: skip
     acked: list[str] = []
-    # Live bridge sessions: frames go round robin, as a gateway spreads over a standby bridge.
-    sessions: list = []
+    # Live bridge sessions and their windows: frames go round robin to those with room, as a
+    # gateway spreads over a standby bridge.
+    flows: dict = {}
     turn = [0]
-
-    def pick():
-        if not sessions:
-            return None
-        turn[0] += 1
-        return sessions[turn[0] % len(sessions)]
 
     bridge_in = asyncio.Event()
 
     async def send_frame(ws, items: list[str]) -> None:
         for start in range(0, len(items), 500):  # the protocol's batch limit
             chunk = items[start : start + 500]
-            await ws.send('{"type":"batch","messages":[' + ",".join(chunk) + "]}")
+            with contextlib.suppress(websockets.ConnectionClosed):  # kept: sent again later
+                await ws.send('{"type":"batch","messages":[' + ",".join(chunk) + "]}")
             stats["frames"] += 1
+
+    async def pump() -> None:
+        """Send held messages as far as the bridges' windows allow (no window: all of them)."""
+        bridges = list(flows)
+        if not bridges:
+            return
+        turn[0] += 1
+        first = turn[0] % len(bridges)
+        for ws in bridges[first:] + bridges[:first]:
+            flow = flows.get(ws)
+            if flow is None or not held:
+                continue
+            keys: list[str] = []
+            room = flow.room()
+            while held and len(keys) < room:
+                key = held.popleft()
+                if key in unacked:
+                    keys.append(key)
+            flow.sent(keys, time.monotonic())
+            await send_frame(ws, [unacked[key] for key in keys])
 
     async def handler(ws):
         hello = json.loads(await ws.recv())
@@ -122,59 +143,54 @@ async def _gateway(port, units, interval, seconds, drain, resend_after, out, kee
             return
         await ws.send(json.dumps({"type": "welcome", "gateway": "bench-gateway"}))
         stats["sessions"] += 1
-        alone = not sessions
-        sessions.append(ws)
-        # A session that is alone gets everything still unacknowledged, oldest first (with
-        # another live, the 10 s resend covers whatever a dropped session had).
-        pending = [body for body, _ in unacked.values()] if alone else []
-        if pending:
-            stats["resent"] += len(pending)
-            now = time.monotonic()
-            for key in list(unacked):
-                unacked[key] = (unacked[key][0], now)
-            await send_frame(ws, pending)
+        flow = flows[ws] = protocol.Flow(protocol.hello_window(hello), time.monotonic())
+        stats["window"] = flow.window or 0  # 0: the bridge asked for none
+        await pump()  # what a dropped session held, oldest first
         bridge_in.set()
         try:
             async for raw in ws:
                 frame = json.loads(raw)
                 kind = frame.get("type")
                 if kind == "ack":
-                    for key in frame.get("ids", []):
+                    ids = frame.get("ids", [])
+                    for key in ids:
                         if unacked.pop(key, None) is None:
                             stats["ack_unknown"] += 1  # a resent copy acked twice
                         else:
                             stats["acked"] += 1
                             if keep_ids:
                                 acked.append(key)
+                    flow.settled(ids, time.monotonic())
+                    await pump()
                 elif kind == "nack":
                     if unacked.pop(frame.get("id"), None) is not None:
                         stats["nacked"] += 1
+                    flow.settled([frame.get("id")], time.monotonic())
+                    await pump()
+                elif kind == "busy":
+                    flow.busy(time.monotonic())
+                    stats["busy"] += 1
                 elif kind == "ping":
                     await ws.send('{"type":"pong"}')
         except websockets.ConnectionClosed:
             pass
         finally:
-            sessions.remove(ws)
+            del flows[ws]
+            back = [key for key in flow.in_flight if key in unacked]
+            stats["resent"] += len(back)
+            stats["resent_reconnect"] += len(back)
+            held.extendleft(reversed(back))  # first to the next session with room
+            await pump()
 
     async def resend_stale():
         while resend_after > 0:
-            await asyncio.sleep(1.0)
-            ws = pick()
-            if ws is None:
-                continue
-            cutoff = time.monotonic() - resend_after
-            stale = []
-            while unacked:
-                key, (body, at) = next(iter(unacked.items()))
-                if at > cutoff:
-                    break
-                unacked.move_to_end(key)
-                unacked[key] = (body, time.monotonic())
-                stale.append(body)
-            if stale:
-                stats["resent"] += len(stale)
-                with contextlib.suppress(websockets.ConnectionClosed):
-                    await send_frame(ws, stale)
+            await asyncio.sleep(min(1.0, resend_after / 2))
+            for ws, flow in list(flows.items()):
+                due = [key for key in flow.due(time.monotonic(), resend_after) if key in unacked]
+                if due:
+                    stats["resent"] += len(due)
+                    stats["resent_live"] += len(due)
+                    await send_frame(ws, [unacked[key] for key in due])
 
     async with websockets.serve(handler, "127.0.0.1", port, max_size=2**24, ping_interval=None):
         out.put(("listening", time.time()))
@@ -191,8 +207,7 @@ async def _gateway(port, units, interval, seconds, drain, resend_after, out, kee
                 await asyncio.sleep(delay)
             owed += rate * TICK_S
             n, owed = int(owed), owed - int(owed)
-            now, sent_at = time.monotonic(), iso_now()
-            items = []
+            sent_at = iso_now()
             for _ in range(n):
                 u = next_unit
                 next_unit = (next_unit + 1) % units
@@ -200,16 +215,14 @@ async def _gateway(port, units, interval, seconds, drain, resend_after, out, kee
                 where[u][1] += rng.uniform(-0.0005, 0.0005)
                 key = f"p{stats['sent']}"
                 stats["sent"] += 1
-                body = json.dumps({"type": "position", "id": key, "issi": issis[u],
-                                   "lat": round(where[u][0], 6), "lon": round(where[u][1], 6),
-                                   "sent_at": sent_at}, separators=(",", ":"))  # fmt: skip
-                unacked[key] = (body, now)
-                items.append(body)
+                unacked[key] = json.dumps({"type": "position", "id": key, "issi": issis[u],
+                                           "lat": round(where[u][0], 6),
+                                           "lon": round(where[u][1], 6), "sent_at": sent_at},
+                                          separators=(",", ":"))  # fmt: skip
+                held.append(key)
             stats["max_unacked"] = max(stats["max_unacked"], len(unacked))
-            ws = pick()
-            if ws is not None and items:
-                with contextlib.suppress(websockets.ConnectionClosed):
-                    await send_frame(ws, items)  # a closed session gets them on reconnect
+            await pump()  # what does not fit a window waits here, as does a closed session's
+            stats["max_held"] = max(stats["max_held"], len(held))
         out.put(("sent", time.time(), dict(stats), len(unacked)))
         deadline = time.monotonic() + drain
         while unacked and time.monotonic() < deadline:
@@ -475,8 +488,12 @@ def report(args, r: dict) -> bool:
           f"machine: {os.cpu_count()} cores")  # fmt: skip
     print(
         f"sent {s['sent']:,} in {load_s:.1f} s = {s['sent'] / load_s:,.0f}/s "
-        f"({f['frames']:,} frames, {f['resent']:,} resent, {f['sessions']} bridge session(s))"
+        f"({f['frames']:,} frames, {f['sessions']} bridge session(s), "
+        f"window {f['window'] or 'none'}, {f['busy']:,} busy frames, "
+        f"at most {f['max_held']:,} held for want of room)"
     )
+    print(f"resends: {f['resent']:,} ({f['resent_live']:,} on a live session, "
+          f"{f['resent_reconnect']:,} after a reconnect)")  # fmt: skip
     acked_in_load = s["acked"]
     print(f"acked during the load: {acked_in_load:,} = {acked_in_load / load_s:,.0f}/s; "
           f"unacked when the load stopped: {r['unacked_at_end']:,} (max {f['max_unacked']:,}); "

@@ -18,6 +18,14 @@ keeps one connection (closed when stale or broken, as a request would) rather th
 per pool thread. The event loop meanwhile keeps reading frames, so the next group is ready when
 the store returns; a full queue stops the reading, and TCP pushes back on the gateway.
 
+Flow control (docs/radio-protocol.md, "Flow control"; decision 0024): the hello asks for a
+window, so a gateway keeps at most that many messages unacknowledged with us and holds the rest,
+and while we hold some we say `busy` every few seconds, so the gateway's resend timer never fires
+on a bridge that is slow but alive (a CPU-starved bridge used to drown in its own resends). The
+flip side: a group that fails to store (the database is away) is retried here, not left for the
+gateway to resend. A store stuck past `silence` stops the `busy` frames, and the gateway's timer
+takes over again.
+
 The connection is dead after `silence` seconds without a frame (we send our own `ping` when
 the line is quiet, so an idle healthy gateway is never mistaken for a dead one); the bridge
 then reconnects with exponential backoff and jitter.
@@ -80,6 +88,9 @@ class BridgeConfig:
     stats_every: float = 60.0
     queue_size: int = 10 * protocol.MAX_BATCH
     heartbeat_every: float = 10.0  # stamp this bridge's heartbeat row (/healthz/detail)
+    flow_window: int = protocol.BRIDGE_WINDOW  # messages in flight, asked in the hello; 0: none
+    busy_every: float = protocol.BUSY_EVERY_SECONDS
+    retry_after: float = 1.0  # a group that failed to store is tried again after this long
 
 
 @dataclass
@@ -140,6 +151,7 @@ class Bridge:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._storing = False
+        self._store_started = 0.0  # loop time the current store attempt began
         self._welcomed = False
         self._unknown_types: set[str] = set()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radio-bridge-db")
@@ -257,7 +269,7 @@ class Bridge:
             close_timeout=2,
             max_size=16 * 2**20,  # a batch of 500 messages with long texts
         ) as ws:
-            await ws.send(protocol.encode(protocol.hello("bridge")))
+            await ws.send(protocol.encode(protocol.hello("bridge", self.config.flow_window)))
             welcome = protocol.decode(await asyncio.wait_for(ws.recv(), self.config.open_timeout))
             if not welcome or welcome.get("type") != "welcome":
                 raise ProtocolViolation(f"expected welcome, got {welcome!r:.200}")
@@ -269,17 +281,19 @@ class Bridge:
             queue: asyncio.Queue[Inbound | Receipt] = asyncio.Queue(self.config.queue_size)
             reader = asyncio.create_task(self._read(ws, queue))
             storer = asyncio.create_task(self._store_loop(ws, queue))
+            busy = asyncio.create_task(self._busy_loop(ws, queue))
             stopping = asyncio.create_task(self._stopping.wait())
             try:
                 await asyncio.wait({reader, storer, stopping}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 reader.cancel()
+                busy.cancel()
                 stopping.cancel()
                 # Let a group being stored finish and be acknowledged; an idle storer just ends.
                 if self._storing and not storer.done():
                     await asyncio.wait({storer}, timeout=30)
                 storer.cancel()
-                await asyncio.gather(reader, storer, stopping, return_exceptions=True)
+                await asyncio.gather(reader, storer, busy, stopping, return_exceptions=True)
             for task in (reader, storer):
                 if task.done() and not task.cancelled():
                     error = task.exception()
@@ -372,6 +386,19 @@ class Bridge:
     async def _send(self, ws: ClientConnection, frame: dict[str, Any]) -> None:
         await ws.send(protocol.encode(frame))
 
+    async def _busy_loop(self, ws: ClientConnection, queue: asyncio.Queue) -> None:
+        """While we hold messages (queued or being stored), tell the gateway we are on them, so
+        its resend timer waits. Not for a store stuck past `silence`: that one may be lost."""
+        if not self.config.flow_window:
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.config.busy_every)
+            stuck = self._storing and loop.time() - self._store_started > self.config.silence
+            if (self._storing or not queue.empty()) and not stuck:
+                await self._send(ws, {"type": "busy", "held": queue.qsize()})
+                self.stats["busy"] += 1
+
     # --- storing ----------------------------------------------------------------------------
 
     async def _store_loop(self, ws: ClientConnection, queue: asyncio.Queue) -> None:
@@ -395,20 +422,35 @@ class Bridge:
                             break
                     group.append(item)
                     count += isinstance(item, Inbound)
-                await self._handle_group(ws, group)
+                # The gateway waits for us (we say busy), so we retry what failed rather than
+                # leave it to a resend; only stopping gives up (the next session has it again).
+                while group:
+                    self._store_started = loop.time()
+                    group = await self._handle_group(ws, group)
+                    if group:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(
+                                self._stopping.wait(), timeout=self.config.retry_after
+                            )
+                        if self._stopping.is_set():
+                            break
             finally:
                 self._storing = False
 
-    async def _handle_group(self, ws: ClientConnection, group: list[Inbound | Receipt]) -> None:
+    async def _handle_group(
+        self, ws: ClientConnection, group: list[Inbound | Receipt]
+    ) -> list[Inbound | Receipt]:
+        """Store, acknowledge and refuse; returns what failed for a database error."""
+        failed: list[Inbound | Receipt] = []
         inbound = [item for item in group if isinstance(item, Inbound)]
         receipts = [item for item in group if isinstance(item, Receipt)]
         if inbound:
             try:
                 stored, refused, duplicates = await self._db(self._store, inbound)
-            except Exception:  # noqa: BLE001  (database down: no ack, the gateway sends again)
+            except Exception:  # noqa: BLE001  (database down: no ack, tried again)
                 logger.exception("could not store %s radio messages (not acked)", len(inbound))
                 self.stats["store_errors"] += 1
-                await asyncio.sleep(1)  # do not spin while the database is away
+                failed.extend(inbound)
             else:
                 for message_id, errors in refused:
                     await self._send(ws, {"type": "nack", "id": message_id, "errors": errors})
@@ -425,6 +467,7 @@ class Bridge:
             except Exception:  # noqa: BLE001
                 logger.exception("could not record the receipt for %s (not acked)", receipt.ref)
                 self.stats["store_errors"] += 1
+                failed.append(receipt)
                 continue
             if refusal:
                 await self._send(ws, {"type": "nack", "ref": receipt.ref, "errors": refusal})
@@ -434,6 +477,7 @@ class Bridge:
         if acked:
             await self._send(ws, {"type": "ack", "refs": acked})
             self.stats["receipts"] += len(acked)
+        return failed
 
     def _store(self, items: list[Inbound]) -> tuple[list[Any], list[tuple[Any, dict]], int]:
         """Store what is valid. Returns (ids stored or already held, [(id, errors)] refused,

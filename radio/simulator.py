@@ -1,13 +1,14 @@
 """A radio-gateway simulator: a WebSocket server speaking docs/radio-protocol.md.
 
-Two layers. `GatewayServer` is the protocol: sessions, acknowledgements, and the gateway's
-promise to keep every unacknowledged message and send it again (at once to a bridge that
-connects, and after 10 s on a live session). `Simulator` is the world behind it: the active
-units with an ISSI, read from the database at start and every `refresh` seconds. Available units
-patrol slowly near where they are; a despatch message for a unit is accepted, acknowledged by
-the "officer" (a `delivered` receipt) a few seconds later, and the unit reports code 5, drives
-toward the incident (blue-light speed of its type for grade I, urban speed otherwise), sends
-its position every few seconds, reports code 6 on arrival and code 2 after a dwell.
+Two layers. `GatewayServer` is the protocol: sessions, acknowledgements, the window a bridge asks
+for, and the gateway's promise to keep every unacknowledged message and send it again (at once
+to a bridge that connects, and after 10 s on a live session). `Simulator` is the world behind
+it: the active units with an ISSI, read from the database at start and every `refresh` seconds.
+Available units patrol slowly near where they are; a despatch message for a unit is accepted,
+acknowledged by the "officer" (a `delivered` receipt) a few seconds later, and the unit reports
+code 5, drives toward the incident (blue-light speed of its type for grade I, urban speed
+otherwise), sends its position every few seconds, reports code 6 on arrival and code 2 after a
+dwell.
 
 The simulator never writes to the database: everything it changes reaches Beacon through the
 bridge, exactly as a real gateway's traffic would. `speedup` makes simulated time run faster
@@ -26,7 +27,7 @@ import math
 import random
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,15 +51,9 @@ DespatchHandler = Callable[[dict[str, Any]], Awaitable[str | None]]
 # --- the protocol --------------------------------------------------------------------------
 
 
-@dataclass
-class _Pending:
-    frame: dict[str, Any]
-    sent_at: float | None = None  # monotonic time it last went to a bridge; None: not yet
-
-
 class GatewayServer:
     """The gateway side of the protocol. `publish()` inbound messages and receipts; they go to
-    a connected bridge session and are kept until acknowledged."""
+    a connected bridge session with room in its window and are kept until acknowledged."""
 
     def __init__(
         self,
@@ -75,11 +70,13 @@ class GatewayServer:
         self.batch_size = batch_size
         self.max_pending = max_pending  # a real gateway's buffer is finite too
         self.dropped = 0
+        self.resent = 0  # sent again on a live session (not counting after a reconnect)
         # Ids unique across restarts: Beacon drops a repeated id as a duplicate for ever.
         self._prefix = f"sim-{uuid.uuid4().hex[:8]}-"
         self._ids = itertools.count(1)
-        self._pending: OrderedDict[str, _Pending] = OrderedDict()  # key: id or "ref:<ref>"
-        self._bridges: list[ServerConnection] = []
+        self._pending: OrderedDict[str, dict[str, Any]] = OrderedDict()  # id or "ref:<ref>"
+        self._held: deque[str] = deque()  # keys not in flight on any session, oldest first
+        self._flows: dict[ServerConnection, protocol.Flow] = {}  # the live bridge sessions
         self._turn = itertools.count()
         self.acked: set[str] = set()  # ids and refs acknowledged (tests and stats read it)
         self.nacked: dict[str, Any] = {}
@@ -100,52 +97,61 @@ class GatewayServer:
             key = frame["id"]
         else:
             key = f"ref:{frame['ref']}"
-        entry = _Pending(frame)
-        self._pending[key] = entry
+        self._pending[key] = frame
+        self._held.append(key)
         if len(self._pending) > self.max_pending:
-            self._pending.popitem(last=False)
+            oldest, _ = self._pending.popitem(last=False)
+            for flow in self._flows.values():
+                flow.settled([oldest], time.monotonic())
             self.dropped += 1
             if self.dropped % 1000 == 1:
                 logger.warning("no bridge is taking messages: %s oldest dropped", self.dropped)
-        bridge = self._pick_bridge()
-        if bridge is not None:
-            entry.sent_at = time.monotonic()
-            await self._send(bridge, frame)
+        await self._pump()
 
-    def _pick_bridge(self) -> ServerConnection | None:
-        if not self._bridges:
-            return None
-        return self._bridges[next(self._turn) % len(self._bridges)]
+    async def _pump(self) -> None:
+        """Send held traffic to the bridge sessions, in turn, as far as their windows allow."""
+        bridges = list(self._flows)
+        if not bridges:
+            return
+        first = next(self._turn) % len(bridges)
+        for ws in bridges[first:] + bridges[:first]:
+            flow = self._flows.get(ws)
+            if flow is None or not self._held:
+                continue
+            keys: list[str] = []
+            while self._held and len(keys) < flow.room():
+                key = self._held.popleft()
+                if key in self._pending:  # else acknowledged meanwhile
+                    keys.append(key)
+            flow.sent(keys, time.monotonic())
+            await self._send_keys(ws, keys)
+
+    async def _send_keys(self, ws: ServerConnection, keys: list[str]) -> None:
+        """Inbound messages in batch frames (a single one as it is), receipts singly."""
+        frames = [self._pending[key] for key in keys if key in self._pending]
+        messages = [f for f in frames if f["type"] in protocol.INBOUND_TYPES]
+        for start in range(0, len(messages), self.batch_size):
+            chunk = messages[start : start + self.batch_size]
+            await self._send(
+                ws, {"type": "batch", "messages": chunk} if len(chunk) > 1 else chunk[0]
+            )
+        for frame in frames:
+            if frame["type"] not in protocol.INBOUND_TYPES:
+                await self._send(ws, frame)
 
     async def _send(self, ws: ServerConnection, frame: dict[str, Any]) -> None:
         with contextlib.suppress(ConnectionClosed):  # still pending: sent again later
             await ws.send(protocol.encode(frame))
 
-    async def _send_pending(self, ws: ServerConnection, older_than: float | None) -> None:
-        """Send unacknowledged traffic: inbound messages in batch frames, receipts singly."""
-        now = time.monotonic()
-        due = [
-            entry
-            for entry in list(self._pending.values())
-            if older_than is None or entry.sent_at is None or now - entry.sent_at >= older_than
-        ]
-        messages = [e for e in due if e.frame["type"] in protocol.INBOUND_TYPES]
-        for start in range(0, len(messages), self.batch_size):
-            chunk = messages[start : start + self.batch_size]
-            for entry in chunk:
-                entry.sent_at = now
-            await self._send(ws, {"type": "batch", "messages": [e.frame for e in chunk]})
-        for entry in due:
-            if entry.frame["type"] not in protocol.INBOUND_TYPES:
-                entry.sent_at = now
-                await self._send(ws, entry.frame)
-
     async def resend_loop(self) -> None:
+        """Send again what a live session has not acknowledged in `resend_after` (for a session
+        with a window: what it has held that long without making progress)."""
         while True:
             await asyncio.sleep(min(1.0, self.resend_after / 2))
-            bridge = self._pick_bridge()
-            if bridge is not None:
-                await self._send_pending(bridge, self.resend_after)
+            for ws, flow in list(self._flows.items()):
+                due = flow.due(time.monotonic(), self.resend_after)
+                self.resent += len(due)
+                await self._send_keys(ws, due)
 
     async def handler(self, ws: ServerConnection) -> None:
         try:
@@ -164,32 +170,42 @@ class GatewayServer:
 
     async def _bridge_session(self, ws: ServerConnection, hello: dict[str, Any]) -> None:
         self.bridge_sessions += 1
-        self._bridges.append(ws)
-        logger.info("bridge session from %s", hello.get("client", "?"))
+        flow = self._flows[ws] = protocol.Flow(protocol.hello_window(hello), time.monotonic())
+        logger.info("bridge session from %s (window %s)", hello.get("client", "?"), flow.window)
         try:
-            await self._send_pending(ws, None)  # everything unacknowledged, at once
+            await self._pump()
             async for text in ws:
                 frame = protocol.decode(text) or {}
                 kind = frame.get("type")
                 if kind == "ack":
-                    for key in frame.get("ids") or []:
+                    keys = [
+                        *(frame.get("ids") or []),
+                        *(f"ref:{r}" for r in frame.get("refs") or []),
+                    ]
+                    for key in keys:
                         if self._pending.pop(key, None) is not None:
-                            self.acked.add(key)
-                    for ref in frame.get("refs") or []:
-                        if self._pending.pop(f"ref:{ref}", None) is not None:
-                            self.acked.add(ref)
+                            self.acked.add(key.removeprefix("ref:"))
+                    flow.settled(keys, time.monotonic())
+                    await self._pump()
                 elif kind == "nack":
                     key = frame["id"] if "id" in frame else f"ref:{frame.get('ref')}"
                     self._pending.pop(key, None)
+                    flow.settled([key], time.monotonic())
                     self.nacked[str(frame.get("id", frame.get("ref")))] = frame.get("errors")
                     logger.warning("Beacon refused %s: %s", key, frame.get("errors"))
+                    await self._pump()
+                elif kind == "busy":
+                    flow.busy(time.monotonic())
                 elif kind == "ping":
                     await ws.send(protocol.encode({"type": "pong"}))
         except ConnectionClosed:
             pass
         finally:
-            self._bridges.remove(ws)
+            del self._flows[ws]
+            # What it held goes first to the next session with room.
+            self._held.extendleft(reversed([k for k in flow.in_flight if k in self._pending]))
             logger.info("bridge session closed; %s messages unacknowledged", self.pending)
+            await self._pump()
 
     async def _send_session(self, ws: ServerConnection) -> None:
         try:

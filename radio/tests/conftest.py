@@ -9,6 +9,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from radio import tasks
+from radio.bridge import Bridge, BridgeConfig, bridge_user
+from radio.tests.gateway_harness import FakeGateway, LoopThread
 from resources.models import Unit
 from tests.factories import make_unit
 
@@ -45,6 +47,43 @@ def queued(monkeypatch):
     monkeypatch.setattr(tasks.apply_radio_positions, "delay", positions)
     monkeypatch.setattr(tasks.send_outbound, "delay", calls["send"].append)
     return calls
+
+
+@pytest.fixture
+def gateway():
+    gateways = []
+
+    def make(**kwargs) -> FakeGateway:
+        gw = FakeGateway(**kwargs)
+        gateways.append(gw)
+        return gw
+
+    yield make
+    for gw in gateways:
+        gw.close()
+
+
+@pytest.fixture
+def run_bridge(world):
+    """Start a bridge (its own loop thread) against a gateway URL; stopped at teardown."""
+    running = []
+
+    def start(url: str, **overrides) -> Bridge:
+        config = BridgeConfig(
+            url=url, window=0.02, backoff_initial=0.05, backoff_max=0.2, open_timeout=5
+        )
+        for name, value in overrides.items():
+            setattr(config, name, value)
+        bridge = Bridge(config, user=bridge_user())
+        lt = LoopThread()
+        running.append((bridge, lt, lt.submit(bridge.run())))
+        return bridge
+
+    yield start
+    for bridge, lt, done in running:
+        bridge.stop()
+        done.result(20)  # run() returned: its database thread closed its connection
+        lt.close()
 
 
 def api(user) -> APIClient:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
@@ -66,7 +66,10 @@ class FakeGateway:
     """A scripted gateway: keeps every unacknowledged frame and sends it on the next bridge
     session. `drops[i]` makes session i drop the TCP connection (no close handshake) after
     sending that many frames. `answer(frame)` answers a send session's despatch (None: silence).
-    `on_ack(ids)` runs in a worker thread when an ack arrives (to look at the database then)."""
+    `on_ack(ids)` runs in a worker thread when an ack arrives (to look at the database then).
+
+    It honours the window a bridge asks for (frames wait here while it is full) and, given
+    `resend_after`, resends on a live session as the protocol says (`resends` counts them)."""
 
     def __init__(
         self,
@@ -74,11 +77,18 @@ class FakeGateway:
         drops: list[int] | None = None,
         answer: Callable[[dict], dict | None] | None = None,
         on_ack: Callable[[list], Any] | None = None,
+        resend_after: float | None = None,
     ):
         self.pending: OrderedDict[str, dict] = OrderedDict()
         self.drops = list(drops or [])
         self.answer = answer
         self.on_ack = on_ack
+        self.resend_after = resend_after
+        self.resends = 0
+        self.max_in_flight = 0
+        self.window: int | None = None  # what the current bridge session asked for
+        self._held: deque[tuple[dict, list[str]]] = deque()  # frames waiting for room
+        self._flow: protocol.Flow | None = None
         self.acked: list[Any] = []
         self.acked_refs: list[str] = []
         self.ack_checks: list[Any] = []
@@ -104,22 +114,52 @@ class FakeGateway:
         return f"ws://127.0.0.1:{self.port}/"
 
     def add(self, frames: list[dict]) -> None:
-        """Send frames (messages, batches, receipts) as given if a bridge is on, and keep each
-        message and receipt until it is acknowledged; later sessions get them one by one."""
+        """Send frames (messages, batches, receipts) as given if a bridge is on and its window
+        has room, and keep each message and receipt until it is acknowledged; later sessions
+        get them one by one."""
 
         async def go():
             for frame in frames:
+                keys = []
                 for item in (
                     frame.get("messages", [frame]) if frame.get("type") == "batch" else [frame]
                 ):
                     key = item.get("id") or item.get("ref") if isinstance(item, dict) else None
-                    self.pending[key or f"unkeyed-{len(self.pending)}"] = item
-            if self._bridge is not None:
-                for frame in frames:
-                    with contextlib.suppress(ConnectionClosed):
-                        await self._bridge.send(protocol.encode(frame))
+                    key = key or f"unkeyed-{len(self.pending)}"
+                    self.pending[key] = item
+                    keys.append(key)
+                self._held.append((frame, keys))
+            await self._pump(self._bridge)
 
         self.lt.submit(go()).result(10)
+
+    async def _pump(self, ws: ServerConnection | None, limit: int | None = None) -> int:
+        """Send held frames while the window has room (a frame bigger than the window goes
+        alone, or it would wait for ever). Returns how many frames went."""
+        flow, sent = self._flow, 0
+        while ws is not None and flow is not None and self._held and sent != limit:
+            frame, keys = self._held[0]
+            if not any(key in self.pending for key in keys):
+                self._held.popleft()  # acknowledged meanwhile (sent on an earlier session)
+                continue
+            if flow.in_flight and len(keys) > flow.room():
+                break
+            self._held.popleft()
+            flow.sent(keys, time.monotonic())
+            self.max_in_flight = max(self.max_in_flight, len(flow.in_flight))
+            sent += 1
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(protocol.encode(frame))
+        return sent
+
+    async def _resend_loop(self, ws: ServerConnection, flow: protocol.Flow) -> None:
+        assert self.resend_after is not None
+        while True:
+            await asyncio.sleep(self.resend_after / 4)
+            for key in flow.due(time.monotonic(), self.resend_after):
+                if key in self.pending:
+                    self.resends += 1
+                    await ws.send(protocol.encode(self.pending[key]))
 
     @property
     def connected(self) -> bool:
@@ -148,27 +188,32 @@ class FakeGateway:
             if hello.get("role") == "send":
                 await self._send_session(ws)
             else:
-                await self._bridge_session(ws)
+                await self._bridge_session(ws, protocol.hello_window(hello))
         except ConnectionClosed:
             pass
 
-    async def _bridge_session(self, ws: ServerConnection) -> None:
+    async def _bridge_session(self, ws: ServerConnection, window: int | None) -> None:
         session = self.bridge_sessions
         self.bridge_sessions += 1
         limit = self.drops[session] if session < len(self.drops) else None
         self._bridge = ws
+        self.window = window
+        flow = self._flow = protocol.Flow(window, time.monotonic())
+        # Everything unacknowledged, one by one, oldest first.
+        self._held = deque((item, [key]) for key, item in self.pending.items())
+        resender = None
         try:
-            for sent, frame in enumerate(list(self.pending.values())):
-                if limit is not None and sent >= limit:
-                    break
-                await ws.send(protocol.encode(frame))
+            await self._pump(ws, limit)
             if limit is not None:
                 await asyncio.sleep(0.01)  # let some acks in, but not all
                 ws.transport.abort()
                 return
+            if self.resend_after is not None:
+                resender = asyncio.create_task(self._resend_loop(ws, flow))
             async for text in ws:
                 frame = protocol.decode(text) or {}
-                if frame.get("type") == "ack":
+                kind = frame.get("type")
+                if kind == "ack":
                     ids = frame.get("ids") or []
                     if self.on_ack and ids:
                         self.ack_checks.append(await asyncio.to_thread(self.on_ack, ids))
@@ -178,15 +223,23 @@ class FakeGateway:
                     for ref in frame.get("refs") or []:
                         self.acked_refs.append(ref)
                         self.pending.pop(ref, None)
-                elif frame.get("type") == "nack":
+                    flow.settled([*ids, *(frame.get("refs") or [])], time.monotonic())
+                elif kind == "nack":
                     key: Any = frame.get("id", frame.get("ref"))  # what the nack names
                     self.nacks[key] = frame["errors"]
                     self.pending.pop(key, None)
-                elif frame.get("type") == "pong":
+                    flow.settled([key], time.monotonic())
+                elif kind == "busy":
+                    flow.busy(time.monotonic())
+                elif kind == "pong":
                     self.pongs += 1
+                await self._pump(ws)
         finally:
+            if resender is not None:
+                resender.cancel()
             if self._bridge is ws:
                 self._bridge = None
+                self._flow = None
 
     async def _send_session(self, ws: ServerConnection) -> None:
         async for text in ws:

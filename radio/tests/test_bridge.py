@@ -11,50 +11,13 @@ from django.db.models import Count
 
 from cad.accounts.roles import RADIO_GATEWAY, has_role
 from radio import services
-from radio.bridge import Bridge, BridgeConfig, BridgeError, backoff, bridge_user
+from radio.bridge import BridgeError, backoff, bridge_user
 from radio.models import RadioMessage
-from radio.tests.gateway_harness import FakeGateway, LoopThread, position, status, wait_until
+from radio.tests.gateway_harness import position, status, wait_until
 from resources.despatch import assignment_create
 from tests.factories import make_incident, make_unit
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def gateway(request):
-    gateways = []
-
-    def make(**kwargs) -> FakeGateway:
-        gw = FakeGateway(**kwargs)
-        gateways.append(gw)
-        return gw
-
-    yield make
-    for gw in gateways:
-        gw.close()
-
-
-@pytest.fixture
-def run_bridge(world):
-    """Start a bridge (its own loop thread) against a gateway URL; stopped at teardown."""
-    running = []
-
-    def start(url: str, **overrides) -> Bridge:
-        config = BridgeConfig(
-            url=url, window=0.02, backoff_initial=0.05, backoff_max=0.2, open_timeout=5
-        )
-        for name, value in overrides.items():
-            setattr(config, name, value)
-        bridge = Bridge(config, user=bridge_user())
-        lt = LoopThread()
-        running.append((bridge, lt, lt.submit(bridge.run())))
-        return bridge
-
-    yield start
-    for bridge, lt, done in running:
-        bridge.stop()
-        done.result(20)  # run() returned: its database thread closed its connection
-        lt.close()
 
 
 def _stored(ids) -> int:

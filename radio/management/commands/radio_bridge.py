@@ -41,12 +41,23 @@ class Command(BaseCommand):
             help="seconds without a frame before the connection counts as dead",
         )  # fmt: skip
         parser.add_argument(
+            "--flow-window", type=int, default=protocol.BRIDGE_WINDOW,
+            help="messages the gateway may keep unacknowledged with us (docs/radio-protocol.md, "
+                 "flow control); 0: ask for none, and the gateway resends after 10 s as before",
+        )  # fmt: skip
+        parser.add_argument(
             "--stats-every", type=float, default=60.0, help="log counters every N seconds"
         )
 
-    def handle(self, *args, url, user, window_ms, max_group, silence, stats_every, **options):
+    def handle(
+        self, *args, url, user, window_ms, max_group, silence, flow_window, stats_every, **options
+    ):
         if not 1 <= max_group <= protocol.MAX_BATCH:
             raise CommandError(f"--max-group must be 1 to {protocol.MAX_BATCH}")
+        queue_size = BridgeConfig.queue_size
+        if not (flow_window == 0 or max_group <= flow_window <= queue_size):
+            # Above the queue the bridge would stop reading; below a group it would starve.
+            raise CommandError(f"--flow-window must be 0 or from --max-group to {queue_size}")
         if silence <= 1 or window_ms < 0:
             raise CommandError("--silence must be over 1 s and --window-ms not negative")
         try:
@@ -61,6 +72,7 @@ class Command(BaseCommand):
             silence=silence,
             ping_after=min(10.0, silence / 3),
             stats_every=stats_every,
+            flow_window=flow_window,
             heartbeat_every=settings.RADIO_BRIDGE_HEARTBEAT_SECONDS,
         )
         bridge = Bridge(config, user=account)
