@@ -16,6 +16,7 @@ a valid request the state forbids raises cad.errors.Conflict (409).
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -226,11 +227,12 @@ def incident_create(
     # No savepoint: any failure below fails the whole creation, so there is nothing to keep.
     with transaction.atomic(savepoint=False):
         day = london_date(at)
-        number = reference_next(day=day)
+        # The day's CAD number is taken last (`_reference_take`): its row stays locked until
+        # commit and every creation queues on it, so the rows are written under a placeholder.
         incident = Incident.objects.create(
-            reference=reference_format(day, number),
+            reference=f"PENDING {secrets.token_hex(6)}",
             reference_date=day,
-            reference_number=number,
+            reference_number=_placeholder_number(),
             type=incident_type,
             grade=grade,
             summary=summary,
@@ -275,9 +277,33 @@ def incident_create(
             changes.update(retrospective=True, received_at=at.isoformat())
         if operation is not None:
             changes["operation"] = operation.pk
+        _reference_take(incident, day=day)
         audit_record(user=by, action="create", obj=incident, source=source, changes=changes)
         incident_created(incident)
     return incident
+
+
+# Placeholder numbers sit far above any real day's count (PositiveIntegerField's top range), so
+# they never meet a real one; two creations drawing the same one at once only make the second
+# wait for the first's commit on the unique index, never fail.
+PLACEHOLDER_NUMBERS = (2_000_000_000, 2_147_483_647)
+
+
+def _placeholder_number() -> int:
+    return (
+        secrets.randbelow(PLACEHOLDER_NUMBERS[1] - PLACEHOLDER_NUMBERS[0]) + PLACEHOLDER_NUMBERS[0]
+    )
+
+
+def _reference_take(incident: Incident, *, day: date) -> None:
+    """Give a new incident its CAD number, as late in the creation as the record allows: the
+    day's sequence row is locked from here to commit (see `reference_next`)."""
+    number = reference_next(day=day)
+    incident.reference = reference_format(day, number)
+    incident.reference_number = number
+    Incident.objects.filter(pk=incident.pk).update(
+        reference=incident.reference, reference_number=number
+    )
 
 
 def _hm(moment: datetime) -> str:

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 import pytest
 from django.db import connection
 
+from cad.models import AuditEvent, Event
 from incidents.models import Incident
 from incidents.services import reference_format
 from tests.factories import make_incident, make_incident_type
@@ -76,3 +77,54 @@ def test_twenty_concurrent_creations_get_twenty_different_references(
     assert len(refs) == 20 and len(set(refs)) == 20
     numbers = sorted(Incident.objects.values_list("reference_number", flat=True))
     assert numbers == list(range(1, 21))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_days_number_is_not_held_while_the_creation_is_written(
+    postgres, make_user, geography, monkeypatch
+):
+    """The day's sequence row is locked from the number's taking to commit, and every
+    creation queues on it: it is taken after the rows are written, so another creation can
+    take its number while this one is still writing its call, log and figures."""
+    from incidents import services
+
+    handler = make_user("call_handler")
+    at = datetime(2026, 11, 22, 9, tzinfo=UTC)
+    make_incident(handler, at=at)  # the day's row exists
+    seen: list[str] = []
+    writing = services._response_start
+
+    def response_start_then_look(incident, **kwargs):
+        writing(incident, **kwargs)
+        result: list[str] = []
+
+        def other_creation_takes_a_number():
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT last_number FROM incidents_dailysequence WHERE date = %s "
+                        "FOR UPDATE NOWAIT",
+                        [date(2026, 11, 22)],
+                    )
+                result.append("free")
+            except Exception as exc:  # noqa: BLE001  (LockNotAvailable on the old order)
+                result.append(type(exc).__name__)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=other_creation_takes_a_number)
+        thread.start()
+        thread.join(10)
+        seen.extend(result)
+
+    monkeypatch.setattr(services, "_response_start", response_start_then_look)
+    incident = make_incident(handler, at=at)
+    assert seen == ["free"]
+    assert incident.reference == "CAD 0002/22Nov26"
+    stored = Incident.objects.get(pk=incident.pk)
+    assert (stored.reference, stored.reference_number) == ("CAD 0002/22Nov26", 2)
+    trail = AuditEvent.objects.get(object_id=str(incident.pk), action="create")
+    assert trail.object_repr == "CAD 0002/22Nov26"  # never the placeholder
+    assert Event.objects.get(type="incident.created", data__id=incident.pk).data["reference"] == (
+        "CAD 0002/22Nov26"
+    )
