@@ -170,14 +170,24 @@ def _publish_after_commit(item: _Unpublished) -> None:
     registered inside a savepoint that rolls back is dropped with it, and whichever survives
     publishes everything. An item whose rows rolled back is simply not found.
     """
-    blocks = connection.atomic_blocks
-    outermost = blocks[0] if blocks else None
+    items = _unpublished()
+    items.append(item)
+    transaction.on_commit(partial(_publish_committed, items))
+
+
+def _unpublished() -> list[_Unpublished]:
+    """This transaction's list of unpublished items: the connection's current one while a
+    callback of this transaction still waits to publish it, else a new one. A list left behind
+    by a transaction that rolled back (its callbacks dropped) is never reused: on SQLite a
+    rolled-back row's id comes round again."""
     held = getattr(connection, "beacon_unpublished", None)
-    if held is None or outermost is None or held[0] is not outermost:
-        held = (outermost, [])
+    if held is None or not any(
+        isinstance(callback, partial) and callback.args and callback.args[0] is held
+        for _, callback, _ in connection.run_on_commit
+    ):
+        held = []
         connection.beacon_unpublished = held  # type: ignore[attr-defined]
-    held[1].append(item)
-    transaction.on_commit(partial(_publish_committed, held[1]))
+    return held
 
 
 def _publish_committed(items: list[_Unpublished]) -> None:
@@ -191,7 +201,9 @@ def _publish_committed(items: list[_Unpublished]) -> None:
             pk: (seq, prev)
             for pk, seq, prev in Event.objects.filter(
                 pk__in=[event.pk for item in taken for event in item.events]
-            ).values_list("pk", "seq", "prev")
+            )
+            .order_by()
+            .values_list("pk", "seq", "prev")
         }
     except DatabaseError:  # the change is committed: desks catch up by resync
         logger.warning("could not read back %s committed events; clients will resync", len(taken))
