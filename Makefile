@@ -134,7 +134,8 @@ serve: install
 		$(PY) manage.py radio_sweep & \
 	fi; \
 	echo "Beacon control room: http://$(HOST):$(PORT)/"; \
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_connect_timeout 30 cad.asgi:application
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_connect_timeout 30 \
+		--websocket_max_message_size 8388608 cad.asgi:application
 
 # Every check that needs no running service, one command a line. makemigrations and spectacular
 # load the settings but touch no database (makemigrations checks the migration history only

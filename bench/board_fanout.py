@@ -48,7 +48,7 @@ import websockets  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from tests.servers import free_port, wait_for_port  # noqa: E402
+from tests.servers import DAPHNE_OPTIONS, free_port, wait_for_port  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -280,7 +280,7 @@ def daphne(env: dict[str, str], *, wsgi: bool = False):
     else:
         # The handshake timeout as Makefile and compose set it (daphne's default is 5 s).
         command = [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                   "--websocket_connect_timeout", "30", "cad.asgi:application"]  # fmt: skip
+                   *DAPHNE_OPTIONS, "cad.asgi:application"]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
     )

@@ -51,7 +51,7 @@ from board_fanout import database_url, drop_bench_database, summary  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from tests.servers import free_port, wait_for_port  # noqa: E402
+from tests.servers import DAPHNE_OPTIONS, free_port, wait_for_port  # noqa: E402
 
 # --- the world ------------------------------------------------------------------------------
 
@@ -127,7 +127,7 @@ def daphne(env: dict[str, str]):
     log = tempfile.NamedTemporaryFile(prefix="bench-officer-", suffix=".log", delete=False)  # noqa: SIM115 (closed in finally)
     process = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-         "--websocket_connect_timeout", "60", "cad.asgi:application"],
+         *DAPHNE_OPTIONS, "--websocket_connect_timeout", "60", "cad.asgi:application"],
         cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

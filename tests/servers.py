@@ -54,6 +54,15 @@ class PrivateRedis:
             self.process = None
 
 
+# daphne's options as the Makefile and docker-compose.yml run it (a test holds them to it):
+# handshakes may wait 30 s in a reconnect storm (default 5 s), and a message may be 8 MiB, not
+# 1 MiB: autobahn refuses to *send* a larger one, and an all-London snapshot at 5,000 units is
+# about 1.6 MB (docs/operations.md).
+DAPHNE_OPTIONS = [
+    "--websocket_connect_timeout", "30", "--websocket_max_message_size", str(8 * 2**20),
+]  # fmt: skip
+
+
 @contextmanager
 def daphne_server(env: dict[str, str], *, inherit: bool = True):
     """Serve cad.asgi under daphne with `env` (added to this process's environment, or on its
@@ -61,7 +70,8 @@ def daphne_server(env: dict[str, str], *, inherit: bool = True):
     port = free_port()
     process = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "daphne") if (ROOT / ".venv/bin/daphne").exists()
-         else "daphne", "-b", "127.0.0.1", "-p", str(port), "cad.asgi:application"],
+         else "daphne", "-b", "127.0.0.1", "-p", str(port), *DAPHNE_OPTIONS,
+         "cad.asgi:application"],
         cwd=ROOT, env={**os.environ, **env} if inherit else env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip

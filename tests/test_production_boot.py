@@ -18,7 +18,7 @@ import websockets
 from cryptography.fernet import Fernet
 from django.conf import settings
 
-from tests.servers import ROOT, free_port, server_process, venv_bin
+from tests.servers import DAPHNE_OPTIONS, ROOT, free_port, server_process, venv_bin
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the servers read committed rows
 
@@ -83,8 +83,8 @@ def production(postgres, redis_url, make_user, tmp_path):
     api_port, web_port = free_port(), free_port()
     gunicorn = [venv_bin("gunicorn"), "-b", f"127.0.0.1:{api_port}", "--workers", "1",
                 "--threads", "2", "cad.wsgi:application"]  # fmt: skip
-    daphne = [venv_bin("daphne"), "-b", "127.0.0.1", "-p", str(web_port),
-              "--websocket_connect_timeout", "30", "cad.asgi:application"]  # fmt: skip
+    daphne = [venv_bin("daphne"), "-b", "127.0.0.1", "-p", str(web_port), *DAPHNE_OPTIONS,
+              "cad.asgi:application"]  # fmt: skip
     with (
         server_process(gunicorn, env, api_port, tmp_path / "gunicorn.log"),
         server_process(daphne, env, web_port, tmp_path / "daphne.log"),
