@@ -61,7 +61,7 @@ ROOT = radio_ingest.ROOT
 
 import redis  # noqa: E402
 import websockets  # noqa: E402
-from board_fanout import daphne, database_url, drop_bench_database  # noqa: E402
+from board_fanout import daphne, database_url, drop_bench_database, frame_messages  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
@@ -280,7 +280,8 @@ async def desk_socket(desk: Desk, url: str, headers: dict, figures: Figures,
                     desk.cursor = hello.get("stream_seq", hello.get("seq", 0))
                 ready.set()
                 async for at, raw in radio_ingest.received(ws, stop):
-                    handle(desk, json.loads(raw), at, figures, despatcher, created_seq)
+                    for msg in frame_messages(raw):
+                        handle(desk, msg, at, figures, despatcher, created_seq)
         except (websockets.ConnectionClosed, OSError, TimeoutError):
             desk.reconnects += 1
             await asyncio.sleep(0.5)
@@ -469,7 +470,7 @@ async def run(args, env: dict, cookies: dict, tokens: tuple[str, str], port: int
         headers = {"Cookie": f"sessionid={cookies[desk.bcu]}",
                    "Origin": f"http://127.0.0.1:{port}"}  # fmt: skip
         sockets.append(asyncio.create_task(desk_socket(
-            desk, f"ws://127.0.0.1:{port}/ws/board/", headers, figures, despatcher,
+            desk, f"ws://127.0.0.1:{port}/ws/board/?batch=1", headers, figures, despatcher,
             created_seq, stop, ready)))  # fmt: skip
         if len(sockets) % 20 == 0:
             await asyncio.sleep(0.5)  # connect in waves (bench/board_fanout.py)

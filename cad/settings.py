@@ -310,6 +310,15 @@ CELERY_BEAT_SCHEDULE["prune-event-log"] = {
 # the radio issue's 1 s at p99 (bench/radio_ingest.py). A browser's load is set by how often
 # units report, not by this: at one fix per unit every 2.5 s the hold rarely merges two.
 BOARD_POSITION_HOLD_SECONDS = float(os.environ.get("BOARD_POSITION_HOLD_SECONDS", "0.5"))
+# Events are published after commit by several processes, so a board socket often receives an
+# event just before the one it follows. It parks the early one this long, waiting for the other,
+# before filling the gap from the Event table (a query per socket). A publish that arrives at all
+# arrives within REDIS_PUBLISH_TIMEOUT_S (0.3 s) of being sent, after which it counts as failed;
+# half a second covers that with room, and is no longer than positions are held anyway.
+BOARD_GAP_GRACE_SECONDS = float(os.environ.get("BOARD_GAP_GRACE_SECONDS", "0.5"))
+# At most this many events wait behind a gap on one socket (messages shared with the hub, so
+# memory is small); past it the gap is filled at once. Half a second at 2,000 events/s.
+BOARD_GAP_PARK_LIMIT = int(os.environ.get("BOARD_GAP_PARK_LIMIT", "1000"))
 # A board socket re-checks its user's session, roles and scope at least this often (besides
 # being told at once when they change, and at the moment its session would go idle).
 BOARD_RECHECK_SECONDS = float(os.environ.get("BOARD_RECHECK_SECONDS", "60"))

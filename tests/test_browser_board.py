@@ -3,8 +3,10 @@
 Two browser contexts: a call handler creates an incident (through the API from their logged-in
 session) and it appears on the despatcher's board without a reload; the despatcher assigns a
 unit and both the incident and the unit change on screen; an emergency raises the alarm until
-it is acknowledged. The tile server is unreachable on purpose: the map must still show the
-borough boundaries and the markers. A screenshot is kept in test-artifacts/board.png.
+it is acknowledged; two units' positions, held by the socket, come in one `events` frame (the
+board opts in with `?batch=1`) and both reach the board. The tile server is unreachable on
+purpose: the map must still show the borough boundaries and the markers. A screenshot is kept
+in test-artifacts/board.png.
 
 daphne runs in a subprocess against the test database, so this needs PostgreSQL (the data
 must be committed and shared between processes). One daphne process serves both HTTP and
@@ -56,6 +58,9 @@ def server(postgres, chromium_path, geography, make_user):
         "DJANGO_SETTINGS_MODULE": "cad.settings",
         "MAP_TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",  # nothing listens there
         "LOG_LEVEL": "WARNING",
+        # Long enough that two positions sent one after the other are held together and go out
+        # in one frame; other events send held positions at once, so nothing else waits.
+        "BOARD_POSITION_HOLD_SECONDS": "2",
     }
     with daphne_server(env) as base:
         yield base
@@ -93,6 +98,13 @@ def test_live_board_two_desks(server, chromium_path):
             desk_ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
             calls_ctx = browser.new_context()
             board = _login(desk_ctx, base, "dave")
+            sockets, frames = [], []
+
+            def watch(ws):
+                sockets.append(ws.url)
+                ws.on("framereceived", lambda payload: frames.append(payload))
+
+            board.on("websocket", watch)
             board.goto(f"{base}/board/")
             expect(board.locator("#live-banner")).to_have_class("live-banner live", timeout=15000)
             # No tiles, but the boundaries and unit markers are on the map.
@@ -146,6 +158,19 @@ def test_live_board_two_desks(server, chromium_path):
             board.keyboard.press("Shift+A")
             expect(alarm).to_be_hidden(timeout=10000)
             assert board.evaluate("window.beaconBoard.alarm.sounding()") is False
+
+            # 4. Two fixes: one `events` frame, applied event by event.
+            assert sockets and all(url.endswith("/ws/board/?batch=1") for url in sockets)
+            _post(desk_ctx, base, "/api/v1/units/CN02/position/", {"lat": 51.601, "lon": -0.15})
+            _post(desk_ctx, base, "/api/v1/units/CN01/position/", {"lat": 51.602, "lon": -0.14})
+            board.wait_for_function(
+                "() => ['CN01', 'CN02'].every((c) => window.beaconBoard.state.units.get(c)"
+                "?.position?.lat > 51.6)", timeout=10000,
+            )  # fmt: skip
+            batches = [json.loads(f) for f in frames if '"type":"events"' in str(f)]
+            assert any(
+                [e["data"]["callsign"] for e in b["events"]] == ["CN02", "CN01"] for b in batches
+            ), batches
         except Exception:
             # Keep what the despatcher's screen showed when it failed, for the CI artifacts.
             if "board" in locals():

@@ -2,9 +2,17 @@
 
 Delivery through the channel layer is at-most-once (a full channel or a Redis outage drops
 messages), so the consumer keeps a cursor on its desk's stream and checks every event's `prev`
-against it: a gap is filled from the Event table before the event itself goes out. The browser
+against it. Several processes publish after their commits, so an event often arrives just
+before the one it follows: one whose `prev` is ahead of the cursor is parked, and parked events
+go out in order as soon as the missing ones arrive. Only a gap still open after
+BOARD_GAP_GRACE_SECONDS (or with more than BOARD_GAP_PARK_LIMIT events parked behind it) is
+filled from the Event table, or answered with a snapshot when too much is missing. The browser
 therefore sees its stream in order and complete while the socket is up, and after a reconnect it
 sends `resync` with the last seq it holds.
+
+A client that connects with `?batch=1` may get several consecutive events in one frame,
+`{"type": "events", "events": [{"seq", "type", "data"}, ...]}` in seq order (a flush of held
+positions, a batch from the hub, a gap fill); without it every event is a frame of its own.
 
 The socket also follows its user. Whenever the user's password, roles, scope or session
 change it is told to re-check (cad/accounts/identity_changes.py, cad/live/session_sockets.py),
@@ -16,13 +24,16 @@ the page's board.
 
 Client messages: `{"type": "resync", "since": n}`, `{"type": "snapshot"}` (a fresh board asks
 for the whole picture), `{"type": "ping"}` (heartbeat; also re-joins the groups).
-Server messages: `hello`, events `{"seq", "type", "data"}`, `snapshot`, `resynced`, `pong`,
-`error`.
+Server messages: `hello`, events `{"seq", "type", "data"}` (and `events` frames, opted in),
+`snapshot`, `resynced`, `pong`, `error`.
 """
 
 import asyncio
+import contextlib
+import json
 import logging
 import math
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -44,6 +55,10 @@ BOARD_ROLES = {DESPATCHER, SUPERVISOR}
 RESYNC_LIMIT = 500
 # Positions are held this long and only the newest per unit is sent (settings).
 COALESCE_SECONDS = float(getattr(settings, "BOARD_POSITION_HOLD_SECONDS", 0.5))
+# How long an event that overtook the one before it waits for it (settings).
+GAP_GRACE_SECONDS = float(getattr(settings, "BOARD_GAP_GRACE_SECONDS", 0.5))
+# At most this many events wait behind a gap; one more and the gap is filled from the table.
+GAP_PARK_LIMIT = int(getattr(settings, "BOARD_GAP_PARK_LIMIT", 1000))
 # Sent when the channel layer cannot be reached: the browser polls and retries.
 CLOSE_LAYER_DOWN = 4503
 
@@ -74,6 +89,14 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         self.groups_joined = [user_group(user.pk)]
         self.pending: dict[str, dict] = {}  # coalesce key -> newest held layer message
         self.flusher: asyncio.Task | None = None
+        # Events that arrived before the one they follow: seq -> (layer message, loop time it
+        # arrived), in arrival order; see `board_event`.
+        self.parked: dict[int, tuple[dict, float]] = {}
+        self.gap_closer: asyncio.Task | None = None
+        # Opted-in clients get consecutive events in one frame; collected here within a turn.
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        self.batch = query.get("batch") == ["1"]
+        self.outbox: list[str] = []
         self.lock = asyncio.Lock()
         # Join before reading the cursor: anything committed after the read arrives live, and
         # waits for the lock, so it goes out after `hello` and is dropped if the cursor has it.
@@ -131,8 +154,9 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         and replace the page's board with a snapshot of it. Nothing of the old stream follows:
         held positions are dropped and deliveries still queued from it are refused by
         `board_events`."""
-        async with self.lock:
+        async with self.turn():
             self.pending = {}
+            self.parked = {}
             self.hub.leave(self.stream, self)
             self.bcu = bcu
             self.stream = events.bcu_group(bcu) if bcu else events.ALL_GROUP
@@ -140,6 +164,7 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
             snapshot = await database_sync_to_async(board_snapshot)(bcu=bcu)
             # The snapshot holds everything of the new stream up to its seq.
             self.cursor = snapshot["seq"]
+            await self._send_outbox()
             await self.send_json({**snapshot, "bcu": bcu})
 
     def _cursors(self) -> tuple[int, int]:
@@ -152,7 +177,7 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code):
-        for name in ("watcher", "flusher"):
+        for name in ("watcher", "flusher", "gap_closer"):
             task = getattr(self, name, None)
             if task is not None:
                 task.cancel()
@@ -185,22 +210,25 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
                 await self.close(code=CLOSE_LAYER_DOWN)
                 return
             head = await database_sync_to_async(events.latest_seq)(bcu=self.bcu)
-            async with self.lock:
+            async with self.turn():
                 if head > self.cursor:
                     await self._fill_gap(upto=head + 1)
+                    await self._deliver_parked()
             await self.send_json({"type": "pong", "seq": head})
         elif kind == "resync":
             since = content.get("since")
             if isinstance(since, bool) or not isinstance(since, int) or since < 0:
                 await self.send_json({"type": "error", "detail": "resync needs integer 'since'"})
                 return
-            async with self.lock:
+            async with self.turn():
                 await self._flush()
                 await self._resync(since)
+                await self._deliver_parked()
         elif kind == "snapshot":
-            async with self.lock:
+            async with self.turn():
                 await self._flush()
                 await self._send_snapshot()
+                await self._deliver_parked()
         else:
             await self.send_json({"type": "error", "detail": "unknown message type"})
 
@@ -212,30 +240,58 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
             await self._send_snapshot()
             return
         for message in missed:
-            await self.send_json(message)
+            await self._send_text(json.dumps(message))
         head = missed[-1]["seq"] if missed else since
         self.cursor = max(self.cursor, head)
+        await self._send_outbox()
         await self.send_json({"type": "resynced", "seq": max(self.cursor, head)})
 
     async def _send_snapshot(self):
         snapshot = await database_sync_to_async(board_snapshot)(bcu=self.bcu)
         self.cursor = max(self.cursor, snapshot["seq"])
+        await self._send_outbox()
         await self.send_json(snapshot)
 
     async def _fill_gap(self, *, upto: int):
-        """Send, from the Event table, what this stream lost between the cursor and `upto`."""
+        """Send, from the Event table, what this stream lost between the cursor and `upto`
+        (a snapshot when that is more than RESYNC_LIMIT events or has been pruned)."""
+        # Held positions are older than anything in the gap.
+        await self._flush()
         missed = await database_sync_to_async(events.events_since)(
-            self.cursor, bcu=self.bcu, limit=RESYNC_LIMIT
+            self.cursor, bcu=self.bcu, limit=RESYNC_LIMIT, before=upto
         )
         if missed is None:
             await self._send_snapshot()
             return
         logger.info("board %s: filling gap after seq %s", self.channel_name, self.cursor)
         for message in missed:
-            if message["seq"] >= upto:
-                break
-            await self.send_json(message)
+            await self._send_text(json.dumps(message))
             self.cursor = message["seq"]
+
+    @contextlib.asynccontextmanager
+    async def turn(self):
+        """Hold the lock; what was queued for an opted-in client goes out as one frame before
+        the lock is let go, so frames keep seq order."""
+        async with self.lock:
+            yield
+            await self._send_outbox()
+
+    async def _send_text(self, text: str) -> None:
+        """Send one encoded event: at once, or queued for this turn's `events` frame."""
+        if self.batch:
+            self.outbox.append(text)
+        else:
+            await self.send(text_data=text)
+
+    async def _send_outbox(self) -> None:
+        if not self.outbox:
+            return
+        texts, self.outbox = self.outbox, []
+        if len(texts) == 1:
+            await self.send(text_data=texts[0])
+        else:
+            # Each event is already JSON (encoded once by the publisher): a join, not a re-encode.
+            await self.send(text_data='{"type":"events","events":[' + ",".join(texts) + "]}")
 
     # --- from the hub -----------------------------------------------------------------------
 
@@ -243,43 +299,90 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         """Events from the hub, in `seq` order. Called directly, not through Channels' dispatch,
         which would also close stale database connections before every call: a thread hop per
         event per socket, the largest socket-side cost once measured; this consumer touches the
-        database only through database_sync_to_async, which cleans up itself."""
-        for item in items:
-            await self.board_event(item, stream)
-
-    async def board_event(self, message, stream):
-        event = message["event"]
-        async with self.lock:
+        database only through database_sync_to_async, which cleans up itself. One turn of the
+        lock for the lot, so an opted-in client gets them in one frame."""
+        async with self.turn():
             if stream != self.stream:
                 return  # queued before the socket was re-scoped to another stream
-            if event["seq"] <= self.cursor:
-                return  # already sent (by a resync, a gap fill or a snapshot)
-            if message.get("prev", 0) > self.cursor:
-                await self._flush()
-                await self._fill_gap(upto=event["seq"])
-                if event["seq"] <= self.cursor:
-                    return
-            self.cursor = event["seq"]
-            key = message.get("coalesce")
-            if key:
-                self.pending.pop(key, None)
-                self.pending[key] = message
-                if self.flusher is None or self.flusher.done():
-                    self.flusher = asyncio.ensure_future(self._flush_later())
-                return
-            # Held positions are older than this event: send them first to keep seq order.
-            await self._flush()
-            await self._send_published(message)
+            for item in items:
+                await self.board_event(item, stream)
+
+    async def board_event(self, message, stream):
+        """One event from the hub; the caller holds the lock."""
+        event = message["event"]
+        if event["seq"] <= self.cursor:
+            return  # already sent (by a resync, a gap fill or a snapshot)
+        if message.get("prev", 0) > self.cursor:
+            # Most likely overtaken by its predecessor's publish, not lost: wait for it a little
+            # rather than ask the database (a query per socket per overtaken event).
+            await self._park(message)
+            return
+        await self._accept(message)
+        if self.parked:
+            await self._deliver_parked()
+
+    async def _park(self, message) -> None:
+        self.parked[message["event"]["seq"]] = (message, asyncio.get_running_loop().time())
+        if len(self.parked) > GAP_PARK_LIMIT:
+            await self._fill_parked_gaps()
+        elif self.gap_closer is None or self.gap_closer.done():
+            self.gap_closer = asyncio.ensure_future(self._close_gap_later())
+
+    async def _deliver_parked(self) -> None:
+        """Send the parked events the cursor has reached, in order, up to the next gap."""
+        for seq in sorted(self.parked):
+            message = self.parked[seq][0]
+            if seq > self.cursor and message.get("prev", 0) > self.cursor:
+                return  # still a gap before it
+            del self.parked[seq]
+            if seq > self.cursor:
+                await self._accept(message)
+
+    async def _fill_parked_gaps(self) -> None:
+        """Fill each gap before a parked event from the table (one query a gap), sending the
+        parked events between them as they come due."""
+        while self.parked:
+            first = min(self.parked)
+            await self._fill_gap(upto=first)
+            if first in self.parked and first > self.cursor:
+                # The table holds nothing more before it, whatever its `prev` said: it is next
+                # (without this a `prev` the table cannot match would loop here forever).
+                await self._accept(self.parked.pop(first)[0])
+            await self._deliver_parked()
+
+    async def _close_gap_later(self) -> None:
+        """Fill from the table once the longest-waiting parked event has waited the grace."""
+        loop = asyncio.get_running_loop()
+        while self.parked:
+            _, arrived = next(iter(self.parked.values()))  # dicts keep arrival order
+            await asyncio.sleep(max(0.0, arrived + GAP_GRACE_SECONDS - loop.time()))
+            async with self.turn():
+                if self.parked and next(iter(self.parked.values()))[1] == arrived:
+                    await self._fill_parked_gaps()
+
+    async def _accept(self, message) -> None:
+        """Send (or hold, for a position) the event that follows the cursor."""
+        self.cursor = message["event"]["seq"]
+        key = message.get("coalesce")
+        if key:
+            self.pending.pop(key, None)
+            self.pending[key] = message
+            if self.flusher is None or self.flusher.done():
+                self.flusher = asyncio.ensure_future(self._flush_later())
+            return
+        # Held positions are older than this event: send them first to keep seq order.
+        await self._flush()
+        await self._send_published(message)
 
     async def _send_published(self, message):
         if "text" in message:
-            await self.send(text_data=message["text"])
+            await self._send_text(message["text"])
         else:
-            await self.send_json(message["event"])
+            await self._send_text(json.dumps(message["event"]))
 
     async def _flush_later(self):
         await asyncio.sleep(COALESCE_SECONDS)
-        async with self.lock:
+        async with self.turn():
             await self._flush()
 
     async def _flush(self):

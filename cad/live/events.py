@@ -494,10 +494,16 @@ def latest_seq(*, bcu: str | None = None) -> int:
     return last or 0
 
 
-def events_since(seq: int, *, bcu: str | None, limit: int) -> list[dict[str, Any]] | None:
-    """Events after `seq` visible to a desk, oldest first; None when more than `limit` missed
-    or when some of them have been pruned (cad/live/retention.py): the desk needs a snapshot."""
+def events_since(
+    seq: int, *, bcu: str | None, limit: int, before: int | None = None
+) -> list[dict[str, Any]] | None:
+    """Events after `seq` (and before `before`, if given) visible to a desk, oldest first; None
+    when more than `limit` missed or when some of them have been pruned
+    (cad/live/retention.py): the desk needs a snapshot. `before` lets a desk filling a gap
+    count only the gap, not the events it already holds behind it."""
     rows = Event.objects.filter(seq__gt=seq).order_by("seq")
+    if before is not None:
+        rows = rows.filter(seq__lt=before)
     if bcu:
         rows = rows.filter(bcu__contains=bcu)
     batch = list(rows.values("seq", "type", "data", "bcu")[: limit + 1])

@@ -1221,6 +1221,7 @@ bindKeys();
 showKeys();
 const feed = new LiveFeed({
   wsPath: config.ws_path,
+  batch: true, // consecutive events may share a frame (cad/live/consumers.py)
   snapshotUrl: config.snapshot_url,
   onSnapshot: applySnapshot,
   onEvent: applyEvent,

@@ -2,7 +2,9 @@
 //
 // Protocol (../shared/docs/api.md, cad/live/consumers.py): the server says `hello`; a fresh page asks
 // for a `snapshot`, a page that has seen events asks to `resync` from its last seq. Events
-// arrive in seq order; anything at or below the last seq held is already applied.
+// arrive in seq order; anything at or below the last seq held is already applied. With `batch`
+// the socket is opened with `?batch=1` and may send several consecutive events in one frame,
+// `{"type": "events", "events": [...]}`, applied one by one as if each had come alone.
 // While the socket is down the page polls the snapshot over HTTP every POLL_MS and shows a
 // banner; when the socket returns it resyncs from the last seq and the banner goes.
 
@@ -12,8 +14,8 @@ const SILENCE_MS = 50000; // no message (not even a pong) for this long: the soc
 const MAX_BACKOFF_MS = 15000;
 
 export class LiveFeed {
-  constructor({ wsPath, snapshotUrl, onSnapshot, onEvent, onState }) {
-    this.wsPath = wsPath;
+  constructor({ wsPath, snapshotUrl, onSnapshot, onEvent, onState, batch = false }) {
+    this.wsPath = batch ? `${wsPath}${wsPath.includes("?") ? "&" : "?"}batch=1` : wsPath;
     this.snapshotUrl = snapshotUrl;
     this.onSnapshot = onSnapshot;
     this.onEvent = onEvent;
@@ -104,6 +106,11 @@ export class LiveFeed {
       case "resynced":
         this.lastSeq = Math.max(this.lastSeq ?? 0, msg.seq);
         this.setState("live");
+        return;
+      case "events":
+        for (const event of msg.events ?? []) {
+          if (event?.type !== "events") this.handle(event);
+        }
         return;
       case "pong":
       case "error":
