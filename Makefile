@@ -135,7 +135,7 @@ serve: install
 	fi; \
 	echo "Beacon control room: http://$(HOST):$(PORT)/"; \
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_connect_timeout 30 \
-		--websocket_max_message_size 8388608 cad.asgi:application
+		--websocket-max-message-size 8388608 cad.asgi:application
 
 # Every check that needs no running service, one command a line. makemigrations and spectacular
 # load the settings but touch no database (makemigrations checks the migration history only

@@ -59,7 +59,7 @@ class PrivateRedis:
 # 1 MiB: autobahn refuses to *send* a larger one, and an all-London snapshot at 5,000 units is
 # about 1.6 MB (docs/operations.md).
 DAPHNE_OPTIONS = [
-    "--websocket_connect_timeout", "30", "--websocket_max_message_size", str(8 * 2**20),
+    "--websocket_connect_timeout", "30", "--websocket-max-message-size", str(8 * 2**20),
 ]  # fmt: skip
 
 

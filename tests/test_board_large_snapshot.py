@@ -1,0 +1,78 @@
+"""An all-London snapshot larger than 1 MiB reaches the desk through daphne as it is run.
+
+autobahn, under daphne, refuses to *send* a WebSocket message larger than
+`--websocket-max-message-size` (1 MiB by default). At 5,000 units the all-London snapshot is
+about 1.6 MB: in the soak the send raised PayloadExceededError, the desk got nothing, asked
+again, and looped. daphne now runs with 8 MiB (tests/servers.py DAPHNE_OPTIONS, the Makefile
+and docker-compose.yml).
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+from websockets.sync.client import connect
+
+from resources.models import Unit, UnitStatus
+from tests.factories import make_unit_type
+from tests.servers import DAPHNE_OPTIONS, daphne_server
+
+ROOT = Path(__file__).resolve().parent.parent
+UNITS = 4_000
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def test_a_snapshot_over_one_mebibyte_reaches_an_all_london_desk(postgres, geography, make_user):
+    station = geography["kentish"]
+    unit_type = make_unit_type()
+    now = timezone.now()
+    Unit.objects.bulk_create(
+        Unit(callsign=f"BIG{i:04d}", type=unit_type, station=station, bcu=station.bcu,
+             issi=f"8{i:06d}", status=UnitStatus.AVAILABLE, status_at=now,
+             lat=station.lat + i * 1e-5, lon=station.lon, position_at=now)
+        for i in range(UNITS)
+    )  # fmt: skip
+    desk = make_user("despatcher", username="wide_desk")
+    client = Client()
+    client.force_login(desk)
+    cookie = client.cookies["sessionid"].value
+    env = {"DATABASE_URL": _database_url(), "REDIS_URL": "", "LOG_LEVEL": "WARNING",
+           "DJANGO_SETTINGS_MODULE": "cad.settings"}  # fmt: skip
+    with daphne_server(env) as base:
+        origin = base
+        url = base.replace("http://", "ws://") + "/ws/board/"
+        with connect(url, additional_headers={"Cookie": f"sessionid={cookie}", "Origin": origin},
+                     max_size=2**24, open_timeout=30) as ws:  # fmt: skip
+            assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+            ws.send(json.dumps({"type": "snapshot"}))
+            raw = ws.recv(timeout=60)
+    assert len(raw) > 2**20
+    snapshot = json.loads(raw)
+    assert snapshot["type"] == "snapshot"
+    callsigns = {unit["callsign"] for unit in snapshot["data"]["units"]}
+    assert {f"BIG{i:04d}" for i in range(UNITS)} <= callsigns
+
+
+def test_daphne_runs_with_the_same_options_everywhere():
+    """The tests' daphne is production's: the Makefile and compose file carry its options."""
+    makefile = (ROOT / "Makefile").read_text()
+    serve = re.search(r"\$\(VENV\)/bin/daphne (.*?)cad\.asgi", makefile, re.S)
+    assert serve is not None
+    assert serve.group(1).replace("\\\n", " ").split()[4:] == DAPHNE_OPTIONS
+    compose = (ROOT / "docker-compose.yml").read_text()
+    web = re.search(r'command: \["daphne", (.*?)"cad\.asgi:application"\]', compose, re.S)
+    assert web is not None
+    assert [a.strip().strip('"') for a in web.group(1).split(",") if a.strip()][4:] == (
+        DAPHNE_OPTIONS
+    )
