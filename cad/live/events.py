@@ -183,7 +183,8 @@ def _unpublished() -> list[_Unpublished]:
     held = getattr(connection, "beacon_unpublished", None)
     if held is None or not any(
         isinstance(callback, partial) and callback.args and callback.args[0] is held
-        for _, callback, _ in connection.run_on_commit
+        # (savepoint ids, callback, robust): the stubs know only the first two
+        for callback in (entry[1] for entry in connection.run_on_commit)
     ):
         held = []
         connection.beacon_unpublished = held  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ them, and which rows a BCU desk sees.
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.db.models import Q
@@ -123,7 +123,8 @@ def board_checkpoints_backfill(*, every_events: int, every_seconds: float) -> in
     events = (
         Event.objects.filter(seq__gt=start).order_by("seq").values_list("seq", "at", "type", "data")
     )
-    for seq, at, type_, data in events.iterator(chunk_size=2000):
+    for number, at, type_, data in events.iterator(chunk_size=2000):
+        seq = cast(int, number)  # never empty here: only the writing transaction sees it so
         for name, fold in folds.get(type_, ()):
             fold(state[name], data)
         since_at = since_at or at
