@@ -260,7 +260,6 @@ def incident_create(
             taken_by=by,
             updates_consent=call.updates,
         )
-        _response_start(incident, received_at=first_call.received_at)
         _log(incident, _opening_text(incident, call, qualifiers), kind=Kind.CALL, by=by)
         if retrospective:
             _log(incident, f"Entered retrospectively by {by.username} at {_hm(now)}; call "
@@ -277,6 +276,9 @@ def incident_create(
             changes.update(retrospective=True, received_at=at.isoformat())
         if operation is not None:
             changes["operation"] = operation.pk
+        # Both lock a row every creation that day shares until commit: the figures' day roll-up
+        # (its trigger, docs/stats.md) and the day's CAD number. So they come last.
+        _response_start(incident, received_at=first_call.received_at)
         _reference_take(incident, day=day)
         audit_record(user=by, action="create", obj=incident, source=source, changes=changes)
         incident_created(incident)
