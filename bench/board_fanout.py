@@ -277,10 +277,10 @@ def database_url() -> str:
 
 
 @contextlib.contextmanager
-def daphne(env: dict[str, str], *, wsgi: bool = False):
+def daphne(env: dict[str, str], *, wsgi: bool = False, pids: list[int] | None = None):
     """daphne (or, with wsgi=True, gunicorn serving cad.wsgi) on a free port, its log in a temp
     file (a pipe nobody reads would fill and stall the server under 200 clients' access-log
-    lines)."""
+    lines). Its process id goes to `pids` if given (bench/board_scaleout.py reads its CPU)."""
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="bench-daphne-", suffix=".log", delete=False)  # noqa: SIM115 (closed in finally, outlives the block)
     if wsgi:
@@ -293,6 +293,8 @@ def daphne(env: dict[str, str], *, wsgi: bool = False):
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
     )
+    if pids is not None:
+        pids.append(process.pid)
     try:
         wait_for_port(port)
         yield port
