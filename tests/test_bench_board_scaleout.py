@@ -20,7 +20,7 @@ def test_the_generated_proxy_spreads_sockets_and_keeps_their_origin(monkeypatch)
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     board_scaleout = importlib.import_module("board_scaleout")
     if not board_scaleout.nginx_binary():
-        pytest.skip("needs nginx (Debian: apt-get install nginx-light); CI machines may lack it")
+        pytest.skip("needs nginx (Debian: apt-get install nginx-light; .ci/run installs it)")
     ports = [free_port(), free_port()]
     seen: list[tuple[int, str, str]] = []
     sent: list[str] = []
