@@ -24,7 +24,10 @@ def test_snapshot_holds_incidents_units_warnings_and_roster(world, tmp_path):
     warning_marker_create(by=world["handler"], address="5 Dog Lane", lat=51.545, lon=-0.16,
                           text="Dangerous dog")  # fmt: skip
     today = timezone.localdate()
-    soon = make_shift(world["CN"], world["team"], today + timedelta(days=1))  # tomorrow 07:00
+    # The next 07:00 start: within 24 hours whatever the time of day the test runs (tomorrow's
+    # is 30 hours away at one in the morning).
+    next_start = today if timezone.localtime().hour < 7 else today + timedelta(days=1)
+    soon = make_shift(world["CN"], world["team"], next_start)
     far = make_shift(world["CN"], world["team"], today + timedelta(days=5))
     out = StringIO()
     call_command("resilience_snapshot", "--dir", str(tmp_path), stdout=out)
