@@ -11,6 +11,8 @@ they are. The append-only trigger lets exactly one change through: an unnumbered
 its number and links, nothing else altered.
 """
 
+from importlib import import_module
+
 from django.db import migrations, models
 
 from cad.audit.append_only import postgres_only_operation
@@ -111,22 +113,16 @@ NUMBER = """
     $$ LANGUAGE plpgsql;
 """
 
-UNNUMBER = """
+# Back to 0013's trigger function (pruning allowed, every update refused).
+UNNUMBER = (
+    """
     DROP TRIGGER IF EXISTS cad_event_number ON cad_event;
     DROP FUNCTION IF EXISTS cad_event_number();
     DROP INDEX IF EXISTS cad_event_unnumbered;
     ALTER TABLE cad_event DROP COLUMN IF EXISTS tx;
-    CREATE OR REPLACE FUNCTION cad_event_append_only() RETURNS trigger AS $$
-    BEGIN
-        IF TG_OP = 'DELETE'
-           AND coalesce(current_setting('beacon.event_prune', true), '') = 'on' THEN
-            RETURN OLD;
-        END IF;
-        RAISE EXCEPTION '% is append-only', TG_TABLE_NAME
-            USING ERRCODE = 'integrity_constraint_violation';
-    END;
-    $$ LANGUAGE plpgsql;
 """
+    + import_module("cad.migrations.0013_event_prune").FORWARD
+)
 
 
 class Migration(migrations.Migration):
