@@ -18,6 +18,8 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.test import override_settings
 
+from tests.servers import PrivateRedis
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # Reference rows that data migrations load, put back after a flush by the same function:
 # (app, model, migration, function).
@@ -76,6 +78,18 @@ def redis_url():
     if not settings.REDIS_URL:
         _missing("needs Redis: set REDIS_URL")
     return settings.REDIS_URL
+
+
+@pytest.fixture
+def private_broker(redis_url):
+    """The URL of a redis-server of this test's own, for a broker no task left on the shared
+    Redis by other tests can reach (redis_url: Redis is required in CI)."""
+    server = PrivateRedis()
+    if server.binary is None:
+        pytest.fail("redis-server is needed to run a private broker")
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture

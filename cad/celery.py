@@ -3,9 +3,25 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
 
 app = Celery("cad")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _tidy_connections(sender=None, **kwargs) -> None:
+    """Around every task in a worker, close a connection that broke or outlived CONN_MAX_AGE
+    and keep the rest, as Django does around every request. Celery's own fixup would close
+    them all (CELERY_DB_REUSE_MAX, cad/settings.py says why it is set). A task run in the
+    caller's process (eager: `make run`, tests) is skipped: it may be inside the caller's
+    transaction."""
+    request = getattr(sender, "request", None)
+    if request is None or getattr(request, "is_eager", False):
+        return
+    close_old_connections()

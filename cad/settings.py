@@ -122,6 +122,10 @@ CONN_MAX_AGE = int(
     if UNDER_ASGI
     else os.environ.get("DB_CONN_MAX_AGE", "60")
 )
+# The pool under ASGI (below); DB_POOL=0 measures without it.
+DB_POOL = os.environ.get("DB_POOL", "1").lower() not in {"0", "false", "no"}
+DB_POOL_SIZE = int(os.environ.get("DB_POOL_SIZE", "20"))
+DB_POOL_OVERFLOW = int(os.environ.get("DB_POOL_OVERFLOW", "20"))
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
@@ -134,6 +138,24 @@ if DATABASE_URL:
         "options", f"-c statement_timeout={int(os.environ.get('DB_STATEMENT_TIMEOUT_MS', '15000'))}"
     )
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+    if UNDER_ASGI and DB_POOL:
+        # Under daphne every request and every socket's database call would otherwise open a
+        # connection of its own: a PostgreSQL backend started, its catalog caches filled and
+        # thrown away, about 50 ms of CPU each, a third of a 2-core machine in the soak
+        # (docs/decisions/0026-database-connections-kept.md). The pool keeps the connections
+        # and hands them to whichever thread serves the next request; Django still "closes"
+        # its connection after each request, which returns it. A connection is pinged as it
+        # is taken, so one broken by a PostgreSQL restart is replaced, not handed out.
+        DATABASES["default"]["ENGINE"] = "cad.db_pool"
+        DATABASES["default"]["POOL_OPTIONS"] = {  # type: ignore[typeddict-unknown-key]
+            "POOL_SIZE": DB_POOL_SIZE,
+            "MAX_OVERFLOW": DB_POOL_OVERFLOW,
+            # A request waits this long for a connection, then fails as the database being
+            # unavailable (503), rather than queueing without end.
+            "TIMEOUT": 10,
+            "RECYCLE": 15 * 60,
+            "PRE_PING": True,
+        }
 else:
     DATABASES = {
         "default": {
@@ -221,6 +243,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Celery's Django fixup closes every database connection before and after every task unless
+# this is set, so a worker opened a PostgreSQL backend per task (about 50 ms of the server's
+# CPU each: a quarter of a core at the radio's batch rate in the soak). Set, it closes them
+# only every this many tasks; cad/celery.py closes one that broke or outlived CONN_MAX_AGE
+# around every task instead, as Django does around a request (decision 0026).
+CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 # Recommendations get their own queue so a burst of radio traffic cannot delay them.
 CELERY_TASK_ROUTES = {
     # A name is matched before the patterns: the nightly training (minutes of work) must not

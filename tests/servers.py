@@ -8,6 +8,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.conf import settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -83,6 +85,13 @@ def daphne_server(env: dict[str, str], *, inherit: bool = True):
         process.wait(timeout=10)
 
 
+def subprocess_database_url() -> str:
+    """The URL of the test database this run made (for servers started as subprocesses)."""
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def venv_bin(name: str) -> str:
     path = ROOT / ".venv" / "bin" / name
     return str(path) if path.exists() else name
@@ -103,9 +112,26 @@ def server_process(command: list[str], env: dict[str, str], port: int, log_path:
             ) from exc
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL if it has not gone within 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def wait_until(what: str, check, timeout: float = 60.0):
+    """check()'s first truthy result, polled every 0.1 s; AssertionError after `timeout` s
+    (an upper bound on waiting for a real process, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"gave up waiting for {what}")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg2
 from django.conf import settings
+from django.db import connection
 from psycopg2 import sql
 
 
@@ -38,7 +39,7 @@ class Server:
     @classmethod
     def from_settings(cls) -> "Server":
         db = settings.DATABASES["default"]
-        if db["ENGINE"] != "django.db.backends.postgresql":
+        if connection.vendor != "postgresql":  # daphne's ENGINE is the pooled one (cad.db_pool)
             raise BackupError("backup and restore need PostgreSQL (DATABASE_URL)")
         return cls(
             host=db.get("HOST") or "127.0.0.1",

@@ -33,30 +33,19 @@ from radio.models import RadioMessage
 from radio.tests.conftest import msg
 from resources.models import Unit, UnitStatus, UnitStatusChange
 from tests.faults.stack import record
-from tests.servers import ROOT, PrivateRedis
+from tests.servers import ROOT, wait_until
 
 # Part of the fault suite (tests/faults/, `make faults`, docs/reliability.md) as well as the
 # ordinary run: it starts its own broker and workers, on the test database.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
 
 VISIBILITY_S = 2
-WAIT_S = 60  # generous upper bounds on waiting for real processes; nothing asserts on speed
 
 
 def _database_url() -> str:
     db = settings.DATABASES["default"]
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def _wait(what: str, check, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 class Worker:
@@ -102,17 +91,6 @@ class Worker:
         self.log.close()
 
 
-@pytest.fixture
-def broker(redis_url):
-    """A private redis-server for the broker (redis_url: Redis is required in CI)."""
-    server = PrivateRedis()
-    if server.binary is None:
-        pytest.fail("redis-server is needed to run a private broker")
-    server.start()
-    yield server.url
-    server.stop()
-
-
 def _waiting_on_lock() -> list[int]:
     """Database sessions of this test database blocked on a lock (the worker's)."""
     with connection.cursor() as cursor:
@@ -138,14 +116,14 @@ def _snapshot(unit: Unit, message: RadioMessage) -> dict:
 
 
 def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
-    postgres, broker, world, queued, tmp_path
+    postgres, private_broker, world, queued, tmp_path
 ):
     unit = world["unit"]
     services.radio_messages_receive(messages=[msg(unit.issi, code=8, ago=5)], by=world["gateway"])
     message = RadioMessage.objects.get(issi=unit.issi)
     assert queued["apply"] == [message.pk]  # the test sends the task itself, to its own broker
     # Not the current app: the project's tasks must keep resolving to the project's app.
-    sender = Celery("killtest", broker=broker, set_as_current=False)
+    sender = Celery("killtest", broker=private_broker, set_as_current=False)
 
     def send_apply() -> str:
         task_id = uuid.uuid4().hex
@@ -154,18 +132,18 @@ def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
         )
         return task_id
 
-    first = Worker(broker, tmp_path / "worker1.log")
+    first = Worker(private_broker, tmp_path / "worker1.log")
     try:
         with transaction.atomic():
             Unit.objects.select_for_update().get(pk=unit.pk)  # the worker will queue behind this
             original = send_apply()
-            (blocked,) = _wait("the worker to block inside the apply", _waiting_on_lock)
+            (blocked,) = wait_until("the worker to block inside the apply", _waiting_on_lock)
             first.kill()
             # The dead worker's session is still waiting for our lock; end it as the server
             # would on noticing its client gone, so its transaction (the claim) rolls back.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_terminate_backend(%s)", [blocked])
-            _wait("the killed worker's session to end", lambda: blocked not in _pids())
+            wait_until("the killed worker's session to end", lambda: blocked not in _pids())
     finally:
         first.stop()
 
@@ -173,13 +151,13 @@ def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
     message.refresh_from_db()
     assert message.state == RadioMessage.State.RECEIVED
     assert Unit.objects.get(pk=unit.pk).status == UnitStatus.AVAILABLE
-    assert redis.Redis.from_url(broker).hlen("unacked") == 1  # taken, never acknowledged
+    assert redis.Redis.from_url(private_broker).hlen("unacked") == 1  # taken, never acknowledged
 
     time.sleep(VISIBILITY_S + 0.5)  # let the task's visibility timeout lapse before restarting
     restarted = time.monotonic()
-    second = Worker(broker, tmp_path / "worker2.log")
+    second = Worker(private_broker, tmp_path / "worker2.log")
     try:
-        _wait(
+        wait_until(
             "the redelivered task to apply the message",
             lambda: RadioMessage.objects.filter(
                 pk=message.pk, state=RadioMessage.State.APPLIED
@@ -187,8 +165,8 @@ def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
         )
         recovered = time.monotonic() - restarted
         # The very task the killed worker held, redelivered, not a new one.
-        _wait("the worker to finish it", lambda: f"[{original}] succeeded" in second.output())
-        assert redis.Redis.from_url(broker).hlen("unacked") == 0
+        wait_until("the worker to finish it", lambda: f"[{original}] succeeded" in second.output())
+        assert redis.Redis.from_url(private_broker).hlen("unacked") == 0
         applied = _snapshot(unit, message)
         assert applied["unit"][:2] == (UnitStatus.UNAVAILABLE, False)
         assert applied["changes"] == 1
@@ -196,7 +174,7 @@ def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
 
         # Run the task again, as a second redelivery would: it finds nothing to claim.
         again = send_apply()
-        _wait("the repeated task to finish", lambda: f"[{again}] succeeded" in second.output())
+        wait_until("the repeated task to finish", lambda: f"[{again}] succeeded" in second.output())
         assert _snapshot(unit, message) == applied
         record("celery-worker-killed", {
             "fault": "celery-worker-killed", "requests": 1, "tasks_sent": 2,

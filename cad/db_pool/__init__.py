@@ -1,0 +1,1 @@
+"""daphne's PostgreSQL backend: Django's, with its connections pooled (decision 0026)."""
