@@ -11,6 +11,10 @@ half-stored.
 
 from __future__ import annotations
 
+import math
+import re
+from typing import Any
+
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
@@ -105,6 +109,68 @@ class InboundBatchInput(serializers.Serializer):
             "max_length": f"At most {MAX_BATCH} messages per request; split the batch.",
         },
     )
+
+
+# --- the common case, without the serializer ---------------------------------------------------
+#
+# A gateway sends thousands of GPS fixes a second, each well formed; the radio bridge spent a
+# quarter of its CPU in the serializer above validating them (py-spy, bench/radio_ingest.py,
+# docs/benchmarks.md). `positions_cleaned` recognises a batch of plainly well-formed position
+# fixes directly and returns what the serializer would. It only ever accepts a subset of what the
+# serializer accepts, with the same result (radio/tests/test_validation_fast.py checks that
+# against the serializer over generated input); anything else, including every message the
+# serializer would refuse, goes through the serializer, which names the errors.
+
+_POSITION_KEYS = frozenset({"id", "issi", "kind", "lat", "lon", "sent_at"})
+_ISSI = re.compile(r"[0-9A-Za-z]{1,16}")
+_SENT_AT = AwareDateTimeField()
+
+
+def _plain_text(value: Any, max_length: int) -> bool:
+    """Printable ASCII, not blank, nothing for the serializer to trim."""
+    return (
+        type(value) is str
+        and 0 < len(value) <= max_length
+        and value.isascii()
+        and value.isprintable()
+        and value == value.strip()
+    )
+
+
+def _coordinate(value: Any, bound: float) -> float | None:
+    if type(value) is not float and type(value) is not int:
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and -bound <= number <= bound else None
+
+
+def positions_cleaned(messages: Any) -> list[dict[str, Any]] | None:
+    """`messages` as InboundBatchInput would clean them, if every one is a well-formed position
+    fix with nothing the serializer would have to trim or refuse; otherwise None."""
+    if type(messages) is not list or not 0 < len(messages) <= MAX_BATCH:
+        return None
+    cleaned = []
+    for item in messages:
+        if type(item) is not dict or item.keys() != _POSITION_KEYS:
+            return None
+        if item["kind"] != RadioMessage.Kind.POSITION or type(item["kind"]) is not str:
+            return None
+        id_, issi, sent_at = item["id"], item["issi"], item["sent_at"]
+        if not _plain_text(id_, 100) or type(issi) is not str or not _ISSI.fullmatch(issi):
+            return None
+        lat, lon = _coordinate(item["lat"], 90), _coordinate(item["lon"], 180)
+        if lat is None or lon is None or not _plain_text(sent_at, 100):
+            return None
+        try:
+            at = _SENT_AT.to_internal_value(sent_at)
+        except serializers.ValidationError:
+            return None
+        cleaned.append({"id": id_, "issi": issi, "kind": RadioMessage.Kind.POSITION,
+                        "lat": lat, "lon": lon, "sent_at": at})  # fmt: skip
+    return cleaned
 
 
 class DeliveryReceiptInput(serializers.Serializer):

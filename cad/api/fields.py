@@ -40,7 +40,10 @@ class StrictFloatField(serializers.FloatField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
-        value = float(data)
+        try:
+            value = float(data)
+        except OverflowError:  # an integer of hundreds of digits, which JSON allows
+            self.fail("invalid")
         if not math.isfinite(value):
             self.fail("invalid")
         return super().to_internal_value(value)
