@@ -143,8 +143,8 @@ def _insert_new(
         ), strict=True))  # fmt: skip
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""
-                INSERT INTO {RadioMessage._meta.db_table} (direction, gateway_id, issi, kind, code,
+                """
+                INSERT INTO radio_radiomessage (direction, gateway_id, issi, kind, code,
                     lat, lon, text, sent_at, raw, received_at, state, state_at, note, by_id, batch)
                 SELECT %s, m.gateway_id, m.issi, m.kind, m.code, m.lat, m.lon, m.text, m.sent_at,
                     m.raw::jsonb, %s, %s, %s, '', %s, %s
@@ -153,7 +153,7 @@ def _insert_new(
                     AS m(gateway_id, issi, kind, code, lat, lon, text, sent_at, raw)
                 ON CONFLICT DO NOTHING
                 RETURNING id, kind, code, sent_at
-                """,  # noqa: S608  (the table name is ours; every value is a parameter)
+                """,
                 [Direction.INBOUND, now, State.RECEIVED, now, by_id, token, *map(list, columns)],
             )
             return cursor.fetchall()

@@ -44,7 +44,7 @@ from cad.accounts.roles import DESPATCHER, SUPERVISOR, user_bcu_code, user_roles
 from cad.accounts.second_factor import requires_second_factor
 from cad.accounts.sessions import board_session_seconds_left
 from cad.live import events
-from cad.live.hub import hub_for
+from cad.live.hub import Run, hub_for
 from cad.live.rechecked import RecheckedSocket
 from cad.live.session_sockets import user_group
 from cad.live.snapshot import board_snapshot
@@ -295,15 +295,27 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
 
     # --- from the hub -----------------------------------------------------------------------
 
-    async def board_events(self, items, stream):
+    async def board_events(self, items, stream, run: Run | None = None):
         """Events from the hub, in `seq` order. Called directly, not through Channels' dispatch,
         which would also close stale database connections before every call: a thread hop per
         event per socket, the largest socket-side cost once measured; this consumer touches the
         database only through database_sync_to_async, which cleans up itself. One turn of the
-        lock for the lot, so an opted-in client gets them in one frame."""
+        lock for the lot, so an opted-in client gets them in one frame.
+
+        A run of positions that starts where this socket's cursor is (the usual case: a radio
+        batch on a socket that is keeping up) is held whole, the newest per unit worked out once
+        by the hub for every socket on the stream: item by item, each socket did the same work
+        again, most of daphne's time in the soak."""
         async with self.turn():
             if stream != self.stream:
                 return  # queued before the socket was re-scoped to another stream
+            in_step = run is not None and run.first_prev <= self.cursor < run.first_seq
+            if run is not None and in_step and not self.parked:
+                self.cursor = run.last_seq
+                self.pending.update(run.newest)
+                if self.flusher is None or self.flusher.done():
+                    self.flusher = asyncio.ensure_future(self._flush_later())
+                return
             for item in items:
                 await self.board_event(item, stream)
 

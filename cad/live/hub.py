@@ -20,17 +20,46 @@ import functools
 import logging
 import time
 import weakref
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from cad.ops.live import LiveFigures
 
 logger = logging.getLogger(__name__)
 
 
+class Run(NamedTuple):
+    """One layer message's items, when they are positions only and each follows the one before
+    in its stream (`prev` is the seq before it): what every socket on the stream would work out
+    item by item, worked out once per process. A socket whose cursor is where the run starts
+    takes it whole (cad/live/consumers.py)."""
+
+    first_prev: int
+    first_seq: int
+    last_seq: int
+    newest: dict[str, dict[str, Any]]  # coalesce key (the unit) -> its newest item
+
+
+def run_of(items: list[dict[str, Any]]) -> Run | None:
+    """The items as a Run, or None when any is not a position or the chain breaks."""
+    newest: dict[str, dict[str, Any]] = {}
+    last = None
+    for item in items:
+        key = item.get("coalesce")
+        if not key or (last is not None and item.get("prev", 0) != last):
+            return None
+        newest[key] = item
+        last = item["event"]["seq"]
+    if last is None:
+        return None
+    return Run(items[0].get("prev", 0), items[0]["event"]["seq"], last, newest)
+
+
 class Member(Protocol):
     lock: asyncio.Lock
 
-    async def board_events(self, items: list[dict[str, Any]], stream: str) -> None: ...
+    async def board_events(
+        self, items: list[dict[str, Any]], stream: str, run: Run | None = None
+    ) -> None: ...
 
 
 class BoardHub:
@@ -85,23 +114,26 @@ class BoardHub:
                 items = message["items"]
             else:
                 continue
+            run = run_of(items)
             for member in list(self.members.get(group, ())):
-                await self._deliver(member, items, group)
+                await self._deliver(member, items, group, run)
             if sent := message.get("sent"):
                 self.figures.observe_lag(max(0.0, time.time() - sent))
                 self.figures.report_soon()
 
-    async def _deliver(self, member: Member, items: list[dict[str, Any]], group: str) -> None:
+    async def _deliver(
+        self, member: Member, items: list[dict[str, Any]], group: str, run: Run | None
+    ) -> None:
         # The stream goes with the items: a socket re-scoped while a delivery waited for its
         # lock (cad/live/consumers.py) drops what came from the stream it has left.
         if not member.lock.locked() and not self.waiting.get(member):
             try:
-                await member.board_events(items, group)
+                await member.board_events(items, group, run)
             except Exception:  # noqa: BLE001  (one broken socket must not stop the others)
                 logger.exception("board delivery failed")
             return
         self.waiting[member] = self.waiting.get(member, 0) + 1
-        task = asyncio.ensure_future(member.board_events(items, group))
+        task = asyncio.ensure_future(member.board_events(items, group, run))
         task.add_done_callback(functools.partial(self._done, member))
 
     def _done(self, member: Member, task: asyncio.Task) -> None:

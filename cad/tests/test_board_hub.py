@@ -4,7 +4,7 @@ import asyncio
 
 from channels.layers import InMemoryChannelLayer
 
-from cad.live.hub import BoardHub
+from cad.live.hub import BoardHub, Run, run_of
 
 
 class Desk:
@@ -12,7 +12,7 @@ class Desk:
         self.lock = asyncio.Lock()
         self.got: list[int] = []
 
-    async def board_events(self, items, stream):
+    async def board_events(self, items, stream, run=None):
         async with self.lock:
             self.got.extend(item["event"]["seq"] for item in items)
 
@@ -64,3 +64,19 @@ async def test_one_channel_per_stream_and_a_desk_that_left_hears_nothing():
     assert leaves.got == []
     for pump in hub.pumps.values():
         pump.cancel()
+
+
+def _fix(seq: int, unit: str) -> dict:
+    return {**_event(seq), "coalesce": f"unit:{unit}"}
+
+
+def test_a_run_of_positions_is_worked_out_once_newest_per_unit():
+    items = [_fix(5, "a"), _fix(6, "b"), _fix(7, "a")]
+    assert run_of(items) == Run(4, 5, 7, {"unit:a": items[2], "unit:b": items[1]})
+
+
+def test_no_run_when_an_item_is_not_a_position_or_does_not_follow_the_one_before():
+    assert run_of([_fix(5, "a"), _event(6)]) is None
+    assert run_of([_fix(5, "a"), {**_fix(7, "b"), "prev": 5}]) is not None
+    assert run_of([_fix(5, "a"), {**_fix(7, "b"), "prev": 6}]) is None
+    assert run_of([]) is None

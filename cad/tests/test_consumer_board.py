@@ -14,12 +14,15 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
+from django.utils import timezone
 
 from cad.asgi import application
 from cad.live import consumers, events
 from cad.live.consumers import BoardConsumer
 from resources import despatch, services
 from resources.models import UnitStatus
+from resources.services import UnitFix
 from tests.factories import make_incident, make_unit
 
 # Consumers reach the database from worker threads, so the data must be committed;
@@ -395,4 +398,92 @@ async def test_without_the_opt_in_every_event_is_its_own_frame(world, monkeypatc
     assert [m["seq"] for m in got] == sorted(m["seq"] for m in got)
     assert got[2]["data"]["status"] == "unavailable"
     assert await ws.receive_nothing(timeout=0.2)
+    await ws.disconnect()
+
+
+def _move_together(*moves) -> None:
+    """One radio batch: several units moved in one transaction, published as one layer message
+    per stream (`board.events`), as radio/positions.py does."""
+    with transaction.atomic():
+        services.units_set_positions(
+            fixes=[
+                UnitFix(unit_id=unit.pk, lat=lat, lon=-0.1, at=timezone.now())
+                for unit, lat in moves
+            ]  # fmt: skip
+        )
+
+
+@pytest.fixture
+def per_item(monkeypatch):
+    """Every event the consumer looks at one by one (`board_event`), by seq."""
+    seen = []
+    real = BoardConsumer.board_event
+
+    async def counted(self, message, stream):
+        seen.append(message["event"]["seq"])
+        await real(self, message, stream)
+
+    monkeypatch.setattr(BoardConsumer, "board_event", counted)
+    return seen
+
+
+async def test_a_batch_of_positions_is_held_whole_and_goes_out_newest_per_unit(
+    world, monkeypatch, per_item
+):
+    ws = await board(world["central"], "/ws/board/?batch=1")
+    monkeypatch.setattr(consumers, "COALESCE_SECONDS", 60)
+    move = database_sync_to_async(_move_together)
+    await move((world["cn01"], 51.50), (world["as01"], 51.45))
+    await move((world["cn01"], 51.51))
+    await database_sync_to_async(services.unit_set_status)(
+        unit=world["as01"], status=UnitStatus.UNAVAILABLE, source="t"
+    )
+    frame = json.loads(await ws.receive_from(timeout=5))
+    got = frame["events"]
+    assert [(m["data"]["callsign"], m["data"].get("status")) for m in got] == [
+        ("AS01", "available"), ("CN01", "available"), ("AS01", "unavailable")
+    ]  # fmt: skip
+    assert [m["seq"] for m in got] == sorted(m["seq"] for m in got)
+    assert got[1]["data"]["position"]["lat"] == pytest.approx(51.51)
+    # The two batches were taken whole: only the status was looked at by itself.
+    assert per_item == [got[2]["seq"]]
+    assert await ws.receive_nothing(timeout=0.2)
+    await ws.disconnect()
+
+
+async def test_a_batch_after_a_lost_one_is_not_taken_whole_and_the_gap_is_filled(
+    world, monkeypatch, per_item
+):
+    ws = await board(world["central"], "/ws/board/?batch=1")
+    monkeypatch.setattr(consumers, "COALESCE_SECONDS", 60)
+    monkeypatch.setattr(consumers, "GAP_GRACE_SECONDS", 0.2)
+    real_many = events.publish_many
+    dropped = []
+
+    def lossy(batch):
+        if not dropped:
+            dropped.append(len(batch))
+            return
+        real_many(batch)
+
+    monkeypatch.setattr(events, "publish_many", lossy)
+    move = database_sync_to_async(_move_together)
+    await move((world["cn01"], 51.50), (world["as01"], 51.45))  # lost on the way
+    await move((world["cn01"], 51.51))
+    await database_sync_to_async(services.unit_set_status)(
+        unit=world["as01"], status=UnitStatus.UNAVAILABLE, source="t"
+    )
+    got = []
+    while not got or got[-1]["data"].get("status") != "unavailable":
+        frame = json.loads(await ws.receive_from(timeout=5))
+        got.extend(frame["events"] if frame["type"] == "events" else [frame])
+    assert dropped == [2]
+    # The lost batch comes from the Event table as it was (a gap fill does not coalesce), then
+    # the held newer fix, then the status: every event once, in seq order.
+    moved = [(m["data"]["callsign"], round(m["data"]["position"]["lat"], 2)) for m in got[:-1]]
+    assert sorted(moved[:2]) == [("AS01", 51.45), ("CN01", 51.50)]
+    assert moved[2:] == [("CN01", 51.51)]
+    seqs = [m["seq"] for m in got]
+    assert seqs == sorted(set(seqs))
+    assert per_item  # the second batch did not start at the desk's cursor: looked at one by one
     await ws.disconnect()

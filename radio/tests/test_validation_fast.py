@@ -71,7 +71,7 @@ def _reference(messages):
     return [dict(item) for item in batch.validated_data["messages"]] if batch.is_valid() else None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.lists(st.one_of(near_miss(), well_formed()), min_size=1, max_size=3))
 def test_the_fast_path_accepts_only_what_the_serializer_accepts_and_cleans_it_the_same(messages):
     fast = positions_cleaned(messages)
@@ -79,7 +79,7 @@ def test_the_fast_path_accepts_only_what_the_serializer_accepts_and_cleans_it_th
         assert fast == _reference(messages)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.lists(well_formed(), min_size=1, max_size=20))
 def test_well_formed_fixes_take_the_fast_path(messages):
     # Otherwise the bridge would still pay the serializer for every fix.
