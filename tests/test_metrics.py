@@ -180,7 +180,7 @@ async def test_the_hub_counts_its_sockets_and_measures_fanout_lag(settings):
             self.lock = asyncio.Lock()
             self.got = asyncio.Event()
 
-        async def board_events(self, items, stream):
+        async def board_events(self, items, stream, run=None):
             self.got.set()
 
     desks = [Desk(), Desk()]
