@@ -309,8 +309,11 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         async with self.turn():
             if stream != self.stream:
                 return  # queued before the socket was re-scoped to another stream
-            in_step = run is not None and run.first_prev <= self.cursor < run.first_seq
-            if run is not None and in_step and not self.parked:
+            if (
+                run is not None
+                and not self.parked
+                and (run.first_prev <= self.cursor < run.first_seq)
+            ):
                 self.cursor = run.last_seq
                 self.pending.update(run.newest)
                 if self.flusher is None or self.flusher.done():
