@@ -60,7 +60,7 @@ def decode(text: str | bytes) -> dict[str, Any] | None:
     """One frame as a dict, or None if it is not a JSON object."""
     try:
         frame = json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: nested too deep
         return None
     return frame if isinstance(frame, dict) else None
 

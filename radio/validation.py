@@ -83,6 +83,19 @@ class InboundMessageInput(serializers.Serializer):
     )
     sent_at = AwareDateTimeField(help_text="when the radio sent it (ISO 8601 with offset)")
 
+    def to_internal_value(self, data):
+        # The whole message is kept as sent (RadioMessage.raw, jsonb), fields we don't know
+        # included, so those must be storable too: PostgreSQL refuses NaN, Infinity and NUL.
+        if isinstance(data, dict):
+            errors = {
+                str(key): ["NaN, Infinity and NUL characters cannot be stored."]
+                for key, value in data.items()
+                if not _storable(key) or not _storable(value)
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
     def validate(self, attrs):
         errors: dict[str, list[str]] = {}
         kind = attrs["kind"]
@@ -98,6 +111,24 @@ class InboundMessageInput(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+def _storable(value: Any) -> bool:
+    """Whether PostgreSQL's jsonb can hold `value` (decoded JSON) as it is. Iterative: the
+    JSON may nest as deep as the parser allows."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, str) and "\x00" in item:
+            return False
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
 
 
 class InboundBatchInput(serializers.Serializer):

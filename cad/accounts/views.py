@@ -30,6 +30,7 @@ from cad.accounts import tokens as api_tokens
 from cad.accounts.preferences import SHORTCUTS, THEMES, key_map_problems
 from cad.accounts.selectors import user_preferences
 from cad.accounts.sessions import idle_seconds_left, record_activity
+from cad.api.parsers import JSONParser
 from cad.api.throttles import TokenEndpointThrottle
 from cad.audit.trail import audit_record, source_of
 
@@ -219,7 +220,7 @@ class TokenView(APIView):
     authentication_classes = ()
     permission_classes = ()
     throttle_classes = (TokenEndpointThrottle,)
-    parser_classes = (parsers.FormParser, parsers.MultiPartParser, parsers.JSONParser)
+    parser_classes = (parsers.FormParser, parsers.MultiPartParser, JSONParser)
     renderer_classes = (renderers.JSONRenderer,)
     serializer_class = TokenSerializer
 

@@ -4,6 +4,7 @@ would go idle, close on `session.close`, re-check on `session.recheck`
 (cad/live/session_sockets.py, cad/accounts/identity_changes.py)."""
 
 import asyncio
+import json
 import logging
 
 from django.conf import settings
@@ -17,6 +18,16 @@ class RecheckedSocket:
 
     async def _recheck(self) -> float | None:
         raise NotImplementedError
+
+    @classmethod
+    async def decode_json(cls, text_data):
+        """A frame that is not JSON (or nests past the decoder's limit) is None, which
+        `receive_json` answers as an unknown message: channels' own decoder raises, and the
+        exception closed the socket."""
+        try:
+            return json.loads(text_data)
+        except (ValueError, RecursionError):
+            return None
 
     async def _watch(self, *, first_wait: float) -> None:
         """The socket's own clock, so an ended session never waits for the next heartbeat."""

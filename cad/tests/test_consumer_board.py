@@ -207,6 +207,11 @@ async def test_bad_messages_get_an_error_not_a_crash(world):
                 {"type": "fly"}, [1, 2]):  # fmt: skip
         await ws.send_json_to(bad)
         assert (await ws.receive_json_from(timeout=5))["type"] == "error"
+    # Text that is not JSON at all, or nested past the decoder's limit, closed the socket with
+    # an exception in the consumer.
+    for text in ("not json", "[" * 50_000):
+        await ws.send_to(text_data=text)
+        assert (await ws.receive_json_from(timeout=5))["type"] == "error"
     await ws.send_json_to({"type": "ping"})
     assert (await ws.receive_json_from(timeout=5))["type"] == "pong"
     await ws.disconnect()

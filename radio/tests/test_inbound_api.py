@@ -4,10 +4,13 @@ import threading
 
 import pytest
 from django.db import connection
+from rest_framework.exceptions import ValidationError
 from rest_framework.test import APIClient
 
 from cad.models import AuditEvent
+from radio import protocol
 from radio.models import RadioMessage
+from radio.services import radio_messages_receive
 from radio.tests.conftest import api, msg
 from radio.validation import MAX_BATCH
 
@@ -85,6 +88,43 @@ def test_wrong_shapes_are_400_not_500(world, body):
     assert response.status_code == 400, response.content
     assert "messages" in response.json()
     assert RadioMessage.objects.count() == 0
+
+
+def test_fields_we_do_not_know_must_still_be_storable(world, queued):
+    # The message is kept whole (RadioMessage.raw, jsonb), and PostgreSQL's jsonb refuses NUL:
+    # this was a 500 on PostgreSQL before the serializer looked at unknown fields.
+    issi = world["unit"].issi
+    good = msg(issi, code=2, vendor={"signal": -71.5, "cell": "N1"})
+    nul = msg(issi, code=2, vendor={"note": "a\x00b"})
+    nul_key = msg(issi, code=2, **{"x\x00": 1})
+    response = _post(world["gateway"], [good, nul, nul_key])
+    assert response.status_code == 400, response.content
+    errors = response.json()["messages"]
+    assert set(errors) == {"1", "2"}
+    assert "vendor" in errors["1"] and "x\x00" in errors["2"]
+    assert RadioMessage.objects.count() == 0
+    assert _post(world["gateway"], [good]).status_code == 202
+    assert RadioMessage.objects.get().raw == good
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_numbers_from_the_bridge_are_refused_not_a_database_error(world, queued, number):
+    # The radio bridge decodes frames with json.loads, which reads NaN and Infinity (DRF's
+    # parser refuses them for HTTP); jsonb cannot hold them, in a field we know or not.
+    issi = world["unit"].issi
+    for message in (msg(issi, code=2, vendor=[1, {"rssi": number}]),
+                    msg(issi, "position", lat=number, lon=-0.1)):  # fmt: skip
+        with pytest.raises(ValidationError) as refused:
+            radio_messages_receive(messages=[message], by=world["gateway"], source="radio")
+        errors = refused.value.detail["messages"][0]
+        assert set(errors) & {"vendor", "lat"}, errors
+    assert RadioMessage.objects.count() == 0
+
+
+def test_a_frame_nested_too_deep_is_not_a_frame():
+    # json.loads raises RecursionError here, which the bridge's read loop did not catch.
+    assert protocol.decode("[" * 50_000) is None
+    assert protocol.decode('{"type": "ack", "ids": [[[1]]]}') == {"type": "ack", "ids": [[[1]]]}
 
 
 def test_batch_over_the_limit_is_refused_with_a_clear_message(world, queued):

@@ -115,6 +115,8 @@ async def test_resync_sends_only_what_this_phone_missed(phone):
         assert data.get("callsign") == "CN01" or data.get("id") == incident.pk, message
     await communicator.send_json_to({"type": "resync", "since": "x"})
     assert (await communicator.receive_json_from(timeout=5))["type"] == "error"
+    await communicator.send_to(text_data="not json")  # an error, not a closed socket
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "error"
     await communicator.disconnect()
 
 
