@@ -16,6 +16,7 @@ Runs in a throw-away database (bench_<name>), created and dropped here.
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -251,7 +252,7 @@ async def bench_e2e(user, n: int) -> dict:
             if left <= 0:
                 raise TimeoutError(pk)
             message = await asyncio.wait_for(layer.receive(channel), timeout=left)
-            event = message.get("event", {})
+            event = json.loads(message["text"]) if "text" in message else {}
             if event.get("type") == "recommendations.ready" and event["data"]["incident"] == pk:
                 return
 

@@ -189,7 +189,7 @@ async def test_the_hub_counts_its_sockets_and_measures_fanout_lag(settings):
     assert hub.figures.sockets == 2
     await layer.group_send(
         "board.all",
-        {"type": "board.event", "event": {"seq": 1}, "prev": 0, "sent": time.time() - 0.2},
+        {"type": "board.event", "seq": 1, "text": "{}", "prev": 0, "sent": time.time() - 0.2},
     )
     await asyncio.wait_for(asyncio.gather(*(d.got.wait() for d in desks)), 5)
     await asyncio.sleep(0)

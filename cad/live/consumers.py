@@ -324,8 +324,7 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
 
     async def board_event(self, message, stream):
         """One event from the hub; the caller holds the lock."""
-        event = message["event"]
-        if event["seq"] <= self.cursor:
+        if message["seq"] <= self.cursor:
             return  # already sent (by a resync, a gap fill or a snapshot)
         if message.get("prev", 0) > self.cursor:
             # Most likely overtaken by its predecessor's publish, not lost: wait for it a little
@@ -337,7 +336,7 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
             await self._deliver_parked()
 
     async def _park(self, message) -> None:
-        self.parked[message["event"]["seq"]] = (message, asyncio.get_running_loop().time())
+        self.parked[message["seq"]] = (message, asyncio.get_running_loop().time())
         if len(self.parked) > GAP_PARK_LIMIT:
             await self._fill_parked_gaps()
         elif self.gap_closer is None or self.gap_closer.done():
@@ -377,7 +376,7 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
 
     async def _accept(self, message) -> None:
         """Send (or hold, for a position) the event that follows the cursor."""
-        self.cursor = message["event"]["seq"]
+        self.cursor = message["seq"]
         key = message.get("coalesce")
         if key:
             self.pending.pop(key, None)
@@ -390,10 +389,7 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         await self._send_published(message)
 
     async def _send_published(self, message):
-        if "text" in message:
-            await self._send_text(message["text"])
-        else:
-            await self._send_text(json.dumps(message["event"]))
+        await self._send_text(message["text"])
 
     async def _flush_later(self):
         await asyncio.sleep(COALESCE_SECONDS)
@@ -403,7 +399,7 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
     async def _flush(self):
         if not self.pending:
             return
-        held = sorted(self.pending.values(), key=lambda m: m["event"]["seq"])
+        held = sorted(self.pending.values(), key=lambda m: m["seq"])
         self.pending = {}
         for message in held:
             await self._send_published(message)

@@ -306,15 +306,31 @@ async def _send(
     text = json.dumps(message, separators=(",", ":"))
     sends = []
     for group, before in _targets(message, prev, coalesce).items():
+        payload = _layer_item(message, text, group, before, prev, coalesce)
         # `sent`: when it left, for the fan-out lag each process's hub measures (cad/ops/live.py).
-        payload = {
-            "type": "board.event", "event": message, "text": text, "prev": before,
-            "sent": time.time(),
-        }  # fmt: skip
-        if coalesce:
-            payload["coalesce"] = coalesce
+        payload["sent"] = time.time()
         sends.append(layer.group_send(group, payload))
     await asyncio.gather(*sends)
+
+
+def _layer_item(
+    message: dict[str, Any],
+    text: str,
+    group: str,
+    before: int,
+    prev: dict[str, int],
+    coalesce: str,
+) -> dict[str, Any]:
+    """One event as a layer message. A desk's stream gets its `seq` and its text only: the
+    board sends the text as it is, and every daphne unpacking the event's dict as well spent a
+    fifth of its time in the layer's deserializer (py-spy, bench/soak.py). A routed group (an
+    officer's phone) also gets the event, whose type and data its consumer reads."""
+    item = {"type": "board.event", "seq": message["seq"], "text": text, "prev": before}
+    if group not in prev:
+        item["event"] = message
+    if coalesce:
+        item["coalesce"] = coalesce
+    return item
 
 
 # --- many events at once (radio/positions.py: a gateway batch moves hundreds of units) -------
@@ -394,9 +410,7 @@ def group_messages(batch: list[tuple[dict[str, Any], dict[str, int], str]]) -> d
     for message, prev, coalesce in batch:
         text = json.dumps(message, separators=(",", ":"))
         for group, before in _targets(message, prev, coalesce).items():
-            item = {"type": "board.event", "event": message, "text": text, "prev": before}
-            if coalesce:
-                item["coalesce"] = coalesce
+            item = _layer_item(message, text, group, before, prev, coalesce)
             per_group.setdefault(group, []).append(item)
     sent = time.time()
     return {

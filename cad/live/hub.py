@@ -48,10 +48,10 @@ def run_of(items: list[dict[str, Any]]) -> Run | None:
         if not key or (last is not None and item.get("prev", 0) != last):
             return None
         newest[key] = item
-        last = item["event"]["seq"]
+        last = item["seq"]
     if last is None:
         return None
-    return Run(items[0].get("prev", 0), items[0]["event"]["seq"], last, newest)
+    return Run(items[0].get("prev", 0), items[0]["seq"], last, newest)
 
 
 class Member(Protocol):
@@ -114,6 +114,9 @@ class BoardHub:
                 items = message["items"]
             else:
                 continue
+            for item in items:
+                if "seq" not in item:  # from a process still running the release before
+                    item["seq"] = item["event"]["seq"]
             run = run_of(items)
             for member in list(self.members.get(group, ())):
                 await self._deliver(member, items, group, run)

@@ -425,7 +425,7 @@ def per_item(monkeypatch):
     real = BoardConsumer.board_event
 
     async def counted(self, message, stream):
-        seen.append(message["event"]["seq"])
+        seen.append(message["seq"])
         await real(self, message, stream)
 
     monkeypatch.setattr(BoardConsumer, "board_event", counted)

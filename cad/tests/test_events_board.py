@@ -1,5 +1,7 @@
 """The event log behind the board: gapless, per-BCU streams, nothing for a rolled-back change."""
 
+import json
+
 import pytest
 from django.db import transaction
 
@@ -30,6 +32,27 @@ def test_seq_is_gapless_and_streams_carry_prev(geography, make_user, published,
     assert events.latest_seq() == seqs[2]
     assert events.latest_seq(bcu="AS") == seqs[1]
     assert events.latest_seq(bcu="CN") == seqs[2]
+
+
+def test_a_desk_stream_gets_seq_and_text_and_a_routed_group_the_event_as_well(monkeypatch):
+    # Desks send the text as it is, so their items carry no event to unpack (decoding it was a
+    # fifth of daphne's time); an officer's phone reads the event's type and data.
+    monkeypatch.setattr(events, "_routes", [lambda type, data: [f"officer.{data['callsign']}"]])
+    status = {"seq": 12, "type": "unit.status", "data": {"callsign": "CN01", "status": "ENR"}}
+    fix = {"seq": 13, "type": "unit.position", "data": {"callsign": "CN01", "lat": 51.5}}
+    groups = events.group_messages([
+        (status, {events.ALL_GROUP: 11, "board.bcu.CN": 9}, ""),
+        (fix, {events.ALL_GROUP: 12, "board.bcu.CN": 12}, "unit:CN01"),
+    ])  # fmt: skip
+    desk = [item for message in groups[events.ALL_GROUP] for item in message["items"]]
+    assert [json.loads(item["text"]) for item in desk] == [status, fix]
+    assert [(item["seq"], item["prev"], item.get("coalesce")) for item in desk] == [
+        (12, 11, None), (13, 12, "unit:CN01"),
+    ]  # fmt: skip
+    assert all("event" not in item for item in desk)
+    # Positions are not routed (a phone is not sent every fix).
+    [routed] = [item for message in groups["officer.CN01"] for item in message["items"]]
+    assert routed["event"] == status and routed["prev"] == 0 and routed["seq"] == 12
 
 
 def test_rolled_back_change_leaves_no_event_and_no_publish(

@@ -43,7 +43,7 @@ def test_group_messages_put_each_groups_events_in_order_in_few_messages():
     assert set(per_group) == {events.ALL_GROUP, "board.bcu.CN"}
     (message,) = per_group["board.bcu.CN"]
     assert message["type"] == "board.events"
-    assert [(i["event"]["seq"], i["prev"], i["coalesce"]) for i in message["items"]] == [
+    assert [(i["seq"], i["prev"], i["coalesce"]) for i in message["items"]] == [
         (10, 3, "k"), (11, 10, "k"), (12, 11, "k"),
     ]  # fmt: skip
     many = [
@@ -51,7 +51,7 @@ def test_group_messages_put_each_groups_events_in_order_in_few_messages():
     ]
     chunks = events.group_messages(many)[events.ALL_GROUP]
     assert [len(c["items"]) for c in chunks] == [200, 200, 50]
-    assert [i["event"]["seq"] for c in chunks for i in c["items"]] == list(range(450))
+    assert [i["seq"] for c in chunks for i in c["items"]] == list(range(450))
 
 
 async def test_a_batch_of_fixes_reaches_a_central_board_once_each_in_order(
@@ -70,7 +70,7 @@ async def test_a_batch_of_fixes_reaches_a_central_board_once_each_in_order(
     real_board_event = BoardConsumer.board_event
 
     async def board_event(self, message, stream):
-        seen.append((message["event"]["seq"], message["prev"], self.cursor))
+        seen.append((message["seq"], message["prev"], self.cursor))
         await real_board_event(self, message, stream)
 
     monkeypatch.setattr(BoardConsumer, "board_event", board_event)

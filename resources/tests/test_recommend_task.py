@@ -1,6 +1,7 @@
 """Stored results, the Celery jobs and `recommendations.ready`: idempotent, pushed after commit."""
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -156,7 +157,7 @@ def test_pushed_through_redis_to_the_board_group_after_commit(redis_url):
             await layer.group_discard("board.bcu.CN", channel)
 
     message = async_to_sync(listen_while_refreshing)()
-    event = message["event"]
+    event = json.loads(message["text"])
     assert event["type"] == "recommendations.ready"
     assert event["data"]["results"][0]["unit"] == "CN1"
     assert event["seq"] == Event.objects.get(type="recommendations.ready").seq

@@ -467,7 +467,7 @@ class Published:
     def _take(self, data: bytes) -> None:
         payload = msgpack.unpackb(data, raw=False)
         for item in payload.get("items") or [payload]:
-            seq = item.get("event", {}).get("seq")
+            seq = item.get("seq")
             if seq is not None:
                 self.seqs.setdefault(seq, time.monotonic())
 
