@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1/beacon_x REDIS_URL=redis://127.0.0.1:6379/4 \
         .venv/bin/python bench/soak.py --duration 3600          (the issue's size, an hour)
-    ... --duration 75 --window 15 --units 200 --radio-rate 40 --incident-rate 1 --sockets 6
+    ... --duration 30 --window 10 --units 200 --radio-rate 40 --incident-rate 1 --sockets 6
                                                                (CI size: tests/test_bench_soak.py)
 
 What runs, all on this machine, against a throw-away database (bench_soak_<name>) and the Redis
