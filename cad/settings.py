@@ -400,14 +400,17 @@ TRAINING = os.environ.get("TRAINING", "").lower() in {"1", "true", "yes"}
 if TRAINING:
     live_name = str(DATABASES["default"]["NAME"])
     if os.environ.get("TRAINING_DATABASE_URL"):
-        DATABASES["default"] = {
-            **DATABASES["default"],
-            **dj_database_url.parse(
-                os.environ["TRAINING_DATABASE_URL"],
-                conn_max_age=CONN_MAX_AGE,
-                conn_health_checks=CONN_MAX_AGE > 0,
-            ),
-        }
+        training_db = dj_database_url.parse(
+            os.environ["TRAINING_DATABASE_URL"],
+            conn_max_age=CONN_MAX_AGE,
+            conn_health_checks=CONN_MAX_AGE > 0,
+        )
+        if DATABASES["default"]["ENGINE"] == "cad.db_pool" and training_db["ENGINE"] == (
+            "django.db.backends.postgresql"
+        ):
+            # A training daphne serves pages and sockets as the live one does: the same pool.
+            training_db["ENGINE"] = "cad.db_pool"
+        DATABASES["default"] = {**DATABASES["default"], **training_db}
     elif live_name.endswith(".sqlite3"):
         DATABASES["default"]["NAME"] = live_name.removesuffix(".sqlite3") + "-training.sqlite3"
     else:

@@ -185,6 +185,28 @@ def _conn_max_age(entry: str, **env: str) -> int:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def test_a_training_daphne_keeps_the_pool_and_the_statement_timeout():
+    """TRAINING_DATABASE_URL replaces where the connections go, not how: it used to put back
+    Django's own engine, so a training daphne opened a connection per request."""
+    probe = (
+        "import json, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'cad.settings';"
+        "import cad.asgi; from django.conf import settings; d = settings.DATABASES['default'];"
+        "print(json.dumps([d['ENGINE'], d['NAME'], d['HOST'], d['OPTIONS'].get('options')]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DB_POOL"}
+    env.update(
+        DATABASE_URL="postgres://u:p@db:5432/beacon", TRAINING="true",
+        TRAINING_DATABASE_URL="postgres://t:p@training-db:5432/beacon_drill",
+    )  # fmt: skip
+    out = subprocess.run(  # noqa: S603  (our own interpreter and probe)
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    engine, name, host, options = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (engine, name, host) == ("cad.db_pool", "beacon_drill", "training-db")
+    assert "statement_timeout" in options
+
+
 def test_production_does_not_trust_x_forwarded_for_by_default():
     """A client picks its own X-Forwarded-For: trusted by default, it would choose the address
     that the lockout counts and the audit trail records."""
