@@ -678,6 +678,10 @@ EIDO_MAX_BYTES = int(os.environ.get("EIDO_MAX_BYTES", str(512 * 1024)))
 PARTNER_DELIVERY_ALERT_SECONDS = int(os.environ.get("PARTNER_DELIVERY_ALERT_SECONDS", "120"))
 PARTNER_SEND_RETRIES = int(os.environ.get("PARTNER_SEND_RETRIES", "6"))
 PARTNER_SEND_TIMEOUT_SECONDS = float(os.environ.get("PARTNER_SEND_TIMEOUT_SECONDS", "10"))
+# A delivery still `queued` this long after it was queued had its task lost: queue it again
+# (every minute). Longer than the send's retries take in all: 2 + 4 + ... + 60 s of backoff and
+# up to PARTNER_SEND_TIMEOUT_SECONDS an attempt, about 200 s at the defaults.
+PARTNER_SWEEP_AFTER_SECONDS = int(os.environ.get("PARTNER_SWEEP_AFTER_SECONDS", "300"))
 # Crime reports drafted from calls go to the records system through this adapter (dotted path):
 # incidents.crime.adapters.LoggingRecordsAdapter (default) or .JsonHttpsRecordsAdapter.
 RECORDS_ADAPTER = os.environ.get(
@@ -693,6 +697,11 @@ CELERY_BEAT_SCHEDULE["crime-reports-sweep"] = {
     "task": "incidents.crime.tasks.requeue_crime_reports",
     "schedule": 3600.0,
     "options": {"expires": 3000},
+}
+CELERY_BEAT_SCHEDULE["partner-deliveries-sweep"] = {
+    "task": "resources.partners.tasks.requeue_partner_deliveries",
+    "schedule": 60.0,
+    "options": {"expires": 55},
 }
 CELERY_BEAT_SCHEDULE["partner-undelivered-alert"] = {
     "task": "resources.partners.tasks.alert_unacknowledged_partner_deliveries",

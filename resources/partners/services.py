@@ -161,6 +161,27 @@ def _delivery_finish(delivery: PartnerDelivery, state: str, *, error: str = "") 
     return state
 
 
+def partner_deliveries_requeue_stale(*, now: datetime | None = None) -> int:
+    """Queue again the deliveries still `queued` long after they were queued: their task was
+    lost (kept by a process that died while Redis was down, or lost by the broker), and without
+    this the partner would never get the incident's later changes, only the desks the alert.
+    PARTNER_SWEEP_AFTER_SECONDS is longer than the send's whole retry schedule, so a delivery
+    still being retried is left alone; a duplicate would be harmless anyway (the send locks the
+    queued row and skips one already sent)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.PARTNER_SWEEP_AFTER_SECONDS)
+    ids = list(
+        PartnerDelivery.objects.filter(
+            state=State.QUEUED, queued_at__lt=cutoff, queued_at__gte=now - timedelta(days=1)
+        )
+        .order_by("queued_at", "id")
+        .values_list("id", flat=True)[:200]
+    )
+    for delivery_id in ids:
+        enqueue(tasks.send_partner_delivery, delivery_id)
+    return len(ids)
+
+
 def alert_after() -> timedelta:
     return timedelta(seconds=settings.PARTNER_DELIVERY_ALERT_SECONDS)
 

@@ -33,3 +33,9 @@ def send_partner_delivery(self: Task[[int], None], delivery_id: int) -> None:
 def alert_unacknowledged_partner_deliveries() -> None:
     """Beat, every 15 s: alert the desks to documents a partner has not acknowledged in time."""
     services.partner_deliveries_alert_unacknowledged()
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=60, soft_time_limit=50)
+def requeue_partner_deliveries() -> int:
+    """Beat, every minute: queue again the deliveries whose sending task was lost."""
+    return services.partner_deliveries_requeue_stale()

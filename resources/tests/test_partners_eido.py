@@ -6,6 +6,7 @@ get 400 naming the fault with nothing saved; a partner that is down gets retries
 import copy
 import json
 import threading
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -186,6 +187,31 @@ def test_without_beat_the_radio_sweep_raises_the_partner_alert(world, cast, monk
     with override_settings(PARTNER_DELIVERY_ALERT_SECONDS=0):
         call_command("radio_sweep", "--once", stdout=StringIO())
     assert [e.data["partner"] for e in captured_events.of("partner.undelivered")] == ["LFB"]
+
+
+def test_a_delivery_whose_task_was_lost_is_queued_again_by_the_sweep(
+    world, cast, monkeypatch, settings
+):
+    """Shared while Redis was down, in a process that then died: nothing queued the send, and
+    the partner would have had no document at all. The sweep finds it by its state; one still
+    within its retries is left alone, and one already sent is not queued again."""
+    settings.PARTNER_SWEEP_AFTER_SECONDS = 300
+    monkeypatch.setattr(tasks.send_partner_delivery, "delay", lambda delivery_id: None)  # lost
+    share = services.incident_share(incident=world["incident"], partner=world["lfb"],
+                                    by=cast.despatcher_cn)  # fmt: skip
+    lost = PartnerDelivery.objects.get(share=share)
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.send_partner_delivery, "delay", queued.append)
+    assert services.partner_deliveries_requeue_stale() == 0 and queued == []  # too recent
+    later = lost.queued_at + timedelta(seconds=301)
+    assert services.partner_deliveries_requeue_stale(now=later) == 1
+    assert queued == [lost.pk]
+    # Sent once the task ran again: the next sweep has nothing to queue.
+    monkeypatch.setattr(transport, "post_document", lambda partner, document: "ACK-1")
+    tasks.send_partner_delivery.apply(args=[lost.pk])
+    lost.refresh_from_db()
+    assert lost.state == State.ACKNOWLEDGED
+    assert services.partner_deliveries_requeue_stale(now=later) == 0 and queued == [lost.pk]
 
 
 def test_a_partner_that_comes_back_acknowledges_on_the_next_attempt(world, cast, monkeypatch):

@@ -44,6 +44,7 @@ class Command(BaseCommand):
             incident_tasks.requeue_caller_messages()
             # Issue 18, beat's too: the alert on a document a partner has not acknowledged.
             partner_tasks.alert_unacknowledged_partner_deliveries()
+            partner_tasks.requeue_partner_deliveries()  # and a delivery whose task was lost
             # Beat's stand-in: its heartbeat is beat's (/healthz/detail).
             heartbeat_stamp(name=BEAT, detail={"by": "radio_sweep"})
             if once or stop.wait(every):
