@@ -732,7 +732,11 @@ def main() -> int:
                "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60", "DEBUG": "0",
                "DB_STATEMENT_TIMEOUT_MS": STATEMENT_TIMEOUT_MS,
                "EVENT_RETENTION_HOURS": str(args.retention / 3600),
-               "EVENT_PRUNE_EVERY_SECONDS": str(args.prune_every)}  # fmt: skip
+               "EVENT_PRUNE_EVERY_SECONDS": str(args.prune_every),
+               # The desks sign in once and never click: at the default 30 minutes' idle limit
+               # their sessions ended and every board socket was closed and refused from then
+               # on (the first hour-long run, stop 16). A despatcher at work is not idle.
+               "SESSION_IDLE_SECONDS": str(int(args.duration + args.drain + 3600))}  # fmt: skip
         tag = f"soak-{os.getpid()}"
         celery = [str(ROOT / ".venv/bin/celery"), "-A", "cad"]
         common = ["-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"]

@@ -12,25 +12,18 @@ import re
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 from websockets.sync.client import connect
 
 from resources.models import Unit, UnitStatus
 from tests.factories import make_unit_type
-from tests.servers import DAPHNE_OPTIONS, daphne_server
+from tests.servers import DAPHNE_OPTIONS, daphne_server, subprocess_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = 4_000
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def test_a_snapshot_over_one_mebibyte_reaches_an_all_london_desk(postgres, geography, make_user):
@@ -47,7 +40,7 @@ def test_a_snapshot_over_one_mebibyte_reaches_an_all_london_desk(postgres, geogr
     client = Client()
     client.force_login(desk)
     cookie = client.cookies["sessionid"].value
-    env = {"DATABASE_URL": _database_url(), "REDIS_URL": "", "LOG_LEVEL": "WARNING",
+    env = {"DATABASE_URL": subprocess_database_url(), "REDIS_URL": "", "LOG_LEVEL": "WARNING",
            "DJANGO_SETTINGS_MODULE": "cad.settings"}  # fmt: skip
     with daphne_server(env) as base:
         origin = base

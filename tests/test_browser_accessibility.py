@@ -41,7 +41,7 @@ from tests.factories import (
     make_qualifier,
     make_unit,
 )
-from tests.servers import ROOT, daphne_server
+from tests.servers import ROOT, daphne_server, subprocess_database_url
 
 # The marker also makes pytest-django create the test database; each test only reads (through
 # the browser), so the module's committed world survives every test's rollback.
@@ -218,12 +218,6 @@ SCREENS = [
 # --- the world, the server, the browser ------------------------------------------------------
 
 
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def _build_world() -> dict:
 
     from cad.accounts.services import user_preferences_set, user_provision
@@ -379,7 +373,7 @@ def base(world):
     if not os.path.exists(CHROMIUM):
         (pytest.fail if IN_CI else pytest.skip)("needs Debian's chromium package")
     env = {
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": "",
         "MAP_TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",  # nothing listens: no tiles
         "LOG_LEVEL": "WARNING",

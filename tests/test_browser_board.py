@@ -17,12 +17,11 @@ import json
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from incidents.models import ClosingCode, IncidentType
 from resources.models import Unit
 from tests.factories import make_unit
-from tests.servers import daphne_server
+from tests.servers import daphne_server, subprocess_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -37,12 +36,6 @@ pytestmark = [
 ]
 
 
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def server(postgres, chromium_path, geography, make_user):
     make_user("call_handler", username="carol")
@@ -53,7 +46,7 @@ def server(postgres, chromium_path, geography, make_user):
     make_unit(geography["kentish"], callsign="CN01")
     make_unit(geography["kentish"], callsign="CN02")
     env = {
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": "",
         "DJANGO_SETTINGS_MODULE": "cad.settings",
         "MAP_TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",  # nothing listens there

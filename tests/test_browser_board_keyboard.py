@@ -7,23 +7,16 @@ import json
 import re
 
 import pytest
-from django.conf import settings
 
 from incidents.models import ClosingCode, GazetteerEntry, IncidentType
 from tests.factories import make_unit
-from tests.servers import daphne_server
+from tests.servers import daphne_server, subprocess_database_url
 
 PASSWORD = "a-Strong-pass-42"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -41,7 +34,7 @@ def server(postgres, chromium_path, geography, make_user):
     make_unit(geography["kentish"], callsign="CN01", lat=51.5452, lon=-0.1602)
     make_unit(geography["kentish"], callsign="CN02", lat=51.55, lon=-0.15)
     env = {
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": "",
         "MAP_TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",  # nothing listens there
         "LOG_LEVEL": "WARNING",

@@ -10,12 +10,11 @@ WebSocket. daphne serves HTTP and WebSockets against the test database (PostgreS
 import re
 
 import pytest
-from django.conf import settings
 
 from cad.accounts.totp import totp
 from incidents.models import IncidentType
 from tests.factories import make_unit
-from tests.servers import daphne_server
+from tests.servers import daphne_server, subprocess_database_url
 
 PASSWORD = "a-Strong-pass-42"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -40,12 +39,6 @@ INLINE = re.compile(
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def server(postgres, chromium_path, geography, make_user):
     make_user("supervisor", username="sup")
@@ -54,7 +47,7 @@ def server(postgres, chromium_path, geography, make_user):
                                 default_grade="I")  # fmt: skip
     make_unit(geography["kentish"], callsign="CN01")
     env = {
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": "",
         # A tile host that is not this origin, so img-src must name it; nothing listens there.
         "MAP_TILE_URL": "http://127.0.0.2:9/{z}/{x}/{y}.png",

@@ -8,8 +8,8 @@ from cad.accounts.totp import totp
 from incidents.models import IncidentType
 from incidents.tests.test_major_incident import METHANE
 from tests.factories import make_unit
-from tests.servers import daphne_server
-from tests.test_browser_board import ARGS, _database_url, _login, _post
+from tests.servers import daphne_server, subprocess_database_url
+from tests.test_browser_board import ARGS, _login, _post
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +35,7 @@ def server(postgres, chromium_path, geography, make_user):
     IncidentType.objects.create(code="ASB1", name="Rowdy behaviour", category="asb",
                                 default_grade="I")  # fmt: skip
     make_unit(geography["kentish"], callsign="CN01")
-    env = {"DATABASE_URL": _database_url(), "REDIS_URL": "", "LOG_LEVEL": "WARNING",
+    env = {"DATABASE_URL": subprocess_database_url(), "REDIS_URL": "", "LOG_LEVEL": "WARNING",
            "DJANGO_SETTINGS_MODULE": "cad.settings",
            "MAP_TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png"}  # fmt: skip
     with daphne_server(env) as base:

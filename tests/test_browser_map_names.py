@@ -13,8 +13,8 @@ import pytest
 from cad.models import BCU, Borough
 from incidents.models import IncidentType
 from tests.factories import make_incident, make_unit
-from tests.servers import daphne_server
-from tests.test_browser_board import ARGS, _database_url, _login
+from tests.servers import daphne_server, subprocess_database_url
+from tests.test_browser_board import ARGS, _login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,7 +38,7 @@ def server(postgres, chromium_path, geography, make_user):
     make_incident(handler, where="camden", grade="I")
     make_unit(geography["kentish"], callsign=CALLSIGN)
     env = {
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": "",
         "DJANGO_SETTINGS_MODULE": "cad.settings",
         "MAP_TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",  # nothing listens there

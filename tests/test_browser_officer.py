@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from duties.models import Shift, ShiftAssignment, Team
@@ -21,7 +20,7 @@ from duties.tests.conftest import make_officer
 from incidents.models import ClosingCode, IncidentType
 from resources.models import Assignment, UnitStatusChange
 from tests.factories import make_unit
-from tests.servers import daphne_server
+from tests.servers import daphne_server, subprocess_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -32,12 +31,6 @@ PHONE = {"viewport": {"width": 360, "height": 640}, "has_touch": True, "is_mobil
          "device_scale_factor": 2}  # fmt: skip
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -58,7 +51,7 @@ def server(postgres, chromium_path, geography, make_user):
     crew_book_on(unit=unit, shift=shift, officers=[officer], by=None, source="test")
     make_unit(geography["kentish"], callsign="CN02")
     env = {
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": "",
         "DJANGO_SETTINGS_MODULE": "cad.settings",
         "MAP_TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",  # nothing listens there

@@ -1,6 +1,9 @@
 """The event log behind the board: gapless, per-BCU streams, nothing for a rolled-back change."""
 
+import asyncio
+import gc
 import json
+import threading
 
 import pytest
 from django.db import transaction
@@ -97,3 +100,37 @@ def test_publish_survives_a_broken_layer(monkeypatch, caplog):
     monkeypatch.setattr(events, "get_channel_layer", lambda: Broken())
     events.publish({"seq": 7, "type": "x", "data": {}}, {events.ALL_GROUP: 6})
     assert "seq 7" in caplog.text
+
+
+def test_a_send_given_up_on_ends_without_an_unread_error():
+    """redis-py answers the timeout's cancellation with its own TimeoutError; with nobody left
+    to read it, asyncio logged "Task exception was never retrieved" for every timed-out
+    publish. An error of a send still awaited is still raised."""
+    publisher = events._PublisherLoop()
+    unread = []
+    publisher.loop.set_exception_handler(lambda loop, context: unread.append(context))
+    finished = threading.Event()
+
+    async def like_redis_py():
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            raise TimeoutError("Timeout reading from 127.0.0.1:6379") from None
+        finally:
+            finished.set()
+
+    with pytest.raises(TimeoutError):
+        publisher.run(like_redis_py(), timeout=0.05)
+    assert finished.wait(5)
+
+    async def broken():
+        raise ConnectionError("redis is down")
+
+    with pytest.raises(ConnectionError):
+        publisher.run(broken(), timeout=5)
+    # A task's unread error is reported when the task is collected.
+    asyncio.run_coroutine_threadsafe(asyncio.sleep(0.05), publisher.loop).result(5)
+    publisher.loop.call_soon_threadsafe(gc.collect)
+    asyncio.run_coroutine_threadsafe(asyncio.sleep(0.05), publisher.loop).result(5)
+    assert unread == []
+    publisher.loop.call_soon_threadsafe(publisher.loop.stop)

@@ -18,8 +18,8 @@ from radio import services
 from radio.models import RadioMessage
 from resources.despatch import assignment_create
 from tests.factories import make_incident, make_unit
-from tests.servers import daphne_server
-from tests.test_browser_board import ARGS, ARTIFACTS, _database_url, _login
+from tests.servers import daphne_server, subprocess_database_url
+from tests.test_browser_board import ARGS, ARTIFACTS, _login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +30,7 @@ def server(postgres, redis_url, chromium_path, geography, make_user):
     IncidentType.objects.create(code="ASB1", name="Rowdy behaviour", category="asb",
                                 default_grade="I")  # fmt: skip
     env = {
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": redis_url,
         "DJANGO_SETTINGS_MODULE": "cad.settings",
         "MAP_TILE_URL": "http://127.0.0.1:9/{z}/{x}/{y}.png",

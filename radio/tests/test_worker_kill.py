@@ -24,7 +24,6 @@ import uuid
 import pytest
 import redis
 from celery import Celery
-from django.conf import settings
 from django.db import connection, transaction
 
 from cad.models import AuditEvent, Event
@@ -33,19 +32,13 @@ from radio.models import RadioMessage
 from radio.tests.conftest import msg
 from resources.models import Unit, UnitStatus, UnitStatusChange
 from tests.faults.stack import record
-from tests.servers import ROOT, wait_until
+from tests.servers import ROOT, subprocess_database_url, wait_until
 
 # Part of the fault suite (tests/faults/, `make faults`, docs/reliability.md) as well as the
 # ordinary run: it starts its own broker and workers, on the test database.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
 
 VISIBILITY_S = 2
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 class Worker:
@@ -55,7 +48,7 @@ class Worker:
         self.log_path = log_path
         env = {
             **os.environ,
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": subprocess_database_url(),
             "REDIS_URL": broker_url,
             "DJANGO_SETTINGS_MODULE": "cad.settings",
             "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_S),
