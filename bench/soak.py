@@ -29,6 +29,13 @@ each server process after `--warmup`, the database's growth per hour, and a verd
 Retention is exercised: events are kept `--retention` s (EVENT_RETENTION_HOURS), beat prunes
 every `--prune-every` s, and the soak writes an on-demand replay checkpoint each window (as the
 beat's checkpoint job does every few minutes), so the prune has a base. Clock: time.time().
+
+Vacuum: a production PostgreSQL runs autovacuum, which reclaims what the prune deletes and what
+each applied radio message and moved unit leaves behind. A server with `autovacuum = off` (this
+workplace's machines) would instead grow by gigabytes an hour and slow every write as its tables
+bloat, which measures the server's configuration, not Beacon. There the soak stands in for it:
+`VACUUM (ANALYZE)` of the whole database every `--vacuum-every` s, from its own connection, and
+the report says it did.
 """
 
 from __future__ import annotations
@@ -282,7 +289,9 @@ async def desk_socket(desk: Desk, url: str, headers: dict, figures: Figures,
                 async for at, raw in radio_ingest.received(ws, stop):
                     for msg in frame_messages(raw):
                         handle(desk, msg, at, figures, despatcher, created_seq)
-        except (websockets.ConnectionClosed, OSError, TimeoutError):
+        # WebSocketException covers a refused handshake (403 once a session has ended) as well as
+        # a closed connection: the first hour-long run ended in a traceback on one (stop 16).
+        except (websockets.WebSocketException, OSError, TimeoutError):
             desk.reconnects += 1
             await asyncio.sleep(0.5)
 
@@ -396,6 +405,34 @@ def sample_database() -> dict:
             "redis_mb": redis_bytes / 2**20}  # fmt: skip
 
 
+def autovacuum_on() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        return cursor.fetchone()[0] == "on"
+
+
+def vacuum() -> float:
+    """VACUUM (ANALYZE) the whole database, as autovacuum would; return the seconds it took.
+    Django's autocommit puts it outside a transaction block, which VACUUM requires."""
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
+    return time.perf_counter() - started
+
+
+async def vacuum_loop(every: float, stop: asyncio.Event, took: list[float]) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if not stop.is_set():
+                took.append(await loop.run_in_executor(_vacuum_thread, vacuum))
+    finally:
+        # A lambda: `connection.close` looked up here would be this thread's connection.
+        await loop.run_in_executor(_vacuum_thread, lambda: connection.close())
+
+
 def checkpoint() -> None:
     from cad.live.replay import board_checkpoint_create
 
@@ -451,6 +488,7 @@ def free_units(units: int) -> dict[str, deque]:
 
 
 _db_thread = ThreadPoolExecutor(max_workers=1)
+_vacuum_thread = ThreadPoolExecutor(max_workers=1)  # its own connection: VACUUM takes seconds
 
 
 async def in_db(fn, *args):
@@ -463,6 +501,8 @@ async def run(args, env: dict, cookies: dict, tokens: tuple[str, str], port: int
     despatcher.free = free_units(args.units)
     created_seq: dict[int, int] = {}
     stop, ready = asyncio.Event(), asyncio.Event()
+    vacuumer: asyncio.Task | None = None
+    vacuums: list[float] = []  # seconds each stand-in VACUUM took
     desks = [Desk(k, None if k < args.central else BCUS[(k - args.central) % 8])
              for k in range(args.sockets)]  # fmt: skip
     sockets = []
@@ -505,6 +545,8 @@ async def run(args, env: dict, cookies: dict, tokens: tuple[str, str], port: int
             figures.windows = []
             drive = asyncio.create_task(asyncio.to_thread(despatcher.run, args.duration))
             sampler = asyncio.create_task(sample_loop(args, figures, gateway.pid or 0, stop))
+            if args.stand_in_vacuum:
+                vacuumer = asyncio.create_task(vacuum_loop(args.vacuum_every, stop, vacuums))
             _, load_end, _, _ = await get()
             await drive
             _, _, final_stats, never_acked, _ = await get()
@@ -522,14 +564,14 @@ async def run(args, env: dict, cookies: dict, tokens: tuple[str, str], port: int
         if gateway.is_alive():
             gateway.terminate()
     stop.set()
-    await asyncio.gather(*sockets, sampler)
+    await asyncio.gather(*sockets, sampler, *([vacuumer] if vacuumer else []))
     gateway.join(timeout=10)
     stored = await in_db(lambda: radio_ingest.db_outcome([])["stored"])
     await in_db(lambda: connection.close())
     return {"figures": figures, "desks": desks, "despatcher": despatcher,
             "created_seq": created_seq, "final_stats": final_stats,
             "never_acked": len(never_acked), "left": left, "stored": stored,
-            "started": started, "load_end": load_end}  # fmt: skip
+            "started": started, "load_end": load_end, "vacuums": vacuums}  # fmt: skip
 
 
 async def sample_loop(args, figures: Figures, gateway_pid: int, stop: asyncio.Event) -> None:
@@ -644,6 +686,11 @@ def report(args, result: dict) -> dict:
           f"desk deliveries ({via_snapshot} covered by a snapshot instead); "
           f"{len(result['despatcher'].incidents):,} incidents created, "
           f"{result['despatcher'].late} started over 1 s late")  # fmt: skip
+    vacuums = result["vacuums"]
+    if args.stand_in_vacuum:
+        print(f"vacuum: the server's autovacuum is off; the soak ran VACUUM (ANALYZE) "
+              f"{len(vacuums)} times in its place, every {args.vacuum_every:g} s, "
+              f"{sum(vacuums) / max(1, len(vacuums)):.1f} s each on average")  # fmt: skip
     print(f"sockets: {sum(d.reconnects for d in desks)} reconnects, "
           f"{sum(d.resyncs for d in desks)} resyncs, "
           f"{sum(len(d.snapshots) for d in desks)} snapshots")  # fmt: skip
@@ -682,7 +729,8 @@ def report(args, result: dict) -> dict:
             "incidents": len(result["despatcher"].incidents), "radio_sent": stats["sent"],
             "radio_stored": result["stored"], "radio_backlog": result["left"],
             "rss_growth_pct": growth,
-            "db_growth_mb_per_hour": db_growth, "verdict": verdict}  # fmt: skip
+            "db_growth_mb_per_hour": db_growth, "stand_in_vacuums": len(vacuums),
+            "verdict": verdict}  # fmt: skip
 
 
 def main() -> int:
@@ -707,6 +755,12 @@ def main() -> int:
                         help="beat's prune interval (default half a window)")  # fmt: skip
     parser.add_argument("--radio-workers", type=int, default=2, help="radio queue processes")
     parser.add_argument("--drain", type=float, default=120.0, help="max wait after the load")
+    parser.add_argument(
+        "--vacuum-every",
+        type=float,
+        default=60.0,
+        help="s between the soak's own VACUUMs, where autovacuum is off",
+    )
     parser.add_argument("--json", help="also write the report here")
     parser.add_argument("--tag", default="", help="suffix of the throw-away database's name, so "
                         "two soaks (a long one and CI's) can run side by side")  # fmt: skip
@@ -724,6 +778,7 @@ def main() -> int:
     db.setdefault("TEST", {})["NAME"] = f"bench_soak_{db['NAME']}{suffix}"
     old_name = db["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    args.stand_in_vacuum = not autovacuum_on()
     radio_ingest.flush_redis(settings.REDIS_URL)
     try:
         cookies, handler_token, desk_token = seed(args.units)
