@@ -120,7 +120,8 @@ class OperationLogApi(APIView):
 
 class OperationEventsApi(APIView):
     """`GET /api/v1/operations/{id}/events/?since=<seq>`: the operation's own stream, in the
-    board's envelope, oldest first (at most 500; `more` says there are others after them)."""
+    board's envelope, oldest first (at most 500; `more` says there are others after them;
+    `truncated` that events after `since` were pruned by the log's retention)."""
 
     class FilterInput(serializers.Serializer):
         since = serializers.IntegerField(required=False, default=0, min_value=0)

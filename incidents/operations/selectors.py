@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Q
 
 from cad.geo.geometry import haversine_m, point_in_geometry
+from cad.live.retention import events_pruned_through
 from cad.models import Event
 from incidents.models import Incident
 from incidents.operations.models import MajorIncident, Operation
@@ -98,7 +99,13 @@ STREAM_LIMIT = 500
 
 def operation_events(*, operation: Operation, since: int) -> dict[str, Any]:
     """The operation's own stream: events after `since` that name it (its own changes, its
-    tagged incidents) or one of its ring-fenced units, oldest first, in the board's envelope."""
+    tagged incidents) or one of its ring-fenced units, oldest first, in the board's envelope.
+
+    `pruned_through` is the event log's retention watermark (decision 0018) and `truncated` says
+    that `since` is below it: events the poller has not seen were pruned, so the list may lack
+    its beginning and the poller should reread the operation itself. The watermark is read after
+    the events, as `events_since` does, so a prune committing in between can only set
+    `truncated`, never leave a gap unannounced."""
     callsigns = [c for lookup in _unit_lookup for c in lookup(operation)]
     named = Q(data__operation=operation.pk)
     if callsigns:
@@ -109,7 +116,9 @@ def operation_events(*, operation: Operation, since: int) -> dict[str, Any]:
     )  # fmt: skip
     more = len(rows) > STREAM_LIMIT
     rows = rows[:STREAM_LIMIT]
-    return {"operation": operation.pk, "since": since, "more": more, "events": rows}
+    pruned_through = events_pruned_through()
+    return {"operation": operation.pk, "since": since, "more": more, "events": rows,
+            "pruned_through": pruned_through, "truncated": since < pruned_through}  # fmt: skip
 
 
 def major_incidents_active(*, bcu: str | None = None) -> list[dict[str, Any]]:

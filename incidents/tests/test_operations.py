@@ -7,6 +7,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from cad.live.replay import board_checkpoint_create
+from cad.live.retention import event_log_prune
 from cad.models import AuditEvent
 from incidents.models import Incident, IncidentLogEntry
 from incidents.operations.models import Operation
@@ -159,6 +161,22 @@ def test_the_operation_stream_carries_its_own_events_only(match, geography, cast
     ]
     seqs = [e["seq"] for e in stream["events"]]
     assert seqs == sorted(seqs) and seqs[0] > since
+
+
+def test_the_operation_stream_says_when_its_start_was_pruned(match, cast):
+    tagged = make_incident(cast.handler, lat=STADIUM[0], lon=STADIUM[1])
+    client = _api(cast.despatcher_all)
+    whole = client.get(f"/api/v1/operations/{match.pk}/events/").json()
+    assert whole["truncated"] is False and whole["pruned_through"] == 0
+    assert tagged.reference in [e["data"].get("reference") for e in whole["events"]]
+    base = board_checkpoint_create()
+    assert event_log_prune(older_than=timezone.now()) > 0
+    # A poller that last saw seq 0 missed events that are now gone: the answer must say so.
+    behind = client.get(f"/api/v1/operations/{match.pk}/events/?since=0").json()
+    assert behind["truncated"] is True and behind["pruned_through"] == base.seq
+    assert tagged.reference not in [e["data"].get("reference") for e in behind["events"]]
+    caught_up = client.get(f"/api/v1/operations/{match.pk}/events/?since={base.seq}").json()
+    assert caught_up["truncated"] is False
 
 
 def test_operation_log_and_detail(match, cast):
