@@ -11,6 +11,16 @@ each desk still sees its events in order.
 The hub belongs to an event loop and a channel layer (tests change both); `hub_for()` finds or
 makes the right one. Delivery stays at most once, as before: the consumers' `prev` checks and
 gap filling from the Event table are unchanged.
+
+**Behind, it merges positions.** A layer message published more than MERGE_AFTER_S before the
+hub reads it means this process is behind: short of CPU (stop 17's soak: daphne's layer reads
+minutes behind, its memory growing), or a burst. Handing each stale radio batch to every socket
+then spends the most time on the most out-of-date positions. So while behind, consecutive runs
+of positions on a stream are merged, newest per unit, and handed out as one run when the chain
+meets anything else (an incident, a break in `prev`), a message that is no longer stale,
+MERGE_FOR_S of merging, or MERGE_WAIT_S with nothing more to read. A desk then gets each unit's
+newest position once instead of every fix on the way, as its own 0.5 s hold already does, and
+the board it shows is the same. Non-position events are never merged or held.
 """
 
 from __future__ import annotations
@@ -54,6 +64,37 @@ def run_of(items: list[dict[str, Any]]) -> Run | None:
     return Run(items[0].get("prev", 0), items[0]["seq"], last, newest)
 
 
+# Behind: a message read this long after it was published (its `sent`) starts or joins a merge.
+MERGE_AFTER_S = 1.0
+# A merge is handed out after this long at most, so a desk sees progress while the hub catches
+# up, and after this long with nothing more to read (the traffic stopped).
+MERGE_FOR_S = 1.0
+MERGE_WAIT_S = 0.1
+
+
+class Merge:
+    """Consecutive runs of one stream, merged while the hub is behind."""
+
+    def __init__(self, run: Run, started: float):
+        self.first_prev, self.first_seq, self.last_seq = run.first_prev, run.first_seq, run.last_seq
+        self.newest = dict(run.newest)
+        self.started = started
+
+    def follows(self, run: Run) -> bool:
+        return run.first_prev == self.last_seq
+
+    def add(self, run: Run) -> None:
+        self.newest.update(run.newest)  # later runs are newer
+        self.last_seq = run.last_seq
+
+    def as_run(self) -> tuple[list[dict[str, Any]], Run]:
+        """The merged run, and its items for a socket whose cursor is elsewhere: the newest per
+        unit in seq order (their `prev`s point into what was merged away, so such a socket
+        parks them and fills the gap from the Event table, as for any gap)."""
+        items = sorted(self.newest.values(), key=lambda item: item["seq"])
+        return items, Run(self.first_prev, self.first_seq, self.last_seq, self.newest)
+
+
 class Member(Protocol):
     lock: asyncio.Lock
 
@@ -73,6 +114,7 @@ class BoardHub:
         self.waiting: dict[Member, int] = {}
         # Sockets and fan-out lag, for /metrics (cad/ops/live.py).
         self.figures = LiveFigures()
+        self.merges: dict[str, Merge] = {}  # per stream, while behind
 
     def _count(self) -> None:
         self.figures.sockets = sum(len(members) for members in self.members.values())
@@ -99,30 +141,75 @@ class BoardHub:
         self.figures.report_soon(force=True)
 
     async def _pump(self, group: str, channel: str) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001  (the layer went away: members re-join on heartbeat)
-                logger.warning("board hub for %s lost its channel layer", group)
-                return
-            kind = message.get("type")
-            if kind == "board.event":
-                items = [message]
-            elif kind == "board.events":
-                items = message["items"]
+        # While a merge waits to be handed out, the read is a task of its own, waited for with a
+        # timeout that must not cancel it: channels-redis' pub/sub layer unsubscribes a channel
+        # whose receive is cancelled. Otherwise it is awaited directly, as before.
+        receiving: asyncio.Future | None = None
+        try:
+            while True:
+                try:
+                    merge = self.merges.get(group)
+                    if receiving is None and merge is None:
+                        message = await self.layer.receive(channel)
+                    else:
+                        if receiving is None:
+                            receiving = asyncio.ensure_future(self.layer.receive(channel))
+                        if merge is not None:
+                            wait = min(MERGE_WAIT_S, merge.started + MERGE_FOR_S - time.monotonic())
+                            done, _ = await asyncio.wait({receiving}, timeout=max(0.0, wait))
+                            if not done:
+                                await self._hand_out_merge(group)
+                                continue
+                        message = await receiving
+                        receiving = None
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001  (the layer went away: members re-join on heartbeat)
+                    logger.warning("board hub for %s lost its channel layer", group)
+                    return
+                await self._handle(group, message)
+        finally:
+            if receiving is not None:
+                receiving.cancel()
+
+    async def _handle(self, group: str, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "board.event":
+            items = [message]
+        elif kind == "board.events":
+            items = message["items"]
+        else:
+            return
+        for item in items:
+            if "seq" not in item:  # from a process still running the release before
+                item["seq"] = item["event"]["seq"]
+        run = run_of(items)
+        sent = message.get("sent")
+        lag = max(0.0, time.time() - sent) if sent else 0.0
+        merge = self.merges.get(group)
+        if run is not None and merge is not None and merge.follows(run):
+            merge.add(run)
+            if lag <= MERGE_AFTER_S or time.monotonic() - merge.started >= MERGE_FOR_S:
+                await self._hand_out_merge(group)  # caught up, or held long enough
+        else:
+            if merge is not None:
+                await self._hand_out_merge(group)  # it goes first: its events are older
+            if run is not None and lag > MERGE_AFTER_S:
+                self.merges[group] = Merge(run, time.monotonic())
             else:
-                continue
-            for item in items:
-                if "seq" not in item:  # from a process still running the release before
-                    item["seq"] = item["event"]["seq"]
-            run = run_of(items)
-            for member in list(self.members.get(group, ())):
-                await self._deliver(member, items, group, run)
-            if sent := message.get("sent"):
-                self.figures.observe_lag(max(0.0, time.time() - sent))
-                self.figures.report_soon()
+                for member in list(self.members.get(group, ())):
+                    await self._deliver(member, items, group, run)
+        if sent:
+            self.figures.observe_lag(lag)
+            self.figures.report_soon()
+
+    async def _hand_out_merge(self, group: str) -> None:
+        merge = self.merges.pop(group, None)
+        if merge is None:
+            return
+        items, run = merge.as_run()
+        for member in list(self.members.get(group, ())):
+            await self._deliver(member, items, group, run)
 
     async def _deliver(
         self, member: Member, items: list[dict[str, Any]], group: str, run: Run | None

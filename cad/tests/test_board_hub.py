@@ -1,10 +1,14 @@
 """The per-process board hub: one read per event, every local socket served, order kept."""
 
 import asyncio
+import time
+import uuid
 
+import pytest
 from channels.layers import InMemoryChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
-from cad.live.hub import BoardHub, Run, run_of
+from cad.live.hub import MERGE_AFTER_S, BoardHub, Run, run_of
 
 
 class Desk:
@@ -95,3 +99,114 @@ def test_no_run_when_an_item_is_not_a_position_or_does_not_follow_the_one_before
     assert run_of([_fix(5, "a"), {**_fix(7, "b"), "prev": 5}]) is not None
     assert run_of([_fix(5, "a"), {**_fix(7, "b"), "prev": 6}]) is None
     assert run_of([]) is None
+
+
+# --- behind: runs of positions merged ------------------------------------------------------------
+
+
+class Recorder:
+    """A desk that records each hand-out: the items' seqs and the run."""
+
+    def __init__(self):
+        self.lock = asyncio.Lock()
+        self.calls: list[tuple[list[int], Run | None]] = []
+
+    async def board_events(self, items, stream, run=None):
+        async with self.lock:
+            self.calls.append(([item["seq"] for item in items], run))
+
+
+def _batch(items: list[dict], *, ago: float) -> dict:
+    """A layer message as cad/live/events.py publishes it, `ago` seconds ago."""
+    return {"type": "board.events", "items": items, "sent": time.time() - ago}
+
+
+STALE = MERGE_AFTER_S + 4.0
+
+
+async def _stop(hub: BoardHub) -> None:
+    for pump in hub.pumps.values():
+        pump.cancel()
+    await asyncio.gather(*hub.pumps.values(), return_exceptions=True)
+
+
+async def test_behind_it_merges_runs_of_positions_and_hands_them_out_once():
+    layer = InMemoryChannelLayer()
+    hub = BoardHub(layer)
+    desk = Recorder()
+    await hub.join("board.all", desk)
+    a1, b2, a3, c4, b5 = _fix(1, "a"), _fix(2, "b"), _fix(3, "a"), _fix(4, "c"), _fix(5, "b")
+    await layer.group_send("board.all", _batch([a1, b2], ago=STALE))
+    await layer.group_send("board.all", _batch([a3, c4], ago=STALE))
+    await layer.group_send("board.all", _batch([b5], ago=0.0))  # caught up
+    await _until(lambda: desk.calls)
+    await asyncio.sleep(0.3)  # nothing else may follow
+    # One hand-out: each unit's newest position, the cursor moved over all five.
+    newest = {"unit:a": a3, "unit:b": b5, "unit:c": c4}
+    assert desk.calls == [([3, 4, 5], Run(0, 1, 5, newest))]
+    await _stop(hub)
+
+
+async def test_anything_but_a_position_ends_a_merge_and_keeps_its_place_in_the_stream():
+    layer = InMemoryChannelLayer()
+    hub = BoardHub(layer)
+    desk = Recorder()
+    await hub.join("board.all", desk)
+    a1, b2, a4 = _fix(1, "a"), _fix(2, "b"), _fix(4, "a")
+    created = _event(3)  # an incident: never merged, never held
+    await layer.group_send("board.all", _batch([a1, b2], ago=STALE))
+    await layer.group_send("board.all", _batch([created], ago=STALE))
+    await layer.group_send("board.all", _batch([a4], ago=STALE))
+    # The last merge has nothing after it: it is handed out once the hub finds nothing to read.
+    await _until(lambda: len(desk.calls) == 3)
+    assert desk.calls == [
+        ([1, 2], Run(0, 1, 2, {"unit:a": a1, "unit:b": b2})),
+        ([3], None),
+        ([4], Run(3, 4, 4, {"unit:a": a4})),
+    ]
+    await _stop(hub)
+
+
+async def test_a_break_in_the_chain_is_not_merged_over():
+    layer = InMemoryChannelLayer()
+    hub = BoardHub(layer)
+    desk = Recorder()
+    await hub.join("board.all", desk)
+    a1, b3 = _fix(1, "a"), {**_fix(3, "b"), "prev": 2}  # seq 2 never came
+    await layer.group_send("board.all", _batch([a1], ago=STALE))
+    await layer.group_send("board.all", _batch([b3], ago=STALE))
+    await _until(lambda: len(desk.calls) == 2)
+    assert desk.calls == [([1], Run(0, 1, 1, {"unit:a": a1})), ([3], Run(2, 3, 3, {"unit:b": b3}))]
+    await _stop(hub)
+
+
+async def test_messages_that_are_not_behind_are_handed_out_one_by_one():
+    layer = InMemoryChannelLayer()
+    hub = BoardHub(layer)
+    desk = Recorder()
+    await hub.join("board.all", desk)
+    a1, b2 = _fix(1, "a"), _fix(2, "b")
+    await layer.group_send("board.all", _batch([a1], ago=0.0))
+    await layer.group_send("board.all", _batch([b2], ago=0.0))
+    await _until(lambda: len(desk.calls) == 2)
+    assert desk.calls == [([1], Run(0, 1, 1, {"unit:a": a1})), ([2], Run(1, 2, 2, {"unit:b": b2}))]
+    await _stop(hub)
+
+
+@pytest.mark.redis
+async def test_waiting_out_a_merge_keeps_the_pubsub_subscription(redis_url):
+    """The merge's timed wait must not cancel the layer's receive: channels-redis' pub/sub
+    layer unsubscribes a channel whose receive is cancelled, and the stream would go silent."""
+    layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix=f"hub-{uuid.uuid4().hex[:8]}")
+    hub = BoardHub(layer)
+    desk = Recorder()
+    await hub.join("board.all", desk)
+    a1, b2 = _fix(1, "a"), _fix(2, "b")
+    await layer.group_send("board.all", _batch([a1], ago=STALE))
+    await _until(lambda: len(desk.calls) == 1)  # handed out after the wait timed out
+    await asyncio.sleep(0.3)  # several more timed waits' worth, had one been left running
+    await layer.group_send("board.all", _batch([b2], ago=0.0))
+    await _until(lambda: len(desk.calls) == 2)
+    assert desk.calls == [([1], Run(0, 1, 1, {"unit:a": a1})), ([2], Run(1, 2, 2, {"unit:b": b2}))]
+    await _stop(hub)
+    await layer.flush()
