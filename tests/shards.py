@@ -71,15 +71,16 @@ def weight(path: Path) -> float:
     return 2.0 + 3.0 * len(TEST_DEF.findall(path.read_text()))
 
 
-def deal(files: list[Path], shards: int) -> list[list[Path]]:
-    """Largest first, each to the shard with the least so far."""
+def deal(files: list[Path], shards: int) -> list[tuple[list[Path], float]]:
+    """Largest first, each to the shard with the least so far; (files, estimated s) a shard."""
+    weights = {path: weight(path) for path in files}
     bins: list[list[Path]] = [[] for _ in range(shards)]
     loads = [0.0] * shards
-    for path in sorted(files, key=weight, reverse=True):
+    for path in sorted(files, key=weights.__getitem__, reverse=True):
         k = loads.index(min(loads))
         bins[k].append(path)
-        loads[k] += weight(path)
-    return [sorted(b) for b in bins]
+        loads[k] += weights[path]
+    return [(sorted(b), load) for b, load in zip(bins, loads, strict=True)]
 
 
 def with_suffix_db(url: str, k: int) -> str:
@@ -140,11 +141,11 @@ def main() -> int:
     started = time.monotonic()
     running = []
     with tempfile.TemporaryDirectory(prefix="beacon-shards-") as scratch:
-        for k, plan in enumerate(plans):
+        for k, (plan, estimate) in enumerate(plans):
             log = open(Path(scratch) / f"shard{k}.log", "w+")  # noqa: SIM115  (closed below)
             command = [sys.executable, "-m", "pytest", "--durations=15", *args.pytest_args,
                        *[str(p.relative_to(ROOT)) for p in plan]]  # fmt: skip
-            print(f"shard {k}: {len(plan)} files, about {sum(map(weight, plan)):,.0f} s "
+            print(f"shard {k}: {len(plan)} files, about {estimate:,.0f} s "
                   f"by estimate", flush=True)  # fmt: skip
             process = subprocess.Popen(
                 command, cwd=ROOT, env=shard_env(k), stdout=log, stderr=subprocess.STDOUT

@@ -124,6 +124,14 @@ def _batch(items: list[dict], *, ago: float) -> dict:
 STALE = MERGE_AFTER_S + 4.0
 
 
+async def _listening(layer):
+    """The layer, a hub on it, and a recording desk on the all-London stream."""
+    hub = BoardHub(layer)
+    desk = Recorder()
+    await hub.join("board.all", desk)
+    return layer, hub, desk
+
+
 async def _stop(hub: BoardHub) -> None:
     for pump in hub.pumps.values():
         pump.cancel()
@@ -131,10 +139,7 @@ async def _stop(hub: BoardHub) -> None:
 
 
 async def test_behind_it_merges_runs_of_positions_and_hands_them_out_once():
-    layer = InMemoryChannelLayer()
-    hub = BoardHub(layer)
-    desk = Recorder()
-    await hub.join("board.all", desk)
+    layer, hub, desk = await _listening(InMemoryChannelLayer())
     a1, b2, a3, c4, b5 = _fix(1, "a"), _fix(2, "b"), _fix(3, "a"), _fix(4, "c"), _fix(5, "b")
     await layer.group_send("board.all", _batch([a1, b2], ago=STALE))
     await layer.group_send("board.all", _batch([a3, c4], ago=STALE))
@@ -148,10 +153,7 @@ async def test_behind_it_merges_runs_of_positions_and_hands_them_out_once():
 
 
 async def test_anything_but_a_position_ends_a_merge_and_keeps_its_place_in_the_stream():
-    layer = InMemoryChannelLayer()
-    hub = BoardHub(layer)
-    desk = Recorder()
-    await hub.join("board.all", desk)
+    layer, hub, desk = await _listening(InMemoryChannelLayer())
     a1, b2, a4 = _fix(1, "a"), _fix(2, "b"), _fix(4, "a")
     created = _event(3)  # an incident: never merged, never held
     await layer.group_send("board.all", _batch([a1, b2], ago=STALE))
@@ -168,10 +170,7 @@ async def test_anything_but_a_position_ends_a_merge_and_keeps_its_place_in_the_s
 
 
 async def test_a_break_in_the_chain_is_not_merged_over():
-    layer = InMemoryChannelLayer()
-    hub = BoardHub(layer)
-    desk = Recorder()
-    await hub.join("board.all", desk)
+    layer, hub, desk = await _listening(InMemoryChannelLayer())
     a1, b3 = _fix(1, "a"), {**_fix(3, "b"), "prev": 2}  # seq 2 never came
     await layer.group_send("board.all", _batch([a1], ago=STALE))
     await layer.group_send("board.all", _batch([b3], ago=STALE))
@@ -181,10 +180,7 @@ async def test_a_break_in_the_chain_is_not_merged_over():
 
 
 async def test_messages_that_are_not_behind_are_handed_out_one_by_one():
-    layer = InMemoryChannelLayer()
-    hub = BoardHub(layer)
-    desk = Recorder()
-    await hub.join("board.all", desk)
+    layer, hub, desk = await _listening(InMemoryChannelLayer())
     a1, b2 = _fix(1, "a"), _fix(2, "b")
     await layer.group_send("board.all", _batch([a1], ago=0.0))
     await layer.group_send("board.all", _batch([b2], ago=0.0))
@@ -198,9 +194,7 @@ async def test_waiting_out_a_merge_keeps_the_pubsub_subscription(redis_url):
     """The merge's timed wait must not cancel the layer's receive: channels-redis' pub/sub
     layer unsubscribes a channel whose receive is cancelled, and the stream would go silent."""
     layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix=f"hub-{uuid.uuid4().hex[:8]}")
-    hub = BoardHub(layer)
-    desk = Recorder()
-    await hub.join("board.all", desk)
+    layer, hub, desk = await _listening(layer)
     a1, b2 = _fix(1, "a"), _fix(2, "b")
     await layer.group_send("board.all", _batch([a1], ago=STALE))
     await _until(lambda: len(desk.calls) == 1)  # handed out after the wait timed out
