@@ -126,6 +126,11 @@ CONN_MAX_AGE = int(
 DB_POOL = os.environ.get("DB_POOL", "1").lower() not in {"0", "false", "no"}
 DB_POOL_SIZE = int(os.environ.get("DB_POOL_SIZE", "20"))
 DB_POOL_OVERFLOW = int(os.environ.get("DB_POOL_OVERFLOW", "20"))
+# The recommendation's hot queries are prepared once on each PostgreSQL connection and then only
+# executed, so PostgreSQL stops planning them every time (decision 0028). PgBouncer in transaction
+# pooling mode cannot keep a statement prepared on one server connection for the next
+# transaction: set DB_SERVER_PREPARE=0 behind it.
+DB_SERVER_PREPARE = env_bool("DB_SERVER_PREPARE", True)
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(

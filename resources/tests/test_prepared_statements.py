@@ -1,0 +1,108 @@
+"""The recommendation's compiled queries as server-side prepared statements (decision 0028):
+prepared once per PostgreSQL connection, executed after that, prepared again on a new
+connection, kept through a rolled-back transaction, and not used with DB_SERVER_PREPARE off."""
+
+import pytest
+from dj_db_conn_pool.core import pool_container
+from django.db import connection, transaction
+from django.db.models import F
+from django.db.utils import load_backend
+
+from resources.models import Unit
+from resources.recommend.prepared import PreparedValues, _prepared_on
+from tests.factories import make_unit, make_unit_type
+
+
+def _by_type_prefix(*, south: float, status: str):
+    # startswith on another column: Django writes a literal '%%' into the SQL itself.
+    return (
+        Unit.objects.filter(lat__gte=south, status=status, callsign__startswith=F("type__code"))
+        .order_by("callsign")
+        .values_list("callsign", "lat")
+    )
+
+
+def _statements() -> dict[str, int]:
+    """The statements this session holds, by name: how many times each has been executed."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, generic_plans + custom_plans FROM pg_prepared_statements")
+        return dict(cursor.fetchall())
+
+
+@pytest.fixture
+def units(postgres, geography):
+    station = geography["kentish"]
+    # A type code with a percent sign: the prefix is matched literally only if the prepared
+    # text turned Django's '%%' back into '%'. Left as '%%', IXV9 would match as well.
+    code = "I%V"
+    unit_type = make_unit_type(code, "Percent-sign type")
+    for n, lat in enumerate((51.50, 51.52, 51.54)):
+        make_unit(station, callsign=f"{code}{n}", lat=lat, lon=-0.1, unit_type=unit_type)
+    make_unit(station, callsign="IXV9", lat=51.53, lon=-0.1, unit_type=unit_type)
+    return code
+
+
+def test_prepared_once_per_connection_then_only_executed(units, settings):
+    settings.DB_SERVER_PREPARE = True
+    before = _statements()  # an earlier test's statements may live on this connection
+    prepared = PreparedValues(Unit, _by_type_prefix)
+    answers = [prepared.rows("one", south=south, status="available") for south in (51.49, 51.51)]
+    assert answers == [list(_by_type_prefix(south=s, status="available")) for s in (51.49, 51.51)]
+    assert [c for c, _ in answers[1]] == [f"{units}1", f"{units}2"]  # not IXV9
+    ours = {name: n for name, n in _statements().items() if name not in before}
+    assert list(ours.values()) == [2], ours  # one statement, run twice
+
+
+def test_a_new_connection_prepares_its_own(units, settings, transactional_db):
+    settings.DB_SERVER_PREPARE = True
+    prepared = PreparedValues(Unit, _by_type_prefix)
+    first = prepared.rows("one", south=51.49, status="available")
+    connection.close()  # as after a PostgreSQL restart, or another connection from the pool
+    assert prepared.rows("one", south=51.49, status="available") == first
+    assert list(_statements().values()) == [1]  # a new session: prepared again, run once
+
+
+def test_a_statement_prepared_in_a_rolled_back_transaction_is_kept(
+    units, settings, transactional_db
+):
+    settings.DB_SERVER_PREPARE = True
+    prepared = PreparedValues(Unit, _by_type_prefix)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        prepared.rows("one", south=51.49, status="available")
+        raise RuntimeError("rolled back")
+    # Remembered as prepared on this connection: PostgreSQL must still have it.
+    assert len(prepared.rows("one", south=51.49, status="available")) == 3
+
+
+def test_off_it_runs_the_plain_query(units, settings):
+    settings.DB_SERVER_PREPARE = False
+    before = _statements()  # an earlier test's statements may live on this connection
+    prepared = PreparedValues(Unit, _by_type_prefix)
+    assert prepared.rows("one", south=51.51, status="available") == list(
+        _by_type_prefix(south=51.51, status="available")
+    )
+    assert _statements() == before
+
+
+def test_daphnes_pool_hands_a_connection_on_with_its_statements(postgres):
+    # The pool gives each request a new proxy for the same driver connection: the statements
+    # must be remembered against the driver's, or the next request would PREPARE again (an
+    # error: it already exists) and be answered 500.
+    backend = load_backend("cad.db_pool")
+    pool = {"POOL_SIZE": 1, "MAX_OVERFLOW": 0, "TIMEOUT": 5}
+    settings_dict = {**connection.settings_dict, "ENGINE": "cad.db_pool", "POOL_OPTIONS": pool}
+    first, second = (backend.DatabaseWrapper(settings_dict, alias="prepared_pool_test")
+                     for _ in range(2))  # fmt: skip
+    try:
+        with first.cursor() as cursor:
+            cursor.execute("PREPARE beacon_pool_test AS SELECT 41 + 1")
+        _prepared_on(first).add("beacon_pool_test")
+        first.close()  # back to the pool, as at the end of a request
+        assert "beacon_pool_test" in _prepared_on(second)
+        with second.cursor() as cursor:
+            cursor.execute("EXECUTE beacon_pool_test")
+            assert cursor.fetchone() == (42,)
+    finally:
+        first.close()
+        second.close()
+        pool_container.pop("prepared_pool_test").dispose()
