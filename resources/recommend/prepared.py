@@ -81,11 +81,12 @@ class PreparedValues:
             if not settings.DB_SERVER_PREPARE:
                 cursor.execute(compiled.sql, params)
                 return cursor.fetchall()
-            held = _prepared_on(connection)
+            raw, held = _prepared_on(connection)
+            prepare, execute = compiled.texts(raw)
             if compiled.name not in held:
-                cursor.execute(compiled.prepare)
+                cursor.execute(prepare)
                 held.add(compiled.name)
-            cursor.execute(compiled.execute, params)
+            cursor.execute(execute, params)
             return cursor.fetchall()
 
     def _compile(self, values: dict[str, Any]) -> "_Compiled":
@@ -109,13 +110,22 @@ class _Compiled:
         self.name = f"beacon_prepared_{next(_names)}"
         numbers = itertools.count(1)
         body = _PLACEHOLDER.sub(lambda m: "%" if m[0] == "%%" else f"${next(numbers)}", sql)
-        self.prepare = pg_sql.SQL("PREPARE {} AS {}").format(
+        self._prepare = pg_sql.SQL("PREPARE {} AS {}").format(
             pg_sql.Identifier(self.name), pg_sql.SQL(body)
         )
         values = pg_sql.SQL(", ").join([pg_sql.Placeholder()] * len(slots))
-        self.execute = pg_sql.SQL("EXECUTE {} ({})" if slots else "EXECUTE {}").format(
+        self._execute = pg_sql.SQL("EXECUTE {} ({})" if slots else "EXECUTE {}").format(
             pg_sql.Identifier(self.name), values
         )
+        self._texts: tuple[str, str] | None = None
+
+    def texts(self, raw_connection: Any) -> tuple[str, str]:
+        """The PREPARE and EXECUTE texts as plain strings (rendered once, by the driver), so
+        that whatever wraps cursor.execute (Django's query log, tracing) sees text as usual."""
+        if self._texts is None:
+            self._texts = (self._prepare.as_string(raw_connection),
+                           self._execute.as_string(raw_connection))  # fmt: skip
+        return self._texts
 
 
 # The statements prepared on each live PostgreSQL connection. Keyed by the driver's own
@@ -125,9 +135,10 @@ _held: "weakref.WeakKeyDictionary[Any, set[str]]" = weakref.WeakKeyDictionary()
 _held_lock = threading.Lock()
 
 
-def _prepared_on(connection: Any) -> set[str]:
+def _prepared_on(connection: Any) -> tuple[Any, set[str]]:
+    """The driver's connection under a Django connection, and the statements it holds."""
     connection.ensure_connection()
     raw = connection.connection
     raw = getattr(raw, "dbapi_connection", raw)  # under the pool: SQLAlchemy's proxy's driver
     with _held_lock:
-        return _held.setdefault(raw, set())
+        return raw, _held.setdefault(raw, set())

@@ -96,9 +96,9 @@ def test_daphnes_pool_hands_a_connection_on_with_its_statements(postgres):
     try:
         with first.cursor() as cursor:
             cursor.execute("PREPARE beacon_pool_test AS SELECT 41 + 1")
-        _prepared_on(first).add("beacon_pool_test")
+        _prepared_on(first)[1].add("beacon_pool_test")
         first.close()  # back to the pool, as at the end of a request
-        assert "beacon_pool_test" in _prepared_on(second)
+        assert "beacon_pool_test" in _prepared_on(second)[1]
         with second.cursor() as cursor:
             cursor.execute("EXECUTE beacon_pool_test")
             assert cursor.fetchone() == (42,)
@@ -106,3 +106,20 @@ def test_daphnes_pool_hands_a_connection_on_with_its_statements(postgres):
         first.close()
         second.close()
         pool_container.pop("prepared_pool_test").dispose()
+
+
+def test_what_wraps_the_cursor_sees_plain_text(units, settings):
+    # Django's query log, tracing and our benches' counters slice and print the SQL they see.
+    settings.DB_SERVER_PREPARE = True
+    seen = []
+
+    def recording(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    prepared = PreparedValues(Unit, _by_type_prefix)
+    with connection.execute_wrapper(recording):
+        prepared.rows("one", south=51.49, status="available")
+        prepared.rows("one", south=51.51, status="available")
+    assert [type(sql) for sql in seen] == [str, str, str]  # PREPARE once, EXECUTE twice
+    assert seen[0].startswith('PREPARE "beacon_prepared_') and seen[1].startswith("EXECUTE")

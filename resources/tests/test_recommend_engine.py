@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from resources.models import Unit, UnitStatus
-from resources.recommend.engine import recommend_incident
+from resources.recommend import engine
+from resources.recommend.engine import load_candidates, recommend_incident
 from resources.recommend.routers import EstimateRouter, Leg, RouterError
 from tests.factories import (
     incident_row_bypassing_services,
@@ -129,7 +130,10 @@ def test_unit_type_required_and_exclude_mode(geography, desk, settings):
     assert units_of(recommend_incident(inc)) == [arv.callsign]
 
 
-def test_rare_unit_beyond_shortlist_is_still_found(geography, desk, settings):
+@pytest.fixture
+def dog_far_off(geography, desk, settings):
+    """An incident whose plan wants a dog unit with a handler: eight other units within 1 km
+    (the first search box; the shortlist is 5) and the one such dog unit 12 km away."""
     settings.RECOMMEND_SHORTLIST_K = 5
     settings.RECOMMEND_SEARCH_RADIUS_M = 1000
     dog_skill = make_skill("DOG", "dog handler")
@@ -138,13 +142,37 @@ def test_rare_unit_beyond_shortlist_is_still_found(geography, desk, settings):
     for i in range(8):
         unit_at(geography, 0.3 + i * 0.1)
     dog = unit_at(geography, 12.0, callsign="DOG1", unit_type=dog_type, skills=["DOG"])
-    no_handler = unit_at(geography, 0.2, callsign="DOG2", unit_type=dog_type)
     inc = incident_row_bypassing_services(by=desk, lat=INC[0], lon=INC[1], itype=itype)
+    return inc, dog, dog_type
+
+
+def test_rare_unit_beyond_shortlist_is_still_found(geography, dog_far_off):
+    inc, dog, dog_type = dog_far_off
+    no_handler = unit_at(geography, 0.2, callsign="DOG2", unit_type=dog_type)
     out = recommend_incident(inc)
     assert units_of(out)[0] == dog.callsign
     assert out.results[0].reasons[2] == "dog unit with dog handler crew"
     lacking = next(r for r in out.results if r.candidate.callsign == no_handler.callsign)
     assert "not suggested: no dog handler" in lacking.reasons
+
+
+def test_a_rare_units_search_starts_beyond_the_general_one(dog_far_off, settings, monkeypatch):
+    # The general search read every free unit within 1 km and no dog unit with a handler was
+    # among them: searching 1 km again for one would be a wasted query.
+    inc, dog, _ = dog_far_off
+    settings.RECOMMEND_PLAN_SHORTLIST_K = 1
+    radii = []
+
+    def recording(lat, lon, radius_m, line=None, *args, **kwargs):
+        radii.append((radius_m, line.unit_type if line else None))
+        return load_candidates(lat, lon, radius_m, line, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "load_candidates", recording)
+    out = recommend_incident(inc)
+    assert units_of(out)[0] == dog.callsign
+    # 1 km holds 8 units (K = 5); the dog unit's search goes 2.5 km, 6.25 km, then 15.625 km,
+    # whose circle holds the dog unit at 12 km.
+    assert radii == [(1000, None), (2500, "DOG"), (6250, "DOG"), (15625, "DOG")]
 
 
 def test_stale_position_penalised_and_explained(geography, incident, settings):
