@@ -15,6 +15,15 @@ depended on them, so once one send has failed this process stops trying:
   empty (under the lock new sends take), so nothing sent after recovery overtakes what waited.
   If a send fails again the breaker stays open and probing goes on.
 
+A send that only *timed out* is not proof that Redis is down: a process short of CPU (daphne
+fanning out to a hundred boards beside the API, bench/soak.py) misses the 0.3 s deadline with
+Redis answering in a millisecond. Such a trip is probed at once, one answer is enough (Redis
+did not restart, so its subscribers are still there), and the kept sends get
+`REDIS_BREAKER_DRAIN_TIMEOUT_S` each, since no request waits on them. Before this, a busy daphne
+tripped again and again, waited a probe interval and two answers each time, and once held its
+boards' events for 117 s. A refused or reset connection, or a ping that went unanswered, keeps
+the two answers.
+
 What is kept is only a convenience: the durable record is elsewhere. Every event is a row in
 the Event table (boards resync from it), and every task that matters has a sweeper behind it
 that finds its work in the database (docs/reliability.md). So the backlog is bounded
@@ -62,6 +71,23 @@ def ping(url: str, timeout: float) -> bool:
         client.close()
 
 
+_drain_thread = threading.local()
+
+
+def send_timeout(seconds: float) -> float:
+    """How long a send may wait for Redis: `seconds` from a request, at least
+    REDIS_BREAKER_DRAIN_TIMEOUT_S from the breaker's own drain, where nobody waits on it."""
+    if getattr(_drain_thread, "active", False):
+        return max(seconds, settings.REDIS_BREAKER_DRAIN_TIMEOUT_S)
+    return seconds
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a failed send only ran out of time (Redis, or this process, was slow), as against
+    a connection refused or reset. Both redis-py's and the builtin TimeoutError."""
+    return isinstance(exc, TimeoutError | redis.TimeoutError)
+
+
 class RedisBreaker:
     """The state, the backlog and the probing thread of one process (see the module)."""
 
@@ -69,6 +95,8 @@ class RedisBreaker:
         self.pid = os.getpid()
         self._lock = threading.Lock()
         self._open = False
+        # Every failure since the breaker opened was a timeout (see the module).
+        self._only_timeouts = True
         self._backlog: deque[Send] = deque()
         self._prober: threading.Thread | None = None
         self.dropped = 0  # sends dropped from a full backlog (their record is durable elsewhere)
@@ -105,7 +133,7 @@ class RedisBreaker:
             )
             with self._lock:
                 self._keep(action)
-                self._trip()
+                self._trip(timed_out(exc))
             return False
         return True
 
@@ -115,11 +143,14 @@ class RedisBreaker:
             self.dropped += 1
         self._backlog.append(action)
 
-    def _trip(self) -> None:
+    def _trip(self, only_timed_out: bool) -> None:
         """Open (under the lock) and start probing, once."""
         if not self._open:
             self._open = True
             self.opened_at = time.monotonic()
+            self._only_timeouts = only_timed_out
+        else:
+            self._only_timeouts = self._only_timeouts and only_timed_out
         if self._prober is None or not self._prober.is_alive():
             self._prober = threading.Thread(target=self._probe, name="redis-breaker", daemon=True)
             self._prober.start()
@@ -127,18 +158,20 @@ class RedisBreaker:
     def _probe(self) -> None:
         answered = 0
         while not self.stopped:
-            time.sleep(settings.REDIS_BREAKER_PROBE_SECONDS)
-            if self.stopped:
-                return
-            if not ping(probe_url(), settings.REDIS_BREAKER_PROBE_TIMEOUT_S):
+            # At once, not a probe interval later: after a timeout Redis is usually there.
+            if ping(probe_url(), settings.REDIS_BREAKER_PROBE_TIMEOUT_S):
+                answered += 1
+            else:
                 answered = 0
-                continue
-            answered += 1
-            # Two answers in a row, not one: a Redis that has just started has no subscribers
-            # yet (the daphne processes' hubs reconnect within a second), and what is published
-            # before they are back reaches nobody. It also keeps a flapping Redis open.
-            if answered >= 2 and self._drain():
+                self._only_timeouts = False  # not a busy moment: Redis itself was away
+            # After a refusal, two answers in a row: a Redis that has just started has no
+            # subscribers yet (the daphne processes' hubs reconnect within a second), and what
+            # is published before they are back reaches nobody. It also keeps a flapping Redis
+            # open. After timeouts only, Redis did not restart: one answer is enough.
+            needed = 1 if self._only_timeouts else 2
+            if answered >= needed and self._drain():
                 return
+            time.sleep(settings.REDIS_BREAKER_PROBE_SECONDS)
 
     def _drain(self) -> bool:
         """Send the backlog in order; close when it is empty. False if a send failed again."""
@@ -149,6 +182,7 @@ class RedisBreaker:
                     outage = time.monotonic() - (self.opened_at or time.monotonic())
                     self._open = False
                     self.opened_at = None
+                    self._only_timeouts = True
                     logger.warning(
                         "redis answers again after %.1f s; %s kept sends sent, %s dropped",
                         outage, sent, self.dropped,
@@ -156,12 +190,16 @@ class RedisBreaker:
                     self.dropped = 0
                     return True
                 action = self._backlog.popleft()
+            _drain_thread.active = True
             try:
                 action()
-            except Exception:  # noqa: BLE001  (down again: keep it at the front, probe on)
+            except Exception as exc:  # noqa: BLE001  (down again: keep it at the front, probe on)
                 with self._lock:
                     self._backlog.appendleft(action)
+                    self._only_timeouts = self._only_timeouts and timed_out(exc)
                 return False
+            finally:
+                _drain_thread.active = False
             sent += 1
 
     def pending(self) -> int:

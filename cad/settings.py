@@ -390,9 +390,11 @@ REDIS_BREAKER_PROBE_TIMEOUT_S = float(os.environ.get("REDIS_BREAKER_PROBE_TIMEOU
 # tasks); the oldest go first. Every event is in the Event table and every task has a sweeper.
 REDIS_BREAKER_BACKLOG = int(os.environ.get("REDIS_BREAKER_BACKLOG", "10000"))
 # How long a live publish may wait for Redis before it counts as failed: it takes about 1 ms,
-# and this is what the one request that finds Redis gone pays. A spurious trip on a busy
-# machine costs only a delay: the kept events go out two probes later.
+# and this is what the one request that finds Redis gone pays. A spurious trip (a process short
+# of CPU misses it with Redis well) costs only a delay: the breaker pings at once and sends what
+# it kept, each with REDIS_BREAKER_DRAIN_TIMEOUT_S, since no request waits on those.
 REDIS_PUBLISH_TIMEOUT_S = float(os.environ.get("REDIS_PUBLISH_TIMEOUT_S", "0.3"))
+REDIS_BREAKER_DRAIN_TIMEOUT_S = float(os.environ.get("REDIS_BREAKER_DRAIN_TIMEOUT_S", "1"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 

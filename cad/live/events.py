@@ -39,7 +39,7 @@ from django.db import DatabaseError, connection, transaction
 
 from cad.live.retention import events_pruned_through
 from cad.models import BCU, Event, EventCounter
-from cad.redis_breaker import breaker
+from cad.redis_breaker import breaker, send_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -295,8 +295,9 @@ def publish(message: dict[str, Any], prev: dict[str, int], *, coalesce: str = ""
 
 
 def publish_timeout(events: int = 1) -> float:
-    """How long one publish may wait for Redis before it counts as failed."""
-    return settings.REDIS_PUBLISH_TIMEOUT_S + 0.01 * (events - 1)
+    """How long one publish may wait for Redis before it counts as failed (longer when the
+    breaker sends what it kept: cad/redis_breaker.py)."""
+    return send_timeout(settings.REDIS_PUBLISH_TIMEOUT_S + 0.01 * (events - 1))
 
 
 async def _send(

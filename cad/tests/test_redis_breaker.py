@@ -9,9 +9,11 @@ import threading
 import time
 
 import pytest
+import redis
 
 from cad import enqueue as enqueue_module
 from cad import redis_breaker
+from cad.live.events import publish_timeout
 from cad.redis_breaker import breaker
 from resources import tasks
 
@@ -145,3 +147,82 @@ def test_a_task_whose_enqueue_was_skipped_is_queued_when_redis_returns(
     redis_switch.up = True
     _until(lambda: not breaker().is_open)
     assert queued == [(7, "incident_created"), (8, "incident_created")]
+
+
+@pytest.mark.parametrize(
+    "failure, answers_needed",
+    [(TimeoutError(), 1), (redis.TimeoutError("Timeout reading"), 1), (ConnectionError(), 2)],
+    ids=["timed-out", "redis-timed-out", "refused"],
+)
+def test_after_a_timeout_one_answer_sends_the_kept_and_after_a_refusal_two(
+    redis_switch, monkeypatch, failure, answers_needed
+):
+    # A send that timed out may only mean this process was short of CPU (bench/soak.py saw a
+    # busy daphne trip this way); a refused one may be a Redis just restarted, with no
+    # subscribers yet. Every ping answers here; what differs is how many the drain waits for.
+    pings: list[float] = []
+    monkeypatch.setattr(redis_breaker, "ping", lambda url, timeout: pings.append(timeout) is None)
+    answered_when_sent: list[int] = []
+
+    def send():
+        answered_when_sent.append(len(pings))
+        if len(answered_when_sent) == 1:
+            raise failure
+
+    assert breaker().send(send, describe="x") is False
+    _until(lambda: not breaker().is_open)
+    assert answered_when_sent == [0, answers_needed]
+
+
+def test_a_timeout_followed_by_an_unanswered_ping_needs_two_answers(redis_switch, monkeypatch):
+    # Redis killed mid-command fails the send by a timeout; the ping that then goes unanswered
+    # shows it was away, and a Redis that comes back has no subscribers for a moment.
+    answers = iter([False, True, True, True, True])
+    pings: list[bool] = []
+    monkeypatch.setattr(
+        redis_breaker, "ping", lambda url, timeout: pings.append(next(answers)) or pings[-1]
+    )
+    answered_when_sent: list[int] = []
+
+    def send():
+        answered_when_sent.append(len(pings))
+        if len(answered_when_sent) == 1:
+            raise TimeoutError()
+
+    breaker().send(send, describe="x")
+    _until(lambda: not breaker().is_open)
+    assert answered_when_sent == [0, 3]  # one unanswered, then two answers
+
+
+def test_a_timed_out_send_is_probed_at_once_not_a_probe_interval_later(
+    redis_switch, settings, monkeypatch
+):
+    settings.REDIS_BREAKER_PROBE_SECONDS = 30  # far past _until's 5 s: a wait first would fail
+    monkeypatch.setattr(redis_breaker, "ping", lambda url, timeout: True)
+    tries: list[str] = []
+
+    def late():
+        tries.append("try")
+        if len(tries) == 1:
+            raise TimeoutError()
+        redis_switch.sent.append("late")
+
+    breaker().send(late, describe="late")
+    _until(lambda: not breaker().is_open)
+    assert redis_switch.sent == ["late"]
+
+
+def test_kept_publishes_wait_the_drain_timeout_and_a_requests_its_own(redis_switch, settings):
+    settings.REDIS_PUBLISH_TIMEOUT_S = 0.3
+    settings.REDIS_BREAKER_DRAIN_TIMEOUT_S = 1.5
+    timeouts: list[float] = []
+
+    def publish():
+        timeouts.append(publish_timeout())
+        if len(timeouts) == 1:
+            raise TimeoutError()
+
+    breaker().send(publish, describe="x")
+    _until(lambda: not breaker().is_open)
+    assert timeouts == [0.3, 1.5]
+    assert publish_timeout() == 0.3  # the drain's patience stays in its own thread
