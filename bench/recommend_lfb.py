@@ -99,6 +99,10 @@ def load_incidents(limit: int | None) -> tuple[list[dict], list[float]]:
                     # For the time split and the hour (bench/recommend_lfb_learned.py).
                     "month": int(row["DateOfCall"][5:7]),
                     "hour": int(row["HourOfCall"]),
+                    # For repeat visits: when, and the 50 m square of the grid (the published
+                    # precision of a dwelling's position).
+                    "called": f"{row['DateOfCall'][:10]} {row['TimeOfCall']}",
+                    "square": (round(e / 50), round(n / 50)),
                 }
             )
             if limit and len(rows) >= limit:

@@ -12,6 +12,13 @@ the same test incidents and in one run:
   model (mobilisation + pace fitted by least squares on the same training months) and the
   learned router.
 
+And two figures that bound what any ranking of this data can reach (docs/benchmarks.md):
+
+- the test incidents split by whether the first pump came from the ground station, the nearest,
+  both or neither, with the best any rule choosing between ground and nearest could score;
+- repeat visits: where the same station had attended the same 50 m square before, how far the
+  last attendance time there is from this one (the spread no model of place can remove).
+
 Station positions, names and the BNG → WGS84 conversion are bench/recommend_lfb.py's.
 
     .venv/bin/python bench/recommend_lfb_learned.py [--train-months 9]
@@ -20,6 +27,7 @@ Station positions, names and the BNG → WGS84 conversion are bench/recommend_lf
 import argparse
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,6 +77,7 @@ def main() -> None:
     print(f"straight line (least squares on the training months): {a:.0f} s + {b * 1000:.1f} s/km")
     near_top = ground_top = learned_top = 0
     line_err, learned_err = [], []
+    learned_err_by_id: dict[int, float] = {}
     for r in test:
         nearest = min(stations, key=lambda c: dist(r, c))
         near_top += nearest.callsign == r["first"]
@@ -83,6 +92,7 @@ def main() -> None:
             [leg] = router.travel([_origin(home)], r["lat"], r["lon"], blue_lights=True)
             assert leg is not None  # the learned router answers for every origin
             learned_err.append(abs(leg.seconds - r["attendance_s"]))
+            learned_err_by_id[id(r)] = learned_err[-1]
     n = len(test)
     print(f"top-1 = the station whose pump arrived first ({n} test incidents):")
     print(f"  straight-line nearest      {pct(near_top, n)}")
@@ -92,6 +102,61 @@ def main() -> None:
     print(f"median absolute ETA error of the actual station ({len(line_err)} test incidents):")
     print(f"  straight line              {statistics.median(line_err):.0f} s")
     print(f"  learned router             {statistics.median(learned_err):.0f} s")
+
+    nearest_of = {id(r): min(stations, key=lambda c: dist(r, c)).callsign for r in test}
+    split = who_went_first(test, nearest_of)
+    print("who sent the first pump, on the test incidents:")
+    for key, label in SPLIT_LABELS.items():
+        print(f"  {label:<38} {split[key]:>5}  {pct(split[key], n)}")
+    either = split["both"] + split["ground"] + split["nearest"]
+    print(f"  best any choice between ground and nearest can score: {pct(either, n)}")
+    repeats = repeat_visits(rows, test)
+    if repeats:
+        last = [abs(r["attendance_s"] - before["attendance_s"]) for r, before in repeats]
+        mine = [learned_err_by_id[id(r)] for r, _ in repeats]
+        print(f"repeat visits: {len(repeats)} test incidents whose station had attended the same "
+              f"50 m square before; median |this time - last time there| "
+              f"{statistics.median(last):.0f} s, learned router on the same incidents "
+              f"{statistics.median(mine):.0f} s")  # fmt: skip
+
+
+SPLIT_LABELS = {
+    "both": "ground station, also the nearest",
+    "ground": "ground station, not the nearest",
+    "nearest": "nearest, not the ground station",
+    "other": "neither (the ground one was nearest)",
+    "other_split": "neither (ground and nearest differ)",
+}
+
+
+def who_went_first(test: list[dict], nearest_of: dict[int, str]) -> Counter:
+    """Count test incidents by where their first pump came from, against ground and nearest."""
+    out: Counter = Counter()
+    for r in test:
+        ground, nearest = r["ground"] == r["first"], nearest_of[id(r)] == r["first"]
+        if ground and nearest:
+            out["both"] += 1
+        elif ground or nearest:
+            out["ground" if ground else "nearest"] += 1
+        else:
+            out["other" if r["ground"] == nearest_of[id(r)] else "other_split"] += 1
+    return out
+
+
+def repeat_visits(rows: list[dict], test: list[dict]) -> list[tuple[dict, dict]]:
+    """Each test incident with an attendance time, paired with the latest earlier attendance by
+    the same first station to the same 50 m square, where there is one."""
+    last: dict[tuple, dict] = {}
+    pairs = []
+    testing = {id(r) for r in test}
+    for r in sorted(rows, key=lambda r: r["called"]):
+        if not r["attendance_s"]:
+            continue
+        key = (r["first"], r["square"])
+        if id(r) in testing and key in last:
+            pairs.append((r, last[key]))
+        last[key] = r
+    return pairs
 
 
 def _origin(c) -> Origin:
