@@ -76,10 +76,12 @@ def main() -> None:
     ))  # fmt: skip
     print(f"straight line (least squares on the training months): {a:.0f} s + {b * 1000:.1f} s/km")
     near_top = ground_top = learned_top = 0
-    line_err, learned_err = [], []
-    learned_err_by_id: dict[int, float] = {}
+    line_err: list[float] = []
+    learned_err: dict[int, float] = {}  # by id() of the test incident, for the repeat visits
+    nearest_of: dict[int, str] = {}
     for r in test:
         nearest = min(stations, key=lambda c: dist(r, c))
+        nearest_of[id(r)] = nearest.callsign
         near_top += nearest.callsign == r["first"]
         ground_top += r["ground"] == r["first"]
         router = LearnedRouter(model, hour=r["hour"])
@@ -91,8 +93,7 @@ def main() -> None:
             line_err.append(abs(a + b * dist(r, home) - r["attendance_s"]))
             [leg] = router.travel([_origin(home)], r["lat"], r["lon"], blue_lights=True)
             assert leg is not None  # the learned router answers for every origin
-            learned_err.append(abs(leg.seconds - r["attendance_s"]))
-            learned_err_by_id[id(r)] = learned_err[-1]
+            learned_err[id(r)] = abs(leg.seconds - r["attendance_s"])
     n = len(test)
     print(f"top-1 = the station whose pump arrived first ({n} test incidents):")
     print(f"  straight-line nearest      {pct(near_top, n)}")
@@ -101,9 +102,8 @@ def main() -> None:
           f"(first-arrival bonus {conf('LEARNED_FIRST_BONUS_S')} s)")  # fmt: skip
     print(f"median absolute ETA error of the actual station ({len(line_err)} test incidents):")
     print(f"  straight line              {statistics.median(line_err):.0f} s")
-    print(f"  learned router             {statistics.median(learned_err):.0f} s")
+    print(f"  learned router             {statistics.median(learned_err.values()):.0f} s")
 
-    nearest_of = {id(r): min(stations, key=lambda c: dist(r, c)).callsign for r in test}
     split = who_went_first(test, nearest_of)
     print("who sent the first pump, on the test incidents:")
     for key, label in SPLIT_LABELS.items():
@@ -113,7 +113,7 @@ def main() -> None:
     repeats = repeat_visits(rows, test)
     if repeats:
         last = [abs(r["attendance_s"] - before["attendance_s"]) for r, before in repeats]
-        mine = [learned_err_by_id[id(r)] for r, _ in repeats]
+        mine = [learned_err[id(r)] for r, _ in repeats]
         print(f"repeat visits: {len(repeats)} test incidents whose station had attended the same "
               f"50 m square before; median |this time - last time there| "
               f"{statistics.median(last):.0f} s, learned router on the same incidents "

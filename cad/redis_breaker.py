@@ -182,7 +182,6 @@ class RedisBreaker:
                     outage = time.monotonic() - (self.opened_at or time.monotonic())
                     self._open = False
                     self.opened_at = None
-                    self._only_timeouts = True
                     logger.warning(
                         "redis answers again after %.1f s; %s kept sends sent, %s dropped",
                         outage, sent, self.dropped,
