@@ -48,7 +48,7 @@ import websockets  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from tests.servers import DAPHNE_OPTIONS, free_port, wait_for_port  # noqa: E402
+from tests.servers import DAPHNE_OPTIONS, GUNICORN_OPTIONS, free_port, wait_for_port  # noqa: E402
 
 
 def frame_messages(raw: str | bytes) -> list[dict]:
@@ -277,15 +277,19 @@ def database_url() -> str:
 
 
 @contextlib.contextmanager
-def daphne(env: dict[str, str], *, wsgi: bool = False, pids: list[int] | None = None):
-    """daphne (or, with wsgi=True, gunicorn serving cad.wsgi) on a free port, its log in a temp
-    file (a pipe nobody reads would fill and stall the server under 200 clients' access-log
-    lines). Its process id goes to `pids` if given (bench/board_scaleout.py reads its CPU)."""
+def daphne(
+    env: dict[str, str], *, wsgi: bool = False, workers: int = 1, pids: list[int] | None = None
+):
+    """daphne (or, with wsgi=True, gunicorn serving cad.wsgi with `workers` processes of four
+    threads, as docker-compose.yml runs it) on a free port, its log in a temp file (a pipe
+    nobody reads would fill and stall the server under 200 clients' access-log lines). Its
+    process id goes to `pids` if given (bench/board_scaleout.py reads its CPU)."""
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="bench-daphne-", suffix=".log", delete=False)  # noqa: SIM115 (closed in finally, outlives the block)
     if wsgi:
         command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-b", f"127.0.0.1:{port}",
-                   "--threads", "4", "cad.wsgi:application"]  # fmt: skip
+                   "--workers", str(workers), "--threads", "4", *GUNICORN_OPTIONS,
+                   "cad.wsgi:application"]  # fmt: skip
     else:
         # The handshake timeout as Makefile and compose set it (daphne's default is 5 s).
         command = [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port),

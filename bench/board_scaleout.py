@@ -6,9 +6,11 @@
     ... --small                                    (CI size: 60 clients, 2 daphnes, 5 s)
     ... --no-proxy                                 (clients split across the daphnes directly)
 
-Starts K daphnes (cad.asgi, channels-redis layer; bench/board_fanout.py's `daphne`) against a
-throw-away database (bench_board_scaleout_<name>) and nginx in front of them, run as this
-script's own process from a config generated into a temp dir (`nginx_config` below). N board
+Starts K daphnes (cad.asgi, channels-redis layer; bench/board_fanout.py's `daphne`) and gunicorn
+(cad.wsgi; `--api daphne` leaves it out) against a throw-away database
+(bench_board_scaleout_<name>), and nginx in front of them, run as this script's own process from
+a config generated into a temp dir (`nginx_config` below): `/ws/` to the daphnes, the rest to
+gunicorn, as docs/operations.md routes them. N board
 WebSocket clients, logged in as one central despatcher, connect *through nginx*, spread over
 `--client-procs` processes, because one asyncio process parsing 1,000 sockets' events is itself
 a limit on 2 cores. This process then drives `POST /api/v1/units/{callsign}/status/`, also
@@ -74,12 +76,27 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
 
 
-def nginx_config(directory: str, port: int, upstreams: list[int], workers: int) -> str:
-    """The proxy as docs/operations.md ("More than one daphne") describes it, in `directory`."""
+def nginx_config(
+    directory: str, port: int, upstreams: list[int], workers: int, app: int | None = None
+) -> str:
+    """The proxy as docs/operations.md ("The proxy") describes it, in `directory`: `/ws/` to the
+    daphnes in `upstreams`, everything else to gunicorn on port `app` (decision 0029), or to
+    the daphnes too when there is none."""
     # Started as root (as on the bench machines), nginx would hand its workers to `nobody`,
     # who cannot write the temp dir; as anyone else it ignores the directive.
     user = "user root;" if os.geteuid() == 0 else ""
     servers = "\n".join(f"        server 127.0.0.1:{p};" for p in upstreams)
+    rest = "beacon_app" if app else "beacon"
+    app_upstream = (
+        f"""    upstream beacon_app {{
+        server 127.0.0.1:{app};
+        keepalive 16;  # gunicorn keeps them longer (GUNICORN_OPTIONS), so none is reused shut
+        keepalive_timeout 60s;
+    }}
+"""
+        if app
+        else ""
+    )
     temp = "\n".join(
         f"    {kind}_temp_path {directory}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
     )
@@ -103,11 +120,12 @@ http {{
 {servers}
         keepalive 16;
     }}
-    server {{
+{app_upstream}    server {{
         listen 127.0.0.1:{port};
-        location / {{
+        proxy_http_version 1.1;
+        # Each location sets every header itself: one that sets any inherits none from here.
+        location /ws/ {{
             proxy_pass http://beacon;
-            proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
             proxy_set_header Host $http_host;
@@ -117,20 +135,28 @@ http {{
             proxy_read_timeout 1h;
             proxy_send_timeout 1h;
         }}
+        location / {{
+            proxy_pass http://{rest};
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
     }}
 }}
 """
 
 
 @contextlib.contextmanager
-def nginx(upstreams: list[int], workers: int, pids: list[int]):
-    """nginx on a free port in front of `upstreams`, its config and log in a temp dir (kept)."""
+def nginx(upstreams: list[int], workers: int, pids: list[int], app: int | None = None):
+    """nginx on a free port in front of `upstreams` (and gunicorn on `app`, if given), its
+    config and log in a temp dir (kept)."""
     binary = nginx_binary()
     assert binary
     directory = tempfile.mkdtemp(prefix="bench-nginx-")
     port = free_port()
     conf = Path(directory) / "nginx.conf"
-    conf.write_text(nginx_config(directory, port, upstreams, workers))
+    conf.write_text(nginx_config(directory, port, upstreams, workers, app))
     # -e: the error log before the config is read (Debian's default is under /var/log).
     command = [binary, "-p", directory, "-c", str(conf), "-e", f"{directory}/error.log"]
     check = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
@@ -278,6 +304,8 @@ def measure(args: argparse.Namespace, cookie: str, token: str, socket_ports: lis
         time.sleep(0.5)
         for k, pid in enumerate(children(named_pids.get("nginx master", -1))):
             named_pids[f"nginx worker {k + 1}"] = pid
+        for k, pid in enumerate(children(named_pids.get("gunicorn master", -1))):
+            named_pids[f"gunicorn worker {k + 1}"] = pid
         named_pids["driver (this process)"] = os.getpid()
         cpu0 = {name: cpu_seconds(pid) for name, pid in named_pids.items()}
         wall0 = time.monotonic()
@@ -335,7 +363,15 @@ def main() -> int:
     parser.add_argument(
         "--no-proxy",
         action="store_true",
-        help="no nginx: clients split round-robin across the daphnes, REST to the first",
+        help="no nginx: clients split round-robin across the daphnes, REST straight to gunicorn "
+        "(or to the first daphne)",
+    )
+    parser.add_argument(
+        "--api",
+        choices=["gunicorn", "daphne"],
+        default="gunicorn",
+        help="where the proxy sends REST: gunicorn (cad.wsgi, two processes of four threads) "
+        "beside the daphnes, as docs/operations.md routes it, or the daphnes",
     )
     parser.add_argument("--layer", choices=["pubsub", "lists"], default="pubsub")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -368,11 +404,16 @@ def main() -> int:
                 daphne_ports[f"daphne {k + 1}"] = servers.enter_context(daphne(env, pids=pids))
                 named_pids[f"daphne {k + 1}"] = pids[0]
             ports = list(daphne_ports.values())
+            app = None
+            if args.api == "gunicorn":
+                pids = []
+                app = servers.enter_context(daphne(env, wsgi=True, workers=2, pids=pids))
+                named_pids["gunicorn master"] = pids[0]
             if args.no_proxy:
-                socket_ports, api_port = ports, ports[0]
+                socket_ports, api_port = ports, app or ports[0]
             else:
                 pids = []
-                front = servers.enter_context(nginx(ports, args.nginx_workers, pids))
+                front = servers.enter_context(nginx(ports, args.nginx_workers, pids, app))
                 named_pids["nginx master"] = pids[0]
                 socket_ports, api_port = [front], front
             result = measure(args, cookie, token, socket_ports, api_port, daphne_ports, named_pids)
@@ -381,9 +422,11 @@ def main() -> int:
 
     via = "directly" if args.no_proxy else f"via nginx ({args.nginx_workers} worker(s))"
     print(f"layer: {args.layer}; {args.clients} clients over {args.daphnes} daphne(s) {via}; "
+          f"REST on {args.api}; "
           f"{args.rate:g} changes/s for {args.seconds:g} s ({result['count']} changes); "
           f"machine: {os.cpu_count()} cores")  # fmt: skip
-    path = "API -> daphne" if args.no_proxy else "API -> nginx -> daphne"
+    api_server = "gunicorn" if args.api == "gunicorn" else "daphne"
+    path = f"API ({api_server})" + ("" if args.no_proxy else " via nginx")
     board = summary(f"board ({path} -> Redis -> every daphne -> every client)",
                     result["latencies"])  # fmt: skip
     api = summary("  of which the status-change request itself", API_TIMES)
@@ -409,7 +452,7 @@ def main() -> int:
     if args.json:
         figures = {key: value for key, value in result.items() if key != "latencies"}
         figures.update(board=board, api=api, load=load, clients=args.clients,
-                       daphnes=args.daphnes, proxy=not args.no_proxy)  # fmt: skip
+                       daphnes=args.daphnes, proxy=not args.no_proxy, rest_on=args.api)  # fmt: skip
         args.json.write_text(json.dumps(figures, indent=2))
     return 1 if result["lost"] else 0
 

@@ -7,9 +7,11 @@
 
 What runs, all on this machine, against a throw-away database (bench_soak_<name>) and the Redis
 database of REDIS_URL, which it FLUSHES first (radio_ingest.py says why):
-- daphne (cad.asgi, channels-redis), two Celery workers (the `radio` queue, and `default`,
-  `recommend` and `texts`), Celery beat (so the beat jobs run as in production, among them the
-  event-log prune), the real radio bridge (`manage.py radio_bridge`);
+- daphne (cad.asgi, channels-redis) for the board sockets and gunicorn (cad.wsgi) for the REST
+  API, as docs/operations.md's proxy splits them (`--api daphne`: REST on daphne too), two
+  Celery workers (the `radio` queue, and `default`, `recommend` and `texts`), Celery beat (so
+  the beat jobs run as in production, among them the event-log prune), the real radio bridge
+  (`manage.py radio_bridge`);
 - the load gateway of bench/radio_ingest.py: `--units` units reporting positions at
   `--radio-rate` messages/s in total, with the protocol's acks and resends (it counts what was
   never acked);
@@ -77,7 +79,7 @@ from tests.servers import free_port  # noqa: E402
 BCUS = ["CN", "CE", "CW", "NA", "NE", "NW", "SE", "SW"]
 CELL = 0.11  # each BCU a square borough this many degrees wide, in a 4 x 2 grid
 LAT0, LON0 = radio_ingest.LAT0, radio_ingest.LON0
-SERVERS = ("daphne", "celery-radio", "celery-default", "beat", "bridge")
+SERVERS = ("daphne", "gunicorn", "celery-radio", "celery-default", "beat", "bridge")
 
 
 def cell_centre(k: int) -> tuple[float, float]:
@@ -117,6 +119,7 @@ class Window:
         self.index, self.start = index, start
         self.create, self.push, self.radio = Histogram(), Histogram(), Histogram()
         self.created = self.failed = self.closed = self.unassigned = 0
+        self.failures: Counter[int] = Counter()  # failed creates by HTTP status (0: no answer)
         self.samples: list[dict] = []  # RSS and database, every --sample s
 
 
@@ -198,6 +201,7 @@ class Despatcher:
                 window.created += 1
             else:
                 window.failed += 1
+                window.failures[status] += 1
         if status != 201:
             return
         bcu = incident["location"]["bcu"]
@@ -365,7 +369,8 @@ def rss_mb(pid: int) -> float | None:
 def process_label(command: str, pid: int, gateway_pid: int) -> str:
     if pid == gateway_pid:
         return "gateway"
-    for needle, label in (("bin/daphne", "daphne"), ("-Q radio ", "celery-radio"),
+    for needle, label in (("bin/daphne", "daphne"), ("bin/gunicorn", "gunicorn"),
+                          ("-Q radio ", "celery-radio"),
                           ("-Q default", "celery-default"), (" beat", "beat"),
                           ("radio_bridge", "bridge")):  # fmt: skip
         if needle in command + " ":
@@ -495,9 +500,10 @@ async def in_db(fn, *args):
     return await asyncio.get_running_loop().run_in_executor(_db_thread, fn, *args)
 
 
-async def run(args, env: dict, cookies: dict, tokens: tuple[str, str], port: int) -> dict:
+async def run(args, env: dict, cookies: dict, tokens: tuple[str, str], port: int,
+              api_port: int) -> dict:  # fmt: skip
     figures = Figures(time.time(), args.window)
-    despatcher = Despatcher(port, *tokens, figures, args.incident_rate, args.incident_life)
+    despatcher = Despatcher(api_port, *tokens, figures, args.incident_rate, args.incident_life)
     despatcher.free = free_units(args.units)
     created_seq: dict[int, int] = {}
     stop, ready = asyncio.Event(), asyncio.Event()
@@ -626,6 +632,7 @@ def window_row(window: Window) -> dict:
             rss.setdefault(name, []).append(mb)
     return {
         "window": window.index, "created": window.created, "failed": window.failed,
+        "failures": dict(window.failures),
         "closed": window.closed, "unassigned": window.unassigned,
         "create_p50": window.create.pct(50), "create_p99": window.create.pct(99),
         "push_n": window.push.n, "push_p50": window.push.pct(50), "push_p99": window.push.pct(99),
@@ -642,9 +649,12 @@ def print_window(window: Window, figures: Figures) -> None:
     r = window_row(window)
     start = window.index * figures.length
     rss = ", ".join(f"{name.split()[0]} {mb:,.0f}" for name, mb in r["rss_mb"].items())
+    # 0 is no answer at all (a refused or dropped connection).
+    statuses = ", ".join(f"{status}: {n}" for status, n in sorted(r["failures"].items()))
+    statuses = f" [by status {statuses}]" if statuses else ""
     print(
         f"[{start:>5.0f}-{start + figures.length:<5.0f}s] creates {r['created']} "
-        f"(failed {r['failed']}, unassigned {r['unassigned']}, closed {r['closed']}) "
+        f"(failed {r['failed']}{statuses}, unassigned {r['unassigned']}, closed {r['closed']}) "
         f"p50/p99 {fmt(r['create_p50'])}/{fmt(r['create_p99'])} ms | "
         f"push p50/p99 {fmt(r['push_p50'])}/{fmt(r['push_p99'])} ms "
         f"(n={r['push_n']:,}) | radio lag p50/p99 {fmt(r['radio_p50'])}/{fmt(r['radio_p99'])} ms "
@@ -705,8 +715,8 @@ def report(args, result: dict) -> dict:
     print(f"load: {args.units:,} units at {args.radio_rate:,.0f} radio messages/s, "
           f"{args.incident_rate:g} incidents/s, {args.sockets} sockets ({args.central} all-London) "
           f"for {args.duration:g} s; retention {args.retention:g} s, prune every "
-          f"{args.prune_every:g} s; machine: {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"{args.prune_every:g} s; REST on {args.api}; machine: {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"radio: sent {stats['sent']:,} in {load_s:,.0f} s = {stats['sent'] / load_s:,.0f}/s, "
           f"acked {stats['acked']:,}, stored {result['stored']:,}, resent {stats['resent']:,}, "
           f"bridge sessions {stats['sessions']}")  # fmt: skip
@@ -793,6 +803,15 @@ def main() -> int:
         default=60.0,
         help="s between the soak's own VACUUMs, where autovacuum is off",
     )
+    parser.add_argument(
+        "--api",
+        choices=["wsgi", "daphne"],
+        default="wsgi",
+        help="where the despatcher's REST calls go: gunicorn (cad.wsgi, --api-workers processes "
+        "of four threads) beside daphne, as docs/operations.md's proxy routes them, or daphne, "
+        "which also serves the sockets",
+    )
+    parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--json", help="also write the report here")
     parser.add_argument("--tag", default="", help="suffix of the throw-away database's name, so "
                         "two soaks (a long one and CI's) can run side by side")  # fmt: skip
@@ -830,6 +849,9 @@ def main() -> int:
         # The scratch directory outlives the servers (beat writes its schedule there to the end).
         with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as servers:
             port = servers.enter_context(daphne(env))
+            api_port = port
+            if args.api == "wsgi":
+                api_port = servers.enter_context(daphne(env, wsgi=True, workers=args.api_workers))
             servers.enter_context(radio_ingest.subprocess_logged("celery-radio", [
                 *celery, "worker", "-Q", "radio", "-c", str(args.radio_workers), *common,
                 "-n", f"{tag}-radio@%h"], env))  # fmt: skip
@@ -841,7 +863,7 @@ def main() -> int:
                 "--pidfile", f"{scratch}/beat.pid"], env))  # fmt: skip
             radio_ingest.worker_ping()
             tokens = (handler_token, desk_token)
-            result = asyncio.run(run(args, env, cookies, tokens, port))
+            result = asyncio.run(run(args, env, cookies, tokens, port, api_port))
     finally:
         drop_bench_database(old_name)
     summary = report(args, result)

@@ -11,6 +11,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 import urllib.parse
 
 import pytest
@@ -18,7 +19,14 @@ import websockets
 from cryptography.fernet import Fernet
 from django.conf import settings
 
-from tests.servers import DAPHNE_OPTIONS, ROOT, free_port, server_process, venv_bin
+from tests.servers import (
+    DAPHNE_OPTIONS,
+    GUNICORN_OPTIONS,
+    ROOT,
+    free_port,
+    server_process,
+    venv_bin,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the servers read committed rows
 
@@ -82,7 +90,7 @@ def production(postgres, redis_url, make_user, tmp_path):
     assert (tmp_path / "static" / "staticfiles.json").exists()
     api_port, web_port = free_port(), free_port()
     gunicorn = [venv_bin("gunicorn"), "-b", f"127.0.0.1:{api_port}", "--workers", "1",
-                "--threads", "2", "cad.wsgi:application"]  # fmt: skip
+                "--threads", "2", *GUNICORN_OPTIONS, "cad.wsgi:application"]  # fmt: skip
     daphne = [venv_bin("daphne"), "-b", "127.0.0.1", "-p", str(web_port), *DAPHNE_OPTIONS,
               "cad.asgi:application"]  # fmt: skip
     with (
@@ -135,6 +143,12 @@ def test_production_configuration_serves_pages_static_api_and_sockets(production
     plain.request("GET", "/healthz", headers={"Host": "127.0.0.1"})
     health = plain.getresponse()
     assert health.status == 200 and json.loads(health.read()) == {"status": "ok"}
+    # The same connection, idle for longer than gunicorn's default keep-alive (2 s), is still
+    # served: a proxy reuses its upstream connections (tests/servers.py, GUNICORN_OPTIONS).
+    time.sleep(3)
+    plain.request("GET", "/healthz", headers={"Host": "127.0.0.1"})
+    again = plain.getresponse()
+    assert again.status == 200 and json.loads(again.read()) == {"status": "ok"}
 
     # The API schema through gunicorn, signed in.
     _sign_in(api)
@@ -159,3 +173,12 @@ def test_production_configuration_serves_pages_static_api_and_sockets(production
              if x.startswith("{")]  # fmt: skip
     requests = [x for x in lines if x["logger"] == "beacon.request"]
     assert requests and all(x["request_id"] for x in requests)
+
+
+def test_gunicorn_runs_with_the_same_options_everywhere():
+    """The tests' and benches' gunicorn is production's: the compose file carries its options."""
+    compose = (ROOT / "docker-compose.yml").read_text()
+    api = re.search(r'command: \["gunicorn", (.*?)"cad\.wsgi:application"\]', compose, re.S)
+    assert api is not None
+    options = [a.strip().strip('"') for a in api.group(1).split(",") if a.strip()]
+    assert options[-len(GUNICORN_OPTIONS) :] == GUNICORN_OPTIONS
