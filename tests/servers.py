@@ -68,7 +68,7 @@ DAPHNE_OPTIONS = [
 # gunicorn's options as docker-compose.yml runs it (a test holds them to it). gunicorn closes an
 # idle keep-alive connection after 2 s by default, while a proxy keeps its upstream connections
 # open far longer (nginx: 60 s) and reuses them. A request sent down a connection gunicorn has
-# just closed fails, and a proxy does not retry a POST: the soak's despatcher saw a quarter of
+# just closed fails, and a proxy does not retry a POST: the soak's despatcher saw a fifth of
 # its creates fail that way (docs/benchmarks.md). So gunicorn keeps them longer than the proxy.
 GUNICORN_OPTIONS = ["--keep-alive", "75"]
 
