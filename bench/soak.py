@@ -544,9 +544,10 @@ async def run(args, env: dict, cookies: dict, tokens: tuple[str, str], port: int
     try:
         assert (await get())[0] == "listening"
         url = f"ws://127.0.0.1:{gw_port}/"
-        with radio_ingest.subprocess_logged(
-            "bridge", [sys.executable, "manage.py", "radio_bridge", "--url", url], env
-        ):
+        bridge = [sys.executable, "manage.py", "radio_bridge", "--url", url]
+        if args.hand_over_at is not None:
+            bridge += ["--hand-over-at", str(args.hand_over_at)]
+        with radio_ingest.subprocess_logged("bridge", bridge, env):
             _, started = await get()
             figures.t0 = started  # windows count from the start of the load
             figures.windows = []
@@ -812,6 +813,13 @@ def main() -> int:
         "which also serves the sockets",
     )
     parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument(
+        "--hand-over-at",
+        type=int,
+        default=None,
+        help="the bridge's --hand-over-at (decision 0030): messages waiting at which it leaves "
+        "GPS fixes to the radio workers; 0: never; default: the bridge's own",
+    )
     parser.add_argument("--json", help="also write the report here")
     parser.add_argument("--tag", default="", help="suffix of the throw-away database's name, so "
                         "two soaks (a long one and CI's) can run side by side")  # fmt: skip

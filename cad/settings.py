@@ -366,6 +366,9 @@ RADIO_SWEEP_AFTER_SECONDS = int(os.environ.get("RADIO_SWEEP_AFTER_SECONDS", "30"
 # GPS fixes of one stored batch are applied by one task (radio/positions.py); 0 = one task per
 # message, as before (bench/radio_ingest.py --apply each compares the two).
 RADIO_BATCH_POSITIONS = os.environ.get("RADIO_BATCH_POSITIONS", "1") != "0"
+# ... and applied in the transaction that stores them, with no task (decision 0030); 0 = by the
+# batch task after commit, as before.
+RADIO_POSITIONS_INLINE = os.environ.get("RADIO_POSITIONS_INLINE", "1") != "0"
 RADIO_DELIVERY_ALERT_SECONDS = int(os.environ.get("RADIO_DELIVERY_ALERT_SECONDS", "60"))
 # How long a task taken by a worker that died unacknowledged (acks_late) waits on Redis before
 # another worker takes it again. Longer than any task runs, or a slow task would run twice.

@@ -13,10 +13,13 @@ for despatch messages go through `radio_message_delivery_record` and are acknowl
 way. Anything not acknowledged (the bridge crashed, the database was down, the connection
 dropped between commit and ack) the gateway sends again; the duplicate rule makes that harmless.
 
-Database work runs on one worker thread: Django's connections are per thread, and one thread
-keeps one connection (closed when stale or broken, as a request would) rather than leaking one
-per pool thread. The event loop meanwhile keeps reading frames, so the next group is ready when
-the store returns; a full queue stops the reading, and TCP pushes back on the gateway.
+Database work runs on a fixed set of worker threads, one per group stored at once
+(`BridgeConfig.stores`, two by default): Django's connections are per thread, and each thread
+keeps one connection (closed when stale or broken, as a request would). Storing a group applies
+its GPS fixes as well (decision 0030), so a store waits on PostgreSQL about half its time; two
+at once keep both cores busy. The event loop meanwhile keeps reading frames, so the next group
+is ready when a store returns; a full queue stops the reading, and TCP pushes back on the
+gateway.
 
 Flow control (docs/radio-protocol.md, "Flow control"; decision 0024): the hello asks for a
 window, so a gateway keeps at most that many messages unacknowledged with us and holds the rest,
@@ -91,6 +94,13 @@ class BridgeConfig:
     flow_window: int = protocol.BRIDGE_WINDOW  # messages in flight, asked in the hello; 0: none
     busy_every: float = protocol.BUSY_EVERY_SECONDS
     retry_after: float = 1.0  # a group that failed to store is tried again after this long
+    # Groups stored at once, each on its own database thread and connection. Storing applies
+    # a group's GPS fixes too (decision 0030), so one group waits on PostgreSQL about half its
+    # time; a second keeps the other core busy meanwhile.
+    stores: int = 2
+    # Messages waiting in our queue at which a store leaves its fixes to the batch task (the
+    # workers apply them beside us) instead of applying them itself; 0: always apply here.
+    hand_over_at: int = protocol.MAX_BATCH
 
 
 @dataclass
@@ -150,11 +160,16 @@ class Bridge:
         self.connected = asyncio.Event()  # set while a session is open (tests wait on it)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._storing = False
-        self._store_started = 0.0  # loop time the current store attempt began
+        # Loop time each store attempt under way began, by store loop: what we hold.
+        self._store_started: dict[int, float] = {}
         self._welcomed = False
         self._unknown_types: set[str] = set()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radio-bridge-db")
+        # One single-thread executor per store loop, so each loop keeps its own connection and
+        # each connection can be closed on its own thread at the end.
+        self._lanes = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"radio-bridge-db-{n}")
+            for n in range(config.stores)
+        ]
         # For /healthz/detail: when the gateway last sent us a message or receipt.
         self.last_message_at: datetime | None = None
         self.heartbeat_name = process_name(RADIO_BRIDGE_PREFIX)
@@ -204,8 +219,10 @@ class Bridge:
             stats.cancel()
             heartbeat.cancel()
             await self._heartbeat()
-            await self._db(connections.close_all)
-            self._executor.shutdown(wait=True)
+            for lane in range(len(self._lanes)):
+                await self._db(connections.close_all, lane=lane)
+            for executor in self._lanes:
+                executor.shutdown(wait=True)
             logger.info("radio bridge stopped: %s", dict(self.stats))
 
     async def _log_stats(self) -> None:
@@ -231,14 +248,14 @@ class Bridge:
         except Exception:  # noqa: BLE001  (the database is away: health will show us stale)
             logger.warning("could not stamp the radio bridge's heartbeat", exc_info=True)
 
-    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run database work on the bridge's one database thread."""
+    async def _db(self, fn: Callable[..., T], *args: Any, lane: int = 0) -> T:
+        """Run database work on database thread `lane` (one per store loop, `config.stores`)."""
 
         def call() -> T:
             close_old_connections()  # drop a connection that broke or outlived CONN_MAX_AGE
             return fn(*args)
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await asyncio.get_running_loop().run_in_executor(self._lanes[lane], call)
 
     # --- one session ------------------------------------------------------------------------
 
@@ -280,21 +297,28 @@ class Bridge:
             await self._heartbeat()
             queue: asyncio.Queue[Inbound | Receipt] = asyncio.Queue(self.config.queue_size)
             reader = asyncio.create_task(self._read(ws, queue))
-            storer = asyncio.create_task(self._store_loop(ws, queue))
+            storers = [
+                asyncio.create_task(self._store_loop(ws, queue, n))
+                for n in range(self.config.stores)
+            ]
             busy = asyncio.create_task(self._busy_loop(ws, queue))
             stopping = asyncio.create_task(self._stopping.wait())
             try:
-                await asyncio.wait({reader, storer, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {reader, *storers, stopping}, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 reader.cancel()
                 busy.cancel()
                 stopping.cancel()
-                # Let a group being stored finish and be acknowledged; an idle storer just ends.
-                if self._storing and not storer.done():
-                    await asyncio.wait({storer}, timeout=30)
-                storer.cancel()
-                await asyncio.gather(reader, storer, busy, stopping, return_exceptions=True)
-            for task in (reader, storer):
+                # Let groups being stored finish and be acknowledged; idle storers just end.
+                storing = [storers[n] for n in self._store_started if not storers[n].done()]
+                if storing:
+                    await asyncio.wait(storing, timeout=30)
+                for storer in storers:
+                    storer.cancel()
+                await asyncio.gather(reader, *storers, busy, stopping, return_exceptions=True)
+            for task in (reader, *storers):
                 if task.done() and not task.cancelled():
                     error = task.exception()
                     if error:
@@ -394,18 +418,22 @@ class Bridge:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.config.busy_every)
-            stuck = self._storing and loop.time() - self._store_started > self.config.silence
-            if (self._storing or not queue.empty()) and not stuck:
+            started = self._store_started.values()
+            stuck = any(loop.time() - at > self.config.silence for at in started)
+            if (started or not queue.empty()) and not stuck:
                 await self._send(ws, {"type": "busy", "held": queue.qsize()})
                 self.stats["busy"] += 1
 
     # --- storing ----------------------------------------------------------------------------
 
-    async def _store_loop(self, ws: ClientConnection, queue: asyncio.Queue) -> None:
+    async def _store_loop(self, ws: ClientConnection, queue: asyncio.Queue, n: int) -> None:
+        """Store loop `n` of `config.stores`: takes the next group from the queue, stores it,
+        acknowledges it. Loops share nothing but the queue; messages of one unit in two groups
+        stored at once are settled by the unit's row lock, newest wins (radio/positions.py)."""
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             group = [await queue.get()]
-            self._storing = True
+            self._store_started[n] = loop.time()
             try:
                 deadline = loop.time() + self.config.window
                 count = 1
@@ -425,8 +453,12 @@ class Bridge:
                 # The gateway waits for us (we say busy), so we retry what failed rather than
                 # leave it to a resend; only stopping gives up (the next session has it again).
                 while group:
-                    self._store_started = loop.time()
-                    group = await self._handle_group(ws, group)
+                    self._store_started[n] = loop.time()
+                    # Behind by a group or more: store without applying the fixes and let the
+                    # batch task, in the workers, apply them beside us (decision 0030).
+                    limit = self.config.hand_over_at
+                    behind = bool(limit) and queue.qsize() >= limit
+                    group = await self._handle_group(ws, group, lane=n, apply_positions=not behind)
                     if group:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(
@@ -435,10 +467,15 @@ class Bridge:
                         if self._stopping.is_set():
                             break
             finally:
-                self._storing = False
+                self._store_started.pop(n, None)
 
     async def _handle_group(
-        self, ws: ClientConnection, group: list[Inbound | Receipt]
+        self,
+        ws: ClientConnection,
+        group: list[Inbound | Receipt],
+        *,
+        lane: int = 0,
+        apply_positions: bool = True,
     ) -> list[Inbound | Receipt]:
         """Store, acknowledge and refuse; returns what failed for a database error."""
         failed: list[Inbound | Receipt] = []
@@ -446,7 +483,9 @@ class Bridge:
         receipts = [item for item in group if isinstance(item, Receipt)]
         if inbound:
             try:
-                stored, refused, duplicates = await self._db(self._store, inbound)
+                stored, refused, duplicates = await self._db(
+                    self._store, inbound, apply_positions, lane=lane
+                )
             except Exception:  # noqa: BLE001  (database down: no ack, tried again)
                 logger.exception("could not store %s radio messages (not acked)", len(inbound))
                 self.stats["store_errors"] += 1
@@ -457,13 +496,15 @@ class Bridge:
                 if stored:
                     await self._send(ws, {"type": "ack", "ids": stored})
                 self.stats["stored"] += len(stored) - duplicates
+                if not apply_positions:
+                    self.stats["stored_for_the_task"] += len(stored) - duplicates
                 self.stats["duplicates"] += duplicates
                 self.stats["nacked"] += len(refused)
                 logger.debug("stored %s radio messages, refused %s", len(stored), len(refused))
         acked: list[str] = []
         for receipt in receipts:
             try:
-                refusal = await self._db(self._record, receipt)
+                refusal = await self._db(self._record, receipt, lane=lane)
             except Exception:  # noqa: BLE001
                 logger.exception("could not record the receipt for %s (not acked)", receipt.ref)
                 self.stats["store_errors"] += 1
@@ -479,12 +520,17 @@ class Bridge:
             self.stats["receipts"] += len(acked)
         return failed
 
-    def _store(self, items: list[Inbound]) -> tuple[list[Any], list[tuple[Any, dict]], int]:
+    def _store(
+        self, items: list[Inbound], apply_positions: bool = True
+    ) -> tuple[list[Any], list[tuple[Any, dict]], int]:
         """Store what is valid. Returns (ids stored or already held, [(id, errors)] refused,
         duplicates). Each store call is one transaction: all of its messages or none."""
         try:
             accepted, duplicates = radio_messages_receive(
-                messages=[item.message for item in items], by=self.user, source=SOURCE
+                messages=[item.message for item in items],
+                by=self.user,
+                source=SOURCE,
+                apply_positions=apply_positions,
             )
         except ValidationError as exc:
             # Per message, keyed by the message's index in the batch (an int).
@@ -493,12 +539,14 @@ class Bridge:
                 if len(items) == 1:
                     return [], [(items[0].id, _plain(exc.detail))], 0
                 # Not per message: find the culprit by storing each on its own.
-                results = [self._store([item]) for item in items]
+                results = [self._store([item], apply_positions) for item in items]
             else:
                 bad = {int(index) for index in errors}
                 refused = [(items[i].id, _plain(errors[i])) for i in sorted(bad)]
                 rest = [item for i, item in enumerate(items) if i not in bad]
-                results = [([], refused, 0)] + ([self._store(rest)] if rest else [])
+                results = [([], refused, 0)] + (
+                    [self._store(rest, apply_positions)] if rest else []
+                )
             return (
                 [mid for ok, _, _ in results for mid in ok],
                 [pair for _, refused, _ in results for pair in refused],

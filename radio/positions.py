@@ -57,9 +57,79 @@ def positions_batched() -> bool:
     return bool(getattr(settings, "RADIO_BATCH_POSITIONS", True))
 
 
+def positions_inline() -> bool:
+    """Whether a stored batch's position fixes are applied in the storing transaction
+    (RADIO_POSITIONS_INLINE, decision 0030); they need batching on as well."""
+    return positions_batched() and bool(getattr(settings, "RADIO_POSITIONS_INLINE", True))
+
+
+class Settled(NamedTuple):
+    """What became of one fix: the message's state and note, its unit and the unit's job."""
+
+    state: str
+    note: str
+    unit_id: int | None
+    assignment_id: int | None
+
+
+def positions_settle(fixes: list[Fix]) -> dict[int, Settled]:
+    """Move each fix's unit to its newest fix where that is newer than the one it holds, emit
+    their events, and say what became of every fix, keyed by `Fix.id`. The caller is inside a
+    transaction and holds the fixes' messages (stored or about to be)."""
+    newest: dict[str, Fix] = {}
+    for fix in fixes:
+        held = newest.get(fix.issi)
+        if held is None or (fix.at, fix.id) > (held.at, held.id):
+            newest[fix.issi] = fix
+
+    units = {
+        issi: (pk, callsign, active, position_at)
+        for pk, issi, callsign, active, position_at in Unit.objects.select_for_update(no_key=True)
+        .filter(issi__in=list(newest))
+        .order_by("pk")
+        .values_list("pk", "issi", "callsign", "active", "position_at")
+    }
+    moves: list[UnitFix] = []
+    outcome: dict[int, tuple[str, str, int | None]] = {}  # fix -> (state, note, unit)
+    for issi, fix in newest.items():
+        unit = units.get(issi)
+        if unit is None:
+            outcome[fix.id] = (State.IGNORED, f"no unit has ISSI {issi}", None)
+            continue
+        pk, callsign, active, position_at = unit
+        if not active:
+            outcome[fix.id] = (State.IGNORED, f"{callsign} is not an active unit", pk)
+        elif position_at is None or position_at < fix.at:
+            moves.append(UnitFix(unit_id=pk, lat=fix.lat, lon=fix.lon, at=fix.at))
+            outcome[fix.id] = (State.APPLIED, APPLIED, pk)
+        else:
+            outcome[fix.id] = (State.IGNORED, STALE, pk)
+    for fix in fixes:
+        if fix.id not in outcome:
+            state, note, unit_id = outcome[newest[fix.issi].id]
+            # An unknown or inactive unit's older fixes say so, not "superseded".
+            refused = state == State.IGNORED and note != STALE
+            outcome[fix.id] = (State.IGNORED, note if refused else SUPERSEDED, unit_id)
+
+    jobs = dict(
+        Assignment.objects.filter(
+            unit_id__in={u for _, _, u in outcome.values() if u is not None},
+            cleared_at__isnull=True,
+        ).values_list("unit_id", "id")
+    )
+    # The units' rows are resources': it moves them and emits their events (last: the event
+    # counter is the last lock every writer takes).
+    units_set_positions(fixes=moves)
+    return {
+        key: Settled(state, note[:200], unit_id, jobs.get(unit_id) if unit_id is not None else None)
+        for key, (state, note, unit_id) in outcome.items()
+    }
+
+
 def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
-    """Apply the position-only messages among `message_ids`; return {state: count} for the
-    messages this run settled (none if another run had them). Safe to run twice."""
+    """Apply the position-only messages among `message_ids` that are still waiting; return
+    {state: count} for the messages this run settled (none if another run had them). Safe to
+    run twice."""
     now = timezone.now()
     with transaction.atomic():
         claimed = list(
@@ -74,69 +144,24 @@ def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:
         )
         if not claimed:
             return {}
-        # Effective time as in radio.services._effective_time: a radio clock running ahead
-        # must not freeze its unit.
         # A position message always carries lat, lon and sent_at (radio.validation refuses it
         # otherwise), though the columns allow NULL for other kinds.
         fixes = [
-            Fix(i, issi, cast(float, lat), cast(float, lon), min(cast(datetime, sent), got))
-            for i, issi, lat, lon, sent, got in claimed
+            Fix(i, issi, cast(float, lat), cast(float, lon), effective_at(cast(datetime, at), got))
+            for i, issi, lat, lon, at, got in claimed
         ]
-        newest: dict[str, Fix] = {}
-        for fix in fixes:
-            held = newest.get(fix.issi)
-            if held is None or (fix.at, fix.id) > (held.at, held.id):
-                newest[fix.issi] = fix
-
-        units = {
-            issi: (pk, callsign, active, position_at)
-            for pk, issi, callsign, active, position_at in Unit.objects.select_for_update(
-                no_key=True
-            )
-            .filter(issi__in=list(newest))
-            .order_by("pk")
-            .values_list("pk", "issi", "callsign", "active", "position_at")
-        }
-        moves: list[UnitFix] = []
-        outcome: dict[int, tuple[str, str, int | None]] = {}  # message -> (state, note, unit)
-        for issi, fix in newest.items():
-            unit = units.get(issi)
-            if unit is None:
-                outcome[fix.id] = (State.IGNORED, f"no unit has ISSI {issi}", None)
-                continue
-            pk, callsign, active, position_at = unit
-            if not active:
-                outcome[fix.id] = (State.IGNORED, f"{callsign} is not an active unit", pk)
-            elif position_at is None or position_at < fix.at:
-                moves.append(UnitFix(unit_id=pk, lat=fix.lat, lon=fix.lon, at=fix.at))
-                outcome[fix.id] = (State.APPLIED, APPLIED, pk)
-            else:
-                outcome[fix.id] = (State.IGNORED, STALE, pk)
-        for fix in fixes:
-            if fix.id not in outcome:
-                state, note, unit_id = outcome[newest[fix.issi].id]
-                # An unknown or inactive unit's older fixes say so, not "superseded".
-                refused = state == State.IGNORED and note != STALE
-                outcome[fix.id] = (State.IGNORED, note if refused else SUPERSEDED, unit_id)
-
-        jobs = dict(
-            Assignment.objects.filter(
-                unit_id__in={u for _, _, u in outcome.values() if u is not None},
-                cleared_at__isnull=True,
-            ).values_list("unit_id", "id")
-        )
-        _write_messages(
-            [(pk, state, note[:200], unit_id, jobs.get(unit_id) if unit_id is not None else None)
-             for pk, (state, note, unit_id) in outcome.items()],
-            now,
-        )  # fmt: skip
-        # The units' rows are resources': it moves them and emits their events (last: the
-        # event counter is the last lock every writer takes).
-        units_set_positions(fixes=moves)
+        settled = positions_settle(fixes)
+        _write_messages([(pk, *outcome) for pk, outcome in settled.items()], now)
     counts: dict[str, int] = {}
-    for state, _, _ in outcome.values():
-        counts[state] = counts.get(state, 0) + 1
+    for outcome in settled.values():
+        counts[outcome.state] = counts.get(outcome.state, 0) + 1
     return counts
+
+
+def effective_at(sent_at: datetime, received_at: datetime) -> datetime:
+    """When a fix counts as taken, as radio.services._effective_time: a radio whose clock runs
+    ahead must not freeze its unit, so never later than its arrival."""
+    return min(sent_at, received_at)
 
 
 # Django's bulk_update compiles a CASE per row and field: most of a batch's time in the

@@ -33,8 +33,12 @@ def world(geography, cast):
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    """Record the tasks queued after commit instead of sending them to a broker."""
+def queued(monkeypatch, settings):
+    """Record the tasks queued after commit instead of sending them to a broker. GPS fixes go to
+    their batch task too (RADIO_POSITIONS_INLINE off), the path a batch takes when its units'
+    locks are refused and the one the sweeper shares; test_positions_inline.py tests the
+    default, fixes applied as they are stored."""
+    settings.RADIO_POSITIONS_INLINE = False
     calls: dict[str, list[Any]] = {"apply": [], "send": []}
     monkeypatch.setattr(tasks.apply_radio_message, "delay", calls["apply"].append)
     # A batch's positions go in one task (radio/positions.py): counted here as applies too.

@@ -23,9 +23,9 @@ def test_a_starved_bridge_slows_the_gateway_down_and_loses_nothing(
 ):
     real_store = Bridge._store
 
-    def starved(self, items):
+    def starved(self, items, *args):
         time.sleep(STORE_DELAY)  # on the bridge's database thread, as a slow store would be
-        return real_store(self, items)
+        return real_store(self, items, *args)
 
     monkeypatch.setattr(Bridge, "_store", starved)
     issi = world["unit"].issi
@@ -93,10 +93,10 @@ def test_a_failed_store_is_retried_by_the_bridge_not_left_to_a_resend(
     real_store = Bridge._store
     failures = [RuntimeError("the database is away")] * 2
 
-    def flaky(self, items):
+    def flaky(self, items, *args):
         if failures:
             raise failures.pop()
-        return real_store(self, items)
+        return real_store(self, items, *args)
 
     monkeypatch.setattr(Bridge, "_store", flaky)
     gw = gateway()  # no resends on a live session at all

@@ -1,5 +1,6 @@
 """A batch of GPS fixes reaches a board socket: one layer message per group, unpacked in order."""
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -54,9 +55,11 @@ def test_group_messages_put_each_groups_events_in_order_in_few_messages():
     assert [i["seq"] for c in chunks for i in c["items"]] == list(range(450))
 
 
+@pytest.mark.parametrize("inline", [True, False], ids=["applied-as-stored", "by-the-task"])
 async def test_a_batch_of_fixes_reaches_a_central_board_once_each_in_order(
-    postgres, geography, cast, monkeypatch
+    postgres, geography, cast, monkeypatch, settings, inline
 ):
+    settings.RADIO_POSITIONS_INLINE = inline
     monkeypatch.setattr("cad.live.consumers.COALESCE_SECONDS", 0.05)
     sent = []
     real_group_send = get_channel_layer().group_send
@@ -92,7 +95,9 @@ async def test_a_batch_of_fixes_reaches_a_central_board_once_each_in_order(
         fixes.append(msg(units[0].issi, "position", lat=51.7, lon=-0.2, ago=2))
         radio_messages_receive(messages=fixes, by=gateway)
         ids = list(RadioMessage.objects.values_list("id", flat=True))
-        return radio_positions_apply(message_ids=ids)
+        if not inline:
+            return radio_positions_apply(message_ids=ids)
+        return dict(Counter(RadioMessage.objects.values_list("state", flat=True)))
 
     counts = await database_sync_to_async(store_and_apply)()
     assert counts == {"applied": 3, "ignored": 1}

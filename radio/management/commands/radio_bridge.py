@@ -1,7 +1,8 @@
 """`manage.py radio_bridge`: connect to the radio gateway and store its traffic until stopped.
 
     manage.py radio_bridge [--url ws://127.0.0.1:8765/] [--user radio-bridge]
-                           [--window-ms 50] [--max-group 500] [--silence 30]
+                           [--window-ms 50] [--max-group 500] [--silence 30] [--stores 2]
+                           [--hand-over-at 500]
 
 Runs until SIGTERM or SIGINT; then it finishes (and acknowledges) the group it is storing and
 closes the session. Protocol: docs/radio-protocol.md.
@@ -48,12 +49,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--stats-every", type=float, default=60.0, help="log counters every N seconds"
         )
+        parser.add_argument(
+            "--stores", type=int, default=BridgeConfig.stores,
+            help="groups stored at once, each on its own database connection (1-8)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--hand-over-at", type=int, default=BridgeConfig.hand_over_at,
+            help="messages waiting at which a store leaves its GPS fixes to the radio workers "
+                 "instead of applying them itself (decision 0030); 0: never",
+        )  # fmt: skip
 
     def handle(
-        self, *args, url, user, window_ms, max_group, silence, flow_window, stats_every, **options
-    ):
+        self, *args, url, user, window_ms, max_group, silence, flow_window, stats_every, stores,
+        hand_over_at, **options,
+    ):  # fmt: skip
         if not 1 <= max_group <= protocol.MAX_BATCH:
             raise CommandError(f"--max-group must be 1 to {protocol.MAX_BATCH}")
+        if not 1 <= stores <= 8:
+            raise CommandError("--stores must be 1 to 8")
+        if hand_over_at < 0:
+            raise CommandError("--hand-over-at must be 0 (never) or more")
         queue_size = BridgeConfig.queue_size
         if not (flow_window == 0 or max_group <= flow_window <= queue_size):
             # Above the queue the bridge would stop reading; below a group it would starve.
@@ -74,6 +89,8 @@ class Command(BaseCommand):
             stats_every=stats_every,
             flow_window=flow_window,
             heartbeat_every=settings.RADIO_BRIDGE_HEARTBEAT_SECONDS,
+            stores=stores,
+            hand_over_at=hand_over_at,
         )
         bridge = Bridge(config, user=account)
         self.stdout.write(f"radio bridge: {config.url} as {account.username}")
