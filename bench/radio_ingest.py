@@ -41,6 +41,7 @@ import math
 import multiprocessing
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,7 @@ from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import Empty
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -432,16 +434,28 @@ async def run(args, env: dict, cookie: str, daphne_port: int) -> dict:
         daemon=True,
     )
     gateway.start()
-    get = lambda: asyncio.to_thread(queue.get, True, args.seconds + args.drain + 120)  # noqa: E731
+    give_up_at = time.monotonic() + args.seconds + args.drain + 120
+
+    async def get():
+        # Short waits, as the soak's: a thread blocked here would hold up an interrupted run's
+        # shutdown (asyncio.run waits for it) and leave its servers running.
+        while True:
+            with contextlib.suppress(Empty):
+                return await asyncio.to_thread(queue.get, True, 1.0)
+            if not gateway.is_alive() or time.monotonic() > give_up_at:
+                raise RuntimeError("the load gateway died or went silent")
+
     assert (await get())[0] == "listening"
     url = f"ws://127.0.0.1:{gw_port}/"
     real = (ROOT / "radio/management/commands/radio_bridge.py").exists() and not args.standin
     with contextlib.ExitStack() as stack:
         if real:
+            bridge = [sys.executable, "manage.py", "radio_bridge", "--url", url]
+            for option in ("stores", "hand_over_at"):
+                if getattr(args, option) is not None:
+                    bridge += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
             for k in range(args.bridges):
-                stack.enter_context(subprocess_logged(
-                    f"bridge{k}", [sys.executable, "manage.py", "radio_bridge", "--url", url], env
-                ))  # fmt: skip
+                stack.enter_context(subprocess_logged(f"bridge{k}", bridge, env))
         else:
             print("NOTE: using the bench's stand-in bridge, not manage.py radio_bridge")
             proc = multiprocessing.Process(target=standin_bridge, args=(url,), daemon=True)
@@ -546,6 +560,8 @@ def report(args, r: dict) -> bool:
 
 
 def main() -> int:
+    # A SIGTERM unwinds like Ctrl-C, so the servers this started stop and the database is dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     logging.getLogger("websockets").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="CI size: 200 units for 10 s")
@@ -561,6 +577,12 @@ def main() -> int:
                         help="gateway resends unacked messages after this long on a live "
                              "session (protocol: 10 s); 0: after a reconnect only")  # fmt: skip
     parser.add_argument("--standin", action="store_true", help="use the in-bench stand-in bridge")
+    parser.add_argument("--stores", type=int, default=None,
+                        help="the bridge's --stores (groups stored at once); "
+                             "default: its own")  # fmt: skip
+    parser.add_argument("--hand-over-at", type=int, default=None,
+                        help="the bridge's --hand-over-at (decision 0030); 0: never hand GPS "
+                             "fixes to the workers; default: its own")  # fmt: skip
     args = parser.parse_args()
     args.units = args.units or (200 if args.small else 5000)
     args.seconds = args.seconds or (10 if args.small else 60)
