@@ -454,8 +454,9 @@ class Bridge:
                 # leave it to a resend; only stopping gives up (the next session has it again).
                 while group:
                     self._store_started[n] = loop.time()
-                    # Behind by a group or more: store without applying the fixes and let the
-                    # batch task, in the workers, apply them beside us (decision 0030).
+                    # Behind by `hand_over_at` messages or more: store without applying the
+                    # fixes and let the batch task, in the workers, apply them beside us
+                    # (decision 0030).
                     limit = self.config.hand_over_at
                     behind = bool(limit) and queue.qsize() >= limit
                     group = await self._handle_group(ws, group, lane=n, apply_positions=not behind)
