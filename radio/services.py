@@ -146,11 +146,11 @@ def _positions_settled(
     """Apply the batch's position fixes now (radio/positions.py), keyed by index in `firsts`.
 
     One write of each message instead of two (stored `received`, then claimed and updated by a
-    task), and no broker round trip: about a quarter of the machine's CPU at 2,000 fixes a
-    second (decision 0030). A fix whose message turns out to be a duplicate is applied again,
-    which changes nothing: a unit only moves to a newer fix. If PostgreSQL refuses the units'
-    locks (a deadlock, a lock timeout), the fixes are stored `received` for the task instead,
-    so the batch is never refused for want of applying it.
+    task), and no broker round trip: 13-26 % less CPU for the radio path at 2,000 fixes a
+    second (decision 0030, docs/benchmarks.md). A fix whose message turns out to be a duplicate
+    is applied again, which changes nothing: a unit only moves to a newer fix. If PostgreSQL
+    refuses the units' locks (a deadlock, a lock timeout), the fixes are stored `received` for
+    the task instead, so the batch is never refused for want of applying it.
     """
     if not positions_inline():
         return {}
