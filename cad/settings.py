@@ -290,6 +290,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cad.tasks.purge_idempotency_keys",
         "schedule": 24 * 3600.0,
     },
+    # Expired API tokens: a request reads only its own (cad/accounts/authentication.py).
+    "purge-expired-tokens": {
+        "task": "cad.tasks.purge_expired_tokens",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
     # Hourly, in capped batches, so a first run over years of closed incidents catches up in
     # days without one long transaction (incidents/retention.py).
     # Issue 15: the untriaged online-report alert, and texts whose task was lost.
@@ -542,7 +548,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # The token scheme first: DRF answers an unauthenticated request with the first
         # class's `WWW-Authenticate`, so anonymous API requests get 401 (not 403).
-        "knox.auth.TokenAuthentication",
+        "cad.accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

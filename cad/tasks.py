@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from cad.accounts.tokens import tokens_purge_expired
 from cad.api.idempotency import idempotency_keys_purge
 from cad.live.replay import board_checkpoint_due, board_checkpoints_prune
 from cad.live.retention import event_log_prune
@@ -17,6 +18,13 @@ IDEMPOTENCY_KEYS_KEPT = timedelta(hours=24)
 def purge_idempotency_keys() -> int:
     """Delete Idempotency-Key answers older than a day (run daily by beat)."""
     return idempotency_keys_purge(older_than=IDEMPOTENCY_KEYS_KEPT)
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=300, soft_time_limit=240)
+def purge_expired_tokens() -> int:
+    """Delete expired API tokens (hourly, by beat): requests no longer sweep them
+    (cad/accounts/authentication.py)."""
+    return tokens_purge_expired()
 
 
 # Replay (cad/live/replay.py): a checkpoint every 5 minutes or 2000 events, whichever comes

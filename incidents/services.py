@@ -303,9 +303,12 @@ def _reference_take(incident: Incident, *, day: date) -> None:
     number = reference_next(day=day)
     incident.reference = reference_format(day, number)
     incident.reference_number = number
-    Incident.objects.filter(pk=incident.pk).update(
-        reference=incident.reference, reference_number=number
-    )
+    with connection.cursor() as cursor:  # fixed, like reference_next: once per creation
+        cursor.execute(
+            f"UPDATE {Incident._meta.db_table} SET reference = %s, reference_number = %s "  # noqa: S608
+            "WHERE id = %s",
+            [incident.reference, number, incident.pk],
+        )
 
 
 def _hm(moment: datetime) -> str:
@@ -381,6 +384,8 @@ def _validated_thrive(errors: dict, thrive: Any) -> dict[str, str]:
 def _validated_qualifiers(errors: dict, codes: Any) -> list[Qualifier]:
     if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
         errors["qualifiers"] = ["Must be a list of qualifier codes."]
+        return []
+    if not codes:  # most calls: no query (even an empty one costs its building, every create)
         return []
     found = list(Qualifier.objects.filter(code__in=codes, active=True))
     missing = sorted(set(codes) - {q.code for q in found})

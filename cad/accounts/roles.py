@@ -2,7 +2,8 @@
 
 from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import AnonymousUser, Group, User
+from django.db import connection
 
 CALL_HANDLER = "call_handler"
 DESPATCHER = "despatcher"
@@ -126,10 +127,20 @@ def user_roles(user: User | AnonymousUser) -> set[str]:
         return set()
     cached = getattr(user, "_cad_roles", None)
     if cached is None:
-        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        # Every request asks, so one fixed statement: the ORM's query building cost four times
+        # what running it did (stop 22).
+        with connection.cursor() as cursor:
+            cursor.execute(_GROUP_NAMES, [user.pk])
+            cached = {name for (name,) in cursor.fetchall() if name in ROLES}
         # Cached on the user object for the rest of the request; not a model field.
         user._cad_roles = cached  # type: ignore[attr-defined]
     return cached
+
+
+_GROUP_NAMES = (
+    f"SELECT g.name FROM {Group._meta.db_table} g "  # noqa: S608 (table names only)
+    f"JOIN {User.groups.through._meta.db_table} ug ON ug.group_id = g.id WHERE ug.user_id = %s"
+)
 
 
 def has_role(user: User | AnonymousUser, *roles: str) -> bool:

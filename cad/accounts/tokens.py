@@ -7,7 +7,7 @@ password, roles, scope or active flag change (cad/accounts/identity_changes.py).
 and every revocation is audited. See docs/decisions/0008-api-tokens.md.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -41,6 +41,13 @@ def token_issue(*, user: User, source: str) -> tuple[AuthToken, str]:
         source=source,
     )
     return instance, key
+
+
+def tokens_purge_expired(*, now: datetime | None = None) -> int:
+    """Delete every token that has expired (hourly, by beat). Not audited: an expired token
+    already answers 401, and the trail has its issue and its expiry. Returns how many."""
+    count, _ = AuthToken.objects.filter(expiry__lt=now or timezone.now()).delete()
+    return count
 
 
 @transaction.atomic

@@ -18,7 +18,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.utils import extend_schema, inline_serializer
-from knox.auth import TokenAuthentication
 from rest_framework import exceptions, parsers, renderers, serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.permissions import IsAuthenticated
@@ -27,6 +26,7 @@ from rest_framework.views import APIView
 
 from cad.accounts import lockout, second_factor, services, totp
 from cad.accounts import tokens as api_tokens
+from cad.accounts.authentication import TokenAuthentication
 from cad.accounts.preferences import SHORTCUTS, THEMES, key_map_problems
 from cad.accounts.selectors import user_preferences
 from cad.accounts.sessions import idle_seconds_left, record_activity

@@ -6,11 +6,13 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from knox.models import AuthToken
 
 from cad.accounts.services import user_provision
 from cad.models import BCU, AuditEvent, UserScope
+from cad.tasks import purge_expired_tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +188,36 @@ def test_the_token_admin_ends_tokens_through_the_audit_trail(client, dave, make_
     assert answer(client, token) == 401
     ended = AuditEvent.objects.get(object_type="knox.authtoken", action="delete")
     assert ended.user == admin_user and ended.changes["reason"] == "admin"
+
+
+def test_a_request_reads_its_own_token_only(client, dave):
+    # knox read all of the user's tokens on every request to sweep the expired ones.
+    token = token_for(client)
+    for _ in range(5):
+        AuthToken.objects.create(user=dave, expiry=timedelta(hours=1))
+    AuthToken.objects.create(user=dave, expiry=timedelta(seconds=-60))
+    with CaptureQueriesContext(connection) as queries:
+        assert answer(client, token) == 200
+    reads = [q["sql"] for q in queries.captured_queries if '"knox_authtoken"' in q["sql"]]
+    assert len(reads) == 1, reads
+    assert "token_key" in reads[0]
+    assert AuthToken.objects.filter(user=dave).count() == 7  # the expired one waits for the purge
+
+
+def test_an_expired_token_is_refused_and_deleted(client, dave):
+    token = token_for(client)
+    AuthToken.objects.filter(user=dave).update(expiry=timezone.now() - timedelta(seconds=1))
+    assert answer(client, token) == 401
+    assert not AuthToken.objects.filter(user=dave).exists()
+
+
+def test_the_hourly_purge_deletes_expired_tokens_only(client, dave, settings):
+    token = token_for(client)
+    AuthToken.objects.create(user=dave, expiry=timedelta(seconds=-60))
+    AuthToken.objects.create(user=dave, expiry=timedelta(seconds=-1))
+    assert purge_expired_tokens() == 2
+    assert AuthToken.objects.filter(user=dave).count() == 1
+    assert answer(client, token) == 200
+    assert settings.CELERY_BEAT_SCHEDULE["purge-expired-tokens"]["task"] == (
+        "cad.tasks.purge_expired_tokens"
+    )

@@ -2,6 +2,7 @@
 operation's own stream, its log and the parts other apps add (issue 17)."""
 
 from datetime import timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.utils import timezone
@@ -12,6 +13,7 @@ from cad.live.retention import event_log_prune
 from cad.models import AuditEvent
 from incidents.models import Incident, IncidentLogEntry
 from incidents.operations.models import Operation
+from incidents.operations.selectors import operation_covering
 from incidents.operations.services import operation_create
 from resources.services import unit_set_status
 from tests.factories import CAMDEN, make_incident, make_unit
@@ -112,6 +114,36 @@ def test_incidents_outside_the_time_are_not_tagged(geography, cast):
                      starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=1, hours=4),
                      lat=STADIUM[0], lon=STADIUM[1])  # fmt: skip
     assert make_incident(cast.handler, lat=STADIUM[0], lon=STADIUM[1]).operation_id is None
+
+
+def test_the_covering_operation_runs_from_its_start_to_its_end_and_the_smallest_wins(
+    geography, cast
+):
+    start = timezone.now().replace(microsecond=0) - timedelta(hours=1)
+    end = start + timedelta(hours=2, microseconds=500)
+    city = operation_create(by=cast.supervisor_all, name="City-wide", bcu_code="CN",
+                            starts_at=start, ends_at=end, lat=STADIUM[0], lon=STADIUM[1],
+                            radius_m=5000)  # fmt: skip
+    march = operation_create(by=cast.supervisor_all, name="March", bcu_code="CN",
+                             starts_at=start, ends_at=end, lat=STADIUM[0], lon=STADIUM[1],
+                             radius_m=300)  # fmt: skip
+    tick = timedelta(microseconds=1)
+
+    def covering(at, lat=STADIUM[0]):
+        found = operation_covering(lat=lat, lon=STADIUM[1], at=at)
+        return found.name if found else None
+
+    assert [covering(start - tick), covering(start), covering(end), covering(end + tick)] == [
+        None, "March", "March", None,
+    ]  # fmt: skip
+    assert covering(start, lat=STADIUM[0] + 0.01) == "City-wide"  # ~1.1 km: outside the march
+    paris = dt_timezone(timedelta(hours=1))  # the same moments, given in another zone
+    assert [covering((start - tick).astimezone(paris)), covering(end.astimezone(paris))] == [
+        None, "March",
+    ]  # fmt: skip
+    found = operation_covering(lat=STADIUM[0], lon=STADIUM[1], at=end)
+    assert found is not None and found.bcu.code == "CN"  # its BCU is there to read
+    assert {city.pk, march.pk} == set(Operation.objects.values_list("pk", flat=True))
 
 
 def test_a_drawn_polygon_is_the_area(geography, cast):
