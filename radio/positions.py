@@ -33,7 +33,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from radio.models import RadioMessage
-from resources.models import Assignment, Unit
+from resources.models import Unit
+from resources.selectors import current_jobs
 from resources.services import UnitFix, units_set_positions
 
 Kind = RadioMessage.Kind
@@ -111,19 +112,20 @@ def positions_settle(fixes: list[Fix]) -> dict[int, Settled]:
             refused = state == State.IGNORED and note != STALE
             outcome[fix.id] = (State.IGNORED, note if refused else SUPERSEDED, unit_id)
 
-    jobs = dict(
-        Assignment.objects.filter(
-            unit_id__in={u for _, _, u in outcome.values() if u is not None},
-            cleared_at__isnull=True,
-        ).values_list("unit_id", "id")
-    )
+    # Read once for both: each message's job, and the events' payloads.
+    jobs = current_jobs(unit_ids={u for _, _, u in outcome.values() if u is not None})
     # The units' rows are resources': it moves them and emits their events (last: the event
     # counter is the last lock every writer takes).
-    units_set_positions(fixes=moves)
+    units_set_positions(fixes=moves, jobs=jobs)
     return {
-        key: Settled(state, note[:200], unit_id, jobs.get(unit_id) if unit_id is not None else None)
+        key: Settled(state, note[:200], unit_id, _job_id(jobs, unit_id))
         for key, (state, note, unit_id) in outcome.items()
     }
+
+
+def _job_id(jobs: dict[int, dict], unit_id: int | None) -> int | None:
+    job = jobs.get(unit_id) if unit_id is not None else None
+    return job["id"] if job else None
 
 
 def radio_positions_apply(*, message_ids: list[int]) -> dict[str, int]:

@@ -1,7 +1,7 @@
 """Reads of units, shaped for the board and the API."""
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ UNIT_FIELDS = (
     "bcu__code", "issi", "emergency", "emergency_at", "status_at", "deployable",
 )  # fmt: skip
 JOB_FIELDS = (
-    "unit_id", "incident_id", "incident__bcu__code", "incident__grade",
+    "id", "unit_id", "incident_id", "incident__bcu__code", "incident__grade",
     "assigned_at", "en_route_at", "at_scene_at", "acknowledged_at",
 )  # fmt: skip
 
@@ -52,24 +52,32 @@ def unit_detail(*, unit: Unit) -> dict:
     return _payloads([row])[0]
 
 
-def unit_details(*, unit_ids: list[int]) -> list[dict]:
-    """unit_detail for many units in three queries (radio/positions.py moves hundreds at once)."""
-    return _payloads(list(Unit.objects.filter(pk__in=unit_ids).values(*UNIT_FIELDS)))
+def unit_details(*, unit_ids: list[int], jobs: dict[int, dict] | None = None) -> list[dict]:
+    """unit_detail for many units in three queries (radio/positions.py moves hundreds at once);
+    two where the caller has already read these units' `current_jobs`."""
+    return _payloads(list(Unit.objects.filter(pk__in=unit_ids).values(*UNIT_FIELDS)), jobs)
 
 
-def _payloads(rows: list[dict]) -> list[dict]:
+def current_jobs(*, unit_ids: Iterable[int]) -> dict[int, dict]:
+    """The current (uncleared) assignment of each of these units that has one, by unit id, with
+    JOB_FIELDS: what a unit's payload shows of its job."""
+    return {
+        job["unit_id"]: job
+        for job in Assignment.objects.filter(
+            unit_id__in=list(unit_ids), cleared_at__isnull=True
+        ).values(*JOB_FIELDS)
+    }
+
+
+def _payloads(rows: list[dict], jobs: dict[int, dict] | None = None) -> list[dict]:
     ids = [r["id"] for r in rows]
     skills: dict[int, list[str]] = defaultdict(list)
     for unit_id, code in Unit.skills.through.objects.filter(unit_id__in=ids).values_list(
         "unit_id", "skill__code"
     ):
         skills[unit_id].append(code)
-    jobs = {
-        job["unit_id"]: job
-        for job in Assignment.objects.filter(unit_id__in=ids, cleared_at__isnull=True).values(
-            *JOB_FIELDS
-        )
-    }
+    if jobs is None:
+        jobs = current_jobs(unit_ids=ids)
     return [unit_payload(r, skills.get(r["id"], []), jobs.get(r["id"])) for r in rows]
 
 

@@ -260,12 +260,13 @@ class UnitFix(NamedTuple):
     at: datetime
 
 
-def units_set_positions(*, fixes: list[UnitFix]) -> None:
+def units_set_positions(*, fixes: list[UnitFix], jobs: dict[int, dict] | None = None) -> None:
     """Move many units at once (radio/positions.py: a gateway batch moves hundreds).
 
     The caller holds the units' row locks and has kept only fixes newer than the one each unit
     holds. Emits the same coalescible `unit.updated` as `unit_set_position`, numbered and
-    published together, with the payloads of the whole batch read in three queries.
+    published together, with the payloads of the whole batch read in three queries, or two when
+    the caller passes the units' `current_jobs` (read under the same locks).
     """
     if not fixes:
         return
@@ -284,7 +285,7 @@ def units_set_positions(*, fixes: list[UnitFix]) -> None:
                 f"FROM (VALUES {rows}) AS v (id, lat, lon, at) WHERE u.id = v.id",
                 params,
             )
-    unit_positions_updated(unit_details(unit_ids=[f.unit_id for f in fixes]))
+    unit_positions_updated(unit_details(unit_ids=[f.unit_id for f in fixes], jobs=jobs))
 
 
 def units_training_reset(*, at: datetime, by: User | None, source: str) -> list[Unit]:

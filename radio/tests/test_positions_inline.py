@@ -9,6 +9,7 @@ import psycopg2
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cad.models import Event
@@ -19,7 +20,7 @@ from radio.positions import APPLIED, STALE, SUPERSEDED
 from radio.tests.conftest import msg
 from radio.tests.gateway_harness import position, wait_until
 from resources.despatch import assignment_create
-from resources.models import Unit
+from resources.models import Assignment, Unit
 from tests.factories import make_incident, make_unit
 
 State = RadioMessage.State
@@ -79,6 +80,20 @@ def test_each_message_names_the_units_job(world, tasks_queued):
     message = fix(world["unit"].issi, 51.52, ago=5)
     receive(world, message)
     assert (stored(message).unit_id, stored(message).assignment_id) == (world["unit"].pk, job.pk)
+
+
+def test_a_batch_reads_the_units_jobs_once_for_the_messages_and_the_events(world, tasks_queued):
+    incident = make_incident(world["desk"], grade="I")
+    job = assignment_create(incident=incident, unit=world["unit"], by=world["desk"])
+    message = fix(world["unit"].issi, 51.52, ago=5)
+    with CaptureQueriesContext(connection) as queries:
+        receive(world, message)
+    table = f'"{Assignment._meta.db_table}"'
+    assert len([q for q in queries.captured_queries if f"FROM {table}" in q["sql"]]) == 1
+    assert stored(message).assignment_id == job.pk
+    event = positions_of(world["unit"])[-1]  # the fix's (assigning emitted one too)
+    assert event.data["position"]["lat"] == 51.52
+    assert event.data["incident"] == incident.pk and event.data["job"]["incident"] == incident.pk
 
 
 def test_unknown_inactive_and_stale_fixes_are_stored_ignored_with_the_reason(world, tasks_queued):
