@@ -51,6 +51,7 @@ from typing import Any
 from board_fanout import (
     API_TIMES,
     beacon_setup,
+    cpu_seconds,
     daphne,
     database_url,
     drive,
@@ -174,15 +175,6 @@ def nginx(upstreams: list[int], workers: int, pids: list[int], app: int | None =
 
 
 # --- /proc: CPU, children, sockets --------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (fields 14 and 15 of /proc/<pid>/stat)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:

@@ -7,11 +7,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from cad.live.routing import websocket_urlpatterns  # noqa: E402
+from cad.live.socket_middleware import socket_auth_stack  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -19,7 +19,7 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(
             # types-channels wants its own URLPattern subclass, which Django's path() never
             # returns (Channels' documented way to route consumers).
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]
+            socket_auth_stack(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]
         ),
     }
 )
