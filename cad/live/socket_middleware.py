@@ -13,6 +13,8 @@ from the store to re-check it); nothing over a socket can save one or set a cook
 
 from __future__ import annotations
 
+from typing import Any
+
 from channels.auth import AuthMiddleware
 from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionMiddleware
 
@@ -26,7 +28,10 @@ class SocketSessionMiddleware(SessionMiddleware):
             return await super().__call__(scope, receive, send)
         wrapper = InstanceSessionWrapper(scope, send)
         await wrapper.resolve_session()
-        return await self.inner(wrapper.scope, receive, send)
+        # channels types `inner` as an ASGI 2 or 3 application; here it is always ASGI 3 (the
+        # auth middleware, as in AuthMiddlewareStack).
+        application: Any = self.inner
+        return await application(wrapper.scope, receive, send)
 
 
 def socket_auth_stack(inner):
