@@ -99,6 +99,25 @@ def test_a_batch_reads_the_units_jobs_once_for_the_messages_and_the_events(world
     assert event.data["incident"] == incident.pk and event.data["job"]["incident"] == incident.pk
 
 
+def test_a_batch_locks_its_units_in_one_statement(world, tasks_queued):
+    units = [
+        world["unit"],
+        *(make_unit(world["geo"]["kentish"], callsign=f"CN{n}") for n in (21, 22)),
+    ]
+    messages = [fix(u.issi, 51.52, ago=5) for u in units]
+    with CaptureQueriesContext(connection) as queries:
+        receive(world, *messages)
+    table = Unit._meta.db_table
+    # The units read by ISSI (under a row lock on PostgreSQL; SQLite has none).
+    by_issi = re.compile(rf'FROM "?{table}"?[ ].*issi"? (IN|= ANY)')
+    locks = [q["sql"] for q in queries if by_issi.search(q["sql"])]
+    assert len(locks) == 1
+    if connection.vendor == "postgresql":
+        # An array parameter, not a placeholder per unit for Django to compile (decision 0032).
+        assert "= ANY(" in locks[0] and "FOR NO KEY UPDATE" in locks[0]
+    assert [stored(m).unit_id for m in messages] == [u.pk for u in units]
+
+
 def test_unknown_inactive_and_stale_fixes_are_stored_ignored_with_the_reason(world, tasks_queued):
     parked = make_unit(world["geo"]["kentish"], callsign="CN09")
     Unit.objects.filter(pk=parked.pk).update(active=False)
