@@ -103,7 +103,6 @@ def assignment_create(
                            source=source, by=by)  # fmt: skip
         unit.deployable = False
         unit.save(update_fields=["status", "status_at", "deployable", "version"])
-        unit.refresh_from_db()
         incident_log_record(incident=incident, text=f"{unit.callsign} assigned",
                             kind=Kind.ASSIGNMENT, by=by)  # fmt: skip
         if fence is not None:
@@ -218,7 +217,6 @@ def _clear(*, assignment: Assignment, unit: Unit, at: datetime, by, source: str)
                            source=source, by=by)  # fmt: skip
     unit.last_cleared_at = at
     unit.save(update_fields=["status", "status_at", "last_cleared_at", "version"])
-    unit.refresh_from_db()
     audit_record(user=by, action="update", obj=assignment, source=source,
                  changes={"cleared_at": [None, at.isoformat()]})  # fmt: skip
     incident_bcu = assignment.incident.bcu
