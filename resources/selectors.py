@@ -50,7 +50,11 @@ def units_for_board(
 
 
 def unit_detail(*, unit: Unit) -> dict:
-    return unit_details(unit_ids=[unit.pk])[0]
+    """One unit's payload; Unit.DoesNotExist, as the ORM's `get` raised, when the row is gone."""
+    details = unit_details(unit_ids=[unit.pk])
+    if not details:
+        raise Unit.DoesNotExist(f"unit {unit.pk} does not exist")
+    return details[0]
 
 
 def unit_details(*, unit_ids: list[int], jobs: dict[int, dict] | None = None) -> list[dict]:

@@ -108,3 +108,10 @@ def test_each_read_is_one_statement_for_any_number_of_units(units):
     if connection.vendor == "postgresql":
         # One array parameter, not a placeholder per unit for Django to compile.
         assert all("= ANY(" in q["sql"] and " IN (" not in q["sql"] for q in reads)
+
+
+def test_a_unit_that_is_not_there_is_does_not_exist(units):
+    # As the ORM's `get` said before the fixed statements; callers catch DoesNotExist.
+    missing = Unit(pk=max(u.pk for u in units) + 1000, callsign="ZZ99")
+    with pytest.raises(Unit.DoesNotExist):
+        selectors.unit_detail(unit=missing)
