@@ -327,6 +327,25 @@ def daphne(
         print(f"daphne log: {log.name}")
 
 
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment of the servers a bench starts: this process's database and Redis."""
+    return {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
+            "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60", "DEBUG": "0", **extra}  # fmt: skip
+
+
+@contextlib.contextmanager
+def bench_database(prefix: str):
+    """A throw-away database, `<prefix>_<the configured name>`, for the block; dropped after."""
+    db = settings.DATABASES["default"]
+    db.setdefault("TEST", {})["NAME"] = f"{prefix}_{db['NAME']}"
+    old_name = db["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        yield
+    finally:
+        drop_bench_database(old_name)
+
+
 def drop_bench_database(old_name: str) -> None:
     """Drop the throw-away database, ending daphne's lingering sessions on it first."""
     bench_name = settings.DATABASES["default"]["NAME"]

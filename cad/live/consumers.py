@@ -30,7 +30,6 @@ Server messages: `hello`, events `{"seq", "type", "data"}` (and `events` frames,
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 from urllib.parse import parse_qs
@@ -233,15 +232,13 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "detail": "unknown message type"})
 
     async def _resync(self, since: int):
-        missed = await database_sync_to_async(events.events_since)(
-            since, bcu=self.bcu, limit=RESYNC_LIMIT
-        )
+        missed = await self.hub.reads.events_since(since, bcu=self.bcu, limit=RESYNC_LIMIT)
         if missed is None:
             await self._send_snapshot()
             return
-        for message in missed:
-            await self._send_text(json.dumps(message))
-        head = missed[-1]["seq"] if missed else since
+        for _, text in missed:
+            await self._send_text(text)
+        head = missed[-1][0] if missed else since
         self.cursor = max(self.cursor, head)
         await self._send_outbox()
         await self.send_json({"type": "resynced", "seq": max(self.cursor, head)})
@@ -257,16 +254,16 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         (a snapshot when that is more than RESYNC_LIMIT events or has been pruned)."""
         # Held positions are older than anything in the gap.
         await self._flush()
-        missed = await database_sync_to_async(events.events_since)(
+        missed = await self.hub.reads.events_since(
             self.cursor, bcu=self.bcu, limit=RESYNC_LIMIT, before=upto
         )
         if missed is None:
             await self._send_snapshot()
             return
         logger.info("board %s: filling gap after seq %s", self.channel_name, self.cursor)
-        for message in missed:
-            await self._send_text(json.dumps(message))
-            self.cursor = message["seq"]
+        for seq, text in missed:
+            await self._send_text(text)
+            self.cursor = seq
 
     @contextlib.asynccontextmanager
     async def turn(self):

@@ -32,6 +32,7 @@ import time
 import weakref
 from typing import Any, NamedTuple, Protocol
 
+from cad.live.shared_reads import SharedReads
 from cad.ops.live import LiveFigures
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ class BoardHub:
         # Sockets and fan-out lag, for /metrics (cad/ops/live.py).
         self.figures = LiveFigures()
         self.merges: dict[str, Merge] = {}  # per stream, while behind
+        # Gap fills and resyncs of the Event table, one read for every socket asking the same.
+        self.reads = SharedReads()
 
     def _count(self) -> None:
         self.figures.sockets = sum(len(members) for members in self.members.values())

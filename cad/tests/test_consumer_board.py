@@ -352,6 +352,24 @@ async def test_a_gap_that_never_closes_is_filled_from_the_table_after_the_grace(
     await ws.disconnect()
 
 
+async def test_desks_on_one_stream_fill_the_same_gap_with_one_read(
+    world, held, gap_fills, monkeypatch
+):
+    # Every desk on the stream parks the same event behind the same lost one; they share the
+    # read of the table (cad/live/shared_reads.py) instead of making one each.
+    monkeypatch.setattr(consumers, "GAP_GRACE_SECONDS", 0.5, raising=False)
+    desks = [await board(world["central"]) for _ in range(4)]
+    first, second = await create(world["central"]), await create(world["central"])
+    args, kwargs = held[1]
+    await real_publish(*args, **kwargs)  # the first publish is lost
+    for ws in desks:
+        got = await incidents_from(ws, 2)
+        assert [m["data"]["id"] for m in got] == [first.pk, second.pk]
+    assert len(gap_fills) == 1
+    for ws in desks:
+        await ws.disconnect()
+
+
 async def test_too_many_parked_events_fill_the_gap_at_once(world, held, gap_fills, monkeypatch):
     monkeypatch.setattr(consumers, "GAP_GRACE_SECONDS", 60)
     monkeypatch.setattr(consumers, "GAP_PARK_LIMIT", 1)
