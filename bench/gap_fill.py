@@ -14,7 +14,9 @@ grace (BOARD_GAP_GRACE_SECONDS), fills it from the Event table (cad/live/consume
 It prints the socket server's CPU per delivery, the reads of the Event table while the load
 ran (PostgreSQL's own scan counters for the table, less the publishing callback's read-back in
 this process and the numbering trigger's scans, counted over 20 changes before the sockets
-connect), snapshots and lost deliveries. Each socket must end with every change, the lost
+connect), snapshots and lost deliveries. Then every socket asks for a snapshot at once (a
+snapshot storm, as after a restart) and it prints daphne's CPU for that and how long the last
+desk waited. Each socket must end with every change, the lost
 ones included: that is what the gap fill is for.
 """
 
@@ -43,7 +45,6 @@ from board_fanout import (
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-UNITS = 20
 CALIBRATION = 20  # changes made before the sockets connect, to count the writes' own scans
 
 
@@ -107,6 +108,20 @@ def drive(changes: int, rate: float, lose_every: int) -> tuple[int, int]:
     return dropped, read_backs
 
 
+async def snapshot_storm(sockets: list, daphne_pid: int) -> dict[str, float]:
+    """Every desk asks for the whole picture at once, as after a restart or a long stall:
+    daphne's CPU and the time until the last desk has it."""
+
+    async def snapshot_at(ws) -> None:
+        await ws.send(json.dumps({"type": "snapshot"}))
+        while not any(m.get("type") == "snapshot" for m in frame_messages(await ws.recv())):
+            pass
+
+    cpu_before, t0 = cpu_seconds(daphne_pid), time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*(snapshot_at(ws) for ws in sockets)), 60)
+    return {"seconds": time.monotonic() - t0, "cpu": cpu_seconds(daphne_pid) - cpu_before}
+
+
 async def run(port: int, cookie: str, clients: int, changes: int, rate: float, lose_every: int,
               daphne_pid: int) -> dict:  # fmt: skip
     headers = {"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"}
@@ -156,6 +171,7 @@ async def run(port: int, cookie: str, clients: int, changes: int, rate: float, l
     cpu = cpu_seconds(daphne_pid) - cpu_before
     for task in pending:
         task.cancel()
+    storm = await snapshot_storm(sockets, daphne_pid)
     for ws in sockets:
         await ws.close()
     expected = set(range(start_seq + 1, start_seq + changes + 1))
@@ -164,6 +180,7 @@ async def run(port: int, cookie: str, clients: int, changes: int, rate: float, l
     # one that stays idle may hold them for seconds.
     not_daphnes = scans_before + read_backs + per_change * changes
     return {"dropped": dropped, "not_daphnes": not_daphnes, "cpu": cpu, "elapsed": elapsed,
+            "storm": storm,
             "lost": lost, "snapshots": snapshots[0]}  # fmt: skip
 
 
@@ -175,6 +192,7 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=None, help="default 400 (40 with --small)")
     parser.add_argument("--rate", type=float, default=10.0, help="status changes per second")
     parser.add_argument("--lose-every", type=int, default=10, help="drop 1 in n publishes")
+    parser.add_argument("--units", type=int, default=20, help="units on the board")
     args = parser.parse_args()
     clients = args.clients or (20 if args.small else 100)
     changes = args.changes or (40 if args.small else 400)
@@ -183,7 +201,7 @@ def main() -> int:
         return 2
 
     with bench_database("bench_gap_fill"):
-        cookie, _ = beacon_setup(units=UNITS)
+        cookie, _ = beacon_setup(units=args.units)
         connection.close()
         pids: list[int] = []
         with daphne(server_env(), pids=pids) as port:
@@ -202,6 +220,10 @@ def main() -> int:
     print(f"socket server's CPU: {result['cpu']:.2f} s over {result['elapsed']:.1f} s, "
           f"{1e6 * result['cpu'] / deliveries:.1f} µs per delivery")  # fmt: skip
     print(f"snapshots: {result['snapshots']}; lost deliveries: {result['lost']} of {deliveries}")
+    storm = result["storm"]
+    print(f"snapshot storm ({clients} desks ask at once, {args.units} units): the last had it "
+          f"after {1000 * storm['seconds']:.0f} ms; "
+          f"socket server's CPU {storm['cpu']:.2f} s")  # fmt: skip
     return 0 if result["lost"] == 0 and (result["dropped"] > 0 or not args.lose_every) else 1
 
 

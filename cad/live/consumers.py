@@ -244,10 +244,10 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "resynced", "seq": max(self.cursor, head)})
 
     async def _send_snapshot(self):
-        snapshot = await database_sync_to_async(board_snapshot)(bcu=self.bcu)
-        self.cursor = max(self.cursor, snapshot["seq"])
+        seq, text = await self.hub.reads.snapshot(bcu=self.bcu)
+        self.cursor = max(self.cursor, seq)
         await self._send_outbox()
-        await self.send_json(snapshot)
+        await self.send(text_data=text)
 
     async def _fill_gap(self, *, upto: int):
         """Send, from the Event table, what this stream lost between the cursor and `upto`

@@ -9,18 +9,22 @@ database (py-spy with --gil, docs/benchmarks.md "stop 24").
 Here a read asked for while the same read (same `since`, `before`, BCU and limit) is in flight
 waits for that one instead, and gets its answer with each event encoded once. Nothing is kept
 after the read finishes: a later fill reads the table again, so a socket never gets an answer
-older than one it would have read itself a moment before.
+older than one it would have read itself a moment before. Snapshots are shared the same way,
+per BCU: a socket that joins one already being read takes its seq as its cursor, and anything
+committed after that seq reaches it live, as with a snapshot of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from channels.db import database_sync_to_async
 
-from cad.live import events
+from cad.live import events, snapshot
 
 # (seq, the event encoded as the board sends it), oldest first; None: the desk needs a snapshot.
 Encoded = list[tuple[int, str]] | None
@@ -36,6 +40,12 @@ def encoded_events_since(
     return [(message["seq"], json.dumps(message)) for message in missed]
 
 
+def encoded_snapshot(*, bcu: str | None) -> tuple[int, str]:
+    """`snapshot.board_snapshot`: its seq, and the snapshot JSON-encoded for the socket."""
+    board = snapshot.board_snapshot(bcu=bcu)
+    return board["seq"], json.dumps(board)
+
+
 class SharedReads:
     """In-flight reads by their arguments (one instance per event loop: the board hub's)."""
 
@@ -45,18 +55,25 @@ class SharedReads:
     async def events_since(
         self, since: int, *, bcu: str | None, limit: int, before: int | None = None
     ) -> Encoded:
-        key = (since, bcu, limit, before)
-        read = self.reading.get(key)
-        if read is None:
-            read = asyncio.ensure_future(
-                database_sync_to_async(encoded_events_since)(
-                    since, bcu=bcu, limit=limit, before=before
-                )
-            )
-            self.reading[key] = read
-            read.add_done_callback(lambda done: self._forget(key, done))
+        return await self._once(
+            ("events", since, bcu, limit, before),
+            partial(encoded_events_since, since, bcu=bcu, limit=limit, before=before),
+        )
+
+    async def snapshot(self, *, bcu: str | None) -> tuple[int, str]:
+        """The stream's snapshot (all London for None), shared as the reads are: after a restart
+        or a long stall every desk on a stream may ask for it at once, and one for all London
+        is megabytes of JSON."""
+        return await self._once(("snapshot", bcu), partial(encoded_snapshot, bcu=bcu))
+
+    async def _once(self, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+        pending = self.reading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(database_sync_to_async(read)())
+            self.reading[key] = pending
+            pending.add_done_callback(lambda done: self._forget(key, done))
         # Shielded: a socket that closes while waiting must not cancel the others' read.
-        return await asyncio.shield(read)
+        return await asyncio.shield(pending)
 
     def _forget(self, key: tuple[Any, ...], done: asyncio.Future) -> None:
         if self.reading.get(key) is done:

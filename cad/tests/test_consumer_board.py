@@ -8,6 +8,7 @@ share one `events` frame; without it every event is its own frame.
 """
 
 import json
+import time
 from functools import partial
 
 import pytest
@@ -18,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cad.asgi import application
-from cad.live import consumers, events
+from cad.live import consumers, events, snapshot
 from cad.live.consumers import BoardConsumer
 from resources import despatch, services
 from resources.models import UnitStatus
@@ -285,6 +286,30 @@ async def test_snapshot_on_request(world):
     assert [u["callsign"] for u in snapshot["data"]["units"]] == ["CN01"]
     assert len(snapshot["data"]["incidents"]) == 1
     await ws.disconnect()
+
+
+async def test_desks_asking_for_a_snapshot_at_once_share_one_read(world, monkeypatch):
+    # After a restart or a long stall every desk on a stream may need the whole picture at
+    # once; they share one read and one encoding (cad/live/shared_reads.py).
+    real, reads = snapshot.board_snapshot, []
+
+    def slow(*, bcu):
+        reads.append(bcu)
+        time.sleep(0.3)  # long enough for every desk's request to arrive while it runs
+        return real(bcu=bcu)
+
+    monkeypatch.setattr(snapshot, "board_snapshot", slow)
+    await create(world["central"], where="camden")
+    desks = [await board(world["cn_desk"]) for _ in range(3)]
+    for ws in desks:
+        await ws.send_json_to({"type": "snapshot"})
+    got = [await next_of(ws, "snapshot") for ws in desks]
+    assert reads == ["CN"]
+    assert got[0] == got[1] == got[2]
+    assert [u["callsign"] for u in got[0]["data"]["units"]] == ["CN01"]
+    assert len(got[0]["data"]["incidents"]) == 1
+    for ws in desks:
+        await ws.disconnect()
 
 
 # --- out of order, lost for good, batched ---------------------------------------------------

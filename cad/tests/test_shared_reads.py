@@ -1,5 +1,5 @@
-"""Gap fills shared by the sockets of one process (cad/live/shared_reads.py): reads asked for
-at once with the same arguments are one read of the table; nothing is kept after it."""
+"""Gap fills and snapshots shared by the sockets of one process (cad/live/shared_reads.py):
+reads asked for at once with the same arguments are one read; nothing is kept after it."""
 
 import asyncio
 import json
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from cad.live import events
+from cad.live import events, snapshot
 from cad.live.shared_reads import SharedReads
 
 # The reads below are stand-ins, but database_sync_to_async tidies the thread's connections
@@ -99,3 +99,24 @@ async def test_a_socket_that_goes_away_does_not_cancel_the_others_read(table):
     assert await staying == [(row["seq"], json.dumps(row)) for row in ROWS]
     assert leaving.cancelled()
     assert len(calls) == 1
+
+
+async def test_snapshots_asked_for_at_once_are_one_read_per_stream(monkeypatch):
+    calls = []
+    release = threading.Event()
+
+    def board(*, bcu):
+        calls.append(bcu)
+        release.wait(timeout=5)
+        return {"type": "snapshot", "seq": 40, "data": {"units": [{"callsign": f"{bcu}01"}]}}
+
+    monkeypatch.setattr(snapshot, "board_snapshot", board)
+    reads = SharedReads()
+    waiting = [asyncio.ensure_future(reads.snapshot(bcu=bcu)) for bcu in ("CN", "CN", "CN", None)]
+    await until(lambda: len(calls) == 2)
+    release.set()
+    answers = await asyncio.gather(*waiting)
+
+    assert sorted(calls, key=str) == ["CN", None]
+    assert answers[0] == answers[1] == answers[2] == (40, json.dumps(board(bcu="CN")))
+    assert answers[3] == (40, json.dumps(board(bcu=None)))
