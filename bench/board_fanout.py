@@ -388,16 +388,10 @@ def main() -> int:
         print("needs DATABASE_URL (PostgreSQL) and REDIS_URL: daphne and this script share both")
         return 2
 
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})["NAME"] = f"bench_board_fanout_{db['NAME']}"
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with bench_database("bench_board_fanout"):
         cookie, token = beacon_setup(units=20)
         connection.close()
-        env = {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
-               "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60", "DEBUG": "0"}  # fmt: skip
-        env["CHANNEL_LAYER"] = args.layer
+        env = server_env(CHANNEL_LAYER=args.layer)
         pids: list[int] = []
         with contextlib.ExitStack() as servers:
             port = servers.enter_context(daphne(env, pids=pids))
@@ -420,8 +414,6 @@ def main() -> int:
                 )  # fmt: skip
             )
         floor = asyncio.run(floor_run(clients, args.rate, seconds))
-    finally:
-        drop_bench_database(old_name)
 
     print(
         f"layer: {args.layer}; api: {args.api}; {clients} clients, {args.rate:g} changes/s "

@@ -116,7 +116,7 @@ class BoardHub:
         # Sockets and fan-out lag, for /metrics (cad/ops/live.py).
         self.figures = LiveFigures()
         self.merges: dict[str, Merge] = {}  # per stream, while behind
-        # Gap fills and resyncs of the Event table, one read for every socket asking the same.
+        # Gap fills, resyncs and snapshots: one read for every socket asking the same at once.
         self.reads = SharedReads()
 
     def _count(self) -> None:
