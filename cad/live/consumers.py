@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -43,7 +44,7 @@ from cad.accounts.roles import DESPATCHER, SUPERVISOR, user_bcu_code, user_roles
 from cad.accounts.second_factor import requires_second_factor
 from cad.accounts.sessions import board_session_seconds_left
 from cad.live import events
-from cad.live.hub import Run, hub_for
+from cad.live.hub import Delivery, Run, hub_for
 from cad.live.rechecked import RecheckedSocket
 from cad.live.session_sockets import user_group
 from cad.live.snapshot import board_snapshot
@@ -127,7 +128,9 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
     def _verdict(self) -> tuple[int | None, str | None, float]:
         """(close code or None, the BCU to serve, seconds the session stays good), read afresh
         from the database: the scope's user object is as old as the socket."""
-        user = User.objects.filter(pk=self.user_id, is_active=True).first()
+        # The scope and its BCU in the same statement: this runs for every socket every minute.
+        users = User.objects.select_related("scope__bcu")
+        user = users.filter(pk=self.user_id, is_active=True).first()
         if user is None:
             return 4401, None, 0.0
         left = self._session_left(user)
@@ -304,20 +307,27 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         by the hub for every socket on the stream: item by item, each socket did the same work
         again, most of daphne's time in the soak."""
         async with self.turn():
-            if stream != self.stream:
-                return  # queued before the socket was re-scoped to another stream
-            if (
-                run is not None
-                and not self.parked
-                and (run.first_prev <= self.cursor < run.first_seq)
-            ):
-                self.cursor = run.last_seq
-                self.pending.update(run.newest)
-                if self.flusher is None or self.flusher.done():
-                    self.flusher = asyncio.ensure_future(self._flush_later())
-                return
-            for item in items:
-                await self.board_event(item, stream)
+            await self._take(items, stream, run)
+
+    async def board_backlog(self, take: Callable[[], list[Delivery]]) -> None:
+        """What the hub queued while this socket was busy: all of it in one turn of the lock
+        (one frame for an opted-in client), in the order it came."""
+        async with self.turn():
+            for items, stream, run in take():
+                await self._take(items, stream, run)
+
+    async def _take(self, items, stream, run: Run | None) -> None:
+        """One delivery from the hub; the caller holds the lock."""
+        if stream != self.stream:
+            return  # queued before the socket was re-scoped to another stream
+        if run is not None and not self.parked and (run.first_prev <= self.cursor < run.first_seq):
+            self.cursor = run.last_seq
+            self.pending.update(run.newest)
+            if self.flusher is None or self.flusher.done():
+                self.flusher = asyncio.ensure_future(self._flush_later())
+            return
+        for item in items:
+            await self.board_event(item, stream)
 
     async def board_event(self, message, stream):
         """One event from the hub; the caller holds the lock."""

@@ -15,10 +15,17 @@ class Desk:
     def __init__(self):
         self.lock = asyncio.Lock()
         self.got: list[int] = []
+        self.backlogs: list[list[int]] = []  # the seqs of each backlog handed over
 
     async def board_events(self, items, stream, run=None):
         async with self.lock:
             self.got.extend(item["seq"] for item in items)
+
+    async def board_backlog(self, take):
+        async with self.lock:
+            seqs = [item["seq"] for delivery in take() for item in delivery.items]
+            self.backlogs.append(seqs)
+            self.got.extend(seqs)
 
 
 def _event(seq: int) -> dict:
@@ -50,6 +57,78 @@ async def test_a_busy_desk_holds_up_no_other_and_gets_its_events_in_order():
     await layer.group_send("board.all", _event(4))
     await _until(lambda: busy.got == [1, 2, 3, 4])
     await _until(lambda: free.got == [1, 2, 3, 4])
+    for pump in hub.pumps.values():
+        pump.cancel()
+
+
+async def test_what_a_busy_desk_missed_is_handed_over_at_once_without_a_task_each():
+    layer = InMemoryChannelLayer()
+    hub = BoardHub(layer)
+    busy = Desk()
+    await hub.join("board.all", busy)
+    await busy.lock.acquire()
+    for seq in range(1, 6):
+        await layer.group_send("board.all", _event(seq))
+    await _until(lambda: busy in hub.backlogs and len(hub.backlogs[busy].deliveries) == 5)
+    # One task hands the backlog over, however long it grows.
+    names = [t.get_coro().__qualname__ for t in asyncio.all_tasks()]
+    assert [n for n in names if n.endswith(("board_events", "_drain"))] == ["BoardHub._drain"]
+
+    busy.lock.release()
+    await _until(lambda: busy.got == [1, 2, 3, 4, 5])
+    assert busy.backlogs == [[1, 2, 3, 4, 5]]  # in one turn of the desk's lock
+    await _until(lambda: busy not in hub.backlogs)
+    await layer.group_send("board.all", _event(6))  # free again: straight through
+    await _until(lambda: busy.got == [1, 2, 3, 4, 5, 6])
+    assert busy.backlogs == [[1, 2, 3, 4, 5]]
+    for pump in hub.pumps.values():
+        pump.cancel()
+
+
+async def test_what_comes_while_a_backlog_is_handed_over_follows_it_in_order():
+    layer = InMemoryChannelLayer()
+    hub = BoardHub(layer)
+    slow = Desk()
+    gate = asyncio.Event()
+
+    async def board_backlog(take):
+        async with slow.lock:
+            seqs = [item["seq"] for delivery in take() for item in delivery.items]
+            await gate.wait()  # e.g. a slow send: more arrives meanwhile
+            slow.backlogs.append(seqs)
+            slow.got.extend(seqs)
+
+    slow.board_backlog = board_backlog
+    await hub.join("board.all", slow)
+    await slow.lock.acquire()
+    await layer.group_send("board.all", _event(1))
+    await _until(lambda: slow in hub.backlogs)
+    slow.lock.release()
+    await _until(lambda: not hub.backlogs[slow].deliveries)  # taken, waiting on the gate
+    await layer.group_send("board.all", _event(2))
+    await layer.group_send("board.all", _event(3))
+    await _until(lambda: len(hub.backlogs[slow].deliveries) == 2)
+    gate.set()
+    await _until(lambda: slow.got == [1, 2, 3])
+    assert slow.backlogs == [[1], [2, 3]]
+    await _until(lambda: slow not in hub.backlogs)
+    for pump in hub.pumps.values():
+        pump.cancel()
+
+
+async def test_a_desk_that_leaves_while_busy_is_handed_nothing_more():
+    layer = InMemoryChannelLayer()
+    hub = BoardHub(layer)
+    busy = Desk()
+    await hub.join("board.all", busy)
+    await busy.lock.acquire()
+    await layer.group_send("board.all", _event(1))
+    await _until(lambda: busy in hub.backlogs)
+    backlog = hub.backlogs[busy]
+    hub.leave("board.all", busy)
+    busy.lock.release()
+    await asyncio.wait_for(backlog.task, 5)
+    assert busy.got == [] and busy not in hub.backlogs
     for pump in hub.pumps.values():
         pump.cancel()
 
@@ -114,6 +193,10 @@ class Recorder:
     async def board_events(self, items, stream, run=None):
         async with self.lock:
             self.calls.append(([item["seq"] for item in items], run))
+
+    async def board_backlog(self, take):
+        async with self.lock:
+            self.calls.extend(([item["seq"] for item in d.items], d.run) for d in take())
 
 
 def _batch(items: list[dict], *, ago: float) -> dict:

@@ -7,12 +7,14 @@ closes is filled from the Event table after the grace. With `?batch=1` consecuti
 share one `events` frame; without it every event is its own frame.
 """
 
+import asyncio
 import json
 import time
 from functools import partial
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
@@ -21,6 +23,7 @@ from django.utils import timezone
 from cad.asgi import application
 from cad.live import consumers, events, snapshot
 from cad.live.consumers import BoardConsumer
+from cad.live.hub import hub_for
 from resources import despatch, services
 from resources.models import UnitStatus
 from resources.services import UnitFix
@@ -534,4 +537,30 @@ async def test_a_batch_after_a_lost_one_is_not_taken_whole_and_the_gap_is_filled
     seqs = [m["seq"] for m in got]
     assert seqs == sorted(set(seqs))
     assert per_item  # the second batch did not start at the desk's cursor: looked at one by one
+    await ws.disconnect()
+
+
+async def test_what_queued_while_a_desk_was_busy_goes_out_in_one_frame(world):
+    # A desk busy with a gap fill or a resync misses nothing that arrives meanwhile, and gets it
+    # all in one turn of its lock: one frame for an opted-in client (cad/live/hub.py).
+    ws = await board(world["central"], "/ws/board/?batch=1")
+    hub = hub_for(get_channel_layer())
+    [desk] = hub.members[events.ALL_GROUP]
+    await desk.lock.acquire()
+    change = database_sync_to_async(services.unit_set_status)
+    for status in (UnitStatus.UNAVAILABLE, UnitStatus.AVAILABLE, UnitStatus.UNAVAILABLE):
+        await change(unit=world["as01"], status=status, source="t")
+    for _ in range(500):
+        if desk in hub.backlogs and len(hub.backlogs[desk].deliveries) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert await ws.receive_nothing(timeout=0.1)
+    desk.lock.release()
+    frame = json.loads(await ws.receive_from(timeout=5))
+    assert frame["type"] == "events"
+    assert [m["data"]["status"] for m in frame["events"]] == [
+        "unavailable", "available", "unavailable"
+    ]  # fmt: skip
+    assert [m["seq"] for m in frame["events"]] == sorted(m["seq"] for m in frame["events"])
+    assert await ws.receive_nothing(timeout=0.2)
     await ws.disconnect()

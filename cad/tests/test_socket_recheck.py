@@ -6,9 +6,12 @@ import time
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cad.accounts.services import user_provision
 from cad.accounts.sessions import LAST_ACTIVITY_KEY
+from cad.live.consumers import BoardConsumer
 from cad.models import BCU, UserScope
 from cad.tests.test_socket_close import closed_with, fresh_layer, open_board  # noqa: F401
 from tests.factories import make_incident
@@ -139,3 +142,19 @@ async def test_an_idle_session_closes_its_socket_without_a_ping(client, desk, se
     assert ws.refused_code is None
     # No ping is sent: the socket's own clock closes it when the session goes idle.
     assert await closed_with(ws) == 4401
+
+
+def test_a_recheck_reads_the_user_their_scope_and_its_bcu_in_one_statement(
+    client, make_user, geography
+):
+    # Every socket re-checks every minute: at 100 desks that is every 0.6 s.
+    user = make_user("despatcher", bcu="CN")
+    client.force_login(user)
+    consumer = BoardConsumer()
+    consumer.user_id = user.pk
+    consumer.scope = {"session": client.session}
+    with CaptureQueriesContext(connection) as queries:
+        code, bcu, left = consumer._verdict()
+    assert (code, bcu) == (None, "CN") and left > 0
+    # The user (with scope and BCU), the session, the roles: no more.
+    assert len(queries) <= 3, [q["sql"] for q in queries]
