@@ -13,6 +13,7 @@ import time
 from functools import partial
 
 import pytest
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
@@ -563,4 +564,27 @@ async def test_what_queued_while_a_desk_was_busy_goes_out_in_one_frame(world):
     ]  # fmt: skip
     assert [m["seq"] for m in frame["events"]] == sorted(m["seq"] for m in frame["events"])
     assert await ws.receive_nothing(timeout=0.2)
+    await ws.disconnect()
+
+
+async def test_a_send_to_a_browser_that_just_left_is_dropped_quietly(world, caplog):
+    # Between the browser's connection closing and `disconnect` taking the socket off the hub,
+    # daphne refuses sends with autobahn's Disconnected. That is not a failed delivery.
+    ws = await board(world["central"])
+    hub = hub_for(get_channel_layer())
+    [desk] = hub.members[events.ALL_GROUP]
+
+    async def gone(message):
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    desk.base_send = gone
+    await database_sync_to_async(services.unit_set_status)(
+        unit=world["as01"], status=UnitStatus.UNAVAILABLE, source="t"
+    )
+    for _ in range(500):
+        if desk.cursor > ws.hello["stream_seq"]:
+            break
+        await asyncio.sleep(0.01)
+    assert desk.cursor > ws.hello["stream_seq"]  # the event reached the socket...
+    assert "board delivery failed" not in caplog.text  # ...and its refused send is no failure
     await ws.disconnect()
