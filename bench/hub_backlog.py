@@ -12,7 +12,7 @@ Prints this process's CPU for the hand-outs while busy and for the catch-up, per
 checks every desk got every message in order. Runs against whatever cad/live/hub.py is in the
 tree, so a worktree of an earlier commit gives the before figure.
 
-    .venv/bin/python bench/hub_backlog.py [--desks 100] [--messages 50] [--rounds 5]
+    .venv/bin/python bench/hub_backlog.py [--desks 100] [--messages 50] [--rounds 5] [--small]
 """
 
 import argparse
@@ -96,10 +96,13 @@ async def one_round(n_desks: int, n_messages: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--small", action="store_true", help="CI size: 20 desks, 10 messages")
     parser.add_argument("--desks", type=int, default=100)
     parser.add_argument("--messages", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    if args.small:
+        args.desks, args.messages, args.rounds = 20, 10, 2
     settings.REDIS_URL = ""  # the hub's figures stay in this process
     busy, catch_up = [], []
     for _ in range(args.rounds):

@@ -12,6 +12,10 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from cad.live.routing import websocket_urlpatterns  # noqa: E402
 from cad.live.socket_middleware import socket_auth_stack  # noqa: E402
+from cad.live.websocket_frames import defer_frame_log_arguments  # noqa: E402
+
+# autobahn builds a debug line's arguments for every frame sent, logged or not (decision 0033).
+defer_frame_log_arguments()
 
 application = ProtocolTypeRouter(
     {
