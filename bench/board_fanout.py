@@ -333,6 +333,15 @@ def server_env(**extra: str) -> dict[str, str]:
             "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60", "DEBUG": "0", **extra}  # fmt: skip
 
 
+def full_stack_missing() -> bool:
+    """True, having said why, when DATABASE_URL or REDIS_URL is unset: the servers a bench
+    starts and the bench itself must share PostgreSQL and Redis."""
+    if settings.DATABASE_URL and settings.REDIS_URL:
+        return False
+    print("needs DATABASE_URL (PostgreSQL) and REDIS_URL: daphne and this script share both")
+    return True
+
+
 @contextlib.contextmanager
 def bench_database(prefix: str):
     """A throw-away database, `<prefix>_<the configured name>`, for the block; dropped after."""
@@ -384,8 +393,7 @@ def main() -> int:
     args = parser.parse_args()
     clients = args.clients or (50 if args.small else 200)
     seconds = args.seconds or (5 if args.small else 15)
-    if not settings.DATABASE_URL or not settings.REDIS_URL:
-        print("needs DATABASE_URL (PostgreSQL) and REDIS_URL: daphne and this script share both")
+    if full_stack_missing():
         return 2
 
     with bench_database("bench_board_fanout"):

@@ -56,6 +56,7 @@ from board_fanout import (
     database_url,
     drive,
     drop_bench_database,
+    full_stack_missing,
     run_clients,
     summary,
 )
@@ -374,8 +375,7 @@ def main() -> int:
     if not args.no_proxy and not nginx_binary():
         print("skipped: needs nginx (Debian: apt-get install nginx-light), or run --no-proxy")
         return 0
-    if not settings.DATABASE_URL or not settings.REDIS_URL:
-        print("needs DATABASE_URL (PostgreSQL) and REDIS_URL: daphne and this script share both")
+    if full_stack_missing():
         return 2
 
     db = settings.DATABASES["default"]

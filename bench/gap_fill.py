@@ -40,9 +40,9 @@ from board_fanout import (
     cpu_seconds,
     daphne,
     frame_messages,
+    full_stack_missing,
     server_env,
 )
-from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
 CALIBRATION = 20  # changes made before the sockets connect, to count the writes' own scans
@@ -196,8 +196,7 @@ def main() -> int:
     args = parser.parse_args()
     clients = args.clients or (20 if args.small else 100)
     changes = args.changes or (40 if args.small else 400)
-    if not settings.DATABASE_URL or not settings.REDIS_URL:
-        print("needs DATABASE_URL (PostgreSQL) and REDIS_URL: daphne and this script share both")
+    if full_stack_missing():
         return 2
 
     with bench_database("bench_gap_fill"):

@@ -47,7 +47,12 @@ django.setup()
 import logging  # noqa: E402
 
 import websockets  # noqa: E402
-from board_fanout import database_url, drop_bench_database, summary  # noqa: E402  (bench/ is on the path)
+from board_fanout import (  # noqa: E402  (bench/ is on the path)
+    database_url,
+    drop_bench_database,
+    full_stack_missing,
+    summary,
+)
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
@@ -294,8 +299,7 @@ def main() -> int:
     args = parser.parse_args()
     sockets = args.sockets or (100 if args.small else 2000)
     seconds = args.seconds or (10 if args.small else 30)
-    if not settings.DATABASE_URL or not settings.REDIS_URL:
-        print("needs DATABASE_URL (PostgreSQL) and REDIS_URL: daphne and this script share both")
+    if full_stack_missing():
         return 2
 
     db = settings.DATABASES["default"]

@@ -118,11 +118,10 @@ class Member(Protocol):
 
 
 class Backlog:
-    """What queued for one busy socket, and whether it still belongs to the hub."""
+    """What queued for one busy socket and not yet handed over."""
 
     def __init__(self, first: Delivery):
         self.deliveries = [first]
-        self.open = True
         self.task: asyncio.Future | None = None  # held: the loop keeps only weak references
 
     def take(self) -> list[Delivery]:
@@ -168,7 +167,6 @@ class BoardHub:
         backlog = self.backlogs.pop(member, None)
         if backlog is not None:
             # Nothing more for a socket that left; one re-scoped would drop it anyway.
-            backlog.open = False
             backlog.deliveries.clear()
         self._count()
         self.figures.report_soon(force=True)
@@ -263,9 +261,10 @@ class BoardHub:
         backlog.task = asyncio.ensure_future(self._drain(member, backlog))
 
     async def _drain(self, member: Member, backlog: Backlog) -> None:
-        """Hand a busy socket its backlog once it is free; again for what came meanwhile."""
+        """Hand a busy socket its backlog once it is free; again for what came meanwhile. Stops
+        once the socket has left (`leave` takes the backlog off it)."""
         try:
-            while backlog.open and backlog.deliveries:
+            while self.backlogs.get(member) is backlog and backlog.deliveries:
                 try:
                     await member.board_backlog(backlog.take)
                 except asyncio.CancelledError:
