@@ -15,11 +15,13 @@ run: install migrate demo serve
 # `make test` runs the fault suite's core (Redis killed, PostgreSQL restarted, a Celery worker
 # killed: about 3 minutes); `make faults` runs all of it, on a private PostgreSQL cluster and
 # redis-server (docs/reliability.md). REDIS_BREAKER=0 make faults shows the Redis faults failing.
-# The suite runs as SHARDS pytest processes at once, each with its own test database, Redis
-# database and prefixes (tests/shards.py); SHARDS=1, or a path in PYTEST_ARGS, runs one.
-SHARDS ?= 2
+# The suite runs as WORKERS pytest-xdist workers, each taking the next whole file as it ends one,
+# with its own test database, Redis database and prefixes (tests/xdist_workers.py); WORKERS=0
+# runs it in one process.
+WORKERS ?= 2
 test: install-dev
-	$(PY) tests/shards.py --shards $(SHARDS) -- -m "not faults_extended" $(PYTEST_ARGS)
+	$(PY) -m pytest -p tests.xdist_workers -n $(WORKERS) --dist loadfile --no-loadscope-reorder \
+		--durations=25 -m "not faults_extended" $(PYTEST_ARGS)
 
 faults: install-dev
 	$(PY) -m pytest -m faults tests/faults radio/tests/test_worker_kill.py -s $(PYTEST_ARGS)

@@ -1,0 +1,93 @@
+"""`make test`'s workers (tests/xdist_workers.py): apart from each other, costliest file first."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+from tests.xdist_workers import costliest_first, weight, worker_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Written into a scratch directory and run by two workers: each records what Django's settings
+# say, once the worker has started (pytest-django has configured Django by then).
+PROBE = textwrap.dedent(
+    """
+    import json, os
+    from pathlib import Path
+    from django.conf import settings
+
+    def test_record_settings():
+        # Without Redis the settings hold no prefix; subprocess servers read the environment.
+        layer = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+        cache = settings.CACHES["default"]
+        record = {
+            "database": settings.DATABASES["default"]["NAME"],
+            "redis": settings.REDIS_URL,
+            "layer_prefix": layer.get("prefix", os.environ.get("CHANNEL_LAYER_PREFIX")),
+            "cache_prefix": cache.get("KEY_PREFIX", os.environ.get("CACHE_KEY_PREFIX")),
+        }
+        out = Path(__file__).parent / (os.environ["PYTEST_XDIST_WORKER"] + ".json")
+        out.write_text(json.dumps(record))
+    """
+)
+
+
+def test_two_workers_see_their_own_database_redis_and_prefixes(tmp_path):
+    for name in ("test_probe_a.py", "test_probe_b.py"):  # loadfile: one file per worker
+        (tmp_path / name).write_text(PROBE)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "cad.settings"}
+    env.pop("PYTEST_XDIST_WORKER", None)  # this suite may itself be running in a worker
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir",
+         str(ROOT), "-p", "tests.xdist_workers", "-n", "2", "--dist", "loadfile",
+         "-p", "no:cacheprovider", "-q", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    first = json.loads((tmp_path / "gw0.json").read_text())
+    second = json.loads((tmp_path / "gw1.json").read_text())
+
+    assert first["layer_prefix"] != second["layer_prefix"]
+    assert first["cache_prefix"] != second["cache_prefix"]
+    if os.environ.get("REDIS_URL"):
+        assert first["redis"] != second["redis"]
+    if os.environ.get("DATABASE_URL"):
+        assert second["database"] == f"{first['database']}_s1"
+
+
+def test_the_first_worker_keeps_the_environment_and_the_others_are_numbered_apart():
+    env = {
+        "DATABASE_URL": "postgres://u:p@db:5432/beacon",
+        "REDIS_URL": "redis://cache:6379/3",
+        "CHANNEL_LAYER_PREFIX": "lead",
+    }
+    assert worker_env(env, 0) == {}
+    assert worker_env(env, 2) == {
+        "DATABASE_URL": "postgres://u:p@db:5432/beacon_s2",
+        "REDIS_URL": "redis://cache:6379/5",
+        "CHANNEL_LAYER_PREFIX": "lead-s2",
+        "CACHE_KEY_PREFIX": "beacon-s2",
+    }
+    # The SQLite default: no server URLs to change, only the prefixes.
+    assert set(worker_env({}, 1)) == {"CHANNEL_LAYER_PREFIX", "CACHE_KEY_PREFIX"}
+
+
+def test_files_are_queued_costliest_first_and_never_split():
+    def item(relative: str, n: int):
+        return SimpleNamespace(path=ROOT / relative, name=f"{relative}#{n}")
+
+    light, fuzz, browser = (
+        "tests/test_fixtures.py", "tests/test_api_fuzz.py", "tests/test_browser_board.py"
+    )  # fmt: skip
+    items = [item(light, 0), item(fuzz, 0), item(light, 1), item(browser, 0), item(fuzz, 1)]
+
+    ordered = [i.name for i in costliest_first(items)]
+
+    assert ordered == [f"{fuzz}#0", f"{fuzz}#1", f"{browser}#0", f"{light}#0", f"{light}#1"]
+    assert weight(fuzz, "") > weight(browser, "") > weight(light, "def test_a(): pass\n")
