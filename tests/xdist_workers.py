@@ -43,7 +43,7 @@ from psycopg2 import sql
 # the order matters: costliest first.
 HEAVY = [
     (re.compile(r"tests/test_api_fuzz\.py$"), 470.0),
-    (re.compile(r"tests/test_authz_matrix\.py$"), 460.0),
+    (re.compile(r"tests/test_authz_matrix\.py$"), 350.0),
     (re.compile(r"tests/test_browser_accessibility\.py$"), 200.0),
     (re.compile(r"tests/test_bench_soak\.py$"), 110.0),
     (re.compile(r"cad/tests/test_consumer_board\.py$"), 90.0),
