@@ -41,17 +41,19 @@ from psycopg2 import sql
 # Seconds on a slow 2-core machine: the files above 40 s in a whole run's `--durations=0` (stop
 # 26, docs/benchmarks.md), then rough guesses by kind; anything else, a few seconds a test. Only
 # the order matters: costliest first.
-HEAVY = [
-    (re.compile(r"tests/test_api_fuzz\.py$"), 470.0),
-    (re.compile(r"tests/test_authz_matrix\.py$"), 350.0),
-    (re.compile(r"tests/test_browser_accessibility\.py$"), 200.0),
-    (re.compile(r"tests/test_bench_soak\.py$"), 110.0),
-    (re.compile(r"cad/tests/test_consumer_board\.py$"), 90.0),
-    (re.compile(r"tests/test_seed_demo\.py$"), 80.0),
-    (re.compile(r"tests/test_training\.py$"), 70.0),
-    (re.compile(r"tests/test_simulation_training\.py$"), 50.0),
-    (re.compile(r"cad/tests/test_socket_recheck\.py$"), 50.0),
-    (re.compile(r"cad/tests/test_settings_profiles\.py$"), 40.0),
+MEASURED_SECONDS = {
+    "tests/test_api_fuzz.py": 470.0,
+    "tests/test_authz_matrix.py": 350.0,
+    "tests/test_browser_accessibility.py": 200.0,
+    "tests/test_bench_soak.py": 110.0,
+    "cad/tests/test_consumer_board.py": 90.0,
+    "tests/test_seed_demo.py": 80.0,
+    "tests/test_training.py": 70.0,
+    "tests/test_simulation_training.py": 50.0,
+    "cad/tests/test_socket_recheck.py": 50.0,
+    "cad/tests/test_settings_profiles.py": 40.0,
+}
+KIND_SECONDS = [
     (re.compile(r"/test_bench_[a-z_]+\.py$"), 40.0),
     (re.compile(r"/test_browser_[a-z_]+\.py$"), 30.0),
     (re.compile(r"tests/faults/test_[a-z_]+\.py$"), 30.0),
@@ -121,7 +123,10 @@ def pytest_load_initial_conftests(early_config, parser, args) -> Generator[None,
 
 def weight(name: str, source: str) -> float:
     """A test file's rough cost in seconds, from its path and its text."""
-    for pattern, seconds in HEAVY:
+    for path, seconds in MEASURED_SECONDS.items():
+        if name == path or name.endswith(f"/{path}"):
+            return seconds
+    for pattern, seconds in KIND_SECONDS:
         if pattern.search(name):
             return seconds
     return 2.0 + 3.0 * len(TEST_DEF.findall(source))
