@@ -13,6 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from cad.live.routing import websocket_urlpatterns  # noqa: E402
 from cad.live.socket_middleware import socket_auth_stack  # noqa: E402
 from cad.live.websocket_frames import defer_frame_log_arguments  # noqa: E402
+from cad.startup_heap import freeze_startup_heap  # noqa: E402
 
 # autobahn builds a debug line's arguments for every frame sent, logged or not (decision 0033).
 defer_frame_log_arguments()
@@ -27,3 +28,5 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+# Last: everything built so far lives as long as the process (cad/startup_heap.py).
+freeze_startup_heap()

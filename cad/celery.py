@@ -3,8 +3,10 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
 from django.db import close_old_connections
+
+from cad.startup_heap import freeze_startup_heap
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
 
@@ -25,3 +27,11 @@ def _tidy_connections(sender=None, **kwargs) -> None:
     if request is None or getattr(request, "is_eager", False):
         return
     close_old_connections()
+
+
+@worker_process_init.connect
+@worker_ready.connect
+def _freeze_heap(**kwargs) -> None:
+    """Once a worker is ready: in each prefork child, and in the main process, which runs the
+    tasks itself with the solo pool (cad/startup_heap.py)."""
+    freeze_startup_heap()

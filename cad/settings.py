@@ -386,6 +386,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "socket_connect_timeout": float(os.environ.get("REDIS_CONNECT_TIMEOUT_S", "1")),
     "socket_timeout": float(os.environ.get("CELERY_BROKER_SOCKET_TIMEOUT_S", "5")),
 }
+# --- The collector (cad/startup_heap.py) -----------------------------------------------------
+# Server processes (daphne, gunicorn, Celery workers, the radio bridge) freeze their start-up
+# heap so full garbage collections skip it; about 170 ms each on CI's machine, in some request.
+GC_FREEZE_AT_STARTUP = os.environ.get("GC_FREEZE_AT_STARTUP", "1") != "0"
 # --- The Redis breaker (issue 23, cad/redis_breaker.py, docs/reliability.md) ---------------------
 # Once a publish or a task's enqueue has failed, a process stops waiting on Redis: it keeps the
 # sends and makes them when a background ping answers. REDIS_BREAKER=0 turns it off (every send

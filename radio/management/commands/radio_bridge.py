@@ -14,6 +14,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from cad.startup_heap import freeze_startup_heap
 from radio import protocol
 from radio.bridge import DEFAULT_USER, Bridge, BridgeConfig, BridgeError, bridge_user
 
@@ -93,6 +94,7 @@ class Command(BaseCommand):
             hand_over_at=hand_over_at,
         )
         bridge = Bridge(config, user=account)
+        freeze_startup_heap()  # the board's lag waits on a full collection too
         self.stdout.write(f"radio bridge: {config.url} as {account.username}")
         asyncio.run(self._run(bridge))
 
