@@ -158,7 +158,7 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 
 bench: install
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --small || exit 1; done
+	@for b in $$(grep -l '__main__' bench/*.py); do echo "== $$b"; $(PY) $$b --small || exit 1; done
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache

@@ -47,6 +47,7 @@ import logging  # noqa: E402
 import websockets  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
+from throwaway_database import database_url, throwaway_database  # noqa: E402
 
 from tests.servers import DAPHNE_OPTIONS, GUNICORN_OPTIONS, free_port, wait_for_port  # noqa: E402
 
@@ -284,12 +285,6 @@ async def floor_run(clients: int, rate: float, seconds: float) -> dict:
 # --- main ---------------------------------------------------------------------------------------
 
 
-def database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @contextlib.contextmanager
 def daphne(
     env: dict[str, str], *, wsgi: bool = False, workers: int = 1, pids: list[int] | None = None
@@ -342,34 +337,6 @@ def full_stack_missing() -> bool:
     return True
 
 
-@contextlib.contextmanager
-def bench_database(prefix: str):
-    """A throw-away database, `<prefix>_<the configured name>`, for the block; dropped after."""
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})["NAME"] = f"{prefix}_{db['NAME']}"
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
-        yield
-    finally:
-        drop_bench_database(old_name)
-
-
-def drop_bench_database(old_name: str) -> None:
-    """Drop the throw-away database, ending daphne's lingering sessions on it first."""
-    bench_name = settings.DATABASES["default"]["NAME"]
-    connection.close()
-    settings.DATABASES["default"]["NAME"] = old_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            [bench_name],
-        )
-    settings.DATABASES["default"]["NAME"] = bench_name
-    connection.creation.destroy_test_db(old_name, verbosity=0)
-
-
 def main() -> int:
     logging.getLogger("websockets").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -396,7 +363,7 @@ def main() -> int:
     if full_stack_missing():
         return 2
 
-    with bench_database("bench_board_fanout"):
+    with throwaway_database("bench_board_fanout"):
         cookie, token = beacon_setup(units=20)
         connection.close()
         env = server_env(CHANNEL_LAYER=args.layer)

@@ -53,15 +53,14 @@ from board_fanout import (
     beacon_setup,
     cpu_seconds,
     daphne,
-    database_url,
     drive,
-    drop_bench_database,
     full_stack_missing,
     run_clients,
     summary,
 )
 from django.conf import settings
 from django.db import connection
+from throwaway_database import database_url, throwaway_database
 
 from tests.servers import free_port, wait_for_port
 
@@ -378,11 +377,7 @@ def main() -> int:
     if full_stack_missing():
         return 2
 
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})["NAME"] = f"bench_board_scaleout_{db['NAME']}"
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with throwaway_database("bench_board_scaleout"):
         cookie, token = beacon_setup(units=UNITS)
         connection.close()
         env = {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
@@ -409,8 +404,6 @@ def main() -> int:
                 named_pids["nginx master"] = pids[0]
                 socket_ports, api_port = [front], front
             result = measure(args, cookie, token, socket_ports, api_port, daphne_ports, named_pids)
-    finally:
-        drop_bench_database(old_name)
 
     via = "directly" if args.no_proxy else f"via nginx ({args.nginx_workers} worker(s))"
     print(f"layer: {args.layer}; {args.clients} clients over {args.daphnes} daphne(s) {via}; "

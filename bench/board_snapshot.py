@@ -29,10 +29,10 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from throwaway_database import throwaway_database  # noqa: E402
 
 
 def build(n_incidents: int, n_units: int) -> None:
@@ -105,15 +105,7 @@ def main() -> int:
     from resources.models import Unit
     from resources.selectors import UNIT_FIELDS
 
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})["NAME"] = (
-        f"bench_board_snapshot_{os.getpid()}.sqlite3"
-        if db["ENGINE"].endswith("sqlite3")
-        else f"bench_board_snapshot_{db['NAME']}"
-    )
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with throwaway_database("bench_board_snapshot"):
         build(n_incidents, n_units)
 
         def snapshot():
@@ -142,8 +134,6 @@ def main() -> int:
         ok = len(queries) <= 5 and ratio <= 3
         print("PASS" if ok else "FAIL")
         return 0 if ok else 1
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -133,6 +133,8 @@ def report(title: str, result: dict, areas: str, whole: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--small", action="store_true",
+                        help="for `make bench`: the same run, which takes seconds")  # fmt: skip
     args = parser.parse_args()
     lfb = args.data / "lfb_incidents_2023_sample10k.csv"
     sf = args.data / "sffd_calls_for_service_2020-04-07_to_2020-04-20.csv"

@@ -36,7 +36,6 @@ import websockets
 # First: it puts the repository on sys.path and sets Django up.
 from board_fanout import (
     beacon_setup,
-    bench_database,
     cpu_seconds,
     daphne,
     frame_messages,
@@ -44,6 +43,7 @@ from board_fanout import (
     server_env,
 )
 from django.db import connection  # noqa: E402
+from throwaway_database import throwaway_database
 
 CALIBRATION = 20  # changes made before the sockets connect, to count the writes' own scans
 
@@ -199,7 +199,7 @@ def main() -> int:
     if full_stack_missing():
         return 2
 
-    with bench_database("bench_gap_fill"):
+    with throwaway_database("bench_gap_fill"):
         cookie, _ = beacon_setup(units=args.units)
         connection.close()
         pids: list[int] = []

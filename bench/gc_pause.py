@@ -34,13 +34,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import dj_database_url
-import psycopg2
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.faults.stack import Load, Stack, percentile, seed  # noqa: E402
+from throwaway_database import drop_on_server, recreate_on_server  # noqa: E402
+
+from tests.faults.stack import Load, Stack, latency, seed  # noqa: E402
 from tests.servers import PrivateRedis, venv_bin  # noqa: E402
 
 DATABASE = "bench_gc_pause"
@@ -78,35 +77,6 @@ def heap(module: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def database_url(server_url: str, name: str) -> str:
-    db = dj_database_url.parse(server_url)
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
-
-
-def recreate_database(server_url: str, name: str, *, drop_only: bool = False) -> None:
-    db = dj_database_url.parse(server_url)
-    conn = psycopg2.connect(dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"],
-                            host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432)  # fmt: skip
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-
-
-def latency(ms: list[float]) -> dict:
-    return {
-        "creates": len(ms),
-        "p50": round(statistics.median(ms), 1),
-        "p90": round(percentile(ms, 90), 1),
-        "p99": round(percentile(ms, 99), 1),
-        "max": round(max(ms), 1),
-        "over_150": sum(1 for m in ms if m > 150),
-    }
-
-
 def creates(db_url: str, redis_url: str, token: str, *, freeze: bool, seconds: float,
             rate: float, logs: Path) -> dict:  # fmt: skip
     stack = Stack(database_url=db_url, redis_url=redis_url, logs=logs,
@@ -122,7 +92,8 @@ def creates(db_url: str, redis_url: str, token: str, *, freeze: bool, seconds: f
     finally:
         stack.stop()
     ok = [a.ms for a in load.answers if a.status == 201]
-    return {**latency(ok), "errors": len(load.answers) - len(ok)}
+    slow = sum(1 for ms in ok if ms > 150)
+    return {**latency(ok), "over_150_ms": slow, "errors": len(load.answers) - len(ok)}
 
 
 def main() -> int:
@@ -146,8 +117,7 @@ def main() -> int:
     if not server_url.startswith("postgres") or private_redis.binary is None:
         print("creates through daphne: skipped, needs DATABASE_URL (PostgreSQL) and redis-server")
         return 0
-    recreate_database(server_url, DATABASE)
-    db_url = database_url(server_url, DATABASE)
+    db_url = recreate_on_server(server_url, DATABASE)
     private_redis.start()
     try:
         token = seed(db_url)
@@ -161,14 +131,15 @@ def main() -> int:
                     print(f"round {n + 1}, freeze {name}: {json.dumps(figures)}")
     finally:
         private_redis.stop()
-        recreate_database(server_url, DATABASE, drop_only=True)
+        drop_on_server(server_url, DATABASE)
     print(f"creates through daphne, {args.rate:g}/s for {seconds:g} s a round, {rounds} rounds:")
     for name, runs in results.items():
-        p99s = ", ".join(f"{r['p99']}" for r in runs)
-        worst = max(r["max"] for r in runs)
-        over = sum(r["over_150"] for r in runs)
+        p99s = ", ".join(f"{r['p99_ms']}" for r in runs)
+        worst = max(r["max_ms"] for r in runs)
+        over = sum(r["over_150_ms"] for r in runs)
         made = sum(r["creates"] for r in runs)
-        print(f"  freeze {name}: p50 {statistics.median(r['p50'] for r in runs)} ms, p99 by round "
+        p50 = statistics.median(r["p50_ms"] for r in runs)
+        print(f"  freeze {name}: p50 {p50} ms, p99 by round "
               f"{p99s} ms, max {worst} ms, {over} of {made} over 150 ms")  # fmt: skip
     return 0
 

@@ -37,6 +37,7 @@ from django.db import connection, connections  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from throwaway_database import throwaway_database  # noqa: E402
 
 LAT0, LAT1, LON0, LON1 = 51.40, 51.62, -0.35, 0.15  # inside the force's area
 
@@ -206,9 +207,7 @@ def main() -> int:
     if connection.vendor != "postgresql":
         print("WARNING: not PostgreSQL (set DATABASE_URL); figures are not the benchmark's.")
     setup_test_environment()
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with throwaway_database("bench_incident_create"):
         tokens = setup_world()
         from incidents.models import Incident
 
@@ -242,9 +241,6 @@ def main() -> int:
         uses_index = "incident_position_idx" in plan
         print(f"uses incident_position_idx: {'yes' if uses_index else 'NO'}")
         return 0 if failures == 0 else 1
-    finally:
-        connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":

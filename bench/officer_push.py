@@ -48,13 +48,12 @@ import logging  # noqa: E402
 
 import websockets  # noqa: E402
 from board_fanout import (  # noqa: E402  (bench/ is on the path)
-    database_url,
-    drop_bench_database,
     full_stack_missing,
     summary,
 )
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
+from throwaway_database import database_url, throwaway_database  # noqa: E402
 
 from tests.servers import DAPHNE_OPTIONS, free_port, wait_for_port  # noqa: E402
 
@@ -302,19 +301,13 @@ def main() -> int:
     if full_stack_missing():
         return 2
 
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})["NAME"] = f"bench_officer_push_{db['NAME']}"
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with throwaway_database("bench_officer_push"):
         callsigns, keys, token = setup(sockets)
         connection.close()
         env = {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
                "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60", "DEBUG": "0"}  # fmt: skip
         with daphne(env) as (port, pid):
             result = asyncio.run(run(port, pid, callsigns, keys, token, args.rate, seconds))
-    finally:
-        drop_bench_database(old_name)
 
     print(f"{result['sockets']} officer sockets (connected in {result['connect_s']:.1f} s), "
           f"{args.rate:g} changes/s for {seconds:g} s ({result['count']} changes); "

@@ -42,6 +42,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
+from throwaway_database import database_url, throwaway_database  # noqa: E402
 
 RELAXED = "10.99.0.0/16"
 LAT0, LAT1, LON0, LON1 = 51.50, 51.58, -0.20, -0.10
@@ -128,13 +129,9 @@ def run_reports(rate: float, seconds: float, procs: int) -> None:
     print(f"  target p99 < 300 ms and 0 lost: {'MET' if ok else 'NOT MET'}")
 
 
-def start_worker(db_name: str):
-    """A Celery worker on the `texts` queue, on the benchmark's test database."""
-    env = {**os.environ, "NOTIFY_BACKEND": "log"}
-    url = settings.DATABASES["default"]
-    env["DATABASE_URL"] = (
-        f"postgres://{url['USER']}:{url['PASSWORD']}@{url['HOST']}:{url['PORT'] or 5432}/{db_name}"
-    )
+def start_worker():
+    """A Celery worker on the `texts` queue, on the benchmark's throw-away database."""
+    env = {**os.environ, "NOTIFY_BACKEND": "log", "DATABASE_URL": database_url()}
     celery = ROOT / ".venv" / "bin" / "celery"
     return subprocess.Popen(
         [str(celery if celery.exists() else "celery"), "-A", "cad", "worker", "-Q", "texts",
@@ -239,32 +236,31 @@ def main() -> int:
     if connection.vendor != "postgresql":
         print("WARNING: not PostgreSQL (set DATABASE_URL); figures are not the benchmark's.")
     setup_test_environment()
-    old_name = connection.settings_dict["NAME"]
-    db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    worker = None
-    try:
-        setup_world()
-        print(f"database: {connection.vendor}; cores: {os.cpu_count()}; load: {os.getloadavg()}")
-        # Two measurements, one after the other. The reports first, with no texts worker: a
-        # report's answer never waits for its acknowledgement text, and on 2 cores a worker
-        # sending 50 texts a second would measure the CPU share, not the endpoint. Their
-        # acknowledgements queue meanwhile; the worker then drains them (reported: that is the
-        # backlog a burst leaves) before the despatches' texts are measured from an idle queue.
-        run_reports(args.rate, seconds, args.procs)
-        if settings.REDIS_URL:
-            worker = start_worker(db_name)
-            wait_for_worker()
-        else:
-            print("  (no REDIS_URL: texts are sent in-process, as in the embedded default)")
-        drain_acknowledgements()
-        run_texts(despatches)
-        return 0
-    finally:
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=30)
-        connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    with throwaway_database("bench_public_reports"):
+        worker = None
+        try:
+            setup_world()
+            print(
+                f"database: {connection.vendor}; cores: {os.cpu_count()}; load: {os.getloadavg()}"
+            )
+            # Two measurements, one after the other. The reports first, with no texts worker: a
+            # report's answer never waits for its acknowledgement text, and on 2 cores a worker
+            # sending 50 texts a second would measure the CPU share, not the endpoint. Their
+            # acknowledgements queue meanwhile; the worker then drains them (reported: that is the
+            # backlog a burst leaves) before the despatches' texts are measured from an idle queue.
+            run_reports(args.rate, seconds, args.procs)
+            if settings.REDIS_URL:
+                worker = start_worker()
+                wait_for_worker()
+            else:
+                print("  (no REDIS_URL: texts are sent in-process, as in the embedded default)")
+            drain_acknowledgements()
+            run_texts(despatches)
+            return 0
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -67,9 +67,10 @@ django.setup()
 import logging  # noqa: E402
 
 import websockets  # noqa: E402
-from board_fanout import daphne, database_url, drop_bench_database, percentile  # noqa: E402
+from board_fanout import daphne, percentile  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
+from throwaway_database import database_url, throwaway_database  # noqa: E402
 
 from radio import protocol  # noqa: E402
 from tests.servers import free_port  # noqa: E402
@@ -590,12 +591,8 @@ def main() -> int:
         print("needs DATABASE_URL (PostgreSQL) and REDIS_URL: every process shares both")
         return 2
 
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})["NAME"] = f"bench_radio_ingest_{db['NAME']}"
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    flush_redis(settings.REDIS_URL)
-    try:
+    with throwaway_database("bench_radio_ingest"):
+        flush_redis(settings.REDIS_URL)
         cookie = seed(args.units)
         connection.close()
         env = {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
@@ -612,8 +609,6 @@ def main() -> int:
             servers.enter_context(subprocess_logged("celery", celery, env))
             worker_ping()
             result = asyncio.run(run(args, env, cookie, port))
-    finally:
-        drop_bench_database(old_name)
     # The exit status fails on a lost message only: the speed targets are for the full size on
     # a quiet machine, and CI runs this at --small on a shared one.
     return 0 if report(args, result) or not result["lost"] else 1

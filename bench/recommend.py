@@ -38,6 +38,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from throwaway_database import database_url, throwaway_database  # noqa: E402
 
 BOX = {"min_lat": 51.35, "max_lat": 51.65, "min_lon": -0.45, "max_lon": 0.20}
 BCUS = ["AW", "SW", "SN", "SE", "EA", "WA", "AS", "NA", "CE", "CN", "NW", "NE"]
@@ -285,57 +286,47 @@ def main() -> None:
     n_e2e = 50 if args.small else 200
     db = settings.DATABASES["default"]
     postgres = db["ENGINE"] == "django.db.backends.postgresql"
-    if postgres:
-        db.setdefault("TEST", {})["NAME"] = f"bench_{db['NAME']}"
     print(f"database: {'PostgreSQL' if postgres else 'SQLite'}; units {n_units}, "
           f"incidents {n_incidents}; machine: {os.cpu_count()} cores")  # fmt: skip
-    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    worker = None
-    try:
-        t0 = time.perf_counter()
-        user = build_world(n_units, n_incidents, random.Random(42))
-        print(f"world built in {time.perf_counter() - t0:.1f} s")
-        r = bench_compute(n_incidents)
-        print(
-            f"compute per recommendation ({r['n']}, mean {r['mean_results']:.1f} results): "
-            f"p50 {r['compute_p50']:.2f} ms, p99 {r['compute_p99']:.2f} ms, "
-            f"max {r['compute_max']:.2f} ms (target p99 < 5 ms, issue 22)"
-        )
-        print(
-            f"  of which this process's CPU: p50 {r['cpu_p50']:.2f} ms, p99 {r['cpu_p99']:.2f} ms"
-        )
-        print(
-            f"compute + store + event ({r['n_stored']}): p50 {r['stored_p50']:.2f} ms, "
-            f"p99 {r['stored_p99']:.2f} ms"
-        )
-        if args.no_e2e:
-            return
-        if not (postgres and settings.REDIS_URL):
-            print("end to end skipped: needs DATABASE_URL (PostgreSQL) and REDIS_URL")
-            return
-        base = os.environ["DATABASE_URL"].split("?")[0].rsplit("/", 1)[0]
-        worker = start_worker(f"{base}/{test_name}")
-        e = asyncio.run(bench_e2e(user, n_e2e))
-        print(
-            f"incident created → recommendations.ready on board.all ({e['n']}, lost "
-            f"{e['lost']}): p50 {e['p50']:.0f} ms, p99 {e['p99']:.0f} ms, max {e['max']:.0f} ms "
-            f"(target p99 < 500 ms)"
-        )
-    finally:
-        if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-        for attempt in range(5):
-            try:
-                connection.creation.destroy_test_db(test_name, verbosity=0)
-                break
-            except Exception:  # noqa: BLE001  (worker connections take a moment to go)
-                if attempt == 4:
-                    raise
-                time.sleep(2)
+    with throwaway_database("bench_recommend"):
+        worker = None
+        try:
+            t0 = time.perf_counter()
+            user = build_world(n_units, n_incidents, random.Random(42))
+            print(f"world built in {time.perf_counter() - t0:.1f} s")
+            r = bench_compute(n_incidents)
+            print(
+                f"compute per recommendation ({r['n']}, mean {r['mean_results']:.1f} results): "
+                f"p50 {r['compute_p50']:.2f} ms, p99 {r['compute_p99']:.2f} ms, "
+                f"max {r['compute_max']:.2f} ms (target p99 < 5 ms, issue 22)"
+            )
+            print(
+                f"  of which this process's CPU: p50 {r['cpu_p50']:.2f} ms, "
+                f"p99 {r['cpu_p99']:.2f} ms"
+            )
+            print(
+                f"compute + store + event ({r['n_stored']}): p50 {r['stored_p50']:.2f} ms, "
+                f"p99 {r['stored_p99']:.2f} ms"
+            )
+            if args.no_e2e:
+                return
+            if not (postgres and settings.REDIS_URL):
+                print("end to end skipped: needs DATABASE_URL (PostgreSQL) and REDIS_URL")
+                return
+            worker = start_worker(database_url())
+            e = asyncio.run(bench_e2e(user, n_e2e))
+            print(
+                f"incident created → recommendations.ready on board.all ({e['n']}, lost "
+                f"{e['lost']}): p50 {e['p50']:.0f} ms, p99 {e['p99']:.0f} ms, "
+                f"max {e['max']:.0f} ms (target p99 < 500 ms)"
+            )
+        finally:
+            if worker is not None:
+                worker.terminate()
+                try:
+                    worker.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ from resources.recommend.routers import Origin  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train-months", type=int, default=9, help="train on Jan..this month")
+    parser.add_argument("--small", action="store_true",
+                        help="for `make bench`: the same run, which takes seconds")  # fmt: skip
     args = parser.parse_args()
     if not (DATA / "lfb_incidents_2023_sample10k.csv").exists():
         print(f"skipped: {DATA} has no LFB data")

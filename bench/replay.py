@@ -39,6 +39,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from psycopg2.extras import execute_values  # noqa: E402
+from throwaway_database import throwaway_database  # noqa: E402
 
 GPS_EVERY_S = 60
 
@@ -63,7 +64,7 @@ def _incident_row(inc: dict, status: str, version: int) -> dict:
             "summary": "Shouting in the street, one male with a bottle", "lat": inc["lat"],
             "lon": inc["lon"], "address": f"{inc['id']} High Street", "bcu__code": inc["bcu"],
             "created_at": inc["at"], "due_at": inc["at"] + timedelta(minutes=15),
-            "version": version}  # fmt: skip
+            "version": version, "operation_id": None}  # fmt: skip
 
 
 def build_day(n_incidents: int, n_units: int, seed: int) -> int:
@@ -118,7 +119,8 @@ def build_day(n_incidents: int, n_units: int, seed: int) -> int:
         leave = arrive + timedelta(seconds=rng.uniform(600, 3600))
         unit["free_at"] = leave
         job = {"incident_id": n, "incident__bcu__code": bcu, "incident__grade": inc["grade"],
-               "assigned_at": sent, "en_route_at": None, "at_scene_at": None}  # fmt: skip
+               "assigned_at": sent, "en_route_at": None, "at_scene_at": None,
+               "acknowledged_at": None}  # fmt: skip
         lat, lon = 51.5, -0.1
         incident_updated = (INCIDENT_UPDATED, bcu)
         events.append((sent, *incident_updated, board_incident(_incident_row(inc, "assigned", 2))))
@@ -181,10 +183,7 @@ def main() -> int:
     if db["ENGINE"] != "django.db.backends.postgresql":
         print("needs PostgreSQL: set DATABASE_URL")
         return 1
-    db.setdefault("TEST", {})["NAME"] = f"bench_replay_{db['NAME']}"
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with throwaway_database("bench_replay"):
         from cad.models import EventCounter
 
         EventCounter.objects.get_or_create(id=1)
@@ -213,8 +212,6 @@ def main() -> int:
               f"max {max(times):.1f} ms (target < 1000 ms); open incidents per board "
               f"{min(sizes)}-{max(sizes)}")  # fmt: skip
         return 0 if max(times) < 1000 else 1
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":

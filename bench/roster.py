@@ -33,6 +33,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from throwaway_database import throwaway_database  # noqa: E402
 
 
 def build(n_officers: int, start) -> tuple:
@@ -159,16 +160,13 @@ def main() -> None:
     n_officers, n_pattern = (100, 20) if args.small else (500, 100)
     db = settings.DATABASES["default"]
     postgres = db["ENGINE"] == "django.db.backends.postgresql"
-    if postgres:
-        db.setdefault("TEST", {})["NAME"] = f"bench_{db['NAME']}"
     engine = "PostgreSQL" if postgres else "SQLite"
     print(
         f"database: {engine}; roster {n_officers} officers x 28 days; pattern {n_pattern} "
         f"officers x 28 days; machine: {os.cpu_count()} cores"
     )
     setup_test_environment()
-    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with throwaway_database("bench_roster"):
         today = timezone.localdate()
         start = today + timedelta(days=35 - today.weekday())
         t0 = time.perf_counter()
@@ -186,8 +184,6 @@ def main() -> None:
             f"pattern apply, {n_pattern} officers x 28 days: empty roster {fresh:.0f} ms; "
             f"every cell changed {shifted:.0f} ms ({changed} cells in all; target < 2 s)"
         )
-    finally:
-        connection.creation.destroy_test_db(test_name, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ os.environ["TRAINING"] = "1"  # before the settings load: the training database,
 
 import dj_database_url  # noqa: E402
 import django  # noqa: E402
-import psycopg2  # noqa: E402
+from throwaway_database import create_if_missing_on_server  # noqa: E402
 
 
 def _ensure_training_database() -> None:
@@ -46,14 +46,7 @@ def _ensure_training_database() -> None:
         if os.environ.get("TRAINING_DATABASE_URL")
         else f"{db['NAME']}_training"
     )
-    conn = psycopg2.connect(dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"],
-                            host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432)  # fmt: skip
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
+    create_if_missing_on_server(os.environ["DATABASE_URL"], name)
 
 
 _ensure_training_database()

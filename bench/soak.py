@@ -2,11 +2,10 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1/beacon_x REDIS_URL=redis://127.0.0.1:6379/4 \
         .venv/bin/python bench/soak.py --duration 3600          (the issue's size, an hour)
-    ... --duration 30 --window 10 --units 200 --radio-rate 40 --incident-rate 1 --sockets 6
-                                                               (CI size: tests/test_bench_soak.py)
+    ... --small        (CI size, as tests/test_bench_soak.py runs it: 30 s, 200 units, 6 sockets)
 
-What runs, all on this machine, against a throw-away database (bench_soak_<name>) and the Redis
-database of REDIS_URL, which it FLUSHES first (radio_ingest.py says why):
+What runs, all on this machine, against a throw-away database (bench_soak[_<tag>]_<name>) and
+the Redis database of REDIS_URL, which it FLUSHES first (radio_ingest.py says why):
 - daphne (cad.asgi, channels-redis) for the board sockets and gunicorn (cad.wsgi) for the REST
   API, as docs/operations.md's proxy splits them (`--api daphne`: REST on daphne too), two
   Celery workers (the `radio` queue, and `default`, `recommend` and `texts`), Celery beat (so
@@ -70,10 +69,11 @@ ROOT = radio_ingest.ROOT
 
 import redis  # noqa: E402
 import websockets  # noqa: E402
-from board_fanout import daphne, database_url, drop_bench_database, frame_messages  # noqa: E402
+from board_fanout import daphne, frame_messages  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from soak_verdict import soak_verdict  # noqa: E402
+from throwaway_database import database_url, throwaway_database  # noqa: E402
 
 from tests.servers import free_port  # noqa: E402
 
@@ -774,6 +774,13 @@ def report(args, result: dict) -> dict:
             "verdict": verdict}  # fmt: skip
 
 
+# CI's size (`--small`, as `make bench` and tests/test_bench_soak.py run it): 30 s in 10 s windows,
+# the event log pruned and vacuumed often enough that both happen within them.
+SMALL = {"duration": 30.0, "window": 10.0, "units": 200, "radio_rate": 40.0,
+         "incident_rate": 1.0, "incident_life": 5.0, "sockets": 6, "central": 2,
+         "retention": 15.0, "prune_every": 5.0, "drain": 20.0, "vacuum_every": 10.0}  # fmt: skip
+
+
 def main() -> int:
     # A SIGTERM (a test's timeout, `kill`) unwinds like Ctrl-C: the `finally`s stop the load, the
     # servers this started (ExitStack) and drop the throw-away database, none is left running.
@@ -828,6 +835,10 @@ def main() -> int:
     parser.add_argument("--json", help="also write the report here")
     parser.add_argument("--tag", default="", help="suffix of the throw-away database's name, so "
                         "two soaks (a long one and CI's) can run side by side")  # fmt: skip
+    parser.add_argument("--small", action="store_true",
+                        help="CI size (SMALL); options given as well win")  # fmt: skip
+    if parser.parse_known_args()[0].small:
+        parser.set_defaults(**SMALL)
     args = parser.parse_args()
     args.warmup = args.window if args.warmup is None else args.warmup
     args.sample = args.sample or min(30.0, args.window / 5)
@@ -837,14 +848,10 @@ def main() -> int:
         print("needs DATABASE_URL (PostgreSQL) and REDIS_URL: every process shares both")
         return 2
 
-    db = settings.DATABASES["default"]
     suffix = f"_{args.tag}" if args.tag else ""
-    db.setdefault("TEST", {})["NAME"] = f"bench_soak_{db['NAME']}{suffix}"
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    args.stand_in_vacuum = not autovacuum_on()
-    radio_ingest.flush_redis(settings.REDIS_URL)
-    try:
+    with throwaway_database(f"bench_soak{suffix}"):
+        args.stand_in_vacuum = not autovacuum_on()
+        radio_ingest.flush_redis(settings.REDIS_URL)
         cookies, handler_token, desk_token = seed(args.units)
         connection.close()
         env = {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
@@ -877,8 +884,6 @@ def main() -> int:
             radio_ingest.worker_ping()
             tokens = (handler_token, desk_token)
             result = asyncio.run(run(args, env, cookies, tokens, port, api_port))
-    finally:
-        drop_bench_database(old_name)
     summary = report(args, result)
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1, default=str))

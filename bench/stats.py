@@ -47,6 +47,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from throwaway_database import throwaway_database  # noqa: E402
 
 LONDON = ZoneInfo("Europe/London")
 DAYS = 365
@@ -193,15 +194,7 @@ def main() -> int:
     args = parser.parse_args()
     n = args.incidents or (20_000 if args.small else 1_500_000)
 
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})["NAME"] = (
-        f"bench_stats_{os.getpid()}.sqlite3"
-        if db["ENGINE"].endswith("sqlite3")
-        else f"bench_stats_{db['NAME']}"
-    )
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with throwaway_database("bench_stats"):
         today = timezone.localdate()
         first = today - timedelta(days=DAYS)
         start = datetime(first.year, first.month, first.day, tzinfo=LONDON)
@@ -241,8 +234,6 @@ def main() -> int:
         ok = worst < TARGET_MS
         print(f"slowest p50 {worst:.0f} ms (target < {TARGET_MS} ms): {'PASS' if ok else 'FAIL'}")
         return 0 if ok or args.small else 1
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -36,12 +36,9 @@ def private_redis(redis_url):
 
 def test_soak_at_ci_size_loses_nothing_and_reports_every_window(postgres, private_redis, tmp_path):
     out = tmp_path / "soak.json"
-    command = [
-        sys.executable, "bench/soak.py", "--duration", "30", "--window", "10", "--units", "200",
-        "--radio-rate", "40", "--incident-rate", "1", "--incident-life", "5", "--sockets", "6",
-        "--central", "2", "--retention", "15", "--prune-every", "5", "--drain", "20",
-        "--vacuum-every", "10", "--tag", "ci", "--json", str(out),
-    ]  # fmt: skip
+    # --small (bench/soak.py's SMALL): 30 s of load in 10 s windows, 40 fixes a second over 200
+    # units, an incident a second, 6 sockets, the log pruned to 15 s, a 20 s drain.
+    command = [sys.executable, "bench/soak.py", "--small", "--tag", "ci", "--json", str(out)]
     # Its own session, so a timeout stops the soak (which stops what it started), not only it.
     soak = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, "REDIS_URL": private_redis},

@@ -385,7 +385,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def _latency(ms: list[float]) -> dict:
+def latency(ms: list[float]) -> dict:
     return {
         "creates": len(ms),
         "p50_ms": round(statistics.median(ms), 1) if ms else None,
@@ -418,9 +418,9 @@ def report(name: str, load: Load, saved: set[str], *, recovery_s: float | None,
         "saved": len(saved),
         "acknowledged_not_saved": len(acknowledged - saved),
         "saved_not_acknowledged": len(saved - acknowledged),
-        "during_fault": _latency(during),
+        "during_fault": latency(during),
         "by_phase": {
-            phase: _latency([a.ms for a in answers if a.phase == phase and a.status == 201])
+            phase: latency([a.ms for a in answers if a.phase == phase and a.status == 201])
             for phase in dict.fromkeys(a.phase for a in answers)
         },
         "recovery_s": None if recovery_s is None else round(recovery_s, 2),
