@@ -32,6 +32,12 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 # The API fuzz gate's fresh seed (tests/test_api_fuzz.py): drawn once per run, here so that the
 # run's header shows it before any test fails; FUZZ_SEED=<seed> replays one.
 os.environ.setdefault("FUZZ_SEED", str(secrets.randbelow(2**32)))
+# Importing cad.asgi or cad.wsgi freezes the importing process's heap, as a server's start-up
+# should (decision 0035), and test files import them to drive the app in this process. A test
+# process keeps CPython's collector as it comes: a test counting on a cycle being collected
+# must not find it frozen. The servers tests start as subprocesses still freeze (their settings
+# come from the environment, which this leaves alone).
+settings.GC_FREEZE_AT_STARTUP = False
 
 
 def pytest_report_header(config) -> str:

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+import cad.asgi  # noqa: F401  (imported as other test files import it, to check what it does here)
+import cad.wsgi  # noqa: F401
 from cad.startup_heap import freeze_startup_heap
 from tests.servers import ROOT, venv_bin
 
@@ -27,6 +29,12 @@ def thawed():
     """Leave this test process's collector unfrozen, as pytest runs it."""
     yield
     gc.unfreeze()
+
+
+def test_the_suite_imports_the_entry_points_without_freezing_its_own_heap():
+    """Only servers freeze: pytest's processes import cad.asgi and cad.wsgi to call the app
+    in-process (conftest.py turns the freeze off for them)."""
+    assert gc.get_freeze_count() == 0
 
 
 def test_freezing_moves_the_heap_out_of_full_collections(settings, thawed):
