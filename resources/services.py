@@ -282,7 +282,7 @@ def units_set_positions(*, fixes: list[UnitFix], jobs: dict[int, dict] | None = 
 
     The caller holds the units' row locks and has kept only fixes newer than the one each unit
     holds. Emits the same coalescible `unit.updated` as `unit_set_position`, numbered and
-    published together, with the payloads of the whole batch read in three queries, or two when
+    published together, with the payloads of the whole batch read in two queries, or one when
     the caller passes the units' `current_jobs` (read under the same locks).
     """
     if not fixes:

@@ -99,12 +99,14 @@ def test_current_jobs_are_the_uncleared_assignments(units):
 
 def test_each_read_is_one_statement_for_any_number_of_units(units):
     ids = [u.pk for u in units]
+    # On PostgreSQL a unit's row carries its skills; SQLite reads them apart.
+    skills_apart = 0 if connection.vendor == "postgresql" else 1
     with CaptureQueriesContext(connection) as reads:
         selectors.unit_details(unit_ids=ids)
-    assert len(reads) == 3  # units, skills, jobs
+    assert len(reads) == 2 + skills_apart  # units, jobs
     with CaptureQueriesContext(connection) as reads:
         selectors.unit_details(unit_ids=ids, jobs=selectors.current_jobs(unit_ids=ids))
-    assert len(reads) == 3  # jobs, units, skills
+    assert len(reads) == 2 + skills_apart  # jobs, units
     if connection.vendor == "postgresql":
         # One array parameter, not a placeholder per unit for Django to compile.
         assert all("= ANY(" in q["sql"] and " IN (" not in q["sql"] for q in reads)
