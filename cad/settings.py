@@ -345,15 +345,18 @@ CELERY_BEAT_SCHEDULE["prune-event-log"] = {
     "options": {"expires": EVENT_PRUNE_EVERY_SECONDS * 0.9},
 }
 # How long a board socket holds unit positions to send only the newest per unit; statuses and
-# incidents never wait. Issue 4 allows 1-2 s; half a second keeps a radio fix on the board within
-# the radio issue's 1 s at p99 (bench/radio_ingest.py). A browser's load is set by how often
-# units report, not by this: at one fix per unit every 2.5 s the hold rarely merges two.
-BOARD_POSITION_HOLD_SECONDS = float(os.environ.get("BOARD_POSITION_HOLD_SECONDS", "0.5"))
+# incidents never wait. Issue 4 allows 1-2 s; the hold is up to half of a radio fix's way to the
+# board at issue 22's 1 s p99, so a quarter second (was half) leaves the rest more room. Its cost
+# is a frame per desk per hold, about 47 µs of daphne's CPU each (bench/board_fanout.py
+# --positions): while positions flow, 2 % of a core per 100 desks, 1 % more than at half a
+# second. A browser's load is set by how often units report, not by this: at one fix per unit
+# every 2.5 s the hold rarely merges two.
+BOARD_POSITION_HOLD_SECONDS = float(os.environ.get("BOARD_POSITION_HOLD_SECONDS", "0.25"))
 # Events are published after commit by several processes, so a board socket often receives an
 # event just before the one it follows. It parks the early one this long, waiting for the other,
 # before filling the gap from the Event table (a query per socket). A publish that arrives at all
 # arrives within REDIS_PUBLISH_TIMEOUT_S (0.3 s) of being sent, after which it counts as failed;
-# half a second covers that with room, and is no longer than positions are held anyway.
+# half a second covers that with room.
 BOARD_GAP_GRACE_SECONDS = float(os.environ.get("BOARD_GAP_GRACE_SECONDS", "0.5"))
 # At most this many events wait behind a gap on one socket (messages shared with the hub, so
 # memory is small); past it the gap is filled at once. Half a second at 2,000 events/s.

@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 BOARD_ROLES = {DESPATCHER, SUPERVISOR}
 RESYNC_LIMIT = 500
 # Positions are held this long and only the newest per unit is sent (settings).
-COALESCE_SECONDS = float(getattr(settings, "BOARD_POSITION_HOLD_SECONDS", 0.5))
+COALESCE_SECONDS = float(getattr(settings, "BOARD_POSITION_HOLD_SECONDS", 0.25))
 # How long an event that overtook the one before it waits for it (settings).
 GAP_GRACE_SECONDS = float(getattr(settings, "BOARD_GAP_GRACE_SECONDS", 0.5))
 # At most this many events wait behind a gap; one more and the gap is filled from the table.

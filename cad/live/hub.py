@@ -22,8 +22,8 @@ then spends the most time on the most out-of-date positions. So while behind, co
 of positions on a stream are merged, newest per unit, and handed out as one run when the chain
 meets anything else (an incident, a break in `prev`), a message that is no longer stale,
 MERGE_FOR_S of merging, or MERGE_WAIT_S with nothing more to read. A desk then gets each unit's
-newest position once instead of every fix on the way, as its own 0.5 s hold already does, and
-the board it shows is the same. Non-position events are never merged or held.
+newest position once instead of every fix on the way, as its own hold of positions already
+does, and the board it shows is the same. Non-position events are never merged or held.
 """
 
 from __future__ import annotations
