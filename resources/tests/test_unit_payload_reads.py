@@ -117,3 +117,21 @@ def test_a_unit_that_is_not_there_is_does_not_exist(units):
     missing = Unit(pk=max(u.pk for u in units) + 1000, callsign="ZZ99")
     with pytest.raises(Unit.DoesNotExist):
         selectors.unit_detail(unit=missing)
+
+
+def test_the_boards_unit_lists_carry_each_skill_once_on_every_desk(units, geography, cast):
+    """The board's list reads a unit's skills with the unit (grouped, on PostgreSQL) while a
+    BCU desk's view joins the unit's assignments: a unit with several jobs, cleared and not,
+    still shows each skill once, on its own BCU's desk, the desk of its job's BCU and on all."""
+    desk = cast.despatcher_all
+    roving = make_unit(geography["kentish"], callsign="CN09", skills=["TSG", "DOG"])
+    first = make_incident(cast.handler, where="lambeth", grade="I")
+    despatch.assignment_create(incident=first, unit=roving, by=desk)
+    despatch.assignment_clear(incident=first, unit=roving, by=desk)
+    second = make_incident(cast.handler, where="lambeth", grade="I")
+    despatch.assignment_create(incident=second, unit=roving, by=desk)
+    assert Assignment.objects.filter(unit=roving).count() == 2
+
+    for bcu in ("CN", "AS", None):
+        listed = {p["callsign"]: p for p in selectors.units_for_board(bcu=bcu)}
+        assert listed["CN09"] == expected_payload(roving), bcu
