@@ -15,6 +15,10 @@ on Linux, so comparable across processes).
 
 Targets (issue 4, 2 cores): p99 < 250 ms at 20 changes/s with 200 clients, at most 5x the
 floor's p99, 0 lost.
+
+`--positions` sends GPS positions instead (`POST /api/v1/units/{callsign}/position/`), which each
+desk holds up to BOARD_POSITION_HOLD_SECONDS and sends in one frame: the latency then includes
+the hold, and daphne's CPU per delivery shows what the hold's frames cost (no latency verdict).
 """
 
 from __future__ import annotations
@@ -413,7 +417,8 @@ def main() -> int:
         f"for {seconds:g} s ({beacon['count']} changes); machine: {os.cpu_count()} cores"
     )
     b = summary("beacon (API -> daphne -> Redis -> every client)", beacon["latencies"])
-    summary("  of which the status-change request itself", API_TIMES)
+    summary(f"  of which the {'position' if args.positions else 'status-change'} request itself",
+            API_TIMES)  # fmt: skip
     f = summary("floor (bare websockets broadcast)", floor["latencies"])
     print(f"lost events: beacon {beacon['lost']}, floor {floor['lost']} "
           f"(of {beacon['count'] * clients} deliveries)")  # fmt: skip

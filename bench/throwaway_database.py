@@ -19,12 +19,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import psycopg2
 from django.conf import settings
 from django.db import connection
 from psycopg2 import sql
+
+from tests.servers import subprocess_database_url
 
 
 @contextlib.contextmanager
@@ -51,7 +53,7 @@ def _drop(configured: str) -> None:
     if connection.vendor == "postgresql":
         name = connection.settings_dict["NAME"]
         connection.close()
-        with _server_cursor(database_url_of(configured)) as cursor:
+        with _server_cursor(url_on_server(database_url(), configured)) as cursor:
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid()",
@@ -62,16 +64,8 @@ def _drop(configured: str) -> None:
 
 def database_url() -> str:
     """The address of the database the default connection uses now (PostgreSQL), for a
-    process the bench starts."""
-    return database_url_of(connection.settings_dict["NAME"])
-
-
-def database_url_of(name: str) -> str:
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+    process the bench starts: the one tests give the servers they start."""
+    return subprocess_database_url()
 
 
 def url_on_server(server_url: str, name: str) -> str:
