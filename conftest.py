@@ -40,6 +40,19 @@ os.environ.setdefault("FUZZ_SEED", str(secrets.randbelow(2**32)))
 settings.GC_FREEZE_AT_STARTUP = False
 
 
+def pytest_configure(config) -> None:
+    # Workers without tests/xdist_workers.py share one database, Redis database and channel
+    # prefix, and then fail each other's tests in ways that look like real bugs. It has to be
+    # loaded with -p (before pytest-django reads the settings), which this file is too late to
+    # do, so a run that forgot it stops here with the command that works.
+    workers = getattr(config.option, "numprocesses", None)
+    if workers and not config.pluginmanager.has_plugin("tests.xdist_workers"):
+        raise pytest.UsageError(
+            "pytest -n needs the workers plugin: add -p tests.xdist_workers "
+            "(make test does; docs/testing.md)"
+        )
+
+
 def pytest_report_header(config) -> str:
     return f"API fuzz seed: {os.environ['FUZZ_SEED']} (replay: FUZZ_SEED=<seed> make fuzz)"
 

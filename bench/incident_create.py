@@ -3,8 +3,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1/beacon_dev .venv/bin/python bench/incident_create.py
     ... --small            (CI size: fewer requests, same 100,000-row duplicate check)
 
-Runs in a throw-away test database (test_<name>), so it never touches real data. Requests go
-through the whole Django stack (middleware, token auth, DRF, services, the 201 body with
+Runs in a throw-away database (bench_incident_create_<name>), so it never touches real data.
+Requests go through the whole Django stack (middleware, token auth, DRF, services, the 201 body with
 duplicates and history) from several processes with django.test.Client, as a server runs
 several workers: HTTP parsing and the network are not included.
 Targets (issue 3): >= 100 incidents/s sustained, p99 < 250 ms; duplicate check < 5 ms at

@@ -4,7 +4,7 @@
         .venv/bin/python bench/public_reports.py
     ... --small            (dev size: 10 s of reports, 100 despatches)
 
-Runs in a throw-away test database (test_<name>), so it never touches real data.
+Runs in a throw-away database (bench_public_reports_<name>), so it never touches real data.
 
 1. Reports: `--rate` (50) reports a second for `--seconds` (60) to POST /api/v1/public/reports/,
    paced on a fixed schedule by several processes through the whole Django stack

@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from tests.xdist_workers import costliest_first, weight, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,3 +93,22 @@ def test_files_are_queued_costliest_first_and_never_split():
 
     assert ordered == [f"{fuzz}#0", f"{fuzz}#1", f"{browser}#0", f"{light}#0", f"{light}#1"]
     assert weight(fuzz, "") > weight(browser, "") > weight(light, "def test_a(): pass\n")
+
+
+def test_workers_without_the_plugin_stop_before_running_anything():
+    # Two workers sharing one database and one prefix fail each other's tests as if they were
+    # bugs; a run that forgot `-p tests.xdist_workers` must say so instead. (A file of the
+    # repository's, so that the root conftest.py is the one loaded.)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "cad.settings"}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    probe = (
+        "tests/test_xdist_workers.py::test_the_first_worker_keeps_the_environment_and_the_"
+        "others_are_numbered_apart"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "-q", probe],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout + run.stderr
+    assert "-p tests.xdist_workers" in run.stderr
+    assert "passed" not in run.stdout
