@@ -7,7 +7,7 @@ as a consultation and each export as a disclosure, with the filter used.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from itertools import islice
 from typing import cast
 
@@ -37,9 +37,13 @@ from cad.models import AuditEvent
 
 
 class MomentField(serializers.Field):
-    """An ISO 8601 date-time, or a date meaning the start of that day (UTC).
+    """An ISO 8601 date-time, or a date meaning the start of that day, in the force's time.
 
-    `end_of_day` makes a bare date in `to` include that whole day.
+    A bare date is a London day (TIME_ZONE), as the CAD's references, the figures and the
+    rosters count days: "1 July" in summer starts at 23:00 UTC on 30 June. A date-time without
+    an offset is London's wall clock too; one with an offset or `Z` is taken as given.
+    `end_of_day` makes a bare date in `to` include that whole day (23 or 25 hours when the
+    clocks change).
     """
 
     default_error_messages = {"invalid": "Give a date (2026-11-30) or an ISO 8601 date-time."}
@@ -61,11 +65,13 @@ class MomentField(serializers.Field):
         if day is not None:
             if not 1900 <= day.year <= 9000:
                 self.fail("invalid")
-            start = datetime.combine(day, time.min, tzinfo=UTC)
-            return start + timedelta(days=1) if self.end_of_day else start
+            if self.end_of_day:
+                day += timedelta(days=1)
+            return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
         if moment is None:
             self.fail("invalid")
-        moment = moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+        if not timezone.is_aware(moment):
+            moment = moment.replace(tzinfo=timezone.get_default_timezone())
         if not 1900 <= moment.year <= 9000:  # and no overflow adding a day or an offset
             self.fail("invalid")
         return moment
@@ -117,8 +123,12 @@ class AuditFilterSerializer(serializers.Serializer):
 FILTER_PARAMETERS = [
     OpenApiParameter("incident", str, description="incident id or reference (CAD nnnn/ddMonyy)"),
     OpenApiParameter("user", str, description="username as recorded"),
-    OpenApiParameter("from", str, description="date or ISO 8601 date-time, inclusive"),
-    OpenApiParameter("to", str, description="date (whole day) or date-time, exclusive"),
+    OpenApiParameter(
+        "from",
+        str,
+        description="London date or ISO 8601 date-time (no offset: London's clock), inclusive",
+    ),
+    OpenApiParameter("to", str, description="London date (whole day) or date-time, exclusive"),
     OpenApiParameter("action", str, enum=AuditEvent.Action.values),
 ]
 

@@ -3,12 +3,13 @@
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from cad.audit.api import MomentField
 from cad.models import AuditEvent
 from incidents.models import Incident
 from incidents.retention import incidents_erase_personal_expired
@@ -174,13 +175,40 @@ def test_filters_user_action_and_time(world):
     old = AuditEvent.objects.get(
         object_type="incidents.incident", object_id=str(world["as"].pk), action="create"
     )
-    tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
+    # Days are London's; the row's own, so that a run crossing midnight reads the same day.
+    day = timezone.localdate(old.at)
+    tomorrow = (day + timedelta(days=1)).isoformat()
     assert rows_of(client.get(API, {"from": tomorrow})) == []
-    today = timezone.now().date().isoformat()
+    today = day.isoformat()
     assert old.id in [r["id"] for r in rows_of(client.get(API, {"from": today, "to": today}))]
     moment = (old.at + timedelta(microseconds=1)).isoformat()
     ids = [r["id"] for r in rows_of(client.get(API, {"from": moment, "user": "handler_as"}))]
     assert old.id not in ids
+
+
+@pytest.mark.parametrize(
+    "given, end_of_day, expected_utc",
+    [
+        # A winter day is UTC's.
+        ("2026-12-01", False, datetime(2026, 12, 1, 0, 0, tzinfo=UTC)),
+        ("2026-12-01", True, datetime(2026, 12, 2, 0, 0, tzinfo=UTC)),
+        # A summer day starts at 23:00 UTC the day before (BST is UTC+1).
+        ("2026-07-01", False, datetime(2026, 6, 30, 23, 0, tzinfo=UTC)),
+        ("2026-07-01", True, datetime(2026, 7, 1, 23, 0, tzinfo=UTC)),
+        # 25 October 2026, when the clocks go back, is 25 hours long: 23:00 UTC on the 24th to
+        # midnight UTC on the 26th.
+        ("2026-10-25", False, datetime(2026, 10, 24, 23, 0, tzinfo=UTC)),
+        ("2026-10-25", True, datetime(2026, 10, 26, 0, 0, tzinfo=UTC)),
+        # A wall-clock time without an offset is London's; with one, as given.
+        ("2026-07-01T08:00", False, datetime(2026, 7, 1, 7, 0, tzinfo=UTC)),
+        ("2026-07-01T08:00Z", False, datetime(2026, 7, 1, 8, 0, tzinfo=UTC)),
+        ("2026-07-01T08:00+02:00", False, datetime(2026, 7, 1, 6, 0, tzinfo=UTC)),
+        ("2026-12-01T08:00", False, datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+    ],
+)
+def test_dates_and_wall_clock_times_are_londons(given, end_of_day, expected_utc):
+    moment = MomentField(end_of_day=end_of_day).to_internal_value(given)
+    assert moment == expected_utc
 
 
 @pytest.mark.parametrize(
