@@ -428,7 +428,12 @@ def main() -> int:
         f"per delivery" + (" (the requests too)" if args.api == "same" else "")
     )
     ratio = b["p99"] / f["p99"] if f["p99"] else float("inf")
-    print(f"p99 ratio beacon/floor: {ratio:.2f}x (target <= 5x); p99 target < 250 ms")
+    if args.positions:
+        # Positions wait out the socket's hold on purpose, so beside the floor's unheld
+        # broadcast the ratio says nothing; only losses decide.
+        print("p99 ratio beacon/floor: not judged (positions are held, the floor's are not)")
+    else:
+        print(f"p99 ratio beacon/floor: {ratio:.2f}x (target <= 5x); p99 target < 250 ms")
     ok = (args.positions or (b["p99"] < 250 and ratio <= 5)) and beacon["lost"] == 0
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

@@ -50,7 +50,8 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def _unit_row(unit: dict, status: str, at, lat: float, lon: float) -> dict:
-    """A `.values()` row as `resources.selectors.unit_payload` reads it."""
+    """A `.values()` row as `resources.selectors.unit_payload` reads it (UNIT_FIELDS but the
+    id; tests/test_bench_replay_rows.py keeps these three builders in step with the apps)."""
     return {"callsign": unit["callsign"], "type__code": "IRV", "status": status, "status_at": at,
             "deployable": False, "lat": lat, "lon": lon, "position_at": at,
             "bcu__code": unit["bcu"], "issi": unit["issi"], "emergency": False,
@@ -65,6 +66,14 @@ def _incident_row(inc: dict, status: str, version: int) -> dict:
             "lon": inc["lon"], "address": f"{inc['id']} High Street", "bcu__code": inc["bcu"],
             "created_at": inc["at"], "due_at": inc["at"] + timedelta(minutes=15),
             "version": version, "operation_id": None}  # fmt: skip
+
+
+def _job_row(incident_id: int, bcu: str, grade: str, sent) -> dict:
+    """A unit's current assignment as `resources.selectors.current_jobs` reads it (JOB_FIELDS
+    but the assignment's and unit's ids, which the payload does not show)."""
+    return {"incident_id": incident_id, "incident__bcu__code": bcu, "incident__grade": grade,
+            "assigned_at": sent, "en_route_at": None, "at_scene_at": None,
+            "acknowledged_at": None}  # fmt: skip
 
 
 def build_day(n_incidents: int, n_units: int, seed: int) -> int:
@@ -118,9 +127,7 @@ def build_day(n_incidents: int, n_units: int, seed: int) -> int:
         arrive = sent + timedelta(seconds=rng.uniform(300, 1200))
         leave = arrive + timedelta(seconds=rng.uniform(600, 3600))
         unit["free_at"] = leave
-        job = {"incident_id": n, "incident__bcu__code": bcu, "incident__grade": inc["grade"],
-               "assigned_at": sent, "en_route_at": None, "at_scene_at": None,
-               "acknowledged_at": None}  # fmt: skip
+        job = _job_row(n, bcu, inc["grade"], sent)
         lat, lon = 51.5, -0.1
         incident_updated = (INCIDENT_UPDATED, bcu)
         events.append((sent, *incident_updated, board_incident(_incident_row(inc, "assigned", 2))))
