@@ -18,6 +18,7 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.test import override_settings
 
+from resources.recommend.engine import plans_forget
 from tests.servers import PrivateRedis
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -55,6 +56,14 @@ def pytest_configure(config) -> None:
 
 def pytest_report_header(config) -> str:
     return f"API fuzz seed: {os.environ['FUZZ_SEED']} (replay: FUZZ_SEED=<seed> make fuzz)"
+
+
+@pytest.fixture(autouse=True)
+def _response_plans_forgotten() -> None:
+    """The recommendation keeps each type's plan a few seconds (engine.plan_lines) and forgets
+    it when a plan is saved; a test's plan rolled back sends no signal, so each test starts
+    with none kept."""
+    plans_forget()
 
 
 def _missing(reason: str):

@@ -8,6 +8,8 @@ class ResourcesConfig(AppConfig):
     def ready(self) -> None:
         # `cad` and `incidents` sit below this app: they learn what they need of units and
         # assignments by registration, and never import resources.
+        from django.db.models.signals import post_delete, post_save
+
         from cad.audit.search import register_incident_rows
         from cad.live.events import react
         from cad.live.replay import register_replay_section
@@ -19,6 +21,7 @@ class ResourcesConfig(AppConfig):
             INCIDENT_REOPENED,
             INCIDENT_UPDATED,
         )
+        from incidents.models import IncidentType, ResponsePlanItem
         from incidents.operations.partners import partner_sender_register
         from incidents.operations.selectors import (
             register_operation_detail_part,
@@ -30,12 +33,14 @@ class ResourcesConfig(AppConfig):
         from resources.caller_texts import reactions as caller_texts
         from resources.despatch import assignments_clear_on_close
         from resources.events import ASSIGNMENT_CREATED
+        from resources.models import Skill, UnitType
         from resources.partners import reactions as partner_reactions
         from resources.partners import services as partner_services
         from resources.partners.selectors import (
             incident_partner_shares,
             partner_agencies_available,
         )
+        from resources.recommend.engine import plan_cache_clear
         from resources.replay import UNITS
         from resources.ringfence import operation_callsigns, operation_units
         from resources.selectors import assignment_audit_rows, incident_assignments, units_for_board
@@ -64,3 +69,8 @@ class ResourcesConfig(AppConfig):
         react(ASSIGNMENT_CREATED, caller_texts.text_callers_on_despatch)
         react(INCIDENT_UPDATED, caller_texts.text_callers_on_arrival)
         react(INCIDENT_CLOSED, caller_texts.text_callers_on_close)
+        # The recommendation keeps each type's response plan a few seconds (engine.plan_lines):
+        # an edit to a plan, a type, a unit type or a skill here forgets them at once.
+        for model in (ResponsePlanItem, IncidentType, UnitType, Skill):
+            for signal in (post_save, post_delete):
+                signal.connect(plan_cache_clear, sender=model, dispatch_uid=f"plans-{model}")

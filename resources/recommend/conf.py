@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "LEARNED_FIRST_BONUS_S": 200,
     # How often the engine asks whether a newer version has been trained (seconds).
     "LEARNED_CHECK_S": 10,
+    # How long a process keeps a type's response plan (seconds; an edit in the same process
+    # clears it at once, engine.plan_lines). 0 reads it every time.
+    "PLAN_CACHE_S": 10,
     "OSRM_URL": "",
     "OSRM_PROFILE": "driving",
     "OSRM_TIMEOUT_S": 2.0,

@@ -19,10 +19,12 @@ Rules (docs/decisions/0005-recommendation.md):
 `rank()` is pure (no database); `recommend_incident()` loads the world and calls it.
 """
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypedDict
 
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -368,6 +370,39 @@ def _plan_queryset(*, incident_type_id: int) -> QuerySet:
 
 PLAN = PreparedValues(ResponsePlanItem, _plan_queryset)
 
+# A type's response plan changes when an admin edits it: seldom, and never in the middle of a
+# call. Each process keeps the lines it read for PLAN_CACHE_S seconds, so a recommendation makes
+# one round trip (its candidates) where it made two. An edit made in this process forgets them
+# at once and again at its commit (`plan_cache_clear`, connected in ResourcesConfig.ready), so a
+# recommendation racing the edit cannot keep the old lines; one made in another process is seen
+# within PLAN_CACHE_S. 0 reads the plan every time.
+_plans: dict[int, tuple[float, list[tuple]]] = {}
+
+
+def plan_lines(incident_type_id: int) -> list[tuple]:
+    """The type's plan lines: (count, grades, unit type code and name, skill code and name)."""
+    ttl = float(conf("PLAN_CACHE_S"))
+    if ttl > 0 and (cached := _plans.get(incident_type_id)) is not None:
+        read_at, lines = cached
+        if time.monotonic() - read_at < ttl:
+            return lines
+    lines = [tuple(row) for row in PLAN.rows("plan", incident_type_id=incident_type_id)]
+    if ttl > 0:
+        _plans[incident_type_id] = (time.monotonic(), lines)
+    return lines
+
+
+def plans_forget() -> None:
+    """Forget every cached plan (tests, whose rolled-back plans send no signal, and edits)."""
+    _plans.clear()
+
+
+def plan_cache_clear(**_signal: object) -> None:
+    """A plan's, a type's, a unit type's or a skill's row changed: forget the cached plans now
+    and again when the change commits."""
+    plans_forget()
+    transaction.on_commit(plans_forget)
+
 
 def requirements_for(incident_type_id: int, grade: str) -> list[Requirement]:
     return [
@@ -378,8 +413,8 @@ def requirements_for(incident_type_id: int, grade: str) -> list[Requirement]:
             skill=skill_code,
             skill_name=skill_name or "",
         )
-        for count, grades, type_code, type_name, skill_code, skill_name in PLAN.rows(
-            "plan", incident_type_id=incident_type_id
+        for count, grades, type_code, type_name, skill_code, skill_name in plan_lines(
+            incident_type_id
         )
         if not grades or grade in grades
     ]
