@@ -373,9 +373,10 @@ PLAN = PreparedValues(ResponsePlanItem, _plan_queryset)
 # A type's response plan changes when an admin edits it: seldom, and never in the middle of a
 # call. Each process keeps the lines it read for PLAN_CACHE_S seconds, so a recommendation makes
 # one round trip (its candidates) where it made two. An edit made in this process forgets them
-# at once and again at its commit (`plan_cache_clear`, connected in ResourcesConfig.ready), so a
-# recommendation racing the edit cannot keep the old lines; one made in another process is seen
-# within PLAN_CACHE_S. 0 reads the plan every time.
+# at once and again at its commit (`plan_cache_clear`, connected in ResourcesConfig.ready), so
+# lines read while the edit was uncommitted are not kept past it (only a read still in flight
+# at the commit can keep the old lines, for at most PLAN_CACHE_S); an edit made in another
+# process is seen within PLAN_CACHE_S. 0 reads the plan every time.
 _plans: dict[int, tuple[float, list[tuple]]] = {}
 
 
