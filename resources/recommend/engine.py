@@ -19,9 +19,9 @@ Rules (docs/decisions/0005-recommendation.md):
 `rank()` is pure (no database); `recommend_incident()` loads the world and calls it.
 """
 
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from time import monotonic
 from typing import TYPE_CHECKING, TypedDict
 
 from django.db import transaction
@@ -385,11 +385,11 @@ def plan_lines(incident_type_id: int) -> list[tuple]:
     ttl = float(conf("PLAN_CACHE_S"))
     if ttl > 0 and (cached := _plans.get(incident_type_id)) is not None:
         read_at, lines = cached
-        if time.monotonic() - read_at < ttl:
+        if monotonic() - read_at < ttl:
             return lines
     lines = [tuple(row) for row in PLAN.rows("plan", incident_type_id=incident_type_id)]
     if ttl > 0:
-        _plans[incident_type_id] = (time.monotonic(), lines)
+        _plans[incident_type_id] = (monotonic(), lines)
     return lines
 
 
