@@ -18,7 +18,7 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.test import override_settings
 
-from resources.recommend.engine import plans_forget
+from resources.recommend.kept import forget_everything
 from tests.servers import PrivateRedis
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -59,11 +59,11 @@ def pytest_report_header(config) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _response_plans_forgotten() -> None:
-    """The recommendation keeps each type's plan a few seconds (engine.plan_lines) and forgets
-    it when a plan is saved; a test's plan rolled back sends no signal, so each test starts
-    with none kept."""
-    plans_forget()
+def _nothing_kept() -> None:
+    """The recommendation keeps a type's plan, the newest travel model and coverage's points a
+    few seconds per process (resources/recommend/kept.py); a test's rows rolled back send no
+    signal, so each test starts with nothing kept."""
+    forget_everything()
 
 
 def _missing(reason: str):

@@ -10,7 +10,6 @@ A second check names every open I-grade incident that no available unit could re
 15-minute target.
 """
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from math import cos, radians
@@ -24,12 +23,15 @@ from incidents.models import Incident, IncidentStatus
 from resources.models import Unit, UnitStatus
 from resources.recommend.conf import conf
 from resources.recommend.geo import haversine_m, point_in_geometry, polygons_of
+from resources.recommend.kept import Kept
 from resources.recommend.routers import Origin, speed_kmh
 
 CELL_DEG = 0.01  # bucket size for the nearest-unit search (~1.1 km north-south)
 MAX_VERTICES = 200  # per polygon: boundaries have thousands; the extremes survive thinning
-_points_cache: dict = {}
+# Boundaries change a few times a decade; the key names the boroughs, so one added or removed
+# is seen at once. Only the newest key is worth keeping.
 POINTS_TTL_S = 600
+_points: "Kept[dict[str, list[tuple[float, float]]]]" = Kept(lambda: POINTS_TTL_S, most=1)
 
 
 @dataclass
@@ -62,14 +64,14 @@ def sample_points(borough: Borough, grid_m: float) -> list[tuple[float, float]]:
 def points_by_bcu(grid_m: float) -> dict[str, list[tuple[float, float]]]:
     """Sample points per BCU code, cached: boundaries change a few times a decade."""
     key = (grid_m, tuple(Borough.objects.order_by("id").values_list("id", flat=True)))
-    cached = _points_cache.get("points")
-    if cached and cached[0] == key and time.monotonic() - cached[1] < POINTS_TTL_S:
-        return cached[2]
-    result: dict[str, list] = defaultdict(list)
-    for borough in Borough.objects.select_related("bcu"):
-        result[borough.bcu.code].extend(sample_points(borough, grid_m))
-    _points_cache["points"] = (key, time.monotonic(), dict(result))
-    return dict(result)
+
+    def read() -> dict[str, list[tuple[float, float]]]:
+        result: dict[str, list] = defaultdict(list)
+        for borough in Borough.objects.select_related("bcu"):
+            result[borough.bcu.code].extend(sample_points(borough, grid_m))
+        return dict(result)
+
+    return _points.get(key, read)
 
 
 class NearestIndex:

@@ -21,7 +21,6 @@ Rules (docs/decisions/0005-recommendation.md):
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from time import monotonic
 from typing import TYPE_CHECKING, TypedDict
 
 from django.db import transaction
@@ -33,6 +32,7 @@ from incidents.models import ResponsePlanItem
 from resources.models import Unit, UnitStatus
 from resources.recommend.conf import conf
 from resources.recommend.geo import box_around, haversine_m
+from resources.recommend.kept import Kept
 from resources.recommend.prepared import PreparedValues
 from resources.recommend.routers import (
     EstimateRouter,
@@ -371,31 +371,24 @@ def _plan_queryset(*, incident_type_id: int) -> QuerySet:
 PLAN = PreparedValues(ResponsePlanItem, _plan_queryset)
 
 # A type's response plan changes when an admin edits it: seldom, and never in the middle of a
-# call. Each process keeps the lines it read for PLAN_CACHE_S seconds, so a recommendation makes
-# one round trip (its candidates) where it made two. An edit made in this process forgets them
-# at once and again at its commit (`plan_cache_clear`, connected in ResourcesConfig.ready), so
-# lines read while the edit was uncommitted are not kept past it (only a read still in flight
-# at the commit can keep the old lines, for at most PLAN_CACHE_S); an edit made in another
-# process is seen within PLAN_CACHE_S. 0 reads the plan every time.
-_plans: dict[int, tuple[float, list[tuple]]] = {}
+# call, so each process keeps the lines it read for PLAN_CACHE_S seconds (kept.py). An edit
+# made in this process forgets them at once and again at its commit (`plan_cache_clear`,
+# connected in ResourcesConfig.ready), so lines read while the edit was uncommitted are not kept
+# past it (only a read still in flight at the commit can keep the old lines, for at most
+# PLAN_CACHE_S); an edit made in another process is seen within PLAN_CACHE_S.
+_plans: Kept[list[tuple]] = Kept(lambda: float(conf("PLAN_CACHE_S")))
 
 
 def plan_lines(incident_type_id: int) -> list[tuple]:
     """The type's plan lines: (count, grades, unit type code and name, skill code and name)."""
-    ttl = float(conf("PLAN_CACHE_S"))
-    if ttl > 0 and (cached := _plans.get(incident_type_id)) is not None:
-        read_at, lines = cached
-        if monotonic() - read_at < ttl:
-            return lines
-    lines = [tuple(row) for row in PLAN.rows("plan", incident_type_id=incident_type_id)]
-    if ttl > 0:
-        _plans[incident_type_id] = (monotonic(), lines)
-    return lines
+    return _plans.get(incident_type_id, lambda: [
+        tuple(row) for row in PLAN.rows("plan", incident_type_id=incident_type_id)
+    ])  # fmt: skip
 
 
 def plans_forget() -> None:
     """Forget every cached plan (tests, whose rolled-back plans send no signal, and edits)."""
-    _plans.clear()
+    _plans.forget()
 
 
 def plan_cache_clear(**_signal: object) -> None:

@@ -8,9 +8,7 @@ engine falls back to the straight-line estimate.
 
 import logging
 import threading
-import time
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -23,6 +21,7 @@ from django.utils import timezone
 from cad.audit.trail import audit_record
 from resources.models import Assignment, TravelModel
 from resources.recommend.conf import conf
+from resources.recommend.kept import Kept
 from resources.recommend.learned import Attendance, LearnedModel, LearnedRouter, fit
 from resources.recommend.prepared import PreparedValues
 
@@ -125,21 +124,17 @@ _built: dict[tuple, LearnedModel] = {}
 _lock = threading.Lock()
 
 
-# The newest version's key, asked again at most every LEARNED_CHECK_S seconds: one round trip
-# less per recommendation, for a model that changes nightly. 0 asks every time (tests do).
-_newest: dict[str, Any] = {"at": float("-inf"), "row": None}
+# The newest version's key, asked again at most every LEARNED_CHECK_S seconds (kept.py): one
+# round trip less per recommendation, for a model that changes nightly. 0 asks every time.
+_newest: Kept[tuple | None] = Kept(lambda: float(conf("LEARNED_CHECK_S")))
 
 
 def _newest_version() -> tuple | None:
-    ttl = float(conf("LEARNED_CHECK_S"))
-    if ttl > 0 and time.monotonic() - _newest["at"] < ttl:
-        return _newest["row"]
-    rows = NEWEST.rows("newest")
-    row = tuple(rows[0]) if rows else None
-    if ttl > 0:
-        with _lock:
-            _newest.update(at=time.monotonic(), row=row)
-    return row
+    def read() -> tuple | None:
+        rows = NEWEST.rows("newest")
+        return tuple(rows[0]) if rows else None
+
+    return _newest.get("newest", read)
 
 
 def learned_router(*, now: datetime | None = None) -> LearnedRouter | None:

@@ -4,8 +4,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from resources.models import UnitStatus
+from resources.recommend import coverage
 from resources.recommend.geo import haversine_m
-from tests.factories import make_incident, make_unit
+from tests.factories import make_borough, make_incident, make_unit
 
 CAMDEN = (51.545, -0.16)  # centre of the test borough, a square of ±0.02°
 LAMBETH = (51.46, -0.115)
@@ -68,3 +69,21 @@ def test_scope_and_roles(geography, make_user):
     assert [r["bcu"] for r in body["bcus"]] == ["AS"]
     assert get(make_user("call_handler")).status_code == 403
     assert get(make_user("supervisor")).status_code == 200
+
+
+def test_the_sample_points_are_kept_until_a_borough_is_added(geography, monkeypatch):
+    sampled: list[str] = []
+    sample = coverage.sample_points
+
+    def counted(borough, grid_m):
+        sampled.append(borough.name)
+        return sample(borough, grid_m)
+
+    monkeypatch.setattr(coverage, "sample_points", counted)
+    first = coverage.points_by_bcu(1000.0)
+    assert coverage.points_by_bcu(1000.0) == first
+    assert len(sampled) == 2  # two boroughs, sampled once for both calls
+    make_borough(geography["CN"], "Islington", 51.55, -0.10)
+    again = coverage.points_by_bcu(1000.0)
+    assert len(sampled) == 5  # a new set of boroughs: all three sampled afresh
+    assert len(again["CN"]) > len(first["CN"])

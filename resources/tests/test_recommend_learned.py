@@ -279,10 +279,8 @@ def test_a_prepared_query_answers_with_each_runs_values(geography):
 
 
 def test_the_newest_version_is_asked_for_at_most_every_check_interval(
-    geography, desk, learning, settings, monkeypatch
+    geography, desk, learning, settings
 ):
-    monkeypatch.setitem(training._newest, "at", float("-inf"))  # restored afterwards, both keys
-    monkeypatch.setitem(training._newest, "row", None)
     settings.RECOMMEND_LEARNED_CHECK_S = 3600
     unit = make_unit(geography["kentish"], callsign="KT1")
     history(geography, desk, unit, [(1, 200), (2, 300), (3, 400)])

@@ -32,29 +32,11 @@ def violence():
     return make_incident_type("VIOL", default_grade="I", plan=[(None, taser, "I", 1)])
 
 
-class Clock:
-    """time.monotonic for the engine, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = Clock()
-    # The engine's own name for it only: the process's clock stays real for everything else.
-    monkeypatch.setattr(engine, "monotonic", clock)
-    return clock
-
-
 def needs(itype, grade="I") -> list[tuple[str | None, str | None, int]]:
     return [(r.unit_type, r.skill, r.count) for r in requirements_for(itype.pk, grade)]
 
 
-def test_a_types_plan_is_read_once_for_many_recommendations(violence, clock, plan_reads):
+def test_a_types_plan_is_read_once_for_many_recommendations(violence, kept_clock, plan_reads):
     for _ in range(5):
         assert needs(violence) == [(None, "TASER", 1)]
         assert needs(violence, "S") == []  # the same lines, filtered by grade
@@ -64,7 +46,7 @@ def test_a_types_plan_is_read_once_for_many_recommendations(violence, clock, pla
     assert plan_reads == [violence.pk, other.pk]
 
 
-def test_an_edit_in_this_process_is_seen_by_the_next_recommendation(violence, clock):
+def test_an_edit_in_this_process_is_seen_by_the_next_recommendation(violence, kept_clock):
     assert needs(violence) == [(None, "TASER", 1)]
     line = ResponsePlanItem.objects.get(incident_type=violence)
     line.count = 2
@@ -77,19 +59,21 @@ def test_an_edit_in_this_process_is_seen_by_the_next_recommendation(violence, cl
     assert needs(violence) == [("ARV", None, 1)]
 
 
-def test_an_edit_in_another_process_is_seen_once_the_kept_plan_is_old(violence, clock, settings):
+def test_an_edit_in_another_process_is_seen_once_the_kept_plan_is_old(
+    violence, kept_clock, settings
+):
     settings.RECOMMEND_PLAN_CACHE_S = 10
     assert needs(violence) == [(None, "TASER", 1)]
     # Another process's edit sends no signal here: an update without one stands in for it.
     ResponsePlanItem.objects.filter(incident_type=violence).update(count=3)
-    clock.now += 9.9
+    kept_clock.now += 9.9
     assert needs(violence) == [(None, "TASER", 1)]
-    clock.now += 0.2
+    kept_clock.now += 0.2
     assert needs(violence) == [(None, "TASER", 3)]
 
 
 def test_without_the_cache_every_recommendation_reads_the_plan(
-    violence, clock, settings, plan_reads
+    violence, kept_clock, settings, plan_reads
 ):
     settings.RECOMMEND_PLAN_CACHE_S = 0
     for _ in range(3):
