@@ -54,7 +54,13 @@ def audit_search_page(request):
         {
             "page": page,
             "rows": [
-                {**audit_row(e), "changes_text": json.dumps(e.changes, sort_keys=True)}
+                # `when` shown on London's clock with its zone (GMT or BST), as the filter reads
+                # times typed here; `at` (UTC, ISO) stays in the cell's datetime attribute.
+                {
+                    **audit_row(e),
+                    "when": e.at,
+                    "changes_text": json.dumps(e.changes, sort_keys=True),
+                }
                 for e in page
             ],
             "query": query,

@@ -379,3 +379,21 @@ def test_page_is_paged(world, client):
     assert first.status_code == 200 and "Page 1 of 2" in first.content.decode()
     second = client.get("/audit/", {"user": "handler", "action": "update", "page": 2})
     assert second.content.decode().count("test.row") == 10
+
+
+def test_page_shows_each_row_on_londons_clock_with_its_zone(world, client, monkeypatch):
+    from cad.audit.trail import audit_record
+
+    for moment, n in ((datetime(2026, 7, 1, 11, 30, tzinfo=UTC), "summer"),
+                      (datetime(2026, 12, 1, 11, 30, tzinfo=UTC), "winter")):  # fmt: skip
+        with monkeypatch.context() as clock:
+            clock.setattr(timezone, "now", lambda moment=moment: moment)  # auto_now_add's
+            audit_record(user=world["handler"], action="update", object_type="test.row",
+                         object_id=n, source="test")  # fmt: skip
+    page_client(client, world["admin"])
+    html = client.get("/audit/", {"action": "update", "user": "handler"}).content.decode()
+    assert "When (London)" in html
+    # 11:30 UTC is 12:30 in British Summer Time and 11:30 in winter; the UTC instant stays
+    # in the cell's datetime attribute.
+    assert '<time datetime="2026-07-01T11:30:00+00:00">2026-07-01 12:30:00 BST</time>' in html
+    assert '<time datetime="2026-12-01T11:30:00+00:00">2026-12-01 11:30:00 GMT</time>' in html
