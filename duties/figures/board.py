@@ -25,6 +25,7 @@ from django.db.models import Avg, Count, Max, Min
 
 from cad.models import BCU, Borough
 from duties.models import Shift
+from duties.rules import local_date
 from duties.selectors import shift_facts, shift_strength
 from incidents.models import Grade, Incident, IncidentResponse, IncidentStatus
 from resources.models import UnitStatus
@@ -102,7 +103,7 @@ def strength_now(*, bcu: str | None, now: datetime, free: dict[str, int]) -> lis
 
 
 def coverage_by_centre(*, bcu: str | None, now: datetime, index: NearestIndex) -> list[dict]:
-    since = (now - timedelta(days=CENTRE_DAYS)).date()
+    since = local_date(now - timedelta(days=CENTRE_DAYS))  # `day` is a London date
     demand = IncidentResponse.objects.filter(day__gte=since, bcu__isnull=False)
     boroughs = Borough.objects.all()
     if bcu:

@@ -1,7 +1,7 @@
 """The board's figures: the breach flag before the breach, strength against minimum, and the
 coverage shading by the best I-grade time to each BCU's demand-weighted centre."""
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.utils import timezone
 
@@ -9,6 +9,7 @@ from duties.figures.board import board_figures
 from duties.models import Team
 from duties.services import shift_officer_add
 from duties.tests.conftest import make_officer, make_shift
+from incidents.models import IncidentResponse
 from resources import despatch
 from tests.factories import make_incident, make_unit
 
@@ -83,3 +84,16 @@ def test_board_figures_page_is_for_desks_in_scope(client, cast, geography):
     assert len(client.get("/board/figures/").json()["breach_risks"]) == 1
     client.force_login(cast.handler)
     assert client.get("/board/figures/").status_code == 403
+
+
+def test_coverage_centre_counts_the_last_28_london_days(cast, geography):
+    # 00:30 on 30 July in London is 23:30 on 29 July UTC: 28 days back is 2 July in London
+    # (1 July in UTC). An incident of London's 1 July is outside the window.
+    now = datetime(2026, 7, 29, 23, 30, tzinfo=UTC)
+    incident = make_incident(cast.despatcher_all, grade="E", lat=51.55, lon=-0.15)
+    IncidentResponse.objects.filter(incident=incident).update(day=date(2026, 7, 1))
+    outside = {r["bcu"]: r for r in board_figures(bcu="CN", now=now)["coverage"]}
+    assert outside["CN"]["incidents"] == 0
+    IncidentResponse.objects.filter(incident=incident).update(day=date(2026, 7, 2))
+    inside = {r["bcu"]: r for r in board_figures(bcu="CN", now=now)["coverage"]}
+    assert inside["CN"]["incidents"] == 1
