@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
 
 from incidents.models import Call, Incident, IncidentLogEntry
 from resources.partners import codes
@@ -203,16 +202,6 @@ class EidoFacts:
     address: str
     summary: str
     notes: list[tuple[str, str]] = field(default_factory=list)  # (note id, text)
-    updated_at: datetime | None = None
-
-
-def _when(value: Any) -> datetime | None:
-    """A timestamp, or None for one that is missing or impossible (the schema's `date-time`
-    format is not enforced: "2026-13-45T…" is a string like any other)."""
-    try:
-        return parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 def reference(value: Any) -> str | None:
@@ -283,7 +272,6 @@ def eido_facts(document: dict[str, Any], *, known_type_codes: set[str]) -> EidoF
         address=str((location or {}).get("locationDescriptionText", ""))[:300],
         summary=summary[:4000],
         notes=notes,
-        updated_at=_when(document.get("lastUpdateTimeStamp")),
     )
 
 
