@@ -1,5 +1,6 @@
 """A supervisor replays the board in a real browser: a moment, steps, playback, the log."""
 
+import re
 import time
 
 import pytest
@@ -39,25 +40,34 @@ def replay_world(transactional_db, geography, make_user):
     return {"first": first, "second": second, "between": between}
 
 
+def launch(p, chromium_path: str):
+    return p.chromium.launch(executable_path=chromium_path, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])  # fmt: skip
+
+
+def sign_in(page, url: str) -> None:
+    """The inspector, past both factors."""
+    page.goto(f"{url}/accounts/login/")
+    page.fill("input[name=username]", "inspector")
+    page.fill("input[name=password]", "a-Strong-pass-42")
+    page.click("button[type=submit]")
+    page.fill("input[name=code]", totp.totp(SECRET))
+    page.click("form[action='/accounts/2fa/'] button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
 def test_replay_a_moment_step_and_play(live_server, chromium_path, replay_world):
     from playwright.sync_api import expect, sync_playwright
 
     first, second = replay_world["first"], replay_world["second"]
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])  # fmt: skip
+        browser = launch(p, chromium_path)
         try:
             page = browser.new_page()
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{live_server.url}/accounts/login/")
-            page.fill("input[name=username]", "inspector")
-            page.fill("input[name=password]", "a-Strong-pass-42")
-            page.click("button[type=submit]")
-            page.fill("input[name=code]", totp.totp(SECRET))
-            page.click("form[action='/accounts/2fa/'] button[type=submit]")
-            page.wait_for_load_state("networkidle")
+            sign_in(page, live_server.url)
             page.goto(f"{live_server.url}/replay/")
             queue, units = page.locator("#replay-queue"), page.locator("#replay-units")
             # Now: both incidents, the unit on the first.
@@ -107,3 +117,48 @@ def test_replay_a_moment_step_and_play(live_server, chromium_path, replay_world)
     assert errors == []
     # Every moment looked at is on the audit trail.
     assert AuditEvent.objects.filter(object_type="cad.event", username="inspector").count() >= 4
+
+
+def london_text(moment) -> str:
+    """How the page shows a moment: London's clock with its zone, as en-GB formats it."""
+    return timezone.localtime(moment).strftime("%d/%m/%Y, %H:%M:%S %Z")
+
+
+def test_times_are_londons_whatever_the_browsers_zone(live_server, chromium_path, replay_world):
+    from playwright.sync_api import expect, sync_playwright
+
+    # The moment between the two calls, typed as a London desk would: no offset.
+    between = timezone.localtime(replay_world["between"])
+    handler_times = {london_text(at) for at in AuditEvent.objects.filter(username="ch")
+                     .values_list("at", flat=True)}  # fmt: skip
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = launch(p, chromium_path)
+        try:
+            # A browser five hours from London: it must not read the typed time as its own.
+            page = browser.new_context(timezone_id="America/New_York").new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            sign_in(page, live_server.url)
+            page.goto(f"{live_server.url}/replay/")
+            audit = page.locator("#replay-audit")
+            expect(audit).to_contain_text("desk")
+            page.fill("#replay-time", between.strftime("%Y-%m-%d %H:%M:%S.%f"))
+            page.click("#replay-go")
+            expect(page.locator("#replay-moment")).to_contain_text(
+                f"Board at {london_text(between)}"
+            )
+
+            # Who did what in the quarter hour up to that moment: the call handler's first
+            # call, not yet the despatcher's assignment (nor nothing, as a window five hours
+            # later would hold).
+            def by(username: str):
+                cells = audit.locator("tr td:nth-child(2)")  # the Who column
+                return cells.filter(has_text=re.compile(f"^{username}$"))
+
+            expect(by("desk")).to_have_count(0)
+            expect(by("ch").first).to_be_visible()
+            row = by("ch").first.locator("xpath=..")
+            assert row.locator("td").first.inner_text() in handler_times
+        finally:
+            browser.close()
+    assert errors == []

@@ -18,6 +18,16 @@ function iso(ms) {
   return new Date(ms).toISOString();
 }
 
+// Shown on London's clock with its zone ("03/12/2026, 05:21:34 GMT"), as a control room reads
+// times and as the "Go to" box takes them; the API answers in UTC.
+const LONDON = new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/London", year: "numeric",
+  month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  hour12: false, timeZoneName: "short" });
+
+function london(isoText) {
+  return isoText ? LONDON.format(new Date(isoText)) : "";
+}
+
 function showError(messages) {
   const list = $("replay-error");
   list.replaceChildren(...messages.map((m) => cell("li", m)));
@@ -66,8 +76,8 @@ function drawBoard(board) {
       position(u.position), u.bcu])));
   $("replay-queue-count").textContent = `(${board.incidents.length})`;
   $("replay-units-count").textContent = `(${board.units.length})`;
-  const eventAt = board.at ? ` · after event #${board.seq} at ${board.at}` : " · before any event";
-  $("replay-moment").textContent = `Board at ${board.t}${eventAt}`;
+  const eventAt = board.at ? ` · after event #${board.seq} at ${london(board.at)}` : " · before any event";
+  $("replay-moment").textContent = `Board at ${london(board.t)}${eventAt}`;
   $("replay-back").disabled = board.previous == null;
   $("replay-next").disabled = board.next == null;
 }
@@ -76,7 +86,7 @@ async function drawEvents(moment) {
   const body = await getJson(config.timeline_url, { from: iso(moment - AUDIT_WINDOW_MS),
     to: iso(moment), ...(config.bcu ? { bcu: config.bcu } : {}) });
   const items = body.events.slice(-50).reverse().map((e) => {
-    const li = cell("li", `${e.at} #${e.seq} ${e.type} ${e.label}`);
+    const li = cell("li", `${london(e.at)} #${e.seq} ${e.type} ${e.label}`);
     if (e.seq === state.seq) li.setAttribute("aria-current", "true");
     return li;
   });
@@ -86,7 +96,7 @@ async function drawEvents(moment) {
 async function drawAudit(moment) {
   const body = await getJson(config.audit_url, { from: iso(moment - AUDIT_WINDOW_MS), to: iso(moment) });
   $("replay-audit").replaceChildren(...body.results.map((r) =>
-    row([r.at, r.user || "(system)", r.action,
+    row([london(r.at), r.user || "(system)", r.action,
       `${r.object_type}${r.object_id ? ` #${r.object_id}` : ""} ${r.object_repr || ""}`])));
 }
 
@@ -135,7 +145,9 @@ async function show(params, { logs = true } = {}) {
     state.seq = board.seq;
     state.previous = board.previous;
     state.next = board.next;
-    if (params.t) state.moment = new Date(params.t).getTime();
+    // The server's reading of a typed time (a time without an offset is London's), not the
+    // browser's, whose own zone may be another.
+    if (params.t) state.moment = new Date(board.t).getTime();
     else if (board.at) state.moment = new Date(board.at).getTime();
     sliderTo(state.moment);
     drawBoard(board);
