@@ -10,6 +10,7 @@
 
 import { LiveFeed } from "./live.js";
 import * as alarm from "./alarm.js";
+import { clockTime } from "./clock.js";
 
 const config = JSON.parse(document.getElementById("board-config").textContent);
 const prefs = JSON.parse(document.getElementById("user-prefs").textContent);
@@ -101,7 +102,7 @@ function fmtDuration(ms) {
 }
 
 function fmtTime(iso) {
-  return iso ? new Date(iso).toLocaleTimeString("en-GB", { hour12: false }) : "";
+  return clockTime(iso);
 }
 
 // Said to screen readers: into the live region of the dialog that is open (everything outside

@@ -2,6 +2,8 @@
 // submits by accident. The draft lives in sessionStorage so a reload or a crash loses nothing,
 // and one Idempotency-Key per draft means a retried save can never create two incidents.
 
+import { day, hoursMinutes } from "./clock.js";
+
 const form = document.getElementById("call-form");
 const $ = (id) => document.getElementById(id);
 const DRAFT = "beacon.callDraft";
@@ -279,15 +281,15 @@ async function runCheck() {
     $("duplicates").innerHTML = d.possible_duplicates.map((x) => `
       <li class="dup"><a href="${urls.detail}${x.id}/" target="_blank" rel="noopener">${escapeHtml(x.reference)}</a>
         <span class="grade grade-${x.grade.toLowerCase()}">${x.grade}</span> ${escapeHtml(x.type_name)} · ${x.distance_m} m ·
-        ${new Date(x.created_at).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" })}
+        ${hoursMinutes(x.created_at)}
         <div class="hint">${escapeHtml(x.address)} — ${escapeHtml(x.summary)}</div>
         <button type="button" class="secondary attach" data-id="${x.id}" data-ref="${escapeHtml(x.reference)}">Attach this call to ${escapeHtml(x.reference)}</button></li>`).join("");
   }
   $("warnings").innerHTML = d.warnings.length ? d.warnings.map((w) =>
-    `<li class="warning"><strong>${escapeHtml(w.text)}</strong> — ${escapeHtml(w.address)} (${w.distance_m} m)${w.expires_at ? ` · until ${new Date(w.expires_at).toLocaleDateString("en-GB")}` : ""}</li>`).join("")
+    `<li class="warning"><strong>${escapeHtml(w.text)}</strong> — ${escapeHtml(w.address)} (${w.distance_m} m)${w.expires_at ? ` · until ${day(w.expires_at)}` : ""}</li>`).join("")
     : `<li class="hint">None.</li>`;
   $("history").innerHTML = d.location_history.length ? d.location_history.map((h) =>
-    `<li><a href="${urls.detail}${h.id}/" target="_blank" rel="noopener">${escapeHtml(h.reference)}</a> ${escapeHtml(h.type_name)} · ${escapeHtml(h.status)}${h.closing ? ` (${escapeHtml(h.closing)})` : ""} · ${new Date(h.created_at).toLocaleDateString("en-GB")}</li>`).join("")
+    `<li><a href="${urls.detail}${h.id}/" target="_blank" rel="noopener">${escapeHtml(h.reference)}</a> ${escapeHtml(h.type_name)} · ${escapeHtml(h.status)}${h.closing ? ` (${escapeHtml(h.closing)})` : ""} · ${day(h.created_at)}</li>`).join("")
     : `<li class="hint">Nothing in the last 12 months.</li>`;
 }
 
@@ -359,7 +361,7 @@ async function save() {
   $("f-save").disabled = true;
   try {
     const r = await api(urls.create, { method: "POST", body: payload(), key: state.key });
-    if (r.status === 201) done(`Saved <a href="${urls.detail}${r.data.id}/">${escapeHtml(r.data.reference)}</a> · grade ${r.data.grade}${r.data.due_at ? ` · attend by ${new Date(r.data.due_at).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" })}` : ""}${r.data.possible_duplicates.length ? ` · ${r.data.possible_duplicates.length} possible duplicate(s) nearby` : ""}`, r.data.reference);
+    if (r.status === 201) done(`Saved <a href="${urls.detail}${r.data.id}/">${escapeHtml(r.data.reference)}</a> · grade ${r.data.grade}${r.data.due_at ? ` · attend by ${hoursMinutes(r.data.due_at)}` : ""}${r.data.possible_duplicates.length ? ` · ${r.data.possible_duplicates.length} possible duplicate(s) nearby` : ""}`, r.data.reference);
     else showErrors(r.data, r.status);
   } catch {
     // Nothing was lost: the draft is still here and the same key makes the retry safe.

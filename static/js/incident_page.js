@@ -1,6 +1,8 @@
 // The incident page: every action form posts JSON to the API and reloads on success, so the
 // page always shows what the server holds. Ctrl+Enter submits the form you are in.
 
+import { dayAndTime } from "./clock.js";
+
 const root = document.querySelector(".incident");
 const base = root.dataset.api;
 
@@ -86,7 +88,7 @@ if (show) {
     const list = document.getElementById("callers");
     list.replaceChildren(...(r.ok ? r.data : []).map((c) => {
       const li = document.createElement("li");
-      li.textContent = `${c.channel} ${new Date(c.received_at).toLocaleString("en-GB")}: ${c.caller.name || "(no name)"} · ${c.caller.phone || "(no number)"}`;
+      li.textContent = `${c.channel} ${dayAndTime(c.received_at)}: ${c.caller.name || "(no name)"} · ${c.caller.phone || "(no number)"}`;
       return li;
     }));
     if (!r.ok) list.textContent = messages(r.data);

@@ -3,6 +3,8 @@
 // Every board comes from GET /api/v1/board/at/ (rebuilt on the server from the event log);
 // nothing is folded here, so what the page shows is what the API answers.
 
+import { dayAndTime } from "./clock.js";
+
 const config = JSON.parse(document.getElementById("replay-config").textContent);
 const $ = (id) => document.getElementById(id);
 
@@ -20,12 +22,8 @@ function iso(ms) {
 
 // Shown on London's clock with its zone ("03/12/2026, 05:21:34 GMT"), as a control room reads
 // times and as the "Go to" box takes them; the API answers in UTC.
-const LONDON = new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/London", year: "numeric",
-  month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
-  hour12: false, timeZoneName: "short" });
-
 function london(isoText) {
-  return isoText ? LONDON.format(new Date(isoText)) : "";
+  return dayAndTime(isoText, { zoneName: true });
 }
 
 function showError(messages) {

@@ -5,6 +5,7 @@
 
 import { enqueue, flush, load } from "./queue.js";
 import { OfficerSocket } from "./socket.js";
+import { hoursMinutes } from "../clock.js";
 
 const config = JSON.parse(document.getElementById("officer-config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -58,7 +59,7 @@ function list(el, items, render) {
 }
 
 function time(iso) {
-  return iso ? new Date(iso).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" }) : "";
+  return hoursMinutes(iso);
 }
 
 function showMessage(message) {
