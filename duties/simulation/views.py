@@ -4,6 +4,7 @@
 
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from duties.figures.access import figures_refusal
@@ -40,7 +41,7 @@ def _tables() -> dict[str, dict]:
              run.baseline_id or "", run.calls, run.despatched, _pct(run.figures, "I"),
              _pct(run.figures, "S"),
              round(run.simulated_seconds / run.wall_seconds) if run.wall_seconds else "",
-             run.created_at.strftime("%Y-%m-%d %H:%M")]
+             timezone.localtime(run.created_at).strftime("%Y-%m-%d %H:%M")]
             for run in simulation_runs()
         ],
     }  # fmt: skip

@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from django.test import override_settings
@@ -80,3 +80,15 @@ def test_runs_are_kept_only_on_a_training_instance(cast):
     with pytest.raises(SimulationError, match="training instance"):
         simulation_run_record(result=DayResult(1, 1, {}, 1.0, 1.0), source="sf",
                               day=date(2020, 4, 9), seed=1, change=Change(), by=None)  # fmt: skip
+
+
+def test_played_at_is_londons_clock(client, cast, runs):
+    base, variant = runs
+    # 23:30 UTC on 1 July is 00:30 on 2 July in London (BST).
+    type(base).objects.filter(pk=base.pk).update(
+        created_at=datetime(2026, 7, 1, 23, 30, tzinfo=UTC)
+    )
+    client.force_login(cast.admin)
+    rows = list(csv.reader(io.StringIO(client.get(URL, {"csv": "runs"}).content.decode())))
+    played = {r[0]: r[-1] for r in rows[1:]}
+    assert played[str(base.pk)] == "2026-07-02 00:30"
