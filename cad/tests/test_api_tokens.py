@@ -1,6 +1,8 @@
 """API tokens (api.md, "Identity additions"): they expire, and end at logout, password change,
 role or scope change and deactivation, with 401 after. Only a digest of each token is stored."""
 
+import hashlib
+import inspect
 from datetime import timedelta
 
 import pytest
@@ -9,6 +11,7 @@ from django.db import connection
 from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from knox import auth as knox_auth
 from knox.models import AuthToken
 
 from cad.accounts.authentication import TokenAuthentication
@@ -260,3 +263,29 @@ def test_a_token_of_the_same_key_but_another_digest_is_refused(client, dave):
     forged = token[:-4] + ("0000" if not token.endswith("0000") else "1111")
     assert answer(client, forged) == 401
     assert answer(client, token) == 200
+
+
+# cad/accounts/authentication.py copies knox 5.1.0's `authenticate_credentials` (to swap its
+# read for one statement) and replaces its `_cleanup_token` (to skip the sweep of the user's
+# other tokens). The token tests above catch a change in behaviour, not a check a new knox adds
+# to the code we no longer run; so the code copied is held to what it was when copied.
+KNOX_COPIED = {
+    "authenticate_credentials": "9ee8f829395d3547ed79b01b2b58126add48cec33557a5828fa496ca7cf576e0",
+    "_cleanup_token": "9d72d60a8a15ca90301a18a9f53742873927656d1d3c71fe7b98e0d32706d9e6",
+}
+
+
+def test_the_knox_code_we_replace_is_still_what_was_copied():
+    changed = [
+        name
+        for name, digest in KNOX_COPIED.items()
+        if hashlib.sha256(
+            inspect.getsource(getattr(knox_auth.TokenAuthentication, name)).encode()
+        ).hexdigest()
+        != digest
+    ]
+    assert changed == [], (
+        f"knox's TokenAuthentication.{', '.join(changed)} changed since it was copied into "
+        "cad/accounts/authentication.py: read the new code, mirror what it adds there, then "
+        "record the new digests here"
+    )
