@@ -18,7 +18,7 @@ from django.apps import apps as django_apps
 from django.conf import settings
 from django.test import override_settings
 
-from resources.recommend.kept import forget_everything
+from cad import kept
 from tests.servers import PrivateRedis
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -60,10 +60,28 @@ def pytest_report_header(config) -> str:
 
 @pytest.fixture(autouse=True)
 def _nothing_kept() -> None:
-    """The recommendation keeps a type's plan, the newest travel model and coverage's points a
-    few seconds per process (resources/recommend/kept.py); a test's rows rolled back send no
-    signal, so each test starts with nothing kept."""
-    forget_everything()
+    """Values kept per process (cad/kept.py: a type's plan, the newest travel model, coverage's
+    points, borough boundaries): a test's rows rolled back send no signal, so each test starts
+    with nothing kept."""
+    kept.forget_everything()
+
+
+class _Clock:
+    """time.monotonic for the kept values (cad/kept.py), moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def kept_clock(monkeypatch) -> _Clock:
+    clock = _Clock()
+    # kept.py's own name for it only: the process's clock stays real for everything else.
+    monkeypatch.setattr(kept, "monotonic", clock)
+    return clock
 
 
 def _missing(reason: str):

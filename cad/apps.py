@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 class CadConfig(AppConfig):
@@ -13,4 +13,11 @@ class CadConfig(AppConfig):
 
         # Connected for this app only, so it runs once per migrate, after all apps' tables exist.
         post_migrate.connect(ensure_roles, sender=self, dispatch_uid="cad.ensure_roles")
+        from cad.geo.geometry import boundaries_forget
+        from cad.models import Borough
         from cad.ops import heartbeats  # noqa: F401  (connects beat's heartbeat receivers)
+
+        # A row created and changed in one transaction keeps its `xmin`: forget the kept
+        # boundaries when this process saves one (cad/geo/geometry.py).
+        post_save.connect(boundaries_forget, sender=Borough, dispatch_uid="cad.boundaries.saved")
+        post_delete.connect(boundaries_forget, sender=Borough, dispatch_uid="cad.boundaries.gone")

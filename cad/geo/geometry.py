@@ -16,7 +16,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.db import connection
 
+from cad.kept import Kept
 from cad.models import BCU, Borough
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
@@ -181,24 +183,61 @@ def bcu_at(lat: float, lon: float) -> BCU | None:
 
     Every incident created asks this. It is one fixed statement run through `raw()`: building
     the ORM's query (a box filter and a join) took 1.7 ms of CPU against 0.35 ms for the same
-    rows this way (stop 22, docs/benchmarks.md).
+    rows this way (stop 22, docs/benchmarks.md). On PostgreSQL the boundaries come from this
+    process's store, by each candidate's row version (below), not from the statement.
     """
     if not _finite(lat, lon):
         return None
-    for bcu in BCU.objects.raw(_BCU_AT, [lat, lat, lon, lon]):
-        boundary = bcu.borough_boundary  # type: ignore[attr-defined]  # a column of _BCU_AT
-        # A JSON column read raw is text (Django's JSONField decodes it when it reads).
-        if point_in_geometry(
-            lat, lon, json.loads(boundary) if isinstance(boundary, str) else boundary
-        ):
+    versioned = connection.vendor == "postgresql"
+    for bcu in BCU.objects.raw(_BCU_AT_VERSIONED if versioned else _BCU_AT, [lat, lat, lon, lon]):
+        if point_in_geometry(lat, lon, _boundary_of(bcu)):
             return bcu
     return None
 
 
-# borough_at's candidates and order (Borough's Meta.ordering, then id), with each one's BCU.
-_BCU_AT = (
-    f"SELECT c.*, b.boundary AS borough_boundary "  # noqa: S608 (table names only)
-    f"FROM {Borough._meta.db_table} b JOIN {BCU._meta.db_table} c ON c.id = b.bcu_id "
-    f"WHERE b.min_lat <= %s AND b.max_lat >= %s AND b.min_lon <= %s AND b.max_lon >= %s "
-    f"ORDER BY b.name, b.id"
-)
+# A real borough's boundary is tens of kilobytes of JSON (London's 32 are 1.1 MB together).
+# Reading and parsing the candidates' boundaries was nearly all of bcu_at's time with them (CPU
+# p50 2.0-2.7 ms against 0.14 ms for the polygon test; stop 30, docs/benchmarks.md), so each
+# process keeps the parsed boundaries by borough and row version. PostgreSQL's `xmin` is new
+# at every update of the row, so an imported boundary is a new key, seen by the next lookup in
+# every process, with no TTL. One case the version cannot tell: a row created and changed in
+# the same transaction keeps its `xmin`, so a save in this process also forgets them all
+# (`boundaries_forget`, connected in CadConfig.ready); a bulk `update()` sends no signal.
+_boundaries: Kept[Geometry] = Kept(lambda: math.inf, most=256)
+_NO_BOUNDARY: Geometry = {"type": "Polygon", "coordinates": []}
+
+
+def boundaries_forget(**_signal: object) -> None:
+    _boundaries.forget()
+
+
+def _boundary_of(row: BCU) -> Geometry:
+    """The boundary of the borough in `row` (a row of _BCU_AT or _BCU_AT_VERSIONED)."""
+    version = row.borough_version  # type: ignore[attr-defined]  # columns of the statement
+    if version is None:
+        boundary = row.borough_boundary  # type: ignore[attr-defined]
+        # A JSON column read raw is text (Django's JSONField decodes it when it reads).
+        return json.loads(boundary) if isinstance(boundary, str) else boundary
+    pk = row.borough_id  # type: ignore[attr-defined]
+
+    def read() -> Geometry:
+        # Gone since the statement (deleted in between): contains nothing.
+        found = Borough.objects.filter(pk=pk).values_list("boundary", flat=True).first()
+        return found or _NO_BOUNDARY
+
+    return _boundaries.get((pk, version), read)
+
+
+def _bcu_at_sql(borough_columns: str) -> str:
+    """borough_at's candidates and order (Borough's Meta.ordering, then id), with each one's
+    BCU and the given columns of the borough."""
+    return (
+        f"SELECT c.*, b.id AS borough_id, {borough_columns} "  # noqa: S608 (names only)
+        f"FROM {Borough._meta.db_table} b JOIN {BCU._meta.db_table} c ON c.id = b.bcu_id "
+        f"WHERE b.min_lat <= %s AND b.max_lat >= %s AND b.min_lon <= %s AND b.max_lon >= %s "
+        f"ORDER BY b.name, b.id"
+    )
+
+
+_BCU_AT = _bcu_at_sql("b.boundary AS borough_boundary, NULL AS borough_version")
+_BCU_AT_VERSIONED = _bcu_at_sql("NULL AS borough_boundary, b.xmin::text AS borough_version")

@@ -3,6 +3,8 @@
 import math
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from cad.geo import geometry as geo
 from cad.models import BCU, Borough
@@ -146,3 +148,40 @@ def test_borough_at_leaves_a_hole_to_its_neighbour():
     assert geo.bcu_at(51.5, -0.1) == inner_bcu
     assert geo.borough_at(51.53, -0.1).name == "Doughnut"
     assert geo.bcu_at(51.53, -0.1) == outer_bcu
+
+
+def _boundary_reads(run) -> int:
+    """How many statements `run()` made that read a boundary column."""
+    with CaptureQueriesContext(connection) as queries:
+        run()
+    return sum('"boundary"' in q["sql"] or "b.boundary" in q["sql"] for q in queries)
+
+
+@pytest.mark.django_db
+def test_bcu_at_reads_a_boundary_once_per_version(postgres, geography):
+    camden, cn = geography["camden"], geography["CN"]
+    found: list = []
+    assert _boundary_reads(lambda: found.extend(geo.bcu_at(51.545, -0.16) for _ in range(3))) == 1
+    assert found == [cn, cn, cn]  # read once, then kept
+    # Moved away (as an import would): the next lookup sees it at once, in this process by the
+    # save's signal and in any other by the row's new version.
+    camden.boundary = {"type": "Polygon", "coordinates": [
+        [[-0.10, 51.60], [-0.09, 51.60], [-0.09, 51.61], [-0.10, 51.60]]
+    ]}  # fmt: skip
+    camden.save(update_fields=["boundary"])
+    assert _boundary_reads(lambda: found.append(geo.bcu_at(51.545, -0.16))) == 1
+    assert found[-1] is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_processs_boundary_change_is_seen_by_its_row_version(postgres):
+    # Committed rows, and a change that sends this process no signal (a bulk update, as
+    # another process's save would be to this one): the row's xmin moves all the same.
+    from tests.factories import make_geography
+
+    with transaction.atomic():
+        geography = make_geography()
+    assert geo.bcu_at(51.545, -0.16) == geography["CN"]
+    far = {"type": "Polygon", "coordinates": [[[-0.10, 51.60], [-0.09, 51.60], [-0.09, 51.61]]]}
+    Borough.objects.filter(pk=geography["camden"].pk).update(boundary=far)
+    assert geo.bcu_at(51.545, -0.16) is None

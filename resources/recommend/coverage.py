@@ -18,12 +18,12 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from cad.kept import Kept
 from cad.models import BCU, Borough
 from incidents.models import Incident, IncidentStatus
 from resources.models import Unit, UnitStatus
 from resources.recommend.conf import conf
 from resources.recommend.geo import haversine_m, point_in_geometry, polygons_of
-from resources.recommend.kept import Kept
 from resources.recommend.routers import Origin, speed_kmh
 
 CELL_DEG = 0.01  # bucket size for the nearest-unit search (~1.1 km north-south)

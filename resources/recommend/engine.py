@@ -28,11 +28,11 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from cad.kept import Kept
 from incidents.models import ResponsePlanItem
 from resources.models import Unit, UnitStatus
 from resources.recommend.conf import conf
 from resources.recommend.geo import box_around, haversine_m
-from resources.recommend.kept import Kept
 from resources.recommend.prepared import PreparedValues
 from resources.recommend.routers import (
     EstimateRouter,

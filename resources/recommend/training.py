@@ -19,9 +19,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cad.audit.trail import audit_record
+from cad.kept import Kept
 from resources.models import Assignment, TravelModel
 from resources.recommend.conf import conf
-from resources.recommend.kept import Kept
 from resources.recommend.learned import Attendance, LearnedModel, LearnedRouter, fit
 from resources.recommend.prepared import PreparedValues
 

@@ -1,13 +1,15 @@
-"""Reference rows a process keeps for a few seconds instead of reading them per recommendation.
+"""Reference rows a process keeps instead of reading them on every request.
 
 The recommendation reads some things that change seldom and never in the middle of a call: the
 newest trained travel model, a type's response plan, the coverage screen's sample points. Each
 is kept per process for a few seconds, so a recommendation makes one round trip (its candidates)
 where it made three. A TTL of 0 reads every time (tests and a deployment that wants no delay).
-
 Why a TTL and not a signal alone: an edit made in another process (the admin on gunicorn, a
 training on the `default` worker) sends no signal here. Where an edit in this process can be
 seen at once, the caller forgets the kept values itself (engine.plan_cache_clear).
+
+Where the key itself names the version (a borough's boundary by its row's `xmin`,
+cad/geo/geometry.py), the TTL is infinite and a change is seen at once by the key changing.
 """
 
 import threading

@@ -1,6 +1,6 @@
-"""Values the recommendation keeps a few seconds per process (resources/recommend/kept.py)."""
+"""Values a process keeps instead of reading them every time (cad/kept.py)."""
 
-from resources.recommend.kept import Kept, forget_everything
+from cad.kept import Kept, forget_everything
 
 
 class Reader:
