@@ -40,7 +40,11 @@ def test_the_suite_imports_the_entry_points_without_freezing_its_own_heap():
 def test_freezing_moves_the_heap_out_of_full_collections(settings, thawed):
     settings.GC_FREEZE_AT_STARTUP = True
     frozen = freeze_startup_heap()
-    assert frozen == gc.get_freeze_count() > FRAMEWORK_SIZE
+    # What it reports is what it froze. A frozen object that dies afterwards (freed by another
+    # thread an earlier test left running, say) leaves the frozen generation, so the count can
+    # only have fallen since, and by a handful: the whole suite once saw 463,900 then 463,899.
+    assert 0 <= frozen - gc.get_freeze_count() < 1000
+    assert gc.get_freeze_count() > FRAMEWORK_SIZE
     # Only what is made from now on is walked.
     assert len(gc.get_objects()) < frozen / 10
 
