@@ -79,6 +79,14 @@ def test_idle_warning_shows_and_stay_signed_in_answers(live_server, chromium_pat
         browser = p.chromium.launch(executable_path=chromium_path, args=ARGS)
         try:
             page = browser.new_page()
+
+            # A page module slow to arrive (the call taker's import of clock.js): the warning
+            # must still wait for the page's scripts, which put the focus on the first field.
+            def slow(route):
+                time.sleep(1.0)
+                route.continue_()
+
+            page.route("**/static/js/clock.js", slow)
             page.goto(f"{live_server.url}/accounts/login/")
             page.fill("input[name=username]", "carol")
             page.fill("input[name=password]", PASSWORD)

@@ -117,5 +117,12 @@ if (box) {
     dismissed = true;
     close();
   });
-  check("GET");
+  // The first check waits for the page's own scripts (deferred modules, with what they import,
+  // run before DOMContentLoaded), which put the focus where work starts; opened before them,
+  // the warning would have nothing to give the focus back to.
+  new Promise((ready) => {
+    if (document.readyState === "complete") ready();
+    document.addEventListener("DOMContentLoaded", ready, { once: true });
+    window.addEventListener("load", ready, { once: true });
+  }).then(() => check("GET"));
 }
