@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from cad.audit.append_only import AppendOnlyModel
+from resources.grid import cell_of
 
 
 class UnitType(models.Model):
@@ -59,6 +60,14 @@ class Unit(models.Model):
     )
     lat = models.FloatField(null=True, blank=True)
     lon = models.FloatField(null=True, blank=True)
+    # The grid square of lat/lon (resources/grid.py), kept by the database: indexed for near-by
+    # searches in place of the position itself, so that a GPS fix stays a HOT update.
+    lat_cell = models.GeneratedField(
+        expression=cell_of("lat", 90.0), output_field=models.IntegerField(), db_persist=True
+    )
+    lon_cell = models.GeneratedField(
+        expression=cell_of("lon", 180.0), output_field=models.IntegerField(), db_persist=True
+    )
     position_at = models.DateTimeField(null=True, blank=True)
     emergency = models.BooleanField(default=False)
     emergency_at = models.DateTimeField(null=True, blank=True)
@@ -75,6 +84,8 @@ class Unit(models.Model):
         indexes = [
             # the board's unit list and recommendation candidates: "available units in BCU X"
             models.Index(fields=["status", "bcu"], name="unit_status_bcu_idx"),
+            # recommendation candidates in a box (resources/recommend/engine.py)
+            models.Index(fields=["lat_cell", "lon_cell"], name="unit_cell_idx"),
         ]
 
     def __str__(self):

@@ -44,7 +44,9 @@ def audit_snapshot(obj: models.Model, *, secret: Iterable[str] = ()) -> dict[str
     secret = set(secret)
     values: dict[str, Any] = {}
     for f in obj._meta.concrete_fields:
-        if f.primary_key:
+        if f.primary_key or f.generated:
+            # A generated column is the database's own function of the others (and stale on
+            # the object after a save): the fields it comes from are in the snapshot.
             continue
         if f.name in secret:
             raw = f.value_from_object(obj)

@@ -15,7 +15,7 @@ from cad.accounts.roles import ROLES
 from cad.models import AuditEvent, UserScope
 from duties.models import Officer, OfficerSkill, Shift, ShiftSkillRequirement, Team
 from incidents.models import IncidentType, ResponsePlanItem
-from tests.factories import make_skill, make_unit_type
+from tests.factories import make_skill, make_unit, make_unit_type
 from tests.forms import form_data
 
 pytestmark = pytest.mark.django_db
@@ -269,3 +269,15 @@ def test_browsing_the_audit_trail_in_the_admin_is_audited(client, cast):
     read = AuditEvent.objects.filter(object_type="cad.auditevent").latest("id")
     assert read.object_id == str(shown.pk) and read.changes["via"] == "admin"
     assert AuditEvent.objects.count() == before + 2
+
+
+def test_a_deleted_units_audit_row_holds_its_position_not_the_derived_grid_squares(client, cast):
+    """`lat_cell`/`lon_cell` are the database's function of lat/lon (resources/grid.py)."""
+    signed_in(client, cast["root"])
+    unit = make_unit(cast["geo"]["kentish"], callsign="CN99", lat=51.55, lon=-0.14)
+    response = client.post(f"/admin/resources/unit/{unit.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    [row] = audit_rows(object_type="resources.unit", object_id=str(unit.pk))
+    assert row.action == "delete"
+    assert row.changes["lat"] == 51.55 and row.changes["lon"] == -0.14
+    assert not {"lat_cell", "lon_cell"} & set(row.changes)

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from cad.kept import Kept
 from incidents.models import ResponsePlanItem
+from resources.grid import cell_range
 from resources.models import Unit, UnitStatus
 from resources.recommend.conf import conf
 from resources.recommend.geo import box_around, haversine_m
@@ -442,10 +443,15 @@ def _candidates_queryset(
     max_lat: float | None = None,
     min_lon: float | None = None,
     max_lon: float | None = None,
+    min_lat_cell: int | None = None,
+    max_lat_cell: int | None = None,
+    min_lon_cell: int | None = None,
+    max_lon_cell: int | None = None,
     **wanted: str,
 ) -> QuerySet:
-    """load_candidates' query; the box is given as all four bounds or none. Each of `wanted`
-    (want_0, want_1, …: skill codes) adds a column: has the unit that skill?"""
+    """load_candidates' query; the box is given as all four bounds and their grid squares, or
+    none. Each of `wanted` (want_0, want_1, …: skill codes) adds a column: has the unit that
+    skill?"""
     qs = free_units_query().filter(~ring_fenced_elsewhere(at=at, operation_id=operation))
     names = sorted(wanted, key=lambda name: int(name.removeprefix("want_")))  # want_10 after _9
     through = Unit.skills.through.objects
@@ -458,8 +464,13 @@ def _candidates_queryset(
     if skill is not None:
         qs = qs.filter(skills__code=skill)
     if min_lat is not None:
-        # On the raw columns, not the COALESCE: the planner can use them, and it is twice as fast.
+        # The grid squares first (indexed: resources/grid.py), or no position (at its station),
+        # then the exact box. On the raw columns, not the COALESCE: the planner can use them.
         qs = qs.filter(
+            Q(lat_cell__gte=min_lat_cell, lat_cell__lte=max_lat_cell,
+              lon_cell__gte=min_lon_cell, lon_cell__lte=max_lon_cell)
+            | Q(lat_cell__isnull=True)
+        ).filter(
             Q(lat__gte=min_lat, lat__lte=max_lat, lon__gte=min_lon, lon__lte=max_lon)
             | Q(lat__isnull=True, station__lat__gte=min_lat, station__lat__lte=max_lat,
                 station__lon__gte=min_lon, station__lon__lte=max_lon)
@@ -496,8 +507,10 @@ def load_candidates(
     if operation is not None:
         values["operation"] = operation
     if radius_m is not None:
-        values.update(zip(("min_lat", "max_lat", "min_lon", "max_lon"),
-                          box_around(lat, lon, radius_m), strict=True))  # fmt: skip
+        min_lat, max_lat, min_lon, max_lon = box_around(lat, lon, radius_m)
+        values.update(min_lat=min_lat, max_lat=max_lat, min_lon=min_lon, max_lon=max_lon)
+        values["min_lat_cell"], values["max_lat_cell"] = cell_range(min_lat, max_lat, 90.0)
+        values["min_lon_cell"], values["max_lon_cell"] = cell_range(min_lon, max_lon, 180.0)
     codes = sorted(skills_wanted) if skills_wanted is not None else None
     if codes:
         # In the same query, one yes/no column each: no second round trip for the skills.

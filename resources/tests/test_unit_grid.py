@@ -1,0 +1,91 @@
+"""Units' grid squares (resources/grid.py): the database's square for a position always lies in
+the squares a box around it searches, and a GPS fix within its square stays a HOT update."""
+
+import random
+from datetime import timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from resources.grid import CELLS_PER_DEGREE, cell_range
+from resources.models import Unit
+from resources.recommend.engine import load_candidates
+from resources.services import UnitFix, units_set_positions
+from tests.factories import make_unit
+
+# Positions the casts treat differently: either side of the meridian, on a square's edge and
+# half-way across one (where rounding and truncating disagree), and London at large.
+EDGE = 1 / CELLS_PER_DEGREE
+AWKWARD = [
+    (51.5, 0.0), (51.5, -0.0001), (51.5, 0.0001), (51.5 + EDGE / 2, -EDGE / 2),
+    (51.5 - EDGE / 2, -3 * EDGE / 2), (-33.9, 151.2), (0.0, -179.99), (89.99, 179.99),
+    (51.52, -0.1 + EDGE * 0.4999), (51.52, -0.1 + EDGE * 0.5001),
+]  # fmt: skip
+
+
+def _cells(unit: Unit) -> tuple[int, int]:
+    return Unit.objects.values_list("lat_cell", "lon_cell").get(pk=unit.pk)
+
+
+def test_a_box_searches_the_square_the_database_gives_every_point_in_it(geography):
+    rng = random.Random(7)
+    station = geography["kentish"]
+    points = AWKWARD + [(rng.uniform(51.28, 51.70), rng.uniform(-0.51, 0.33)) for _ in range(60)]
+    for n, (lat, lon) in enumerate(points):
+        unit = make_unit(station, callsign=f"G{n:03d}", lat=lat, lon=lon)
+        lat_cell, lon_cell = _cells(unit)
+        # Boxes with the point anywhere inside them, on their edges, or as the whole box.
+        for below, above in [(0.0, 0.0), (0.0, 1e-3), (1e-3, 0.0), (0.05, 0.07), (EDGE, EDGE)]:
+            low, high = cell_range(lat - below, lat + above, 90.0)
+            assert low <= lat_cell <= high, (lat, lon, below, above)
+            low, high = cell_range(lon - below, lon + above, 180.0)
+            assert low <= lon_cell <= high, (lat, lon, below, above)
+
+
+def test_a_unit_without_a_position_has_no_square_and_is_found_at_its_station(geography):
+    station = geography["kentish"]
+    unit = make_unit(station, callsign="NOFIX")
+    Unit.objects.filter(pk=unit.pk).update(lat=None, lon=None, position_at=None)
+    assert _cells(unit) == (None, None)
+    found = load_candidates(station.lat, station.lon, 2_000)
+    assert [c.callsign for c in found if c.id == unit.pk] == ["NOFIX"]
+    assert load_candidates(station.lat + 0.2, station.lon, 2_000) == []
+
+
+def test_a_unit_just_inside_the_box_is_found_and_one_just_outside_is_not(geography):
+    station = geography["kentish"]
+    # 0.0179 degrees of latitude is just under 2 km; 0.0181 just over.
+    inside = make_unit(station, callsign="IN", lat=station.lat + 0.0179, lon=station.lon)
+    make_unit(station, callsign="OUT", lat=station.lat + 0.0181, lon=station.lon)
+    found = load_candidates(station.lat, station.lon, 2_000)
+    assert [c.callsign for c in found] == [inside.callsign]
+
+
+def _hot_updates() -> tuple[int, int]:
+    """(updates, HOT updates) of the units' table in this transaction so far."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s",
+            [Unit._meta.db_table],
+        )
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (0, 0)
+
+
+def test_a_gps_fix_within_its_square_is_a_hot_update(postgres, geography):
+    """An index on the position itself would make every fix write new index entries."""
+    station = geography["kentish"]
+    unit = make_unit(station, callsign="MOVER", lat=51.5101, lon=-0.1301)
+    at = timezone.now()
+    before = _hot_updates()
+    # Ten metres north, the same square: HOT.
+    units_set_positions(fixes=[UnitFix(unit.pk, 51.5102, -0.1301, at + timedelta(seconds=1))])
+    after_near = _hot_updates()
+    assert after_near[0] - before[0] == 1
+    assert after_near[1] - before[1] == 1
+    # Into the next square east: an index entry changes, so not HOT (the index is live).
+    east = UnitFix(unit.pk, 51.5102, -0.1301 + 1.5 * EDGE, at + timedelta(seconds=2))
+    units_set_positions(fixes=[east])
+    after_far = _hot_updates()
+    assert after_far[0] - after_near[0] == 1
+    assert after_far[1] == after_near[1]
