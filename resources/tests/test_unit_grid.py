@@ -11,7 +11,7 @@ from resources.grid import CELLS_PER_DEGREE, cell_range
 from resources.models import Unit
 from resources.recommend.engine import load_candidates
 from resources.services import UnitFix, units_set_positions
-from tests.factories import make_unit
+from tests.factories import make_unit, make_unit_type
 
 # Positions the casts treat differently: either side of the meridian, on a square's edge and
 # half-way across one (where rounding and truncating disagree), and London at large.
@@ -89,3 +89,23 @@ def test_a_gps_fix_within_its_square_is_a_hot_update(postgres, geography):
     after_far = _hot_updates()
     assert after_far[0] - after_near[0] == 1
     assert after_far[1] == after_near[1]
+
+
+def test_a_fix_for_every_unit_finds_room_on_its_page(postgres, geography):
+    """The table leaves half of each page free (migration resources 0009): at the default
+    fillfactor a page holds as many rows as fit, and each first fix on it is not HOT."""
+    station = geography["kentish"]
+    kind = make_unit_type("IRV")
+    at = timezone.now()
+    units = Unit.objects.bulk_create(
+        Unit(callsign=f"F{n:03d}", type=kind, station=station, bcu=station.bcu,
+             issi=f"7{n:06d}", lat=51.512, lon=-0.134, position_at=at)
+        for n in range(300)
+    )  # fmt: skip
+    before = _hot_updates()
+    # Ten metres on, in the same grid square (so no indexed value changes).
+    fixes = [UnitFix(u.pk, 51.5121, -0.1341, at + timedelta(seconds=1)) for u in units]
+    units_set_positions(fixes=fixes)
+    updates, hot = (a - b for a, b in zip(_hot_updates(), before, strict=True))
+    assert updates == 300
+    assert hot >= 270, f"{hot} of 300 fixes were HOT updates"
