@@ -33,7 +33,9 @@ class RadioMessage(models.Model):
     gateway_id = models.CharField(
         max_length=100, null=True, blank=True, help_text="the gateway's own id; repeats are dropped"
     )
-    issi = models.CharField("ISSI", max_length=16, db_index=True)
+    # Not indexed: nothing looks a message up by ISSI (the admin's search is a substring
+    # search, which a b-tree cannot serve), and every GPS fix would write two entries for it.
+    issi = models.CharField("ISSI", max_length=16)
     unit = models.ForeignKey(
         "resources.Unit", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -43,6 +45,7 @@ class RadioMessage(models.Model):
         null=True,
         blank=True,
         related_name="radio_messages",
+        db_index=False,  # radio_assignment_idx below, without the rows that have none
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     code = models.SmallIntegerField(null=True, blank=True)
@@ -76,7 +79,16 @@ class RadioMessage(models.Model):
                 name="gateway_id_unique",
             )
         ]
-        indexes = [models.Index(fields=["state", "received_at"], name="radio_state_idx")]
+        indexes = [
+            models.Index(fields=["state", "received_at"], name="radio_state_idx"),
+            # An incident's or an assignment's messages. Most GPS fixes come from units not on
+            # a job: leaving those rows out spares each of them an index entry.
+            models.Index(
+                fields=["assignment"],
+                condition=Q(assignment__isnull=False),
+                name="radio_assignment_idx",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.direction} {self.kind} {self.issi}"
