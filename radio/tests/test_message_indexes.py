@@ -1,7 +1,10 @@
 """The radio messages' assignment index leaves out the rows with no assignment (most GPS fixes,
 radio migration 0005) and still serves every lookup by assignment the code makes."""
 
+from importlib import import_module
+
 import pytest
+from django.apps import apps
 from django.db import connection
 from django.db.models import Exists, OuterRef
 
@@ -46,3 +49,31 @@ def _plan(queryset) -> str:
 )
 def test_lookups_by_assignment_can_use_the_partial_index(postgres, lookup):
     assert INDEX in _plan(lookup())
+
+
+def _valid(name: str) -> bool | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = %s",
+            [name],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_running_the_migration_again_rebuilds_an_index_a_failed_build_left_invalid(postgres):
+    """CREATE INDEX CONCURRENTLY that fails (a cancelled deploy) leaves an invalid index of that
+    name; IF NOT EXISTS alone would then keep it for good."""
+    migration = import_module("radio.migrations.0005_fewer_message_indexes")
+    with connection.cursor() as cursor:
+        # What a failed concurrent build leaves, made directly (the tests run as a superuser).
+        cursor.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [INDEX]
+        )
+    assert _valid(INDEX) is False
+    with connection.schema_editor(atomic=False) as schema_editor:
+        migration.forwards(apps, schema_editor)
+    assert _valid(INDEX) is True
+    assert _valid("radio_radiomessage_issi_3a0871b2") is None
