@@ -80,10 +80,15 @@ def incident_share(
 
 def partner_deliveries_queue(*, incident_id: int) -> int:
     """After a change to an incident: one more delivery for each partner it is shared with."""
+    # Read first: most incidents are shared with no one, and this runs after every change to
+    # one, so an empty answer costs one statement rather than a transaction around it.
+    shares = list(PartnerShare.objects.filter(incident_id=incident_id, partner__active=True))
+    if not shares:
+        return 0
     at = timezone.now()
     queued = 0
     with transaction.atomic():
-        for share in PartnerShare.objects.filter(incident_id=incident_id, partner__active=True):
+        for share in shares:
             queued += _delivery_queue(share, at=at) is not None
     return queued
 

@@ -11,7 +11,9 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from cad.models import AuditEvent
@@ -143,6 +145,14 @@ def test_sharing_sends_the_document_and_each_later_change(
         f"/api/v1/incidents/{incident.pk}/partners/", {"partner": "LFB"}, format="json"
     )
     assert again.status_code == 409
+
+
+def test_an_incident_shared_with_no_one_costs_one_read_after_each_change(world):
+    """partner_deliveries_queue runs after every change to every incident; most are shared with
+    no partner, and for those it opens no transaction (the soak's assign made two for nothing)."""
+    with CaptureQueriesContext(connection) as statements:
+        assert services.partner_deliveries_queue(incident_id=world["incident"].pk) == 0
+    assert len(statements.captured_queries) == 1, statements.captured_queries
 
 
 def test_a_partner_that_is_down_gets_retries_then_an_alert(world, cast, monkeypatch,
