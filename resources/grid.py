@@ -17,12 +17,15 @@ from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Cast
 
 CELLS_PER_DEGREE = 50.0
+# Added before scaling, so that every square's number is positive.
+LAT_OFFSET = 90.0
+LON_OFFSET = 180.0
 
 
 def cell_of(column: str, offset: float) -> Cast:
     """The square's number along one axis: (degrees + offset) × CELLS_PER_DEGREE as an integer.
 
-    The offset (90 for latitude, 180 for longitude) keeps the number positive. Databases differ
+    The offset (LAT_OFFSET or LON_OFFSET) keeps the number positive. Databases differ
     in how the cast treats the fraction (PostgreSQL rounds, SQLite truncates); `cell_range`
     allows for either.
     """

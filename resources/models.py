@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from cad.audit.append_only import AppendOnlyModel
-from resources.grid import cell_of
+from resources.grid import LAT_OFFSET, LON_OFFSET, cell_of
 
 
 class UnitType(models.Model):
@@ -63,10 +63,10 @@ class Unit(models.Model):
     # The grid square of lat/lon (resources/grid.py), kept by the database: indexed for near-by
     # searches in place of the position itself, so that a GPS fix stays a HOT update.
     lat_cell = models.GeneratedField(
-        expression=cell_of("lat", 90.0), output_field=models.IntegerField(), db_persist=True
+        expression=cell_of("lat", LAT_OFFSET), output_field=models.IntegerField(), db_persist=True
     )
     lon_cell = models.GeneratedField(
-        expression=cell_of("lon", 180.0), output_field=models.IntegerField(), db_persist=True
+        expression=cell_of("lon", LON_OFFSET), output_field=models.IntegerField(), db_persist=True
     )
     position_at = models.DateTimeField(null=True, blank=True)
     emergency = models.BooleanField(default=False)

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from cad.kept import Kept
 from incidents.models import ResponsePlanItem
-from resources.grid import cell_range
+from resources.grid import LAT_OFFSET, LON_OFFSET, cell_range
 from resources.models import Unit, UnitStatus
 from resources.recommend.conf import conf
 from resources.recommend.geo import box_around, haversine_m
@@ -509,8 +509,8 @@ def load_candidates(
     if radius_m is not None:
         min_lat, max_lat, min_lon, max_lon = box_around(lat, lon, radius_m)
         values.update(min_lat=min_lat, max_lat=max_lat, min_lon=min_lon, max_lon=max_lon)
-        values["min_lat_cell"], values["max_lat_cell"] = cell_range(min_lat, max_lat, 90.0)
-        values["min_lon_cell"], values["max_lon_cell"] = cell_range(min_lon, max_lon, 180.0)
+        values["min_lat_cell"], values["max_lat_cell"] = cell_range(min_lat, max_lat, LAT_OFFSET)
+        values["min_lon_cell"], values["max_lon_cell"] = cell_range(min_lon, max_lon, LON_OFFSET)
     codes = sorted(skills_wanted) if skills_wanted is not None else None
     if codes:
         # In the same query, one yes/no column each: no second round trip for the skills.
