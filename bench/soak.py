@@ -35,9 +35,9 @@ beat's checkpoint job does every few minutes), so the prune has a base. Clock: t
 Vacuum: a production PostgreSQL runs autovacuum, which reclaims what the prune deletes and what
 each applied radio message and moved unit leaves behind. A server with `autovacuum = off` (this
 workplace's machines) would instead grow by gigabytes an hour and slow every write as its tables
-bloat, which measures the server's configuration, not Beacon. There the soak stands in for it:
-`VACUUM (ANALYZE)` of the whole database every `--vacuum-every` s, from its own connection, and
-the report says it did.
+bloat, which measures the server's configuration, not Beacon. There the soak stands in for it
+from its own connection: every `--vacuum-every` s it vacuums and analyzes what autovacuum would,
+by autovacuum's rules and pace (bench/autovacuum_stand_in.py), and the report says what it did.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ ROOT = radio_ingest.ROOT
 
 import redis  # noqa: E402
 import websockets  # noqa: E402
+from autovacuum_stand_in import Round, server_rules, stand_in_round  # noqa: E402
 from board_fanout import daphne, frame_messages  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -421,23 +422,21 @@ def autovacuum_on() -> bool:
         return cursor.fetchone()[0] == "on"
 
 
-def vacuum() -> float:
-    """VACUUM (ANALYZE) the whole database, as autovacuum would; return the seconds it took.
-    Django's autocommit puts it outside a transaction block, which VACUUM requires."""
-    started = time.perf_counter()
+def vacuum() -> Round:
+    """One round of autovacuum's work, done in its place. Django's autocommit puts each VACUUM
+    outside a transaction block, which VACUUM requires."""
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM (ANALYZE)")
-    return time.perf_counter() - started
+        return stand_in_round(cursor, server_rules(cursor))
 
 
-async def vacuum_loop(every: float, stop: asyncio.Event, took: list[float]) -> None:
+async def vacuum_loop(every: float, stop: asyncio.Event, rounds: list[Round]) -> None:
     loop = asyncio.get_running_loop()
     try:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
             if not stop.is_set():
-                took.append(await loop.run_in_executor(_vacuum_thread, vacuum))
+                rounds.append(await loop.run_in_executor(_vacuum_thread, vacuum))
     finally:
         # A lambda: `connection.close` looked up here would be this thread's connection.
         await loop.run_in_executor(_vacuum_thread, lambda: connection.close())
@@ -513,7 +512,7 @@ async def run(args, env: dict, cookies: dict, tokens: tuple[str, str], port: int
     created_seq: dict[int, int] = {}
     stop, ready = asyncio.Event(), asyncio.Event()
     vacuumer: asyncio.Task | None = None
-    vacuums: list[float] = []  # seconds each stand-in VACUUM took
+    vacuums: list[Round] = []  # the stand-in's rounds
     desks_caught_up = float("nan")  # s after the load until every desk had every incident
     desks = [Desk(k, None if k < args.central else BCUS[(k - args.central) % 8])
              for k in range(args.sockets)]  # fmt: skip
@@ -733,11 +732,17 @@ def report(args, result: dict) -> dict:
           f"{result['desks_caught_up']:,.0f} s after the load); "
           f"{len(result['despatcher'].incidents):,} incidents created, "
           f"{result['despatcher'].late} started over 1 s late")  # fmt: skip
-    vacuums = result["vacuums"]
+    vacuums: list[Round] = result["vacuums"]
+    vacuumed = Counter(name for r in vacuums for name in r.vacuumed)
     if args.stand_in_vacuum:
-        print(f"vacuum: the server's autovacuum is off; the soak ran VACUUM (ANALYZE) "
-              f"{len(vacuums)} times in its place, every {args.vacuum_every:g} s, "
-              f"{sum(vacuums) / max(1, len(vacuums)):.1f} s each on average")  # fmt: skip
+        busy = [r.seconds for r in vacuums]
+        most = ", ".join(f"{name} {n}" for name, n in vacuumed.most_common(4))
+        print(f"vacuum: the server's autovacuum is off; the soak did its work in its place every "
+              f"{args.vacuum_every:g} s, by its rules and pace: {len(vacuums)} rounds, "
+              f"{sum(vacuumed.values())} tables vacuumed ({most or 'none'}), "
+              f"{sum(len(r.analyzed) for r in vacuums)} analyzed; a round took "
+              f"{sum(busy) / max(1, len(busy)):.1f} s on average, {max(busy, default=0):.1f} s "
+              f"at most")  # fmt: skip
     print(f"sockets: {sum(d.reconnects for d in desks)} reconnects, "
           f"{sum(d.resyncs for d in desks)} resyncs, "
           f"{sum(len(d.snapshots) for d in desks)} snapshots")  # fmt: skip
@@ -774,7 +779,9 @@ def report(args, result: dict) -> dict:
             "incidents": len(result["despatcher"].incidents), "radio_sent": stats["sent"],
             "radio_stored": result["stored"], "radio_backlog": result["left"],
             "rss_growth_pct": growth,
-            "db_growth_mb_per_hour": db_growth, "stand_in_vacuums": len(vacuums),
+            "db_growth_mb_per_hour": db_growth, "stand_in_rounds": len(vacuums),
+            "stand_in_vacuumed": dict(vacuumed),
+            "stand_in_round_s": [round(r.seconds, 2) for r in vacuums],
             "verdict": verdict}  # fmt: skip
 
 
@@ -811,7 +818,8 @@ def main() -> int:
         "--vacuum-every",
         type=float,
         default=60.0,
-        help="s between the soak's own VACUUMs, where autovacuum is off",
+        help="s between the stand-in's rounds where autovacuum is off (autovacuum_naptime's "
+        "default)",
     )
     parser.add_argument(
         "--api",

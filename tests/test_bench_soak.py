@@ -72,6 +72,8 @@ def test_soak_at_ci_size_loses_nothing_and_reports_every_window(postgres, privat
     assert last["pruned_through"] > 0 and last["event_rows"] < last["last_seq"]
     assert set(report["rss_growth_pct"]) and report["db_growth_mb_per_hour"] is not None
     assert "verdict:" in stdout and "[    0-10   s]" in stdout
-    # Where the server runs without autovacuum (this workplace's), the soak stands in for it.
+    # Where the server runs without autovacuum (this workplace's), the soak stands in for it,
+    # and vacuums at least the units' table, which every fix updates.
     if report["args"]["stand_in_vacuum"]:
-        assert report["stand_in_vacuums"] >= 2 and "VACUUM (ANALYZE)" in stdout
+        assert report["stand_in_rounds"] >= 2 and "by its rules and pace" in stdout
+        assert report["stand_in_vacuumed"].get("resources_unit", 0) >= 1
