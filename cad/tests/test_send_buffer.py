@@ -6,12 +6,9 @@ through its scope and holds positions meanwhile (cad/tests/test_consumer_board.p
 """
 
 import gc
-from typing import cast
 
 import pytest
 from daphne.server import Server
-from twisted.internet.abstract import FileDescriptor
-from twisted.internet.interfaces import IReactorFDSet
 
 import cad.asgi  # noqa: F401  (installs the reader, as daphne's start-up does)
 from cad.live import send_buffer
@@ -33,43 +30,6 @@ class Protocol:
 def test_unsent_counts_the_buffer_past_its_offset_and_what_waits_to_join_it():
     assert send_buffer.unsent_bytes(Protocol(Transport(b"x" * 100, offset=40, temp=25))) == 85
     assert send_buffer.unsent_bytes(Protocol(Transport())) == 0
-
-
-class Reactor:
-    def addWriter(self, writer):  # noqa: N802  (Twisted's names)
-        pass
-
-    def removeWriter(self, writer):  # noqa: N802
-        pass
-
-
-class KernelTakes(FileDescriptor):
-    """Twisted's own write buffer, with a kernel that takes `takes` bytes per write."""
-
-    connected = 1
-
-    def __init__(self, takes: int):
-        super().__init__(reactor=cast(IReactorFDSet, Reactor()))  # the two calls it makes
-        self.takes = takes
-
-    def writeSomeData(self, data):  # noqa: N802
-        return min(self.takes, len(data))
-
-
-def test_unsent_reads_twisteds_own_buffer_as_it_fills_and_drains():
-    """Against the installed Twisted, not a stand-in: fails if a release renames its buffer."""
-    transport = KernelTakes(takes=300)
-    connection = Protocol(transport)
-    transport.write(b"a" * 1000)
-    assert send_buffer.unsent_bytes(connection) == 1000  # written, not yet tried
-    transport.doWrite()  # the socket was writable: the kernel took 300
-    assert send_buffer.unsent_bytes(connection) == 700
-    transport.write(b"b" * 50)
-    assert send_buffer.unsent_bytes(connection) == 750
-    transport.doWrite()
-    transport.doWrite()
-    transport.doWrite()
-    assert send_buffer.unsent_bytes(connection) == 0
 
 
 def test_a_connection_gone_or_without_a_transport_has_nothing_unsent():
