@@ -361,11 +361,6 @@ BOARD_GAP_GRACE_SECONDS = float(os.environ.get("BOARD_GAP_GRACE_SECONDS", "0.5")
 # At most this many events wait behind a gap on one socket (messages shared with the hub, so
 # memory is small); past it the gap is filled at once. Half a second at 2,000 events/s.
 BOARD_GAP_PARK_LIMIT = int(os.environ.get("BOARD_GAP_PARK_LIMIT", "1000"))
-# A desk reading slower than its board changes: while its socket has more than this written and
-# not yet taken by the network, positions stay held (newest per unit) rather than queuing in
-# daphne's memory (cad/live/send_buffer.py). It counts only what the kernel's own buffers
-# refused, so a desk keeping up never gets near it.
-BOARD_SEND_BUFFER_BYTES = int(os.environ.get("BOARD_SEND_BUFFER_BYTES", str(256 * 1024)))
 # A board socket re-checks its user's session, roles and scope at least this often (besides
 # being told at once when they change, and at the moment its session would go idle).
 BOARD_RECHECK_SECONDS = float(os.environ.get("BOARD_RECHECK_SECONDS", "60"))

@@ -47,7 +47,6 @@ from cad.accounts.sessions import board_session_seconds_left
 from cad.live import events
 from cad.live.hub import Delivery, Run, hub_for
 from cad.live.rechecked import RecheckedSocket
-from cad.live.send_buffer import reader
 from cad.live.session_sockets import user_group
 from cad.live.snapshot import board_snapshot
 
@@ -57,9 +56,6 @@ BOARD_ROLES = {DESPATCHER, SUPERVISOR}
 RESYNC_LIMIT = 500
 # Positions are held this long and only the newest per unit is sent (settings).
 COALESCE_SECONDS = float(getattr(settings, "BOARD_POSITION_HOLD_SECONDS", 0.25))
-# While a socket has more than this unsent (its desk reads slower than the board changes),
-# positions stay held, newest per unit, instead of queuing in daphne (cad/live/send_buffer.py).
-SEND_BUFFER_LIMIT = int(getattr(settings, "BOARD_SEND_BUFFER_BYTES", 256 * 1024))
 # How long an event that overtook the one before it waits for it (settings).
 GAP_GRACE_SECONDS = float(getattr(settings, "BOARD_GAP_GRACE_SECONDS", 0.5))
 # At most this many events wait behind a gap; one more and the gap is filled from the table.
@@ -93,7 +89,6 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         self.stream = events.bcu_group(bcu) if bcu else events.ALL_GROUP
         self.groups_joined = [user_group(user.pk)]
         self.pending: dict[str, dict] = {}  # coalesce key -> newest held layer message
-        self.unsent = reader(self.scope)  # None where the server cannot tell
         self.flusher: asyncio.Task | None = None
         # Events that arrived before the one they follow: seq -> (layer message, loop time it
         # arrived), in arrival order; see `board_event`.
@@ -416,9 +411,6 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
 
     async def _flush_later(self):
         await asyncio.sleep(COALESCE_SECONDS)
-        # A desk still reading what went before: hold on (each unit's newest replaces its last).
-        while self.unsent is not None and self.unsent() > SEND_BUFFER_LIMIT:
-            await asyncio.sleep(COALESCE_SECONDS)
         async with self.turn():
             await self._flush()
 

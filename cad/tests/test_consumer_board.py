@@ -588,39 +588,3 @@ async def test_a_send_to_a_browser_that_just_left_is_dropped_quietly(world, capl
     assert desk.cursor > ws.hello["stream_seq"]  # the event reached the socket...
     assert "board delivery failed" not in caplog.text  # ...and its refused send is no failure
     await ws.disconnect()
-
-
-async def test_positions_wait_while_a_slow_desk_has_too_much_unsent(world, monkeypatch):
-    """A desk reading slower than its board changes: while daphne still holds more than
-    BOARD_SEND_BUFFER_BYTES for it, positions stay held, newest per unit, instead of piling up
-    in daphne (cad/live/send_buffer.py); a status change still goes out at once."""
-    monkeypatch.setattr(consumers, "COALESCE_SECONDS", 0.05)
-    monkeypatch.setattr(consumers, "SEND_BUFFER_LIMIT", 1000)
-    unsent = [5000]  # what daphne would report for this socket
-    communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
-    communicator.scope["user"] = world["central"]
-    communicator.scope["extensions"] = {"beacon.unsent_bytes": lambda: unsent[0]}
-    connected, _ = await communicator.connect()
-    assert connected and (await communicator.receive_json_from(timeout=5))["type"] == "hello"
-    move = database_sync_to_async(services.unit_set_position)
-    for i in range(4):
-        await move(unit=world["cn01"], lat=51.50 + i / 100, lon=-0.1, source="t")
-    # Many holds' worth of time, and nothing: the socket is still backed up.
-    assert await communicator.receive_nothing(timeout=0.5)
-    unsent[0] = 0  # the desk caught up
-    held = await communicator.receive_json_from(timeout=5)
-    assert held["type"] == "unit.updated"
-    assert held["data"]["position"]["lat"] == pytest.approx(51.53)  # only the newest
-    assert await communicator.receive_nothing(timeout=0.3)
-    # Backed up again: a status change is not held, and takes the held position out first.
-    unsent[0] = 5000
-    await move(unit=world["as01"], lat=51.45, lon=-0.1, source="t")
-    assert await communicator.receive_nothing(timeout=0.3)
-    await database_sync_to_async(services.unit_set_status)(
-        unit=world["cn01"], status=UnitStatus.UNAVAILABLE, source="t"
-    )
-    position, status = (await communicator.receive_json_from(timeout=5),
-                        await communicator.receive_json_from(timeout=5))  # fmt: skip
-    assert position["data"]["callsign"] == "AS01" and status["data"]["status"] == "unavailable"
-    assert status["seq"] > position["seq"]
-    await communicator.disconnect()
