@@ -3,21 +3,22 @@
 This workplace's PostgreSQL has `autovacuum = off`; production's has it on. Without any vacuum
 the tables bloat and every write slows, which measures the server's configuration, not Beacon.
 The soak used to stand in with `VACUUM (ANALYZE)` of the whole database every 60 s, at full
-speed: far more than autovacuum does. It vacuums every table each time, the radio log included,
-whose indexes it scans whole once a status update has left a dead row there, so each round took
-longer as the log grew. It also took a core for seconds at a time on a two-core machine
-already at full load (docs/benchmarks.md, stop 33).
+speed: far more than autovacuum does. It vacuumed every table every time, the growing radio log
+and event log included, and analyzed each whatever had changed. At the issue's load on stop
+33's two cores it ran 32 times in 35 minutes, 4.5 s each on average, a core's worth of work at
+a time on a machine with none to spare (docs/benchmarks.md, stop 33).
 
 So the stand-in now does what autovacuum would, by its documented rules ("The Autovacuum
 Daemon" in PostgreSQL's manual, `relation_needs_vacanalyze` in its source) and with the
-server's own settings for them. Every `autovacuum_naptime`, a table is vacuumed when its dead
-rows exceed `autovacuum_vacuum_threshold + autovacuum_vacuum_scale_factor × reltuples` or its
-rows inserted since the last vacuum exceed the insert threshold and scale factor's, and analyzed
-when the rows changed since the last analyze exceed the analyze threshold and scale factor's.
+server's own settings for them. Every round (the soak's `--vacuum-every`, 60 s like
+`autovacuum_naptime`), a table is vacuumed when its dead rows exceed
+`autovacuum_vacuum_threshold + autovacuum_vacuum_scale_factor × reltuples` or its rows inserted
+since the last vacuum exceed the insert threshold and scale factor's, and analyzed when the
+rows changed since the last analyze exceed the analyze threshold and scale factor's.
 Both run with autovacuum's cost-based delay (`autovacuum_vacuum_cost_delay`, and
 `autovacuum_vacuum_cost_limit`, or `vacuum_cost_limit` where that is -1). Unlike autovacuum's
-three workers, it vacuums one table at a time; per-table storage parameters are not read (no
-Beacon table sets any).
+three workers it vacuums one table at a time, so a small busy table can wait behind a large one
+paced by the delay; per-table storage parameters are not read (no Beacon table sets any).
 """
 
 from __future__ import annotations
