@@ -89,7 +89,8 @@ SERVERS = ("daphne", "gunicorn", "celery-radio", "celery-default", "beat", "brid
 # keeps its frames: in stop 33's runs every desk's socket backed up at once, tens of MB in all,
 # and daphne's RSS rose 137 -> 182 MB while its hub was never a second behind. So the load runs
 # at this nice value where it may (root, CAP_SYS_NICE), and the servers, PostgreSQL and Redis at
-# theirs: any wait for the CPU then falls on the servers, as in production it would not at all.
+# theirs: any wait for the CPU then falls on the servers, which in production would not share
+# their machine with the desks at all.
 HARNESS_NICE = -5
 
 
