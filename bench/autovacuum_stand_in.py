@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 @dataclass(frozen=True)
 class Rules:
-    """The server's autovacuum settings that decide and pace its work."""
+    """The server's autovacuum settings that decide and pace its work (defaults: PostgreSQL's)."""
 
     vacuum_threshold: float = 50
     vacuum_scale_factor: float = 0.2

@@ -2,18 +2,13 @@
 autovacuum would (its thresholds and pace), not `VACUUM (ANALYZE)` of everything every minute.
 """
 
+import dataclasses
 import importlib
 
 import pytest
 from django.db import connection
 
 from tests.servers import ROOT
-
-# PostgreSQL's own defaults for the autovacuum_* settings the rules read.
-DEFAULTS = {
-    "vacuum_threshold": 50, "vacuum_scale_factor": 0.2, "insert_threshold": 1000,
-    "insert_scale_factor": 0.2, "analyze_threshold": 50, "analyze_scale_factor": 0.1,
-}  # fmt: skip
 
 
 @pytest.fixture
@@ -28,14 +23,14 @@ def table(stand_in, reltuples=0.0, dead=0, inserted=0, changed=0):
 
 
 def test_dead_rows_past_the_threshold_and_a_fifth_of_the_table_call_for_a_vacuum(stand_in):
-    rules = stand_in.Rules(**DEFAULTS)
+    rules = stand_in.Rules()  # PostgreSQL's own defaults
     # 10,000 rows: 50 + 0.2 x 10,000 = 2,050 dead rows are the line, and the rule is "more than".
     assert not stand_in.due(table(stand_in, 10_000, dead=2_050), rules).vacuum
     assert stand_in.due(table(stand_in, 10_000, dead=2_051), rules).vacuum
 
 
 def test_a_table_only_inserted_into_is_vacuumed_by_the_insert_rule(stand_in):
-    rules = stand_in.Rules(**DEFAULTS)
+    rules = stand_in.Rules()  # PostgreSQL's own defaults
     assert not stand_in.due(table(stand_in, 10_000, inserted=3_000), rules).vacuum
     assert stand_in.due(table(stand_in, 10_000, inserted=3_001), rules).vacuum
 
@@ -43,26 +38,26 @@ def test_a_table_only_inserted_into_is_vacuumed_by_the_insert_rule(stand_in):
 def test_the_radio_log_is_not_vacuumed_for_every_few_thousand_updates(stand_in):
     """The old stand-in vacuumed the growing radio log every minute for the status messages'
     dead rows, scanning its indexes whole each time. Autovacuum waits for a fifth of it."""
-    rules = stand_in.Rules(**DEFAULTS)
+    rules = stand_in.Rules()  # PostgreSQL's own defaults
     radio_log = table(stand_in, 3_000_000, dead=20_000, inserted=120_000, changed=140_000)
     assert stand_in.due(radio_log, rules) == ("t", False, False)
 
 
 def test_analyze_follows_the_rows_changed_since_the_last_one(stand_in):
-    rules = stand_in.Rules(**DEFAULTS)
+    rules = stand_in.Rules()  # PostgreSQL's own defaults
     assert not stand_in.due(table(stand_in, 1_000, changed=150), rules).analyze
     assert stand_in.due(table(stand_in, 1_000, changed=151), rules).analyze
 
 
 def test_a_table_never_vacuumed_counts_as_empty(stand_in):
     # pg_class.reltuples is -1 until the first VACUUM or ANALYZE; autovacuum reads it as 0.
-    rules = stand_in.Rules(**DEFAULTS)
+    rules = stand_in.Rules()  # PostgreSQL's own defaults
     assert stand_in.due(table(stand_in, -1, dead=51), rules).vacuum
     assert stand_in.due(table(stand_in, -1, changed=51), rules).analyze
 
 
 def test_the_servers_own_settings_are_the_rules(stand_in):
-    changed = stand_in.Rules(**{**DEFAULTS, "vacuum_threshold": 5_000})
+    changed = dataclasses.replace(stand_in.Rules(), vacuum_threshold=5_000)
     assert not stand_in.due(table(stand_in, 0, dead=4_000), changed).vacuum
 
 
