@@ -8,19 +8,22 @@ row count, so running it twice, or from the task and the sweeper at once, applie
 Ordering is the unit's business: `unit_set_status` and `unit_set_position` ignore anything
 timed before what they hold, so a late or repeated message never moves a unit backwards.
 
-Outbound: when a unit is sent (`assignment.created`, after commit: radio/reactions.py) a
-despatch message is stored `queued`, handed to the configured gateway adapter by a task (`sent`,
-`delivered` or `failed`), and later moved on by the gateway's delivery receipts. The
-assignment's `message_state` follows its latest message, through `resources.despatch`. Should
-the reaction be lost (the process died between the assignment's commit and it), the sweeper
-queues the message for any active assignment that has none (`despatch_messages_queue_missing`).
+Outbound: when a unit is sent, a despatch message is stored `queued` in the assign's own
+transaction (`despatch_message_with_assignment`, `resources.despatch`'s assign hook), handed to
+the configured gateway adapter by a task after commit (`sent`, `delivered` or `failed`), and
+later moved on by the gateway's delivery receipts. The assignment's `message_state` follows its
+latest message, through `resources.despatch`. Should the hook fail (the assign goes ahead
+without it), the sweeper queues the message for any active assignment that has none
+(`despatch_messages_queue_missing`).
 
 Delivery alert: a despatch message not `delivered` within RADIO_DELIVERY_ALERT_SECONDS (60)
 alerts the incident's and the unit's desks once (`radio.undelivered`), from a beat task.
 
 Locking: applying holds the message row (from the claim) and then takes incident and unit locks
 through the resources and incidents services, in their order. Sending holds the outbound message
-row, then the assignment row. Nobody takes a message row while holding those, so no cycle.
+row, then the assignment row. Nobody takes a message row while holding those, so no cycle: the
+assign hook, which runs under the incident's and unit's locks, only inserts a new message row
+and updates its new assignment, which no other transaction can see yet.
 """
 
 from __future__ import annotations
@@ -467,34 +470,55 @@ def despatch_message_queue(*, assignment: Assignment, by: User | None) -> RadioM
         )
         if live is not None:
             return live
-        text, payload = _despatch_text(assignment)
-        now = timezone.now()
-        message = RadioMessage.objects.create(
-            direction=Direction.OUTBOUND,
-            issi=assignment.unit.issi,
-            unit=assignment.unit,
-            assignment=assignment,
-            kind=Kind.DESPATCH,
-            lat=assignment.incident.lat,
-            lon=assignment.incident.lon,
-            text=text,
-            sent_at=None,
-            raw=payload,
-            state=State.QUEUED,
-            state_at=now,
-            by=by if getattr(by, "is_authenticated", False) else None,
-        )
+        message = _despatch_message_write(assignment, by=by)
         _assignment_follow(message, State.QUEUED, by=by, source=SOURCE)
-        message_id = message.pk
-        transaction.on_commit(lambda: _enqueue_send(message_id))
+    return message
+
+
+def despatch_message_with_assignment(*, assignment: Assignment, by: User | None,
+                                     source: str) -> None:  # fmt: skip
+    """Write the despatch message inside the assign's transaction (`assignment_create`'s hook,
+    registered in RadioConfig.ready), queued to go once it commits.
+
+    The assignment is new in this very transaction, with its incident and unit locked: nobody
+    else can see it, so it needs no lock of its own and has no message yet. The assign's own
+    `incident.updated` tells the desks, with the message already `queued`.
+    """
+    message = _despatch_message_write(assignment, by=by)
+    assignment_message_state_set(
+        assignment_id=assignment.pk, state=State.QUEUED, radio_message_id=message.pk, by=by,
+        source=SOURCE, tell_desks=False,
+    )  # fmt: skip
+    assignment.message_state = State.QUEUED  # the caller's instance, as saved
+
+
+def _despatch_message_write(assignment: Assignment, *, by: User | None) -> RadioMessage:
+    """Store the despatch message `queued` and hand it to the send task after commit."""
+    text, payload = _despatch_text(assignment)
+    message = RadioMessage.objects.create(
+        direction=Direction.OUTBOUND,
+        issi=assignment.unit.issi,
+        unit=assignment.unit,
+        assignment=assignment,
+        kind=Kind.DESPATCH,
+        lat=assignment.incident.lat,
+        lon=assignment.incident.lon,
+        text=text,
+        sent_at=None,
+        raw=payload,
+        state=State.QUEUED,
+        state_at=timezone.now(),
+        by=by if getattr(by, "is_authenticated", False) else None,
+    )
+    message_id = message.pk
+    transaction.on_commit(lambda: _enqueue_send(message_id))
     return message
 
 
 def despatch_message_for_assignment(*, assignment_id: int) -> RadioMessage | None:
-    """Queue the despatch message for a new assignment, as the one who sent the unit.
-
-    The after-commit reaction to `assignment.created` (radio/reactions.py) and the sweeper's
-    catch-up both land here; `despatch_message_queue` makes a second call a no-op.
+    """Queue the despatch message for an assignment that has none, as the one who sent the
+    unit: the sweeper's catch-up after the assign hook failed. `despatch_message_queue` makes
+    a second call a no-op.
     """
     assignment = Assignment.objects.select_related("assigned_by").filter(pk=assignment_id).first()
     if assignment is None:
@@ -511,9 +535,10 @@ DESPATCH_CATCH_UP = timedelta(hours=1)
 def despatch_messages_queue_missing(*, older_than: timedelta, limit: int = 100) -> int:
     """Queue the despatch message of active assignments that have none after `older_than`.
 
-    The message is queued after the assignment commits (radio/reactions.py); if the process
-    died in between, this finds the assignment (still active, `message_state` empty, no
-    outbound message) and queues it. Returns how many it queued.
+    The message is written in the assign's transaction (`despatch_message_with_assignment`);
+    if that hook failed, the assign went ahead without it, and this finds the assignment (still
+    active, `message_state` empty, no outbound message) and queues it. Returns how many it
+    queued.
     """
     now = timezone.now()
     has_message = RadioMessage.objects.filter(

@@ -1,10 +1,12 @@
 """Despatch: sending units to incidents and taking them off. One public function per operation.
 
-- `assignment_create`: send a unit (assign). Records `assignment.created`; after commit radio
-  queues the despatch message to the unit's terminal (radio/reactions.py). Resources never calls
-  radio: if the process dies between the commit and that reaction, the radio sweeper finds the
-  active assignment with no despatch message and queues it (radio.services
-  `despatch_messages_queue_missing`), so the message is late, never lost.
+- `assignment_create`: send a unit (assign). Its assign hooks run inside its transaction: radio
+  writes the despatch message to the unit's terminal there (registered in RadioConfig.ready,
+  so resources never imports radio), and it is sent after commit. A hook that fails is rolled
+  back to its savepoint and the unit is sent all the same: the radio sweeper finds the active
+  assignment with no despatch message and queues it (radio.services
+  `despatch_messages_queue_missing`), so the message is late, never lost. Records
+  `assignment.created` for after-commit reactions (texts to the caller).
 - `assignment_clear`: take a unit off (unassign).
 - `assignments_clear_on_close`: free every unit still on an incident that is being closed. It
   runs inside `incidents.services.incident_close`'s transaction, registered as its close hook in
@@ -17,7 +19,9 @@ Locking rule (resources/services.py): the incident first, then the unit(s) in id
 incident's log and status are written through `incidents.services`.
 """
 
+import logging
 from datetime import datetime
+from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -44,6 +48,27 @@ from resources.services import (
 
 S = UnitStatus
 Kind = IncidentLogEntry.Kind
+
+logger = logging.getLogger(__name__)
+
+
+class AssignHook(Protocol):
+    def __call__(self, *, assignment: Assignment, by: Any, source: str) -> None: ...
+
+
+# Work an app above this one does inside the assign's transaction, registered from its
+# AppConfig.ready: radio writes the despatch message (radio.services). In the transaction, not
+# after commit: the message is saved with the assignment, and the incident's desks hear of both
+# in one `incident.updated` instead of a second event and a second transaction for the message.
+_assign_hooks: list[AssignHook] = []
+
+
+def assignment_create_hook_register(hook: AssignHook) -> None:
+    """`hook(assignment=, by=, source=)` runs while the assign holds the incident's and the
+    unit's locks, after the assignment is written and before the desks are told. It must not
+    tell the desks itself: `assignment_create`'s own `incident.updated` carries its change."""
+    if hook not in _assign_hooks:
+        _assign_hooks.append(hook)
 
 
 def assignment_create(
@@ -111,14 +136,23 @@ def assignment_create(
         incident_follow_units(incident)
         audit_record(user=by, action="create", obj=assignment, source=source,
                      changes={"incident": incident.reference, "unit": unit.callsign})  # fmt: skip
+        _assign_hooks_run(assignment, by=by, source=source)
         bcus = [
             b for b in (incident.bcu.code if incident.bcu is not None else "", unit.bcu.code) if b
         ]
         unit_updated(unit, extra_bcus=bcus)
         incident_updated(incident, extra_bcus=bcus)
-        # After commit, radio queues the despatch message (see the module docstring).
         assignment_created(assignment)
     return assignment
+
+
+def _assign_hooks_run(assignment: Assignment, *, by, source: str) -> None:
+    for hook in _assign_hooks:
+        try:
+            with transaction.atomic():  # a savepoint: a failed hook leaves nothing half-written
+                hook(assignment=assignment, by=by, source=source)
+        except Exception:  # noqa: BLE001  (the unit is sent; the hook's sweeper catches up)
+            logger.exception("assign hook %s failed for assignment %s", hook, assignment.pk)
 
 
 def _clean_reason(reason: str) -> str:
@@ -252,13 +286,14 @@ def assignments_clear_on_close(*, incident: Incident, by, source: str, at: datet
 
 
 def assignment_message_state_set(
-    *, assignment_id: int, state: str, radio_message_id: int, by, source: str
-) -> None:
+    *, assignment_id: int, state: str, radio_message_id: int, by, source: str,
+    tell_desks: bool = True,
+) -> None:  # fmt: skip
     """Show the despatch message's state on its assignment and tell the incident's desks.
 
     Radio calls it inside its own transaction, for the assignment's latest message only (an
     older message's receipt must not overwrite a newer message's state; radio knows which is
-    the latest).
+    the latest). `tell_desks=False` from an assign hook, whose assign tells them.
     """
     if state not in Assignment.MessageState.values:
         raise Conflict(f"unknown message state {state!r}", code="invalid_state")
@@ -268,6 +303,8 @@ def assignment_message_state_set(
         object_id=str(assignment_id), source=source,
         changes={"message_state": state, "radio_message": radio_message_id},
     )  # fmt: skip
+    if not tell_desks:
+        return
     assignment = Assignment.objects.select_related("incident__bcu", "unit__bcu").get(
         pk=assignment_id
     )

@@ -33,7 +33,7 @@ def job(geography, cast, settings, queued, django_capture_on_commit_callbacks):
     desk = cast.despatcher_all
     unit = make_unit(geography["brixton"], callsign="AS07")
     incident = make_incident(desk, grade="I", summary="fight outside pub")
-    # Committed, so radio's reaction queues the despatch message (radio/reactions.py).
+    # Committed, so the send task is queued for the despatch message the assign wrote.
     with django_capture_on_commit_callbacks(execute=True):
         assignment = assignment_create(incident=incident, unit=unit, by=desk, source="test")
     message = RadioMessage.objects.get(assignment=assignment, direction="out")

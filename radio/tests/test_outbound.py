@@ -10,7 +10,7 @@ from radio.adapters import GatewayUnavailable, SendResult
 from radio.models import RadioMessage
 from radio.tests.conftest import api
 from resources.despatch import assignment_clear, assignment_create
-from resources.models import Assignment
+from resources.models import Assignment, Unit
 from tests.factories import make_incident, make_unit
 
 State = RadioMessage.State
@@ -30,7 +30,7 @@ class RefusingAdapter:
 @pytest.fixture
 def job(world, queued, django_capture_on_commit_callbacks):
     incident = make_incident(world["desk"], grade="I", summary="fight outside pub")
-    # Committed, so radio's reaction queues the despatch message (radio/reactions.py).
+    # Committed, so the send task is queued for the despatch message the assign wrote.
     with django_capture_on_commit_callbacks(execute=True):
         assignment = assignment_create(
             incident=incident, unit=world["unit"], by=world["desk"], source="test"
@@ -60,7 +60,9 @@ def test_assigning_queues_the_message_and_shows_it_on_the_assignment(
     assert message.raw["reference"] == job["incident"].reference
     assert _state(job["assignment"]) == "queued"
     assert queued["send"] == [message.pk]
-    assert captured_events.of("incident.updated")
+    # The message is written in the assign's transaction: its desks hear of the assignment
+    # and the queued message in one event, not a second one from a transaction of its own.
+    assert len(captured_events.of("incident.updated")) == 1
 
 
 def test_queue_twice_queues_one_message(job, queued):
@@ -259,12 +261,22 @@ def test_a_cleared_assignment_gets_no_message(job, queued):
     assert RadioMessage.objects.filter(direction="out").count() == queued_at_assignment == 1
 
 
-def test_the_sweeper_queues_a_despatch_message_whose_reaction_was_lost(world, queued, settings):
-    """The process died between the assignment's commit and radio's after-commit reaction
-    (here: the reaction never runs, as in a rolled-back test transaction). The sweep, run by
-    beat or `manage.py radio_sweep`, finds the active assignment with no despatch message."""
+def test_a_failed_despatch_message_leaves_the_assign_and_the_sweeper_queues_it(
+    world, queued, settings, monkeypatch, caplog
+):
+    """The despatch message is written by radio's assign hook, inside the assign's transaction.
+    Should it fail, the unit is sent all the same, with nothing of the message half-written;
+    the sweep, run by beat or `manage.py radio_sweep`, finds the active assignment with no
+    despatch message and queues it."""
     settings.RADIO_SWEEP_AFTER_SECONDS = 30
     desk = world["desk"]
+    text_of = services._despatch_text
+
+    def broken(assignment):
+        RadioMessage.objects.create(direction="out", issi="half", kind="despatch", state="queued")
+        raise RuntimeError("no text for the terminal")
+
+    monkeypatch.setattr(services, "_despatch_text", broken)
     lost = assignment_create(
         incident=make_incident(desk, grade="I", summary="fight outside pub"),
         unit=world["unit"],
@@ -276,7 +288,10 @@ def test_the_sweeper_queues_a_despatch_message_whose_reaction_was_lost(world, qu
         unit=other_unit,
         by=desk,
     )
+    monkeypatch.setattr(services, "_despatch_text", text_of)
+    assert "assign hook" in caplog.text
     assert not RadioMessage.objects.filter(direction="out").exists()
+    assert Unit.objects.get(pk=world["unit"].pk).status == "assigned" and _state(lost) == ""
     Assignment.objects.filter(pk=lost.pk).update(assigned_at=timezone.now() - timedelta(minutes=2))
 
     tasks.apply_pending_radio_messages()
@@ -285,16 +300,22 @@ def test_the_sweeper_queues_a_despatch_message_whose_reaction_was_lost(world, qu
     assert message.state == State.QUEUED and message.kind == RadioMessage.Kind.DESPATCH
     assert message.by == desk and message.issi == world["unit"].issi
     assert _state(lost) == "queued"
-    # One just made may still get its reaction: left alone until it is older than the sweep's
-    # threshold. A second sweep queues nothing more.
+    # One just made is left alone until it is older than the sweep's threshold. A second sweep
+    # queues nothing more.
     assert not RadioMessage.objects.filter(assignment=recent).exists()
     tasks.apply_pending_radio_messages()
     assert RadioMessage.objects.filter(direction="out").count() == 1
 
 
-def test_the_sweeper_leaves_cleared_and_old_assignments_alone(world, queued, settings):
+def test_the_sweeper_leaves_cleared_and_old_assignments_alone(world, queued, settings, monkeypatch):
     settings.RADIO_SWEEP_AFTER_SECONDS = 30
     desk = world["desk"]
+    text_of = services._despatch_text
+
+    def broken(assignment):
+        raise RuntimeError("no text for the terminal")
+
+    monkeypatch.setattr(services, "_despatch_text", broken)  # no message at the assigns
     incident = make_incident(desk, grade="I", summary="fight outside pub")
     cleared = assignment_create(incident=incident, unit=world["unit"], by=desk)
     assignment_clear(incident=incident, unit=world["unit"], by=desk)
@@ -310,6 +331,7 @@ def test_the_sweeper_leaves_cleared_and_old_assignments_alone(world, queued, set
     # An active assignment from before the radio bridge (or a sweeper stopped for hours): its
     # crew has long had the job by voice.
     Assignment.objects.filter(pk=ancient.pk).update(assigned_at=timezone.now() - timedelta(hours=2))
+    monkeypatch.setattr(services, "_despatch_text", text_of)
 
     assert services.despatch_messages_queue_missing(older_than=timedelta(seconds=30)) == 0
     assert not RadioMessage.objects.filter(direction="out").exists()

@@ -65,25 +65,28 @@ def test_a_unit_that_stays_busy_asks_for_nothing(
     assert queued == [("unit", unit.pk)]
 
 
-def test_assigning_queues_the_despatch_message_after_commit(
+def test_assigning_writes_the_despatch_message_in_its_transaction(
     desk, geography, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """Resources never calls radio: radio reacts to `assignment.created` once it commits (if it
-    never does, radio's sweeper queues the message: radio/tests/test_outbound.py)."""
+    """Resources never calls radio: radio's assign hook (registered in RadioConfig.ready) writes
+    the message inside the assign, and it goes to the gateway once that commits (if the hook
+    fails, radio's sweeper queues the message: radio/tests/test_outbound.py)."""
     sent = []
     monkeypatch.setattr(radio_tasks.send_outbound, "delay", sent.append)
     unit = make_unit(geography["kentish"])
     incident = make_incident(desk, grade="I")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assignment = assignment_create(incident=incident, unit=unit, by=desk, source="test")
-    assert not RadioMessage.objects.filter(assignment=assignment).exists()  # not before commit
-    for callback in callbacks:
-        callback()
-    message = RadioMessage.objects.get(assignment=assignment)
+    message = RadioMessage.objects.get(assignment=assignment)  # saved with the assignment
     assert (message.direction, message.state, message.issi) == ("out", "queued", unit.issi)
     assert message.by == desk
+    assert assignment.message_state == "queued"
     assignment.refresh_from_db()
     assert assignment.message_state == "queued"
+    assert sent == []  # not to the gateway before commit
+    for callback in callbacks:
+        callback()
+    assert sent == [message.pk]
 
 
 def test_a_repeated_status_moves_the_clock_so_an_older_report_cannot_apply(desk, geography):
