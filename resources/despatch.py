@@ -89,7 +89,12 @@ def assignment_create(
     at = at or timezone.now()
     override_reason = _clean_reason(override_reason)
     with transaction.atomic():
-        incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
+        # Its BCU (for the desks' streams) and type (for radio's despatch text) come with it.
+        incident = (
+            Incident.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("bcu", "type")
+            .get(pk=incident.pk)
+        )
         unit = unit_lock(unit)
         if incident.status == IncidentStatus.CLOSED:
             raise Conflict(f"{incident.reference} is closed", code="incident_closed")
