@@ -467,7 +467,7 @@ class IncidentLogApi(APIView):
 
 
 def _detail_response(request, incident: Incident) -> Response:
-    incident.refresh_from_db()
+    # No refresh first: the detail reads every field afresh by the incident's id.
     return Response(selectors.incident_detail(incident=incident, user=request.user))
 
 
