@@ -9,7 +9,9 @@ user signs in again (`tokens.token_issue`) and hourly (`tokens.tokens_purge_expi
 On PostgreSQL that one read is a fixed statement (the token and its user in one row), as the
 other reads every request makes are (stop 22): Django building and compiling knox's
 `filter(...).select_related("user")` cost about three times what PostgreSQL took to run it, 7 %
-of an incident create's CPU (docs/benchmarks.md, stop 29). SQLite keeps the ORM, whose
+of an incident create's CPU (docs/benchmarks.md, stop 29). The same row brings what every API
+request then asks of the user (stop 34): the names of their groups (their roles) and their BCU
+scope with its BCU, so neither costs a statement of its own. SQLite keeps the ORM, whose
 converters its dates need.
 """
 
@@ -17,6 +19,7 @@ import binascii
 from hmac import compare_digest
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,20 +31,34 @@ from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import exceptions
 
+from cad.accounts.roles import user_roles_known
+from cad.models import BCU, UserScope
+
 AuthToken = get_token_model()
 User = get_user_model()
 _TOKEN_FIELDS = [f.attname for f in AuthToken._meta.concrete_fields]
 _USER_FIELDS = [f.attname for f in User._meta.concrete_fields]
+_SCOPE_FIELDS = [f.attname for f in UserScope._meta.concrete_fields]
+_BCU_FIELDS = [f.attname for f in BCU._meta.concrete_fields]
 
 
 def _columns(model, alias: str) -> str:
     return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
 
 
+_GROUPS = User.groups.through._meta
 _TOKENS_WITH_USER = (
-    f"SELECT {_columns(AuthToken, 't')}, {_columns(User, 'u')} "  # noqa: S608 (names only)
+    f"SELECT {_columns(AuthToken, 't')}, {_columns(User, 'u')}, "  # noqa: S608 (names only)
+    f"{_columns(UserScope, 's')}, {_columns(BCU, 'b')}, "
+    f'ARRAY(SELECT g."name" FROM "{Group._meta.db_table}" g JOIN "{_GROUPS.db_table}" ug '
+    f'ON ug."{_GROUPS.get_field("group").column}" = g."{Group._meta.pk.column}" '
+    f'WHERE ug."{_GROUPS.get_field("user").column}" = u."{User._meta.pk.column}") '
     f'FROM "{AuthToken._meta.db_table}" t JOIN "{User._meta.db_table}" u '
     f'ON u."{User._meta.pk.column}" = t."{AuthToken._meta.get_field("user").column}" '
+    f'LEFT JOIN "{UserScope._meta.db_table}" s '
+    f'ON s."{UserScope._meta.get_field("user").column}" = u."{User._meta.pk.column}" '
+    f'LEFT JOIN "{BCU._meta.db_table}" b '
+    f'ON b."{BCU._meta.pk.column}" = s."{UserScope._meta.get_field("bcu").column}" '
     'WHERE t."token_key" = %s'
 )
 
@@ -54,13 +71,31 @@ def tokens_with_user(token_key: str) -> list:
     with connection.cursor() as cursor:
         cursor.execute(_TOKENS_WITH_USER, [token_key])
         rows = cursor.fetchall()
-    split = len(_TOKEN_FIELDS)
     tokens = []
     for row in rows:
-        token = AuthToken.from_db(connection.alias, _TOKEN_FIELDS, row[:split])
-        token.user = User.from_db(connection.alias, _USER_FIELDS, row[split:])
+        values = iter(row)
+        token = AuthToken.from_db(connection.alias, _TOKEN_FIELDS, _take(values, _TOKEN_FIELDS))
+        token.user = User.from_db(connection.alias, _USER_FIELDS, _take(values, _USER_FIELDS))
+        _scope_known(token.user, _take(values, _SCOPE_FIELDS), _take(values, _BCU_FIELDS))
+        user_roles_known(token.user, next(values))
         tokens.append(token)
     return tokens
+
+
+def _take(values, fields: list[str]) -> list:
+    return [next(values) for _ in fields]
+
+
+def _scope_known(user, scope_row: list, bcu_row: list) -> None:
+    """Cache the user's scope row (or its absence) and its BCU on the user, as the ORM's
+    `user.scope` and `scope.bcu` would after reading them."""
+    scope = None
+    if scope_row[0] is not None:
+        scope = UserScope.from_db(connection.alias, _SCOPE_FIELDS, scope_row)
+        bcu = BCU.from_db(connection.alias, _BCU_FIELDS, bcu_row) if bcu_row[0] else None
+        UserScope.bcu.field.set_cached_value(scope, bcu)
+        UserScope.user.field.set_cached_value(scope, user)
+    User.scope.related.set_cached_value(user, scope)
 
 
 class TokenAuthentication(knox_auth.TokenAuthentication):

@@ -137,6 +137,12 @@ def user_roles(user: User | AnonymousUser) -> set[str]:
     return cached
 
 
+def user_roles_known(user: User, group_names: list[str]) -> None:
+    """Cache the user's roles from their group names, read with something else (the API
+    token's statement reads them with the token), so `user_roles` needs no statement."""
+    user._cad_roles = {name for name in group_names if name in ROLES}  # type: ignore[attr-defined]
+
+
 _GROUP_NAMES = (
     f"SELECT g.name FROM {Group._meta.db_table} g "  # noqa: S608 (table names only)
     f"JOIN {User.groups.through._meta.db_table} ug ON ug.group_id = g.id WHERE ug.user_id = %s"

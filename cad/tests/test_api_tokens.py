@@ -15,6 +15,7 @@ from knox import auth as knox_auth
 from knox.models import AuthToken
 
 from cad.accounts.authentication import TokenAuthentication
+from cad.accounts.roles import user_bcu_code, user_roles
 from cad.accounts.services import user_provision
 from cad.models import BCU, AuditEvent, UserScope
 from cad.tasks import purge_expired_tokens
@@ -256,6 +257,31 @@ def test_the_token_and_its_user_are_read_in_one_fixed_statement(
     assert {f: getattr(user, f) for f in fields} == {f: getattr(stored, f) for f in fields}
     assert auth_token.user is user and auth_token.pk == AuthToken.objects.get(user=dave).pk
     assert not user._state.adding and user._state.db == connection.alias
+
+
+@pytest.mark.parametrize("scope", ["CN", "no scope row", "a scope row with no BCU"])
+def test_the_token_statement_brings_the_users_roles_and_scope(client, make_user, geography,
+                                                               postgres, scope):  # fmt: skip
+    # Every API request then asks for the user's roles and BCU scope; read in the token's own
+    # statement, neither costs another. What they say must be what the ORM reads.
+    user = make_user("despatcher", username="sam", bcu="CN" if scope == "CN" else None)
+    UserScope.objects.filter(user=user).delete()
+    if scope == "a scope row with no BCU":
+        UserScope.objects.create(user=user, bcu=None)
+    elif scope == "CN":
+        UserScope.objects.create(user=user, bcu=BCU.objects.get(code="CN"))
+    token = token_for(client, "sam")
+    with CaptureQueriesContext(connection) as queries:
+        authenticated, _ = TokenAuthentication().authenticate_credentials(token.encode())
+        roles, bcu = user_roles(authenticated), user_bcu_code(authenticated)
+    assert len(queries.captured_queries) == 1, [q["sql"] for q in queries.captured_queries]
+
+    fresh = User.objects.get(pk=user.pk)
+    assert (roles, bcu) == (user_roles(fresh), user_bcu_code(fresh))
+    assert (roles, bcu) == ({"despatcher"}, "CN" if scope == "CN" else None)
+    if scope == "CN":
+        assert authenticated.scope.bcu.name == BCU.objects.get(code="CN").name
+        assert authenticated.scope.user is authenticated
 
 
 def test_a_token_of_the_same_key_but_another_digest_is_refused(client, dave):
