@@ -10,6 +10,7 @@ from typing import Any
 
 from cad.live.events import event_emit, event_notify
 from cad.models import BCU, Event
+from cad.prepared import PreparedValues
 from incidents.models import Incident, MajorIncident, OnlineReport, Operation
 
 # To the desks (stored, numbered, published): the board's view of the incident.
@@ -59,6 +60,14 @@ BOARD_FIELDS = (
 )  # fmt: skip
 
 
+# Read after every change to an incident (its `incident.updated`): compiled once and prepared
+# on the server (cad/prepared.py, decision 0036).
+BOARD_ROW = PreparedValues(
+    Incident,
+    lambda *, incident_id: Incident.objects.filter(pk=incident_id).values_list(*BOARD_FIELDS),
+)
+
+
 def incident_board_payload(incident: Incident, *, fresh: bool = False) -> dict[str, Any]:
     """The board payload of an incident, read back from the database.
 
@@ -68,7 +77,8 @@ def incident_board_payload(incident: Incident, *, fresh: bool = False) -> dict[s
     if fresh:
         row = {field: _follow(incident, field) for field in BOARD_FIELDS}
     else:
-        row = Incident.objects.filter(pk=incident.pk).values(*BOARD_FIELDS).get()
+        (values,) = BOARD_ROW.rows("board", incident_id=incident.pk)
+        row = dict(zip(BOARD_FIELDS, values, strict=True))
     return board_incident(row)
 
 

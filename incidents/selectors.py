@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from cad.audit.search import AuditIncident
 from cad.geo.geometry import bcu_at, haversine_m, in_force_area
+from cad.prepared import PreparedValues
 from incidents.events import BOARD_FIELDS, board_incident
 from incidents.models import (
     GRADE_TARGETS,
@@ -369,6 +370,56 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+# The detail's own reads, each compiled once and prepared on the server (cad/prepared.py,
+# decision 0036): the assign and the close answer with the detail, and compiling its nine
+# queries afresh was a quarter of an assign's CPU.
+DETAIL_FIELDS = (
+    *BOARD_FIELDS, "resolved_address", "thrive", "closed_at", "closing_code__code",
+    "closing_code__name", "created_by__username", "bcu__name",
+)  # fmt: skip
+DETAIL_ROW = PreparedValues(
+    Incident,
+    lambda *, incident_id: Incident.objects.filter(pk=incident_id).values_list(*DETAIL_FIELDS),
+)
+QUALIFIERS = PreparedValues(
+    Incident,
+    lambda *, incident_id: (
+        Incident.qualifiers.through.objects.filter(incident_id=incident_id)
+        .order_by("qualifier__name")
+        .values_list("qualifier__code", "qualifier__name")
+    ),
+)
+LINKED = PreparedValues(
+    Incident,
+    lambda *, incident_id: (
+        Incident.linked.through.objects.filter(from_incident_id=incident_id)
+        .order_by("to_incident_id")
+        .values_list("to_incident_id", "to_incident__reference", "to_incident__status")
+    ),
+)
+GRADE_CHANGES = PreparedValues(
+    GradeChange,
+    lambda *, incident_id: GradeChange.objects.filter(incident_id=incident_id).values_list(
+        "at", "by__username", "from_grade", "to_grade", "reason"
+    ),
+)
+LOG = PreparedValues(
+    IncidentLogEntry,
+    lambda *, incident_id: (
+        IncidentLogEntry.objects.filter(incident_id=incident_id)
+        .order_by("at", "id")
+        .values_list("at", "by__username", "text", "kind")
+    ),
+)
+CALLS = PreparedValues(
+    Call,
+    lambda *, incident_id: Call.objects.filter(incident_id=incident_id)
+    .order_by("received_at", "id")
+    .values_list("id", "channel", "received_at", "taken_by__username", "address", "notes",
+                 "caller_name", "caller_phone"),
+)  # fmt: skip
+
+
 def incident_detail(
     *, incident: Incident, user: User | AnonymousUser, personal: bool = False
 ) -> dict[str, Any]:
@@ -378,10 +429,9 @@ def incident_detail(
     may see them; whoever asks for them must record the read (services.personal_data_read_record).
     `detail["caller_details_included"]` says whether they are in.
     """
-    row = Incident.objects.filter(pk=incident.pk).values(
-        *BOARD_FIELDS, "resolved_address", "thrive", "closed_at", "closing_code__code",
-        "closing_code__name", "created_by__username", "bcu__name",
-    ).get()  # fmt: skip
+    key = {"incident_id": incident.pk}
+    (values,) = DETAIL_ROW.rows("detail", **key)
+    row = dict(zip(DETAIL_FIELDS, values, strict=True))
     detail = board_incident(row)
     detail["location"]["resolved_address"] = row["resolved_address"]
     detail.update(
@@ -394,34 +444,18 @@ def incident_detail(
             "closing_code": {"code": row["closing_code__code"], "name": row["closing_code__name"]}
             if row["closing_code__code"]
             else None,
-            "qualifiers": [
-                {"code": c, "name": n}
-                for c, n in incident.qualifiers.order_by("name").values_list("code", "name")
-            ],
+            "qualifiers": [{"code": c, "name": n} for c, n in QUALIFIERS.rows("qualifiers", **key)],
             "linked": [
-                {"id": i, "reference": r, "status": s}
-                for i, r, s in incident.linked.order_by("id").values_list(
-                    "id", "reference", "status"
-                )
+                {"id": i, "reference": r, "status": s} for i, r, s in LINKED.rows("linked", **key)
             ],
             "grade_changes": [
-                {
-                    "at": _iso(g["at"]),
-                    "by": g["by__username"],
-                    "from": g["from_grade"],
-                    "to": g["to_grade"],
-                    "reason": g["reason"],
-                }
-                for g in GradeChange.objects.filter(incident=incident).values(
-                    "at", "by__username", "from_grade", "to_grade", "reason"
-                )
-            ],  # fmt: skip
+                {"at": _iso(at), "by": by, "from": from_grade, "to": to_grade, "reason": reason}
+                for at, by, from_grade, to_grade, reason in GRADE_CHANGES.rows("grades", **key)
+            ],
             "log": [
-                {"at": _iso(e["at"]), "by": e["by__username"], "text": e["text"], "kind": e["kind"]}
-                for e in IncidentLogEntry.objects.filter(incident=incident)
-                .order_by("at", "id")
-                .values("at", "by__username", "text", "kind")
-            ],  # fmt: skip
+                {"at": _iso(at), "by": by, "text": text, "kind": kind}
+                for at, by, text, kind in LOG.rows("log", **key)
+            ],
         }
     )
     for name, part in _detail_parts.items():
@@ -434,20 +468,19 @@ def incident_detail(
 
 def incident_calls(*, incident: Incident, personal: bool) -> list[dict[str, Any]]:
     calls = []
-    for c in Call.objects.filter(incident=incident).order_by("received_at", "id").values(
-        "id", "channel", "received_at", "taken_by__username", "address", "notes",
-        "caller_name", "caller_phone",
-    ):  # fmt: skip
+    for pk, channel, received_at, taken_by, address, notes, name, phone in CALLS.rows(
+        "calls", incident_id=incident.pk
+    ):
         item = {
-            "id": c["id"],
-            "channel": c["channel"],
-            "received_at": _iso(c["received_at"]),
-            "taken_by": c["taken_by__username"],
-            "address": c["address"],
-            "notes": c["notes"],
+            "id": pk,
+            "channel": channel,
+            "received_at": _iso(received_at),
+            "taken_by": taken_by,
+            "address": address,
+            "notes": notes,
         }
         if personal:
-            item["caller"] = {"name": c["caller_name"], "phone": c["caller_phone"]}
+            item["caller"] = {"name": name, "phone": phone}
         calls.append(item)
     return calls
 

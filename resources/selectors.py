@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from cad.models import BCU
+from cad.prepared import PreparedValues
 from incidents.models import Incident
 from resources.models import Assignment, Skill, Unit, UnitType
 
@@ -203,27 +204,37 @@ def _assignment_status(a: Mapping[str, Any]) -> str:
     return "assigned"
 
 
+# Read for every incident detail (the assign's and the close's answer too): compiled once and
+# prepared on the server (cad/prepared.py, decision 0036).
+ASSIGNMENTS = PreparedValues(
+    Assignment,
+    lambda *, incident_id: Assignment.objects.filter(incident_id=incident_id)
+    .order_by("assigned_at")
+    .values_list("unit__callsign", "assigned_at", "cleared_at", "en_route_at", "at_scene_at",
+                 "message_state", "acknowledged_at"),
+)  # fmt: skip
+
+
 def incident_assignments(incident: Incident) -> list[dict[str, Any]]:
     """The units sent to an incident, oldest first: the "assignments" of its detail
     (registered with `incidents.selectors.register_incident_detail_part` in ResourcesConfig)."""
-    return [
-        {
-            "unit": a["unit__callsign"],
-            "status": _assignment_status(a),
-            "assigned_at": _iso(a["assigned_at"]),
-            "cleared_at": _iso(a["cleared_at"]),
-            "message_state": a["message_state"],
-            "acknowledged_at": _iso(a["acknowledged_at"]),
-        }
-        for a in Assignment.objects.filter(incident=incident)
-        .order_by("assigned_at")
-        .values(
-            "unit__callsign",
-            "assigned_at",
-            "cleared_at",
-            "en_route_at",
-            "at_scene_at",
-            "message_state",
-            "acknowledged_at",
-        )
-    ]
+    assignments = []
+    for (
+        callsign,
+        assigned_at,
+        cleared_at,
+        en_route_at,
+        at_scene_at,
+        state,
+        acknowledged_at,
+    ) in ASSIGNMENTS.rows("assignments", incident_id=incident.pk):
+        times = {"cleared_at": cleared_at, "at_scene_at": at_scene_at, "en_route_at": en_route_at}
+        assignments.append({
+            "unit": callsign,
+            "status": _assignment_status(times),
+            "assigned_at": _iso(assigned_at),
+            "cleared_at": _iso(cleared_at),
+            "message_state": state,
+            "acknowledged_at": _iso(acknowledged_at),
+        })  # fmt: skip
+    return assignments

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from cad.prepared import PreparedValues
 from incidents.models import Incident
 from resources.partners.models import PartnerAgency, PartnerDelivery, PartnerShare
 
@@ -12,11 +13,29 @@ def partners_active() -> QuerySet[PartnerAgency]:
     return PartnerAgency.objects.filter(active=True).order_by("code")
 
 
+def _available_queryset(*, incident_id: int) -> QuerySet:
+    shared = PartnerShare.objects.filter(incident_id=incident_id).values("partner_id")
+    return partners_active().exclude(pk__in=shared).values_list("code", "name")
+
+
+def _shares_queryset(*, incident_id: int) -> QuerySet:
+    return (
+        PartnerShare.objects.filter(incident_id=incident_id)
+        .order_by("id")
+        .values_list("id", "partner__code", "partner__name", "shared_at")
+    )
+
+
+# Both are read for every incident detail (the assign's and the close's answer too): compiled
+# once and prepared on the server (cad/prepared.py, decision 0036).
+AVAILABLE = PreparedValues(PartnerAgency, _available_queryset)
+SHARES = PreparedValues(PartnerShare, _shares_queryset)
+
+
 def partner_agencies_available(incident: Incident) -> list[dict[str, str]]:
     """The incident's "partner_agencies" detail part: active partners it is not yet shared
     with, for the page's share form."""
-    shared = PartnerShare.objects.filter(incident=incident).values("partner_id")
-    rows = partners_active().exclude(pk__in=shared).values_list("code", "name")
+    rows = AVAILABLE.rows("available", incident_id=incident.pk)
     return [{"code": code, "name": name} for code, name in rows]
 
 
@@ -24,12 +43,15 @@ def incident_partner_shares(incident: Incident) -> list[dict[str, Any]]:
     """The incident's "partners" part of its detail: who it is shared with and the state of the
     latest delivery to each (queued, acknowledged, failed), with its attempts and error."""
     shares = []
-    for share in PartnerShare.objects.filter(incident=incident).select_related("partner"):
-        latest = PartnerDelivery.objects.filter(share=share).order_by("-queued_at", "-id").first()
+    # Most incidents are shared with no one: then this is the only statement.
+    for share_id, code, name, shared_at in SHARES.rows("shares", incident_id=incident.pk):
+        latest = (
+            PartnerDelivery.objects.filter(share_id=share_id).order_by("-queued_at", "-id").first()
+        )
         shares.append({
-            "partner": share.partner.code,
-            "name": share.partner.name,
-            "shared_at": share.shared_at.isoformat(),
+            "partner": code,
+            "name": name,
+            "shared_at": shared_at.isoformat(),
             "delivery": None if latest is None else {
                 "state": latest.state,
                 "queued_at": latest.queued_at.isoformat(),

@@ -29,12 +29,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cad.kept import Kept
+from cad.prepared import PreparedValues
 from incidents.models import ResponsePlanItem
 from resources.grid import LAT_OFFSET, LON_OFFSET, cell_range
 from resources.models import Unit, UnitStatus
 from resources.recommend.conf import conf
 from resources.recommend.geo import box_around, haversine_m
-from resources.recommend.prepared import PreparedValues
 from resources.recommend.routers import (
     EstimateRouter,
     Origin,

@@ -20,10 +20,10 @@ from django.utils import timezone
 
 from cad.audit.trail import audit_record
 from cad.kept import Kept
+from cad.prepared import PreparedValues
 from resources.models import Assignment, TravelModel
 from resources.recommend.conf import conf
 from resources.recommend.learned import Attendance, LearnedModel, LearnedRouter, fit
-from resources.recommend.prepared import PreparedValues
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from django.core.management import call_command
 
 from cad.celery import app
 from cad.models import AuditEvent
+from cad.prepared import PreparedValues
 from resources.models import Assignment, TravelModel, Unit, UnitStatus
 from resources.recommend import engine, training
 from resources.recommend.engine import load_candidates, rank, recommend_incident, target_for
 from resources.recommend.learned import Attendance, LearnedModel, fit
-from resources.recommend.prepared import PreparedValues
 from resources.recommend.routers import EstimateRouter
 from resources.recommend.training import attendances_between, travel_model_train
 from resources.tasks import train_travel_model

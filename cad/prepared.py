@@ -1,13 +1,18 @@
-"""Querysets compiled to SQL once, then run with new values: the recommendation's hot queries.
+"""Querysets compiled to SQL once, then run with new values: the hot paths' fixed queries.
 
 Profiling bench/recommend.py (decision 0021) showed Django building and compiling the candidate
 query cost as much as PostgreSQL running it (0.8 + 0.5 ms against 1.4 ms, with 5,000 units).
 The query's shape never changes, only its values (the box, the time, the operation), so it is
 built once per shape with stand-in values, and the stand-ins in the compiled parameters are
-replaced by the real ones on each run. The SQL is Django's own, character for character.
+replaced by the real ones on each run. The SQL is Django's own, character for character. The
+incident detail that the assign, the close and a desk opening an incident answer with is read
+the same way (decision 0036): nine fixed queries, a quarter of an assign's CPU when compiled
+afresh each time.
 
-PostgreSQL only: psycopg2 hands back the Python types Django would (aware datetimes, floats,
-booleans). Other databases (the embedded SQLite default) need Django's converters, so there the
+PostgreSQL only. psycopg2 hands back most of the Python types Django would (aware datetimes,
+floats, booleans); the fields that convert what the database returns (a JSON column, which
+Django reads as text) get Django's own converters, found when the shape is compiled. Other
+databases (the embedded SQLite default) need converters for nearly everything, so there the
 queryset simply runs as usual.
 
 On PostgreSQL each compiled query is also prepared on the server, once per connection (PREPARE,
@@ -72,7 +77,7 @@ class PreparedValues:
         key = (alias, shape, tuple(sorted(values)))
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compile(values)
+            compiled = self._compile(alias, values)
             with self._lock:
                 compiled = self._compiled.setdefault(key, compiled)
         params = [values[name] if name is not None else constant
@@ -80,33 +85,50 @@ class PreparedValues:
         with connection.cursor() as cursor:
             if not settings.DB_SERVER_PREPARE:
                 cursor.execute(compiled.sql, params)
-                return cursor.fetchall()
-            raw, held = _prepared_on(connection)
-            prepare, execute = compiled.texts(raw)
-            if compiled.name not in held:
-                cursor.execute(prepare)
-                held.add(compiled.name)
-            cursor.execute(execute, params)
-            return cursor.fetchall()
+                rows = cursor.fetchall()
+            else:
+                raw, held = _prepared_on(connection)
+                prepare, execute = compiled.texts(raw)
+                if compiled.name not in held:
+                    cursor.execute(prepare)
+                    held.add(compiled.name)
+                cursor.execute(execute, params)
+                rows = cursor.fetchall()
+        if compiled.width is not None:  # columns Django added for its ORDER BY, not asked for
+            rows = [row[: compiled.width] for row in rows]
+        return compiled.convert(rows, connection) if compiled.converters else rows
 
-    def _compile(self, values: dict[str, Any]) -> "_Compiled":
+    def _compile(self, alias: str, values: dict[str, Any]) -> "_Compiled":
         stand_ins = {name: _stand_in(i, value) for i, (name, value) in enumerate(values.items())}
-        sql, params = self.build(**stand_ins).query.sql_with_params()
+        compiler = self.build(**stand_ins).query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        # The converters Django's own iterator would apply to these columns (as results_iter).
+        columns = [col for col, _, _ in compiler.select[: compiler.col_count]]
+        converters = compiler.get_converters(columns)
         by_value = {v: name for name, v in stand_ins.items()}
         slots: list[tuple[str | None, Any]] = []
         for p in params:
             name = by_value.get(p) if isinstance(p, int | float | str | datetime) else None
             slots.append((name, None) if name is not None else (None, p))
-        return _Compiled(sql, slots)
+        width = compiler.col_count if compiler.has_extra_select else None
+        return _Compiled(sql, slots, sorted(converters.items()), width)
 
 
 class _Compiled:
     """One query shape: Django's SQL, where each parameter comes from, and the same query as a
     named server-side statement (PREPARE text with $1, $2, …; EXECUTE text with %s)."""
 
-    def __init__(self, sql: str, slots: list[tuple[str | None, Any]]):
+    def __init__(
+        self,
+        sql: str,
+        slots: list[tuple[str | None, Any]],
+        converters: list[tuple[int, tuple[list[Callable], Any]]],
+        width: int | None,
+    ):
         self.sql = sql
         self.slots = slots
+        self.converters = converters
+        self.width = width
         self.name = f"beacon_prepared_{next(_names)}"
         numbers = itertools.count(1)
         body = _PLACEHOLDER.sub(lambda m: "%" if m[0] == "%%" else f"${next(numbers)}", sql)
@@ -118,6 +140,20 @@ class _Compiled:
             pg_sql.Identifier(self.name), values
         )
         self._texts: tuple[str, str] | None = None
+
+    def convert(self, rows: list[tuple], connection: Any) -> list[tuple]:
+        """Rows as Django's iterator would give them: each converted column through its
+        field's converters (a JSON column's text decoded)."""
+        converted = []
+        for row in rows:
+            values = list(row)
+            for position, (functions, expression) in self.converters:
+                value = values[position]
+                for function in functions:
+                    value = function(value, expression, connection)
+                values[position] = value
+            converted.append(tuple(values))
+        return converted
 
     def texts(self, raw_connection: Any) -> tuple[str, str]:
         """The PREPARE and EXECUTE texts as plain strings (rendered once, by the driver), so

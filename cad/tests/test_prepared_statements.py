@@ -8,8 +8,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.db.utils import load_backend
 
+from cad.prepared import PreparedValues, _prepared_on
 from resources.models import Unit
-from resources.recommend.prepared import PreparedValues, _prepared_on
 from tests.factories import make_unit, make_unit_type
 
 
@@ -123,3 +123,17 @@ def test_what_wraps_the_cursor_sees_plain_text(units, settings):
         prepared.rows("one", south=51.51, status="available")
     assert [type(sql) for sql in seen] == [str, str, str]  # PREPARE once, EXECUTE twice
     assert seen[0].startswith('PREPARE "beacon_prepared_') and seen[1].startswith("EXECUTE")
+
+
+def test_columns_django_adds_for_its_order_by_are_left_out(units):
+    # DISTINCT ordered by a column not asked for: Django selects it too, and its own iterator
+    # cuts it off again; so must the prepared rows.
+    def callsigns_by_latitude(*, south: float):
+        return (
+            Unit.objects.filter(lat__gte=south).order_by("-lat").distinct().values_list("callsign")
+        )
+
+    prepared = PreparedValues(Unit, callsigns_by_latitude)
+    rows = prepared.rows("one", south=51.49)
+    assert rows == list(callsigns_by_latitude(south=51.49))
+    assert rows[0] == (f"{units}2",)

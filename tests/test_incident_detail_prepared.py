@@ -1,0 +1,110 @@
+"""The incident detail read through prepared statements (cad/prepared.py, decision 0036).
+
+The assign, the close and a desk opening an incident all answer with `incident_detail`. On
+PostgreSQL its queries are compiled once and run as prepared statements; these tests hold the
+answer to what Django's own ORM reads for the same incident, part by part, and check that a
+second read compiles no SQL at all.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db.models.sql.compiler import SQLCompiler
+from django.utils import timezone
+
+from cad.prepared import PreparedValues
+from incidents.models import Call, GradeChange, Incident, IncidentLogEntry
+from incidents.selectors import incident_detail
+from resources.despatch import assignment_create
+from resources.models import Unit
+from resources.partners.models import PartnerAgency, PartnerDelivery, PartnerShare
+from tests.factories import make_closing_code, make_incident, make_qualifier, make_unit
+
+
+@pytest.fixture
+def full_incident(postgres, cast):
+    """An incident with every part of its detail filled in: qualifiers, a link, a regrade, log
+    lines, a second call, THRIVE, a closing code, a unit sent and a partner share delivered."""
+    handler = cast.handler
+    incident = make_incident(handler, summary="everything", caller_name="Ann Caller")
+    other = make_incident(handler, summary="the other one")
+    incident.qualifiers.add(make_qualifier("DA", "Domestic abuse"), make_qualifier("WPN", "Weapon"))
+    incident.linked.add(other)
+    GradeChange.objects.create(
+        incident=incident, by=handler, from_grade="S", to_grade="I", reason="knife seen"
+    )
+    IncidentLogEntry.objects.create(incident=incident, by=handler, kind="note", text="second")
+    Call.objects.create(
+        incident=incident, caller_name="Bob Witness", caller_phone="07700 900456",
+        received_at=timezone.now() + timedelta(seconds=5), taken_by=handler,
+        address="2 High Street", notes="saw it",
+    )  # fmt: skip
+    Incident.objects.filter(pk=incident.pk).update(
+        thrive={"threat": "high", "vulnerability": "child present"},
+        closing_code=make_closing_code("CRM", "Crime recorded"),
+        closed_at=timezone.now(),
+    )
+    return incident
+
+
+@pytest.fixture
+def with_unit_and_partner(full_incident, geography, cast):
+    unit = make_unit(geography["kentish"], callsign="CN01")
+    assignment_create(incident=full_incident, unit=Unit.objects.get(pk=unit.pk),
+                      by=cast.despatcher_all)  # fmt: skip
+    partner = PartnerAgency.objects.create(code="LAS", name="London Ambulance", kind="ambulance",
+                                           agency_id="las.example")  # fmt: skip
+    PartnerAgency.objects.create(code="LFB", name="London Fire Brigade", kind="fire",
+                                 agency_id="lfb.example")  # fmt: skip
+    share = PartnerShare.objects.create(
+        incident=full_incident, partner=partner, shared_at=timezone.now()
+    )
+    PartnerDelivery.objects.create(share=share, state="acknowledged", queued_at=timezone.now(),
+                                   attempts=1)  # fmt: skip
+    return Incident.objects.get(pk=full_incident.pk)
+
+
+def _by_the_orm(monkeypatch) -> None:
+    """Every PreparedValues runs its queryset through Django's own iterator, as on SQLite."""
+    monkeypatch.setattr(PreparedValues, "rows", lambda self, shape, **values: list(
+        self.build(**values)))  # fmt: skip
+
+
+def test_the_prepared_detail_is_what_the_orm_reads(with_unit_and_partner, cast, monkeypatch):
+    incident = with_unit_and_partner
+    prepared = incident_detail(incident=incident, user=cast.supervisor_all, personal=True)
+    _by_the_orm(monkeypatch)
+    expected = incident_detail(incident=incident, user=cast.supervisor_all, personal=True)
+
+    for part in expected:
+        assert prepared[part] == expected[part], part
+    assert prepared == expected
+    # And what the parts hold, written out: the comparison above is not of two empty lists.
+    assert prepared["thrive"] == {"threat": "high", "vulnerability": "child present"}
+    assert [q["code"] for q in prepared["qualifiers"]] == ["DA", "WPN"]
+    assert [x["reference"] for x in prepared["linked"]] != []
+    assert prepared["grade_changes"][0]["reason"] == "knife seen"
+    assert prepared["closing_code"] == {"code": "CRM", "name": "Crime recorded"}
+    assert [c["caller"]["name"] for c in prepared["calls"]] == ["Ann Caller", "Bob Witness"]
+    assert [a["unit"] for a in prepared["assignments"]] == ["CN01"]
+    assert prepared["partners"][0]["partner"] == "LAS"
+    assert prepared["partners"][0]["delivery"]["state"] == "acknowledged"
+    assert prepared["partner_agencies"] == [{"code": "LFB", "name": "London Fire Brigade"}]
+
+
+def test_a_second_detail_read_compiles_no_sql(full_incident, cast, monkeypatch):
+    user = cast.supervisor_all
+    incident_detail(incident=full_incident, user=user, personal=True)  # compiles each shape
+    compiled = []
+    as_sql = SQLCompiler.as_sql
+
+    def counting(self, *args, **kwargs):
+        sql, params = as_sql(self, *args, **kwargs)
+        compiled.append(sql)
+        return sql, params
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counting)
+    again = incident_detail(incident=full_incident, user=user, personal=True)
+
+    assert again["summary"] == "everything"
+    assert compiled == []
