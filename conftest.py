@@ -12,10 +12,12 @@ import secrets
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 from django.apps import apps as django_apps
 from django.conf import settings
+from django.db.models.sql.compiler import SQLCompiler
 from django.test import override_settings
 
 from cad import kept
@@ -311,6 +313,27 @@ class CapturedEvents:
 def captured_events() -> CapturedEvents:
     """The events the test emits (see `CapturedEvents`); capture starts as the test body does."""
     return CapturedEvents()
+
+
+@pytest.fixture
+def compiled_selects(monkeypatch) -> Callable[[], AbstractContextManager[list[str]]]:
+    """`with compiled_selects() as seen:` → the models whose SELECT Django compiled inside the
+    block. A read through cad/prepared.py compiles nothing after its first run."""
+
+    @contextmanager
+    def counting() -> Iterator[list[str]]:
+        seen: list[str] = []
+        as_sql = SQLCompiler.as_sql
+
+        def recording(self, *args, **kwargs):
+            seen.append(self.query.model.__name__ if self.query.model else "")
+            return as_sql(self, *args, **kwargs)
+
+        with monkeypatch.context() as patched:
+            patched.setattr(SQLCompiler, "as_sql", recording)
+            yield seen
+
+    return counting
 
 
 @pytest.hookimpl(tryfirst=True)

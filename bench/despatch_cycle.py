@@ -4,12 +4,13 @@
     ... --small            (CI size: fewer incidents)
 
 The soak's despatcher does this 6 times a second: create an incident (a call handler), send a
-unit to it and close it (a despatcher), each a POST through the whole Django stack (middleware,
-token auth, DRF, services, the 200/201 body) with django.test.Client, one after the other in
-this process, so that what each request costs can be read off this process and off its
-PostgreSQL backend. Per kind of request it prints the SQL statements run, this process's CPU
-(Django, and the threads that publish events and queue tasks), the PostgreSQL backend's CPU
-and the wall time; and how many board events each incident stored. Runs in a throw-away
+unit to it, open it (a desk reading the incident, callers' details and all) and close it (a
+despatcher), each a request through the whole Django stack (middleware, token auth, DRF,
+services, the 200/201 body) with django.test.Client, one after the other in this process, so
+that what each request costs can be read off this process and off its PostgreSQL backend. Per
+kind of request it prints the SQL statements run, this process's CPU (Django, and the threads
+that publish events and queue tasks), the PostgreSQL backend's CPU and the wall time; and how
+many board events each incident stored. Runs in a throw-away
 database (bench_despatch_cycle_<name>). Figures, not targets: compare two commits on one
 machine.
 """
@@ -39,7 +40,7 @@ from django.test.utils import setup_test_environment  # noqa: E402
 from throwaway_database import throwaway_database  # noqa: E402
 
 LAT0, LAT1, LON0, LON1 = 51.45, 51.55, -0.20, 0.00
-KINDS = ("create", "assign", "close")
+KINDS = ("create", "assign", "open", "close")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -80,7 +81,8 @@ class Meter:
         self.backend_pid = backend_pid
         self.rows: dict[str, list[tuple[int, float, float, float]]] = {k: [] for k in KINDS}
 
-    def post(self, kind: str, client: Client, path: str, body: dict, **extra) -> dict:
+    def post(self, kind: str, client: Client, path: str, body: dict | None, **extra) -> dict:
+        """POST `body` as JSON to `path` (None: GET it)."""
         statements = 0
 
         def count(execute, sql, params, many, context):
@@ -91,8 +93,11 @@ class Meter:
         backend0 = backend_cpu_s(self.backend_pid) if self.backend_pid else 0.0
         cpu0, wall0 = time.process_time(), time.perf_counter()
         with connection.execute_wrapper(count):
-            response = client.post(path, json.dumps(body), content_type="application/json",
-                                   **extra)  # fmt: skip
+            if body is None:
+                response = client.get(path, **extra)
+            else:
+                response = client.post(path, json.dumps(body), content_type="application/json",
+                                       **extra)  # fmt: skip
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
         backend = backend_cpu_s(self.backend_pid) - backend0 if self.backend_pid else 0.0
@@ -160,6 +165,7 @@ def main() -> int:
                                   headers={"Idempotency-Key": f"bench-{n}"})  # fmt: skip
             meter.post("assign", desk_client, f"/api/v1/incidents/{incident['id']}/assign/",
                        {"unit": callsigns[n]})  # fmt: skip
+            meter.post("open", desk_client, f"/api/v1/incidents/{incident['id']}/", None)
             meter.post("close", desk_client, f"/api/v1/incidents/{incident['id']}/close/",
                        {"closing_code": "NFA"})  # fmt: skip
         events = Event.objects.count() - events_before

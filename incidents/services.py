@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from cad.api.fields import control_characters
@@ -164,9 +164,12 @@ def _log(incident: Incident, text: str, *, kind: str, by: User | None) -> Incide
 
 
 def _bump(incident: Incident, *fields: str) -> None:
-    incident.version = F("version") + 1
+    """Save `fields` of an incident the caller read through `_lock`, one version on."""
+    # The caller holds the row lock, so the version it read is current: counted here rather
+    # than with F(), which would cost a read back of the row after the save (a unit's version
+    # is counted the same way, resources.services.unit_status_record).
+    incident.version += 1
     incident.save(update_fields=[*fields, "version", "updated_at"])
-    incident.refresh_from_db(fields=["version"])
 
 
 def incident_create(
@@ -722,9 +725,9 @@ def incident_status_follow_units(*, incident: Incident, assigned: bool, at_scene
         status = IncidentStatus.OPEN
     if status != incident.status:
         incident.status = status
-        incident.version = F("version") + 1
+        # Under the caller's lock the version read is current: no F() and read back (_bump).
+        incident.version += 1
         incident.save(update_fields=["status", "version", "updated_at"])
-        incident.refresh_from_db(fields=["version"])
 
 
 # --- warning markers -----------------------------------------------------------------------

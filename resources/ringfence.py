@@ -11,11 +11,12 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from cad.audit.trail import audit_record
 from cad.errors import Conflict
+from cad.prepared import PreparedValues
 from incidents.operations.models import Operation
 from incidents.operations.services import operation_log_record
 from resources.models import RingFence, Unit
@@ -79,12 +80,27 @@ def ring_fenced_elsewhere(*, at: datetime, operation_id: int | None) -> Exists:
     return Exists(fences)
 
 
-def ring_fence_holding(*, unit: Unit, at: datetime, operation_id: int | None) -> RingFence | None:
-    """The running operation's ring-fence that holds this unit away from `operation_id`."""
-    fences = RingFence.objects.filter(_running(at), unit=unit).select_related("operation__bcu")
+def _holding_queryset(*, at: datetime, unit_id: int, operation_id: int | None = None) -> QuerySet:
+    fences = RingFence.objects.filter(_running(at), unit_id=unit_id)
     if operation_id is not None:
         fences = fences.exclude(operation_id=operation_id)
-    return fences.order_by("operation__starts_at").first()
+    return fences.order_by("operation__starts_at", "id").values_list("id")[:1]
+
+
+# Asked on every assign, and nearly always answered "none": one prepared statement
+# (cad/prepared.py); only a unit that is held has its fence and operation read as models.
+HOLDING = PreparedValues(RingFence, _holding_queryset)
+
+
+def ring_fence_holding(*, unit: Unit, at: datetime, operation_id: int | None) -> RingFence | None:
+    """The running operation's ring-fence that holds this unit away from `operation_id`."""
+    values: dict[str, Any] = {"at": at, "unit_id": unit.pk}
+    if operation_id is not None:
+        values["operation_id"] = operation_id
+    held = HOLDING.rows("holding", **values)
+    if not held:
+        return None
+    return RingFence.objects.select_related("operation__bcu").get(pk=held[0][0])
 
 
 def operation_units(operation: Operation) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from cad.audit.trail import audit_record
 from cad.enqueue import enqueue
 from cad.errors import Conflict
+from cad.prepared import PreparedValues
 from incidents.events import incident_updated
 from incidents.models import Incident, IncidentLogEntry
 from incidents.services import (
@@ -84,13 +85,24 @@ def recommend_near_after_commit(unit: Unit) -> None:
     transaction.on_commit(lambda: enqueue(recommend_near_unit, unit_id), robust=True)
 
 
+# Every assign, arrival and clear asks it: one prepared statement (cad/prepared.py).
+ACTIVE_ARRIVALS = PreparedValues(
+    Assignment,
+    lambda *, incident_id: Assignment.objects.filter(
+        incident_id=incident_id, cleared_at__isnull=True
+    ).values_list("at_scene_at"),
+)
+
+
 def incident_follow_units(incident: Incident) -> None:
     """Bring the (locked) incident's status into step with its active assignments; the rule
     and the write are the incidents app's."""
-    active = Assignment.objects.filter(incident=incident, cleared_at__isnull=True)
-    at_scene = active.filter(at_scene_at__isnull=False).exists()
+    # An incident has a handful of active assignments at most: read them rather than ask twice.
+    arrivals = ACTIVE_ARRIVALS.rows("active", incident_id=incident.pk)
     incident_status_follow_units(
-        incident=incident, assigned=at_scene or active.exists(), at_scene=at_scene
+        incident=incident,
+        assigned=bool(arrivals),
+        at_scene=any(at is not None for (at,) in arrivals),
     )
 
 

@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cad.audit.trail import audit_record
+from cad.prepared import PreparedValues
 from incidents.models import Call, Incident
 from incidents.public.models import (
     CallerMessage,
@@ -125,11 +126,25 @@ def _create(**fields) -> CallerMessage | None:
         return None
 
 
+CONSENTING = PreparedValues(
+    Call,
+    lambda *, incident_id: (
+        Call.objects.filter(incident_id=incident_id, updates_consent=True)
+        .exclude(caller_phone="")
+        .values_list("id")[:1]
+    ),
+)
+
+
 def caller_texts_queue(*, incident_id: int, kind: str, at: datetime | None = None) -> int:
     """Queue a text of `kind` to every caller on the incident who agreed and has not opted out.
 
     Safe to run twice (one message per call and kind). Returns how many were queued.
     """
+    # Asked first, as a prepared statement: this runs after every despatch, arrival and close,
+    # and most callers asked for no texts.
+    if not CONSENTING.rows("consenting", incident_id=incident_id):
+        return 0
     at = at or timezone.now()
     queued = 0
     calls = list(

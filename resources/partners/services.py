@@ -26,6 +26,7 @@ from django.utils import timezone
 from cad.audit.trail import audit_record
 from cad.enqueue import enqueue
 from cad.errors import Conflict
+from cad.prepared import PreparedValues
 from incidents import services as incident_services
 from incidents.events import incident_updated
 from incidents.models import Call, Incident, IncidentLogEntry, IncidentType, MajorIncident
@@ -78,13 +79,21 @@ def incident_share(
     return share
 
 
+SHARED_ACTIVE = PreparedValues(
+    PartnerShare,
+    lambda *, incident_id: PartnerShare.objects.filter(
+        incident_id=incident_id, partner__active=True
+    ).values_list("id")[:1],
+)
+
+
 def partner_deliveries_queue(*, incident_id: int) -> int:
     """After a change to an incident: one more delivery for each partner it is shared with."""
-    # Read first: most incidents are shared with no one, and this runs after every change to
-    # one, so an empty answer costs one statement rather than a transaction around it.
-    shares = list(PartnerShare.objects.filter(incident_id=incident_id, partner__active=True))
-    if not shares:
+    # Asked first, as a prepared statement: most incidents are shared with no one, and this
+    # runs after every change to one, so an empty answer costs one statement and no compiling.
+    if not SHARED_ACTIVE.rows("shared", incident_id=incident_id):
         return 0
+    shares = list(PartnerShare.objects.filter(incident_id=incident_id, partner__active=True))
     at = timezone.now()
     queued = 0
     with transaction.atomic():

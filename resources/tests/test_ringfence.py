@@ -123,3 +123,18 @@ def test_a_stored_recommendation_is_recomputed_once_its_unit_is_ring_fenced(scen
     ringfence.ring_fence_add(operation=scene["op"], unit=scene["fenced"], by=cast.supervisor_cn)
     again = _api(scene["desk"]).get(url).json()
     assert [r["unit"] for r in again["results"]] == ["CN91"]
+
+
+def test_which_fence_holds_a_unit_is_read_without_compiling_sql(scene, postgres, compiled_selects):
+    # Asked on every assign (decision 0036): after its first run, a prepared statement only.
+    at = timezone.now()
+    ringfence.ring_fence_holding(unit=scene["free"], at=at, operation_id=None)
+    with compiled_selects() as seen:
+        assert ringfence.ring_fence_holding(unit=scene["free"], at=at, operation_id=None) is None
+    assert seen == []
+    # A held unit: its fence, with the operation, as before (read as models, rarely).
+    held = ringfence.ring_fence_holding(unit=scene["fenced"], at=at, operation_id=None)
+    assert held is not None and held.operation.name == "Arsenal v Spurs"
+    assert held.operation.bcu.code == "CN"
+    assert ringfence.ring_fence_holding(unit=scene["fenced"], at=at,
+                                        operation_id=scene["op"].pk) is None  # fmt: skip

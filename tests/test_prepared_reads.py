@@ -9,15 +9,16 @@ second read compiles no SQL at all.
 from datetime import timedelta
 
 import pytest
-from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
 from cad.prepared import PreparedValues
 from incidents.models import Call, GradeChange, Incident, IncidentLogEntry
+from incidents.public.texts import caller_texts_queue
 from incidents.selectors import incident_detail
 from resources.despatch import assignment_create
 from resources.models import Unit
 from resources.partners.models import PartnerAgency, PartnerDelivery, PartnerShare
+from resources.partners.services import partner_deliveries_queue
 from tests.factories import make_closing_code, make_incident, make_qualifier, make_unit
 
 
@@ -92,19 +93,19 @@ def test_the_prepared_detail_is_what_the_orm_reads(with_unit_and_partner, cast, 
     assert prepared["partner_agencies"] == [{"code": "LFB", "name": "London Fire Brigade"}]
 
 
-def test_a_second_detail_read_compiles_no_sql(full_incident, cast, monkeypatch):
+def test_a_second_detail_read_compiles_no_sql(full_incident, cast, compiled_selects):
     user = cast.supervisor_all
     incident_detail(incident=full_incident, user=user, personal=True)  # compiles each shape
-    compiled = []
-    as_sql = SQLCompiler.as_sql
-
-    def counting(self, *args, **kwargs):
-        sql, params = as_sql(self, *args, **kwargs)
-        compiled.append(sql)
-        return sql, params
-
-    monkeypatch.setattr(SQLCompiler, "as_sql", counting)
-    again = incident_detail(incident=full_incident, user=user, personal=True)
-
+    with compiled_selects() as seen:
+        again = incident_detail(incident=full_incident, user=user, personal=True)
     assert again["summary"] == "everything"
-    assert compiled == []
+    assert seen == []
+
+
+def test_reactions_with_nothing_to_do_compile_no_sql(full_incident, compiled_selects):
+    # The caller of `full_incident` gave no consent to texts, and it is shared with no one.
+    for _ in range(2):  # the first run compiles each shape
+        with compiled_selects() as seen:
+            assert caller_texts_queue(incident_id=full_incident.pk, kind="despatched") == 0
+            assert partner_deliveries_queue(incident_id=full_incident.pk) == 0
+    assert seen == []
