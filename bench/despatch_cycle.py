@@ -8,9 +8,11 @@ unit to it, open it (a desk reading the incident, callers' details and all) and 
 despatcher), each a request through the whole Django stack (middleware, token auth, DRF,
 services, the 200/201 body) with django.test.Client, one after the other in this process, so
 that what each request costs can be read off this process and off its PostgreSQL backend. Per
-kind of request it prints the SQL statements run, this process's CPU (Django, and the threads
-that publish events and queue tasks), the PostgreSQL backend's CPU and the wall time; and how
-many board events each incident stored. Runs in a throw-away
+kind of request it prints the SQL statements run, how many of them Django compiled from a
+queryset or model (the rest are fixed or prepared statements; counted, so steady from run to
+run where the times drift with the machine), this process's CPU (Django, and the threads that
+publish events and queue tasks), the PostgreSQL backend's CPU and the wall time; and how many
+board events each incident stored. Runs in a throw-away
 database (bench_despatch_cycle_<name>). Figures, not targets: compare two commits on one
 machine.
 """
@@ -23,6 +25,7 @@ import os
 import random
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +38,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
+from django.db.models.sql import compiler as sql_compiler  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from throwaway_database import throwaway_database  # noqa: E402
@@ -74,12 +78,35 @@ def backend_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+class CompileCounter:
+    """Counts Django's SQL compilations (each compiler's `as_sql`) made by this thread, the
+    request's: a subquery counts as one more."""
+
+    def __init__(self):
+        self.count = 0
+        self.thread = threading.get_ident()
+        for name in ("SQLCompiler", "SQLInsertCompiler", "SQLUpdateCompiler",
+                     "SQLDeleteCompiler", "SQLAggregateCompiler"):  # fmt: skip
+            cls = getattr(sql_compiler, name)
+            cls.as_sql = self._counting(cls.__dict__["as_sql"])
+
+    def _counting(self, as_sql):
+        def counted(compiler, *args, **kwargs):
+            if threading.get_ident() == self.thread:
+                self.count += 1
+            return as_sql(compiler, *args, **kwargs)
+
+        return counted
+
+
 class Meter:
-    """Per kind of request: statements, this process's CPU, the backend's CPU, wall."""
+    """Per kind of request: statements, compilations, this process's CPU, the backend's CPU,
+    wall."""
 
     def __init__(self, backend_pid: int | None):
         self.backend_pid = backend_pid
-        self.rows: dict[str, list[tuple[int, float, float, float]]] = {k: [] for k in KINDS}
+        self.compiles = CompileCounter()
+        self.rows: dict[str, list[tuple[int, float, float, float, int]]] = {k: [] for k in KINDS}
 
     def post(self, kind: str, client: Client, path: str, body: dict | None, **extra) -> dict:
         """POST `body` as JSON to `path` (None: GET it)."""
@@ -91,6 +118,7 @@ class Meter:
             return execute(sql, params, many, context)
 
         backend0 = backend_cpu_s(self.backend_pid) if self.backend_pid else 0.0
+        compiles0 = self.compiles.count
         cpu0, wall0 = time.process_time(), time.perf_counter()
         with connection.execute_wrapper(count):
             if body is None:
@@ -103,7 +131,7 @@ class Meter:
         backend = backend_cpu_s(self.backend_pid) - backend0 if self.backend_pid else 0.0
         if response.status_code not in (200, 201):
             raise SystemExit(f"{kind}: {response.status_code} {response.content[:300]!r}")
-        self.rows[kind].append((statements, cpu, backend, wall))
+        self.rows[kind].append((statements, cpu, backend, wall, self.compiles.count - compiles0))
         return response.json()
 
     def report(self, skip: int) -> None:
@@ -114,7 +142,8 @@ class Meter:
             backend = (f"PostgreSQL CPU mean {statistics.mean(r[2] for r in rows) * 1000:5.2f} ms"
                        if self.backend_pid else "PostgreSQL CPU not read (not local)")  # fmt: skip
             print(
-                f"{kind:<6}: {statistics.median(r[0] for r in rows):>3.0f} statements | "
+                f"{kind:<6}: {statistics.median(r[0] for r in rows):>3.0f} statements, "
+                f"{statistics.median(r[4] for r in rows):>3.0f} compiled | "
                 f"this process's CPU mean {statistics.mean(r[1] for r in rows) * 1000:5.2f} ms | "
                 f"{backend} | wall p50 {statistics.median(ms):5.1f} ms, "
                 f"p99 {p99:5.1f} ms"

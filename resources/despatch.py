@@ -30,6 +30,7 @@ from django.utils import timezone
 from cad.api.fields import control_characters
 from cad.audit.trail import audit_record
 from cad.errors import Conflict
+from cad.prepared import PreparedValues
 from incidents.events import incident_updated
 from incidents.models import Incident, IncidentLogEntry, IncidentStatus
 from incidents.operations.services import operation_log_record
@@ -71,6 +72,24 @@ def assignment_create_hook_register(hook: AssignHook) -> None:
         _assign_hooks.append(hook)
 
 
+# Asked on every assign, before the unit is sent: one prepared statement (cad/prepared.py,
+# decision 0036). (id, incident id, incident reference) of the unit's job, if it has one.
+CURRENT_JOB = PreparedValues(
+    Assignment,
+    lambda *, unit_id: Assignment.objects.filter(unit_id=unit_id, cleared_at__isnull=True)
+    .order_by("id")
+    .values_list("id", "incident_id", "incident__reference"),
+)  # fmt: skip
+
+
+def _with_bcu_of(locked: Unit, read: Unit) -> Unit:
+    """The unit read under its lock, given the BCU the caller's earlier read brought (the
+    desks' streams need its code), rather than reading the BCU's row again."""
+    if locked.bcu_id == read.bcu_id and Unit.bcu.is_cached(read):
+        locked.bcu = read.bcu
+    return locked
+
+
 def assignment_create(
     *,
     incident: Incident,
@@ -95,18 +114,15 @@ def assignment_create(
             .select_related("bcu", "type")
             .get(pk=incident.pk)
         )
-        unit = unit_lock(unit)
+        unit = _with_bcu_of(unit_lock(unit), unit)
         if incident.status == IncidentStatus.CLOSED:
             raise Conflict(f"{incident.reference} is closed", code="incident_closed")
-        current = (
-            Assignment.objects.filter(unit=unit, cleared_at__isnull=True)
-            .select_related("incident")
-            .first()
-        )
-        if current is not None and current.incident_id == incident.pk:
-            return current  # a repeated press (or a retried request): nothing more to do
+        current = CURRENT_JOB.rows("job", unit_id=unit.pk)
+        if current and current[0][1] == incident.pk:
+            # A repeated press (or a retried request): nothing more to do.
+            return Assignment.objects.get(pk=current[0][0])
         if not unit_is_free(unit):
-            where = f" on {current.incident.reference}" if current else ""
+            where = f" on {current[0][2]}" if current else ""
             raise Conflict(
                 f"{unit.callsign} is not free to go: {unit.get_status_display()}{where}",
                 code="unit_unavailable",

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from cad.errors import Conflict
 from cad.prepared import PreparedValues
 from incidents.models import Call, GradeChange, Incident, IncidentLogEntry
 from incidents.public.texts import caller_texts_queue
@@ -109,3 +110,25 @@ def test_reactions_with_nothing_to_do_compile_no_sql(full_incident, compiled_sel
             assert caller_texts_queue(incident_id=full_incident.pk, kind="despatched") == 0
             assert partner_deliveries_queue(incident_id=full_incident.pk) == 0
     assert seen == []
+
+
+def test_an_assign_compiles_no_read_but_its_incidents_lock(geography, cast, compiled_selects):
+    # The unit's job, its ring-fence, the units' follow and the BCU for the desks' streams are
+    # prepared or already at hand; the incident's lock (with its BCU and type) is the one left.
+    for n in range(2):  # the first assign compiles each shape
+        incident = Incident.objects.select_related("bcu").get(
+            pk=make_incident(cast.handler, grade="I").pk
+        )
+        unit = Unit.objects.select_related("bcu").get(
+            pk=make_unit(geography["kentish"], callsign=f"CN3{n}").pk
+        )
+        with compiled_selects() as seen:
+            assignment_create(incident=incident, unit=unit, by=cast.despatcher_all)
+    assert seen == ["Incident"]
+    # Pressed again: the same assignment back, and nothing more written.
+    again = assignment_create(incident=incident, unit=unit, by=cast.despatcher_all)
+    assert again.unit.callsign == "CN31" and again.incident_id == incident.pk
+    # Sent elsewhere while on it: refused, naming the job it is on.
+    other = make_incident(cast.handler, grade="I")
+    with pytest.raises(Conflict, match=f"CN31 is not free to go: .* on {incident.reference}$"):
+        assignment_create(incident=other, unit=unit, by=cast.despatcher_all)
