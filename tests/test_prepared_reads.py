@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from cad.errors import Conflict
 from cad.prepared import PreparedValues
+from incidents.crime.models import CrimeReport
+from incidents.crime.services import crime_report_draft_on_close
 from incidents.models import Call, GradeChange, Incident, IncidentLogEntry
 from incidents.public.texts import caller_texts_queue
 from incidents.selectors import incident_detail
@@ -104,12 +106,15 @@ def test_a_second_detail_read_compiles_no_sql(full_incident, cast, compiled_sele
 
 
 def test_reactions_with_nothing_to_do_compile_no_sql(full_incident, compiled_selects):
-    # The caller of `full_incident` gave no consent to texts, and it is shared with no one.
+    # The caller of `full_incident` gave no consent to texts, it is shared with no one, and its
+    # closing code is not a crime outcome.
     for _ in range(2):  # the first run compiles each shape
         with compiled_selects() as seen:
             assert caller_texts_queue(incident_id=full_incident.pk, kind="despatched") == 0
             assert partner_deliveries_queue(incident_id=full_incident.pk) == 0
+            crime_report_draft_on_close({"id": full_incident.pk})  # closed, but not a crime
     assert seen == []
+    assert not CrimeReport.objects.filter(incident=full_incident).exists()
 
 
 def test_an_assign_compiles_no_read_but_its_incidents_lock(geography, cast, compiled_selects):

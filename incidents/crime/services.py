@@ -24,6 +24,7 @@ from cad.api.fields import control_characters
 from cad.audit.trail import audit_record
 from cad.enqueue import enqueue
 from cad.errors import Conflict
+from cad.prepared import PreparedValues
 from incidents.crime import adapters, tasks
 from incidents.crime.draft import CallFacts, draft_from_call
 from incidents.crime.models import CrimeClassification, CrimeReport
@@ -99,12 +100,23 @@ def crime_report_draft(*, incident: Incident, by: User | None, source: str = "")
     return report
 
 
+# Asked after every close: one prepared statement (cad/prepared.py, decision 0036); only a
+# crime outcome reads the incident as a model.
+CLOSING_CODE = PreparedValues(
+    Incident,
+    lambda *, incident_id: Incident.objects.filter(pk=incident_id).values_list(
+        "closing_code__code"
+    ),
+)
+
+
 def crime_report_draft_on_close(data: dict[str, Any]) -> None:
     """After `incident.closed`: a crime outcome drafts the report (an after-commit reaction)."""
-    incident = Incident.objects.select_related("closing_code").filter(pk=data["id"]).first()
-    if incident is None or incident.closing_code is None:
+    rows = CLOSING_CODE.rows("closing", incident_id=data["id"])
+    if not rows or rows[0][0] not in settings.CRIME_CLOSING_CODES:
         return
-    if incident.closing_code.code in settings.CRIME_CLOSING_CODES:
+    incident = Incident.objects.select_related("closing_code").filter(pk=data["id"]).first()
+    if incident is not None:
         crime_report_draft(incident=incident, by=None, source="closing")
 
 
