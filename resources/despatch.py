@@ -41,6 +41,7 @@ from resources.ringfence import ring_fence_holding
 from resources.services import (
     ON_JOB,
     incident_follow_units,
+    incident_jobs_lock,
     recommend_near_after_commit,
     unit_is_free,
     unit_lock,
@@ -288,17 +289,7 @@ def assignments_clear_on_close(*, incident: Incident, by, source: str, at: datet
     """
     cleared = []
     with transaction.atomic():
-        active = list(
-            # of=self: the incident's BCU is an outer join, which PostgreSQL cannot lock.
-            Assignment.objects.select_for_update(no_key=True, of=("self",))
-            .filter(incident=incident, cleared_at__isnull=True)
-            .select_related("incident__bcu", "unit")
-            .order_by("unit_id")
-        )
-        # Every unit is locked before any event is emitted: event_emit holds the event counter
-        # until commit, and a GPS update holding a unit row waits for that counter.
-        units = {u.pk: u for u in Unit.objects.select_for_update(no_key=True).filter(
-            pk__in=[a.unit_id for a in active]).order_by("pk")}  # fmt: skip
+        active, units = incident_jobs_lock(incident)
         for assignment in active:
             unit = units[assignment.unit_id]
             _clear(assignment=assignment, unit=unit, at=at, by=by, source=source)

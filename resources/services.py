@@ -114,6 +114,25 @@ def unit_lock(unit: Unit) -> Unit:
     return rows[0]
 
 
+def incident_jobs_lock(incident: Incident) -> tuple[list[Assignment], dict[int, Unit]]:
+    """The incident's active assignments and their units, locked in the fixed order (the
+    caller holds the incident's lock), each assignment given the caller's incident.
+
+    Every unit is locked before any event is emitted: event_emit holds the event counter until
+    commit, and a GPS update holding a unit row waits for that counter."""
+    jobs = _locked(Assignment, _JOBS_ON, [incident.pk])
+    for job in jobs:
+        job.incident = incident  # locked by the caller, its BCU with it
+    if not jobs:
+        return [], {}  # nearly every close: the units cleared before it
+    ids = sorted({job.unit_id for job in jobs})
+    marks = ", ".join(["%s"] * len(ids))
+    units = {u.pk: u for u in _locked(Unit, f"{_UNITS_IN} ({marks}) ORDER BY id", ids)}
+    for job in jobs:
+        job.unit = units[job.unit_id]
+    return jobs, units
+
+
 def unit_lock_with_job(unit: Unit) -> tuple[Incident | None, Unit, Assignment | None]:
     """Lock (incident, unit) in the fixed order for a unit that may be on a job.
 
@@ -142,6 +161,11 @@ def unit_lock_with_job(unit: Unit) -> tuple[Incident | None, Unit, Assignment | 
 _UNIT = f"SELECT * FROM {Unit._meta.db_table} WHERE id = %s"  # noqa: S608
 _INCIDENT = f"SELECT * FROM {Incident._meta.db_table} WHERE id = %s"  # noqa: S608
 _JOB = f"SELECT * FROM {Assignment._meta.db_table} WHERE unit_id = %s AND cleared_at IS NULL"  # noqa: S608
+_JOBS_ON = (
+    f"SELECT * FROM {Assignment._meta.db_table} "  # noqa: S608
+    "WHERE incident_id = %s AND cleared_at IS NULL ORDER BY unit_id"
+)
+_UNITS_IN = f"SELECT * FROM {Unit._meta.db_table} WHERE id IN"  # noqa: S608
 _JOB_INCIDENT = (
     f"SELECT incident_id FROM {Assignment._meta.db_table} "  # noqa: S608
     "WHERE unit_id = %s AND cleared_at IS NULL"

@@ -12,12 +12,14 @@ import pytest
 from django.utils import timezone
 
 from cad.errors import Conflict
+from cad.models import AuditEvent
 from cad.prepared import PreparedValues
 from incidents.crime.models import CrimeReport
 from incidents.crime.services import crime_report_draft_on_close
 from incidents.models import Call, GradeChange, Incident, IncidentLogEntry
 from incidents.public.texts import caller_texts_queue
 from incidents.selectors import incident_detail
+from incidents.services import incident_close
 from resources.despatch import assignment_create
 from resources.models import Unit
 from resources.partners.models import PartnerAgency, PartnerDelivery, PartnerShare
@@ -137,3 +139,26 @@ def test_an_assign_compiles_no_read_but_its_incidents_lock(geography, cast, comp
     other = make_incident(cast.handler, grade="I")
     with pytest.raises(Conflict, match=f"CN31 is not free to go: .* on {incident.reference}$"):
         assignment_create(incident=other, unit=unit, by=cast.despatcher_all)
+
+
+def test_a_close_locks_its_units_without_compiling_and_frees_them(
+    geography, cast, compiled_selects
+):
+    # Two units on the incident: both freed, each clearing audited as "unit → incident".
+    make_closing_code()
+    incident = make_incident(cast.handler, grade="I")
+    units = [make_unit(geography["kentish"], callsign=f"CN4{n}") for n in range(2)]
+    for unit in reversed(units):  # sent in the other order: the locks still go by unit id
+        assignment_create(incident=incident, unit=unit, by=cast.despatcher_all)
+    with compiled_selects() as seen:
+        incident_close(incident=incident, by=cast.despatcher_all, closing_code="NFA")
+    assert "Assignment" not in seen and "Unit" not in seen, seen
+    assert [u.status for u in Unit.objects.filter(pk__in=[u.pk for u in units])] == [
+        "available", "available"]  # fmt: skip
+    assert not incident.assignments.filter(cleared_at__isnull=True).exists()
+    cleared = AuditEvent.objects.filter(
+        object_type="resources.assignment", action="update", changes__has_key="cleared_at"
+    )
+    assert sorted(cleared.values_list("object_repr", flat=True)) == [
+        f"{u.callsign} → {incident.reference}" for u in units
+    ]

@@ -11,7 +11,8 @@ other reads every request makes are (stop 22): Django building and compiling kno
 `filter(...).select_related("user")` cost about three times what PostgreSQL took to run it, 7 %
 of an incident create's CPU (docs/benchmarks.md, stop 29). The same row brings what every API
 request then asks of the user (stop 34): the names of their groups (their roles) and their BCU
-scope with its BCU, so neither costs a statement of its own. SQLite keeps the ORM, whose
+scope with its BCU, so neither costs a statement of its own. A request signed in by session
+reads its user, roles and scope the same way, by id (stop 35). SQLite keeps the ORM, whose
 converters its dates need.
 """
 
@@ -20,6 +21,7 @@ from hmac import compare_digest
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.auth.models import User as AuthUser
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -47,19 +49,29 @@ def _columns(model, alias: str) -> str:
 
 
 _GROUPS = User.groups.through._meta
-_TOKENS_WITH_USER = (
-    f"SELECT {_columns(AuthToken, 't')}, {_columns(User, 'u')}, "  # noqa: S608 (names only)
-    f"{_columns(UserScope, 's')}, {_columns(BCU, 'b')}, "
+# The user's columns, their scope row's and its BCU's, and their group names: what every
+# request asks of its user, whether it came with a token or a session.
+_USER_SCOPE_ROLES = (
+    f"{_columns(User, 'u')}, {_columns(UserScope, 's')}, {_columns(BCU, 'b')}, "  # noqa: S608
     f'ARRAY(SELECT g."name" FROM "{Group._meta.db_table}" g JOIN "{_GROUPS.db_table}" ug '
     f'ON ug."{_GROUPS.get_field("group").column}" = g."{Group._meta.pk.column}" '
-    f'WHERE ug."{_GROUPS.get_field("user").column}" = u."{User._meta.pk.column}") '
-    f'FROM "{AuthToken._meta.db_table}" t JOIN "{User._meta.db_table}" u '
-    f'ON u."{User._meta.pk.column}" = t."{AuthToken._meta.get_field("user").column}" '
+    f'WHERE ug."{_GROUPS.get_field("user").column}" = u."{User._meta.pk.column}")'
+)
+_SCOPE_JOINS = (
     f'LEFT JOIN "{UserScope._meta.db_table}" s '
     f'ON s."{UserScope._meta.get_field("user").column}" = u."{User._meta.pk.column}" '
     f'LEFT JOIN "{BCU._meta.db_table}" b '
-    f'ON b."{BCU._meta.pk.column}" = s."{UserScope._meta.get_field("bcu").column}" '
-    'WHERE t."token_key" = %s'
+    f'ON b."{BCU._meta.pk.column}" = s."{UserScope._meta.get_field("bcu").column}"'
+)
+_TOKENS_WITH_USER = (
+    f"SELECT {_columns(AuthToken, 't')}, {_USER_SCOPE_ROLES} "  # noqa: S608 (names only)
+    f'FROM "{AuthToken._meta.db_table}" t JOIN "{User._meta.db_table}" u '
+    f'ON u."{User._meta.pk.column}" = t."{AuthToken._meta.get_field("user").column}" '
+    f'{_SCOPE_JOINS} WHERE t."token_key" = %s'
+)
+_USER_BY_ID = (
+    f'SELECT {_USER_SCOPE_ROLES} FROM "{User._meta.db_table}" u '  # noqa: S608 (names only)
+    f'{_SCOPE_JOINS} WHERE u."{User._meta.pk.column}" = %s'
 )
 
 
@@ -75,11 +87,29 @@ def tokens_with_user(token_key: str) -> list:
     for row in rows:
         values = iter(row)
         token = AuthToken.from_db(connection.alias, _TOKEN_FIELDS, _take(values, _TOKEN_FIELDS))
-        token.user = User.from_db(connection.alias, _USER_FIELDS, _take(values, _USER_FIELDS))
-        _scope_known(token.user, _take(values, _SCOPE_FIELDS), _take(values, _BCU_FIELDS))
-        user_roles_known(token.user, next(values))
+        token.user = _user_from(values)
         tokens.append(token)
     return tokens
+
+
+def user_with_roles_and_scope(user_id: int) -> "AuthUser | None":
+    """The user with this id, their roles and BCU scope already read with them: one statement
+    on PostgreSQL, as for a token. A session's every request asks for its user this way
+    (`backends.GuardedModelBackend.get_user`)."""
+    if connection.vendor != "postgresql":
+        return User._default_manager.filter(pk=user_id).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_USER_BY_ID, [user_id])
+        row = cursor.fetchone()
+    return None if row is None else _user_from(iter(row))
+
+
+def _user_from(values) -> "AuthUser":
+    """A user from `_USER_SCOPE_ROLES`' columns, its scope and roles cached on it."""
+    user = User.from_db(connection.alias, _USER_FIELDS, _take(values, _USER_FIELDS))
+    _scope_known(user, _take(values, _SCOPE_FIELDS), _take(values, _BCU_FIELDS))
+    user_roles_known(user, next(values))
+    return user
 
 
 def _take(values, fields: list[str]) -> list:

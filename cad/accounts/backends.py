@@ -2,6 +2,8 @@
 
 Every password check made with a request (the login page, the Django admin's login, the API
 token endpoint) passes through here, so none of them can be used to guess around the lock.
+Every request signed in by session reads its user here too (`get_user`), with the user's roles
+and BCU scope in the same statement.
 """
 
 from datetime import datetime
@@ -11,10 +13,17 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
 from cad.accounts import lockout
+from cad.accounts.authentication import user_with_roles_and_scope
 from cad.audit.trail import source_of
 
 
 class GuardedModelBackend(ModelBackend):
+    def get_user(self, user_id):
+        """The session's user, as Django's backend reads it, with their roles and BCU scope
+        read in the same statement: every request signed in by session asks for all three."""
+        user = user_with_roles_and_scope(user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None
+
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None:
             username = kwargs.get(get_user_model().USERNAME_FIELD)
