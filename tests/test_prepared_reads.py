@@ -119,7 +119,9 @@ def test_reactions_with_nothing_to_do_compile_no_sql(full_incident, compiled_sel
     assert not CrimeReport.objects.filter(incident=full_incident).exists()
 
 
-def test_an_assign_compiles_no_read_but_its_incidents_lock(geography, cast, compiled_selects):
+def test_an_assign_compiles_no_read_but_its_incidents_lock(
+    postgres, geography, cast, compiled_selects
+):
     # The unit's job, its ring-fence, the units' follow and the BCU for the desks' streams are
     # prepared or already at hand; the incident's lock (with its BCU and type) is the one left.
     for n in range(2):  # the first assign compiles each shape
@@ -142,7 +144,7 @@ def test_an_assign_compiles_no_read_but_its_incidents_lock(geography, cast, comp
 
 
 def test_a_close_locks_its_units_without_compiling_and_frees_them(
-    geography, cast, compiled_selects
+    postgres, geography, cast, compiled_selects
 ):
     # Two units on the incident: both freed, each clearing audited as "unit → incident".
     make_closing_code()
