@@ -1,7 +1,7 @@
 """Reads of units, shaped for the board and the API."""
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -194,12 +194,14 @@ def assignment_audit_rows(incident_pk: int) -> Q | None:
     return Q(object_type="resources.assignment", object_id__in=ids) if ids else None
 
 
-def _assignment_status(a: Mapping[str, Any]) -> str:
-    if a["cleared_at"]:
+def _assignment_status(
+    *, cleared_at: datetime | None, at_scene_at: datetime | None, en_route_at: datetime | None
+) -> str:
+    if cleared_at:
         return "cleared"
-    if a["at_scene_at"]:
+    if at_scene_at:
         return "at_scene"
-    if a["en_route_at"]:
+    if en_route_at:
         return "en_route"
     return "assigned"
 
@@ -228,10 +230,12 @@ def incident_assignments(incident: Incident) -> list[dict[str, Any]]:
         state,
         acknowledged_at,
     ) in ASSIGNMENTS.rows("assignments", incident_id=incident.pk):
-        times = {"cleared_at": cleared_at, "at_scene_at": at_scene_at, "en_route_at": en_route_at}
+        status = _assignment_status(
+            cleared_at=cleared_at, at_scene_at=at_scene_at, en_route_at=en_route_at
+        )
         assignments.append({
             "unit": callsign,
-            "status": _assignment_status(times),
+            "status": status,
             "assigned_at": _iso(assigned_at),
             "cleared_at": _iso(cleared_at),
             "message_state": state,

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from knox import auth as knox_auth
@@ -230,25 +229,16 @@ def test_the_hourly_purge_deletes_expired_tokens_only(client, dave, settings):
 
 
 def test_the_token_and_its_user_are_read_in_one_fixed_statement(
-    client, dave, postgres, monkeypatch
+    client, dave, postgres, compiled_selects
 ):
     # On PostgreSQL the token's read is a fixed statement: Django's query compiler never runs
     # for it (building knox's query cost three times what running it did), and the user comes
     # in the same row, every field of it as the ORM would load it.
     token = token_for(client)
-    compiled = []
-    as_sql = SQLCompiler.as_sql
-
-    def recording(self, *args, **kwargs):
-        compiled.append(self.query.model)
-        return as_sql(self, *args, **kwargs)
-
-    monkeypatch.setattr(SQLCompiler, "as_sql", recording)
-    with CaptureQueriesContext(connection) as queries:
+    with compiled_selects() as compiled, CaptureQueriesContext(connection) as queries:
         user, auth_token = TokenAuthentication().authenticate_credentials(token.encode())
-    monkeypatch.undo()
 
-    assert AuthToken not in compiled and User not in compiled
+    assert AuthToken.__name__ not in compiled and User.__name__ not in compiled
     reads = [q["sql"] for q in queries.captured_queries if '"knox_authtoken"' in q["sql"]]
     assert len(reads) == 1 and '"auth_user"' in reads[0]
     assert len(queries.captured_queries) == 1
