@@ -21,6 +21,14 @@ of its 1.8 ms (decision 0028). A prepared statement belongs to its session and o
 rolled-back transaction, so the statements a connection holds are remembered against that
 connection, and a new connection (after a restart, or another from daphne's pool) prepares its
 own. `DB_SERVER_PREPARE=0` turns this off, as PgBouncer's transaction pooling needs.
+
+A migration that changes the type of a column a prepared statement returns makes PostgreSQL
+refuse that statement on every connection that holds it ("cached plan must not change result
+type"). The statement is then given a new name, so that every connection of this process
+prepares it afresh at its next use, and run again at once where no transaction was open; inside
+a transaction, which the refusal has aborted, the caller gets an OperationalError (the API's 503,
+nothing saved, try again; a radio task's retry), once per process and statement instead of on
+every use until a restart.
 """
 
 import itertools
@@ -34,11 +42,14 @@ from typing import Any
 from django.conf import settings
 from django.db import connections, router
 from django.db.models import Model, QuerySet
+from django.db.utils import NotSupportedError, OperationalError
 from psycopg2 import sql as pg_sql
 
 # Django's compiled SQL marks each parameter %s and a literal percent sign %%.
 _PLACEHOLDER = re.compile(r"%[s%]")
 _names = itertools.count(1)
+# PostgreSQL's words when a prepared statement's result columns changed type under it.
+_PLAN_OUTDATED = "cached plan must not change result type"
 
 
 def _stand_in(i: int, value: Any) -> Any:
@@ -87,13 +98,7 @@ class PreparedValues:
                 cursor.execute(compiled.sql, params)
                 rows = cursor.fetchall()
             else:
-                raw, held = _prepared_on(connection)
-                prepare, execute = compiled.texts(raw)
-                if compiled.name not in held:
-                    cursor.execute(prepare)
-                    held.add(compiled.name)
-                cursor.execute(execute, params)
-                rows = cursor.fetchall()
+                rows = _execute_prepared(connection, cursor, compiled, params)
         if compiled.width is not None:  # columns Django added for its ORDER BY, not asked for
             rows = [row[: compiled.width] for row in rows]
         return compiled.convert(rows, connection) if compiled.converters else rows
@@ -115,8 +120,8 @@ class PreparedValues:
 
 
 class _Compiled:
-    """One query shape: Django's SQL, where each parameter comes from, and the same query as a
-    named server-side statement (PREPARE text with $1, $2, …; EXECUTE text with %s)."""
+    """One query shape: Django's SQL, where each parameter comes from, how to convert what
+    comes back, and the server-side statement that runs it."""
 
     def __init__(
         self,
@@ -129,17 +134,14 @@ class _Compiled:
         self.slots = slots
         self.converters = converters
         self.width = width
-        self.name = f"beacon_prepared_{next(_names)}"
-        numbers = itertools.count(1)
-        body = _PLACEHOLDER.sub(lambda m: "%" if m[0] == "%%" else f"${next(numbers)}", sql)
-        self._prepare = pg_sql.SQL("PREPARE {} AS {}").format(
-            pg_sql.Identifier(self.name), pg_sql.SQL(body)
-        )
-        values = pg_sql.SQL(", ").join([pg_sql.Placeholder()] * len(slots))
-        self._execute = pg_sql.SQL("EXECUTE {} ({})" if slots else "EXECUTE {}").format(
-            pg_sql.Identifier(self.name), values
-        )
-        self._texts: tuple[str, str] | None = None
+        self.statement = _Statement(sql, len(slots))
+        self._replace_lock = threading.Lock()
+
+    def replace(self, outdated: "_Statement") -> None:
+        """Give the query a new statement name, unless another thread already has."""
+        with self._replace_lock:
+            if self.statement is outdated:
+                self.statement = _Statement(self.sql, len(self.slots))
 
     def convert(self, rows: list[tuple], connection: Any) -> list[tuple]:
         """Rows as Django's iterator would give them: each converted column through its
@@ -155,6 +157,24 @@ class _Compiled:
             converted.append(tuple(values))
         return converted
 
+
+class _Statement:
+    """A compiled query as a named server-side statement: PREPARE text with $1, $2, …, and
+    EXECUTE text with %s."""
+
+    def __init__(self, sql: str, count: int):
+        self.name = f"beacon_prepared_{next(_names)}"
+        numbers = itertools.count(1)
+        body = _PLACEHOLDER.sub(lambda m: "%" if m[0] == "%%" else f"${next(numbers)}", sql)
+        self._prepare = pg_sql.SQL("PREPARE {} AS {}").format(
+            pg_sql.Identifier(self.name), pg_sql.SQL(body)
+        )
+        values = pg_sql.SQL(", ").join([pg_sql.Placeholder()] * count)
+        self._execute = pg_sql.SQL("EXECUTE {} ({})" if count else "EXECUTE {}").format(
+            pg_sql.Identifier(self.name), values
+        )
+        self._texts: tuple[str, str] | None = None
+
     def texts(self, raw_connection: Any) -> tuple[str, str]:
         """The PREPARE and EXECUTE texts as plain strings (rendered once, by the driver), so
         that whatever wraps cursor.execute (Django's query log, tracing) sees text as usual."""
@@ -162,6 +182,30 @@ class _Compiled:
             self._texts = (self._prepare.as_string(raw_connection),
                            self._execute.as_string(raw_connection))  # fmt: skip
         return self._texts
+
+
+def _execute_prepared(connection: Any, cursor: Any, compiled: _Compiled, params: list) -> list:
+    statement = compiled.statement
+    try:
+        return _execute(connection, cursor, statement, params)
+    except NotSupportedError as error:
+        if _PLAN_OUTDATED not in str(error):
+            raise
+        compiled.replace(statement)
+        if connection.in_atomic_block or not connection.get_autocommit():
+            # The refusal aborted the transaction: nothing of it can be saved now.
+            raise OperationalError("a prepared statement outlived a migration") from error
+        return _execute(connection, cursor, compiled.statement, params)
+
+
+def _execute(connection: Any, cursor: Any, statement: _Statement, params: list) -> list:
+    raw, held = _prepared_on(connection)
+    prepare, execute = statement.texts(raw)
+    if statement.name not in held:
+        cursor.execute(prepare)
+        held.add(statement.name)
+    cursor.execute(execute, params)
+    return cursor.fetchall()
 
 
 # The statements prepared on each live PostgreSQL connection. Keyed by the driver's own

@@ -1,10 +1,11 @@
 """The recommendation's compiled queries as server-side prepared statements (decision 0028):
 prepared once per PostgreSQL connection, executed after that, prepared again on a new
-connection, kept through a rolled-back transaction, and not used with DB_SERVER_PREPARE off."""
+connection, kept through a rolled-back transaction, not used with DB_SERVER_PREPARE off, and
+prepared afresh after a migration changed a column they return."""
 
 import pytest
 from dj_db_conn_pool.core import pool_container
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.db.utils import load_backend
 
@@ -137,3 +138,39 @@ def test_columns_django_adds_for_its_order_by_are_left_out(units):
     rows = prepared.rows("one", south=51.49)
     assert rows == list(callsigns_by_latitude(south=51.49))
     assert rows[0] == (f"{units}2",)
+
+
+def _callsign_type(sql_type: str) -> None:
+    # What a migration that widens a returned column does to the table under running processes.
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE resources_unit ALTER COLUMN callsign TYPE {sql_type}")
+
+
+def test_after_a_migration_outside_a_transaction_it_prepares_again_at_once(
+    units, settings, transactional_db
+):
+    settings.DB_SERVER_PREPARE = True
+    prepared = PreparedValues(Unit, _by_type_prefix)
+    first = prepared.rows("one", south=51.49, status="available")
+    width = Unit._meta.get_field("callsign").max_length
+    _callsign_type("text")  # committed: this connection is in autocommit
+    try:
+        assert prepared.rows("one", south=51.49, status="available") == first
+        assert prepared.rows("one", south=51.51, status="available") == first[1:]
+    finally:
+        _callsign_type(f"varchar({width})")
+
+
+def test_after_a_migration_inside_a_transaction_that_one_fails_then_it_works(units, settings):
+    settings.DB_SERVER_PREPARE = True
+    prepared = PreparedValues(Unit, _by_type_prefix)
+    first = prepared.rows("one", south=51.49, status="available")
+    with connection.cursor() as cursor:
+        # ALTER TABLE refuses while the fixture's foreign keys wait to be checked at commit.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    _callsign_type("text")  # rolled back with the test's transaction
+    # The refusal aborts the transaction, so it cannot be retried inside it: the API answers
+    # 503 (nothing saved, try again) and a radio task retries.
+    with pytest.raises(OperationalError), transaction.atomic():
+        prepared.rows("one", south=51.49, status="available")
+    assert prepared.rows("one", south=51.49, status="available") == first
