@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from cad.prepared import PreparedValues
 from incidents.models import Incident
@@ -42,23 +43,39 @@ def partner_agencies_available(incident: Incident) -> list[dict[str, str]]:
 def incident_partner_shares(incident: Incident) -> list[dict[str, Any]]:
     """The incident's "partners" part of its detail: who it is shared with and the state of the
     latest delivery to each (queued, acknowledged, failed), with its attempts and error."""
-    shares = []
     # Most incidents are shared with no one: then this is the only statement.
-    for share_id, code, name, shared_at in SHARES.rows("shares", incident_id=incident.pk):
-        latest = (
-            PartnerDelivery.objects.filter(share_id=share_id).order_by("-queued_at", "-id").first()
-        )
-        shares.append({
+    rows = SHARES.rows("shares", incident_id=incident.pk)
+    latest = _latest_deliveries([share_id for share_id, *_ in rows]) if rows else {}
+    return [
+        {
             "partner": code,
             "name": name,
             "shared_at": shared_at.isoformat(),
-            "delivery": None if latest is None else {
-                "state": latest.state,
-                "queued_at": latest.queued_at.isoformat(),
-                "state_at": latest.state_at.isoformat() if latest.state_at else None,
-                "attempts": latest.attempts,
-                "error": latest.last_error,
-                "alerted": latest.alerted_at is not None,
-            },
-        })  # fmt: skip
-    return shares
+            "delivery": latest.get(share_id),
+        }
+        for share_id, code, name, shared_at in rows
+    ]
+
+
+def _latest_deliveries(share_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each share's latest delivery, in one statement for all of them (not one per share, and
+    without the document each delivery keeps of what it sent)."""
+    newest_first = [F("queued_at").desc(), F("id").desc()]
+    rows = (
+        PartnerDelivery.objects.filter(share_id__in=share_ids)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("share_id")], order_by=newest_first))
+        .filter(rank=1)
+        .values_list("share_id", "state", "queued_at", "state_at", "attempts", "last_error",
+                     "alerted_at")
+    )  # fmt: skip
+    return {
+        share_id: {
+            "state": state,
+            "queued_at": queued_at.isoformat(),
+            "state_at": state_at.isoformat() if state_at else None,
+            "attempts": attempts,
+            "error": error,
+            "alerted": alerted_at is not None,
+        }
+        for share_id, state, queued_at, state_at, attempts, error, alerted_at in rows
+    }
