@@ -11,12 +11,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from cad.live.routing import websocket_urlpatterns  # noqa: E402
+from cad.live.send_buffer import expose_unsent_bytes  # noqa: E402
 from cad.live.socket_middleware import socket_auth_stack  # noqa: E402
 from cad.live.websocket_frames import defer_frame_log_arguments  # noqa: E402
 from cad.startup_heap import freeze_startup_heap  # noqa: E402
 
 # autobahn builds a debug line's arguments for every frame sent, logged or not (decision 0033).
 defer_frame_log_arguments()
+# A desk that stops reading is cut off before daphne's memory holds too much for it.
+expose_unsent_bytes()
 
 application = ProtocolTypeRouter(
     {

@@ -361,6 +361,12 @@ BOARD_GAP_GRACE_SECONDS = float(os.environ.get("BOARD_GAP_GRACE_SECONDS", "0.5")
 # At most this many events wait behind a gap on one socket (messages shared with the hub, so
 # memory is small); past it the gap is filled at once. Half a second at 2,000 events/s.
 BOARD_GAP_PARK_LIMIT = int(os.environ.get("BOARD_GAP_PARK_LIMIT", "1000"))
+# A board socket with more than this written and not yet taken by the network is closed: its
+# desk has stopped reading, and daphne would otherwise keep every later frame for it in memory.
+# The desk reconnects and resyncs (cad/live/send_buffer.py). A slow desk stays far below it.
+BOARD_SEND_BUFFER_LIMIT_BYTES = int(
+    os.environ.get("BOARD_SEND_BUFFER_LIMIT_BYTES", str(16 * 1024 * 1024))
+)
 # A board socket re-checks its user's session, roles and scope at least this often (besides
 # being told at once when they change, and at the moment its session would go idle).
 BOARD_RECHECK_SECONDS = float(os.environ.get("BOARD_RECHECK_SECONDS", "60"))

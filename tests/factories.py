@@ -96,6 +96,19 @@ def make_unit(station: Station, *, callsign: str | None = None, status=UnitStatu
     return unit
 
 
+def make_units_in_a_row(station: Station, count: int, *, prefix: str, issi_digit: str) -> None:
+    """`count` available units of one type in one insert, a metre apart northwards from the
+    station (an all-London snapshot of megabytes, for the socket tests)."""
+    unit_type = make_unit_type()
+    now = timezone.now()
+    Unit.objects.bulk_create(
+        Unit(callsign=f"{prefix}{i:04d}", type=unit_type, station=station, bcu=station.bcu,
+             issi=f"{issi_digit}{i:06d}", status=UnitStatus.AVAILABLE, status_at=now,
+             lat=station.lat + i * 1e-5, lon=station.lon, position_at=now)
+        for i in range(count)
+    )  # fmt: skip
+
+
 # --- incidents --------------------------------------------------------------------------------
 
 

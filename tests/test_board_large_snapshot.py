@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 from websockets.sync.client import connect
 
-from resources.models import Unit, UnitStatus
-from tests.factories import make_unit_type
+from tests.factories import make_units_in_a_row
 from tests.servers import DAPHNE_OPTIONS, daphne_server, subprocess_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,15 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_snapshot_over_one_mebibyte_reaches_an_all_london_desk(postgres, geography, make_user):
-    station = geography["kentish"]
-    unit_type = make_unit_type()
-    now = timezone.now()
-    Unit.objects.bulk_create(
-        Unit(callsign=f"BIG{i:04d}", type=unit_type, station=station, bcu=station.bcu,
-             issi=f"8{i:06d}", status=UnitStatus.AVAILABLE, status_at=now,
-             lat=station.lat + i * 1e-5, lon=station.lon, position_at=now)
-        for i in range(UNITS)
-    )  # fmt: skip
+    make_units_in_a_row(geography["kentish"], UNITS, prefix="BIG", issi_digit="8")
     desk = make_user("despatcher", username="wide_desk")
     client = Client()
     client.force_login(desk)

@@ -47,6 +47,7 @@ from cad.accounts.sessions import board_session_seconds_left
 from cad.live import events
 from cad.live.hub import Delivery, Run, hub_for
 from cad.live.rechecked import RecheckedSocket
+from cad.live.send_buffer import reader
 from cad.live.session_sockets import user_group
 from cad.live.snapshot import board_snapshot
 
@@ -62,10 +63,17 @@ GAP_GRACE_SECONDS = float(getattr(settings, "BOARD_GAP_GRACE_SECONDS", 0.5))
 GAP_PARK_LIMIT = int(getattr(settings, "BOARD_GAP_PARK_LIMIT", 1000))
 # Sent when the channel layer cannot be reached: the browser polls and retries.
 CLOSE_LAYER_DOWN = 4503
+# Sent to a desk that stopped reading (cad/live/send_buffer.py): the browser reconnects and
+# resyncs, as after any drop.
+CLOSE_NOT_READING = 4408
+SEND_BUFFER_LIMIT = int(getattr(settings, "BOARD_SEND_BUFFER_LIMIT_BYTES", 16 * 1024 * 1024))
 
 
 class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
     """Sends `hello`, then every event for this desk in order; answers resync/snapshot/ping."""
+
+    unsent: Callable[[], int] | None = None  # the server's reader of what it holds for the desk
+    cut_off = False  # closed for not reading: nothing more is sent
 
     async def connect(self):
         user = self.scope.get("user")
@@ -98,6 +106,7 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.batch = query.get("batch") == ["1"]
         self.outbox: list[str] = []
+        self.unsent = reader(self.scope)  # None where the server cannot tell
         self.lock = asyncio.Lock()
         # Join before reading the cursor: anything committed after the read arrives live, and
         # waits for the lock, so it goes out after `hello` and is dropped if the cursor has it.
@@ -299,6 +308,15 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         and `disconnect` taking the socket off the hub, daphne refuses sends with autobahn's
         Disconnected, and every delivery in that moment logged a traceback as a failure (30 in
         a five-minute soak with its reconnects, stop 25)."""
+        if self.cut_off:
+            return
+        if self.unsent is not None and (unsent := self.unsent()) > SEND_BUFFER_LIMIT:
+            # Everything from here on is dropped; the desk resyncs when it reconnects.
+            self.cut_off = True
+            logger.warning("board %s: the desk stopped reading, %d bytes unsent; closing",
+                           self.channel_name, unsent)  # fmt: skip
+            await self.close(code=CLOSE_NOT_READING)
+            return
         try:
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
         except Disconnected:

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cad.asgi import application
-from cad.live import consumers, events, snapshot
+from cad.live import consumers, events, send_buffer, snapshot
 from cad.live.consumers import BoardConsumer
 from cad.live.hub import hub_for
 from resources import despatch, services
@@ -588,3 +588,28 @@ async def test_a_send_to_a_browser_that_just_left_is_dropped_quietly(world, capl
     assert desk.cursor > ws.hello["stream_seq"]  # the event reached the socket...
     assert "board delivery failed" not in caplog.text  # ...and its refused send is no failure
     await ws.disconnect()
+
+
+async def test_a_desk_that_stops_reading_is_closed_and_sent_nothing_more(world, settings):
+    # daphne's reader of what it still holds for the socket (cad/live/send_buffer.py), faked:
+    # the communicator has no Twisted transport to read.
+    held = [0]
+    communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
+    communicator.scope["user"] = world["central"]
+    communicator.scope["extensions"] = {send_buffer.EXTENSION: lambda: held[0]}
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
+    held[0] = consumers.SEND_BUFFER_LIMIT  # at the limit: still sent
+    await communicator.send_json_to({"type": "snapshot"})
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+    held[0] = consumers.SEND_BUFFER_LIMIT + 1
+    await communicator.send_json_to({"type": "snapshot"})
+    assert await communicator.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": consumers.CLOSE_NOT_READING,
+    }
+    held[0] = 0  # even once the buffer drains, a socket that was cut off stays silent
+    await communicator.send_json_to({"type": "snapshot"})
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
