@@ -303,6 +303,10 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
             # Each event is already JSON (encoded once by the publisher): a join, not a re-encode.
             await self.send(text_data='{"type":"events","events":[' + ",".join(texts) + "]}")
 
+    async def send_json(self, content, close=False):
+        """Through `send` below, like every other frame (Channels' own goes around it)."""
+        await self.send(text_data=await self.encode_json(content), close=close)
+
     async def send(self, text_data=None, bytes_data=None, close=False):
         """A frame for a browser that has just gone is dropped: between its connection closing
         and `disconnect` taking the socket off the hub, daphne refuses sends with autobahn's

@@ -611,5 +611,6 @@ async def test_a_desk_that_stops_reading_is_closed_and_sent_nothing_more(world, 
     }
     held[0] = 0  # even once the buffer drains, a socket that was cut off stays silent
     await communicator.send_json_to({"type": "snapshot"})
-    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.send_json_to({"type": "ping"})  # answered with a JSON frame of its own
+    assert await communicator.receive_nothing(timeout=1)
     await communicator.disconnect()
