@@ -66,7 +66,7 @@ CLOSE_LAYER_DOWN = 4503
 # Sent to a desk that stopped reading (cad/live/send_buffer.py): the browser reconnects and
 # resyncs, as after any drop.
 CLOSE_NOT_READING = 4408
-SEND_BUFFER_LIMIT = int(getattr(settings, "BOARD_SEND_BUFFER_LIMIT_BYTES", 16 * 1024 * 1024))
+SEND_BUFFER_LIMIT = settings.BOARD_SEND_BUFFER_LIMIT_BYTES  # its default lives in settings
 
 
 class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
