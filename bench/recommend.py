@@ -178,15 +178,17 @@ def bench_compute(n_incidents: int) -> dict:
     from resources.recommend.engine import recommend_incident
     from resources.recommend.services import recommendation_refresh
 
-    incidents = list(Incident.objects.select_related("bcu").order_by("id")[:n_incidents])
+    incidents = list(Incident.objects.select_related("bcu", "type").order_by("id")[:n_incidents])
     for inc in incidents[:20]:  # warm up connections and caches
         recommend_incident(inc)
     compute, stored, cpu = [], [], []
+    by_type: dict[str, list[float]] = {}
     results = 0
     for inc in incidents:
         t0, c0 = time.perf_counter(), time.thread_time()
         out = recommend_incident(inc)
         compute.append((time.perf_counter() - t0) * 1000)
+        by_type.setdefault(inc.type.code, []).append(compute[-1])
         # This process's own CPU (waits for PostgreSQL left out): steadier than wall time
         # when the machine is shared.
         cpu.append((time.thread_time() - c0) * 1000)
@@ -201,6 +203,8 @@ def bench_compute(n_incidents: int) -> dict:
         "stored_p50": statistics.median(stored),
         "stored_p99": pct(stored, 0.99), "n": len(compute), "n_stored": len(stored),
         "mean_results": results / len(incidents),
+        "by_type": {code: (len(ms), statistics.median(ms), pct(ms, 0.99))
+                    for code, ms in sorted(by_type.items())},
     }  # fmt: skip
 
 
@@ -304,6 +308,10 @@ def main() -> None:
                 f"  of which this process's CPU: p50 {r['cpu_p50']:.2f} ms, "
                 f"p99 {r['cpu_p99']:.2f} ms"
             )
+            # DOGS and FIRE name a rare type (dog unit, ARV): when the nearest units hold too few
+            # of it, a second statement searches for that type alone (decision 0028, stop 37).
+            for code, (n, p50, p99) in r["by_type"].items():
+                print(f"  {code:<5} ({n:>4}): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
             print(
                 f"compute + store + event ({r['n_stored']}): p50 {r['stored_p50']:.2f} ms, "
                 f"p99 {r['stored_p99']:.2f} ms"

@@ -86,6 +86,10 @@ class Unit(models.Model):
             models.Index(fields=["status", "bcu"], name="unit_status_bcu_idx"),
             # recommendation candidates in a box (resources/recommend/engine.py)
             models.Index(fields=["lat_cell", "lon_cell"], name="unit_cell_idx"),
+            # a response-plan line's own search for a rare type (dog units, ARVs) in a wide box:
+            # a prepared statement's generic plan cannot tell the box is wide, and with the cell
+            # index alone it read every unit in it (docs/decisions/0028-...)
+            models.Index(fields=["type", "lat_cell", "lon_cell"], name="unit_type_cell_idx"),
         ]
 
     def __str__(self):

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypedDict
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -32,7 +32,7 @@ from cad.kept import Kept
 from cad.prepared import PreparedValues
 from incidents.models import ResponsePlanItem
 from resources.grid import LAT_OFFSET, LON_OFFSET, cell_range
-from resources.models import Unit, UnitStatus
+from resources.models import Unit, UnitStatus, UnitType
 from resources.recommend.conf import conf
 from resources.recommend.geo import box_around, haversine_m
 from resources.recommend.routers import (
@@ -460,7 +460,9 @@ def _candidates_queryset(
         for name in names
     })  # fmt: skip
     if unit_type is not None:
-        qs = qs.filter(type__code=unit_type)
+        # The type's id from a subquery, not a join: the generic plan of the prepared statement
+        # then has one id to look up in unit_type_cell_idx (decision 0028, stop 37).
+        qs = qs.filter(type_id=Subquery(UnitType.objects.filter(code=unit_type).values("pk")))
     if skill is not None:
         qs = qs.filter(skills__code=skill)
     if min_lat is not None:

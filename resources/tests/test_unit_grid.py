@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from resources.grid import CELLS_PER_DEGREE, cell_range
 from resources.models import Unit
-from resources.recommend.engine import load_candidates
+from resources.recommend.engine import Requirement, load_candidates
+from resources.recommend.geo import box_around
 from resources.services import UnitFix, units_set_positions
 from tests.factories import make_unit, make_unit_type
 
@@ -109,3 +110,45 @@ def test_a_fix_for_every_unit_finds_room_on_its_page(postgres, geography):
     updates, hot = (a - b for a, b in zip(_hot_updates(), before, strict=True))
     assert updates == 300
     assert hot >= 270, f"{hot} of 300 fixes were HOT updates"
+
+
+def test_a_rare_types_search_reads_that_type_alone_under_the_generic_plan(postgres, geography):
+    """A plan line's search for a rare type (dog units) in a wide box, run as the prepared
+    statement PostgreSQL keeps after five runs: its generic plan cannot know the box is wide, so
+    unless it has the type's id to compare and an index leading with the type, it reads every
+    unit in the box (issue 22's p99; decision 0028, stop 37)."""
+    station = geography["kentish"]
+    rng = random.Random(3)
+    cars, dogs = make_unit_type("IRV"), make_unit_type("DOG")
+    now = timezone.now()
+    Unit.objects.bulk_create(
+        Unit(callsign=f"R{n:04d}", type=dogs if n % 30 == 0 else cars, station=station,
+             bcu=station.bcu, issi=f"7{n:06d}", status="available", status_at=now,
+             lat=station.lat + rng.uniform(-0.1, 0.1), lon=station.lon + rng.uniform(-0.15, 0.15),
+             position_at=now)
+        for n in range(3000)
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE resources_unit, resources_unittype")  # as production's have
+    line = Requirement(count=1, unit_type="DOG", unit_type_name="Dog unit")
+    runs: list[tuple[str, list]] = []
+
+    def keep(execute, sql, params, many, context):
+        runs.append((sql, params))
+        return execute(sql, params, many, context)
+
+    box = box_around(station.lat, station.lon, 8_000)
+    with connection.execute_wrapper(keep):
+        found = load_candidates(station.lat, station.lon, 8_000, line)
+    assert sorted(c.callsign for c in found) == sorted(
+        Unit.objects.filter(type=dogs, lat__range=box[:2], lon__range=box[2:]).values_list(
+            "callsign", flat=True
+        )
+    )
+    assert found
+    [(sql, params)] = [(s, p) for s, p in runs if s.startswith("EXECUTE")]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "unit_type_cell_idx" in plan, plan
