@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
+os.environ.setdefault("DEBUG", "0")  # as production runs: no log of every query
 
 import django  # noqa: E402
 

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
+os.environ.setdefault("DEBUG", "0")  # as production runs: no log of every query
 
 import django  # noqa: E402
 

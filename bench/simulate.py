@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
+os.environ.setdefault("DEBUG", "0")  # as production runs: no log of every query
 os.environ["TRAINING"] = "1"  # before the settings load: the training database, never live
 
 import dj_database_url  # noqa: E402

@@ -28,3 +28,14 @@ def test_there_are_benchmark_scripts():
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_every_benchmark_script_takes_small(script):
     assert "--small" in _options(script)
+
+
+@pytest.mark.parametrize(
+    "script", [p for p in SCRIPTS if "django.setup()" in p.read_text()], ids=lambda p: p.name
+)
+def test_every_benchmark_in_process_measures_with_debug_off(script):
+    """DEBUG on logs every query (its SQL text, kept in memory): a benchmark that measured with
+    it charged the code for work production never does (the default was on, stop 37)."""
+    text = script.read_text()
+    assert 'os.environ.setdefault("DEBUG", "0")' in text
+    assert text.index('setdefault("DEBUG", "0")') < text.index("django.setup()")
