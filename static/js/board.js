@@ -1206,6 +1206,10 @@ function showState(s, detail) {
   document.body.dataset.live = s;
   if (s === "live") banner.textContent = "Live";
   else if (s === "refused") banner.textContent = `Live updates refused. ${detail}`;
+  else if (s === "slow")
+    banner.textContent =
+      "LIVE UPDATES DOWN — this screen could not keep up with the live feed (a slow or busy " +
+      `connection). The board refreshes every few seconds; ${detail}.`;
   else
     banner.textContent =
       "LIVE UPDATES DOWN — the board refreshes every 5 seconds until they return. Reconnecting…";

@@ -5,13 +5,25 @@
 // arrive in seq order; anything at or below the last seq held is already applied. With `batch`
 // the socket is opened with `?batch=1` and may send several consecutive events in one frame,
 // `{"type": "events", "events": [...]}`, applied one by one as if each had come alone.
-// While the socket is down the page polls the snapshot over HTTP every POLL_MS and shows a
-// banner; when the socket returns it resyncs from the last seq and the banner goes.
+// While the socket is down the page polls the snapshot over HTTP, POLL_MS after the last poll
+// ended, and shows a banner; when the socket returns it resyncs from the last seq and the
+// banner goes.
+//
+// Reconnecting waits longer after each failure, and the wait starts again only once a socket
+// has stayed live for STABLE_MS: a socket that opens, says hello and is closed again at once
+// would otherwise be retried every second for ever. The server closes with 4408 a desk that
+// stopped reading its frames (docs/decisions/0037): the connection is too slow or the screen
+// too busy, and reconnecting at once would send it the same backlog again, so it waits
+// SLOW_MIN_MS to SLOW_MAX_MS and the banner says why.
 
 const POLL_MS = 5000;
 const PING_MS = 20000;
 const SILENCE_MS = 50000; // no message (not even a pong) for this long: the socket is dead
 const MAX_BACKOFF_MS = 15000;
+const STABLE_MS = 30000;
+const SLOW_MIN_MS = 5000;
+const SLOW_MAX_MS = 60000;
+export const CLOSE_NOT_READING = 4408; // cad/live/consumers.py
 
 export class LiveFeed {
   constructor({ wsPath, snapshotUrl, onSnapshot, onEvent, onState, batch = false }) {
@@ -24,8 +36,11 @@ export class LiveFeed {
     this.ws = null;
     this.backoff = 1000;
     this.pollTimer = null;
+    this.polling = false;
+    this.pollRun = 0;
     this.pingTimer = null;
     this.lastHeard = 0;
+    this.liveSince = 0; // when the current socket went live; 0 while it is not
     this.state = "connecting";
   }
 
@@ -37,8 +52,10 @@ export class LiveFeed {
   setState(state, detail = "") {
     this.state = state;
     this.onState(state, detail);
-    if (state === "live") this.stopPolling();
-    else this.startPolling();
+    if (state === "live") {
+      this.liveSince ||= Date.now();
+      this.stopPolling();
+    } else this.startPolling();
   }
 
   connect() {
@@ -64,18 +81,26 @@ export class LiveFeed {
     ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      if (this.liveSince && Date.now() - this.liveSince >= STABLE_MS) this.backoff = 1000;
+      this.liveSince = 0;
       if (e.code === 4401 || e.code === 4403) {
         this.setState("refused", "Your session has ended or lacks the despatcher role: log in again.");
+        return;
+      }
+      if (e.code === CLOSE_NOT_READING) {
+        this.scheduleReconnect("slow", SLOW_MIN_MS, SLOW_MAX_MS);
         return;
       }
       this.scheduleReconnect(`closed (${e.code})`);
     };
   }
 
-  scheduleReconnect(why) {
-    this.setState("down", why);
-    const wait = this.backoff;
-    this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
+  scheduleReconnect(why, least = 0, most = MAX_BACKOFF_MS) {
+    const wait = Math.min(Math.max(this.backoff, least), most);
+    this.backoff = Math.min(wait * 2, most);
+    this.reconnectMs = wait;
+    if (why === "slow") this.setState("slow", `reconnecting in ${Math.round(wait / 1000)} s`);
+    else this.setState("down", why);
     setTimeout(() => this.connect(), wait);
   }
 
@@ -95,7 +120,6 @@ export class LiveFeed {
   handle(msg) {
     switch (msg.type) {
       case "hello":
-        this.backoff = 1000;
         if (this.lastSeq === null) this.send({ type: "snapshot" });
         else this.send({ type: "resync", since: this.lastSeq });
         return;
@@ -130,7 +154,11 @@ export class LiveFeed {
   }
 
   startPolling() {
-    if (this.pollTimer) return;
+    if (this.polling) return;
+    this.polling = true;
+    const run = ++this.pollRun; // a poll still out from an earlier run schedules nothing
+    // The next poll is timed from the end of the last: on a link slow enough to take longer
+    // than POLL_MS for a snapshot, polls would otherwise overlap and take all of it.
     const poll = async () => {
       try {
         // Marked background: a board left open is not user activity (idle sign-out).
@@ -142,13 +170,15 @@ export class LiveFeed {
       } catch {
         /* the server itself is unreachable: the banner already says so */
       }
+      if (this.polling && this.pollRun === run) this.pollTimer = setTimeout(poll, POLL_MS);
     };
     poll();
-    this.pollTimer = setInterval(poll, POLL_MS);
   }
 
   stopPolling() {
-    clearInterval(this.pollTimer);
+    this.polling = false;
+    this.pollRun += 1;
+    clearTimeout(this.pollTimer);
     this.pollTimer = null;
   }
 }
