@@ -146,11 +146,14 @@ def test_board_sockets_and_fanout_lag_from_every_process(client, redis_url):
     flush = redis.Redis.from_url(redis_url)
     for key in flush.scan_iter(match="beacon:h19-metrics-test:live:*"):
         flush.delete(key)
-    figures = live.LiveFigures(sockets=3)
+    figures = live.LiveFigures(sockets=3, cut_offs=2)
     figures.observe_lag(0.25)
     figures.observe_lag(0.05)
+    figures.observe_unsent(700_000)
+    figures.observe_unsent(1_000)
     asyncio.run(figures.maybe_report(force=True))
-    # A second process, reported under its own name.
+    assert figures.unsent_max == 0  # a maximum per report interval, as the lag's
+    # A second process, reported under its own name (by a version without the unsent figures).
     flush.set(
         "beacon:h19-metrics-test:live:other-host:42",
         '{"sockets": 5, "lag_max_s": 0.5, "lag_last_s": 0.1, "fanouts": 9, "at": 0}', ex=60,
@@ -162,6 +165,10 @@ def test_board_sockets_and_fanout_lag_from_every_process(client, redis_url):
     assert value(samples, lag, process=live.process_id(), stat="max") == pytest.approx(0.25)
     assert value(samples, lag, process=live.process_id(), stat="last") == pytest.approx(0.05)
     assert value(samples, lag, process="other-host:42", stat="max") == pytest.approx(0.5)
+    unsent = "beacon_board_unsent_bytes_max"
+    assert value(samples, unsent, process=live.process_id()) == 700_000
+    assert value(samples, unsent, process="other-host:42") == 0
+    assert value(samples, "beacon_board_cut_offs_total", process=live.process_id()) == 2
     for key in flush.scan_iter(match="beacon:h19-metrics-test:live:*"):
         flush.delete(key)
 
@@ -228,5 +235,9 @@ def test_the_sample_grafana_dashboard_uses_only_metrics_we_expose(client, redis_
         for name in re.findall(r"beacon_[a-z0-9_]+", target["expr"])
     }
     body = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
-    exposed = {family.name for family in text_string_to_metric_families(body)}
+    families = list(text_string_to_metric_families(body))
+    # A counter's family is named without the `_total` its samples (and queries) carry.
+    exposed = {family.name for family in families} | {
+        f"{family.name}_total" for family in families if family.type == "counter"
+    }
     assert used and used <= exposed, used - exposed

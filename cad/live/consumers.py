@@ -314,13 +314,17 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         a five-minute soak with its reconnects, stop 25)."""
         if self.cut_off:
             return
-        if self.unsent is not None and (unsent := self.unsent()) > SEND_BUFFER_LIMIT:
-            # Everything from here on is dropped; the desk resyncs when it reconnects.
-            self.cut_off = True
-            logger.warning("board %s: the desk stopped reading, %d bytes unsent; closing",
-                           self.channel_name, unsent)  # fmt: skip
-            await self.close(code=CLOSE_NOT_READING)
-            return
+        if self.unsent is not None:
+            unsent = self.unsent()
+            self.hub.figures.observe_unsent(unsent)
+            if unsent > SEND_BUFFER_LIMIT:
+                # Everything from here on is dropped; the desk resyncs when it reconnects.
+                self.cut_off = True
+                self.hub.figures.cut_offs += 1
+                logger.warning("board %s: the desk stopped reading, %d bytes unsent; closing",
+                               self.channel_name, unsent)  # fmt: skip
+                await self.close(code=CLOSE_NOT_READING)
+                return
         try:
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
         except Disconnected:

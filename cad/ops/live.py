@@ -46,6 +46,10 @@ class LiveFigures:
     lag_max: float = 0.0
     lag_last: float | None = None
     fanouts: int = 0
+    # What daphne held unsent for a board socket when a frame went to it: the largest since
+    # the last report. How near desks come to the cut-off (decision 0037) before any is cut.
+    unsent_max: int = 0
+    cut_offs: int = 0  # board sockets closed for not reading, since the process started
     reported_at: float = 0.0
     _client: Any = field(default=None, repr=False)
     _reporting: bool = False
@@ -55,12 +59,18 @@ class LiveFigures:
         self.lag_max = max(self.lag_max, seconds)
         self.fanouts += 1
 
+    def observe_unsent(self, size: int) -> None:
+        if size > self.unsent_max:
+            self.unsent_max = size
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "sockets": self.sockets,
             "lag_max_s": self.lag_max,
             "lag_last_s": self.lag_last,
             "fanouts": self.fanouts,
+            "unsent_max_bytes": self.unsent_max,
+            "cut_offs": self.cut_offs,
             "at": time.time(),
         }
 
@@ -88,7 +98,8 @@ class LiveFigures:
                 )
             key, value = _key_prefix() + process_id(), json.dumps(self.as_dict())
             await asyncio.wait_for(self._client.set(key, value, ex=LIVE_REPORT_TTL_SECONDS), 2)
-            self.lag_max = 0.0  # the maximum is per report interval
+            self.lag_max = 0.0  # the maxima are per report interval
+            self.unsent_max = 0
         except Exception:  # noqa: BLE001
             logger.debug("could not report live figures", exc_info=True)
         finally:
@@ -105,6 +116,8 @@ def collect(local: list[LiveFigures]) -> dict[str, dict[str, Any]]:
                 "sockets": sum(f.sockets for f in local),
                 "lag_max_s": max(f.lag_max for f in local),
                 "lag_last_s": next((f.lag_last for f in local if f.lag_last is not None), None),
+                "unsent_max_bytes": max(f.unsent_max for f in local),
+                "cut_offs": sum(f.cut_offs for f in local),
             }
         }
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)

@@ -6,7 +6,8 @@ figure is one aggregate query (a handful per scrape, on indexed columns), so a 1
 interval costs PostgreSQL little. Windows ("in the last 15 minutes") are gauges rather than
 counters for the same reason: there is no process-lifetime count to take a rate of.
 
-Figures here: board sockets and fan-out lag (per daphne process), Celery queue depth, sign-ins
+Figures here: board sockets, fan-out lag and what is held unsent for slow desks (per daphne
+process), Celery queue depth, sign-ins
 and lockouts. Higher apps add theirs (`register`) from their AppConfig.ready: open incidents
 and the oldest unresourced (incidents/metrics.py), the radio's (radio/metrics.py).
 """
@@ -19,7 +20,7 @@ from django.db.models import Count
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from cad.live.hub import local_figures
 from cad.models import AuditEvent
@@ -50,13 +51,30 @@ def board_figures() -> Iterable[Metric]:
         "(stat=max) and the latest (stat=last), per server process",
         labels=["process", "stat"],
     )
+    unsent = GaugeMetricFamily(
+        "beacon_board_unsent_bytes_max",
+        "The most a server process held unsent for one board socket when it sent it a frame, "
+        "over the last report interval: how near desks come to being cut off for not reading "
+        "(BOARD_SEND_BUFFER_LIMIT_BYTES)",
+        labels=["process"],
+    )
+    cut_offs = CounterMetricFamily(
+        "beacon_board_cut_offs",
+        "Board sockets closed because their desk stopped reading, per server process",
+        labels=["process"],
+    )
     for process, figures in sorted(live.collect(local_figures()).items()):
         sockets.add_metric([process], figures["sockets"])
         lag.add_metric([process, "max"], figures["lag_max_s"] or 0.0)
         if figures.get("lag_last_s") is not None:
             lag.add_metric([process, "last"], figures["lag_last_s"])
+        # .get: a process started before these figures existed reports without them.
+        unsent.add_metric([process], figures.get("unsent_max_bytes", 0))
+        cut_offs.add_metric([process], figures.get("cut_offs", 0))
     yield sockets
     yield lag
+    yield unsent
+    yield cut_offs
 
 
 @register

@@ -594,6 +594,8 @@ async def test_a_desk_that_stops_reading_is_closed_and_sent_nothing_more(world, 
     # daphne's reader of what it still holds for the socket (cad/live/send_buffer.py), faked:
     # the communicator has no Twisted transport to read.
     held = [0]
+    figures = hub_for(get_channel_layer()).figures  # the process's, for /metrics
+    cut_offs = figures.cut_offs
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
     communicator.scope["user"] = world["central"]
     communicator.scope["extensions"] = {send_buffer.EXTENSION: lambda: held[0]}
@@ -603,12 +605,14 @@ async def test_a_desk_that_stops_reading_is_closed_and_sent_nothing_more(world, 
     held[0] = consumers.SEND_BUFFER_LIMIT  # at the limit: still sent
     await communicator.send_json_to({"type": "snapshot"})
     assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+    assert figures.unsent_max == consumers.SEND_BUFFER_LIMIT
     held[0] = consumers.SEND_BUFFER_LIMIT + 1
     await communicator.send_json_to({"type": "snapshot"})
     assert await communicator.receive_output(timeout=5) == {
         "type": "websocket.close",
         "code": consumers.CLOSE_NOT_READING,
     }
+    assert figures.cut_offs == cut_offs + 1
     held[0] = 0  # even once the buffer drains, a socket that was cut off stays silent
     await communicator.send_json_to({"type": "snapshot"})
     await communicator.send_json_to({"type": "ping"})  # answered with a JSON frame of its own
