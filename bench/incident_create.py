@@ -28,7 +28,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
-os.environ.setdefault("DEBUG", "0")  # as production runs: no log of every query
+# Run as a script, measure as production runs: no log of every query. Not when a test imports
+# the module: its os.environ would reach every server a later test starts.
+if __name__ == "__main__":
+    os.environ.setdefault("DEBUG", "0")
 
 import django  # noqa: E402
 

@@ -55,7 +55,10 @@ from queue import Empty
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
-os.environ.setdefault("DEBUG", "0")  # as production runs: no log of every query
+# Run as a script, measure as production runs: no log of every query. Not when a test imports
+# the module: its os.environ would reach every server a later test starts.
+if __name__ == "__main__":
+    os.environ.setdefault("DEBUG", "0")
 # Creating and dropping the throw-away database can outlast the 15 s default on a busy machine;
 # the servers it starts get the default back (see `env` in main).
 STATEMENT_TIMEOUT_MS = os.environ.get("DB_STATEMENT_TIMEOUT_MS", "15000")

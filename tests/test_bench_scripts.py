@@ -3,6 +3,7 @@ did not, and `make bench` stopped at the first of them). The modules that are no
 (shared helpers) have no `__main__` and are left out."""
 
 import ast
+import os
 
 import pytest
 
@@ -37,5 +38,32 @@ def test_every_benchmark_in_process_measures_with_debug_off(script):
     """DEBUG on logs every query (its SQL text, kept in memory): a benchmark that measured with
     it charged the code for work production never does (the default was on, stop 37)."""
     text = script.read_text()
-    assert 'os.environ.setdefault("DEBUG", "0")' in text
-    assert text.index('setdefault("DEBUG", "0")') < text.index("django.setup()")
+    guarded = 'if __name__ == "__main__":\n    os.environ.setdefault("DEBUG", "0")'
+    assert guarded in text
+    assert text.index(guarded) < text.index("django.setup()")
+
+
+def test_importing_a_benchmark_leaves_debug_alone():
+    """Tests import bench modules (tests/test_bench_lfb_bounds.py, …): a DEBUG=0 put in the
+    test process's environment reached every server a later test started, which then served
+    no static files (DEBUG off without collectstatic): five failures in stop 37's CI. Imported
+    in a process of its own, as the imports run Django's set-up."""
+    import subprocess
+    import sys
+
+    names = [p.stem for p in SCRIPTS if "django.setup()" in p.read_text()]
+    probe = (
+        "import importlib, os, sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'bench')!r})\n"
+        "for name in sys.argv[1:]:\n"
+        "    importlib.import_module(name)\n"
+        "    if 'DEBUG' in os.environ:\n"
+        "        print(name)\n"
+        "        break\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DEBUG"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *names], env=env, cwd=ROOT, capture_output=True,
+        text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert out.stdout == "", f"importing {out.stdout.strip()} set DEBUG"
