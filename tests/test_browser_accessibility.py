@@ -98,6 +98,10 @@ def _board_alarm(page, world):
     from playwright.sync_api import expect
 
     expect(page.locator("body")).to_have_attribute("data-live", "live", timeout=15000)
+    # An earlier screen may have left CN09's alarm up, over the queue: take it down first
+    # (acknowledging ends the emergency), so that the one raised below is this screen's own.
+    _api(page, "/api/v1/units/CN09/emergency/acknowledge/")
+    expect(page.locator("#alarm")).to_be_hidden(timeout=10000)
     row = page.locator(f"#queue-body [data-id='{world['incident']}']")
     row.click()
     expect(page.locator("#panel-title")).to_contain_text(world["reference"])
