@@ -56,7 +56,10 @@ def test_importing_a_benchmark_leaves_debug_alone():
         "import importlib, os, sys\n"
         f"sys.path.insert(0, {str(ROOT / 'bench')!r})\n"
         "for name in sys.argv[1:]:\n"
-        "    importlib.import_module(name)\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except SystemExit:\n"  # simulate.py refuses to load without PostgreSQL
+        "        pass\n"
         "    if 'DEBUG' in os.environ:\n"
         "        print(name)\n"
         "        break\n"
@@ -64,6 +67,7 @@ def test_importing_a_benchmark_leaves_debug_alone():
     env = {k: v for k, v in os.environ.items() if k != "DEBUG"}
     out = subprocess.run(
         [sys.executable, "-c", probe, *names], env=env, cwd=ROOT, capture_output=True,
-        text=True, timeout=120, check=True,
+        text=True, timeout=120,
     )  # fmt: skip
+    assert out.returncode == 0, out.stderr
     assert out.stdout == "", f"importing {out.stdout.strip()} set DEBUG"
