@@ -7,9 +7,9 @@ interval costs PostgreSQL little. Windows ("in the last 15 minutes") are gauges 
 counters for the same reason: there is no process-lifetime count to take a rate of.
 
 Figures here: board sockets, fan-out lag and what is held unsent for slow desks (per daphne
-process), Celery queue depth, sign-ins
-and lockouts. Higher apps add theirs (`register`) from their AppConfig.ready: open incidents
-and the oldest unresourced (incidents/metrics.py), the radio's (radio/metrics.py).
+process), Celery queue depth, sign-ins and lockouts. Higher apps add theirs (`register`) from
+their AppConfig.ready: open incidents and the oldest unresourced (incidents/metrics.py), the
+radio's (radio/metrics.py).
 """
 
 from collections.abc import Callable, Iterable

@@ -36,8 +36,7 @@ export class LiveFeed {
     this.ws = null;
     this.backoff = 1000;
     this.pollTimer = null;
-    this.polling = false;
-    this.pollRun = 0;
+    this.pollRun = null; // while polling, a token of this run of polls
     this.pingTimer = null;
     this.lastHeard = 0;
     this.liveSince = 0; // when the current socket went live; 0 while it is not
@@ -98,7 +97,6 @@ export class LiveFeed {
   scheduleReconnect(why, least = 0, most = MAX_BACKOFF_MS) {
     const wait = Math.min(Math.max(this.backoff, least), most);
     this.backoff = Math.min(wait * 2, most);
-    this.reconnectMs = wait;
     if (why === "slow") this.setState("slow", `reconnecting in ${Math.round(wait / 1000)} s`);
     else this.setState("down", why);
     setTimeout(() => this.connect(), wait);
@@ -154,9 +152,9 @@ export class LiveFeed {
   }
 
   startPolling() {
-    if (this.polling) return;
-    this.polling = true;
-    const run = ++this.pollRun; // a poll still out from an earlier run schedules nothing
+    if (this.pollRun) return;
+    const run = {}; // a poll still out from an earlier run schedules nothing
+    this.pollRun = run;
     // The next poll is timed from the end of the last: on a link slow enough to take longer
     // than POLL_MS for a snapshot, polls would otherwise overlap and take all of it.
     const poll = async () => {
@@ -170,14 +168,13 @@ export class LiveFeed {
       } catch {
         /* the server itself is unreachable: the banner already says so */
       }
-      if (this.polling && this.pollRun === run) this.pollTimer = setTimeout(poll, POLL_MS);
+      if (this.pollRun === run) this.pollTimer = setTimeout(poll, POLL_MS);
     };
     poll();
   }
 
   stopPolling() {
-    this.polling = false;
-    this.pollRun += 1;
+    this.pollRun = null;
     clearTimeout(this.pollTimer);
     this.pollTimer = null;
   }
