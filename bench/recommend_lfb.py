@@ -1,10 +1,10 @@
 """Recommendation vs reality on London Fire Brigade data (2023 incident sample).
 
-The 102 LFB stations (../shared/data/lfb_stations_callsigns_latlon.csv) become units parked at
-their stations; every incident of the 10,000-row 2023 sample that records the station whose pump
-arrived first is replayed through the engine's ranking (resources.recommend.engine.rank) with
-the default router. We print how often our top recommendation is that station, where it ranks,
-and the straight-line-nearest baseline beside it.
+The 102 LFB stations (../shared/data/lfb_stations_callsigns_latlon.csv, six positions put right:
+POSITION_FIXES) become units parked at their stations; every incident of the 10,000-row 2023
+sample that records the station whose pump arrived first is replayed through the engine's
+ranking (resources.recommend.engine.rank) with the default router. We print how often our top
+recommendation is that station, where it ranks, and the straight-line-nearest baseline beside it.
 
 Incident positions come from the British National Grid columns (Easting_m/Northing_m, else the
 50 m rounded ones), converted to WGS84 by cad/geo/bng.py: inverse transverse Mercator on the
@@ -52,6 +52,23 @@ DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
 # --- the data ---------------------------------------------------------------------------------
 # Typos in the stations file (its README lists them), mapped to the incident file's spelling.
 NAME_FIXES = {"west hampstad": "west hampstead", "mitchem": "mitcham"}
+# Six stations the stations file places away from its own address for each: copying slips
+# (Lambeth has Brixton's latitude, Twickenham Richmond's, Wandsworth nearly Tooting's; Lambeth
+# River, "opposite 8 Albert Embankment", lies at Westminster; Battersea 1.3 km west of Este Road;
+# Mitcham 1.3 km off, as the data's README says). These positions are from a second source the
+# README names, ShitianZhang22/london-fire-station-information, LFB_station_information.csv
+# (commit 38caa85, MIT licence), where each lies at its address; it and the stations file agree
+# within 200 m on the other 97. A wrong station position moves "nearest" for every incident
+# around it: with these six put right, the straight-line nearest station is the first to arrive
+# in 70.3 % of the test months' incidents instead of 67.4 % (docs/benchmarks.md, stop 38).
+POSITION_FIXES = {
+    "lambeth": (51.4928125, -0.1212761),
+    "lambeth river": (51.493069, -0.1222462),
+    "twickenham": (51.4351607, -0.3475775),
+    "wandsworth": (51.4563832, -0.2014006),
+    "battersea": (51.4671147, -0.1692937),
+    "mitcham": (51.3972598, -0.1728234),
+}
 
 
 def norm(name: str) -> str:
@@ -66,9 +83,10 @@ def load_stations() -> list[Candidate]:
             key = norm(row["stat"])
             if key in seen:
                 continue  # the file lists one station twice
+            lat, lon = POSITION_FIXES.get(key, (float(row["lat"]), float(row["long"])))
             seen[key] = Candidate(
                 id=len(seen) + 1, callsign=key, type_code="PUMP", bcu=row["borough"],
-                lat=float(row["lat"]), lon=float(row["long"]), position_at=None,
+                lat=lat, lon=lon, position_at=None,
                 urban_speed_kmh=30.0, blue_light_speed_kmh=45.0, type_name="pump",
             )  # fmt: skip
     return list(seen.values())

@@ -60,3 +60,30 @@ def test_a_repeat_visit_is_the_latest_earlier_one_by_the_same_station_to_the_sam
     assert [(r["called"], before["called"]) for r, before in pairs] == [
         (tested["called"], latest["called"])
     ]
+
+
+# The stations file's slips (bench/recommend_lfb.py's POSITION_FIXES), checked on the file itself.
+needs_lfb_stations = pytest.mark.skipif(
+    not (ROOT.parent / "shared" / "data" / "lfb_stations_callsigns_latlon.csv").exists(),
+    reason="../shared/data has no LFB stations file",
+)
+
+
+@needs_lfb_stations
+def test_the_two_lambeth_stations_at_one_address_are_placed_together(lfb):
+    from resources.recommend.geo import haversine_m
+
+    by_name = {c.callsign: c for c in lfb.load_stations()}
+    land, river = by_name["lambeth"], by_name["lambeth river"]
+    # Both "8 Albert Embankment, SE1 7SD" (the fireboat moors opposite the station).
+    assert haversine_m(land.lat, land.lon, river.lat, river.lon) < 150
+
+
+@needs_lfb_stations
+def test_every_position_fix_names_a_station_in_the_file(lfb):
+    # A misspelt key would leave its station where it was without a word.
+    import recommend_lfb
+
+    names = {c.callsign for c in lfb.load_stations()}
+    assert set(recommend_lfb.POSITION_FIXES) <= names
+    assert len(recommend_lfb.POSITION_FIXES) == 6
