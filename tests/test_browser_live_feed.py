@@ -4,8 +4,12 @@ the server of (Playwright's route_web_socket) and with the page's clock under th
 A desk the server cut off for not reading (close code 4408, decision 0037) must not come
 straight back for the same backlog: it waits 5 s, then 10 s, then 20 s, and the banner says
 why. A socket that says hello does not earn a fresh backoff; one that stays live 30 s does.
-And while the socket is down, the snapshot polls never overlap: on a link too slow to fetch a
-snapshot in 5 s, the next poll waits for the last one to end.
+While the socket is down, the snapshot polls never overlap: on a link too slow to fetch a
+snapshot in 5 s, the next poll waits for the last one to end. And desks that lose their
+sockets in the same instant (a daphne restarting) come back spread out, not all at once.
+
+The first three tests fix the jitter's random part at nothing, so the waits are the schedule's;
+the last runs with the browser's own Math.random.
 """
 
 import json
@@ -24,6 +28,7 @@ window.feed = new LiveFeed({
   wsPath: "/ws/board/", snapshotUrl: "/snapshot/", batch: true,
   onSnapshot: () => {}, onEvent: () => {},
   onState: (state, detail) => window.states.push([state, detail]),
+  random: () => 0,
 });
 window.feed.start();
 </script>"""
@@ -170,3 +175,83 @@ def test_polls_of_the_snapshot_never_overlap(chromium_path):
             assert len(desk.polls) == 2
         finally:
             browser.close()
+
+
+MANY = 12
+PAGE_MANY = f"""<!doctype html><meta charset="utf-8"><title>live feeds</title>
+<script type="module">
+import {{ LiveFeed }} from "/static/js/live.js";
+window.feeds = [];
+for (let i = 0; i < {MANY}; i++) {{
+  const feed = new LiveFeed({{
+    wsPath: "/ws/board/", snapshotUrl: "/snapshot/", batch: true,
+    onSnapshot: () => {{}}, onEvent: () => {{}}, onState: () => {{}},
+  }});
+  window.feeds.push(feed);
+  feed.start();
+}}
+</script>"""
+
+
+def test_desks_cut_off_together_come_back_spread_out(chromium_path):
+    """A daphne restarting closes all its desks' sockets at once (1011). Each waits its 1 s and
+    a random part of up to half of it more: never sooner, and not all in the same instant."""
+    from playwright.sync_api import sync_playwright
+
+    def answer(ws, message: dict) -> None:
+        if message["type"] in ("snapshot", "resync"):
+            ws.send(json.dumps({"type": "snapshot", "seq": 1, "data": {}}))
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, args=ARGS)
+        try:
+            page = browser.new_page()
+            sockets: list = []
+            page.clock.install(time=0)
+            page.clock.pause_at(1000)
+            page.route(
+                f"{BASE}/", lambda route: route.fulfill(body=PAGE_MANY, content_type="text/html")
+            )
+            page.route(
+                f"{BASE}/static/js/live.js",
+                lambda route: route.fulfill(
+                    path=str(ROOT / "static/js/live.js"), content_type="text/javascript"
+                ),
+            )
+            page.route(f"{BASE}/snapshot/", lambda route: route.fulfill(json={"seq": 0}))
+
+            def opened(ws):
+                sockets.append(ws)
+                ws.on_message(lambda message: answer(ws, json.loads(message)))
+                ws.send(json.dumps({"type": "hello"}))
+
+            page.route_web_socket("ws://beacon.test/ws/board/?batch=1", opened)
+            page.goto(f"{BASE}/")
+            live = "window.feeds.every((f) => f.state === 'live')"
+            for _ in range(100):
+                if len(sockets) == MANY and page.evaluate(live):
+                    break
+                page.wait_for_timeout(50)
+            assert page.evaluate(live), "the desks never went live"
+
+            for ws in list(sockets):
+                ws.close(code=1011, reason="restarting")
+            down = "window.feeds.every((f) => f.ws === null)"
+            for _ in range(100):
+                if page.evaluate(down):
+                    break
+                page.wait_for_timeout(50)
+            assert page.evaluate(down), "the desks never saw their sockets close"
+
+            back_by: list[int] = []  # sockets reopened by the end of each 100 ms of page time
+            for _ in range(16):
+                page.clock.run_for(100)
+                page.wait_for_timeout(150)  # real time for the route to see a new socket
+                back_by.append(len(sockets) - MANY)
+        finally:
+            browser.close()
+
+    assert back_by[8] == 0, f"came back before 1 s: {back_by}"  # 900 ms of page time
+    assert back_by[-1] == MANY, f"not all back within 1.6 s: {back_by}"
+    arrivals = [after - before for before, after in zip([0, *back_by], back_by, strict=False)]
+    assert sum(1 for n in arrivals if n) >= 3, f"came back together: {back_by}"

@@ -14,7 +14,10 @@
 // would otherwise be retried every second for ever. The server closes with 4408 a desk that
 // stopped reading its frames (docs/decisions/0037): the connection is too slow or the screen
 // too busy, and reconnecting at once would send it the same backlog again, so it waits
-// SLOW_MIN_MS to SLOW_MAX_MS and the banner says why.
+// SLOW_MIN_MS to SLOW_MAX_MS and the banner says why. Each wait is stretched by a random part
+// of up to half of it (JITTER): when a daphne restarts, every desk it served loses its socket
+// in the same instant, and without it they would all come back, and all resync, in the same
+// instant too. Stretched, never shortened: the waits above are the least a desk waits.
 
 const POLL_MS = 5000;
 const PING_MS = 20000;
@@ -23,15 +26,19 @@ const MAX_BACKOFF_MS = 15000;
 const STABLE_MS = 30000;
 const SLOW_MIN_MS = 5000;
 const SLOW_MAX_MS = 60000;
+const JITTER = 0.5;
 export const CLOSE_NOT_READING = 4408; // cad/live/consumers.py
 
 export class LiveFeed {
-  constructor({ wsPath, snapshotUrl, onSnapshot, onEvent, onState, batch = false }) {
+  constructor({
+    wsPath, snapshotUrl, onSnapshot, onEvent, onState, batch = false, random = Math.random,
+  }) {
     this.wsPath = batch ? `${wsPath}${wsPath.includes("?") ? "&" : "?"}batch=1` : wsPath;
     this.snapshotUrl = snapshotUrl;
     this.onSnapshot = onSnapshot;
     this.onEvent = onEvent;
     this.onState = onState;
+    this.random = random; // for the jitter; a test may pass its own
     this.lastSeq = null; // null until the first snapshot
     this.ws = null;
     this.backoff = 1000;
@@ -95,8 +102,9 @@ export class LiveFeed {
   }
 
   scheduleReconnect(why, least = 0, most = MAX_BACKOFF_MS) {
-    const wait = Math.min(Math.max(this.backoff, least), most);
-    this.backoff = Math.min(wait * 2, most);
+    const step = Math.min(Math.max(this.backoff, least), most);
+    this.backoff = Math.min(step * 2, most);
+    const wait = Math.round(step * (1 + JITTER * this.random()));
     if (why === "slow") this.setState("slow", `reconnecting in ${Math.round(wait / 1000)} s`);
     else this.setState("down", why);
     setTimeout(() => this.connect(), wait);
