@@ -184,10 +184,43 @@ class _Statement:
         return self._texts
 
 
+class PreparedSQL:
+    """One fixed statement of plain SQL (`%s` for each value), prepared on the server.
+
+    For the statements written as SQL because the ORM cost more to build them than PostgreSQL
+    took to run them (decisions 0027, 0031): PostgreSQL still planned each afresh on every run,
+    about 1.4 ms of every create's 5.6 ms of its CPU (docs/benchmarks.md, stop 38). `execute`
+    stands in for `cursor.execute(sql, params)`; the caller reads the cursor as before. Elsewhere
+    (SQLite) or with `DB_SERVER_PREPARE=0`, it is exactly that call.
+    """
+
+    def __init__(self, sql: str):
+        self.sql = sql
+        count = sum(1 for m in _PLACEHOLDER.finditer(sql) if m[0] == "%s")
+        self._compiled = _Compiled(sql, [(None, None)] * count, [], None)
+
+    @property
+    def name(self) -> str:
+        """The server-side statement's name: what an `EXECUTE` of it names."""
+        return self._compiled.statement.name
+
+    def execute(self, cursor: Any, params: list | tuple) -> None:
+        connection = cursor.db  # Django's cursor wrapper knows its connection
+        if connection.vendor != "postgresql" or not settings.DB_SERVER_PREPARE:
+            cursor.execute(self.sql, params)
+        else:
+            _run_prepared(connection, cursor, self._compiled, list(params))
+
+
 def _execute_prepared(connection: Any, cursor: Any, compiled: _Compiled, params: list) -> list:
+    _run_prepared(connection, cursor, compiled, params)
+    return cursor.fetchall()
+
+
+def _run_prepared(connection: Any, cursor: Any, compiled: _Compiled, params: list) -> None:
     statement = compiled.statement
     try:
-        return _execute(connection, cursor, statement, params)
+        _execute(connection, cursor, statement, params)
     except NotSupportedError as error:
         if _PLAN_OUTDATED not in str(error):
             raise
@@ -195,17 +228,16 @@ def _execute_prepared(connection: Any, cursor: Any, compiled: _Compiled, params:
         if connection.in_atomic_block or not connection.get_autocommit():
             # The refusal aborted the transaction: nothing of it can be saved now.
             raise OperationalError("a prepared statement outlived a migration") from error
-        return _execute(connection, cursor, compiled.statement, params)
+        _execute(connection, cursor, compiled.statement, params)
 
 
-def _execute(connection: Any, cursor: Any, statement: _Statement, params: list) -> list:
+def _execute(connection: Any, cursor: Any, statement: _Statement, params: list) -> None:
     raw, held = _prepared_on(connection)
     prepare, execute = statement.texts(raw)
     if statement.name not in held:
         cursor.execute(prepare)
         held.add(statement.name)
     cursor.execute(execute, params)
-    return cursor.fetchall()
 
 
 # The statements prepared on each live PostgreSQL connection. Keyed by the driver's own

@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from cad.audit.search import AuditIncident
 from cad.geo.geometry import bcu_at, haversine_m, in_force_area
-from cad.prepared import PreparedValues
+from cad.prepared import PreparedSQL, PreparedValues
 from incidents.events import BOARD_FIELDS, board_incident
 from incidents.models import (
     GRADE_TARGETS,
@@ -90,17 +90,18 @@ def _box(lat: float, lon: float, radius_m: float) -> dict[str, float]:
     }
 
 
-def _near(sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
+def _near(statement: PreparedSQL, params: list[Any]) -> Iterator[dict[str, Any]]:
     """Run one of the hot near-a-point reads as plain SQL; rows as dicts, times aware UTC.
 
     These reads run on every call taken and every location checked. Built with the ORM, their
     query compilation cost more than PostgreSQL took to answer (cProfile on
-    bench/incident_create.py), so they are written once as SQL over the same index. Rows are
-    fetched a hundred at a time, so a caller that stops early (the newest 20 of a busy
-    address's year) never pulls the rest.
+    bench/incident_create.py), so they are written once as SQL over the same index, and
+    prepared on the server (cad/prepared.py): planned afresh, the two incident reads took
+    PostgreSQL 0.5 ms of each create (stop 38). Rows are fetched a hundred at a time, so a
+    caller that stops early (the newest 20 of a busy address's year) never builds the rest.
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        statement.execute(cursor, params)
         names = [c[0] for c in cursor.description]
         while batch := cursor.fetchmany(100):
             for values in batch:
@@ -131,6 +132,13 @@ _INCIDENTS_NEAR = (
     "WHERE i.lat BETWEEN %s AND %s AND i.lon BETWEEN %s AND %s "
     "AND i.created_at >= %s AND i.created_at <= %s AND i.id <> %s"
 )
+_OPEN_INCIDENTS_NEAR = PreparedSQL(_INCIDENTS_NEAR + " AND i.status <> %s")
+_INCIDENTS_NEAR_NEWEST_FIRST = PreparedSQL(_INCIDENTS_NEAR + " ORDER BY i.created_at DESC")
+_WARNINGS_NEAR = PreparedSQL(
+    "SELECT id, address, text, lat, lon, expires_at, created_at "  # noqa: S608
+    f"FROM {WarningMarker._meta.db_table} WHERE lat BETWEEN %s AND %s "
+    "AND lon BETWEEN %s AND %s AND (expires_at IS NULL OR expires_at > %s)"
+)
 
 
 def possible_duplicates(
@@ -154,7 +162,7 @@ def possible_duplicates(
     radius_m = settings.DUPLICATE_RADIUS_M if radius_m is None else radius_m
     window = settings.DUPLICATE_WINDOW_MINUTES if window_minutes is None else window_minutes
     rows = _near(
-        _INCIDENTS_NEAR + " AND i.status <> %s",
+        _OPEN_INCIDENTS_NEAR,
         [*_box_params(lat, lon, radius_m), _db_time(at - timedelta(minutes=window)),
          _db_time(at), exclude_id or 0, IncidentStatus.CLOSED.value],
     )  # fmt: skip
@@ -197,7 +205,7 @@ def location_history(
     radius_m = getattr(settings, "LOCATION_HISTORY_RADIUS_M", 50) if radius_m is None else radius_m
     days = getattr(settings, "LOCATION_HISTORY_DAYS", 365) if days is None else days
     rows = _near(
-        _INCIDENTS_NEAR + " ORDER BY i.created_at DESC",
+        _INCIDENTS_NEAR_NEWEST_FIRST,
         [*_box_params(lat, lon, radius_m), _db_time(at - timedelta(days=days)), _db_time(at),
          exclude_id or 0],
     )  # fmt: skip
@@ -229,12 +237,7 @@ def warnings_near(
     """Warning markers in force at or near the point (default within 50 m), nearest first."""
     at = at or timezone.now()
     radius_m = getattr(settings, "WARNING_RADIUS_M", 50) if radius_m is None else radius_m
-    rows = _near(
-        "SELECT id, address, text, lat, lon, expires_at, created_at "  # noqa: S608
-        f"FROM {WarningMarker._meta.db_table} WHERE lat BETWEEN %s AND %s "
-        "AND lon BETWEEN %s AND %s AND (expires_at IS NULL OR expires_at > %s)",
-        [*_box_params(lat, lon, radius_m), _db_time(at)],
-    )
+    rows = _near(_WARNINGS_NEAR, [*_box_params(lat, lon, radius_m), _db_time(at)])
     found = []
     for m in rows:
         distance = haversine_m(lat, lon, m["lat"], m["lon"])

@@ -32,6 +32,7 @@ from cad.api.fields import control_characters
 from cad.audit.trail import audit_record
 from cad.errors import Conflict
 from cad.geo.geometry import bcu_at, in_force_area
+from cad.prepared import PreparedSQL
 from incidents.events import (
     incident_closed,
     incident_created,
@@ -113,15 +114,21 @@ def reference_next(*, day: date) -> int:
     caller's transaction ends, so concurrent creations queue here and a rollback gives the
     number back. Call it as late as possible in the transaction to keep that queue short.
     """
-    table = DailySequence._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (date, last_number) VALUES (%s, 1) "  # noqa: S608 (our table name)
-            f"ON CONFLICT (date) DO UPDATE SET last_number = {table}.last_number + 1 "
-            "RETURNING last_number",
-            [day.isoformat()],
-        )
+        _REFERENCE_NEXT.execute(cursor, [day.isoformat()])
         return cursor.fetchone()[0]
+
+
+# Fixed statements of every creation, prepared on the server (cad/prepared.py).
+_REFERENCE_NEXT = PreparedSQL(
+    f"INSERT INTO {DailySequence._meta.db_table} (date, last_number) VALUES (%s, 1) "  # noqa: S608
+    f"ON CONFLICT (date) DO UPDATE SET last_number = {DailySequence._meta.db_table}.last_number "
+    "+ 1 RETURNING last_number"
+)
+_REFERENCE_SET = PreparedSQL(
+    f"UPDATE {Incident._meta.db_table} SET reference = %s, reference_number = %s "  # noqa: S608
+    "WHERE id = %s"
+)
 
 
 def due_at_for(grade: str, created_at: datetime) -> datetime | None:
@@ -307,11 +314,7 @@ def _reference_take(incident: Incident, *, day: date) -> None:
     incident.reference = reference_format(day, number)
     incident.reference_number = number
     with connection.cursor() as cursor:  # fixed, like reference_next: once per creation
-        cursor.execute(
-            f"UPDATE {Incident._meta.db_table} SET reference = %s, reference_number = %s "  # noqa: S608
-            "WHERE id = %s",
-            [incident.reference, number, incident.pk],
-        )
+        _REFERENCE_SET.execute(cursor, [incident.reference, number, incident.pk])
 
 
 def _hm(moment: datetime) -> str:

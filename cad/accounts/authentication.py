@@ -35,6 +35,7 @@ from rest_framework import exceptions
 
 from cad.accounts.roles import user_roles_known
 from cad.models import BCU, UserScope
+from cad.prepared import PreparedSQL
 
 AuthToken = get_token_model()
 User = get_user_model()
@@ -63,13 +64,13 @@ _SCOPE_JOINS = (
     f'LEFT JOIN "{BCU._meta.db_table}" b '
     f'ON b."{BCU._meta.pk.column}" = s."{UserScope._meta.get_field("bcu").column}"'
 )
-_TOKENS_WITH_USER = (
+_TOKENS_WITH_USER = PreparedSQL(
     f"SELECT {_columns(AuthToken, 't')}, {_USER_SCOPE_ROLES} "  # noqa: S608 (names only)
     f'FROM "{AuthToken._meta.db_table}" t JOIN "{User._meta.db_table}" u '
     f'ON u."{User._meta.pk.column}" = t."{AuthToken._meta.get_field("user").column}" '
     f'{_SCOPE_JOINS} WHERE t."token_key" = %s'
 )
-_USER_BY_ID = (
+_USER_BY_ID = PreparedSQL(
     f'SELECT {_USER_SCOPE_ROLES} FROM "{User._meta.db_table}" u '  # noqa: S608 (names only)
     f'{_SCOPE_JOINS} WHERE u."{User._meta.pk.column}" = %s'
 )
@@ -81,7 +82,7 @@ def tokens_with_user(token_key: str) -> list:
     if connection.vendor != "postgresql":
         return list(AuthToken.objects.filter(token_key=token_key).select_related("user"))
     with connection.cursor() as cursor:
-        cursor.execute(_TOKENS_WITH_USER, [token_key])
+        _TOKENS_WITH_USER.execute(cursor, [token_key])
         rows = cursor.fetchall()
     tokens = []
     for row in rows:
@@ -99,7 +100,7 @@ def user_with_roles_and_scope(user_id: int) -> "AuthUser | None":
     if connection.vendor != "postgresql":
         return User._default_manager.filter(pk=user_id).first()
     with connection.cursor() as cursor:
-        cursor.execute(_USER_BY_ID, [user_id])
+        _USER_BY_ID.execute(cursor, [user_id])
         row = cursor.fetchone()
     return None if row is None else _user_from(iter(row))
 

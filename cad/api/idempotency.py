@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from cad.api.fields import control_characters
 from cad.errors import Conflict
 from cad.models import IdempotencyKey
+from cad.prepared import PreparedSQL
 
 
 def idempotent(request: Request, produce: Callable[[], Response]) -> Response:
@@ -61,11 +62,9 @@ def idempotency_claim(*, user: User, key: str, fingerprint: str) -> IdempotencyK
     # One statement for the common case (a new key), where a read, a savepoint and an insert
     # cost four round trips on every create. On a conflict the database waits for the other
     # transaction holding the key, then inserts nothing; its committed answer is read below.
-    table = IdempotencyKey._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (user_id, key, fingerprint, status_code, body, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, 0, '{}', %s) ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
+        _CLAIM.execute(
+            cursor,
             [user.pk, key, fingerprint, connection.ops.adapt_datetimefield_value(timezone.now())],
         )
         if cursor.fetchone() is not None:
@@ -86,12 +85,20 @@ def idempotency_claim(*, user: User, key: str, fingerprint: str) -> IdempotencyK
 def idempotency_store(*, user: User, key: str, status_code: int, body: Any) -> None:
     """Keep the answer to a claimed key. One fixed statement, as the claim is: every create
     runs both (the ORM's update cost more to build than to run)."""
-    table = IdempotencyKey._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET status_code = %s, body = %s WHERE user_id = %s AND key = %s",  # noqa: S608
-            [status_code, json.dumps(body, default=str), user.pk, key],
-        )
+        _STORE.execute(cursor, [status_code, json.dumps(body, default=str), user.pk, key])
+
+
+# Both run on every create: fixed statements, prepared on the server (cad/prepared.py).
+_CLAIM = PreparedSQL(
+    f"INSERT INTO {IdempotencyKey._meta.db_table} "  # noqa: S608
+    "(user_id, key, fingerprint, status_code, body, created_at) "
+    "VALUES (%s, %s, %s, 0, '{}', %s) ON CONFLICT (user_id, key) DO NOTHING RETURNING id"
+)
+_STORE = PreparedSQL(
+    f"UPDATE {IdempotencyKey._meta.db_table} SET status_code = %s, body = %s "  # noqa: S608
+    "WHERE user_id = %s AND key = %s"
+)
 
 
 def idempotency_keys_purge(*, older_than: timedelta) -> int:
