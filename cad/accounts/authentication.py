@@ -70,7 +70,10 @@ _TOKENS_WITH_USER = PreparedSQL(
     f'ON u."{User._meta.pk.column}" = t."{AuthToken._meta.get_field("user").column}" '
     f'{_SCOPE_JOINS} WHERE t."token_key" = %s'
 )
-_USER_BY_ID = PreparedSQL(
+# Not prepared, unlike the token's read: many tests count a page's statements, and a PREPARE
+# made on whichever request first reads a session's user on a connection would make those
+# counts depend on the order the tests run in.
+_USER_BY_ID = (
     f'SELECT {_USER_SCOPE_ROLES} FROM "{User._meta.db_table}" u '  # noqa: S608 (names only)
     f'{_SCOPE_JOINS} WHERE u."{User._meta.pk.column}" = %s'
 )
@@ -100,7 +103,7 @@ def user_with_roles_and_scope(user_id: int) -> "AuthUser | None":
     if connection.vendor != "postgresql":
         return User._default_manager.filter(pk=user_id).first()
     with connection.cursor() as cursor:
-        _USER_BY_ID.execute(cursor, [user_id])
+        cursor.execute(_USER_BY_ID, [user_id])
         row = cursor.fetchone()
     return None if row is None else _user_from(iter(row))
 
