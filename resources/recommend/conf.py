@@ -16,8 +16,15 @@ DEFAULTS: dict[str, Any] = {
     "PLAN_SHORTLIST_K": 3,
     # How many results are stored and returned.
     "RESULTS": 10,
-    # First search box half-width; it widens until the shortlist is complete.
+    # The first search box's half-width: sized to hold about SEARCH_FILL times the units wanted
+    # at the density of free units around the incident (density.py), between these two; it
+    # widens until the shortlist is complete. SEARCH_RADIUS_M alone was the first box until
+    # issue 22 (stop 39) and is still where no free units are counted near.
     "SEARCH_RADIUS_M": 4000,
+    "SEARCH_RADIUS_MIN_M": 500,
+    "SEARCH_FILL": 3,
+    # Free units per grid square are counted by each process at most this often (seconds).
+    "SQUARES_KEPT_S": 10,
     # A position older than this is used, but with a penalty and a reason.
     "STALE_POSITION_S": 600,
     "STALE_PENALTY_S": 120,

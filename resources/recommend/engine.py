@@ -21,11 +21,21 @@ Rules (docs/decisions/0005-recommendation.md):
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from cad.kept import Kept
@@ -33,6 +43,7 @@ from cad.prepared import PreparedValues
 from incidents.models import ResponsePlanItem
 from resources.grid import LAT_OFFSET, LON_OFFSET, cell_range
 from resources.models import Unit, UnitStatus, UnitType
+from resources.recommend import density
 from resources.recommend.conf import conf
 from resources.recommend.geo import box_around, haversine_m
 from resources.recommend.routers import (
@@ -447,11 +458,13 @@ def _candidates_queryset(
     max_lat_cell: int | None = None,
     min_lon_cell: int | None = None,
     max_lon_cell: int | None = None,
+    part: int | None = None,
     **wanted: str,
 ) -> QuerySet:
     """load_candidates' query; the box is given as all four bounds and their grid squares, or
     none. Each of `wanted` (want_0, want_1, …: skill codes) adds a column: has the unit that
-    skill?"""
+    skill? `part`, when given, is a last column, the same number on every row (see
+    _searches_queryset)."""
     qs = free_units_query().filter(~ring_fenced_elsewhere(at=at, operation_id=operation))
     names = sorted(wanted, key=lambda name: int(name.removeprefix("want_")))  # want_10 after _9
     through = Unit.skills.through.objects
@@ -477,13 +490,96 @@ def _candidates_queryset(
             | Q(lat__isnull=True, station__lat__gte=min_lat, station__lat__lte=max_lat,
                 station__lon__gte=min_lon, station__lon__lte=max_lon)
         )  # fmt: skip
+    columns = [*FIELDS, *names]
+    if part is not None:
+        # Cast: a bare parameter's type would be unknown to PREPARE (and to a UNION).
+        qs = qs.annotate(part=Cast(Value(part), IntegerField()))
+        columns.append("part")
     # Tuples, not dicts or models: this runs for every recommendation over hundreds of rows.
     # No ORDER BY: the ranking orders them itself (the model's default sorts by call sign).
-    return qs.order_by().values_list(*FIELDS, *names)
+    return qs.order_by().values_list(*columns)
 
 
 # Compiled once per shape (which filters apply), run with each recommendation's values.
 CANDIDATES = PreparedValues(Unit, _candidates_queryset)
+
+
+def _searches_queryset(**values: Any) -> QuerySet:
+    """Several searches in one statement (UNION ALL), each row marked with its search's number.
+
+    A value named `s<n>__<name>` belongs to search n; the others (the time, the operation, the
+    skills wanted) to every search.
+    """
+    shared: dict[str, Any] = {}
+    own: dict[int, dict[str, Any]] = {}
+    for name, value in values.items():
+        head, sep, rest = name.partition("__")
+        if sep:
+            own.setdefault(int(head.removeprefix("s")), {})[rest] = value
+        else:
+            shared[name] = value
+    first, *others = [_candidates_queryset(**shared, **own[n], part=n) for n in sorted(own)]
+    return first.union(*others, all=True)
+
+
+SEARCHES = PreparedValues(Unit, _searches_queryset)
+
+
+@dataclass(frozen=True)
+class Search:
+    """Free units in a box of `radius_m` around the target (None: all of London), meeting
+    `line` if given."""
+
+    line: Requirement | None
+    radius_m: float | None
+
+
+def _search_values(search: Search, lat: float, lon: float) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    line = search.line
+    if line is not None and line.unit_type:
+        values["unit_type"] = line.unit_type
+    if line is not None and line.skill:
+        values["skill"] = line.skill
+    if search.radius_m is not None:
+        min_lat, max_lat, min_lon, max_lon = box_around(lat, lon, search.radius_m)
+        values.update(min_lat=min_lat, max_lat=max_lat, min_lon=min_lon, max_lon=max_lon)
+        values["min_lat_cell"], values["max_lat_cell"] = cell_range(min_lat, max_lat, LAT_OFFSET)
+        values["min_lon_cell"], values["max_lon_cell"] = cell_range(min_lon, max_lon, LON_OFFSET)
+    return values
+
+
+def _shared_values(operation: int | None, codes: list[str] | None) -> dict[str, Any]:
+    values: dict[str, Any] = {"at": timezone.now()}
+    if operation is not None:
+        values["operation"] = operation
+    if codes:
+        # In the same query, one yes/no column each: no second round trip for the skills.
+        values.update((f"want_{i}", code) for i, code in enumerate(codes))
+    return values
+
+
+def _candidates(rows: list[tuple], skills: dict[int, set[str]]) -> list[Candidate]:
+    return [
+        Candidate(
+            id=pk, callsign=callsign, type_code=type_code, type_name=type_name, bcu=bcu,
+            lat=plat, lon=plon, position_at=position_at if own_lat is not None else None,
+            at_station=own_lat is None, committed=status != "available",
+            skills=frozenset(skills.get(pk, ())), last_cleared_at=last_cleared_at,
+            urban_speed_kmh=urban, blue_light_speed_kmh=blue, status=status,
+        )
+        for (pk, callsign, type_code, type_name, urban, blue, bcu, own_lat, position_at, status,
+             last_cleared_at, plat, plon) in rows
+    ]  # fmt: skip
+
+
+def _split_wanted(rows: list[tuple], codes: list[str]) -> tuple[list[tuple], dict[int, set]]:
+    """The rows without the skill columns, and each unit's skills among `codes`."""
+    width = len(FIELDS)
+    skills = {
+        row[0]: {code for code, has in zip(codes, row[width:], strict=True) if has} for row in rows
+    }
+    return [row[:width] for row in rows], skills
 
 
 def load_candidates(
@@ -501,45 +597,42 @@ def load_candidates(
     `skills_wanted`, a unit's skills are only those (ranking reads no others), read as columns
     of the same query; without, every skill, by a second query.
     """
-    values: dict = {"at": timezone.now()}
-    if line is not None and line.unit_type:
-        values["unit_type"] = line.unit_type
-    if line is not None and line.skill:
-        values["skill"] = line.skill
-    if operation is not None:
-        values["operation"] = operation
-    if radius_m is not None:
-        min_lat, max_lat, min_lon, max_lon = box_around(lat, lon, radius_m)
-        values.update(min_lat=min_lat, max_lat=max_lat, min_lon=min_lon, max_lon=max_lon)
-        values["min_lat_cell"], values["max_lat_cell"] = cell_range(min_lat, max_lat, LAT_OFFSET)
-        values["min_lon_cell"], values["max_lon_cell"] = cell_range(min_lon, max_lon, LON_OFFSET)
     codes = sorted(skills_wanted) if skills_wanted is not None else None
-    if codes:
-        # In the same query, one yes/no column each: no second round trip for the skills.
-        values.update((f"want_{i}", code) for i, code in enumerate(codes))
+    values = _shared_values(operation, codes) | _search_values(Search(line, radius_m), lat, lon)
     rows = CANDIDATES.rows(tuple(sorted(values)), **values)
     skills: dict[int, set[str]] = {}
     if codes:
-        width = len(FIELDS)
-        for row in rows:
-            skills[row[0]] = {code for code, has in zip(codes, row[width:], strict=True) if has}
-        rows = [row[:width] for row in rows]
+        rows, skills = _split_wanted(rows, codes)
     elif codes is None and rows:
         # Every skill (callers outside the engine's gather): the second query, as before.
         through = Unit.skills.through.objects.filter(unit_id__in=[r[0] for r in rows])
         for unit_id, code in through.values_list("unit_id", "skill__code"):
             skills.setdefault(unit_id, set()).add(code)
-    return [
-        Candidate(
-            id=pk, callsign=callsign, type_code=type_code, type_name=type_name, bcu=bcu,
-            lat=plat, lon=plon, position_at=position_at if own_lat is not None else None,
-            at_station=own_lat is None, committed=status != "available",
-            skills=frozenset(skills.get(pk, ())), last_cleared_at=last_cleared_at,
-            urban_speed_kmh=urban, blue_light_speed_kmh=blue, status=status,
-        )
-        for (pk, callsign, type_code, type_name, urban, blue, bcu, own_lat, position_at, status,
-             last_cleared_at, plat, plon) in rows
-    ]  # fmt: skip
+    return _candidates(rows, skills)
+
+
+def load_searches(
+    lat: float, lon: float, searches: list[Search], operation: int | None, skills: frozenset[str]
+) -> list[list[Candidate]]:
+    """Each search's candidates (as load_candidates with `skills_wanted`), in one round trip."""
+    own = [_search_values(search, lat, lon) for search in searches]
+    if len(searches) == 1 or not all(own):
+        # One search; or one with neither box nor line, which the union could not tell apart
+        # (its parts are numbered by their values' names): each on its own.
+        return [load_candidates(lat, lon, s.radius_m, s.line, operation, skills) for s in searches]
+    codes = sorted(skills)
+    values = _shared_values(operation, codes)
+    for n, search_values in enumerate(own):
+        values.update((f"s{n}__{name}", v) for name, v in search_values.items())
+    rows = SEARCHES.rows(tuple(sorted(values)), **values)
+    by_search: list[list[tuple]] = [[] for _ in searches]
+    for row in rows:
+        by_search[row[-1]].append(row[:-1])
+    found = []
+    for part in by_search:
+        part_rows, part_skills = _split_wanted(part, codes) if codes else (part, {})
+        found.append(_candidates(part_rows, part_skills))
+    return found
 
 
 # Beyond this the box covers all of London and more: query without it.
@@ -548,23 +641,31 @@ MAX_RADIUS_M = 60_000
 WIDEN_BY = 2.5
 
 
+def _bounded(radius: float) -> float | None:
+    return None if radius >= MAX_RADIUS_M else radius
+
+
 def _widen(
-    target: Target, wanted: int, line: Requirement | None, start: float | None = None
+    target: Target,
+    wanted: int,
+    line: Requirement | None,
+    start: float,
+    found: list[Candidate] | None = None,
 ) -> tuple[list[Candidate], float]:
     """Widen the box until `wanted` units (meeting `line`, if given) lie within its circle.
 
     A unit outside the box is further than every unit inside the circle, so the nearest
-    `wanted` are then the same as with every unit in London. `start`: the first radius to try
-    (default SEARCH_RADIUS_M).
+    `wanted` are then the same as with every unit in London. `start`: the first radius; `found`,
+    if given, what a search at that radius already found.
     """
-    radius = float(conf("SEARCH_RADIUS_M")) if start is None else start
+    radius = start
+    skills = frozenset(r.skill for r in target.requirements if r.skill)
     while True:
-        unbounded = radius >= MAX_RADIUS_M
-        found = load_candidates(
-            target.lat, target.lon, None if unbounded else radius, line, target.operation,
-            frozenset(r.skill for r in target.requirements if r.skill),
-        )  # fmt: skip
-        if unbounded:
+        if found is None:
+            found = load_candidates(
+                target.lat, target.lon, _bounded(radius), line, target.operation, skills
+            )
+        if _bounded(radius) is None:
             return found, radius
         inside = sum(
             1 for c in found if haversine_m(c.lat, c.lon, target.lat, target.lon) <= radius
@@ -572,16 +673,65 @@ def _widen(
         if inside >= wanted:
             return found, radius
         radius *= WIDEN_BY
+        found = None
+
+
+def _free_squares_read() -> dict[str | None, dict]:
+    rows = (
+        free_units_query()
+        .filter(lat_cell__isnull=False)  # at their stations: too few to matter, left out
+        .order_by()
+        .values_list("lat_cell", "lon_cell", "type__code")
+        .annotate(n=Count("pk"))
+    )
+    return density.squares(rows)
+
+
+# Free units per grid square, read by each process at most every SQUARES_KEPT_S seconds.
+_free_squares: Kept[dict[str | None, dict]] = Kept(lambda: float(conf("SQUARES_KEPT_S")), most=1)
+
+
+def free_squares() -> dict[str | None, dict]:
+    """Free units per grid square: under None all of them, under a type's code that type's."""
+    return _free_squares.get("free", _free_squares_read)
 
 
 def gather(target: Target) -> list[Candidate]:
     """Every unit the shortlist could take: the nearest K, and the nearest few per plan line.
 
-    Rare units (dog units, ARVs) are searched for separately, with the line as a filter, so a
-    dog unit 15 km away costs one small query rather than loading every unit in London.
+    The first box is sized from the free units around (density.py). Rare units (dog units,
+    ARVs) are searched for separately, with the line as a filter, so a dog unit 15 km away costs
+    one small query rather than loading every unit in London; a line of a unit type too sparse
+    for the general box to hold enough is asked for in the general search's statement, sized
+    from that type's own density, saving a second round trip.
     """
+    k = int(conf("SHORTLIST_K"))
     per_line = int(conf("PLAN_SHORTLIST_K"))
-    general, radius = _widen(target, int(conf("SHORTLIST_K")), None)
+    fill = float(conf("SEARCH_FILL"))
+    least, most = float(conf("SEARCH_RADIUS_MIN_M")), float(conf("SEARCH_RADIUS_M"))
+    counts = free_squares()
+    start = density.first_radius_m(
+        counts[None], target.lat, target.lon, fill * k, least_m=least, most_m=most
+    )
+    ahead: list[tuple[Requirement, float]] = []
+    for req in target.requirements:
+        if not req.unit_type or req.unit_type not in counts:
+            continue  # a skill alone: most units could have it; a type with none free: no use
+        wanted = fill * max(req.count, per_line)
+        line_start = density.first_radius_m(
+            counts[req.unit_type], target.lat, target.lon, wanted, least_m=least,
+            most_m=MAX_RADIUS_M,
+        )  # fmt: skip
+        if line_start > start:
+            ahead.append((req, max(line_start, start * WIDEN_BY)))
+    searches = [Search(None, _bounded(start))]
+    searches += [Search(req, _bounded(radius)) for req, radius in ahead]
+    first = load_searches(
+        target.lat, target.lon, searches, target.operation,
+        frozenset(r.skill for r in target.requirements if r.skill),
+    )  # fmt: skip
+    general, radius = _widen(target, k, None, start, found=first[0])
+    asked = {req: (r, found) for (req, r), found in zip(ahead, first[1:], strict=True)}
     found = {c.id: c for c in general}
     for req in target.requirements:
         wanted = max(req.count, per_line)
@@ -590,13 +740,16 @@ def gather(target: Target) -> list[Candidate]:
             for c in general
             if req.met_by(c) and haversine_m(c.lat, c.lon, target.lat, target.lon) <= radius
         )
-        if near < wanted and radius < MAX_RADIUS_M:
-            # The general search read every free unit in its box, so the line's own search
-            # would find the same `near` at that radius or any smaller one: start one step
-            # wider. (Unbounded, it read every free unit in London: there are no more.) It
-            # was one query in four for a dog unit's incident, and the tail of issue 22's p99.
-            for c in _widen(target, wanted, req, start=radius * WIDEN_BY)[0]:
-                found.setdefault(c.id, c)
+        if near >= wanted or _bounded(radius) is None:
+            continue
+        # The general search read every free unit in its box, so the line's own search would
+        # find the same `near` at that radius or any smaller one: start one step wider. What
+        # was asked ahead counts if the general search did not widen past it.
+        line_start, line_found = radius * WIDEN_BY, None
+        if req in asked and asked[req][0] > radius:
+            line_start, line_found = asked[req]
+        for c in _widen(target, wanted, req, line_start, found=line_found)[0]:
+            found.setdefault(c.id, c)
     return list(found.values())
 
 

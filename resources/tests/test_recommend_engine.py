@@ -156,11 +156,18 @@ def test_rare_unit_beyond_shortlist_is_still_found(geography, dog_far_off):
     assert "not suggested: no dog handler" in lacking.reasons
 
 
-def test_a_rare_units_search_starts_beyond_the_general_one(dog_far_off, settings, monkeypatch):
+def test_a_rare_units_search_starts_beyond_the_general_one(
+    geography, dog_far_off, settings, monkeypatch
+):
     # The general search read every free unit within 1 km and no dog unit with a handler was
     # among them: searching 1 km again for one would be a wasted query.
-    inc, dog, _ = dog_far_off
+    inc, dog, dog_type = dog_far_off
     settings.RECOMMEND_PLAN_SHORTLIST_K = 1
+    # A dog unit near (without a handler), and boxes sized to hold next to nothing: the count of
+    # free units says the general box will do for the dog unit too, so it is not asked ahead.
+    unit_at(geography, 0.2, callsign="DOG2", unit_type=dog_type)
+    settings.RECOMMEND_SEARCH_FILL = 0.01
+    settings.RECOMMEND_SEARCH_RADIUS_MIN_M = 1000
     radii = []
 
     def recording(lat, lon, radius_m, line=None, *args, **kwargs):
@@ -170,7 +177,7 @@ def test_a_rare_units_search_starts_beyond_the_general_one(dog_far_off, settings
     monkeypatch.setattr(engine, "load_candidates", recording)
     out = recommend_incident(inc)
     assert units_of(out)[0] == dog.callsign
-    # 1 km holds 8 units (K = 5); the dog unit's search goes 2.5 km, 6.25 km, then 15.625 km,
+    # 1 km holds 9 units (K = 5); the dog unit's search goes 2.5 km, 6.25 km, then 15.625 km,
     # whose circle holds the dog unit at 12 km.
     assert radii == [(1000, None), (2500, "DOG"), (6250, "DOG"), (15625, "DOG")]
 

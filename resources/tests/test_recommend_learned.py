@@ -212,13 +212,26 @@ def test_the_command_and_the_nightly_task_train(geography, desk, learning, capsy
 # --- issue 22.5: the faster gathering answers as the whole of London would ---------------------
 
 
+@pytest.mark.parametrize("radius_m", [None, 300, 1500])
 def test_optimised_gathering_ranks_as_the_reference_on_a_random_world(geography, desk,
-                                                                      monkeypatch):  # fmt: skip
-    """Shortlist from widening boxes, precompiled SQL and only the plan's skills = rank over
-    every free unit with every skill, loaded by the ORM as it was, on a random world."""
+                                                                      monkeypatch, settings,
+                                                                      radius_m):  # fmt: skip
+    """Shortlist from widening boxes sized by density, precompiled SQL, only the plan's skills
+    and sparse lines asked ahead = rank over every free unit with every skill, loaded by the ORM
+    as it was, on a random world. Small first boxes make most searches widen."""
 
     def orm_rows(shape, **values):
         return list(engine._candidates_queryset(**values))
+
+    if radius_m is not None:
+        settings.RECOMMEND_SEARCH_RADIUS_M = radius_m
+    unions = []
+    real_searches = engine.SEARCHES.rows
+    monkeypatch.setattr(
+        engine.SEARCHES,
+        "rows",
+        lambda shape, **v: unions.append(shape) or real_searches(shape, **v),
+    )
 
     rng = random.Random(22)
     arv, dog = make_unit_type("ARV", "Armed response vehicle"), make_unit_type("DOG", "Dog unit")
@@ -252,6 +265,7 @@ def test_optimised_gathering_ranks_as_the_reference_on_a_random_world(geography,
             everyone = load_candidates(target.lat, target.lon, None)
         reference = rank(target, everyone, router=router, now=NOW)
         assert fast.as_dict() | {"considered": 0} == reference.as_dict() | {"considered": 0}, n
+    assert unions  # the lines asked ahead were part of what was compared
 
 
 def test_a_prepared_query_answers_with_each_runs_values(geography):
