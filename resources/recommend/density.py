@@ -40,6 +40,8 @@ def first_radius_m(
 ) -> float:
     """The radius whose circle would hold `wanted` units at the density around (lat, lon),
     between `least_m` and `most_m`; `most_m` where none are near."""
+    # floor, where PostgreSQL's cast rounds (resources/grid.py): there the window sits half a
+    # square off centre, which a window of 5 × 7 squares hardly notices.
     row = floor((lat + LAT_OFFSET) * CELLS_PER_DEGREE)
     column = floor((lon + LON_OFFSET) * CELLS_PER_DEGREE)
     near = sum(
