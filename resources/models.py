@@ -44,7 +44,12 @@ class UnitStatus(models.TextChoices):
 
 class Unit(models.Model):
     callsign = models.CharField(max_length=20, unique=True)
-    type = models.ForeignKey(UnitType, on_delete=models.PROTECT, related_name="units")
+    # No index of its own: unit_type_cell_idx (below) leads with the type and serves every
+    # lookup by type, and a second one only cost writes (every move into a new grid square is
+    # an update that is not HOT and writes an entry in each index).
+    type = models.ForeignKey(
+        UnitType, on_delete=models.PROTECT, related_name="units", db_index=False
+    )
     station = models.ForeignKey("cad.Station", on_delete=models.PROTECT, related_name="units")
     bcu = models.ForeignKey("cad.BCU", on_delete=models.PROTECT, related_name="units")
     issi = models.CharField(

@@ -152,3 +152,24 @@ def test_a_rare_types_search_reads_that_type_alone_under_the_generic_plan(postgr
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "unit_type_cell_idx" in plan, plan
+
+
+def test_no_index_on_units_is_the_start_of_another(postgres):
+    """Every index is written on each update that is not HOT (a fix into another square): one
+    whose columns begin another's serves nothing the longer one does not (migration 0011)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indkey::int2[] FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'resources_unit'::regclass AND NOT i.indisunique "
+            "AND i.indexprs IS NULL AND i.indpred IS NULL"
+        )
+        indexes = cursor.fetchall()
+    assert len(indexes) >= 3
+    for name, columns in indexes:
+        longer = [
+            other
+            for other, cols in indexes
+            if len(cols) > len(columns) and cols[: len(columns)] == columns
+        ]
+        assert not longer, f"{name} is the start of {longer}"
