@@ -139,6 +139,11 @@ class Target:
     # The planned operation the incident belongs to: its own ring-fenced units may go to it.
     operation: int | None = None
 
+    @property
+    def skills_wanted(self) -> frozenset[str]:
+        """The skills the plan's lines name: the only ones ranking reads of a unit."""
+        return frozenset(r.skill for r in self.requirements if r.skill)
+
 
 @dataclass
 class Ranked:
@@ -659,12 +664,12 @@ def _widen(
     if given, what a search at that radius already found.
     """
     radius = start
-    skills = frozenset(r.skill for r in target.requirements if r.skill)
     while True:
         if found is None:
             found = load_candidates(
-                target.lat, target.lon, _bounded(radius), line, target.operation, skills
-            )
+                target.lat, target.lon, _bounded(radius), line, target.operation,
+                target.skills_wanted,
+            )  # fmt: skip
         if _bounded(radius) is None:
             return found, radius
         inside = sum(
@@ -726,10 +731,7 @@ def gather(target: Target) -> list[Candidate]:
             ahead.append((req, max(line_start, start * WIDEN_BY)))
     searches = [Search(None, _bounded(start))]
     searches += [Search(req, _bounded(radius)) for req, radius in ahead]
-    first = load_searches(
-        target.lat, target.lon, searches, target.operation,
-        frozenset(r.skill for r in target.requirements if r.skill),
-    )  # fmt: skip
+    first = load_searches(target.lat, target.lon, searches, target.operation, target.skills_wanted)
     general, radius = _widen(target, k, None, start, found=first[0])
     asked = {req: (r, found) for (req, r), found in zip(ahead, first[1:], strict=True)}
     found = {c.id: c for c in general}
