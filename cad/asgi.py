@@ -12,6 +12,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from cad.live.routing import websocket_urlpatterns  # noqa: E402
 from cad.live.send_buffer import expose_unsent_bytes  # noqa: E402
+from cad.live.shared_frames import expose_frame_writer  # noqa: E402
 from cad.live.socket_middleware import socket_auth_stack  # noqa: E402
 from cad.live.websocket_frames import defer_frame_log_arguments  # noqa: E402
 from cad.startup_heap import freeze_startup_heap  # noqa: E402
@@ -20,6 +21,8 @@ from cad.startup_heap import freeze_startup_heap  # noqa: E402
 defer_frame_log_arguments()
 # A desk that stops reading is cut off before daphne's memory holds too much for it.
 expose_unsent_bytes()
+# An event is framed once for every desk and written at once where nothing waits (decision 0039).
+expose_frame_writer()
 
 application = ProtocolTypeRouter(
     {

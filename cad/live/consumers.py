@@ -29,7 +29,6 @@ Server messages: `hello`, events `{"seq", "type", "data"}` (and `events` frames,
 """
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Callable
@@ -49,6 +48,7 @@ from cad.live.hub import Delivery, Run, hub_for
 from cad.live.rechecked import RecheckedSocket
 from cad.live.send_buffer import reader
 from cad.live.session_sockets import user_group
+from cad.live.shared_frames import writer
 from cad.live.snapshot import board_snapshot
 
 logger = logging.getLogger(__name__)
@@ -69,10 +69,33 @@ CLOSE_NOT_READING = 4408
 SEND_BUFFER_LIMIT = settings.BOARD_SEND_BUFFER_LIMIT_BYTES  # its default lives in settings
 
 
+class Turn:
+    """`async with socket.turn()`: the socket's lock, then its outbox sent before the lock goes
+    (not sent if the turn failed). A class, not `contextlib.asynccontextmanager`: that makes an
+    async generator, and the event loop registers each one, for every delivery to every desk
+    (about a tenth of daphne's time per delivery at 1,000 desks, docs/benchmarks.md stop 40)."""
+
+    __slots__ = ("socket",)
+
+    def __init__(self, socket: "BoardConsumer"):
+        self.socket = socket
+
+    async def __aenter__(self) -> None:
+        await self.socket.lock.acquire()
+
+    async def __aexit__(self, kind, value, traceback) -> None:
+        try:
+            if kind is None:
+                await self.socket._send_outbox()
+        finally:
+            self.socket.lock.release()
+
+
 class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
     """Sends `hello`, then every event for this desk in order; answers resync/snapshot/ping."""
 
     unsent: Callable[[], int] | None = None  # the server's reader of what it holds for the desk
+    write_text: Callable[..., bool] | None = None  # the server's frame writer (shared_frames)
     cut_off = False  # closed for not reading: nothing more is sent
 
     async def connect(self):
@@ -107,6 +130,7 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         self.batch = query.get("batch") == ["1"]
         self.outbox: list[str] = []
         self.unsent = reader(self.scope)  # None where the server cannot tell
+        self.write_text = writer(self.scope)  # None where the server has none
         self.lock = asyncio.Lock()
         # Join before reading the cursor: anything committed after the read arrives live, and
         # waits for the lock, so it goes out after `hello` and is dropped if the cursor has it.
@@ -278,27 +302,24 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
             await self._send_text(text)
             self.cursor = seq
 
-    @contextlib.asynccontextmanager
-    async def turn(self):
+    def turn(self) -> "Turn":
         """Hold the lock; what was queued for an opted-in client goes out as one frame before
         the lock is let go, so frames keep seq order."""
-        async with self.lock:
-            yield
-            await self._send_outbox()
+        return Turn(self)
 
     async def _send_text(self, text: str) -> None:
         """Send one encoded event: at once, or queued for this turn's `events` frame."""
         if self.batch:
             self.outbox.append(text)
         else:
-            await self.send(text_data=text)
+            await self.send(text_data=text, shared=True)
 
     async def _send_outbox(self) -> None:
         if not self.outbox:
             return
         texts, self.outbox = self.outbox, []
         if len(texts) == 1:
-            await self.send(text_data=texts[0])
+            await self.send(text_data=texts[0], shared=True)
         else:
             # Each event is already JSON (encoded once by the publisher): a join, not a re-encode.
             await self.send(text_data='{"type":"events","events":[' + ",".join(texts) + "]}")
@@ -307,11 +328,15 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         """Through `send` below, like every other frame (Channels' own goes around it)."""
         await self.send(text_data=await self.encode_json(content), close=close)
 
-    async def send(self, text_data=None, bytes_data=None, close=False):
+    async def send(self, text_data=None, bytes_data=None, close=False, *, shared=False):
         """A frame for a browser that has just gone is dropped: between its connection closing
         and `disconnect` taking the socket off the hub, daphne refuses sends with autobahn's
         Disconnected, and every delivery in that moment logged a traceback as a failure (30 in
-        a five-minute soak with its reconnects, stop 25)."""
+        a five-minute soak with its reconnects, stop 25).
+
+        A text goes straight to daphne's connection where the server allows it
+        (cad/live/shared_frames.py); `shared` says every desk on the stream is sent the same
+        text (an event as published), so its frame is built once for all of them."""
         if self.cut_off:
             return
         if self.unsent is not None:
@@ -325,6 +350,13 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
                                self.channel_name, unsent)  # fmt: skip
                 await self.close(code=CLOSE_NOT_READING)
                 return
+        if (
+            text_data is not None
+            and not close
+            and self.write_text is not None
+            and self.write_text(text_data, shared=shared)
+        ):
+            return
         try:
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
         except Disconnected:

@@ -10,18 +10,17 @@ resyncs from the last event it holds, as after any drop, and daphne lets the buf
 limit is far above what a desk that is merely slow reaches: in the soak on a starved machine
 the all-London socket peaked near 3 MB (docs/benchmarks.md, stop 33).
 
-ASGI has no way to ask, so `expose_unsent_bytes()` (called by cad/asgi.py) wraps daphne's
-`Server.create_application` to put a reader for the socket's Twisted transport in its scope's
-`extensions`. Elsewhere (tests' communicators, another server) there is none and nothing is cut.
+ASGI has no way to ask, so `expose_unsent_bytes()` (called by cad/asgi.py) has daphne put a
+reader for the socket's Twisted transport in its scope's `extensions` (daphne_extensions.py).
+Elsewhere (tests' communicators, another server) there is none and nothing is cut.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from daphne.server import Server
+from cad.live.daphne_extensions import add_socket_extension
 
 EXTENSION = "beacon.unsent_bytes"
 
@@ -45,15 +44,4 @@ def reader(scope: Mapping[str, Any]) -> Callable[[], int] | None:
 
 def expose_unsent_bytes() -> None:
     """Give every socket daphne opens from now on a reader in its scope; safe to call twice."""
-    original = Server.create_application
-    if getattr(original, "exposes_unsent_bytes", False):
-        return
-
-    def create_application(self, protocol, scope):
-        if scope.get("type") == "websocket":
-            connection = weakref.ref(protocol)  # a scope must not keep a closed one alive
-            scope.setdefault("extensions", {})[EXTENSION] = lambda: unsent_bytes(connection())
-        return original(self, protocol, scope)
-
-    create_application.exposes_unsent_bytes = True  # type: ignore[attr-defined]
-    Server.create_application = create_application
+    add_socket_extension(EXTENSION, lambda connection: lambda: unsent_bytes(connection()))

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cad.asgi import application
-from cad.live import consumers, events, send_buffer, snapshot
+from cad.live import consumers, events, send_buffer, shared_frames, snapshot
 from cad.live.consumers import BoardConsumer
 from cad.live.hub import hub_for
 from resources import despatch, services
@@ -617,4 +617,45 @@ async def test_a_desk_that_stops_reading_is_closed_and_sent_nothing_more(world, 
     await communicator.send_json_to({"type": "snapshot"})
     await communicator.send_json_to({"type": "ping"})  # answered with a JSON frame of its own
     assert await communicator.receive_nothing(timeout=1)
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize("path", ["/ws/board/", "/ws/board/?batch=1"])
+async def test_an_event_goes_to_the_servers_writer_as_shared_and_the_rest_as_the_desks_own(
+    world, path
+):
+    # daphne's frame writer (cad/live/shared_frames.py), faked: the communicator has no
+    # connection to write to. It takes every text while `open`, and leaves it to ASGI after.
+    written: list[tuple[dict, bool]] = []
+    open_ = [True]
+
+    def write(text: str, *, shared: bool = False) -> bool:
+        if open_[0]:
+            written.append((json.loads(text), shared))
+        return open_[0]
+
+    communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), path)
+    communicator.scope["user"] = world["central"]
+    communicator.scope["extensions"] = {shared_frames.EXTENSION: write}
+    connected, _ = await communicator.connect()
+    assert connected
+
+    async def written_one(kind: str) -> None:
+        for _ in range(500):
+            if any(message["type"] == kind for message, _ in written):
+                return
+            await asyncio.sleep(0.01)
+
+    await create(world["central"])
+    await written_one("incident.created")  # before the snapshot, which would cover it
+    await communicator.send_json_to({"type": "snapshot"})
+    await written_one("snapshot")
+    by_type = {message["type"]: shared for message, shared in written}
+    # The event as published is the same text for every desk; hello and a snapshot are this
+    # desk's own (a snapshot is large: keeping its frame would only hold memory).
+    assert by_type == {"hello": False, "incident.created": True, "snapshot": False}
+    assert await communicator.receive_nothing(timeout=0.2)  # nothing went twice
+    open_[0] = False  # the connection is closing: ASGI's path answers
+    await communicator.send_json_to({"type": "ping"})
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "pong"
     await communicator.disconnect()

@@ -12,7 +12,7 @@ import pytest
 from daphne.server import Server
 
 import cad.asgi  # noqa: F401  (installs the reader, as daphne's start-up does)
-from cad.live import send_buffer
+from cad.live import daphne_extensions, send_buffer
 
 
 class Transport:
@@ -59,7 +59,7 @@ def test_daphne_gives_each_socket_a_reader_of_its_own_connection(monkeypatch):
 
 
 def test_the_asgi_application_installs_the_reader():
-    assert getattr(Server.create_application, "exposes_unsent_bytes", False)
+    assert daphne_extensions.installed(send_buffer.EXTENSION)
 
 
 @pytest.mark.parametrize(
