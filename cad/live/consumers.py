@@ -48,7 +48,7 @@ from cad.live.hub import Delivery, Run, hub_for
 from cad.live.rechecked import RecheckedSocket
 from cad.live.send_buffer import reader
 from cad.live.session_sockets import user_group
-from cad.live.shared_frames import writer
+from cad.live.shared_frames import Writer, writer
 from cad.live.snapshot import board_snapshot
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
     """Sends `hello`, then every event for this desk in order; answers resync/snapshot/ping."""
 
     unsent: Callable[[], int] | None = None  # the server's reader of what it holds for the desk
-    write_text: Callable[..., bool] | None = None  # the server's frame writer (shared_frames)
+    write_text: Writer | None = None  # the server's frame writer (shared_frames)
     cut_off = False  # closed for not reading: nothing more is sent
 
     async def connect(self):
@@ -350,17 +350,20 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
                                self.channel_name, unsent)  # fmt: skip
                 await self.close(code=CLOSE_NOT_READING)
                 return
-        if (
-            text_data is not None
-            and not close
-            and self.write_text is not None
-            and self.write_text(text_data, shared=shared)
-        ):
-            return
+        if self.write_text is not None:
+            if text_data is not None and not close and self.write_text(text_data, shared=shared):
+                return
+            self.write_text.flush()  # what it wrote this turn goes first
         try:
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
         except Disconnected:
             logger.debug("board %s: send after the browser left; dropped", self.channel_name)
+
+    async def close(self, code=None, reason=None):
+        """The frames written this turn go before the close frame (cad/live/shared_frames.py)."""
+        if self.write_text is not None:
+            self.write_text.flush()
+        await super().close(code=code, reason=reason)
 
     # --- from the hub -----------------------------------------------------------------------
 

@@ -11,11 +11,12 @@ Here (decision 0039):
 
 - a frame is prepared once per text (autobahn's own `PreparedMessage`, its API for a broadcast)
   and kept while the hub hands that event to every desk (`SHARED_KEPT` texts);
-- a socket whose Twisted buffer and autobahn queue are empty is written at once with Twisted's
-  own `writeSomeData`, as asyncio's transports do; whatever the kernel does not take goes into
-  Twisted's buffer exactly as before (so `send_buffer.unsent_bytes` still sees it and a desk that
-  stops reading is still cut off). A socket with anything waiting keeps Twisted's path, so bytes
-  never overtake bytes.
+- the frames a socket is sent in one turn of the event loop go out together at the turn's end
+  (`Outgoing`), with Twisted's own `writeSomeData` when its buffer and autobahn's queue are
+  empty, as asyncio's transports write: no registration with the event loop, and one system
+  call per socket per turn. Whatever the kernel does not take goes into Twisted's buffer exactly
+  as before (so `send_buffer.unsent_bytes` still sees it and a desk that stops reading is still
+  cut off). A socket with anything waiting keeps Twisted's path, so bytes never overtake bytes.
 
 `expose_frame_writer()` (called by cad/asgi.py) has daphne put a writer for the socket in its
 scope's `extensions` (daphne_extensions.py), beside the unsent-bytes reader. Where there is none
@@ -25,6 +26,7 @@ through ASGI as before.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,23 +55,82 @@ def frame_for(text: str, *, shared: bool) -> PreparedMessage:
 
 
 def write_text(protocol: Any, text: str, *, shared: bool = False) -> bool:
-    """Send `text` as one frame on daphne's protocol; False, having sent nothing, when the
-    connection is not open (the caller then goes through ASGI, which accepts or refuses)."""
+    """Send `text` as one frame on daphne's protocol, with whatever else this turn of the event
+    loop sends it (`Outgoing`); False, having sent nothing, when the connection is not open (the
+    caller then goes through ASGI, which accepts or refuses)."""
     if protocol is None or protocol.state != WebSocketProtocol.STATE_OPEN:
         return False
     frame = frame_for(text, shared=shared)
+    if protocol._perMessageCompress is not None:
+        protocol.sendPreparedMessage(frame)  # compressed per connection: autobahn's own way
+        return True
+    try:
+        OUTGOING.add(protocol, frame.payloadHybi)
+    except RuntimeError:  # no event loop running (a caller outside daphne): at once
+        _send(protocol, [frame.payloadHybi])
+    return True
+
+
+class Outgoing:
+    """Frames for each connection written during one turn of the event loop, sent at its end:
+    one system call per connection per turn, however many events the hub handed out in it.
+
+    A desk keeping up gets each event as soon as the hub has handed it to every desk (the turn
+    ends with the hand-out). A process that is behind hands out several layer messages in one
+    turn (they wait in the layer's queue), and each desk then gets them in one write: writing
+    every frame at once was cheaper per frame but, at 1,000 desks on two cores, kept the
+    machine behind (docs/benchmarks.md, stop 40), where Twisted's own buffering had joined
+    them."""
+
+    def __init__(self) -> None:
+        self.frames: dict[Any, list[bytes]] = {}  # protocol -> its frames, in order
+        self.scheduled = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, protocol: Any, data: bytes) -> None:
+        loop = asyncio.get_running_loop()  # RuntimeError outside one
+        if not self.scheduled or loop is not self.loop:
+            # (Another loop only in tests, which run one per test: the new one sends it all.)
+            loop.call_soon(self.send_all)
+            self.scheduled, self.loop = True, loop
+        waiting = self.frames.get(protocol)
+        if waiting is None:
+            self.frames[protocol] = [data]
+        else:
+            waiting.append(data)
+
+    def send_all(self) -> None:
+        self.scheduled = False
+        frames, self.frames = self.frames, {}
+        for protocol, waiting in frames.items():
+            _send(protocol, waiting)
+
+    def send(self, protocol: Any) -> None:
+        """This connection's frames now: before anything goes to it another way (a close)."""
+        waiting = self.frames.pop(protocol, None)
+        if waiting:
+            _send(protocol, waiting)
+
+
+OUTGOING = Outgoing()
+
+
+def _send(protocol: Any, frames: list[bytes]) -> None:
+    """Write the frames: at once when nothing else waits for the connection, else behind what
+    does (Twisted's buffer, autobahn's queue), so bytes never overtake bytes."""
+    if protocol.state != WebSocketProtocol.STATE_OPEN:
+        return  # closed since: nothing may follow its close frame, and the desk resyncs
+    data = frames[0] if len(frames) == 1 else b"".join(frames)
     transport = protocol.transport
-    if protocol._perMessageCompress is None and not protocol.send_queue and _idle(transport):
-        data = frame.payloadHybi
+    if not protocol.send_queue and _idle(transport):
         written = transport.writeSomeData(data)
         if isinstance(written, int):
             protocol.trafficStats.outgoingOctetsWireLevel += len(data)
             if written < len(data):
                 transport.write(data[written:])  # the rest when the kernel takes it
-            return True
+            return
         # The connection failed under us: Twisted's own write finds that out and closes it.
-    protocol.sendPreparedMessage(frame)
-    return True
+    protocol.sendData(data)
 
 
 def _idle(transport: Any) -> bool:
@@ -86,19 +147,30 @@ def _idle(transport: Any) -> bool:
     )
 
 
-def writer(scope: Mapping[str, Any]) -> Callable[..., bool] | None:
+def writer(scope: Mapping[str, Any]) -> Writer | None:
     """The scope's frame writer, if the server gave one."""
     found = scope.get("extensions", {}).get(EXTENSION)
-    return found if callable(found) else None
+    return found if callable(found) and hasattr(found, "flush") else None
+
+
+class Writer:
+    """One socket's way to its connection: `writer(text, shared=...)` as `write_text`, and
+    `flush()` before anything goes to it through ASGI (a close), so nothing overtakes it."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: Callable[[], Any]):
+        self.connection = connection
+
+    def __call__(self, text: str, *, shared: bool = False) -> bool:
+        return write_text(self.connection(), text, shared=shared)
+
+    def flush(self) -> None:
+        protocol = self.connection()
+        if protocol is not None:
+            OUTGOING.send(protocol)
 
 
 def expose_frame_writer() -> None:
     """Give every socket daphne opens from now on a writer in its scope; safe to call twice."""
-
-    def make(connection: Callable[[], Any]) -> Callable[..., bool]:
-        def send_text(text: str, *, shared: bool = False) -> bool:
-            return write_text(connection(), text, shared=shared)
-
-        return send_text
-
-    add_socket_extension(EXTENSION, make)
+    add_socket_extension(EXTENSION, Writer)

@@ -629,10 +629,16 @@ async def test_an_event_goes_to_the_servers_writer_as_shared_and_the_rest_as_the
     written: list[tuple[dict, bool]] = []
     open_ = [True]
 
-    def write(text: str, *, shared: bool = False) -> bool:
-        if open_[0]:
-            written.append((json.loads(text), shared))
-        return open_[0]
+    class Writer:
+        def __call__(self, text: str, *, shared: bool = False) -> bool:
+            if open_[0]:
+                written.append((json.loads(text), shared))
+            return open_[0]
+
+        def flush(self) -> None:
+            pass
+
+    write = Writer()
 
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), path)
     communicator.scope["user"] = world["central"]

@@ -8,6 +8,7 @@ autobahn's. Only the reactor is a stand-in: it records which sockets Twisted ask
 for writing, which is what the direct write saves.
 """
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from typing import Any, cast
@@ -126,6 +127,51 @@ def test_an_idle_socket_is_written_at_once_without_the_reactor(desk):
     assert send_buffer.unsent_bytes(desk.protocol) == 0
     assert desk.texts() == ['{"seq": 1}']
     assert desk.protocol.trafficStats.outgoingOctetsWireLevel > len('{"seq": 1}')
+
+
+def calls_of(desk: Desk) -> list[int]:
+    """The sizes Twisted's `writeSomeData` was asked to write on the desk's connection."""
+    sizes: list[int] = []
+    real = desk.transport.writeSomeData
+
+    def counted(data):
+        sizes.append(len(data))
+        return real(data)
+
+    desk.transport.writeSomeData = counted  # type: ignore[method-assign]
+    return sizes
+
+
+async def test_frames_written_in_one_turn_go_out_together_at_its_end(desk):
+    sizes = calls_of(desk)
+    for text in ("a", "b", "c"):
+        assert shared_frames.write_text(desk.protocol, text, shared=True)
+    with pytest.raises(BlockingIOError):
+        desk.browser_end.recv(1024)  # not yet: the hub may hand out more in this turn
+    await asyncio.sleep(0)  # the turn ends
+    assert len(sizes) == 1  # one system call for the three
+    assert desk.reactor.writers == []
+    assert desk.texts() == ["a", "b", "c"]
+
+
+async def test_a_flush_sends_at_once_so_a_close_frame_comes_after(desk):
+    write = shared_frames.Writer(lambda: desk.protocol)
+    assert write("last words", shared=True)
+    write.flush()
+    desk.protocol.sendClose(code=4408)
+    events = desk.received()
+    assert [type(event) for event in events] == [Frame, Frame]
+    assert bytes(events[0].data) == b"last words" and events[1].opcode == Opcode.CLOSE
+
+
+async def test_a_connection_closed_before_the_turn_ends_is_sent_nothing_after_its_close(desk):
+    assert shared_frames.write_text(desk.protocol, "too late", shared=True)
+    desk.protocol.sendClose(code=4401)
+    close_frame = send_buffer.unsent_bytes(desk.protocol)  # waiting in Twisted's buffer
+    await asyncio.sleep(0)
+    assert send_buffer.unsent_bytes(desk.protocol) == close_frame  # nothing joined it
+    events = desk.received()
+    assert [event.opcode for event in events] == [Opcode.CLOSE]
 
 
 def test_a_text_never_overtakes_bytes_that_wait_in_twisted(desk):
