@@ -27,12 +27,15 @@ through ASGI as before.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from autobahn.websocket.protocol import PreparedMessage, WebSocketProtocol
 
 from cad.live.daphne_extensions import add_socket_extension
+
+logger = logging.getLogger(__name__)
 
 EXTENSION = "beacon.send_text"
 # Texts whose frames are kept: the hub hands one event to every desk before the next, so a few
@@ -103,7 +106,10 @@ class Outgoing:
         self.scheduled = False
         frames, self.frames = self.frames, {}
         for protocol, waiting in frames.items():
-            _send(protocol, waiting)
+            try:
+                _send(protocol, waiting)
+            except Exception:  # noqa: BLE001  (one broken socket must not stop the others)
+                logger.exception("board frames could not be written to one socket")
 
     def send(self, protocol: Any) -> None:
         """This connection's frames now: before anything goes to it another way (a close)."""

@@ -174,6 +174,23 @@ async def test_a_connection_closed_before_the_turn_ends_is_sent_nothing_after_it
     assert [event.opcode for event in events] == [Opcode.CLOSE]
 
 
+async def test_one_socket_failing_to_write_does_not_stop_the_others(desk, caplog):
+    broken = Desk()
+    try:
+
+        def fails(data):
+            raise RuntimeError("a transport in a state nobody expected")
+
+        broken.transport.writeSomeData = fails
+        assert shared_frames.write_text(broken.protocol, "event", shared=True)
+        assert shared_frames.write_text(desk.protocol, "event", shared=True)
+        await asyncio.sleep(0)
+        assert desk.texts() == ["event"]
+        assert "could not be written to one socket" in caplog.text
+    finally:
+        broken.close()
+
+
 def test_a_text_never_overtakes_bytes_that_wait_in_twisted(desk):
     desk.protocol.sendMessage(b"first")  # Twisted's path: buffered until the reactor's turn
     assert desk.reactor.writers == [desk.transport]
