@@ -135,6 +135,8 @@ class BoardHub:
         self.members: dict[str, set[Member]] = {}
         self.channels: dict[str, str] = {}
         self.pumps: dict[str, asyncio.Task] = {}
+        # Per stream, while its channel and pump are being made: the joins waiting for them.
+        self.subscribing: dict[str, asyncio.Future] = {}
         # Per busy member: deliveries not yet handed over. While one exists, newer messages join
         # it, so nothing overtakes them.
         self.backlogs: dict[Member, Backlog] = {}
@@ -149,18 +151,53 @@ class BoardHub:
 
     async def join(self, group: str, member: Member) -> None:
         """Add a socket to a stream; also refreshes the process's membership (the list layer
-        expires groups) and raises if the layer is unreachable."""
-        pump = self.pumps.get(group)
-        if pump is None or pump.done():
-            channel = await self.layer.new_channel("board-hub.")
-            await self.layer.group_add(group, channel)
-            self.channels[group] = channel
-            self.pumps[group] = asyncio.ensure_future(self._pump(group, channel))
-        else:
+        expires groups) and raises if the layer is unreachable.
+
+        The stream's channel and pump are made once while the other sockets wait: when a
+        server starts or its desks come back after a restart, hundreds join at once, and each
+        that found no pump while the first was still waiting for Redis made its own. Every
+        extra pump handed every event to every desk again (the desks dropped the copies by
+        seq), so a process could spend the rest of its life doing its fan-out dozens of times
+        over (stop 41: 24 to 56 pumps in one daphne of 500 desks, seconds behind)."""
+        if self._pumping(group):
             await self.layer.group_add(group, self.channels[group])
+        else:
+            # One attempt for all who join meanwhile; if Redis is away, all fail with it at once.
+            subscribing = self.subscribing.get(group)
+            if subscribing is None:
+                subscribing = self.subscribing[group] = asyncio.ensure_future(
+                    self._subscribe(group)
+                )
+                subscribing.add_done_callback(lambda done: self._subscribed(group, done))
+            await asyncio.shield(subscribing)  # a socket that leaves meanwhile leaves it running
         self.members.setdefault(group, set()).add(member)
         self._count()
         self.figures.report_soon()
+
+    def _pumping(self, group: str) -> bool:
+        pump = self.pumps.get(group)
+        return pump is not None and not pump.done()
+
+    def _subscribed(self, group: str, done: asyncio.Future) -> None:
+        if self.subscribing.get(group) is done:
+            del self.subscribing[group]
+        if not done.cancelled():
+            done.exception()  # retrieved: every socket waiting for it has been told already
+
+    async def _subscribe(self, group: str) -> None:
+        """A channel of this process's own in the stream's group, and the pump that reads it."""
+        stopped = self.channels.get(group)
+        channel = await self.layer.new_channel("board-hub.")
+        await self.layer.group_add(group, channel)
+        self.channels[group] = channel
+        self.pumps[group] = asyncio.ensure_future(self._pump(group, channel))
+        if stopped is not None:
+            # Its pump has stopped (the layer went away): nothing reads it any more, and the
+            # pub/sub layer would queue every message for it in memory.
+            try:
+                await self.layer.group_discard(group, stopped)
+            except Exception:  # noqa: BLE001  (the new channel is in; the old one expires)
+                logger.warning("board hub for %s could not leave its old channel", group)
 
     def leave(self, group: str, member: Member) -> None:
         self.members.get(group, set()).discard(member)

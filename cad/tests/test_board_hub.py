@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from channels.layers import InMemoryChannelLayer
+from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
 from cad.live.hub import MERGE_AFTER_S, BoardHub, Run, run_of
@@ -147,6 +148,67 @@ async def test_one_channel_per_stream_and_a_desk_that_left_hears_nothing():
     assert leaves.got == []
     for pump in hub.pumps.values():
         pump.cancel()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("kind", [RedisPubSubChannelLayer, RedisChannelLayer])
+async def test_desks_joining_at_once_share_one_channel_and_hear_each_event_once(redis_url, kind):
+    """A server's desks all come back at once after a restart. Each join that found no pump
+    while the first was still waiting for Redis used to make its own, and each pump handed
+    every event to every desk again."""
+    layer = kind(hosts=[redis_url], prefix=f"hub-{uuid.uuid4().hex[:8]}")
+    hub = BoardHub(layer)
+    desks = [Desk() for _ in range(30)]
+    await asyncio.gather(*(hub.join("board.all", desk) for desk in desks))
+    pumps = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "BoardHub._pump"]
+    assert len(pumps) == 1
+
+    await layer.group_send("board.all", _event(1))
+    await _until(lambda: all(desk.got for desk in desks))
+    await asyncio.sleep(0.3)  # time for any second copy to arrive
+    assert [desk.got for desk in desks] == [[1]] * len(desks)
+    await _stop(hub)
+    await layer.flush()
+
+
+class Unreachable(InMemoryChannelLayer):
+    """A layer whose Redis is away: making a channel fails after a connect timeout."""
+
+    attempts = 0
+
+    async def new_channel(self, prefix="specific."):
+        self.attempts += 1
+        await asyncio.sleep(0.05)
+        raise ConnectionError("Redis is away")
+
+
+async def test_desks_joining_while_the_layer_is_away_share_one_attempt_and_fail_together():
+    layer = Unreachable()
+    hub = BoardHub(layer)
+    results = await asyncio.gather(
+        *(hub.join("board.all", Desk()) for _ in range(20)), return_exceptions=True
+    )
+    assert [type(result) for result in results] == [ConnectionError] * 20
+    assert layer.attempts == 1
+    assert hub.members.get("board.all", set()) == set() and not hub.subscribing
+    with pytest.raises(ConnectionError):  # a later join tries again
+        await hub.join("board.all", Desk())
+    assert layer.attempts == 2
+
+
+async def test_a_stopped_pump_is_replaced_and_its_channel_leaves_the_group():
+    layer = InMemoryChannelLayer()
+    hub = BoardHub(layer)
+    first, second = Desk(), Desk()
+    await hub.join("board.all", first)
+    stopped = hub.channels["board.all"]
+    await _stop(hub)  # as when the layer went away under it
+    await hub.join("board.all", second)
+    assert set(layer.groups["board.all"]) == {hub.channels["board.all"]} != {stopped}
+    await layer.group_send("board.all", _event(1))
+    await _until(lambda: first.got and second.got)
+    assert (first.got, second.got) == ([1], [1])
+    await _stop(hub)
 
 
 async def test_items_from_the_release_before_still_arrive_by_seq():
