@@ -187,6 +187,9 @@ async def test_the_hub_counts_its_sockets_and_measures_fanout_lag(settings):
             self.lock = asyncio.Lock()
             self.got = asyncio.Event()
 
+        def board_events_now(self, items, stream, run=None):
+            return False
+
         async def board_events(self, items, stream, run=None):
             self.got.set()
 

@@ -112,6 +112,12 @@ class Member(Protocol):
         self, items: list[dict[str, Any]], stream: str, run: Run | None = None
     ) -> None: ...
 
+    def board_events_now(
+        self, items: list[dict[str, Any]], stream: str, run: Run | None = None
+    ) -> bool:
+        """`board_events` without awaiting, when nothing in it has to wait: True if done, False
+        (nothing done) to have `board_events` awaited instead."""
+
     async def board_backlog(self, take: Callable[[], list[Delivery]]) -> None:
         """Once the lock is held, `take()` the deliveries queued so far and handle them in order,
         as `board_events` would one by one."""
@@ -265,8 +271,7 @@ class BoardHub:
             if run is not None and lag > MERGE_AFTER_S:
                 self.merges[group] = Merge(run, time.monotonic())
             else:
-                for member in list(self.members.get(group, ())):
-                    await self._deliver(member, items, group, run)
+                await self._hand_out(group, items, run)
         if sent:
             self.figures.observe_lag(lag)
             self.figures.report_soon()
@@ -276,8 +281,25 @@ class BoardHub:
         if merge is None:
             return
         items, run = merge.as_run()
+        await self._hand_out(group, items, run)
+
+    async def _hand_out(self, group: str, items: list[dict[str, Any]], run: Run | None) -> None:
+        """To every socket on the stream: with plain calls where it can take them now (no
+        coroutine per socket), else awaited or queued behind what it is busy with."""
         for member in list(self.members.get(group, ())):
-            await self._deliver(member, items, group, run)
+            if not self._deliver_now(member, items, group, run):
+                await self._deliver(member, items, group, run)
+
+    def _deliver_now(
+        self, member: Member, items: list[dict[str, Any]], group: str, run: Run | None
+    ) -> bool:
+        if member in self.backlogs or member.lock.locked():
+            return False
+        try:
+            return member.board_events_now(items, group, run)
+        except Exception:  # noqa: BLE001  (one broken socket must not stop the others)
+            logger.exception("board delivery failed")
+            return True
 
     async def _deliver(
         self, member: Member, items: list[dict[str, Any]], group: str, run: Run | None

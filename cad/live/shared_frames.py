@@ -154,7 +154,8 @@ def _idle(transport: Any) -> bool:
 def writer(scope: Mapping[str, Any]) -> Writer | None:
     """The scope's frame writer, if the server gave one."""
     found = scope.get("extensions", {}).get(EXTENSION)
-    return found if callable(found) and hasattr(found, "flush") else None
+    usable = callable(found) and hasattr(found, "flush") and hasattr(found, "ready")
+    return found if usable else None
 
 
 class Writer:
@@ -168,6 +169,11 @@ class Writer:
 
     def __call__(self, text: str, *, shared: bool = False) -> bool:
         return write_text(self.connection(), text, shared=shared)
+
+    def ready(self) -> bool:
+        """Whether a text written now is taken (the connection is open)."""
+        protocol = self.connection()
+        return protocol is not None and protocol.state == WebSocketProtocol.STATE_OPEN
 
     def flush(self) -> None:
         protocol = self.connection()

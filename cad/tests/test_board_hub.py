@@ -18,6 +18,9 @@ class Desk:
         self.got: list[int] = []
         self.backlogs: list[list[int]] = []  # the seqs of each backlog handed over
 
+    def board_events_now(self, items, stream, run=None):
+        return False  # always the awaited path, as a desk with no writer of daphne's
+
     async def board_events(self, items, stream, run=None):
         async with self.lock:
             self.got.extend(item["seq"] for item in items)
@@ -252,6 +255,9 @@ class Recorder:
         self.lock = asyncio.Lock()
         self.calls: list[tuple[list[int], Run | None]] = []
 
+    def board_events_now(self, items, stream, run=None):
+        return False
+
     async def board_events(self, items, stream, run=None):
         async with self.lock:
             self.calls.append(([item["seq"] for item in items], run))
@@ -349,3 +355,34 @@ async def test_waiting_out_a_merge_keeps_the_pubsub_subscription(redis_url):
     assert desk.calls == [([1], Run(0, 1, 1, {"unit:a": a1})), ([2], Run(1, 2, 2, {"unit:b": b2}))]
     await _stop(hub)
     await layer.flush()
+
+
+class EagerDesk(Desk):
+    """A desk that takes a delivery with plain calls whenever it is offered one."""
+
+    def __init__(self):
+        super().__init__()
+        self.now: list[int] = []
+
+    def board_events_now(self, items, stream, run=None):
+        self.now.extend(item["seq"] for item in items)
+        self.got.extend(item["seq"] for item in items)
+        return True
+
+
+async def test_a_desk_free_now_is_handed_events_with_plain_calls_but_never_ahead_of_its_backlog():
+    hub = BoardHub(InMemoryChannelLayer())
+    eager = EagerDesk()
+    hub.members["board.all"] = {eager}
+    await hub._hand_out("board.all", [_event(1)], None)
+    assert eager.now == [1] and not hub.backlogs
+
+    await eager.lock.acquire()  # busy: what comes is queued
+    await hub._hand_out("board.all", [_event(2)], None)
+    assert eager.now == [1] and eager in hub.backlogs
+    eager.lock.release()
+    # Free again, but its backlog is not handed over yet: the next event goes behind it.
+    await hub._hand_out("board.all", [_event(3)], None)
+    await _until(lambda: eager.got == [1, 2, 3])
+    assert eager.now == [1]
+    await _until(lambda: eager not in hub.backlogs)

@@ -638,6 +638,9 @@ async def test_an_event_goes_to_the_servers_writer_as_shared_and_the_rest_as_the
         def flush(self) -> None:
             pass
 
+        def ready(self) -> bool:
+            return open_[0]
+
     write = Writer()
 
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), path)
@@ -664,4 +667,131 @@ async def test_an_event_goes_to_the_servers_writer_as_shared_and_the_rest_as_the
     open_[0] = False  # the connection is closing: ASGI's path answers
     await communicator.send_json_to({"type": "ping"})
     assert (await communicator.receive_json_from(timeout=5))["type"] == "pong"
+    await communicator.disconnect()
+
+
+class FakeWriter:
+    """daphne's frame writer (cad/live/shared_frames.py) for a communicator, which has no
+    connection to write to: records each text and whether it was shared."""
+
+    def __init__(self):
+        self.written: list[tuple[str, bool]] = []
+
+    def __call__(self, text: str, *, shared: bool = False) -> bool:
+        self.written.append((text, shared))
+        return True
+
+    def flush(self) -> None:
+        pass
+
+    def ready(self) -> bool:
+        return True
+
+
+async def desk_with_writer(user, path="/ws/board/", unsent=lambda: 0):
+    """A connected board socket whose frames go to a FakeWriter, its consumer, and a record of
+    each time the hub awaited its `board_events` instead of delivering with plain calls."""
+    write = FakeWriter()
+    communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), path)
+    communicator.scope["user"] = user
+    communicator.scope["extensions"] = {
+        shared_frames.EXTENSION: write,
+        send_buffer.EXTENSION: unsent,
+    }
+    connected, _ = await communicator.connect()
+    assert connected
+    for _ in range(500):  # the hello goes once the cursor is read, after the accept
+        if write.written:
+            break
+        await asyncio.sleep(0.01)
+    assert json.loads(write.written[0][0])["type"] == "hello"
+    hub = hub_for(get_channel_layer())
+    [desk] = hub.members[events.ALL_GROUP]
+    awaited: list[list[int]] = []
+    awaited_path = desk.board_events
+
+    async def board_events(items, stream, run=None):
+        awaited.append([item["seq"] for item in items])
+        await awaited_path(items, stream, run)
+
+    desk.board_events = board_events
+    write.written.clear()  # the hello
+    return communicator, hub, desk, write, awaited
+
+
+def item(seq: int, prev: int, *, coalesce: str = "") -> dict:
+    text = json.dumps({"type": "unit.updated", "seq": seq})
+    return {"seq": seq, "prev": prev, "text": text, "coalesce": coalesce}
+
+
+async def test_events_that_follow_the_cursor_are_written_without_awaiting_the_desk(world):
+    communicator, hub, desk, write, awaited = await desk_with_writer(world["central"])
+    start = desk.cursor
+    items = [item(start + 1, start), item(start + 2, start + 1)]
+    await hub._hand_out(events.ALL_GROUP, items, None)
+    assert write.written == [(items[0]["text"], True), (items[1]["text"], True)]
+    assert awaited == [] and desk.cursor == start + 2
+    await hub._hand_out(events.ALL_GROUP, [item(start + 2, start + 1)], None)
+    assert len(write.written) == 2  # already sent: dropped
+    await communicator.disconnect()
+
+
+async def test_an_event_after_a_gap_goes_to_the_awaited_path_which_parks_it(world):
+    communicator, hub, desk, write, awaited = await desk_with_writer(world["central"])
+    start = desk.cursor
+    # The second follows the first, the third leaves a gap: nothing is written at once.
+    items = [item(start + 1, start), item(start + 3, start + 2)]
+    await hub._hand_out(events.ALL_GROUP, items, None)
+    assert awaited == [[start + 1, start + 3]]
+    assert write.written == [(items[0]["text"], True)]  # by the awaited path
+    assert list(desk.parked) == [start + 3]
+    await communicator.disconnect()
+
+
+async def test_held_positions_are_written_before_the_next_event_in_seq_order(world):
+    communicator, hub, desk, write, awaited = await desk_with_writer(world["central"])
+    start = desk.cursor
+    a1 = item(start + 1, start, coalesce="unit:a")
+    b2 = item(start + 2, start + 1, coalesce="unit:b")
+    a3 = item(start + 3, start + 2, coalesce="unit:a")
+    status = item(start + 4, start + 3)
+    await hub._hand_out(events.ALL_GROUP, [a1, b2, a3], None)
+    assert write.written == []  # held, the newest per unit
+    await hub._hand_out(events.ALL_GROUP, [status], None)
+    assert [text for text, _ in write.written] == [b2["text"], a3["text"], status["text"]]
+    assert awaited == [] and desk.pending == {}
+    await communicator.disconnect()
+
+
+async def test_an_opted_in_desk_gets_one_delivery_as_one_frame(world):
+    communicator, hub, desk, write, awaited = await desk_with_writer(
+        world["central"], "/ws/board/?batch=1"
+    )
+    start = desk.cursor
+    items = [item(start + 1, start), item(start + 2, start + 1)]
+    await hub._hand_out(events.ALL_GROUP, items, None)
+    [(text, shared)] = write.written
+    assert json.loads(text) == {"type": "events", "events": [json.loads(i["text"]) for i in items]}
+    assert shared is False and awaited == []
+    await hub._hand_out(events.ALL_GROUP, [item(start + 3, start + 2)], None)
+    assert write.written[1] == (item(start + 3, start + 2)["text"], True)  # one event: as sent
+    await communicator.disconnect()
+
+
+async def test_a_desk_over_its_send_buffer_is_left_to_the_awaited_path_and_cut_off(world):
+    held = [0]
+    communicator, hub, desk, write, awaited = await desk_with_writer(
+        world["central"], unsent=lambda: held[0]
+    )
+    start = desk.cursor
+    held[0] = consumers.SEND_BUFFER_LIMIT + 1
+    assert desk.board_events_now([item(start + 1, start)], events.ALL_GROUP) is False
+    assert desk.cursor == start  # nothing changed
+    await hub._hand_out(events.ALL_GROUP, [item(start + 1, start)], None)
+    assert awaited == [[start + 1]] and desk.cut_off
+    assert write.written == []
+    assert await communicator.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": consumers.CLOSE_NOT_READING,
+    }
     await communicator.disconnect()
