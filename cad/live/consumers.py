@@ -343,17 +343,14 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         text (an event as published), so its frame is built once for all of them."""
         if self.cut_off:
             return
-        if self.unsent is not None:
-            unsent = self.unsent()
-            self.hub.figures.observe_unsent(unsent)
-            if unsent > SEND_BUFFER_LIMIT:
-                # Everything from here on is dropped; the desk resyncs when it reconnects.
-                self.cut_off = True
-                self.hub.figures.cut_offs += 1
-                logger.warning("board %s: the desk stopped reading, %d bytes unsent; closing",
-                               self.channel_name, unsent)  # fmt: skip
-                await self.close(code=CLOSE_NOT_READING)
-                return
+        if (unsent := self._unsent()) > SEND_BUFFER_LIMIT:
+            # Everything from here on is dropped; the desk resyncs when it reconnects.
+            self.cut_off = True
+            self.hub.figures.cut_offs += 1
+            logger.warning("board %s: the desk stopped reading, %d bytes unsent; closing",
+                           self.channel_name, unsent)  # fmt: skip
+            await self.close(code=CLOSE_NOT_READING)
+            return
         if self.write_text is not None:
             if text_data is not None and not close and self.write_text(text_data, shared=shared):
                 return
@@ -362,6 +359,15 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
         except Disconnected:
             logger.debug("board %s: send after the browser left; dropped", self.channel_name)
+
+    def _unsent(self) -> int:
+        """What daphne still holds for the desk (0 where the server cannot tell), recorded for
+        /metrics."""
+        if self.unsent is None:
+            return 0
+        unsent = self.unsent()
+        self.hub.figures.observe_unsent(unsent)
+        return unsent
 
     async def close(self, code=None, reason=None):
         """The frames written this turn go before the close frame (cad/live/shared_frames.py)."""
@@ -396,13 +402,8 @@ class BoardConsumer(RecheckedSocket, AsyncJsonWebsocketConsumer):
         write = self.write_text
         if write is None or self.lock.locked() or self.parked or self.cut_off:
             return False
-        if not write.ready():
+        if not write.ready() or self._unsent() > SEND_BUFFER_LIMIT:
             return False
-        if self.unsent is not None:
-            unsent = self.unsent()
-            if unsent > SEND_BUFFER_LIMIT:
-                return False
-            self.hub.figures.observe_unsent(unsent)
         if stream != self.stream:
             return True  # queued before the socket was re-scoped: dropped, as `_take` does
         if run is not None and run.first_prev <= self.cursor < run.first_seq:

@@ -61,7 +61,7 @@ def write_text(protocol: Any, text: str, *, shared: bool = False) -> bool:
     """Send `text` as one frame on daphne's protocol, with whatever else this turn of the event
     loop sends it (`Outgoing`); False, having sent nothing, when the connection is not open (the
     caller then goes through ASGI, which accepts or refuses)."""
-    if protocol is None or protocol.state != WebSocketProtocol.STATE_OPEN:
+    if not is_open(protocol):
         return False
     frame = frame_for(text, shared=shared)
     if protocol._perMessageCompress is not None:
@@ -72,6 +72,10 @@ def write_text(protocol: Any, text: str, *, shared: bool = False) -> bool:
     except RuntimeError:  # no event loop running (a caller outside daphne): at once
         _send(protocol, [frame.payloadHybi])
     return True
+
+
+def is_open(protocol: Any) -> bool:
+    return protocol is not None and protocol.state == WebSocketProtocol.STATE_OPEN
 
 
 class Outgoing:
@@ -172,8 +176,7 @@ class Writer:
 
     def ready(self) -> bool:
         """Whether a text written now is taken (the connection is open)."""
-        protocol = self.connection()
-        return protocol is not None and protocol.state == WebSocketProtocol.STATE_OPEN
+        return is_open(self.connection())
 
     def flush(self) -> None:
         protocol = self.connection()
