@@ -37,11 +37,12 @@ import threading
 import weakref
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.db import connections, router
-from django.db.models import Model, QuerySet
+from django.db.models import Model, QuerySet, signals
+from django.db.models.sql import InsertQuery
 from django.db.utils import NotSupportedError, OperationalError
 from psycopg2 import sql as pg_sql
 
@@ -210,6 +211,147 @@ class PreparedSQL:
             cursor.execute(self.sql, params)
         else:
             _run_prepared(connection, cursor, self._compiled, list(params))
+
+
+M = TypeVar("M", bound=Model)
+
+
+class PreparedRows(Generic[M]):
+    """`instances(params)`: the rows of `SELECT <the model's columns> FROM <its table> WHERE
+    <where>` as model instances, as `Model.objects.raw(sql, params)` gives them, with the
+    statement prepared on the server.
+
+    For the reads of reference rows every create makes (its incident type, the operation
+    covering its position): `raw()` and the ORM's `filter().first()` cost this process several
+    times the CPU PostgreSQL took to answer (docs/benchmarks.md, stop 42). Each column goes
+    through its field's converters, as Django's own iterator would (a JSON column arrives as
+    text). Elsewhere than on PostgreSQL it is `raw()` itself, whose converters SQLite needs.
+    """
+
+    def __init__(self, model: type[M], where: str):
+        self.model = model
+        meta = model._meta
+        self._fields = list(meta.concrete_fields)
+        self._names = [f.attname for f in self._fields]
+        columns = ", ".join(f'"{f.column}"' for f in self._fields)
+        self.sql = f'SELECT {columns} FROM "{meta.db_table}" WHERE {where}'  # noqa: S608
+        self._statement = PreparedSQL(self.sql)
+        self._converters: list[tuple[int, list[Callable], Any]] | None = None
+
+    def instances(self, params: list | tuple) -> list[M]:
+        connection = connections[router.db_for_read(self.model)]
+        if connection.vendor != "postgresql":
+            return list(self.model._default_manager.raw(self.sql, params))
+        with connection.cursor() as cursor:
+            self._statement.execute(cursor, params)
+            rows = cursor.fetchall()
+        if not rows:
+            return []
+        if self._converters is None:
+            self._converters = self._converters_for(connection)
+        found = []
+        for row in rows:
+            values = list(row)
+            for position, functions, column in self._converters:
+                for function in functions:
+                    values[position] = function(values[position], column, connection)
+            found.append(self.model.from_db(connection.alias, self._names, values))
+        return found
+
+    def _converters_for(self, connection: Any) -> list[tuple[int, list[Callable], Any]]:
+        table = self.model._meta.db_table
+        converters = []
+        for position, field in enumerate(self._fields):
+            column = field.get_col(table)
+            functions = connection.ops.get_db_converters(column) + field.get_db_converters(
+                connection
+            )
+            if functions:
+                converters.append((position, functions, column))
+        return converters
+
+
+def plain_on_insert(save: Callable) -> Callable:
+    """Mark a model's own `save` as doing nothing for a new row but Django's save, so that
+    `PreparedInsert` may insert its rows itself."""
+    save.plain_on_insert = True  # type: ignore[attr-defined]
+    return save
+
+
+class PreparedInsert:
+    """`insert(obj)` saves a new instance of `model` as `obj.save(force_insert=True)` would:
+    Django's own INSERT for the model, compiled once per process and prepared on the server.
+
+    For the rows every create writes (the incident, its call, its log, its response row, the
+    audit row and the event): building and compiling the ORM's INSERT afresh cost more of this
+    process's CPU than running it (docs/benchmarks.md, stop 42). The values are what Django's
+    save would send (each field's `pre_save`, then `get_db_prep_save`), and a new automatic key
+    is set on the instance, which is then saved as far as Django is concerned.
+
+    Falls back to `save()` whenever that would do more than one plain INSERT: elsewhere than on
+    PostgreSQL (whose rows need no converters), for a model with its own `save` (unless marked
+    `@plain_on_insert`), `pre_save` or `post_save` receivers, parents or an ordering field, a
+    value that is an expression, a model whose INSERT returns more than its automatic key, or
+    an instance whose key is set when the model numbers its rows itself (or not set when the
+    caller must give it, as a one-to-one key).
+    """
+
+    def __init__(self, model: type[Model]):
+        self.model = model
+        meta = model._meta
+        self._numbered = meta.auto_field is not None  # the database gives the key
+        self._fields = [f for f in meta.local_concrete_fields
+                        if not f.generated and f is not meta.auto_field]  # fmt: skip
+        plain_save = model.save is Model.save or getattr(model.save, "plain_on_insert", False)
+        self._plain = (
+            plain_save
+            and not meta.parents
+            and not meta.order_with_respect_to
+            and meta.db_returning_fields == ([meta.pk] if self._numbered else [])
+        )
+        self._statement: PreparedSQL | None = None
+
+    def insert(self, obj: Model) -> None:
+        alias = router.db_for_write(self.model, instance=obj)
+        connection = connections[alias]
+        statement = self._statement_for(connection, obj)
+        if statement is None:
+            obj.save(force_insert=True, using=alias)
+            return
+        obj._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
+        # After compiling, which ran each field's pre_save too: an auto_now_add time on the
+        # instance is then the one sent.
+        values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in self._fields]
+        if any(hasattr(value, "resolve_expression") for value in values):
+            obj.save(force_insert=True, using=alias)
+            return
+        with connection.cursor() as cursor:
+            statement.execute(cursor, values)
+            if self._numbered:
+                obj.pk = cursor.fetchone()[0]
+        obj._state.adding = False
+        obj._state.db = alias
+
+    def _statement_for(self, connection: Any, obj: Model) -> "PreparedSQL | None":
+        """The prepared INSERT, or None where `save()` must do it."""
+        if not (
+            self._plain
+            and connection.vendor == "postgresql"
+            and (obj.pk is None) == self._numbered
+            and not signals.pre_save.has_listeners(self.model)
+            and not signals.post_save.has_listeners(self.model)
+        ):
+            return None
+        if self._statement is None:
+            query = InsertQuery(self.model)
+            query.insert_values(self._fields, [obj])
+            compiler = query.get_compiler(connection=connection)
+            compiler.returning_fields = [self.model._meta.pk] if self._numbered else None
+            ((sql, params),) = compiler.as_sql()
+            if len(params) != len(self._fields):  # a value Django wrote into the SQL itself
+                return None
+            self._statement = PreparedSQL(sql)
+        return self._statement
 
 
 def _execute_prepared(connection: Any, cursor: Any, compiled: _Compiled, params: list) -> list:

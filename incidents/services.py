@@ -32,7 +32,7 @@ from cad.api.fields import control_characters
 from cad.audit.trail import audit_record
 from cad.errors import Conflict
 from cad.geo.geometry import bcu_at, in_force_area
-from cad.prepared import PreparedSQL
+from cad.prepared import PreparedInsert, PreparedRows, PreparedSQL
 from incidents.events import (
     incident_closed,
     incident_created,
@@ -129,6 +129,11 @@ _REFERENCE_SET = PreparedSQL(
     f"UPDATE {Incident._meta.db_table} SET reference = %s, reference_number = %s "  # noqa: S608
     "WHERE id = %s"
 )
+_TYPE_BY_CODE = PreparedRows(IncidentType, '"code" = %s')
+_INCIDENT_INSERT = PreparedInsert(Incident)
+_CALL_INSERT = PreparedInsert(Call)
+_LOG_INSERT = PreparedInsert(IncidentLogEntry)
+_RESPONSE_INSERT = PreparedInsert(IncidentResponse)
 
 
 def due_at_for(grade: str, created_at: datetime) -> datetime | None:
@@ -167,7 +172,9 @@ def _validated_call(errors: dict, call: CallDetails) -> CallDetails:
 
 
 def _log(incident: Incident, text: str, *, kind: str, by: User | None) -> IncidentLogEntry:
-    return IncidentLogEntry.objects.create(incident=incident, by=by, kind=kind, text=text[:4000])
+    entry = IncidentLogEntry(incident=incident, by=by, kind=kind, text=text[:4000])
+    _LOG_INSERT.insert(entry)
+    return entry
 
 
 def _bump(incident: Incident, *fields: str) -> None:
@@ -209,7 +216,7 @@ def incident_create(
     errors: dict[str, list[str]] = {}
     if retrospective:
         errors.update(retrospective_errors(at, now=now))
-    incident_type = IncidentType.objects.filter(code=type_code).first()
+    incident_type = next(iter(_TYPE_BY_CODE.instances([type_code])), None)
     if incident_type is None:
         errors["type"] = [f"Unknown incident type {str(type_code)[:20]!r}."]
     elif not incident_type.active:
@@ -239,7 +246,7 @@ def incident_create(
         day = london_date(at)
         # The day's CAD number is taken last (`_reference_take`): its row stays locked until
         # commit and every creation queues on it, so the rows are written under a placeholder.
-        incident = Incident.objects.create(
+        incident = Incident(
             reference=f"PENDING {secrets.token_hex(6)}",
             reference_date=day,
             reference_number=_placeholder_number(),
@@ -257,9 +264,10 @@ def incident_create(
             due_at=due_at_for(grade, at),
             operation=operation,
         )
+        _INCIDENT_INSERT.insert(incident)
         if qualifiers:
             incident.qualifiers.set(qualifiers)
-        first_call = Call.objects.create(
+        first_call = Call(
             incident=incident,
             caller_name=call.caller_name,
             caller_phone=call.caller_phone,
@@ -270,6 +278,7 @@ def incident_create(
             taken_by=by,
             updates_consent=call.updates,
         )
+        _CALL_INSERT.insert(first_call)
         _log(incident, _opening_text(incident, call, qualifiers), kind=Kind.CALL, by=by)
         if retrospective:
             _log(incident, f"Entered retrospectively by {by.username} at {_hm(now)}; call "
@@ -336,7 +345,7 @@ def _response_start(incident: Incident, *, received_at: datetime) -> None:
     first call's receipt (a retrospective entry's real time) and the grade is the one given now;
     neither is touched again, so re-grading or reopening never moves or duplicates it."""
     local = received_at.astimezone(LONDON)
-    IncidentResponse.objects.create(
+    row = IncidentResponse(
         incident=incident,
         bcu=incident.bcu,
         grade=incident.grade,
@@ -345,6 +354,7 @@ def _response_start(incident: Incident, *, received_at: datetime) -> None:
         hour_of_week=local.weekday() * 24 + local.hour,
         target_at=due_at_for(incident.grade, received_at),
     )
+    _RESPONSE_INSERT.insert(row)
 
 
 def _opening_text(incident: Incident, call: CallDetails, qualifiers: list[Qualifier]) -> str:

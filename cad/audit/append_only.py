@@ -7,6 +7,8 @@ PostgreSQL by a trigger installed in the migration, for anything that bypasses t
 
 from django.db import migrations, models
 
+from cad.prepared import plain_on_insert
+
 
 class AppendOnlyError(Exception):
     """Raised when code tries to change or delete an append-only row."""
@@ -29,6 +31,7 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
+    @plain_on_insert  # for a new row, only Django's own save
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise AppendOnlyError(f"{type(self).__name__} rows are append-only")

@@ -8,6 +8,7 @@ from django.db import models
 from django.http import HttpRequest
 
 from cad.models import AuditEvent
+from cad.prepared import PreparedInsert
 
 
 def source_of(request: HttpRequest | None) -> str:
@@ -44,8 +45,11 @@ def audit_record(
     row = audit_row(user=user, action=action, obj=obj, object_type=object_type,
                     object_id=object_id, object_repr=object_repr or "", changes=changes,
                     source=source)  # fmt: skip
-    row.save()
+    _AUDIT_INSERT.insert(row)
     return row
+
+
+_AUDIT_INSERT = PreparedInsert(AuditEvent)  # every change writes one
 
 
 def audit_row(

@@ -39,6 +39,7 @@ from django.db import DatabaseError, connection, transaction
 
 from cad.live.retention import events_pruned_through
 from cad.models import BCU, Event, EventCounter
+from cad.prepared import PreparedInsert
 from cad.redis_breaker import breaker, send_timeout
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,8 @@ def event_emit(
     """
     codes = sorted({b for b in (bcus or []) if b})
     if _numbered_at_commit():
-        event = Event.objects.create(type=type, bcu=",".join(codes), data=data)
+        event = Event(type=type, bcu=",".join(codes), data=data)
+        _EVENT_INSERT.insert(event)
     else:
         # No savepoint: an error here fails the caller's whole change anyway.
         with transaction.atomic(savepoint=False):
@@ -149,6 +151,9 @@ def event_emit(
     _publish_after_commit(_Unpublished([event], [coalesce], batch=False))
     _react_after_commit(type, data)
     return event
+
+
+_EVENT_INSERT = PreparedInsert(Event)  # every change emits one
 
 
 def _numbered_at_commit() -> bool:

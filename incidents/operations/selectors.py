@@ -10,6 +10,7 @@ from django.db.models import Q
 from cad.geo.geometry import haversine_m, point_in_geometry
 from cad.live.retention import events_pruned_through
 from cad.models import Event
+from cad.prepared import PreparedRows
 from incidents.models import Incident
 from incidents.operations.models import MajorIncident, Operation
 
@@ -27,21 +28,21 @@ def operation_covering(*, lat: float, lon: float, at: datetime) -> Operation | N
     """The operation whose area holds (lat, lon) at `at`; with several, the smallest area (a
     march's route inside a city-wide New Year's Eve operation belongs to the march).
 
-    Every incident created asks this, and nearly always finds nothing: one fixed statement run
-    through `raw()`, since building the ORM's query cost 2 ms of CPU against 0.35 ms this way
-    (stop 22, docs/benchmarks.md). The operation's BCU is read if someone asks for it.
+    Every incident created asks this, and nearly always finds nothing: one fixed statement,
+    prepared on PostgreSQL (cad/prepared.py), since building the ORM's query cost 2 ms of CPU
+    against 0.35 ms through `raw()` (stop 22), and `raw()` itself several times what PostgreSQL
+    took (stop 42, docs/benchmarks.md). The operation's BCU is read if someone asks for it.
     """
-    # raw() adapts the values as a queryset would (a time to UTC, and to text on SQLite).
-    rows = Operation.objects.raw(_COVERING, [at, at, lat, lat, lon, lon])
+    rows = _COVERING.instances([at, at, lat, lat, lon, lon])
     covering = [op for op in rows if operation_covers(op, lat, lon)]
     covering.sort(key=lambda op: ((op.max_lat - op.min_lat) * (op.max_lon - op.min_lon), op.pk))
     return covering[0] if covering else None
 
 
-_COVERING = (
-    f"SELECT * FROM {Operation._meta.db_table} "  # noqa: S608 (a table name only)
-    "WHERE starts_at <= %s AND ends_at >= %s "
-    "AND min_lat <= %s AND max_lat >= %s AND min_lon <= %s AND max_lon >= %s"
+_COVERING = PreparedRows(
+    Operation,
+    "starts_at <= %s AND ends_at >= %s "
+    "AND min_lat <= %s AND max_lat >= %s AND min_lon <= %s AND max_lon >= %s",
 )
 
 
