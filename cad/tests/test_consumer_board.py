@@ -620,38 +620,44 @@ async def test_a_desk_that_stops_reading_is_closed_and_sent_nothing_more(world, 
     await communicator.disconnect()
 
 
+class FakeWriter:
+    """daphne's frame writer (cad/live/shared_frames.py) for a communicator, which has no
+    connection to write to: records each text and whether it was shared while `open`, and
+    refuses (leaving the frame to ASGI) once the connection is closing."""
+
+    def __init__(self):
+        self.written: list[tuple[str, bool]] = []
+        self.open = True
+
+    def __call__(self, text: str, *, shared: bool = False) -> bool:
+        if self.open:
+            self.written.append((text, shared))
+        return self.open
+
+    def flush(self) -> None:
+        pass
+
+    def ready(self) -> bool:
+        return self.open
+
+
 @pytest.mark.parametrize("path", ["/ws/board/", "/ws/board/?batch=1"])
 async def test_an_event_goes_to_the_servers_writer_as_shared_and_the_rest_as_the_desks_own(
     world, path
 ):
-    # daphne's frame writer (cad/live/shared_frames.py), faked: the communicator has no
-    # connection to write to. It takes every text while `open`, and leaves it to ASGI after.
-    written: list[tuple[dict, bool]] = []
-    open_ = [True]
-
-    class Writer:
-        def __call__(self, text: str, *, shared: bool = False) -> bool:
-            if open_[0]:
-                written.append((json.loads(text), shared))
-            return open_[0]
-
-        def flush(self) -> None:
-            pass
-
-        def ready(self) -> bool:
-            return open_[0]
-
-    write = Writer()
-
+    write = FakeWriter()
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), path)
     communicator.scope["user"] = world["central"]
     communicator.scope["extensions"] = {shared_frames.EXTENSION: write}
     connected, _ = await communicator.connect()
     assert connected
 
+    def written() -> list[tuple[dict, bool]]:
+        return [(json.loads(text), shared) for text, shared in write.written]
+
     async def written_one(kind: str) -> None:
         for _ in range(500):
-            if any(message["type"] == kind for message, _ in written):
+            if any(message["type"] == kind for message, _ in written()):
                 return
             await asyncio.sleep(0.01)
 
@@ -659,33 +665,15 @@ async def test_an_event_goes_to_the_servers_writer_as_shared_and_the_rest_as_the
     await written_one("incident.created")  # before the snapshot, which would cover it
     await communicator.send_json_to({"type": "snapshot"})
     await written_one("snapshot")
-    by_type = {message["type"]: shared for message, shared in written}
+    by_type = {message["type"]: shared for message, shared in written()}
     # The event as published is the same text for every desk; hello and a snapshot are this
     # desk's own (a snapshot is large: keeping its frame would only hold memory).
     assert by_type == {"hello": False, "incident.created": True, "snapshot": False}
     assert await communicator.receive_nothing(timeout=0.2)  # nothing went twice
-    open_[0] = False  # the connection is closing: ASGI's path answers
+    write.open = False  # the connection is closing: ASGI's path answers
     await communicator.send_json_to({"type": "ping"})
     assert (await communicator.receive_json_from(timeout=5))["type"] == "pong"
     await communicator.disconnect()
-
-
-class FakeWriter:
-    """daphne's frame writer (cad/live/shared_frames.py) for a communicator, which has no
-    connection to write to: records each text and whether it was shared."""
-
-    def __init__(self):
-        self.written: list[tuple[str, bool]] = []
-
-    def __call__(self, text: str, *, shared: bool = False) -> bool:
-        self.written.append((text, shared))
-        return True
-
-    def flush(self) -> None:
-        pass
-
-    def ready(self) -> bool:
-        return True
 
 
 async def desk_with_writer(user, path="/ws/board/", unsent=lambda: 0):
