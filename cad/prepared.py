@@ -145,18 +145,23 @@ class _Compiled:
                 self.statement = _Statement(self.sql, len(self.slots))
 
     def convert(self, rows: list[tuple], connection: Any) -> list[tuple]:
-        """Rows as Django's iterator would give them: each converted column through its
-        field's converters (a JSON column's text decoded)."""
-        converted = []
-        for row in rows:
-            values = list(row)
-            for position, (functions, expression) in self.converters:
-                value = values[position]
-                for function in functions:
-                    value = function(value, expression, connection)
-                values[position] = value
-            converted.append(tuple(values))
-        return converted
+        """Rows as Django's iterator would give them (a JSON column's text decoded)."""
+        return _converted(rows, self.converters, connection)
+
+
+def _converted(rows: list[tuple], converters: list, connection: Any) -> list[tuple]:
+    """Each row with every converted column through its field's converters, as Django's own
+    iterator applies them: `converters` is [(position, (functions, expression))]."""
+    converted = []
+    for row in rows:
+        values = list(row)
+        for position, (functions, expression) in converters:
+            value = values[position]
+            for function in functions:
+                value = function(value, expression, connection)
+            values[position] = value
+        converted.append(tuple(values))
+    return converted
 
 
 class _Statement:
@@ -236,7 +241,7 @@ class PreparedRows(Generic[M]):
         columns = ", ".join(f'"{f.column}"' for f in self._fields)
         self.sql = f'SELECT {columns} FROM "{meta.db_table}" WHERE {where}'  # noqa: S608
         self._statement = PreparedSQL(self.sql)
-        self._converters: list[tuple[int, list[Callable], Any]] | None = None
+        self._converters: list | None = None
 
     def instances(self, params: list | tuple) -> list[M]:
         connection = connections[router.db_for_read(self.model)]
@@ -248,27 +253,12 @@ class PreparedRows(Generic[M]):
         if not rows:
             return []
         if self._converters is None:
-            self._converters = self._converters_for(connection)
-        found = []
-        for row in rows:
-            values = list(row)
-            for position, functions, column in self._converters:
-                for function in functions:
-                    values[position] = function(values[position], column, connection)
-            found.append(self.model.from_db(connection.alias, self._names, values))
-        return found
-
-    def _converters_for(self, connection: Any) -> list[tuple[int, list[Callable], Any]]:
-        table = self.model._meta.db_table
-        converters = []
-        for position, field in enumerate(self._fields):
-            column = field.get_col(table)
-            functions = connection.ops.get_db_converters(column) + field.get_db_converters(
-                connection
-            )
-            if functions:
-                converters.append((position, functions, column))
-        return converters
+            # The converters Django's own iterator would apply to these columns.
+            compiler = self.model._default_manager.all().query.get_compiler(connection=connection)
+            columns = [f.get_col(self.model._meta.db_table) for f in self._fields]
+            self._converters = sorted(compiler.get_converters(columns).items())
+        return [self.model.from_db(connection.alias, self._names, values)
+                for values in _converted(rows, self._converters, connection)]  # fmt: skip
 
 
 def plain_on_insert(save: Callable) -> Callable:
