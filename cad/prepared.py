@@ -227,19 +227,39 @@ class PreparedRows(Generic[M]):
     statement prepared on the server.
 
     For the reads of reference rows every create makes (its incident type, the operation
-    covering its position): `raw()` and the ORM's `filter().first()` cost this process several
-    times the CPU PostgreSQL took to answer (docs/benchmarks.md, stop 42). Each column goes
-    through its field's converters, as Django's own iterator would (a JSON column arrives as
-    text). Elsewhere than on PostgreSQL it is `raw()` itself, whose converters SQLite needs.
+    covering its position, the BCU of its borough): `raw()` and the ORM's `filter().first()`
+    cost this process several times the CPU PostgreSQL took to answer (docs/benchmarks.md,
+    stops 42 and 43). Each column goes through its field's converters, as Django's own iterator
+    would (a JSON column arrives as text). Elsewhere than on PostgreSQL it is `raw()` itself,
+    whose converters SQLite needs.
+
+    `source` and `alias` read the model's rows from a join (`source` names its table `alias`);
+    `extra` adds columns, {attribute: SQL expression}, set on each instance unconverted, as
+    `raw()` sets a column that is not a field.
     """
 
-    def __init__(self, model: type[M], where: str):
+    def __init__(
+        self,
+        model: type[M],
+        where: str,
+        *,
+        source: str = "",
+        alias: str = "",
+        extra: dict[str, str] | None = None,
+    ):
         self.model = model
         meta = model._meta
         self._fields = list(meta.concrete_fields)
+        extra = extra or {}
         self._names = [f.attname for f in self._fields]
-        columns = ", ".join(f'"{f.column}"' for f in self._fields)
-        self.sql = f'SELECT {columns} FROM "{meta.db_table}" WHERE {where}'  # noqa: S608
+        self._extra = list(extra)
+        qualifier = f'"{alias}".' if alias else ""
+        columns = ", ".join(
+            [f'{qualifier}"{f.column}"' for f in self._fields]
+            + [f'{expression} AS "{name}"' for name, expression in extra.items()]
+        )
+        source = source or f'"{meta.db_table}"'
+        self.sql = f"SELECT {columns} FROM {source} WHERE {where}"  # noqa: S608
         self._statement = PreparedSQL(self.sql)
         self._converters: list | None = None
 
@@ -257,8 +277,14 @@ class PreparedRows(Generic[M]):
             compiler = self.model._default_manager.all().query.get_compiler(connection=connection)
             columns = [f.get_col(self.model._meta.db_table) for f in self._fields]
             self._converters = sorted(compiler.get_converters(columns).items())
-        return [self.model.from_db(connection.alias, self._names, values)
-                for values in _converted(rows, self._converters, connection)]  # fmt: skip
+        count = len(self._names)
+        found = []
+        for values in _converted(rows, self._converters, connection):
+            instance = self.model.from_db(connection.alias, self._names, values[:count])
+            for name, value in zip(self._extra, values[count:], strict=True):
+                setattr(instance, name, value)
+            found.append(instance)
+        return found
 
 
 def plain_on_insert(save: Callable) -> Callable:

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from cad.accounts.roles import user_bcu_code
 from cad.api.fields import (
     ClosedSerializer,
+    FieldsBuiltOnce,
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
@@ -176,7 +177,8 @@ class CallInputSerializer(serializers.Serializer):
     )
 
 
-class IncidentCreateInput(CallInputSerializer):
+class IncidentCreateInput(FieldsBuiltOnce, CallInputSerializer):
+    # The busiest request's body: its fields are built once (cad/api/fields.py).
     type = StrictCharField(max_length=10)
     grade = StrictChoiceField(choices=Grade.values, required=False, allow_null=True)
     summary = StrictCharField(

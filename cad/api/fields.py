@@ -5,9 +5,11 @@ records should hold what the client meant, or refuse it with a field-level 400."
 import math
 import unicodedata
 from collections.abc import Mapping
+from typing import ClassVar
 
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.utils.serializer_helpers import BindingDict
 
 
 def control_characters(text: str, *, multiline: bool) -> bool:
@@ -81,3 +83,32 @@ class ClosedSerializer(serializers.Serializer):
         if isinstance(data, Mapping) and (unknown := sorted(set(data) - set(self.fields))):
             raise ValidationError({str(name)[:50]: ["Unknown field."] for name in unknown[:10]})
         return super().to_internal_value(data)
+
+
+class FieldsBuiltOnce(serializers.Serializer):
+    """A serializer whose fields are built once per class and shared by all its instances.
+
+    DRF builds every instance's fields afresh, deep-copying each declared field (re-made from
+    its arguments, nested serializers and their fields too). For the incident create's body that
+    was two thirds of validating it, on the busiest request there is (stop 43,
+    docs/benchmarks.md). Validating keeps nothing on a field, so instances of a class whose
+    fields are the same for every instance can share one set. It is bound to an instance made
+    without data, so no request's body is kept by it; and as that instance is the shared
+    fields' root, a class whose fields read `context` must not use this.
+    """
+
+    # Set on each class that uses it, the first time one of its instances is asked: never
+    # inherited, so a subclass with other fields builds its own.
+    _shared_fields: ClassVar[BindingDict]
+
+    @property
+    def fields(self) -> BindingDict:
+        cls = type(self)
+        shared = cls.__dict__.get("_shared_fields")
+        if shared is None:  # two threads may both build it: either set will do
+            template = cls()
+            shared = BindingDict(template)
+            for name, field in template.get_fields().items():
+                shared[name] = field
+            cls._shared_fields = shared
+        return shared

@@ -20,6 +20,7 @@ from django.db import connection
 
 from cad.kept import Kept
 from cad.models import BCU, Borough
+from cad.prepared import PreparedRows
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
 
@@ -181,15 +182,20 @@ def borough_at(lat: float, lon: float) -> Borough | None:
 def bcu_at(lat: float, lon: float) -> BCU | None:
     """The BCU whose borough contains the point, or None: `borough_at(...).bcu`, in one query.
 
-    Every incident created asks this. It is one fixed statement run through `raw()`: building
-    the ORM's query (a box filter and a join) took 1.7 ms of CPU against 0.35 ms for the same
-    rows this way (stop 22, docs/benchmarks.md). On PostgreSQL the boundaries come from this
-    process's store, by each candidate's row version (below), not from the statement.
+    Every incident created asks this. It is one fixed statement: building the ORM's query (a
+    box filter and a join) took 1.7 ms of CPU against 0.35 ms for the same rows through `raw()`
+    (stop 22, docs/benchmarks.md), and on PostgreSQL it is prepared on the server and read
+    without `raw()` (stop 43). There the boundaries come from this process's store, by each
+    candidate's row version (below), not from the statement.
     """
     if not _finite(lat, lon):
         return None
-    versioned = connection.vendor == "postgresql"
-    for bcu in BCU.objects.raw(_BCU_AT_VERSIONED if versioned else _BCU_AT, [lat, lat, lon, lon]):
+    box = [lat, lat, lon, lon]
+    if connection.vendor == "postgresql":
+        candidates = _BCU_AT_VERSIONED.instances(box)
+    else:
+        candidates = list(BCU.objects.raw(_BCU_AT, box))
+    for bcu in candidates:
         if point_in_geometry(lat, lon, _boundary_of(bcu)):
             return bcu
     return None
@@ -228,16 +234,20 @@ def _boundary_of(row: BCU) -> Geometry:
     return _boundaries.get((pk, version), read)
 
 
-def _bcu_at_sql(borough_columns: str) -> str:
-    """borough_at's candidates and order (Borough's Meta.ordering, then id), with each one's
-    BCU and the given columns of the borough."""
-    return (
-        f"SELECT c.*, b.id AS borough_id, {borough_columns} "  # noqa: S608 (names only)
-        f"FROM {Borough._meta.db_table} b JOIN {BCU._meta.db_table} c ON c.id = b.bcu_id "
-        f"WHERE b.min_lat <= %s AND b.max_lat >= %s AND b.min_lon <= %s AND b.max_lon >= %s "
-        f"ORDER BY b.name, b.id"
-    )
-
-
-_BCU_AT = _bcu_at_sql("b.boundary AS borough_boundary, NULL AS borough_version")
-_BCU_AT_VERSIONED = _bcu_at_sql("NULL AS borough_boundary, b.xmin::text AS borough_version")
+# borough_at's candidates and order (Borough's Meta.ordering, then id), each with its BCU.
+_BCU_AT_SOURCE = f"{Borough._meta.db_table} b JOIN {BCU._meta.db_table} c ON c.id = b.bcu_id"
+_BCU_AT_WHERE = (
+    "b.min_lat <= %s AND b.max_lat >= %s AND b.min_lon <= %s AND b.max_lon >= %s "
+    "ORDER BY b.name, b.id"
+)
+_BCU_AT = (
+    "SELECT c.*, b.id AS borough_id, b.boundary AS borough_boundary, "  # noqa: S608 (names only)
+    f"NULL AS borough_version FROM {_BCU_AT_SOURCE} WHERE {_BCU_AT_WHERE}"
+)
+_BCU_AT_VERSIONED = PreparedRows(
+    BCU,
+    _BCU_AT_WHERE,
+    source=_BCU_AT_SOURCE,
+    alias="c",
+    extra={"borough_id": "b.id", "borough_boundary": "NULL", "borough_version": "b.xmin::text"},
+)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from django.db.models import Model, signals
 from django.db.models.functions import Now
 
-from cad.models import AuditEvent, Event
+from cad.models import BCU, AuditEvent, Borough, Event
 from cad.prepared import PreparedInsert, PreparedRows
 from incidents.models import IncidentLogEntry, IncidentResponse, IncidentType
 from incidents.operations.models import Operation
@@ -138,6 +138,28 @@ def test_rows_are_the_instances_raw_gives(postgres, make_user, geography):
     assert [getattr(mine[0], f) for f in fields] == [getattr(raw[0], f) for f in fields]
     assert not mine[0]._state.adding and mine[0]._state.db == "default"
     assert reads.instances([52.0, 52.0]) == []
+
+
+def test_rows_read_from_a_join_carry_its_extra_columns_as_raw_gives_them(postgres, geography):
+    # bcu_at's read (cad/geo/geometry.py): each borough's BCU, with the borough's own columns.
+    reads = PreparedRows(
+        BCU,
+        "b.name IN (%s, %s) ORDER BY b.name",
+        source=f"{Borough._meta.db_table} b JOIN {BCU._meta.db_table} c ON c.id = b.bcu_id",
+        alias="c",
+        extra={"borough_id": "b.id", "borough_name": "b.name", "nothing": "NULL"},
+    )
+    boroughs = list(Borough.objects.filter(bcu__isnull=False).order_by("name")[:2])
+    names = [b.name for b in boroughs]
+    mine = reads.instances(names)
+    raw = list(BCU.objects.raw(reads.sql, names))
+    assert [(b.borough_id, b.borough_name) for b in mine] == [(b.id, b.name) for b in boroughs]
+    assert [b.nothing for b in mine] == [None, None]
+    columns = [f.attname for f in BCU._meta.concrete_fields] + ["borough_id", "borough_name"]
+    assert [[getattr(b, c) for c in columns] for b in mine] == [
+        [getattr(b, c) for c in columns] for b in raw
+    ]
+    assert mine[0].pk == boroughs[0].bcu_id and not mine[0]._state.adding
 
 
 def test_a_percent_sign_in_a_value_is_a_value(postgres):
