@@ -51,6 +51,21 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def incident_body(rng: random.Random, summary: str, number: int) -> dict[str, Any]:
+    """The body every create of these benches posts: a violence call at a random point of the
+    area, with a caller."""
+    return {
+        "type": "VIOL",
+        "summary": summary,
+        "location": {
+            "lat": rng.uniform(LAT0, LAT1),
+            "lon": rng.uniform(LON0, LON1),
+            "address": f"{number} Bench Street",
+        },
+        "caller": {"name": "Bench Caller", "phone": "07700900000"},
+    }
+
+
 def setup_world():
     from knox.models import AuthToken
 
@@ -80,19 +95,9 @@ def _worker(args: tuple[str, int, int, float]) -> tuple[list[float], int, float]
     rng = random.Random(seed)
 
     def post(i: int) -> int:
-        body = {
-            "type": "VIOL",
-            "summary": f"bench {seed}-{i}",
-            "location": {
-                "lat": rng.uniform(LAT0, LAT1),
-                "lon": rng.uniform(LON0, LON1),
-                "address": f"{i} Bench Street",
-            },
-            "caller": {"name": "Bench Caller", "phone": "07700900000"},
-        }
         return client.post(
             "/api/v1/incidents/",
-            json.dumps(body),
+            json.dumps(incident_body(rng, f"bench {seed}-{i}", i)),
             content_type="application/json",
             headers={"Idempotency-Key": f"bench-{seed}-{i}"},
         ).status_code
