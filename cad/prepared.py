@@ -22,6 +22,14 @@ rolled-back transaction, so the statements a connection holds are remembered aga
 connection, and a new connection (after a restart, or another from daphne's pool) prepares its
 own. `DB_SERVER_PREPARE=0` turns this off, as PgBouncer's transaction pooling needs.
 
+A prepared statement's plan is fixed at about its sixth run on a connection, for the tables as
+they were then, and made again only when a table's statistics change (ANALYZE, normally
+autovacuum's). On a young database growing fast that can be a sequential scan chosen while a
+table was a page or two. Every process closes a connection that has outlived `DB_CONN_MAX_AGE`
+(60 s by default), and its successor prepares against the tables as they are. The benchmarks,
+which start from empty tables on a server without autovacuum, pay for this (docs/benchmarks.md,
+stop 43).
+
 A migration that changes the type of a column a prepared statement returns makes PostgreSQL
 refuse that statement on every connection that holds it ("cached plan must not change result
 type"). The statement is then given a new name, so that every connection of this process
