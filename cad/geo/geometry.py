@@ -190,12 +190,8 @@ def bcu_at(lat: float, lon: float) -> BCU | None:
     """
     if not _finite(lat, lon):
         return None
-    box = [lat, lat, lon, lon]
-    if connection.vendor == "postgresql":
-        candidates = _BCU_AT_VERSIONED.instances(box)
-    else:
-        candidates = list(BCU.objects.raw(_BCU_AT, box))
-    for bcu in candidates:
+    rows = _BCU_AT_VERSIONED if connection.vendor == "postgresql" else _BCU_AT
+    for bcu in rows.instances([lat, lat, lon, lon]):
         if point_in_geometry(lat, lon, _boundary_of(bcu)):
             return bcu
     return None
@@ -234,20 +230,18 @@ def _boundary_of(row: BCU) -> Geometry:
     return _boundaries.get((pk, version), read)
 
 
-# borough_at's candidates and order (Borough's Meta.ordering, then id), each with its BCU.
-_BCU_AT_SOURCE = f"{Borough._meta.db_table} b JOIN {BCU._meta.db_table} c ON c.id = b.bcu_id"
-_BCU_AT_WHERE = (
-    "b.min_lat <= %s AND b.max_lat >= %s AND b.min_lon <= %s AND b.max_lon >= %s "
-    "ORDER BY b.name, b.id"
-)
-_BCU_AT = (
-    "SELECT c.*, b.id AS borough_id, b.boundary AS borough_boundary, "  # noqa: S608 (names only)
-    f"NULL AS borough_version FROM {_BCU_AT_SOURCE} WHERE {_BCU_AT_WHERE}"
-)
-_BCU_AT_VERSIONED = PreparedRows(
-    BCU,
-    _BCU_AT_WHERE,
-    source=_BCU_AT_SOURCE,
-    alias="c",
-    extra={"borough_id": "b.id", "borough_boundary": "NULL", "borough_version": "b.xmin::text"},
-)
+def _bcu_at_rows(boundary: str, version: str) -> PreparedRows[BCU]:
+    """borough_at's candidates and order (Borough's Meta.ordering, then id), each as its BCU
+    with the borough's id and the given SQL for its boundary and its row version."""
+    return PreparedRows(
+        BCU,
+        "b.min_lat <= %s AND b.max_lat >= %s AND b.min_lon <= %s AND b.max_lon >= %s "
+        "ORDER BY b.name, b.id",
+        source=f"{Borough._meta.db_table} b JOIN {BCU._meta.db_table} c ON c.id = b.bcu_id",
+        alias="c",
+        extra={"borough_id": "b.id", "borough_boundary": boundary, "borough_version": version},
+    )
+
+
+_BCU_AT = _bcu_at_rows("b.boundary", "NULL")  # SQLite (through raw()): no row versions
+_BCU_AT_VERSIONED = _bcu_at_rows("NULL", "b.xmin::text")
