@@ -10,7 +10,8 @@ from cad.startup_heap import freeze_startup_heap
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cad.settings")
 
-app = Celery("cad")
+# Every task's delay() sends through cad.task_messages (decision 0043).
+app = Celery("cad", task_cls="cad.task_messages:PreparedSendTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -14,6 +14,7 @@ from django.conf import settings as django_settings
 from django_guid import clear_guid, set_guid
 from rest_framework.test import APIClient
 
+from cad import task_messages
 from cad.celery import app as celery_app
 from cad.ops.logs import TaskFilter, json_formatter
 from radio import tasks as radio_tasks
@@ -100,8 +101,17 @@ def test_each_request_gets_an_id_returned_to_the_caller(client, db):
     assert forged != 'x" injected=1'
 
 
+def _celery_send(task, queue: str) -> str:
+    return task.apply_async(queue=queue).id
+
+
+def _prepared_send(task, queue: str) -> str:
+    return task_messages.send(task, (), {}, queue=queue)  # how delay() sends (decision 0043)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_request_id_travels_to_the_worker_in_a_task_header(tmp_path, redis_url):
+@pytest.mark.parametrize("send", [_celery_send, _prepared_send], ids=["apply_async", "prepared"])
+def test_the_request_id_travels_to_the_worker_in_a_task_header(tmp_path, redis_url, send):
     """A real worker (JSON logs) runs a task queued under a request id and logs with it."""
     queue = f"h19-logs-{uuid.uuid4().hex[:8]}"
     db = django_settings.DATABASES["default"]
@@ -121,14 +131,14 @@ def test_the_request_id_travels_to_the_worker_in_a_task_header(tmp_path, redis_u
     try:
         set_guid(request_id)
         try:
-            result = radio_tasks.apply_pending_radio_messages.apply_async(queue=queue)
+            task_id = send(radio_tasks.apply_pending_radio_messages, queue)
         finally:
             clear_guid()
         deadline = time.monotonic() + 60
         lines: list[dict] = []
         while time.monotonic() < deadline:
             lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
-            if any(line.get("task_id") == result.id and "succeeded" in line["message"]
+            if any(line.get("task_id") == task_id and "succeeded" in line["message"]
                    for line in lines):  # fmt: skip
                 break
             time.sleep(0.3)
@@ -137,7 +147,7 @@ def test_the_request_id_travels_to_the_worker_in_a_task_header(tmp_path, redis_u
     finally:
         worker.terminate()
         worker.wait(timeout=30)
-    done = next(x for x in lines if x.get("task_id") == result.id and "succeeded" in x["message"])
+    done = next(x for x in lines if x.get("task_id") == task_id and "succeeded" in x["message"])
     assert done["request_id"] == request_id
     assert done["task_name"] == "radio.tasks.apply_pending_radio_messages"
     assert {"time", "level", "logger", "message"} <= set(done)
