@@ -29,7 +29,8 @@ from celery import Task
 from celery.result import AsyncResult
 from celery.utils import uuid
 from celery.utils.nodenames import anon_nodename
-from kombu import Producer
+from kombu import Producer, Queue
+from kombu.common import Broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ class _ThreadProducer(threading.local):
     pid: int = 0
     producer: Producer | None = None
     origin: str = ""
+    # Each task's queue bound to this producer's channel, declared through it as Celery's
+    # [queue] would be: kombu binds an unbound one afresh on every publish (160 calls).
+    declare: dict[str, list | None] | None = None
 
 
 _local = _ThreadProducer()
@@ -96,7 +100,22 @@ def _producer(task: Task) -> Producer:
         _local.producer = producer
         _local.pid = os.getpid()
         _local.origin = anon_nodename()
+        _local.declare = {}
     return _local.producer
+
+
+def _declare(task: Task, route: dict[str, Any], producer: Producer) -> list | None:
+    """What `send_task_message` declares for `route` ([queue]), bound to `producer`'s channel."""
+    kept = _local.declare
+    assert kept is not None  # made with the producer
+    if task.name not in kept:
+        queue = route.get("queue")
+        channel = producer.channel
+        if isinstance(queue, Queue) and not isinstance(queue, Broadcast) and channel is not None:
+            kept[task.name] = [queue.bind(channel)]
+        else:  # a broadcast, or none: Celery's own choice
+            kept[task.name] = None
+    return kept[task.name]
 
 
 def _one_client_per_channel(channel: Any) -> None:
@@ -145,6 +164,7 @@ def send(task: Task, args: tuple, kwargs: dict[str, Any], **options: Any) -> str
     prepared = _prepare(task, options) if options else _prepared_for(task)
     app = task.app
     producer = _producer(task)
+    declare = None if options else _declare(task, prepared.route, producer)
     task_id = uuid()
     root_id = parent_id = None
     parent = app.current_worker_task  # a task queueing another: Celery's trail of ids
@@ -170,7 +190,9 @@ def send(task: Task, args: tuple, kwargs: dict[str, Any], **options: Any) -> str
         with producer.connection._reraise_as_library_errors():  # type: ignore[union-attr]
             if not prepared.ignore_result:
                 app.backend.on_task_call(producer, task_id)
-            app.amqp.send_task_message(producer, task.name, message, **prepared.route)
+            app.amqp.send_task_message(
+                producer, task.name, message, declare=declare, **prepared.route
+            )
     except BaseException:
         _forget_producer()
         raise

@@ -140,6 +140,8 @@ def test_a_forked_child_makes_its_own_producer(broker):
 
 
 def test_a_send_that_fails_raises_and_sends_work_again_once_redis_is_back(redis_url, monkeypatch):
+    """The failed send's producer is dropped, so the next one connects afresh and declares the
+    queue again on a Redis that lost it (kept, the connection would remember declaring it)."""
     server = PrivateRedis()
     if server.binary is None:
         pytest.fail("redis-server is needed to run a private broker")
@@ -152,12 +154,15 @@ def test_a_send_that_fails_raises_and_sends_work_again_once_redis_is_back(redis_
     try:
         recommend_for_incident.delay(1, "incident_created")
         assert client.llen(queue) == 1
+        # Declared on the broker as Celery declares a task's queue: its binding is recorded.
+        assert client.smembers(f"_kombu.binding.{queue}")
         server.stop()
         with pytest.raises((OperationalError, redis.ConnectionError, ConnectionError)):
             recommend_for_incident.delay(2, "incident_created")
         server.start()  # the same port, empty
         recommend_for_incident.delay(3, "incident_created")
         assert [_decoded(m)["body"][0][0] for m in client.lrange(queue, 0, -1)] == [3]
+        assert client.smembers(f"_kombu.binding.{queue}")  # declared again on the new server
     finally:
         task_messages._forget_producer()
         server.stop()

@@ -11,11 +11,20 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.utils.serializer_helpers import BindingDict
 
+# Newlines and tabs, taken out of multi-line text before it is checked.
+_LINE_BREAKS = str.maketrans("", "", "\n\r\t")
+
 
 def control_characters(text: str, *, multiline: bool) -> bool:
-    """Does the text hold control characters? Newlines and tabs are fine in multi-line text."""
-    allowed = {"\n", "\r", "\t"} if multiline else set()
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in allowed for ch in text)
+    """Does the text hold control characters (Unicode's Cc, Cf and Cs)? Newlines and tabs are
+    fine in multi-line text."""
+    checked = text.translate(_LINE_BREAKS) if multiline else text
+    # Printable text (str.isprintable, in C) holds no character of those three categories, nor of
+    # the other "Other"s and the separators but the space; only text that is not is looked at
+    # character by character (a create's free text was 250 Python calls, now 4).
+    if checked.isprintable():
+        return False
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in checked)
 
 
 class StrictCharField(serializers.CharField):
