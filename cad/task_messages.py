@@ -81,12 +81,13 @@ def _prepared_for(task: Task) -> _Prepared:
 class _ThreadProducer(threading.local):
     """Each thread's producer, made in this process (a forked child makes its own)."""
 
-    pid: int = 0
-    producer: Producer | None = None
-    origin: str = ""
-    # Each task's queue bound to this producer's channel, declared through it as Celery's
-    # [queue] would be: kombu binds an unbound one afresh on every publish (160 calls).
-    declare: dict[str, list | None] | None = None
+    def __init__(self) -> None:  # run once in each thread that reads it
+        self.pid = 0
+        self.producer: Producer | None = None
+        self.origin = ""
+        # Each task's queue bound to this producer's channel, declared through it as Celery's
+        # [queue] would be: kombu binds an unbound one afresh on every publish (160 calls).
+        self.declare: dict[str, list | None] = {}
 
 
 _local = _ThreadProducer()
@@ -107,7 +108,6 @@ def _producer(task: Task) -> Producer:
 def _declare(task: Task, route: dict[str, Any], producer: Producer) -> list | None:
     """What `send_task_message` declares for `route` ([queue]), bound to `producer`'s channel."""
     kept = _local.declare
-    assert kept is not None  # made with the producer
     if task.name not in kept:
         queue = route.get("queue")
         channel = producer.channel
