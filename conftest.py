@@ -129,15 +129,22 @@ def redis_url():
 
 
 @pytest.fixture
-def private_broker(redis_url):
-    """The URL of a redis-server of this test's own, for a broker no task left on the shared
-    Redis by other tests can reach (redis_url: Redis is required in CI)."""
+def stoppable_redis(redis_url):
+    """A started redis-server of this test's own, which the test may stop and start again
+    (redis_url: Redis is required in CI)."""
     server = PrivateRedis()
     if server.binary is None:
-        pytest.fail("redis-server is needed to run a private broker")
+        pytest.fail("redis-server is needed to run a private Redis")
     server.start()
-    yield server.url
+    yield server
     server.stop()
+
+
+@pytest.fixture
+def private_broker(stoppable_redis):
+    """The URL of a redis-server of this test's own, for a broker no task left on the shared
+    Redis by other tests can reach."""
+    return stoppable_redis.url
 
 
 @pytest.fixture

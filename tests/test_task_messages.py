@@ -18,7 +18,6 @@ from duties.tasks import write_resilience_snapshot
 from incidents.tasks import send_caller_message
 from radio.tasks import apply_pending_radio_messages
 from resources.tasks import recommend_for_incident
-from tests.servers import PrivateRedis
 
 # Differ between any two messages: the task's id (and so its root and correlation ids), the
 # transport's delivery tag, and `expires`, a time worked out from the moment of sending.
@@ -139,13 +138,12 @@ def test_a_forked_child_makes_its_own_producer(broker):
     assert origins[1] == origins[2] and f"gen{child.pid}@" in origins[1000]
 
 
-def test_a_send_that_fails_raises_and_sends_work_again_once_redis_is_back(redis_url, monkeypatch):
+def test_a_send_that_fails_raises_and_sends_work_again_once_redis_is_back(
+    stoppable_redis, monkeypatch
+):
     """The failed send's producer is dropped, so the next one connects afresh and declares the
     queue again on a Redis that lost it (kept, the connection would remember declaring it)."""
-    server = PrivateRedis()
-    if server.binary is None:
-        pytest.fail("redis-server is needed to run a private broker")
-    server.start()
+    server = stoppable_redis
     monkeypatch.setitem(app.conf, "broker_url", server.url)
     monkeypatch.setitem(app.conf, "broker_write_url", server.url)
     task_messages._forget_producer()
@@ -165,4 +163,3 @@ def test_a_send_that_fails_raises_and_sends_work_again_once_redis_is_back(redis_
         assert client.smembers(f"_kombu.binding.{queue}")  # declared again on the new server
     finally:
         task_messages._forget_producer()
-        server.stop()
