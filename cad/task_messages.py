@@ -122,15 +122,16 @@ def _one_client_per_channel(channel: Any) -> None:
     """kombu's Redis channel makes a new redis client for every publish with its `Client`
     factory, and redis-py's client builds its table of some 170 reply handlers each time: 510
     of a send's 1,290 Python calls. This channel is one thread's alone and a client is only a
-    handle on the channel's connection pool, so one client per pool serves every publish.
-    (Any other transport, `memory://` in tests, has no `Client` and is left alone.)"""
+    handle on the channel's connection pool, so one client per pool serves every publish (kombu's
+    other arguments are read off the pool). (Any other transport, `memory://` in tests, has no
+    `Client` and is left alone.)"""
     make = getattr(channel, "Client", None)
     if make is None:
         return
-    made: dict[tuple, Any] = {}
+    made: dict[int, Any] = {}
 
     def client(**kwargs: Any) -> Any:
-        key = tuple(sorted((name, id(value)) for name, value in kwargs.items()))
+        key = id(kwargs["connection_pool"])
         if key not in made:
             made[key] = make(**kwargs)
         return made[key]
