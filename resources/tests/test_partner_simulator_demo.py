@@ -11,7 +11,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,34 @@ def _wait_for(predicate, *, seconds: float, what: str):
             return result
         time.sleep(0.1)
     pytest.fail(f"timed out after {seconds} s waiting for {what}")
+
+
+@pytest.fixture
+def one_connection_at_a_time(live_server, monkeypatch):
+    """A lock held by each request the live server handles and by the test's own use of the
+    database, so that only one of them uses it at a time.
+
+    On SQLite's in-memory test database the live server's threads share this thread's one
+    connection (Django passes it to them). SQLite refuses to open or release a savepoint while
+    a write statement is still active on the connection ("cannot release savepoint - SQL
+    statements in progress"), such as another thread's INSERT … RETURNING between its execute
+    and its fetch, and the request that met it answered 503. PostgreSQL gives each thread its
+    own connection, so there nothing is serialized. (The simulator answers a delivery without
+    calling back, so a request holding the lock never waits for another.)
+    """
+    if not live_server.thread.connections_override:
+        return nullcontext()
+    lock = threading.Lock()
+    httpd = live_server.thread.httpd
+    serve = httpd.process_request_thread
+
+    def serve_holding_the_lock(request, client_address):
+        with lock:
+            serve(request, client_address)
+
+    # ThreadingMixIn looks the method up on the server for each request it starts.
+    monkeypatch.setattr(httpd, "process_request_thread", serve_holding_the_lock)
+    return lock
 
 
 def _listening(port: int) -> bool:
@@ -94,8 +124,9 @@ def test_seed_demo_points_its_partners_at_the_simulators_once(simulator):
 
 
 def test_sharing_with_the_simulated_ambulance_service_is_acknowledged_and_answered(
-    simulator, cast, client, monkeypatch
+    simulator, one_connection_at_a_time, cast, client, monkeypatch
 ):
+    using_the_database = one_connection_at_a_time
     # No Celery worker here: the sending task runs where it is queued, as with no REDIS_URL.
     send = tasks.send_partner_delivery
     monkeypatch.setattr(send, "delay", lambda delivery_id: send.apply(args=(delivery_id,)))
@@ -103,31 +134,37 @@ def test_sharing_with_the_simulated_ambulance_service_is_acknowledged_and_answer
     incident = make_incident(cast.handler, where="camden", type_code="THEFT", grade="I",
                              summary="Cyclist knocked off, leg injury")  # fmt: skip
     client.force_login(cast.despatcher_cn)
-    answer = client.post(f"/api/v1/incidents/{incident.pk}/partners/", {"partner": "LAS"},
-                         content_type="application/json")  # fmt: skip
+    with using_the_database:  # the simulator's answer may come in while this request still runs
+        answer = client.post(f"/api/v1/incidents/{incident.pk}/partners/", {"partner": "LAS"},
+                             content_type="application/json")  # fmt: skip
     assert answer.status_code == 201, answer.content
 
-    first = PartnerDelivery.objects.filter(share__incident=incident).order_by("id").first()
+    with using_the_database:
+        first = PartnerDelivery.objects.filter(share__incident=incident).order_by("id").first()
     acknowledged = (PartnerDelivery.State.ACKNOWLEDGED, "SIM-1")
     assert (first.state, first.ack) == acknowledged, first.last_error
 
     def answered():
-        return IncidentLogEntry.objects.filter(
-            incident=incident, by__username="las_cad",
-            text="London Ambulance Service (simulated): Resource assigned, attending.",
-        ).first()  # fmt: skip
+        with using_the_database:
+            return IncidentLogEntry.objects.filter(
+                incident=incident, by__username="las_cad",
+                text="London Ambulance Service (simulated): Resource assigned, attending.",
+            ).first()  # fmt: skip
 
     entry = _wait_for(answered, seconds=20, what="the simulated service's note in the log")
     assert entry.by.username == "las_cad"
     # The partner's note is itself a change to the incident, so the latest document goes back
     # to it; the simulator acknowledges that too, and answers an incident only once.
     time.sleep(1.5)  # longer than --reply-delay: a second answer would have arrived by now
-    assert IncidentLogEntry.objects.filter(incident=incident, by__username="las_cad").count() == 1
+    with using_the_database:
+        notes = IncidentLogEntry.objects.filter(incident=incident, by__username="las_cad")
+        assert notes.count() == 1
     deliveries = PartnerDelivery.objects.filter(share__incident=incident)
 
     def settled():
         # The note's own delivery may still be on its way on a slow machine.
-        states = list(deliveries.values_list("state", "ack"))
+        with using_the_database:
+            states = list(deliveries.values_list("state", "ack"))
         done = all(state != PartnerDelivery.State.QUEUED for state, _ in states)
         return states if done else None
 
@@ -136,6 +173,7 @@ def test_sharing_with_the_simulated_ambulance_service_is_acknowledged_and_answer
     assert len({ack for _, ack in states}) == len(states)  # each its own acknowledgement
     # The detail shows the latest delivery, which the simulator has acknowledged by now. (Read
     # any sooner, it could be the note's delivery still queued: the reply comes in 0.5 s.)
-    detail = client.get(f"/api/v1/incidents/{incident.pk}/").json()
+    with using_the_database:
+        detail = client.get(f"/api/v1/incidents/{incident.pk}/").json()
     las = next(p for p in detail["partners"] if p["partner"] == "LAS")
     assert las["delivery"]["state"] == PartnerDelivery.State.ACKNOWLEDGED
