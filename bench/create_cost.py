@@ -14,6 +14,10 @@ Idempotency-Key, the 201 body with duplicates and history), in a throw-away data
   every run for the same code, whatever the machine is doing.
 - CPU per create: this process's (`time.process_time`, the publishing thread included) and
   its PostgreSQL backend's (`/proc/<pid>/stat`, on the same machine only).
+- WAL per create: the bytes of write-ahead log the server wrote in the CPU phase, divided by
+  its creates (every row and index entry written, in every process: run it on a machine where
+  nothing else writes). Far steadier than CPU from run to run: the size of what a create
+  writes.
 - Per statement: PostgreSQL's own account of each statement's CPU (`log_statement_stats`, sent
   to this connection as a notice), joined to the statement that ran it. A statement's notice
   arrives while it runs; the commit's (its deferred triggers included) while committing.
@@ -98,6 +102,18 @@ def cpu_per_create(post: Poster, creates: int) -> tuple[float, float | None]:
         post()
     own = (time.process_time() - own) * 1000 / creates
     return own, (backend_cpu_s(pid) - theirs) * 1000 / creates if pid else None
+
+
+def wal_lsn() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_insert_lsn()")
+        return cursor.fetchone()[0]
+
+
+def wal_bytes_since(start: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [start])
+        return int(cursor.fetchone()[0])
 
 
 class Notices:
@@ -197,9 +213,12 @@ def main() -> int:
         print(f"database: {connection.vendor}; {args.rows} recent incidents, then "
               f"{args.before} creates before measuring; {creates} creates a phase")  # fmt: skip
         print(f"Python calls per create: {calls_per_create(post, creates):,.0f}")
+        start = wal_lsn() if connection.vendor == "postgresql" else None
         own, theirs = cpu_per_create(post, creates)
         backend = f"{theirs:.2f} ms" if theirs is not None else "not measured here"
         print(f"CPU per create: this process {own:.2f} ms, PostgreSQL backend {backend}")
+        if start is not None:
+            print(f"WAL per create: {wal_bytes_since(start) / creates:,.0f} bytes")
         if connection.vendor == "postgresql":
             rows = statement_cpu(post, creates)
             print(f"PostgreSQL CPU by statement (log_statement_stats), "

@@ -100,8 +100,9 @@ class AuditEvent(AppendOnlyModel):
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     # PROTECT, not SET_NULL: nulling the user would be an UPDATE, which the trail refuses.
     # Users who acted are deactivated, never deleted.
+    # Indexed by audit_user_at_idx (user, at), which serves lookups by user alone too.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, db_index=False
     )
     username = models.CharField(max_length=150, blank=True, help_text="as it was at the time")
     action = models.CharField(max_length=20, choices=Action.choices)
@@ -254,7 +255,12 @@ class IdempotencyKey(models.Model):
     concurrent repeat waits on the unique index and then reads the committed answer.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (user, key) index serves every lookup by user. A second
+    # one cost every create a write, and its plan (the user's keys, filtered by key) grew with
+    # the user's keys (docs/benchmarks.md, stop 45).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     key = models.CharField(max_length=200)
     fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and body")
     status_code = models.PositiveSmallIntegerField(default=0)

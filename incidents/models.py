@@ -329,7 +329,10 @@ class IncidentResponse(models.Model):
     incident = models.OneToOneField(
         Incident, on_delete=models.CASCADE, primary_key=True, related_name="response"
     )
-    bcu = models.ForeignKey("cad.BCU", on_delete=models.PROTECT, null=True, blank=True)
+    # Indexed by response_bcu_day_idx (bcu, day), which serves lookups by BCU alone too.
+    bcu = models.ForeignKey(
+        "cad.BCU", on_delete=models.PROTECT, null=True, blank=True, db_index=False
+    )
     grade = models.CharField(max_length=1, choices=Grade.choices, help_text="grade at creation")
     received_at = models.DateTimeField(help_text="the first call's receipt: the clock starts")
     # London calendar date and hour of the week (Monday 00:00-00:59 = 0) of received_at, kept

@@ -111,9 +111,12 @@ class Assignment(models.Model):
         DELIVERED = "delivered"
         FAILED = "failed"
 
+    # Indexed by assignment_incident_idx (incident, cleared_at), which serves lookups by
+    # incident alone too.
     incident = models.ForeignKey(
-        "incidents.Incident", on_delete=models.PROTECT, related_name="assignments"
-    )
+        "incidents.Incident", on_delete=models.PROTECT, related_name="assignments",
+        db_index=False,
+    )  # fmt: skip
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="assignments")
     assigned_at = models.DateTimeField()
     assigned_by = models.ForeignKey(
@@ -157,7 +160,10 @@ class Assignment(models.Model):
 
 
 class UnitStatusChange(AppendOnlyModel):
-    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="status_changes")
+    # Indexed by unit_status_change_idx (unit, at), which serves lookups by unit alone too.
+    unit = models.ForeignKey(
+        Unit, on_delete=models.PROTECT, related_name="status_changes", db_index=False
+    )
     at = models.DateTimeField(help_text="when it happened (as reported)")
     recorded_at = models.DateTimeField(auto_now_add=True)
     from_status = models.CharField(max_length=20, choices=UnitStatus.choices)

@@ -46,3 +46,22 @@ def test_each_statement_is_charged_its_own_notice(cost, postgres, transactional_
         cursor.execute("SHOW log_statement_stats")
         assert cursor.fetchone() == ("off",)
     assert not isinstance(connection.connection.notices, cost.Notices)
+
+
+def test_the_wal_a_write_makes_is_counted(cost, postgres, transactional_db):
+    # Not a temporary table: its rows would not be logged.
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_wal_probe (filler text)")
+    try:
+        start = cost.wal_lsn()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO bench_wal_probe SELECT repeat(md5(i::text), 32) "
+                "FROM generate_series(1, 1000) AS i"
+            )  # 1,000 rows of 1,024 characters, about 1 MB: under the size PostgreSQL compresses
+        written = cost.wal_bytes_since(start)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE bench_wal_probe")
+    # Other databases of this cluster (other test workers') write meanwhile: hence the margin.
+    assert 1_000 * 1_024 <= written < 50 * 1_000 * 1_024
