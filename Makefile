@@ -132,7 +132,7 @@ serve: install
 			--username lfb_cad --beacon $(BEACON_LOCAL) & \
 	fi; \
 	if [ -n "$$REDIS_URL" ]; then \
-		$(VENV)/bin/celery -A cad worker -Q default,radio,texts -n main@%h -l info & \
+		$(VENV)/bin/celery -A cad worker -Q default,radio,texts,report_texts -n main@%h -l info & \
 		$(VENV)/bin/celery -A cad worker -Q recommend -c 2 -n recommend@%h -l info & \
 		$(VENV)/bin/celery -A cad beat -l info & \
 	else \

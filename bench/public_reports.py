@@ -134,12 +134,13 @@ def run_reports(rate: float, seconds: float, procs: int) -> None:
 
 
 def start_worker():
-    """A Celery worker on the `texts` queue, on the benchmark's throw-away database."""
+    """A Celery worker on the texts' two queues, on the benchmark's throw-away database."""
     env = {**os.environ, "NOTIFY_BACKEND": "log", "DATABASE_URL": database_url()}
     celery = ROOT / ".venv" / "bin" / "celery"
     return subprocess.Popen(
-        [str(celery if celery.exists() else "celery"), "-A", "cad", "worker", "-Q", "texts",
-         "-c", "2", "-n", f"bench-texts-{os.getpid()}@%h", "-l", "warning"],
+        [str(celery if celery.exists() else "celery"), "-A", "cad", "worker",
+         "-Q", "texts,report_texts", "-c", "2", "-n", f"bench-texts-{os.getpid()}@%h",
+         "-l", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 

@@ -914,7 +914,7 @@ def main() -> int:
                 *celery, "worker", "-Q", "radio", "-c", str(args.radio_workers), *common,
                 "-n", f"{tag}-radio@%h"], env))  # fmt: skip
             servers.enter_context(radio_ingest.subprocess_logged("celery-default", [
-                *celery, "worker", "-Q", "default,recommend,texts", "-c", "1", *common,
+                *celery, "worker", "-Q", "default,recommend,texts,report_texts", "-c", "1", *common,
                 "-n", f"{tag}-default@%h"], env))  # fmt: skip
             servers.enter_context(radio_ingest.subprocess_logged("beat", [
                 *celery, "beat", "-l", "warning", "-s", f"{scratch}/beat-schedule",

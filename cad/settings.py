@@ -262,8 +262,11 @@ CELERY_TASK_ROUTES = {
     "resources.tasks.*": {"queue": "recommend"},
     "radio.tasks.*": {"queue": "radio"},
     # Texts to the public (issue 15) wait on their own queue: a Notify outage backs up texts,
-    # never recommendations or radio.
+    # never recommendations or radio. Messages about online reports (acknowledgements) have one
+    # of their own: a worker takes from both in turn, so a burst of reports never holds a
+    # caller's despatch text behind it (docs/public-contact.md).
     "incidents.tasks.send_caller_message": {"queue": "texts"},
+    "incidents.tasks.send_report_message": {"queue": "report_texts"},
     "incidents.tasks.requeue_caller_messages": {"queue": "texts"},
 }
 # Where the resilience snapshot (duties/resilience/snapshot.py) is written every 5 minutes:

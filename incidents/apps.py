@@ -22,7 +22,7 @@ class IncidentsConfig(AppConfig):
         from incidents.public.texts import sender_register
         from incidents.replay import QUEUE
         from incidents.selectors import incident_for_audit, incidents_for_board
-        from incidents.tasks import send_caller_message
+        from incidents.tasks import send_caller_message, send_report_message
 
         register_snapshot_section("incidents", incidents_for_board)
         # The declaration banner on every desk's board (incidents/operations/).
@@ -34,4 +34,7 @@ class IncidentsConfig(AppConfig):
         react(INCIDENT_CLOSED, crime_report_draft_on_close)
         # Texts are sent by a task; the texts module cannot import the task module (it is
         # imported by it), so it is told here how to queue one.
-        sender_register(partial(enqueue, send_caller_message))
+        sender_register(
+            partial(enqueue, send_caller_message),
+            report_send=partial(enqueue, send_report_message),
+        )

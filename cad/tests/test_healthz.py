@@ -217,8 +217,9 @@ def test_each_queue_pinged_with_its_workers_and_depth(private_redis, default_que
             result = health.check_queues()
             if result["queues"]["default"]["workers"]:
                 break
-    # Only `default` has a worker here: radio, recommend and texts have none.
-    assert result["status"] == "down" and set(result["down"]) == {"radio", "recommend", "texts"}
+    # Only `default` has a worker here: radio, recommend and the texts' two have none.
+    down = {"radio", "recommend", "texts", "report_texts"}
+    assert result["status"] == "down" and set(result["down"]) == down
     default = result["queues"]["default"]
     assert default["status"] == "ok" and default["workers"][0].startswith("healthz-probe@")
     assert result["queues"]["recommend"] == {"status": "down", "workers": [], "depth": 2}

@@ -97,25 +97,30 @@ def opted_out(number: str) -> bool:
 
 
 def _after_commit_send(message: CallerMessage) -> None:
-    transaction.on_commit(lambda: _enqueue(message.pk), robust=True)
+    report = message.report_id is not None
+    transaction.on_commit(lambda: _enqueue(message.pk, report=report), robust=True)
 
 
 def _not_registered(message_id: int) -> None:
     logger.warning("caller message %s queued with no sender registered", message_id)
 
 
-# How a message id reaches the sending task (incidents.tasks.send_caller_message), set from
-# IncidentsConfig.ready: the task module imports this one, so this one cannot import it.
-_senders: list[Callable[[int], object]] = [_not_registered]
+# How a message id reaches its sending task (incidents.tasks), set from IncidentsConfig.ready:
+# the task module imports this one, so this one cannot import it. Two: a caller's text while
+# police are on the way, and a message about an online report, each on its own queue.
+_senders: list[Callable[[int], object]] = [_not_registered, _not_registered]
 
 
-def sender_register(send: Callable[[int], object]) -> None:
-    """`send(message_id)` queues the sending task."""
-    _senders[0] = send
+def sender_register(
+    send: Callable[[int], object], *, report_send: Callable[[int], object] | None = None
+) -> None:
+    """`send(message_id)` queues the sending task of a caller's text; `report_send(message_id)`
+    that of a message about an online report (`send` too, when not given)."""
+    _senders[:] = [send, report_send or send]
 
 
-def _enqueue(message_id: int) -> None:
-    _senders[0](message_id)
+def _enqueue(message_id: int, *, report: bool) -> None:
+    _senders[1 if report else 0](message_id)
 
 
 def _create(**fields) -> CallerMessage | None:
@@ -324,15 +329,15 @@ def caller_messages_requeue_stale(*, now: datetime | None = None) -> int:
     lost: broker down, worker killed). Sending claims each once, so a duplicate task is harmless."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.CALLER_TEXT_SWEEP_AFTER_SECONDS)
-    ids = list(
+    stale = list(
         CallerMessage.objects.filter(
             status=MessageStatus.QUEUED, queued_at__lt=cutoff,
             queued_at__gte=now - timedelta(hours=6),
-        ).values_list("pk", flat=True)[:500]
+        ).values_list("pk", "report_id")[:500]
     )  # fmt: skip
-    for message_id in ids:
-        _enqueue(message_id)
-    return len(ids)
+    for message_id, report_id in stale:
+        _enqueue(message_id, report=report_id is not None)
+    return len(stale)
 
 
 def incident_messages(*, incident: Incident) -> list[dict]:

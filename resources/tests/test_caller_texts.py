@@ -21,13 +21,11 @@ MOBILE = "07700 900123"
 
 
 @pytest.fixture
-def queued_tasks():
-    """The message ids handed to the sending task (instead of the broker)."""
+def queued_tasks(monkeypatch):
+    """The message ids handed to the sending tasks (instead of the broker)."""
     sent: list[int] = []
-    before = texts._senders[0]
-    texts.sender_register(sent.append)
-    yield sent
-    texts.sender_register(before)
+    monkeypatch.setattr(texts, "_senders", [sent.append, sent.append])
+    return sent
 
 
 @pytest.fixture

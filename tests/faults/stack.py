@@ -226,7 +226,8 @@ class Stack:
 
     def start_worker(self) -> None:
         self.worker = self._spawn("worker", [
-            venv_bin("celery"), "-A", "cad", "worker", "-Q", "default,radio,recommend,texts",
+            venv_bin("celery"), "-A", "cad", "worker",
+            "-Q", "default,radio,recommend,texts,report_texts",
             "-P", "solo", "-n", f"faults-{uuid.uuid4().hex[:6]}@%h", "-l", "info",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ])  # fmt: skip
