@@ -10,7 +10,6 @@ import time
 import uuid
 
 import pytest
-from django.conf import settings as django_settings
 from django_guid import clear_guid, set_guid
 from rest_framework.test import APIClient
 
@@ -19,7 +18,7 @@ from cad.celery import app as celery_app
 from cad.ops.logs import TaskFilter, json_formatter
 from radio import tasks as radio_tasks
 from tests.factories import CAMDEN, make_incident_type, make_unit
-from tests.servers import ROOT
+from tests.servers import ROOT, subprocess_database_url
 
 CALLER_NAME = "Philippa Trevelyan-Smythe"
 CALLER_PHONE = "07700 900461"
@@ -114,10 +113,9 @@ def _prepared_send(task, queue: str) -> str:
 def test_the_request_id_travels_to_the_worker_in_a_task_header(tmp_path, redis_url, send):
     """A real worker (JSON logs) runs a task queued under a request id and logs with it."""
     queue = f"h19-logs-{uuid.uuid4().hex[:8]}"
-    db = django_settings.DATABASES["default"]
     env = {
         **os.environ, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO",
-        "REDIS_URL": redis_url, "DATABASE_URL": _database_url(db),
+        "REDIS_URL": redis_url, "DATABASE_URL": subprocess_database_url(),
     }  # fmt: skip
     log = tmp_path / "worker.log"
     with open(log, "w") as out:
@@ -151,8 +149,3 @@ def test_the_request_id_travels_to_the_worker_in_a_task_header(tmp_path, redis_u
     assert done["request_id"] == request_id
     assert done["task_name"] == "radio.tasks.apply_pending_radio_messages"
     assert {"time", "level", "logger", "message"} <= set(done)
-
-
-def _database_url(db: dict) -> str:
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
