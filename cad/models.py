@@ -285,9 +285,10 @@ class RecoveryCode(models.Model):
     by a conditional UPDATE, so one code lets in one sign-in however many race with it.
     """
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_codes"
-    )
+    user = models.ForeignKey(  # indexed by recovery_user_used_idx (user, ...)
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_codes",
+        db_index=False,
+    )  # fmt: skip
     code_hash = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
     used_at = models.DateTimeField(null=True, blank=True)

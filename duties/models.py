@@ -6,7 +6,9 @@ from django.db.models import Q
 
 
 class Team(models.Model):
-    bcu = models.ForeignKey("cad.BCU", on_delete=models.PROTECT, related_name="teams")
+    bcu = models.ForeignKey(  # indexed by team_name_per_bcu (bcu, ...)
+        "cad.BCU", on_delete=models.PROTECT, related_name="teams", db_index=False
+    )
     name = models.CharField(max_length=50)
 
     class Meta:
@@ -30,7 +32,9 @@ class Officer(models.Model):
     first_name = models.CharField(max_length=60)
     last_name = models.CharField(max_length=60)
     rank = models.CharField(max_length=5, choices=Rank.choices, default=Rank.PC)
-    bcu = models.ForeignKey("cad.BCU", on_delete=models.PROTECT, related_name="officers")
+    bcu = models.ForeignKey(  # indexed by officer_bcu_team_idx (bcu, ...)
+        "cad.BCU", on_delete=models.PROTECT, related_name="officers", db_index=False
+    )
     team = models.ForeignKey(
         Team, on_delete=models.PROTECT, related_name="officers", null=True, blank=True
     )
@@ -61,7 +65,9 @@ class Officer(models.Model):
 class OfficerSkill(models.Model):
     """A skill an officer holds, until it expires (Taser and firearms need requalifying)."""
 
-    officer = models.ForeignKey(Officer, on_delete=models.CASCADE, related_name="officer_skills")
+    officer = models.ForeignKey(  # indexed by one_skill_row_per_officer (officer, ...)
+        Officer, on_delete=models.CASCADE, related_name="officer_skills", db_index=False
+    )
     skill = models.ForeignKey("resources.Skill", on_delete=models.PROTECT)
     expires_on = models.DateField(null=True, blank=True)
 
@@ -81,7 +87,9 @@ class Shift(models.Model):
         NIGHT = "night"
         OTHER = "other"
 
-    bcu = models.ForeignKey("cad.BCU", on_delete=models.PROTECT, related_name="shifts")
+    bcu = models.ForeignKey(  # indexed by shift_bcu_start_idx (bcu, ...)
+        "cad.BCU", on_delete=models.PROTECT, related_name="shifts", db_index=False
+    )
     team = models.ForeignKey(
         Team, on_delete=models.PROTECT, related_name="shifts", null=True, blank=True
     )
@@ -118,7 +126,9 @@ class Shift(models.Model):
 
 
 class ShiftSkillRequirement(models.Model):
-    shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="required_skills")
+    shift = models.ForeignKey(  # indexed by one_requirement_per_skill (shift, ...)
+        Shift, on_delete=models.CASCADE, related_name="required_skills", db_index=False
+    )
     skill = models.ForeignKey("resources.Skill", on_delete=models.PROTECT)
     count = models.PositiveSmallIntegerField(default=1)
 
@@ -132,7 +142,9 @@ class ShiftSkillRequirement(models.Model):
 
 
 class ShiftAssignment(models.Model):
-    shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="assignments")
+    shift = models.ForeignKey(  # indexed by officer_once_per_shift (shift, ...)
+        Shift, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     officer = models.ForeignKey(Officer, on_delete=models.PROTECT, related_name="assignments")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -193,7 +205,9 @@ class RosterDay(models.Model):
     both: the roster services keep it so.
     """
 
-    officer = models.ForeignKey(Officer, on_delete=models.CASCADE, related_name="roster_days")
+    officer = models.ForeignKey(  # indexed by one_roster_day_per_officer (officer, ...)
+        Officer, on_delete=models.CASCADE, related_name="roster_days", db_index=False
+    )
     date = models.DateField(help_text="London calendar date")
     kind = models.CharField(max_length=10, choices=DayKind.choices)
     note = models.CharField(max_length=500, blank=True)
@@ -217,7 +231,9 @@ class RestDayCancellation(models.Model):
     """A rest day taken back from an officer, with the notice given (Police Regulations:
     under 15 days' notice earns compensation; under 8 days needs a recorded reason)."""
 
-    officer = models.ForeignKey(Officer, on_delete=models.PROTECT, related_name="cancelled_rest")
+    officer = models.ForeignKey(  # indexed by restcancel_officer_date_idx (officer, ...)
+        Officer, on_delete=models.PROTECT, related_name="cancelled_rest", db_index=False
+    )
     date = models.DateField(help_text="the rest day that was cancelled (London date)")
     cancelled_at = models.DateTimeField()
     cancelled_by = models.ForeignKey(

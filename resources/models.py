@@ -218,9 +218,10 @@ class RingFence(models.Model):
     for other incidents, and sent elsewhere only with an override reason (resources/ringfence.py).
     """
 
-    operation = models.ForeignKey(
-        "incidents.Operation", on_delete=models.PROTECT, related_name="ring_fences"
-    )
+    operation = models.ForeignKey(  # indexed by one_ring_fence_per_unit (operation, ...)
+        "incidents.Operation", on_delete=models.PROTECT, related_name="ring_fences",
+        db_index=False,
+    )  # fmt: skip
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="ring_fences")
     added_at = models.DateTimeField(auto_now_add=True)
     added_by = models.ForeignKey(

@@ -55,9 +55,10 @@ class PartnerAgency(models.Model):
 class PartnerShare(models.Model):
     """An incident shared with a partner: it gets the document now and on every change."""
 
-    incident = models.ForeignKey(
-        "incidents.Incident", on_delete=models.PROTECT, related_name="partner_shares"
-    )
+    incident = models.ForeignKey(  # indexed by one_share_per_partner (incident, ...)
+        "incidents.Incident", on_delete=models.PROTECT, related_name="partner_shares",
+        db_index=False,
+    )  # fmt: skip
     partner = models.ForeignKey(PartnerAgency, on_delete=models.PROTECT, related_name="shares")
     shared_at = models.DateTimeField()
     shared_by = models.ForeignKey(
@@ -103,7 +104,9 @@ class PartnerDelivery(models.Model):
 class PartnerIncident(models.Model):
     """A partner's incident as we hold it: their id → our incident (imports are idempotent)."""
 
-    partner = models.ForeignKey(PartnerAgency, on_delete=models.PROTECT, related_name="incidents")
+    partner = models.ForeignKey(  # indexed by one_incident_per_partner_id (partner, ...)
+        PartnerAgency, on_delete=models.PROTECT, related_name="incidents", db_index=False
+    )
     partner_incident_id = models.CharField(max_length=200)
     incident = models.ForeignKey(
         "incidents.Incident", on_delete=models.PROTECT, related_name="partner_links"
