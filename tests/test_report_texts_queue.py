@@ -2,8 +2,8 @@
 
 Each report asks for an acknowledgement by text or email. They used to share the `texts` queue
 with the despatch, arrival and close texts, so a burst of reports delayed those by as long as
-its backlog took to drain (docs/benchmarks.md, "Issue 15"). Messages about reports now go on
-`report_texts`, and a worker taking both queues takes from each in turn.
+its backlog took to drain (docs/benchmarks.md, "Public contact (issue 15)"). Messages about
+reports now go on `report_texts`, and a worker taking both queues takes from each in turn.
 
 Real parts: the messages are queued through Redis (a private server, so no other test's tasks
 reach this worker) and sent by a real `celery worker -Q texts,report_texts` on the test
