@@ -6,7 +6,7 @@ young, walked the separate one through all of the user's keys (docs/benchmarks.m
 from django.conf import settings
 from django.db import migrations, models
 
-from cad.migration_ops import covered_index_drop
+from cad.migration_ops import foreign_key_index_dropped
 
 
 class Migration(migrations.Migration):
@@ -18,31 +18,29 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            database_operations=[
-                covered_index_drop("cad_auditevent", "cad_auditevent_user_id_e3d17edc", "user_id"),
-                covered_index_drop(
-                    "incidents_idempotencykey", "incidents_idempotencykey_user_id_bbf9ef2d",
-                    "user_id",
-                ),  # fmt: skip
-            ],
-            state_operations=[
-                migrations.AlterField(
-                    model_name="auditevent",
-                    name="user",
-                    field=models.ForeignKey(
-                        blank=True, db_index=False, null=True,
-                        on_delete=models.deletion.PROTECT, to=settings.AUTH_USER_MODEL,
-                    ),  # fmt: skip
-                ),
-                migrations.AlterField(
-                    model_name="idempotencykey",
-                    name="user",
-                    field=models.ForeignKey(
-                        db_index=False, on_delete=models.deletion.CASCADE, related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),  # fmt: skip
-                ),
-            ],
+        foreign_key_index_dropped(
+            "auditevent",
+            "user",
+            models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=models.PROTECT,
+                to=settings.AUTH_USER_MODEL,
+            ),
+            table="cad_auditevent",
+            index="cad_auditevent_user_id_e3d17edc",
+        ),
+        foreign_key_index_dropped(
+            "idempotencykey",
+            "user",
+            models.ForeignKey(
+                db_index=False,
+                on_delete=models.CASCADE,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
+            table="incidents_idempotencykey",
+            index="incidents_idempotencykey_user_id_bbf9ef2d",
         ),
     ]

@@ -3,7 +3,7 @@ serves: every create wrote an entry in both (docs/benchmarks.md, stop 45)."""
 
 from django.db import migrations, models
 
-from cad.migration_ops import covered_index_drop
+from cad.migration_ops import foreign_key_index_dropped
 
 
 class Migration(migrations.Migration):
@@ -14,22 +14,13 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            database_operations=[
-                covered_index_drop(
-                    "incidents_incidentresponse", "incidents_incidentresponse_bcu_id_8bfa23f6",
-                    "bcu_id",
-                ),  # fmt: skip
-            ],
-            state_operations=[
-                migrations.AlterField(
-                    model_name="incidentresponse",
-                    name="bcu",
-                    field=models.ForeignKey(
-                        blank=True, db_index=False, null=True,
-                        on_delete=models.deletion.PROTECT, to="cad.bcu",
-                    ),  # fmt: skip
-                ),
-            ],
+        foreign_key_index_dropped(
+            "incidentresponse",
+            "bcu",
+            models.ForeignKey(
+                blank=True, db_index=False, null=True, on_delete=models.PROTECT, to="cad.bcu"
+            ),
+            table="incidents_incidentresponse",
+            index="incidents_incidentresponse_bcu_id_8bfa23f6",
         ),
     ]

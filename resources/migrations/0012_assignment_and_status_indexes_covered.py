@@ -5,7 +5,7 @@ every status a unit sends (docs/benchmarks.md, stop 45)."""
 
 from django.db import migrations, models
 
-from cad.migration_ops import covered_index_drop
+from cad.migration_ops import foreign_key_index_dropped
 
 
 class Migration(migrations.Migration):
@@ -17,34 +17,28 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            database_operations=[
-                covered_index_drop(
-                    "resources_assignment", "resources_assignment_incident_id_5a19a11d",
-                    "incident_id",
-                ),
-                covered_index_drop(
-                    "resources_unitstatuschange", "resources_unitstatuschange_unit_id_fb319015",
-                    "unit_id",
-                ),
-            ],  # fmt: skip
-            state_operations=[
-                migrations.AlterField(
-                    model_name="assignment",
-                    name="incident",
-                    field=models.ForeignKey(
-                        db_index=False, on_delete=models.deletion.PROTECT,
-                        related_name="assignments", to="incidents.incident",
-                    ),  # fmt: skip
-                ),
-                migrations.AlterField(
-                    model_name="unitstatuschange",
-                    name="unit",
-                    field=models.ForeignKey(
-                        db_index=False, on_delete=models.deletion.PROTECT,
-                        related_name="status_changes", to="resources.unit",
-                    ),  # fmt: skip
-                ),
-            ],
+        foreign_key_index_dropped(
+            "assignment",
+            "incident",
+            models.ForeignKey(
+                db_index=False,
+                on_delete=models.PROTECT,
+                related_name="assignments",
+                to="incidents.incident",
+            ),
+            table="resources_assignment",
+            index="resources_assignment_incident_id_5a19a11d",
+        ),
+        foreign_key_index_dropped(
+            "unitstatuschange",
+            "unit",
+            models.ForeignKey(
+                db_index=False,
+                on_delete=models.PROTECT,
+                related_name="status_changes",
+                to="resources.unit",
+            ),
+            table="resources_unitstatuschange",
+            index="resources_unitstatuschange_unit_id_fb319015",
         ),
     ]

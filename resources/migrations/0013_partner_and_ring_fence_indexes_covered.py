@@ -2,10 +2,9 @@
 already serves: partner shares, partner incidents and ring fences (docs/benchmarks.md,
 stop 45)."""
 
-import django.db.models.deletion
 from django.db import migrations, models
 
-from cad.migration_ops import covered_index_drop
+from cad.migration_ops import foreign_key_index_dropped
 
 
 class Migration(migrations.Migration):
@@ -17,55 +16,40 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            database_operations=[
-                covered_index_drop(
-                    "resources_partnerincident",
-                    "resources_partnerincident_partner_id_34c488a4",
-                    "partner_id",
-                ),
-                covered_index_drop(
-                    "resources_partnershare",
-                    "resources_partnershare_incident_id_390f8f97",
-                    "incident_id",
-                ),
-                covered_index_drop(
-                    "resources_ringfence",
-                    "resources_ringfence_operation_id_6f8228d4",
-                    "operation_id",
-                ),
-            ],
-            state_operations=[
-                migrations.AlterField(
-                    model_name="partnerincident",
-                    name="partner",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="incidents",
-                        to="resources.partneragency",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="partnershare",
-                    name="incident",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="partner_shares",
-                        to="incidents.incident",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="ringfence",
-                    name="operation",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="ring_fences",
-                        to="incidents.operation",
-                    ),
-                ),
-            ],
+        foreign_key_index_dropped(
+            "partnerincident",
+            "partner",
+            models.ForeignKey(
+                db_index=False,
+                on_delete=models.PROTECT,
+                related_name="incidents",
+                to="resources.partneragency",
+            ),
+            table="resources_partnerincident",
+            index="resources_partnerincident_partner_id_34c488a4",
+        ),
+        foreign_key_index_dropped(
+            "partnershare",
+            "incident",
+            models.ForeignKey(
+                db_index=False,
+                on_delete=models.PROTECT,
+                related_name="partner_shares",
+                to="incidents.incident",
+            ),
+            table="resources_partnershare",
+            index="resources_partnershare_incident_id_390f8f97",
+        ),
+        foreign_key_index_dropped(
+            "ringfence",
+            "operation",
+            models.ForeignKey(
+                db_index=False,
+                on_delete=models.PROTECT,
+                related_name="ring_fences",
+                to="incidents.operation",
+            ),
+            table="resources_ringfence",
+            index="resources_ringfence_operation_id_6f8228d4",
         ),
     ]
