@@ -318,22 +318,39 @@ class PreparedInsert:
     value that is an expression, a model whose INSERT returns more than its automatic key, or
     an instance whose key is set when the model numbers its rows itself (or not set when the
     caller must give it, as a one-to-one key).
+
+    `key_given`: the caller sets the automatic key itself (drawn from the table's sequence with
+    `key_next`) and the INSERT sends it, so that rows referring to this one can be written
+    before it (Django's foreign keys are checked at commit on PostgreSQL).
     """
 
-    def __init__(self, model: type[Model]):
+    def __init__(self, model: type[Model], *, key_given: bool = False):
         self.model = model
         meta = model._meta
-        self._numbered = meta.auto_field is not None  # the database gives the key
+        automatic = meta.auto_field is not None
+        self._numbered = automatic and not key_given  # the database gives the key
         self._fields = [f for f in meta.local_concrete_fields
-                        if not f.generated and f is not meta.auto_field]  # fmt: skip
+                        if not f.generated and (f is not meta.auto_field or key_given)]  # fmt: skip
         plain_save = model.save is Model.save or getattr(model.save, "plain_on_insert", False)
         self._plain = (
             plain_save
             and not meta.parents
             and not meta.order_with_respect_to
-            and meta.db_returning_fields == ([meta.pk] if self._numbered else [])
+            and meta.db_returning_fields == ([meta.pk] if automatic else [])
         )
         self._statement: PreparedSQL | None = None
+        self._key_next = PreparedSQL("SELECT nextval(pg_get_serial_sequence(%s, %s))")
+
+    def key_next(self) -> int | None:
+        """A key for a new row, drawn from the table's own sequence on PostgreSQL; None where
+        the database hands none out ahead of its row (SQLite): the caller then inserts first."""
+        connection = connections[router.db_for_write(self.model)]
+        meta = self.model._meta
+        if connection.vendor != "postgresql" or meta.auto_field is None:
+            return None
+        with connection.cursor() as cursor:
+            self._key_next.execute(cursor, [meta.db_table, meta.auto_field.column])
+            return cursor.fetchone()[0]
 
     def insert(self, obj: Model) -> None:
         alias = router.db_for_write(self.model, instance=obj)

@@ -130,7 +130,11 @@ _REFERENCE_SET = PreparedSQL(
     "WHERE id = %s"
 )
 _TYPE_BY_CODE = PreparedRows(IncidentType, '"code" = %s')
-_INCIDENT_INSERT = PreparedInsert(Incident)
+_INCIDENT_INSERT = PreparedInsert(Incident)  # elsewhere than on PostgreSQL: a placeholder first
+# On PostgreSQL the incident's row is written once, with its number: an UPDATE of the
+# reference changed an indexed column, so it wrote the row again and an entry in each of its
+# indexes, and left a dead row for vacuum (docs/benchmarks.md, stop 46).
+_INCIDENT_INSERT_KEYED = PreparedInsert(Incident, key_given=True)
 _CALL_INSERT = PreparedInsert(Call)
 _LOG_INSERT = PreparedInsert(IncidentLogEntry)
 _RESPONSE_INSERT = PreparedInsert(IncidentResponse)
@@ -244,12 +248,8 @@ def incident_create(
     # No savepoint: any failure below fails the whole creation, so there is nothing to keep.
     with transaction.atomic(savepoint=False):
         day = london_date(at)
-        # The day's CAD number is taken last (`_reference_take`): its row stays locked until
-        # commit and every creation queues on it, so the rows are written under a placeholder.
         incident = Incident(
-            reference=f"PENDING {secrets.token_hex(6)}",
             reference_date=day,
-            reference_number=_placeholder_number(),
             type=incident_type,
             grade=grade,
             summary=summary,
@@ -264,7 +264,16 @@ def incident_create(
             due_at=due_at_for(grade, at),
             operation=operation,
         )
-        _INCIDENT_INSERT.insert(incident)
+        # The day's CAD number is taken last (`_reference_take`): its row stays locked until
+        # commit and every creation queues on it. On PostgreSQL the incident's key is drawn
+        # now and its row written once, numbered, at the end (the rows below refer to it; the
+        # foreign keys are checked at commit); elsewhere it is written now under a placeholder
+        # number and given its real one at the end.
+        incident.pk = _INCIDENT_INSERT_KEYED.key_next()
+        if incident.pk is None:
+            incident.reference = f"PENDING {secrets.token_hex(6)}"
+            incident.reference_number = _placeholder_number()
+            _INCIDENT_INSERT.insert(incident)
         if qualifiers:
             incident.qualifiers.set(qualifiers)
         first_call = Call(
@@ -318,10 +327,14 @@ def _placeholder_number() -> int:
 
 def _reference_take(incident: Incident, *, day: date) -> None:
     """Give a new incident its CAD number, as late in the creation as the record allows: the
-    day's sequence row is locked from here to commit (see `reference_next`)."""
+    day's sequence row is locked from here to commit (see `reference_next`). Writes the
+    incident's row now if it was not written yet (its key drawn ahead), else numbers it."""
     number = reference_next(day=day)
     incident.reference = reference_format(day, number)
     incident.reference_number = number
+    if incident._state.adding:
+        _INCIDENT_INSERT_KEYED.insert(incident)
+        return
     with connection.cursor() as cursor:  # fixed, like reference_next: once per creation
         _REFERENCE_SET.execute(cursor, [incident.reference, number, incident.pk])
 

@@ -27,10 +27,10 @@ from incidents.selectors import (
     location_history,
     possible_duplicates,
 )
-from incidents.services import _REFERENCE_NEXT, _REFERENCE_SET
+from incidents.services import _INCIDENT_INSERT_KEYED, _REFERENCE_NEXT, _REFERENCE_SET
 from tests.factories import CAMDEN, make_incident_type
 
-STATEMENTS = {
+COMMON = {
     "token read": _TOKENS_WITH_USER,
     "open incidents near": _OPEN_INCIDENTS_NEAR,
     "incidents near, newest first": _INCIDENTS_NEAR_NEWEST_FIRST,
@@ -38,8 +38,15 @@ STATEMENTS = {
     "idempotency claim": _CLAIM,
     "idempotency store": _STORE,
     "the day's number": _REFERENCE_NEXT,
-    "the reference": _REFERENCE_SET,
 }
+
+
+def _statements() -> dict:
+    """On PostgreSQL the incident's key is drawn ahead and its row written once, numbered;
+    elsewhere the row is written under a placeholder and then given its reference."""
+    if connection.vendor == "postgresql":
+        return {**COMMON, "the incident's key": _INCIDENT_INSERT_KEYED._key_next}
+    return {**COMMON, "the reference": _REFERENCE_SET}
 
 
 def _create(cast, key: str) -> tuple[int, list[str]]:
@@ -73,10 +80,32 @@ def test_a_create_runs_its_fixed_statements_prepared(postgres, cast):
 
     assert status == 201
     executes = {sql for sql in ran if sql.startswith("EXECUTE ")}
-    for what, statement in STATEMENTS.items():
+    for what, statement in _statements().items():
         assert any(f'"{statement.name}"' in sql for sql in executes), f"{what}: not prepared"
         assert statement.sql not in ran, f"{what}: run as plain text"
     assert Incident.objects.filter(summary="fight outside the pub").count() == 1
+
+
+def test_the_incident_row_is_written_once_with_its_reference(postgres, cast):
+    """An UPDATE of the reference wrote the row again, an entry in each of the incident
+    table's indexes, and left a dead row behind (stop 46): on PostgreSQL the row is inserted
+    once, numbered. (This test's transaction holds the create's, so the counters are its.)"""
+    with connection.cursor() as cursor:
+        counts = ("SELECT pg_stat_get_xact_tuples_inserted(%s::regclass), "
+                  "pg_stat_get_xact_tuples_updated(%s::regclass)")  # fmt: skip
+        cursor.execute(counts, ["incidents_incident"] * 2)
+        before = cursor.fetchone()
+        status, ran = _create(cast, "written-once")
+        cursor.execute(counts, ["incidents_incident"] * 2)
+        after = cursor.fetchone()
+
+    assert status == 201
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 0)
+    assert not any(_REFERENCE_SET.name in sql or "UPDATE incidents_incident" in sql for sql in ran)
+    incident = Incident.objects.get(summary="fight outside the pub")
+    assert re.fullmatch(r"CAD \d{4}/\d{2}[A-Z][a-z]{2}\d{2}", incident.reference)
+    assert incident.reference_number < 2_000_000_000  # a day's number, not a placeholder
+    assert incident.calls.get().incident_id == incident.pk
 
 
 def test_without_server_prepares_they_run_as_text(db, cast, settings):
@@ -86,7 +115,7 @@ def test_without_server_prepares_they_run_as_text(db, cast, settings):
 
     assert status == 201
     assert not [sql for sql in ran if sql.startswith(("EXECUTE ", "PREPARE "))]
-    for what, statement in STATEMENTS.items():
+    for what, statement in _statements().items():
         if what == "token read" and connection.vendor != "postgresql":
             continue  # SQLite reads the token through knox's own query (decision 0031)
         assert statement.sql in ran, f"{what}: not run"
