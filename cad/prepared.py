@@ -302,6 +302,9 @@ def plain_on_insert(save: Callable) -> Callable:
     return save
 
 
+_KEY_NEXT = "SELECT nextval(pg_get_serial_sequence(%s, %s))"
+
+
 class PreparedInsert:
     """`insert(obj)` saves a new instance of `model` as `obj.save(force_insert=True)` would:
     Django's own INSERT for the model, compiled once per process and prepared on the server.
@@ -339,14 +342,15 @@ class PreparedInsert:
             and meta.db_returning_fields == ([meta.pk] if automatic else [])
         )
         self._statement: PreparedSQL | None = None
-        self._key_next = PreparedSQL("SELECT nextval(pg_get_serial_sequence(%s, %s))")
+        self._key_next = PreparedSQL(_KEY_NEXT) if key_given and automatic else None
 
     def key_next(self) -> int | None:
         """A key for a new row, drawn from the table's own sequence on PostgreSQL; None where
-        the database hands none out ahead of its row (SQLite): the caller then inserts first."""
+        the database hands none out ahead of its row (SQLite): the caller then inserts first.
+        (None too for an inserter not made with `key_given`, or a model without a sequence.)"""
         connection = connections[router.db_for_write(self.model)]
         meta = self.model._meta
-        if connection.vendor != "postgresql" or meta.auto_field is None:
+        if self._key_next is None or meta.auto_field is None or connection.vendor != "postgresql":
             return None
         with connection.cursor() as cursor:
             self._key_next.execute(cursor, [meta.db_table, meta.auto_field.column])

@@ -91,6 +91,7 @@ def test_a_key_drawn_ahead_is_the_sequence_s_next_and_the_row_is_stored_under_it
     before = _audit(user)
     before.save()  # the sequence the database itself numbers from
     assert drawn[0] < drawn[1] < before.pk
+    assert PreparedInsert(AuditEvent).key_next() is None  # an inserter that numbers its rows
 
     row = _audit(user)
     row.pk = drawn[1]
