@@ -17,7 +17,8 @@ Idempotency-Key, the 201 body with duplicates and history), in a throw-away data
 - WAL per create: the bytes of write-ahead log the server wrote in the CPU phase, divided by
   its creates (every row and index entry written, in every process: run it on a machine where
   nothing else writes). Far steadier than CPU from run to run: the size of what a create
-  writes.
+  writes. Then the same WAL by the table or index each record wrote to (`pg_walinspect`, on
+  PostgreSQL 15 and later as a superuser): where those bytes go.
 - Per statement: PostgreSQL's own account of each statement's CPU (`log_statement_stats`, sent
   to this connection as a notice), joined to the statement that ran it. A statement's notice
   arrives while it runs; the commit's (its deferred triggers included) while committing.
@@ -49,7 +50,7 @@ import django  # noqa: E402
 django.setup()
 
 from despatch_cycle import backend_cpu_s, local_backend_pid  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import DatabaseError, connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from incident_create import fill_recent, incident_body, setup_world  # noqa: E402
@@ -114,6 +115,61 @@ def wal_bytes_since(start: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [start])
         return int(cursor.fetchone()[0])
+
+
+BLOCK_REF = re.compile(r"rel (\d+)/(\d+)/(\d+)")
+
+
+def wal_by_relation(start: str, end: str) -> list[tuple[str, int]] | None:
+    """[(relation, bytes)] of the WAL records between two positions, largest first, each
+    record charged to the relation of its first block (a record without one, as a commit's, to
+    its resource manager in brackets; one in another database to "(elsewhere)"). None where
+    PostgreSQL cannot say: `pg_walinspect` (PostgreSQL 15 and later, a superuser's extension)
+    missing or refused. The extension is dropped again if this made it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_walinspect'")
+        made = cursor.fetchone() is None
+    try:
+        if made:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("CREATE EXTENSION pg_walinspect")
+    except DatabaseError:
+        return None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
+            database = str(cursor.fetchone()[0])
+            cursor.execute(
+                "SELECT pg_relation_filenode(oid)::text, relname FROM pg_class "
+                "WHERE pg_relation_filenode(oid) IS NOT NULL"
+            )
+            names = dict(cursor.fetchall())
+            cursor.execute(
+                "SELECT resource_manager, record_length, block_ref "
+                "FROM pg_get_wal_records_info(%s, %s)",
+                [start, end],
+            )
+            records = cursor.fetchall()
+    finally:
+        if made:
+            with connection.cursor() as cursor:
+                cursor.execute("DROP EXTENSION pg_walinspect")
+    spent: Counter[str] = Counter()
+    for manager, length, blocks in records:
+        found = BLOCK_REF.search(blocks or "")
+        if found is None:
+            spent[f"({manager})"] += length
+        elif found.group(2) != database:
+            spent["(elsewhere)"] += length
+        else:
+            spent[names.get(found.group(3), f"relation {found.group(3)}")] += length
+    return spent.most_common()
+
+
+def wal_flushed() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_flush_lsn()")
+        return cursor.fetchone()[0]
 
 
 class Notices:
@@ -219,6 +275,12 @@ def main() -> int:
         print(f"CPU per create: this process {own:.2f} ms, PostgreSQL backend {backend}")
         if start is not None:
             print(f"WAL per create: {wal_bytes_since(start) / creates:,.0f} bytes")
+            # Each commit waited for its flush, so everything the creates wrote is readable.
+            by_relation = wal_by_relation(start, wal_flushed())
+            if by_relation is None:
+                print("  by relation: not here (pg_walinspect: PostgreSQL 15+, a superuser)")
+            for name, written in (by_relation or [])[:15]:
+                print(f"  {written / creates:7,.0f} bytes  {name}")
         if connection.vendor == "postgresql":
             rows = statement_cpu(post, creates)
             print(f"PostgreSQL CPU by statement (log_statement_stats), "
