@@ -407,11 +407,13 @@ class ResponseDay(models.Model):
         constraints = [
             # The triggers' ON CONFLICT target; an incident outside every BCU has a NULL bcu,
             # which must still meet its own cell (PostgreSQL 15's NULLS NOT DISTINCT). In this
-            # order and with the count included, a year of all London or of one BCU is one
-            # range of the index, read without visiting the table.
+            # order a year of all London or of one BCU is one range of the index. The count is
+            # not in it: every creation and first arrival adds to two cells, and an update of
+            # an indexed column is never a HOT update (a new entry in each index every time;
+            # docs/benchmarks.md, stop 46). The table keeps room on each page for HOT updates
+            # (fillfactor, migration 0014).
             models.UniqueConstraint(
                 fields=["all_london", "bcu", "day", "grade", "bucket"],
-                include=["n"],
                 nulls_distinct=False,
                 name="response_day_cell",
             )

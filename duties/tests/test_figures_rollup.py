@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from duties.figures.selectors import response_figures
 from incidents.models import Incident, IncidentResponse, ResponseDay
-from tests.factories import incident_row_bypassing_services
+from tests.factories import incident_row_bypassing_services, make_incident
 
 LONDON = ZoneInfo("Europe/London")
 TARGETS = {"I": 900, "S": 3600, "E": None, "R": None}
@@ -169,3 +169,24 @@ def test_a_bulk_load_reaches_the_roll_up_in_its_buckets(cast, geography):
     summed = cells.values("bucket").annotate(n=Sum("n"))
     # 300 and 330 share the 300-359 bucket; 901 opens the first bucket past the I target.
     assert {c["bucket"]: c["n"] for c in summed} == {300: 2, 901: 1}
+
+
+def test_a_creation_adds_to_its_cells_by_hot_updates(postgres, cast, geography):
+    """Every creation adds one to two cells (its BCU's and all London's). With the count in the
+    cells' index each such update wrote a new entry in all three of the table's indexes; now
+    PostgreSQL updates the row in place on its page (a HOT update), which the table's fillfactor
+    leaves room for. (This test's transaction holds the creations', so the counters are its.)"""
+    make_incident(cast.handler, grade="I")  # the day's cells now exist
+    with connection.cursor() as cursor:
+        counts = ("SELECT pg_stat_get_xact_tuples_updated(%s::regclass), "
+                  "pg_stat_get_xact_tuples_hot_updated(%s::regclass)")  # fmt: skip
+        cursor.execute(counts, ["incidents_responseday"] * 2)
+        before = cursor.fetchone()
+        for _ in range(3):
+            make_incident(cast.handler, grade="I")
+        cursor.execute(counts, ["incidents_responseday"] * 2)
+        after = cursor.fetchone()
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'incidents_responseday'")
+        options = cursor.fetchone()[0]
+    assert (after[0] - before[0], after[1] - before[1]) == (6, 6)
+    assert "fillfactor=70" in options
