@@ -29,6 +29,7 @@ from incidents.selectors import (
 )
 from incidents.services import _INCIDENT_INSERT_KEYED, _REFERENCE_NEXT, _REFERENCE_SET
 from tests.factories import CAMDEN, make_incident_type
+from tests.row_writes import row_writes
 
 COMMON = {
     "token read": _TOKENS_WITH_USER,
@@ -90,17 +91,12 @@ def test_the_incident_row_is_written_once_with_its_reference(postgres, cast):
     """An UPDATE of the reference wrote the row again, an entry in each of the incident
     table's indexes, and left a dead row behind (stop 46): on PostgreSQL the row is inserted
     once, numbered. (This test's transaction holds the create's, so the counters are its.)"""
-    with connection.cursor() as cursor:
-        counts = ("SELECT pg_stat_get_xact_tuples_inserted(%s::regclass), "
-                  "pg_stat_get_xact_tuples_updated(%s::regclass)")  # fmt: skip
-        cursor.execute(counts, ["incidents_incident"] * 2)
-        before = cursor.fetchone()
-        status, ran = _create(cast, "written-once")
-        cursor.execute(counts, ["incidents_incident"] * 2)
-        after = cursor.fetchone()
+    before = row_writes("incidents_incident")
+    status, ran = _create(cast, "written-once")
+    written = row_writes("incidents_incident") - before
 
     assert status == 201
-    assert (after[0] - before[0], after[1] - before[1]) == (1, 0)
+    assert (written.inserted, written.updated) == (1, 0)
     assert not any(_REFERENCE_SET.name in sql or "UPDATE incidents_incident" in sql for sql in ran)
     incident = Incident.objects.get(summary="fight outside the pub")
     assert re.fullmatch(r"CAD \d{4}/\d{2}[A-Z][a-z]{2}\d{2}", incident.reference)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from duties.figures.selectors import response_figures
 from incidents.models import Incident, IncidentResponse, ResponseDay
 from tests.factories import incident_row_bypassing_services, make_incident
+from tests.row_writes import row_writes
 
 LONDON = ZoneInfo("Europe/London")
 TARGETS = {"I": 900, "S": 3600, "E": None, "R": None}
@@ -177,16 +178,12 @@ def test_a_creation_adds_to_its_cells_by_hot_updates(postgres, cast, geography):
     PostgreSQL updates the row in place on its page (a HOT update), which the table's fillfactor
     leaves room for. (This test's transaction holds the creations', so the counters are its.)"""
     make_incident(cast.handler, grade="I")  # the day's cells now exist
+    before = row_writes("incidents_responseday")
+    for _ in range(3):
+        make_incident(cast.handler, grade="I")
+    written = row_writes("incidents_responseday") - before
     with connection.cursor() as cursor:
-        counts = ("SELECT pg_stat_get_xact_tuples_updated(%s::regclass), "
-                  "pg_stat_get_xact_tuples_hot_updated(%s::regclass)")  # fmt: skip
-        cursor.execute(counts, ["incidents_responseday"] * 2)
-        before = cursor.fetchone()
-        for _ in range(3):
-            make_incident(cast.handler, grade="I")
-        cursor.execute(counts, ["incidents_responseday"] * 2)
-        after = cursor.fetchone()
         cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'incidents_responseday'")
         options = cursor.fetchone()[0]
-    assert (after[0] - before[0], after[1] - before[1]) == (6, 6)
+    assert (written.updated, written.hot_updated) == (6, 6)
     assert "fillfactor=70" in options
