@@ -37,6 +37,7 @@ from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from cad.live.direct_publish import direct_publisher
 from cad.live.retention import events_pruned_through
 from cad.models import BCU, Event, EventCounter
 from cad.prepared import PreparedInsert
@@ -311,6 +312,10 @@ def publish(message: dict[str, Any], prev: dict[str, int], *, coalesce: str = ""
     def send_now() -> None:
         # The layer as it is when the send runs: a kept send may run after a reconnect.
         current = get_channel_layer() or layer
+        direct = direct_publisher(current)
+        if direct is not None:  # the pub/sub layer, as shipped: no hop to the publisher thread
+            direct.publish(_layer_items(message, prev, coalesce), timeout=publish_timeout())
+            return
         _publisher().run(_send(current, message, prev, coalesce), timeout=publish_timeout())
 
     breaker().send(send_now, describe=f"live publish of seq {message['seq']}")
@@ -325,15 +330,24 @@ def publish_timeout(events: int = 1) -> float:
 async def _send(
     layer: BaseChannelLayer, message: dict[str, Any], prev: dict[str, int], coalesce: str
 ) -> None:
+    items = _layer_items(message, prev, coalesce)
+    await asyncio.gather(*(layer.group_send(group, payload) for group, payload in items))
+
+
+def _layer_items(
+    message: dict[str, Any], prev: dict[str, int], coalesce: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """[(group, layer message)] for one event: each stream and routed group it goes to."""
     # Encoded once here rather than once per connected board in every consumer.
     text = json.dumps(message, separators=(",", ":"))
-    sends = []
+    # `sent`: when it left, for the fan-out lag each process's hub measures (cad/ops/live.py).
+    sent = time.time()
+    items = []
     for group, before in _targets(message, prev, coalesce).items():
         payload = _layer_item(message, text, group, before, prev, coalesce)
-        # `sent`: when it left, for the fan-out lag each process's hub measures (cad/ops/live.py).
-        payload["sent"] = time.time()
-        sends.append(layer.group_send(group, payload))
-    await asyncio.gather(*sends)
+        payload["sent"] = sent
+        items.append((group, payload))
+    return items
 
 
 def _layer_item(
@@ -472,6 +486,11 @@ def publish_many(batch: list[tuple[dict[str, Any], dict[str, int], str]]) -> Non
 
     def send_now() -> None:
         current = get_channel_layer() or layer
+        direct = direct_publisher(current)
+        if direct is not None:  # see `publish`: each group's messages in order, one round trip
+            items = [(group, m) for group, messages in per_group.items() for m in messages]
+            direct.publish(items, timeout=publish_timeout(len(batch)))
+            return
         _publisher().run(send_in_order(current), timeout=publish_timeout(len(batch)))
 
     breaker().send(
@@ -483,7 +502,8 @@ PUBLISH_MANY_CHUNK = 200  # events per layer message: well inside Redis' and msg
 
 
 class _PublisherLoop:
-    """A long-lived event loop in a daemon thread for publishing from synchronous code.
+    """A long-lived event loop in a daemon thread for publishing from synchronous code, where
+    the layer is not the pub/sub one `cad.live.direct_publish` sends to itself.
 
     async_to_sync would start a new loop for every publish, and channels-redis keeps one
     connection pool per loop, so each publish paid for a fresh Redis connection (about 5 ms of
