@@ -21,6 +21,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -130,39 +131,91 @@ def run_creates(tokens: list[str], total: int, procs: int) -> tuple[float, list[
     return elapsed, latencies, failures
 
 
-def fill_recent(rows: int) -> None:
-    """Top the table up to `rows` incidents, all within the duplicate window (the worst case)."""
+def recent_count() -> int:
+    """The incidents of this run and its recent fill: every one but `fill_history`'s."""
+    from incidents.models import Incident
+
+    return Incident.objects.exclude(reference__startswith=HISTORY_PREFIX).count()
+
+
+def _insert_incidents(
+    count: int,
+    *,
+    first: int,
+    prefix: str,
+    day: date,
+    seed: int,
+    fields: Callable[[random.Random], dict[str, Any]],
+) -> None:
+    """Insert `count` bench incidents numbered from `first`, 5,000 to a statement; `fields(rng)`
+    gives each one's place, time and state."""
     from django.contrib.auth.models import User
 
     from incidents.models import Incident, IncidentType
 
-    have = Incident.objects.count()
     user = User.objects.first()
     itype = IncidentType.objects.first()
-    now = timezone.now()
-    rng = random.Random(rows)
+    rng = random.Random(seed)
     batch = []
-    for i in range(have, rows):
+    for i in range(first, first + count):
         batch.append(
             Incident(
-                reference=f"BENCH {i}",
-                reference_date=date(1990, 1, 1),
+                reference=f"{prefix}{i}",
+                reference_date=day,
                 reference_number=i + 1,
                 type=itype,
                 grade="S",
-                lat=rng.uniform(LAT0, LAT1),
-                lon=rng.uniform(LON0, LON1),
-                created_at=now - timedelta(seconds=rng.uniform(0, 3000)),
                 created_by=user,
-            )
+                **fields(rng),
+            )  # fmt: skip
         )
         if len(batch) == 5000:
             Incident.objects.bulk_create(batch)
             batch = []
     Incident.objects.bulk_create(batch)
+
+
+def fill_recent(rows: int) -> None:
+    """Top the table up to `rows` incidents, all within the duplicate window (the worst case)."""
+    have = recent_count()
+    now = timezone.now()
+
+    def fields(rng: random.Random) -> dict[str, Any]:
+        return {"lat": rng.uniform(LAT0, LAT1), "lon": rng.uniform(LON0, LON1),
+                "created_at": now - timedelta(seconds=rng.uniform(0, 3000))}  # fmt: skip
+
+    _insert_incidents(max(0, rows - have), first=have, prefix="BENCH ", day=date(1990, 1, 1),
+                      seed=rows, fields=fields)  # fmt: skip
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("ANALYZE incidents_incident")
+
+
+# The force's whole area, wider than the box the creates fall in (LAT0..LON1).
+FORCE_LAT, FORCE_LON = (51.28, 51.70), (-0.51, 0.33)
+HISTORY_PREFIX = "HISTORY "
+
+
+def fill_history(count: int) -> None:
+    """`count` closed incidents spread over the past year and the force's whole area, then
+    `ANALYZE`: the table a live control room's creates read (the duplicate check, the address's
+    history) and its planner works from. From empty tables instead, the plans each process
+    prepares in its first creates are made for tables a few pages long and kept while the bench
+    grows them thirty-fold (docs/benchmarks.md, stop 43); production's tables are large and
+    analysed. Off (0) by default, so that the figures compare with earlier stops'."""
+    from incidents.models import IncidentStatus
+
+    now = timezone.now()
+
+    def fields(rng: random.Random) -> dict[str, Any]:
+        at = now - timedelta(days=rng.uniform(1, 365))
+        return {"lat": rng.uniform(*FORCE_LAT), "lon": rng.uniform(*FORCE_LON), "created_at": at,
+                "status": IncidentStatus.CLOSED, "closed_at": at + timedelta(hours=1)}  # fmt: skip
+
+    _insert_incidents(count, first=0, prefix=HISTORY_PREFIX, day=date(1991, 1, 1), seed=count,
+                      fields=fields)  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # what autovacuum would have done on a live system
 
 
 def time_duplicate_check(samples: int, *, quiet_area: bool = False) -> tuple[float, float, int]:
@@ -210,6 +263,10 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=None)
     parser.add_argument("--procs", type=int, default=4, help="client+server processes")
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument(
+        "--history", type=int, default=0,
+        help="closed incidents over the past year to start from, as a live table (0: empty)",
+    )  # fmt: skip
     args = parser.parse_args()
     total = args.requests or (400 if args.small else 3000)
 
@@ -218,19 +275,20 @@ def main() -> int:
     setup_test_environment()
     with throwaway_database("bench_incident_create"):
         tokens = setup_world()
-        from incidents.models import Incident
 
         def measure(rows: int) -> None:
             fill_recent(rows)
             for quiet, where in ((False, "among them"), (True, "where none are")):
                 p50, p99, found = time_duplicate_check(300, quiet_area=quiet)
                 print(
-                    f"duplicate check with {Incident.objects.count():>7} recent incidents, "
+                    f"duplicate check with {recent_count():>7} recent incidents, "
                     f"{where:<14}: p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
                     f"({found / 300:.1f} hits per check)"
                 )
 
-        print(f"database: {connection.vendor}; cores: {os.cpu_count()}; processes: {args.procs}")
+        print(f"database: {connection.vendor}; cores: {os.cpu_count()}; processes: {args.procs}; "
+              f"history: {args.history} closed incidents over the past year")  # fmt: skip
+        fill_history(args.history)
         measure(100)
         elapsed, latencies, failures = run_creates(tokens, total, args.procs)
         done = len(latencies)
