@@ -383,8 +383,8 @@ class EventSpec(NamedTuple):
 def events_emit(specs: list[EventSpec]) -> list[Event]:
     """`event_emit` for many events in one transaction step: the same gapless `seq` (in list
     order), the same per-BCU `prev` chains and the same messages, published in order after
-    commit; but a handful of queries for the lot instead of several per event, and one hop to
-    the publisher thread instead of one per event."""
+    commit; but a handful of queries for the lot instead of several per event, and one publish
+    (`publish_many`) instead of one per event."""
     if not specs:
         return []
     if _numbered_at_commit():
