@@ -11,7 +11,7 @@ import redis
 from channels.layers import get_channel_layer
 
 from cad.live import events
-from cad.live.direct_publish import direct_publisher
+from cad.live.direct_publish import client_timeout, direct_publisher
 from cad.redis_breaker import timed_out
 
 
@@ -159,3 +159,24 @@ def test_a_redis_that_is_gone_is_a_refusal_not_a_timeout(settings, fresh_layer):
 def test_other_layers_keep_the_layers_own_send(settings, fresh_layer, layers):
     settings.CHANNEL_LAYERS = {"default": layers}
     assert direct_publisher(get_channel_layer()) is None
+
+
+def test_batches_of_every_size_share_a_few_connections(pubsub_layer, redis_url, settings):
+    # A batch's deadline grows with its events: a client (and a connection) per deadline would
+    # leave hundreds open to Redis from every process that publishes radio batches.
+    publisher = direct_publisher(pubsub_layer)
+    assert publisher is not None
+    for size in range(1, 301):
+        publisher.publish([("board.all", _message(1))], timeout=events.publish_timeout(size))
+
+    name = f"beacon-publish:{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}"
+    connections = [c for c in redis.Redis.from_url(redis_url).client_list() if c["name"] == name]
+    deadlines = {client_timeout(events.publish_timeout(size)) for size in range(1, 301)}
+    assert 1 <= len(connections) <= len(deadlines) <= 5
+
+
+def test_a_clients_deadline_is_the_requests_own_or_longer(settings):
+    settings.REDIS_PUBLISH_TIMEOUT_S = 0.3
+    assert client_timeout(0.3) == 0.3
+    for asked in (0.31, 0.6, 0.61, 1.0, 3.29):
+        assert asked <= client_timeout(asked) < 2 * asked

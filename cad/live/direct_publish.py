@@ -3,7 +3,7 @@
 Every committed change publishes its events from the request's own thread (cad/live/events.py).
 Through channels-redis the publish is a coroutine, so it used to be handed to an event loop in
 a thread of its own and awaited there: the hop between threads and redis-py's asyncio client
-cost a create more of this process's CPU than anything it wrote to PostgreSQL (0.9 of 3.8 ms,
+cost a create an eighth of this process's CPU (3.94 against 3.42 ms, six alternating pairs of
 `bench/create_cost.py`, docs/benchmarks.md stop 47). On channels-redis' pub/sub layer, the one
 Beacon ships (`CHANNEL_LAYER=pubsub`), a group send is a single Redis `PUBLISH` of the layer's
 own serialization of the message to the group's Redis channel. This sends exactly that, with
@@ -16,6 +16,7 @@ path. `tests/test_direct_publish.py` holds the two to each other through a real 
 an upgrade of channels-redis that changed its naming or its wire format fails there.
 """
 
+import math
 import os
 import threading
 import weakref
@@ -58,20 +59,32 @@ class DirectPublisher:
         pipe.execute()
 
     def _client(self, timeout: float) -> redis.Redis:
-        """A client whose every wait is bounded by `timeout`: one per timeout (a request's, the
-        breaker's drain) and process (a forked worker opens its own connections)."""
-        key = (os.getpid(), timeout)
+        """A client whose every wait is bounded by `timeout` (rounded up: `client_timeout`): one
+        per such bound and process (a forked worker opens its own connections). Its name says
+        whose connections they are in Redis' CLIENT LIST."""
+        bound = client_timeout(timeout)
+        key = (os.getpid(), bound)
         client = self._clients.get(key)
         if client is None:
-            connect = min(timeout, self.connect_timeout)
+            connect = min(bound, self.connect_timeout)
+            made = redis.Redis.from_url(
+                self.address, socket_timeout=bound, socket_connect_timeout=connect,
+                client_name=f"beacon-publish:{self.prefix}",
+            )  # fmt: skip
             with self._lock:
-                client = self._clients.setdefault(
-                    key,
-                    redis.Redis.from_url(
-                        self.address, socket_timeout=timeout, socket_connect_timeout=connect
-                    ),
-                )
+                client = self._clients.setdefault(key, made)
         return client
+
+
+def client_timeout(timeout: float) -> float:
+    """The socket timeout of the client a publish with `timeout` goes through: the request's
+    own deadline (`REDIS_PUBLISH_TIMEOUT_S`) exactly, a longer one rounded up to that deadline
+    times a power of two. A batch's deadline grows with its events (`publish_timeout`), and a
+    client, with its connections, for every size of radio batch would be hundreds of each."""
+    base = settings.REDIS_PUBLISH_TIMEOUT_S
+    if base <= 0 or timeout <= base:
+        return max(base, timeout)
+    return base * 2 ** math.ceil(math.log2(timeout / base) - 1e-9)
 
 
 _publishers: "weakref.WeakKeyDictionary[Any, DirectPublisher | None]" = weakref.WeakKeyDictionary()
