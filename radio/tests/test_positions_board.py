@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from cad.live import events
 from cad.live.consumers import BoardConsumer
+from cad.live.direct_publish import DirectPublisher
 from radio.models import RadioMessage
 from radio.positions import radio_positions_apply
 from radio.services import radio_messages_receive
@@ -69,6 +70,13 @@ async def test_a_batch_of_fixes_reaches_a_central_board_once_each_in_order(
         await real_group_send(group, message)
 
     monkeypatch.setattr(get_channel_layer(), "group_send", spy)
+    real_publish = DirectPublisher.publish
+
+    def publish_spy(self, items, *, timeout):  # the pub/sub layer's own path (decision 0045)
+        sent.extend((group, message["type"]) for group, message in items)
+        real_publish(self, items, timeout=timeout)
+
+    monkeypatch.setattr(DirectPublisher, "publish", publish_spy)
     seen = []
     real_board_event = BoardConsumer.board_event
 
