@@ -167,7 +167,7 @@ def _insert_incidents(
                 grade="S",
                 created_by=user,
                 **fields(rng),
-            )  # fmt: skip
+            )
         )
         if len(batch) == 5000:
             Incident.objects.bulk_create(batch)
