@@ -84,6 +84,7 @@ from tests.factories import (
     make_skill,
     make_unit,
 )
+from tests.sockets import CONNECT_S
 
 # --- the cast ---------------------------------------------------------------------------------
 
@@ -1402,7 +1403,7 @@ async def _connect(user):
         )
         headers.append((b"cookie", cookie.encode()))
     communicator = WebsocketCommunicator(application, "/ws/board/", headers=headers)
-    connected, code = await communicator.connect()
+    connected, code = await communicator.connect(timeout=CONNECT_S)
     return communicator, connected, code
 
 

@@ -22,6 +22,7 @@ from cad.live.snapshot import board_snapshot
 from cad.models import Event
 from resources import services as unit_services
 from tests.factories import make_incident, make_unit
+from tests.sockets import CONNECT_S
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ async def test_a_board_whose_last_seq_was_pruned_gets_a_snapshot(log):
     await database_sync_to_async(event_log_prune)(older_than=log["cutoff"])
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
     communicator.scope["user"] = log["desk"]
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=CONNECT_S)
     assert connected
     assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
     await communicator.send_json_to({"type": "resync", "since": seen})

@@ -116,6 +116,10 @@ def pytest_load_initial_conftests(early_config, parser, args) -> Generator[None,
     # the settings (and so these variables) as it configures Django.
     k = worker_number()
     if k is not None:
+        # The product's 1 s Redis connect (fail fast on a Redis that is gone) is the kernel's
+        # first SYN retransmit; a loaded 2-core machine running the suite has exceeded it on
+        # loopback (tests/sockets.py). Stopped servers in tests refuse at once either way.
+        os.environ.setdefault("REDIS_CONNECT_TIMEOUT_S", "5")
         os.environ.update(worker_env(dict(os.environ), k))
         ensure_database(os.environ.get("DATABASE_URL", ""))
     return (yield)

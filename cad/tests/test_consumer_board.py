@@ -29,6 +29,7 @@ from resources import despatch, services
 from resources.models import UnitStatus
 from resources.services import UnitFix
 from tests.factories import make_incident, make_unit
+from tests.sockets import CONNECT_S
 
 # Consumers reach the database from worker threads, so the data must be committed;
 pytestmark = [
@@ -53,7 +54,7 @@ async def board(user, path: str = "/ws/board/") -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), path)
     # What AuthMiddlewareStack would put in the scope; the stub's test scope has no "user".
     communicator.scope["user"] = user  # type: ignore[typeddict-unknown-key]
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=CONNECT_S)
     assert connected
     hello = await communicator.receive_json_from(timeout=5)
     assert hello["type"] == "hello"
@@ -75,7 +76,7 @@ create = database_sync_to_async(partial(make_incident, grade="I"))
 async def test_anonymous_is_refused():
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
     communicator.scope["user"] = AnonymousUser()
-    connected, code = await communicator.connect()
+    connected, code = await communicator.connect(timeout=CONNECT_S)
     assert not connected and code == 4401
     await communicator.disconnect()
 
@@ -84,7 +85,7 @@ async def test_call_handler_is_refused(make_user):
     user = await database_sync_to_async(make_user)("call_handler")
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
     communicator.scope["user"] = user
-    connected, code = await communicator.connect()
+    connected, code = await communicator.connect(timeout=CONNECT_S)
     assert not connected and code == 4403
     await communicator.disconnect()
 
@@ -93,7 +94,7 @@ async def test_foreign_origin_is_refused(world):
     communicator = WebsocketCommunicator(
         application, "/ws/board/", headers=[(b"origin", b"https://evil.example")]
     )
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=CONNECT_S)
     assert not connected
     await communicator.disconnect()
 
@@ -102,7 +103,7 @@ async def test_no_session_through_the_full_stack_is_refused(world):
     communicator = WebsocketCommunicator(
         application, "/ws/board/", headers=[(b"origin", b"http://localhost")]
     )
-    connected, code = await communicator.connect()
+    connected, code = await communicator.connect(timeout=CONNECT_S)
     assert not connected and code == 4401
     await communicator.disconnect()
 
@@ -114,7 +115,7 @@ async def test_session_cookie_through_the_full_stack_is_accepted(world, client):
         application, "/ws/board/",
         headers=[(b"origin", b"http://localhost"), (b"cookie", cookie)],
     )  # fmt: skip
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=CONNECT_S)
     assert connected
     assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
     await communicator.disconnect()
@@ -599,7 +600,7 @@ async def test_a_desk_that_stops_reading_is_closed_and_sent_nothing_more(world, 
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
     communicator.scope["user"] = world["central"]
     communicator.scope["extensions"] = {send_buffer.EXTENSION: lambda: held[0]}
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=CONNECT_S)
     assert connected
     assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
     held[0] = consumers.SEND_BUFFER_LIMIT  # at the limit: still sent
@@ -649,7 +650,7 @@ async def test_an_event_goes_to_the_servers_writer_as_shared_and_the_rest_as_the
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), path)
     communicator.scope["user"] = world["central"]
     communicator.scope["extensions"] = {shared_frames.EXTENSION: write}
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=CONNECT_S)
     assert connected
 
     def written() -> list[tuple[dict, bool]]:
@@ -686,7 +687,7 @@ async def desk_with_writer(user, path="/ws/board/", unsent=lambda: 0):
         shared_frames.EXTENSION: write,
         send_buffer.EXTENSION: unsent,
     }
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=CONNECT_S)
     assert connected
     for _ in range(500):  # the hello goes once the cursor is read, after the accept
         if write.written:

@@ -14,6 +14,7 @@ from cad.models import Event
 from incidents.models import Incident
 from tests.factories import make_incident
 from tests.servers import PrivateRedis
+from tests.sockets import CONNECT_S
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -41,7 +42,7 @@ def private_redis(redis_url, settings):
 async def _board(user):
     ws = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
     ws.scope["user"] = user
-    connected, _ = await ws.connect()
+    connected, _ = await ws.connect(timeout=CONNECT_S)
     assert connected
     hello = await ws.receive_json_from(timeout=5)
     return ws, hello

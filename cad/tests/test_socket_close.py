@@ -10,6 +10,7 @@ from channels.testing import WebsocketCommunicator
 from cad.accounts.second_factor import SESSION_KEY
 from cad.accounts.sessions import LAST_ACTIVITY_KEY
 from cad.asgi import application
+from tests.sockets import CONNECT_S
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -33,7 +34,7 @@ async def open_board(client) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(
         application, "/ws/board/", headers=[(b"origin", b"http://localhost"), (b"cookie", cookie)]
     )
-    connected, code = await communicator.connect()
+    connected, code = await communicator.connect(timeout=CONNECT_S)
     # The refusal code, noted on the communicator for the tests that open refused sockets.
     communicator.refused_code = None if connected else code  # type: ignore[attr-defined]
     if connected:

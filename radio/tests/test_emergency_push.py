@@ -9,6 +9,7 @@ from cad.live.consumers import BoardConsumer
 from radio import services
 from radio.models import RadioMessage
 from radio.tests.conftest import msg
+from tests.sockets import CONNECT_S
 
 # Consumers read the database from worker threads, so the data must be committed.
 pytestmark = [
@@ -34,7 +35,7 @@ async def test_code_0_reaches_every_board_in_one_push(world, make_user, queued, 
     )
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
     communicator.scope["user"] = user
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=CONNECT_S)
     assert connected
     hello = await communicator.receive_json_from(timeout=5)
     assert hello["type"] == "hello"

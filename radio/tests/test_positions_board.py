@@ -18,6 +18,7 @@ from radio.services import radio_messages_receive
 from radio.tests.conftest import msg
 from resources.models import Unit
 from tests.factories import make_unit
+from tests.sockets import CONNECT_S
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -29,7 +30,7 @@ async def board(user) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/board/")
     # What AuthMiddlewareStack would put in the scope; the stub's test scope has no "user".
     communicator.scope["user"] = user  # type: ignore[typeddict-unknown-key]
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=CONNECT_S)
     assert connected
     assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
     return communicator

@@ -14,6 +14,7 @@ from incidents.services import incident_log_add
 from resources import despatch
 from resources.services import unit_set_status
 from tests.factories import make_incident
+from tests.sockets import CONNECT_S
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -24,7 +25,7 @@ pytestmark = [
 async def connect(user) -> tuple[WebsocketCommunicator, bool, int | str | None]:
     communicator = WebsocketCommunicator(OfficerConsumer.as_asgi(), "/ws/officer/")
     communicator.scope["user"] = user  # type: ignore[typeddict-unknown-key]  # as AuthMiddleware
-    connected, code = await communicator.connect()
+    connected, code = await communicator.connect(timeout=CONNECT_S)
     return communicator, connected, code
 
 
@@ -57,7 +58,7 @@ async def test_foreign_origin_is_refused_through_the_full_stack(phone):
     communicator = WebsocketCommunicator(
         application, "/ws/officer/", headers=[(b"origin", b"https://evil.example")]
     )
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=CONNECT_S)
     assert not connected
     await communicator.disconnect()
 
