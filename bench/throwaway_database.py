@@ -12,6 +12,12 @@ Two ways in:
   `database_url()` is then its address for the servers and workers a bench starts.
 - `recreate_on_server` / `drop_on_server` / `url_on_server`, from a server's address alone,
   for a bench that starts servers but never sets Django up in its own process.
+
+Inside `throwaway_database` the tasks the bench queues (a create queues its recommendation) go
+to Redis keys of the run's own (`CELERY_KEY_PREFIX`, which the servers and workers it starts
+inherit), removed after with the database: no worker of the bench's takes most of them, and on
+the shared queues they piled up (75,690 in one day's runs) for the next worker on that Redis to
+run against incidents of another database.
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import psycopg2
+import redis
 from django.conf import settings
 from django.db import connection
 from psycopg2 import sql
 
+from cad import task_messages
+from cad.celery import app as celery_app
 from tests.servers import subprocess_database_url
 
 
@@ -41,9 +50,47 @@ def throwaway_database(prefix: str) -> Iterator[str]:
     configured = db["NAME"]
     name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
-        yield name
+        with own_task_queues(f"{name}-{os.getpid()}:"):
+            yield name
     finally:
         _drop(configured)
+
+
+@contextlib.contextmanager
+def own_task_queues(key_prefix: str) -> Iterator[None]:
+    """Tasks queued in the block, here or by the processes started in it, go to Redis keys
+    beginning `key_prefix` (after any the settings give), deleted after the block. Nothing
+    changes on a broker other than Redis (the embedded default runs tasks in-process)."""
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        yield
+        return
+    options = celery_app.conf.broker_transport_options
+    prefix = f"{options.get('global_keyprefix', '')}{key_prefix}"
+    inherited = os.environ.get("CELERY_KEY_PREFIX")
+    celery_app.conf.broker_transport_options = {**options, "global_keyprefix": prefix}
+    os.environ["CELERY_KEY_PREFIX"] = prefix
+    task_messages._forget_producer()  # a producer made before connects with the old keys
+    try:
+        yield
+    finally:
+        task_messages._forget_producer()
+        celery_app.conf.broker_transport_options = options
+        if inherited is None:
+            os.environ.pop("CELERY_KEY_PREFIX", None)
+        else:
+            os.environ["CELERY_KEY_PREFIX"] = inherited
+        _delete_keys(settings.CELERY_BROKER_URL, prefix)
+
+
+def _delete_keys(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        # Redis' glob escapes a special character with a backslash.
+        pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
+        for key in client.scan_iter(match=pattern, count=1000):
+            client.unlink(key)
+    finally:
+        client.close()
 
 
 def _drop(configured: str) -> None:

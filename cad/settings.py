@@ -398,6 +398,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "socket_connect_timeout": float(os.environ.get("REDIS_CONNECT_TIMEOUT_S", "1")),
     "socket_timeout": float(os.environ.get("CELERY_BROKER_SOCKET_TIMEOUT_S", "5")),
 }
+# Task queues under keys of their own on a shared Redis, as CHANNEL_LAYER_PREFIX and
+# CACHE_KEY_PREFIX keep the live layer and the cache apart: workers take only what processes
+# with the same prefix queue. A bench's throw-away run sets one (bench/throwaway_database.py).
+if os.environ.get("CELERY_KEY_PREFIX"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_KEY_PREFIX"]
 # --- The collector (cad/startup_heap.py) -----------------------------------------------------
 # Server processes (daphne, gunicorn, Celery workers, the radio bridge) freeze their start-up
 # heap so full garbage collections skip it; about 170 ms each on CI's machine, in some request.
@@ -455,7 +460,9 @@ if TRAINING:
             config["prefix"] = f"{config['prefix']}-training"
     CACHES["default"]["KEY_PREFIX"] = f"{CACHES['default'].get('KEY_PREFIX', '')}-training"
     # Live workers never take a training task (it would run against the live database).
-    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = "training:"
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = (
+        f"{CELERY_BROKER_TRANSPORT_OPTIONS.get('global_keyprefix', '')}training:"
+    )
     # Live and training may be open side by side in one browser on one host (cookies ignore
     # the port): each keeps its own sign-in. The CSRF cookie keeps its name (the pages' scripts
     # read it); it holds no data, only a secret to compare with the form's.

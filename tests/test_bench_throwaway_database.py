@@ -82,19 +82,59 @@ print(json.dumps({{"name": name, "current": current, "migrated": migrated,
 """
 
 
+def run_script(template: str, **env: str) -> dict:
+    """What `template` (with bench/ on its path) printed last, as JSON, run in a fresh
+    interpreter with `env` added to this one's environment."""
+    script = template.format(root=str(ROOT), bench=str(ROOT / "bench"))
+    done = subprocess.run(  # noqa: S603  (our own interpreter and script)
+        [sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **env},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_a_bench_works_in_its_own_migrated_database_dropped_after(postgres):
     server = subprocess_database_url()
     configured = server.rsplit("/", 1)[1]
-    script = INSIDE.format(root=str(ROOT), bench=str(ROOT / "bench"))
-    env = {**os.environ, "DATABASE_URL": server}
-    done = subprocess.run(  # noqa: S603  (our own interpreter and script)
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = run_script(INSIDE, DATABASE_URL=server)
     assert seen["name"] == f"bench_check_{configured}"
     assert seen["current"] == seen["name"], "the default connection was not pointed at it"
     assert seen["migrated"] is True
     assert seen["after"] == configured
     assert seen["name"] not in databases(server)
+
+
+QUEUED = """
+import json, os, sys
+import django
+sys.path[:0] = [{root!r}, {bench!r}]
+os.environ["DJANGO_SETTINGS_MODULE"] = "cad.settings"
+django.setup()
+import redis
+from django.conf import settings
+from resources.tasks import recommend_for_incident
+from throwaway_database import throwaway_database
+broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+shared_before = broker.llen("recommend")
+with throwaway_database("bench_queues"):
+    prefix = os.environ["CELERY_KEY_PREFIX"]
+    recommend_for_incident.delay(424242)
+    inside = broker.llen(prefix + "recommend")
+print(json.dumps({{"prefix": prefix, "inside": inside,
+                  "shared_added": broker.llen("recommend") - shared_before,
+                  "left": [k.decode() for k in broker.scan_iter(match=prefix + "*")],
+                  "env_after": os.environ.get("CELERY_KEY_PREFIX")}}))
+"""
+
+
+def test_a_bench_queues_its_tasks_under_keys_of_its_own_removed_after(postgres, redis_url):
+    # An empty prefix to start from: the run's own environment might give one.
+    seen = run_script(
+        QUEUED, DATABASE_URL=subprocess_database_url(), REDIS_URL=redis_url, CELERY_KEY_PREFIX=""
+    )
+    assert seen["prefix"].startswith("bench_queues_")
+    assert seen["inside"] == 1, "the task was not queued under the run's own keys"
+    assert seen["shared_added"] == 0, "the task reached the shared queue"
+    assert seen["left"] == []
+    assert seen["env_after"] == "", "the environment's prefix was not put back"

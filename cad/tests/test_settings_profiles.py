@@ -13,13 +13,18 @@ PROBE = (
     "'layer': settings.CHANNEL_LAYERS['default']['BACKEND'],"
     "'group_expiry': settings.CHANNEL_LAYERS['default'].get('CONFIG', {}).get('group_expiry'),"
     "'broker': settings.CELERY_BROKER_URL, 'eager': settings.CELERY_TASK_ALWAYS_EAGER,"
+    "'keyprefix': settings.CELERY_BROKER_TRANSPORT_OPTIONS.get('global_keyprefix'),"
     "'debug': settings.DEBUG}))"
 )
+# Variables the tests below set themselves; whatever the run's environment has is left out.
+SET_BY_TESTS = (
+    "DATABASE_URL", "REDIS_URL", "DJANGO_ENV", "SECRET_KEY", "DEBUG", "CHANNEL_LAYER",
+    "CELERY_KEY_PREFIX", "TRAINING",
+)  # fmt: skip
 
 
 def _settings_with(env: dict[str, str]) -> dict:
-    unset = {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV", "SECRET_KEY", "DEBUG", "CHANNEL_LAYER"}
-    clean = {k: v for k, v in os.environ.items() if k not in unset}
+    clean = {k: v for k, v in os.environ.items() if k not in SET_BY_TESTS}
     clean.update(env, DJANGO_SETTINGS_MODULE="cad.settings")
     out = subprocess.run(  # noqa: S603  (our own interpreter and probe)
         [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True,
@@ -43,6 +48,15 @@ def test_postgres_and_redis_from_environment():
     assert s["db"] == "django.db.backends.postgresql"
     assert s["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert s["eager"] is False and s["broker"] == "redis://cache:6379/0"
+
+
+def test_task_queues_under_a_prefix_of_their_own_and_training_within_it():
+    redis_only = {"REDIS_URL": "redis://cache:6379/0"}
+    assert _settings_with(redis_only)["keyprefix"] is None
+    prefixed = {**redis_only, "CELERY_KEY_PREFIX": "bench-1:"}
+    assert _settings_with(prefixed)["keyprefix"] == "bench-1:"
+    assert _settings_with({**redis_only, "TRAINING": "true"})["keyprefix"] == "training:"
+    assert _settings_with({**prefixed, "TRAINING": "true"})["keyprefix"] == "bench-1:training:"
 
 
 def test_list_based_channel_layer_on_request():
