@@ -59,16 +59,17 @@ def throwaway_database(prefix: str) -> Iterator[str]:
 @contextlib.contextmanager
 def own_task_queues(key_prefix: str) -> Iterator[None]:
     """Tasks queued in the block, here or by the processes started in it, go to Redis keys
-    beginning `key_prefix` (after any the settings give), deleted after the block. Nothing
-    changes on a broker other than Redis (the embedded default runs tasks in-process)."""
+    beginning `key_prefix` (after any CELERY_KEY_PREFIX already gives), deleted after the block.
+    Nothing changes on a broker other than Redis (the embedded default runs tasks in-process)."""
     if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         yield
         return
-    options = celery_app.conf.broker_transport_options
-    prefix = f"{options.get('global_keyprefix', '')}{key_prefix}"
     inherited = os.environ.get("CELERY_KEY_PREFIX")
+    os.environ["CELERY_KEY_PREFIX"] = f"{inherited or ''}{key_prefix}"
+    # What the settings make of that variable in a process started now (training nests within).
+    prefix = os.environ["CELERY_KEY_PREFIX"] + ("training:" if settings.TRAINING else "")
+    options = celery_app.conf.broker_transport_options
     celery_app.conf.broker_transport_options = {**options, "global_keyprefix": prefix}
-    os.environ["CELERY_KEY_PREFIX"] = prefix
     task_messages._forget_producer()  # a producer made before connects with the old keys
     try:
         yield
