@@ -1,10 +1,13 @@
 """/healthz says up or down to anyone; /healthz/detail says why, to operators only."""
 
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -179,18 +182,34 @@ def test_beat_init_turns_the_beat_heartbeat_on(monkeypatch):
 @pytest.fixture
 def default_queue_worker(private_redis):
     """A real Celery worker consuming only the `default` queue of a private Redis."""
-    env_redis = {"REDIS_URL": private_redis.url, "CHANNEL_LAYER_PREFIX": "h19-healthz"}
-    import os
+    with _default_worker(private_redis.url) as worker:
+        yield worker
 
+
+@contextlib.contextmanager
+def _default_worker(redis_url: str, **env: str) -> Iterator[subprocess.Popen]:
+    env_redis = {"REDIS_URL": redis_url, "CHANNEL_LAYER_PREFIX": "h19-healthz", **env}
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "cad", "worker", "-Q", "default", "-P", "solo",
          "-n", "healthz-probe@%h", "--without-gossip", "--without-mingle", "-l", "warning"],
         cwd=ROOT, env={**os.environ, **env_redis}, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    yield worker
-    worker.terminate()
-    worker.wait(timeout=20)
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+
+
+def _queues_once_default_answers(deadline: float) -> dict:
+    """check_queues() once the default queue's worker has answered its broadcast (a solo
+    worker answers between other work: on a busy machine one ping can miss the timeout)."""
+    while time.monotonic() < deadline:
+        result = health.check_queues()
+        if result["queues"]["default"]["workers"]:
+            return result
+    pytest.fail(f"the worker never answered: {result}")
 
 
 @pytest.mark.django_db
@@ -199,29 +218,43 @@ def test_each_queue_pinged_with_its_workers_and_depth(private_redis, default_que
 
     with override_settings(**_redis_settings(private_redis.url)):
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            result = health.check_queues()
-            if result["queues"]["default"]["workers"]:
-                break
-        else:
-            pytest.fail(f"the worker never answered: {result}")
+        _queues_once_default_answers(deadline)
         # Two jobs wait on the recommend queue, which nobody consumes here.
         with Connection(private_redis.url) as conn:
             queue = conn.SimpleQueue("recommend")
             queue.put({"job": 1})
             queue.put({"job": 2})
             queue.close()
-        # A solo worker answers the broadcast between other work: on a busy machine one ping
-        # can miss the timeout, so ask again (what is measured is who consumes what).
-        while time.monotonic() < deadline:
-            result = health.check_queues()
-            if result["queues"]["default"]["workers"]:
-                break
+        # Asked again: what is measured is who consumes what.
+        result = _queues_once_default_answers(deadline)
     # Only `default` has a worker here: radio, recommend and the texts' two have none.
     down = {"radio", "recommend", "texts", "report_texts"}
     assert result["status"] == "down" and set(result["down"]) == down
     default = result["queues"]["default"]
     assert default["status"] == "ok" and default["workers"][0].startswith("healthz-probe@")
+    assert result["queues"]["recommend"] == {"status": "down", "workers": [], "depth": 2}
+
+
+@pytest.mark.django_db
+def test_a_deployment_under_a_key_prefix_sees_its_own_queues_and_workers(private_redis):
+    from kombu import Connection
+
+    prefix = "h48-own:"
+    own = {**_redis_settings(private_redis.url), "CELERY_BROKER_TRANSPORT_OPTIONS": {
+        "visibility_timeout": 3600, "global_keyprefix": prefix}}  # fmt: skip
+    # Another deployment's job on the same Redis, without the prefix: not this one's to count.
+    with Connection(private_redis.url) as conn:
+        conn.SimpleQueue("recommend").put({"job": "theirs"})
+    with _default_worker(private_redis.url, CELERY_KEY_PREFIX=prefix), override_settings(**own):
+        deadline = time.monotonic() + 60
+        _queues_once_default_answers(deadline)
+        with Connection(private_redis.url, transport_options={"global_keyprefix": prefix}) as conn:
+            queue = conn.SimpleQueue("recommend")
+            queue.put({"job": 1})
+            queue.put({"job": 2})
+            queue.close()
+        result = _queues_once_default_answers(deadline)
+    assert result["queues"]["default"]["workers"][0].startswith("healthz-probe@")
     assert result["queues"]["recommend"] == {"status": "down", "workers": [], "depth": 2}
 
 
