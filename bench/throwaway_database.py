@@ -65,10 +65,13 @@ def own_task_queues(key_prefix: str) -> Iterator[None]:
         yield
         return
     inherited = os.environ.get("CELERY_KEY_PREFIX")
-    os.environ["CELERY_KEY_PREFIX"] = f"{inherited or ''}{key_prefix}"
-    # What the settings make of that variable in a process started now (training nests within).
-    prefix = os.environ["CELERY_KEY_PREFIX"] + ("training:" if settings.TRAINING else "")
     options = celery_app.conf.broker_transport_options
+    # The settings' keys begin with CELERY_KEY_PREFIX, their own (training's) follow: so do
+    # those of a process started in the block, under the longer variable.
+    head = inherited or ""
+    tail = str(options.get("global_keyprefix", "")).removeprefix(head)
+    os.environ["CELERY_KEY_PREFIX"] = head + key_prefix
+    prefix = head + key_prefix + tail
     celery_app.conf.broker_transport_options = {**options, "global_keyprefix": prefix}
     task_messages._forget_producer()  # a producer made before connects with the old keys
     try:

@@ -102,12 +102,11 @@ def queue_depths(conn: Connection, queues: list[str]) -> dict[str, int]:
     return {q: sum(counts[i * steps : (i + 1) * steps]) for i, q in enumerate(queues)}
 
 
-def broker_keys() -> dict[str, str]:
-    """The transport option that puts this deployment's queues under its own keys (a training
-    instance's `training:`, CELERY_KEY_PREFIX): without it the checks would count and ask
-    another deployment's queues and workers on the same Redis."""
-    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix")
-    return {"global_keyprefix": str(prefix)} if prefix else {}
+def broker_key_prefix() -> str:
+    """What begins this deployment's keys on the broker (a training instance's `training:`,
+    CELERY_KEY_PREFIX; empty for none): without it the checks would count and ask another
+    deployment's queues and workers on the same Redis."""
+    return str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""))
 
 
 def broker_connection() -> Connection:
@@ -115,7 +114,7 @@ def broker_connection() -> Connection:
     return Connection(
         settings.CELERY_BROKER_URL,
         connect_timeout=timeout,
-        transport_options={"socket_timeout": timeout, **broker_keys()},
+        transport_options={"socket_timeout": timeout, "global_keyprefix": broker_key_prefix()},
     )
 
 
@@ -125,8 +124,7 @@ def _control_app(broker_url: str, key_prefix: str) -> Celery:
     (celery's own app publishes control messages through its producer pool, fixed at its
     first use)."""
     app = Celery("beacon-health", broker=broker_url, set_as_current=False)
-    if key_prefix:
-        app.conf.broker_transport_options = {"global_keyprefix": key_prefix}
+    app.conf.broker_transport_options = {"global_keyprefix": key_prefix}
     return app
 
 
@@ -135,7 +133,7 @@ def check_queues() -> dict[str, Any]:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {"status": OFF, "note": "no workers: tasks run in-process"}
     queues = celery_queues()
-    app = _control_app(settings.CELERY_BROKER_URL, broker_keys().get("global_keyprefix", ""))
+    app = _control_app(settings.CELERY_BROKER_URL, broker_key_prefix())
     replies = app.control.inspect(timeout=settings.HEALTHZ_QUEUE_TIMEOUT_S).active_queues() or {}
     with broker_connection() as conn:
         depths = queue_depths(conn, queues)

@@ -16,6 +16,7 @@ from celery.signals import before_task_publish
 from channels.layers import channel_layers
 from django.test import override_settings
 from django.utils import timezone
+from kombu import Connection
 
 from cad.models import Heartbeat
 from cad.ops import health, heartbeats
@@ -214,8 +215,6 @@ def _queues_once_default_answers(deadline: float) -> dict:
 
 @pytest.mark.django_db
 def test_each_queue_pinged_with_its_workers_and_depth(private_redis, default_queue_worker):
-    from kombu import Connection
-
     with override_settings(**_redis_settings(private_redis.url)):
         deadline = time.monotonic() + 60
         _queues_once_default_answers(deadline)
@@ -236,12 +235,10 @@ def test_each_queue_pinged_with_its_workers_and_depth(private_redis, default_que
 
 
 @pytest.mark.django_db
-def test_a_deployment_under_a_key_prefix_sees_its_own_queues_and_workers(private_redis):
-    from kombu import Connection
-
+def test_a_deployment_under_a_key_prefix_sees_its_own_queues_and_workers(private_redis, settings):
     prefix = "h48-own:"
-    own = {**_redis_settings(private_redis.url), "CELERY_BROKER_TRANSPORT_OPTIONS": {
-        "visibility_timeout": 3600, "global_keyprefix": prefix}}  # fmt: skip
+    options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": prefix}
+    own = {**_redis_settings(private_redis.url), "CELERY_BROKER_TRANSPORT_OPTIONS": options}
     # Another deployment's job on the same Redis, without the prefix: not this one's to count.
     with Connection(private_redis.url) as conn:
         conn.SimpleQueue("recommend").put({"job": "theirs"})
