@@ -28,13 +28,13 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import psycopg2
-import redis
 from django.conf import settings
 from django.db import connection
 from psycopg2 import sql
 
 from cad import task_messages
 from cad.celery import app as celery_app
+from tests.redis_keys import delete_keys
 from tests.servers import subprocess_database_url
 
 
@@ -83,18 +83,7 @@ def own_task_queues(key_prefix: str) -> Iterator[None]:
             os.environ.pop("CELERY_KEY_PREFIX", None)
         else:
             os.environ["CELERY_KEY_PREFIX"] = inherited
-        _delete_keys(settings.CELERY_BROKER_URL, prefix)
-
-
-def _delete_keys(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        # Redis' glob escapes a special character with a backslash.
-        pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
-        for key in client.scan_iter(match=pattern, count=1000):
-            client.unlink(key)
-    finally:
-        client.close()
+        delete_keys(settings.CELERY_BROKER_URL, prefix)
 
 
 def _drop(configured: str) -> None:

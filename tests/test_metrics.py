@@ -118,14 +118,16 @@ def test_radio_figures(client, geography):
 
 @pytest.mark.django_db
 @override_settings(MONITORING_TOKEN=TOKEN)
-def test_celery_queue_depth(client, redis_url):
+def test_celery_queue_depth(client, redis_url, settings):
     from kombu import Connection
 
     server = PrivateRedis()
     server.start()
     try:
         with override_settings(CELERY_BROKER_URL=server.url, CELERY_TASK_ALWAYS_EAGER=False):
-            with Connection(server.url) as conn:
+            # As this deployment queues: under its key prefix, if it has one.
+            options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+            with Connection(server.url, transport_options=options) as conn:
                 queue = conn.SimpleQueue("radio")
                 for n in range(3):
                     queue.put({"n": n})

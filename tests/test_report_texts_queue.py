@@ -71,7 +71,8 @@ def test_a_despatch_text_does_not_wait_behind_a_backlog_of_report_acknowledgemen
         **os.environ, "NOTIFY_BACKEND": "log", "REDIS_URL": private_broker,
         "DATABASE_URL": subprocess_database_url(),
     }  # fmt: skip
-    with Connection(private_broker) as connection:
+    options = celery_app.conf.broker_transport_options  # the key prefix the worker takes under
+    with Connection(private_broker, transport_options=options) as connection:
         # A burst of reports: their acknowledgements queued, and the worker busy with them.
         for message in acknowledgements:
             send_report_message.apply_async(args=[message.pk], connection=connection)

@@ -29,13 +29,13 @@ PER_MESSAGE = {("headers", "id"), ("headers", "root_id"), ("headers", "expires")
 def broker(redis_url):
     client = redis.Redis.from_url(redis_url)
     # Every queue the app routes to starts empty: other tests on this Redis leave tasks behind.
-    queues = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
-    queues.add(settings.CELERY_TASK_DEFAULT_QUEUE)
+    queues = {_key(route["queue"]) for route in settings.CELERY_TASK_ROUTES.values()}
+    queues.add(_key(settings.CELERY_TASK_DEFAULT_QUEUE))
     client.delete(*queues)
 
     def queued(task) -> list[dict]:
         """The messages on `task`'s queue, oldest first, taken off it."""
-        name = app.amqp.router.route({}, task.name)["queue"].name
+        name = _key(app.amqp.router.route({}, task.name)["queue"].name)
         queues.add(name)
         raw = client.lrange(name, 0, -1)[::-1]  # kombu's Redis transport pushes on the left
         client.delete(name)
@@ -46,6 +46,12 @@ def broker(redis_url):
     yield queued
     for name in queues:
         client.delete(name)
+
+
+def _key(name: str) -> str:
+    """The Redis key of a queue or a kombu record: the run's key prefix comes first
+    (CELERY_KEY_PREFIX: the suite sets one, tests/xdist_workers.py)."""
+    return app.conf.broker_transport_options.get("global_keyprefix", "") + name
 
 
 def _decoded(raw: bytes) -> dict:
@@ -148,18 +154,19 @@ def test_a_send_that_fails_raises_and_sends_work_again_once_redis_is_back(
     monkeypatch.setitem(app.conf, "broker_write_url", server.url)
     task_messages._forget_producer()
     client = redis.Redis.from_url(server.url)
-    queue = app.amqp.router.route({}, recommend_for_incident.name)["queue"].name
+    name = app.amqp.router.route({}, recommend_for_incident.name)["queue"].name
+    queue, binding = _key(name), _key(f"_kombu.binding.{name}")
     try:
         recommend_for_incident.delay(1, "incident_created")
         assert client.llen(queue) == 1
         # Declared on the broker as Celery declares a task's queue: its binding is recorded.
-        assert client.smembers(f"_kombu.binding.{queue}")
+        assert client.smembers(binding)
         server.stop()
         with pytest.raises((OperationalError, redis.ConnectionError, ConnectionError)):
             recommend_for_incident.delay(2, "incident_created")
         server.start()  # the same port, empty
         recommend_for_incident.delay(3, "incident_created")
         assert [_decoded(m)["body"][0][0] for m in client.lrange(queue, 0, -1)] == [3]
-        assert client.smembers(f"_kombu.binding.{queue}")  # declared again on the new server
+        assert client.smembers(binding)  # declared again on the new server
     finally:
         task_messages._forget_producer()

@@ -11,7 +11,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import redis
 
+from tests.redis_keys import glob_escaped
 from tests.xdist_workers import costliest_first, weight, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +63,59 @@ def test_two_workers_see_their_own_database_redis_and_prefixes(tmp_path):
         assert first["redis"] != second["redis"]
     if os.environ.get("DATABASE_URL"):
         assert second["database"] == f"{first['database']}_s1"
+
+
+# Queues a task as a create does, and records where it went while the run was still going.
+QUEUER = textwrap.dedent(
+    """
+    import json, os
+    from pathlib import Path
+    import redis
+    from django.conf import settings
+    from resources.tasks import recommend_for_incident
+
+    def test_queue_a_task():
+        prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+        recommend_for_incident.delay(424242, "incident_created")
+        queued = redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(prefix + "recommend")
+        record = {"broker": settings.CELERY_BROKER_URL, "prefix": prefix, "queued": queued,
+                  "env": os.environ.get("CELERY_KEY_PREFIX")}
+        name = f"{os.environ.get('PYTEST_XDIST_WORKER', 'alone')}-{Path(__file__).stem}.json"
+        (Path(__file__).parent / name).write_text(json.dumps(record))
+    """
+)
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_each_process_queues_under_keys_of_its_own_removed_when_it_ends(
+    tmp_path, redis_url, workers
+):
+    for name in ("test_queue_a.py", "test_queue_b.py"):
+        (tmp_path / name).write_text(QUEUER)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "cad.settings", "CELERY_KEY_PREFIX": "outer:"}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir",
+         str(ROOT), "-p", "tests.xdist_workers", "-n", workers, "--dist", "loadfile",
+         "-p", "no:cacheprovider", "-q", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    records = [json.loads(path.read_text()) for path in sorted(tmp_path.glob("*.json"))]
+    assert len(records) == 2
+    by_process = {(r["broker"], r["prefix"]) for r in records}
+    # One prefix a process: with -n 2 two (one each), alone one for both files.
+    assert len(by_process) == (2 if workers == "2" else 1)
+    for record in records:
+        # After the environment's own prefix, which servers and workers it starts inherit.
+        assert record["prefix"].startswith("outer:test-") and record["env"] == record["prefix"]
+        assert record["queued"] >= 1, "the task was not queued under the process's keys"
+    for broker, prefix in by_process:
+        client = redis.Redis.from_url(broker)
+        try:
+            assert list(client.scan_iter(match=glob_escaped(prefix) + "*")) == []
+        finally:
+            client.close()
 
 
 def test_the_first_worker_keeps_the_environment_and_the_others_are_numbered_apart():

@@ -18,6 +18,13 @@ another worker's:
 - its own channel-layer prefix (Redis pub/sub channels ignore the database number) and cache
   key prefix.
 
+Every process that runs tests (each worker, or the one process of a run without `-n`) also
+queues its Celery tasks under Redis keys of its own (`CELERY_KEY_PREFIX`, `test-<random>:` after
+any the environment gives, which the servers and workers its tests start inherit), removed when
+it finishes: most of the suite's tasks are never taken by a worker, and on the configured Redis's
+shared queues they would wait for the next worker there (a developer's `make run`, say) to run
+them against that database's incidents with the same ids.
+
 Worker gw0 keeps the environment as given. Without DATABASE_URL (the SQLite default) each
 process has its own in-memory database anyway. Subprocess servers take free ports, private
 Redis and PostgreSQL servers their own directories (tests/servers.py, tests/faults/stack.py).
@@ -30,13 +37,17 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Generator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
+from django.conf import settings
 from psycopg2 import sql
+
+from tests.redis_keys import delete_keys
 
 # Seconds on a slow 2-core machine: the files above 40 s in a whole run's `--durations=0` (stop
 # 26, docs/benchmarks.md), then rough guesses by kind; anything else, a few seconds a test. Only
@@ -59,6 +70,8 @@ KIND_SECONDS = [
     (re.compile(r"tests/faults/test_[a-z_]+\.py$"), 30.0),
 ]
 TEST_DEF = re.compile(r"^(?:async )?def test_", re.MULTILINE)
+# The Celery key prefix this process queued its tasks under, removed when it finishes.
+QUEUE_KEYS = pytest.StashKey[str]()
 
 
 def worker_number() -> int | None:
@@ -122,7 +135,26 @@ def pytest_load_initial_conftests(early_config, parser, args) -> Generator[None,
         os.environ.setdefault("REDIS_CONNECT_TIMEOUT_S", "5")
         os.environ.update(worker_env(dict(os.environ), k))
         ensure_database(os.environ.get("DATABASE_URL", ""))
+    if runs_tests(early_config) and os.environ.get("REDIS_URL"):
+        key_prefix = f"test-{uuid.uuid4().hex[:12]}:"
+        os.environ["CELERY_KEY_PREFIX"] = os.environ.get("CELERY_KEY_PREFIX", "") + key_prefix
+        early_config.stash[QUEUE_KEYS] = os.environ["CELERY_KEY_PREFIX"]
     return (yield)
+
+
+def runs_tests(config: pytest.Config) -> bool:
+    """Whether this process runs tests: an xdist worker, or a run without workers (not the
+    controller of `-n`, whose workers choose their own keys)."""
+    return worker_number() is not None or not getattr(
+        config.known_args_namespace, "numprocesses", None
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    key_prefix = session.config.stash.get(QUEUE_KEYS, None)
+    broker = str(getattr(settings, "CELERY_BROKER_URL", "")) if settings.configured else ""
+    if key_prefix and broker.startswith(("redis://", "rediss://")):
+        delete_keys(broker, key_prefix)
 
 
 def weight(name: str, source: str) -> float:

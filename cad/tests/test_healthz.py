@@ -214,12 +214,16 @@ def _queues_once_default_answers(deadline: float) -> dict:
 
 
 @pytest.mark.django_db
-def test_each_queue_pinged_with_its_workers_and_depth(private_redis, default_queue_worker):
+def test_each_queue_pinged_with_its_workers_and_depth(
+    private_redis, default_queue_worker, settings
+):
     with override_settings(**_redis_settings(private_redis.url)):
         deadline = time.monotonic() + 60
         _queues_once_default_answers(deadline)
-        # Two jobs wait on the recommend queue, which nobody consumes here.
-        with Connection(private_redis.url) as conn:
+        # Two jobs wait on the recommend queue, which nobody consumes here (queued as this
+        # deployment's tasks are: under its key prefix, if it has one).
+        options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        with Connection(private_redis.url, transport_options=options) as conn:
             queue = conn.SimpleQueue("recommend")
             queue.put({"job": 1})
             queue.put({"job": 2})
