@@ -55,7 +55,7 @@ def _terminate(pids: set[int]) -> None:
 
 
 @pytest.fixture
-def worker(postgres, private_broker, tmp_path):
+def worker(postgres, private_broker, tmp_path, settings):
     """A `celery worker -Q radio` with one prefork child, as production runs them."""
     log_path = tmp_path / "worker.log"
     env = {**os.environ, "DATABASE_URL": subprocess_database_url(), "REDIS_URL": private_broker,
@@ -69,6 +69,8 @@ def worker(postgres, private_broker, tmp_path):
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     app = Celery(broker=private_broker, set_as_current=False)
+    # Under the key prefix the worker takes from (the suite's own: tests/xdist_workers.py).
+    app.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
 
     def run_tasks(count: int) -> None:
         """Send `count` tasks and wait until the worker has run them all."""

@@ -109,7 +109,7 @@ def _snapshot(unit: Unit, message: RadioMessage) -> dict:
 
 
 def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
-    postgres, private_broker, world, queued, tmp_path
+    postgres, private_broker, world, queued, tmp_path, settings
 ):
     unit = world["unit"]
     services.radio_messages_receive(messages=[msg(unit.issi, code=8, ago=5)], by=world["gateway"])
@@ -117,6 +117,9 @@ def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
     assert queued["apply"] == [message.pk]  # the test sends the task itself, to its own broker
     # Not the current app: the project's tasks must keep resolving to the project's app.
     sender = Celery("killtest", broker=private_broker, set_as_current=False)
+    # Under the key prefix the worker takes from (the suite's own: tests/xdist_workers.py).
+    sender.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    unacked = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "") + "unacked"
 
     def send_apply() -> str:
         task_id = uuid.uuid4().hex
@@ -144,7 +147,7 @@ def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
     message.refresh_from_db()
     assert message.state == RadioMessage.State.RECEIVED
     assert Unit.objects.get(pk=unit.pk).status == UnitStatus.AVAILABLE
-    assert redis.Redis.from_url(private_broker).hlen("unacked") == 1  # taken, never acknowledged
+    assert redis.Redis.from_url(private_broker).hlen(unacked) == 1  # taken, never acknowledged
 
     time.sleep(VISIBILITY_S + 0.5)  # let the task's visibility timeout lapse before restarting
     restarted = time.monotonic()
@@ -159,7 +162,7 @@ def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
         recovered = time.monotonic() - restarted
         # The very task the killed worker held, redelivered, not a new one.
         wait_until("the worker to finish it", lambda: f"[{original}] succeeded" in second.output())
-        assert redis.Redis.from_url(private_broker).hlen("unacked") == 0
+        assert redis.Redis.from_url(private_broker).hlen(unacked) == 0
         applied = _snapshot(unit, message)
         assert applied["unit"][:2] == (UnitStatus.UNAVAILABLE, False)
         assert applied["changes"] == 1
