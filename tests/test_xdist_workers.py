@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests.redis_keys import glob_escaped
-from tests.xdist_workers import costliest_first, weight, worker_env
+from tests.xdist_workers import costliest_first, runs_tests, weight, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,17 +86,14 @@ QUEUER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("workers", ["0", "2"])
-def test_each_process_queues_under_keys_of_its_own_removed_when_it_ends(
-    tmp_path, redis_url, workers
-):
+def test_each_worker_queues_under_keys_of_its_own_removed_when_it_ends(tmp_path, redis_url):
     for name in ("test_queue_a.py", "test_queue_b.py"):
         (tmp_path / name).write_text(QUEUER)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "cad.settings", "CELERY_KEY_PREFIX": "outer:"}
     env.pop("PYTEST_XDIST_WORKER", None)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir",
-         str(ROOT), "-p", "tests.xdist_workers", "-n", workers, "--dist", "loadfile",
+         str(ROOT), "-p", "tests.xdist_workers", "-n", "2", "--dist", "loadfile",
          "-p", "no:cacheprovider", "-q", str(tmp_path)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -104,8 +101,7 @@ def test_each_process_queues_under_keys_of_its_own_removed_when_it_ends(
     records = [json.loads(path.read_text()) for path in sorted(tmp_path.glob("*.json"))]
     assert len(records) == 2
     by_process = {(r["broker"], r["prefix"]) for r in records}
-    # One prefix a process: with -n 2 two (one each), alone one for both files.
-    assert len(by_process) == (2 if workers == "2" else 1)
+    assert len(by_process) == 2  # a prefix of each worker's own, on its own Redis database
     for record in records:
         # After the environment's own prefix, which servers and workers it starts inherit.
         assert record["prefix"].startswith("outer:test-") and record["env"] == record["prefix"]
@@ -116,6 +112,17 @@ def test_each_process_queues_under_keys_of_its_own_removed_when_it_ends(
             assert list(client.scan_iter(match=glob_escaped(prefix) + "*")) == []
         finally:
             client.close()
+
+
+def test_the_processes_that_run_tests_are_the_workers_or_a_run_without_them(monkeypatch):
+    def config(numprocesses):
+        return SimpleNamespace(known_args_namespace=SimpleNamespace(numprocesses=numprocesses))
+
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    assert runs_tests(config(None)) and runs_tests(config(0))  # no -n, or -n 0: this process
+    assert not runs_tests(config(2)) and not runs_tests(config("auto"))  # -n's controller
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    assert runs_tests(config(2))
 
 
 def test_the_first_worker_keeps_the_environment_and_the_others_are_numbered_apart():
