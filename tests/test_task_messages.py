@@ -14,6 +14,7 @@ from kombu.exceptions import OperationalError
 
 from cad import task_messages
 from cad.celery import app
+from cad.ops.health import broker_key_prefix
 from duties.tasks import write_resilience_snapshot
 from incidents.tasks import send_caller_message
 from radio.tasks import apply_pending_radio_messages
@@ -51,7 +52,7 @@ def broker(redis_url):
 def _key(name: str) -> str:
     """The Redis key of a queue or a kombu record: the run's key prefix comes first
     (CELERY_KEY_PREFIX: the suite sets one, tests/xdist_workers.py)."""
-    return app.conf.broker_transport_options.get("global_keyprefix", "") + name
+    return broker_key_prefix() + name
 
 
 def _decoded(raw: bytes) -> dict:

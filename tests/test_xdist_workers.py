@@ -42,18 +42,24 @@ PROBE = textwrap.dedent(
 )
 
 
-def test_two_workers_see_their_own_database_redis_and_prefixes(tmp_path):
-    for name in ("test_probe_a.py", "test_probe_b.py"):  # loadfile: one file per worker
-        (tmp_path / name).write_text(PROBE)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "cad.settings"}
-    env.pop("PYTEST_XDIST_WORKER", None)  # this suite may itself be running in a worker
+def run_two_workers(directory: Path, test_source: str, **env: str) -> None:
+    """Two test files of `test_source` in `directory`, run by `make test`'s two workers (one file
+    each: loadfile) in a pytest of their own; it must pass."""
+    for name in ("test_probe_a.py", "test_probe_b.py"):
+        (directory / name).write_text(test_source)
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "cad.settings", **env}
+    environment.pop("PYTEST_XDIST_WORKER", None)  # this suite may itself be running in a worker
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir",
          str(ROOT), "-p", "tests.xdist_workers", "-n", "2", "--dist", "loadfile",
-         "-p", "no:cacheprovider", "-q", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+         "-p", "no:cacheprovider", "-q", str(directory)],
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_two_workers_see_their_own_database_redis_and_prefixes(tmp_path):
+    run_two_workers(tmp_path, PROBE)
     first = json.loads((tmp_path / "gw0.json").read_text())
     second = json.loads((tmp_path / "gw1.json").read_text())
 
@@ -87,17 +93,7 @@ QUEUER = textwrap.dedent(
 
 
 def test_each_worker_queues_under_keys_of_its_own_removed_when_it_ends(tmp_path, redis_url):
-    for name in ("test_queue_a.py", "test_queue_b.py"):
-        (tmp_path / name).write_text(QUEUER)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "cad.settings", "CELERY_KEY_PREFIX": "outer:"}
-    env.pop("PYTEST_XDIST_WORKER", None)
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir",
-         str(ROOT), "-p", "tests.xdist_workers", "-n", "2", "--dist", "loadfile",
-         "-p", "no:cacheprovider", "-q", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
+    run_two_workers(tmp_path, QUEUER, CELERY_KEY_PREFIX="outer:")
     records = [json.loads(path.read_text()) for path in sorted(tmp_path.glob("*.json"))]
     assert len(records) == 2
     by_process = {(r["broker"], r["prefix"]) for r in records}

@@ -27,6 +27,7 @@ from celery import Celery
 from django.db import connection, transaction
 
 from cad.models import AuditEvent, Event
+from cad.ops.health import broker_key_prefix
 from radio import services
 from radio.models import RadioMessage
 from radio.tests.conftest import msg
@@ -119,7 +120,7 @@ def test_worker_killed_mid_apply_loses_nothing_and_a_rerun_changes_nothing(
     sender = Celery("killtest", broker=private_broker, set_as_current=False)
     # Under the key prefix the worker takes from (the suite's own: tests/xdist_workers.py).
     sender.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-    unacked = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "") + "unacked"
+    unacked = broker_key_prefix() + "unacked"
 
     def send_apply() -> str:
         task_id = uuid.uuid4().hex
